@@ -1,0 +1,31 @@
+"""Lie-algebra gradients of scalar functions of a field, by automatic differentiation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .groups import Manifold
+
+__all__ = ["algebra_gradient"]
+
+
+def algebra_gradient(
+    fn: Callable[[torch.Tensor], torch.Tensor], q: torch.Tensor, group: Manifold
+) -> torch.Tensor:
+    """Derivative of ``fn`` along ``exp(i w^a t^a) q`` at ``w = 0``, as an algebra element.
+
+    ``fn`` maps a batch of fields to one value per chain (``[B]``; chains are
+    independent, so the gradient of the batch sum is each chain's own gradient). The
+    result has the shape of ``q``: for U(1) and real fields ``d fn / d q``; for SU(N)
+    the hermitian traceless matrices ``sum_a (d fn / d w^a) t^a``.
+    """
+    q = q.detach()
+    shape = q.shape[: q.ndim - group.internal_ndim] + (group.algebra_dim,)
+    real = {torch.complex128: torch.float64, torch.complex64: torch.float32}.get(q.dtype, q.dtype)
+    with torch.enable_grad():
+        w = torch.zeros(shape, dtype=real, device=q.device, requires_grad=True)
+        value = fn(group.perturb(q, w)).sum()
+        (grad,) = torch.autograd.grad(value, w)
+    return group.from_coefficients(grad)

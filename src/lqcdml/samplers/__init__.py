@@ -1,0 +1,19 @@
+"""Markov-chain samplers: integrators, HMC, explicit chain states."""
+
+from .chain import Sampler, run_chain
+from .hmc import HMC, HMCInfo, metropolis_accept
+from .integrators import OMELYAN_LAMBDA, SCHEMES, Integrator, Level
+from .state import ChainState
+
+__all__ = [
+    "HMC",
+    "OMELYAN_LAMBDA",
+    "SCHEMES",
+    "ChainState",
+    "HMCInfo",
+    "Integrator",
+    "Level",
+    "Sampler",
+    "metropolis_accept",
+    "run_chain",
+]

@@ -1,0 +1,47 @@
+"""Run a sampler for a number of steps, measuring as it goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+
+from .state import ChainState
+
+__all__ = ["Sampler", "run_chain"]
+
+
+class Sampler(Protocol):
+    def step(self, state: ChainState) -> tuple[ChainState, Any]: ...
+
+
+def run_chain(
+    sampler: Sampler,
+    state: ChainState,
+    n_steps: int,
+    measure: Callable[[torch.Tensor], torch.Tensor | dict[str, torch.Tensor]] | None = None,
+    n_skip: int = 0,
+) -> tuple[ChainState, dict[str, torch.Tensor]]:
+    """Advance ``state`` by ``n_skip + n_steps`` steps.
+
+    After each of the last ``n_steps`` steps, ``measure(fields)`` is recorded (a tensor
+    or a dict of tensors, each with the batch as leading axis). Returns the final state
+    and a dict of stacked records ``[n_steps, B, ...]``, always holding ``delta_H`` and
+    ``accepted`` when the sampler's info has them.
+    """
+    records: dict[str, list[torch.Tensor]] = {}
+    for i in range(n_skip + n_steps):
+        state, info = sampler.step(state)
+        if i < n_skip:
+            continue
+        row: dict[str, torch.Tensor] = {}
+        for key in ("delta_H", "accepted"):
+            if hasattr(info, key):
+                row[key] = getattr(info, key)
+        if measure is not None:
+            m = measure(state.fields)
+            row.update(m if isinstance(m, dict) else {"value": m})
+        for key, value in row.items():
+            records.setdefault(key, []).append(value.detach())
+    return state, {k: torch.stack(v) for k, v in records.items()}
