@@ -1,5 +1,6 @@
 """Geometry, groups (U(1), SU(N)), per-chain randomness and Lie-algebra gradients."""
 
+from .configurations import abelian_flux_links
 from .gauge_transform import gauge_transform
 from .geometry import checkerboard, coordinates, parity, shift, volume
 from .gradient import algebra_gradient
@@ -11,6 +12,7 @@ __all__ = [
     "U1",
     "Manifold",
     "Real",
+    "abelian_flux_links",
     "algebra_gradient",
     "checkerboard",
     "coordinates",

@@ -1,0 +1,46 @@
+"""Observables: gauge (plaquette, loops, charges, gradient flow) and scalar."""
+
+from .flow import (
+    FlowResult,
+    flow_action,
+    flow_step_euler,
+    flow_step_rk3,
+    gradient_flow,
+    scale_t0,
+)
+from .gauge import (
+    clover_field_strength,
+    energy_density,
+    plaquette,
+    polyakov_loop,
+    topological_charge,
+    topological_charge_u1_2d,
+    wilson_loop,
+)
+from .scalar import (
+    abs_magnetization,
+    magnetization,
+    two_point_function,
+    two_point_susceptibility,
+    zero_momentum_correlator,
+)
+
+__all__ = [
+    "FlowResult",
+    "abs_magnetization",
+    "clover_field_strength",
+    "energy_density",
+    "flow_action",
+    "flow_step_euler",
+    "flow_step_rk3",
+    "gradient_flow",
+    "magnetization",
+    "plaquette",
+    "polyakov_loop",
+    "scale_t0",
+    "topological_charge",
+    "topological_charge_u1_2d",
+    "two_point_function",
+    "two_point_susceptibility",
+    "wilson_loop",
+]
