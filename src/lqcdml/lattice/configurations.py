@@ -34,7 +34,7 @@ def abelian_flux_links(
     if not isinstance(group, (U1, SU)):
         raise ValueError(f"abelian_flux_links: group = {group!r}; allowed: U1(), SU(N)")
     used: set[int] = set()
-    x = coordinates(shape)
+    x = [c.to(torch.float64) for c in coordinates(shape)]
     theta = torch.zeros((dim, *shape, ncol), dtype=torch.float64)
     for (mu, nu), n in fluxes.items():
         if not (0 <= mu < dim and 0 <= nu < dim and mu != nu) or used & {mu, nu}:
@@ -53,7 +53,7 @@ def abelian_flux_links(
         for j, q in enumerate(quanta):
             theta[nu, ..., j] += 2 * math.pi * q * x[mu] / (lmu * lnu)
             theta[mu, ..., j] += torch.where(
-                x[mu] == lmu - 1, -2 * math.pi * q * x[nu] / lnu, torch.zeros(())
+                x[mu] == lmu - 1, -2 * math.pi * q * x[nu] / lnu, 0.0
             )
     if isinstance(group, U1):
         return theta[..., 0].unsqueeze(0).to(dtype or torch.float64)

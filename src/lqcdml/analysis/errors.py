@@ -1,0 +1,71 @@
+"""Autocorrelation-aware errors through pyerrors (Gamma method)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pyerrors as pe
+
+__all__ = ["Estimate", "to_obs", "estimate", "derived_estimate"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A Monte Carlo estimate: value, error and integrated autocorrelation time."""
+
+    value: float
+    error: float
+    tau_int: float
+
+    def pull(self, exact: float) -> float:
+        """``(value - exact) / error``."""
+        return (self.value - exact) / self.error
+
+    def __str__(self) -> str:
+        return f"{self.value:.6g} +- {self.error:.2g} (tau_int {self.tau_int:.2f})"
+
+
+def to_obs(samples: np.ndarray | Sequence, name: str = "ens") -> pe.Obs:
+    """``pyerrors.Obs`` from ``[n_config, n_chain]`` samples, one replica per chain.
+
+    Replicas are named ``name|r01``, ``name|r02``, ...; a 1D array is one replica.
+    """
+    arr = np.asarray(samples, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] < 2:
+        raise ValueError(f"to_obs: samples of shape {arr.shape}; allowed: [n_config >= 2, n_chain]")
+    names = [f"{name}|r{r + 1:02d}" for r in range(arr.shape[1])]
+    return pe.Obs([arr[:, r] for r in range(arr.shape[1])], names)
+
+
+def _finish(obs: pe.Obs, name: str, s_tau: float) -> Estimate:
+    obs.gamma_method(S=s_tau)
+    tau = float(obs.e_tauint.get(name, 0.5)) if hasattr(obs, "e_tauint") else 0.5
+    return Estimate(float(obs.value), float(obs.dvalue), tau)
+
+
+def estimate(samples: np.ndarray | Sequence, name: str = "ens", s_tau: float = 2.0) -> Estimate:
+    """Mean of ``[n_config, n_chain]`` samples with its Gamma-method error and tau_int."""
+    return _finish(to_obs(samples, name), name, s_tau)
+
+
+def derived_estimate(
+    fn: Callable[..., object],
+    samples: Sequence[np.ndarray],
+    name: str = "ens",
+    s_tau: float = 2.0,
+) -> Estimate:
+    """``fn`` of the means of several observables, errors propagated by pyerrors.
+
+    ``fn`` receives one ``pyerrors.Obs`` per entry of ``samples`` and must use
+    operations pyerrors can differentiate (arithmetic, ``np.log``, ...).
+    """
+    obs = [to_obs(s, name) for s in samples]
+    return _finish(fn(*obs), name, s_tau)

@@ -1,0 +1,27 @@
+"""Shared fixtures: thread count and the groups under test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from lqcdml.lattice import SU, U1, make_generators
+
+torch.set_num_threads(int(os.environ.get("LQCDML_THREADS", "2")))
+
+
+@pytest.fixture
+def gens():
+    """Two per-chain generators with a fixed seed."""
+    return make_generators(1234, 2)
+
+
+GAUGE_CASES = [
+    pytest.param(U1(), (2, 4, 6), id="u1-2d"),
+    pytest.param(U1(), (4, 3, 4, 3, 4), id="u1-4d"),
+    pytest.param(SU(2), (4, 3, 4, 3, 4), id="su2-4d"),
+    pytest.param(SU(3), (4, 4, 3, 3, 4), id="su3-4d"),
+    pytest.param(SU(3), (3, 4, 3, 5), id="su3-3d"),
+]
