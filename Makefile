@@ -1,0 +1,26 @@
+# The two commands of the README:
+#   make run   - install (first use) and run the default workflow (quickstart)
+#   make test  - install (first use) and run the test suite
+# Each makes its own virtual environment in .venv on first use and installs the CPU
+# build of torch (a bare `torch` requirement would pull a multi-GB CUDA build).
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+
+.PHONY: run test clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet $(TORCH) -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake -c2 --profile profiles/default
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,11 @@
+# lqcdml workflow. `snakemake -c2` runs the quickstart experiment.
+# Rules call the `lqcdml` command-line interface; no physics lives here.
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/quickstart.smk"
+
+
+rule all:
+    input:
+        "results/quickstart/summary.md",
+    default_target: True
