@@ -113,3 +113,13 @@ def test_group_from_name():
         group_from_name("so3")
     with pytest.raises(ValueError, match="N = 1"):
         SU(1)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-3, 0.2, 0.8, 1.3, 50.0])
+def test_su3_cayley_hamilton_exponential_matches_matrix_exp(scale):
+    g = SU(3)
+    p = g.random_momentum(make_generators(6, 2), (200,))
+    p = scale * p / torch.linalg.matrix_norm(p).amax()  # largest Frobenius norm = scale
+    u = g.expi(p)
+    assert (u - torch.linalg.matrix_exp(1j * p)).abs().max() < 1e-14 * max(1.0, scale)
+    assert g.deviation(u) < 1e-13

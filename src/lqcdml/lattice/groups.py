@@ -276,7 +276,8 @@ class SU(Manifold):
         return y - tr[..., None, None] * torch.eye(self.n, dtype=x.dtype, device=x.device)
 
     def expi(self, p: torch.Tensor) -> torch.Tensor:
-        """``exp(i P)`` for hermitian traceless ``P``; closed form for N = 2."""
+        """``exp(i P)`` for hermitian traceless ``P``: closed form for N = 2, Cayley-Hamilton
+        series for N = 3, ``matrix_exp`` otherwise."""
         if self.n == 2:
             a = p[..., 0, 0].real
             b = p[..., 0, 1]
@@ -285,6 +286,8 @@ class SU(Manifold):
             sinc = torch.where(r > 1e-8, torch.sin(r) / torch.where(r > 1e-8, r, 1.0), 1 - r * r / 6)
             eye = torch.eye(2, dtype=p.dtype, device=p.device)
             return cos[..., None, None] * eye + (1j * sinc)[..., None, None] * p
+        if self.n == 3:
+            return _expi_su3(p)
         return torch.linalg.matrix_exp(1j * p)
 
     def update(self, q, p, eps):
@@ -293,6 +296,41 @@ class SU(Manifold):
     def perturb(self, q, w):
         """``(1 + i w^a t^a) U``: first order of ``exp(i w^a t^a) U`` (same derivative at 0)."""
         return q + 1j * torch.matmul(self.from_coefficients(w), q)
+
+
+def _expi_su3(q: torch.Tensor) -> torch.Tensor:
+    """``exp(i Q)`` for hermitian traceless 3 x 3 ``Q`` by the Cayley-Hamilton theorem.
+
+    ``Q^3 = c1 Q + c0`` with ``c1 = tr Q^2 / 2`` and ``c0 = det Q = tr Q^3 / 3`` (both
+    real), so every power of ``Q`` is ``a + b Q + c Q^2`` with real scalars obeying
+    ``(a, b, c) -> (c c0, a + c c1, b)``. Summing the exponential series in these
+    scalars gives ``exp(iQ) = f0 + f1 Q + f2 Q^2``; the series is cut where the next
+    term is below ``1e-17`` of the largest norm in the batch. Large arguments
+    (``|Q|_F > 4``), where the alternating series loses digits, use ``matrix_exp``.
+    """
+    q2 = q @ q
+    c1 = 0.5 * torch.diagonal(q2, dim1=-2, dim2=-1).sum(-1).real
+    r = float(torch.sqrt(2 * c1.max())) if c1.numel() else 0.0
+    if r > 4.0:
+        return torch.linalg.matrix_exp(1j * q)
+    c0 = (q * q2.mT).sum(dim=(-2, -1)).real / 3
+    a, b, c = torch.ones_like(c1), torch.zeros_like(c1), torch.zeros_like(c1)
+    re = [torch.zeros_like(c1) for _ in range(3)]
+    im = [torch.zeros_like(c1) for _ in range(3)]
+    coeff, k = 1.0, 0
+    while True:
+        target = (re, im)[k % 2]
+        sign = 1.0 if k % 4 in (0, 1) else -1.0  # i^k = sign * (1 or i)
+        for acc, x in zip(target, (a, b, c)):
+            acc.add_(x, alpha=sign * coeff)
+        k += 1
+        coeff /= k
+        if coeff * max(r, 1e-300) ** k < 1e-17 and k > 2:
+            break
+        a, b, c = c * c0, a + c * c1, b
+    f = [torch.complex(x, y) for x, y in zip(re, im)]
+    eye = torch.eye(3, dtype=q.dtype, device=q.device)
+    return f[0][..., None, None] * eye + f[1][..., None, None] * q + f[2][..., None, None] * q2
 
 
 def group_from_name(name: str) -> Manifold:
