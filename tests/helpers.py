@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lqcdml.lattice import SU, U1, Manifold, gauge_transform, make_generators
+from lqcdml.lattice import Manifold, gauge_transform, make_generators
 
 
 def random_links(group: Manifold, shape, seed: int = 0, n_chains: int = 2) -> torch.Tensor:
@@ -14,14 +14,11 @@ def random_links(group: Manifold, shape, seed: int = 0, n_chains: int = 2) -> to
 
 def random_gauge_transform(links: torch.Tensor, group: Manifold, seed: int = 99) -> torch.Tensor:
     """Apply a Haar-random gauge transformation."""
-    n_internal = 2 if isinstance(group, SU) else 0
-    site_shape = links.shape[2 : links.ndim - n_internal]
+    site_shape = links.shape[2 : links.ndim - group.internal_ndim]
     omega = group.haar(make_generators(seed, links.shape[0]), site_shape)
     return gauge_transform(links, omega, group)
 
 
 def smooth_links(group: Manifold, shape, eps: float = 0.15, seed: int = 0, n_chains: int = 2):
     """Links near the identity: a field with small action, for perturbative checks."""
-    if isinstance(group, U1):
-        return group.near_identity(make_generators(seed, n_chains), shape, eps)
     return group.near_identity(make_generators(seed, n_chains), shape, eps)

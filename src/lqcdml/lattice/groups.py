@@ -22,6 +22,7 @@ The Lie-algebra derivative of a function ``f`` of the links is
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -40,7 +41,7 @@ def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return {torch.float64: torch.complex128, torch.float32: torch.complex64}.get(dtype, dtype)
 
 
-class Manifold:
+class Manifold(ABC):
     """Interface shared by ``Real``, ``U1`` and ``SU``."""
 
     name: str = "manifold"
@@ -51,9 +52,9 @@ class Manifold:
     #: default dtype of a field
     default_dtype: torch.dtype = torch.float64
 
+    @abstractmethod
     def random_momentum(self, gens: Generators, shape: Sequence[int], dtype=None) -> torch.Tensor:
         """Gaussian algebra momenta, ``[B, *shape, *internal]``, chain ``b`` from ``gens[b]``."""
-        raise NotImplementedError
 
     def kinetic(self, p: torch.Tensor) -> torch.Tensor:
         """Kinetic energy ``sum_a (p^a)^2 / 2`` per chain, shape ``[B]``."""
