@@ -1,0 +1,194 @@
+"""Compose, validate, dump and load configurations (Hydra compose API, no run directories)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .schema import EnsembleConfig, RootConfig
+from .validate import ConfigError, validate_root
+
+__all__ = [
+    "ROOT_KEYS",
+    "config_dir",
+    "compose",
+    "dump",
+    "load",
+    "to_container",
+    "expand_overrides",
+    "ensemble_hash",
+    "select_ensemble",
+]
+
+ROOT_KEYS = ("experiment", "ensembles", "device", "dtype", "threads", "paths", "hydra")
+
+_store = ConfigStore.instance()
+_store.store(name="base_config", node=RootConfig)
+
+
+def config_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The Hydra ``conf/`` folder: ``explicit``, ``$LQCDML_CONF_DIR``, the source tree's, or ``./conf``."""
+    candidates = []
+    if explicit:
+        candidates.append(Path(explicit))
+    if os.environ.get("LQCDML_CONF_DIR"):
+        candidates.append(Path(os.environ["LQCDML_CONF_DIR"]))
+    candidates += [Path(__file__).resolve().parents[3] / "conf", Path.cwd() / "conf"]
+    for path in candidates:
+        if (path / "config.yaml").is_file():
+            return path.resolve()
+    raise ConfigError(
+        f"config dir = {str(candidates[0])!r}; allowed: a folder holding config.yaml "
+        "(give --config-dir or set LQCDML_CONF_DIR)"
+    )
+
+
+def expand_overrides(overrides: Sequence[str], ensemble: str | None) -> list[str]:
+    """Prefix ensemble-level overrides (``theory.beta=2``) with ``ensembles.<ensemble>.``.
+
+    Overrides of root keys, ``+``/``~`` group selections of ``experiment`` and already
+    qualified keys pass unchanged.
+    """
+    out = []
+    for item in overrides:
+        stripped = item.lstrip("+~")
+        head = stripped.split("=", 1)[0].split(".", 1)[0]
+        if ensemble is None or head in ROOT_KEYS:
+            out.append(item)
+        else:
+            prefix = item[: len(item) - len(stripped)]
+            out.append(f"{prefix}ensembles.{ensemble}.{stripped}")
+    return out
+
+
+def _flatten_message(exc: BaseException) -> str:
+    parts = []
+    while exc is not None:
+        parts.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return "\n".join(parts)
+
+
+def _schema_fields(type_name: str) -> list[str]:
+    from dataclasses import fields
+
+    from . import schema
+
+    cls = getattr(schema, type_name, None)
+    return [f.name for f in fields(cls)] if cls is not None else []
+
+
+def _one_line(exc: BaseException, conf: Path | None = None) -> str:
+    """Hydra's and OmegaConf's multi-line errors as one line: key, value, what is allowed."""
+    text = _flatten_message(exc)
+    m = re.search(r"Could not override '([^']+)'", text) or re.search(r"full_key: (\S+)", text)
+    key = m.group(1) if m else None
+    m = re.search(r"Key '([^']+)' not in '(\w+)'", text)
+    if m:
+        allowed = ", ".join(_schema_fields(m.group(2)))
+        return f"{key or m.group(1)}: unknown key {m.group(1)!r}; allowed: {allowed}"
+    m = re.search(r"Value '([^']*)' of type '(\w+)' could not be converted to (\w+)", text)
+    if m:
+        if key is None:
+            m_key = re.search(r"override (\S+?)=", text)
+            key = m_key.group(1) if m_key else "value"
+        return f"{key} = {m.group(1)!r}; allowed: a value of type {m.group(3).lower()}"
+    m = re.search(r"Could not find '([\w/]+)/([^']+)'", text)
+    if m and conf is not None:
+        group = m.group(1)
+        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        return f"{group} = {m.group(2)!r}; allowed: {', '.join(options)}"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
+    return first
+
+
+def _typed(cfg: DictConfig) -> RootConfig:
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(RootConfig), cfg)
+        obj = OmegaConf.to_object(merged)
+    except (OmegaConfBaseException, HydraException) as exc:
+        raise ConfigError(_one_line(exc)) from None
+    assert isinstance(obj, RootConfig)
+    validate_root(obj)
+    return obj
+
+
+def compose(
+    overrides: Sequence[str] = (), conf_dir: str | os.PathLike | None = None
+) -> RootConfig:
+    """Compose ``config.yaml`` with ``overrides``; typed and validated, or ``ConfigError``."""
+    directory = config_dir(conf_dir)
+    try:
+        with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    except (OmegaConfBaseException, HydraException) as exc:
+        raise ConfigError(_one_line(exc, directory)) from None
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    return _typed(cfg)
+
+
+def to_container(cfg: RootConfig | EnsembleConfig) -> dict:
+    """Plain nested dict (JSON and YAML serialisable)."""
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+
+
+def dump(cfg: RootConfig, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(yaml.safe_dump(to_container(cfg), sort_keys=False))
+    tmp.replace(path)
+
+
+def load(path: str | os.PathLike) -> RootConfig:
+    """Read a resolved YAML written by ``dump``; typed and validated."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file = {str(path)!r}; allowed: an existing resolved YAML file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file = {str(path)!r}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file = {str(path)!r}; allowed: a YAML mapping")
+    return _typed(OmegaConf.create(data))
+
+
+def select_ensemble(cfg: RootConfig, name: str | None) -> tuple[str, EnsembleConfig]:
+    """The ensemble ``name`` of ``cfg`` (or its only ensemble when ``name`` is None)."""
+    names = sorted(cfg.ensembles)
+    if not names:
+        raise ConfigError(
+            f"experiment = {cfg.experiment!r} defines no ensembles; allowed: choose one with "
+            "+experiment=NAME (files in conf/experiment/)"
+        )
+    if name is None:
+        if len(names) == 1:
+            return names[0], cfg.ensembles[names[0]]
+        raise ConfigError(f"--ensemble = None; allowed: one of {', '.join(names)}")
+    if name not in cfg.ensembles:
+        raise ConfigError(f"--ensemble = {name!r}; allowed: {', '.join(names)}")
+    return name, cfg.ensembles[name]
+
+
+def ensemble_hash(ens: EnsembleConfig, dtype: str) -> str:
+    """Hash of everything that determines a chain (theory, sampler, chain except its length)."""
+    data = to_container(ens)
+    data["chain"].pop("n_configs")
+    data["chain"].pop("n_therm")
+    data.pop("measure")
+    data["dtype"] = dtype
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,116 @@
+"""Structured configuration: the schema Hydra validates every composed config against.
+
+An experiment holds named ensembles; each ensemble is a theory, a sampler, a chain
+(length, chains per job, replicas, seed) and the measurements made on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "TheoryConfig",
+    "SamplerConfig",
+    "ChainConfig",
+    "FlowConfig",
+    "MeasureConfig",
+    "EnsembleConfig",
+    "PathsConfig",
+    "RootConfig",
+    "THEORY_NAMES",
+    "INTEGRATORS",
+    "SAMPLER_NAMES",
+    "DTYPES",
+    "STARTS",
+    "CONVENTIONS",
+]
+
+THEORY_NAMES = ("phi4", "u1", "su")
+INTEGRATORS = ("leapfrog", "omelyan")
+SAMPLER_NAMES = ("hmc",)
+DTYPES = ("float64", "float32")
+STARTS = ("hot", "cold")
+CONVENTIONS = ("flow", "standard")
+
+
+@dataclass
+class TheoryConfig:
+    """``name``: phi4 (real scalar), u1 or su (Wilson gauge action, ``n_colors`` for SU(N))."""
+
+    name: str = "u1"
+    lattice: list[int] = field(default_factory=lambda: [8, 8])
+    beta: float = 1.0
+    n_colors: int = 3
+    m2: float = 1.0
+    lam: float = 0.0
+    convention: str = "flow"
+
+
+@dataclass
+class SamplerConfig:
+    name: str = "hmc"
+    integrator: str = "omelyan"
+    n_steps: int = 10
+    trajectory_length: float = 1.0
+
+
+@dataclass
+class ChainConfig:
+    """``n_configs`` stored configurations, one every ``save_every`` trajectories.
+
+    ``n_chains`` independent chains share one tensor (one job); ``replicas`` separate
+    jobs each run ``n_chains`` chains. The first ``n_therm`` configurations are
+    dropped by the analysis.
+    """
+
+    n_configs: int = 100
+    save_every: int = 1
+    n_therm: int = 10
+    n_chains: int = 1
+    replicas: int = 1
+    seed: int = 1
+    start: str = "hot"
+
+
+@dataclass
+class FlowConfig:
+    """Gradient flow measurement (``t_max = 0`` switches it off)."""
+
+    t_max: float = 0.0
+    eps: float = 0.02
+    measure_every: int = 5
+
+
+@dataclass
+class MeasureConfig:
+    """``observables``: names from ``lqcdml.cli.measurements`` (empty: the theory's defaults)."""
+
+    observables: list[str] = field(default_factory=list)
+    wilson_loops: list[list[int]] = field(default_factory=lambda: [[1, 1], [2, 2]])
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    batch: int = 16
+
+
+@dataclass
+class EnsembleConfig:
+    theory: TheoryConfig = field(default_factory=TheoryConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+
+
+@dataclass
+class PathsConfig:
+    """Root folder of every output; relative paths are taken from the working directory."""
+
+    results: str = "results"
+
+
+@dataclass
+class RootConfig:
+    experiment: str = "none"
+    ensembles: dict[str, EnsembleConfig] = field(default_factory=dict)
+    device: str = "cpu"
+    dtype: str = "float64"
+    threads: int = 2
+    paths: PathsConfig = field(default_factory=PathsConfig)
