@@ -1,5 +1,19 @@
-"""Statistical analysis (pyerrors bridge) and exact reference results."""
+"""Statistical analysis (pyerrors bridge), exact reference results, tables and plots."""
 
-from .errors import Estimate, derived_estimate, estimate, to_obs
+from .errors import (
+    Estimate,
+    dataarray_to_obs,
+    derived_estimate,
+    estimate,
+    estimate_dataarray,
+    to_obs,
+)
 
-__all__ = ["Estimate", "derived_estimate", "estimate", "to_obs"]
+__all__ = [
+    "Estimate",
+    "dataarray_to_obs",
+    "derived_estimate",
+    "estimate",
+    "estimate_dataarray",
+    "to_obs",
+]

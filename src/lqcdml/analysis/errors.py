@@ -12,7 +12,14 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import pyerrors as pe
 
-__all__ = ["Estimate", "to_obs", "estimate", "derived_estimate"]
+__all__ = [
+    "Estimate",
+    "to_obs",
+    "estimate",
+    "derived_estimate",
+    "dataarray_to_obs",
+    "estimate_dataarray",
+]
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,31 @@ def derived_estimate(
     """
     obs = [to_obs(s, name) for s in samples]
     return _finish(fn(*obs), name, s_tau)
+
+
+def dataarray_to_obs(da, ensemble: str) -> pe.Obs:
+    """``pyerrors.Obs`` from an xarray DataArray with dims ``(config, replica)``.
+
+    Replica ``r`` becomes ``ensemble|r<rr>`` with ``idl`` the configuration indices
+    (trajectory numbers) where it has a value: gapped and unequal chains are allowed.
+    """
+    if tuple(da.dims) != ("config", "replica"):
+        raise ValueError(f"dataarray_to_obs: dims {tuple(da.dims)}; allowed: ('config', 'replica')")
+    samples, names, idls = [], [], []
+    configs = np.asarray(da["config"].values, dtype=np.int64)
+    for r in da["replica"].values:
+        column = np.asarray(da.sel(replica=r).values, dtype=float)
+        keep = np.isfinite(column)
+        if keep.sum() < 2:
+            continue
+        samples.append(column[keep])
+        names.append(f"{ensemble}|r{int(r):02d}")
+        idls.append([int(c) for c in configs[keep]])
+    if not samples:
+        raise ValueError(f"dataarray_to_obs: {da.name!r} has no replica with two or more values")
+    return pe.Obs(samples, names, idl=idls)
+
+
+def estimate_dataarray(da, ensemble: str, s_tau: float = 2.0) -> Estimate:
+    """``estimate`` of a ``(config, replica)`` DataArray, autocorrelation-aware per replica."""
+    return _finish(dataarray_to_obs(da, ensemble), ensemble, s_tau)

@@ -1,31 +1,132 @@
-"""Command-line entry point ``lqcdml``."""
+"""``lqcdml``: compose configs, generate and measure ensembles, analyse, inspect stores.
+
+Every subcommand that needs a configuration takes Hydra overrides
+(``+experiment=quickstart ensembles.u1_2d.theory.beta=2.3``; with ``--ensemble NAME``
+the short form ``theory.beta=2.3`` works too) or a resolved YAML written by
+``lqcdml compose`` (``--config FILE``), and explicit output paths. Bad input stops
+before any work with one line naming the key, the value and what is allowed (exit
+code 2).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+from ..config import ConfigError, RootConfig, compose, dump, expand_overrides, load, select_ensemble
+from ..store import StoreError
 
 __all__ = ["main"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lqcdml", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    qs = sub.add_parser("quickstart", help="small HMC ensembles checked against exact results")
-    qs.add_argument("--out", required=True, help="output folder (summary.md, summary.json)")
-    qs.add_argument("--n-traj", type=int, default=1000, help="measured trajectories per ensemble")
-    qs.add_argument("--seed", type=int, default=1)
-    qs.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    if args.command == "quickstart":
-        if args.n_traj < 20:
-            parser.error(f"--n-traj = {args.n_traj}; allowed: >= 20")
-        if args.threads < 1:
-            parser.error(f"--threads = {args.threads}; allowed: >= 1")
-        from .quickstart import main as quickstart
+def _config(args: argparse.Namespace) -> RootConfig:
+    overrides = expand_overrides(args.overrides, getattr(args, "ensemble", None))
+    if args.config:
+        if args.overrides:
+            from omegaconf import OmegaConf
 
-        quickstart(args.out, args.n_traj, args.seed, args.threads)
-    return 0
+            from ..config.compose import _typed, to_container
+
+            base = OmegaConf.create(to_container(load(args.config)))
+            try:
+                merged = OmegaConf.merge(base, OmegaConf.from_dotlist(overrides))
+            except Exception as exc:  # noqa: BLE001 - OmegaConf grammar errors
+                raise ConfigError(f"overrides {args.overrides}: {exc}") from None
+            return _typed(merged)
+        return load(args.config)
+    return compose(overrides, args.config_dir)
+
+
+def _add_config_args(p: argparse.ArgumentParser, ensemble: bool = True) -> None:
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. +experiment=quickstart")
+    p.add_argument("--config", help="resolved YAML from `lqcdml compose` (instead of composing)")
+    p.add_argument("--config-dir", help="Hydra conf/ folder (default: the source tree's conf/)")
+    if ensemble:
+        p.add_argument("--ensemble", help="ensemble name (optional when the experiment has one)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lqcdml", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compose", help="compose, validate and write the resolved config")
+    _add_config_args(p, ensemble=False)
+    p.add_argument("--out", required=True, help="resolved YAML to write")
+
+    p = sub.add_parser("generate", help="run or resume one replica of an ensemble")
+    _add_config_args(p)
+    p.add_argument("--replica", type=int, default=1, help="job replica, 1..chain.replicas")
+    p.add_argument("--store", required=True, help="ensemble store (.zarr) to create or resume")
+    p.add_argument("--manifest", help="JSON written when the chain reaches its length")
+    p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
+
+    p = sub.add_parser("measure", help="measure every committed configuration of a store")
+    _add_config_args(p)
+    p.add_argument("--store", required=True, help="ensemble store to read")
+    p.add_argument("--out", required=True, help="observable store (.zarr) to write")
+    p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
+
+    p = sub.add_parser("analyze", help="summary table and figures of an experiment")
+    _add_config_args(p, ensemble=False)
+    p.add_argument("--obs", nargs="+", required=True, help="observable stores")
+    p.add_argument("--out", required=True, help="output folder (summary.md, summary.csv, figures/)")
+    p.add_argument("--no-figures", action="store_true")
+
+    p = sub.add_parser("info", help="JSON description of an ensemble store")
+    p.add_argument("store")
+    return parser
+
+
+def _progress(choice: str) -> bool | None:
+    return {"auto": None, "bar": True, "lines": False}[choice]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "info":
+        from .info import info
+
+        print(json.dumps(info(Path(args.store)), indent=2))
+        return 0
+    cfg = _config(args)
+    if args.command == "compose":
+        dump(cfg, args.out)
+        return 0
+    if args.command == "generate":
+        from .generate import generate
+
+        name, _ = select_ensemble(cfg, args.ensemble)
+        summary = generate(cfg, name, args.replica, Path(args.store),
+                           Path(args.manifest) if args.manifest else None, _progress(args.progress))
+        print(json.dumps(summary))
+        return 0
+    if args.command == "measure":
+        from .measure import measure
+
+        name, _ = select_ensemble(cfg, args.ensemble)
+        measure(cfg, name, Path(args.store), Path(args.out), _progress(args.progress))
+        return 0
+    if args.command == "analyze":
+        from .analyze import analyze
+
+        rows = analyze(cfg, [Path(p) for p in args.obs], Path(args.out), not args.no_figures)
+        print(f"{len(rows)} rows -> {Path(args.out) / 'summary.md'}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ConfigError, StoreError, FileNotFoundError) as exc:
+        print(f"lqcdml {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lqcdml {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

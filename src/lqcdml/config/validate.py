@@ -85,6 +85,13 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
     for i, name in enumerate(me.observables):
         if name not in allowed:
             _fail(f"{p}measure.observables[{i}]", name, f"for {th.name}: {', '.join(allowed)}")
+    if "topological_charge" in me.observables and len(th.lattice) != 2:
+        _fail(p + "measure.observables", list(me.observables),
+              "topological_charge only in 2D (the geometric U(1) charge); in 4D measure 'flow'")
+    if "flow" in me.observables and me.flow.t_max <= 0:
+        _fail(p + "measure.flow.t_max", me.flow.t_max, "t_max > 0 when 'flow' is measured")
+    if th.name == "u1" and len(th.lattice) != 2 and not me.observables:
+        _fail(p + "measure.observables", [], "an explicit list for U(1) outside 2D (the default has the 2D charge)")
     for i, loop in enumerate(me.wilson_loops):
         if len(loop) != 2 or min(loop) < 1:
             _fail(f"{p}measure.wilson_loops[{i}]", list(loop), "[r, t] with r, t >= 1")

@@ -1,0 +1,76 @@
+"""Figures of a Monte Carlo series: history, autocorrelation function, histogram.
+
+The autocorrelation function and its summation window are pyerrors' (Gamma method).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from .errors import dataarray_to_obs  # noqa: E402
+
+__all__ = ["plot_series"]
+
+
+def _safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_")
+
+
+def plot_series(da: xr.DataArray, ensemble: str, label: str, out_dir: str | os.PathLike) -> list[Path]:
+    """History, autocorrelation and histogram PNGs of a ``(config, replica)`` series."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{_safe(ensemble)}__{_safe(label)}"
+    configs = da["config"].values
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for r in da["replica"].values:
+        ax.plot(configs, da.sel(replica=r).values, lw=0.6, label=f"r{int(r):02d}")
+    ax.set_xlabel("trajectory")
+    ax.set_ylabel(label)
+    ax.set_title(f"{ensemble}: Monte Carlo history")
+    if da.sizes["replica"] <= 8:
+        ax.legend(fontsize=6, ncol=4)
+    fig.tight_layout()
+    paths.append(out_dir / f"{stem}__history.png")
+    fig.savefig(paths[-1], dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    obs = dataarray_to_obs(da, ensemble)
+    obs.gamma_method(S=2.0)
+    rho = np.asarray(obs.e_rho[ensemble])
+    window = int(obs.e_windowsize[ensemble])
+    lags = np.arange(min(rho.size, max(3 * window, 10)))
+    ax.plot(lags, rho[lags], marker=".")
+    ax.axvline(window, color="C1", lw=0.8, label=f"window W = {window}")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=7)
+    ax.set_xlabel("lag (configuration index units)")
+    ax.set_ylabel("rho(t)")
+    ax.set_title(f"{ensemble}: {label}", fontsize=9)
+    fig.tight_layout()
+    paths.append(out_dir / f"{stem}__autocorrelation.png")
+    fig.savefig(paths[-1], dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    values = da.values[np.isfinite(da.values)]
+    ax.hist(values, bins=40)
+    ax.set_xlabel(label)
+    ax.set_title(f"{ensemble}: histogram", fontsize=9)
+    fig.tight_layout()
+    paths.append(out_dir / f"{stem}__histogram.png")
+    fig.savefig(paths[-1], dpi=90)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,76 @@
+"""Exact values and published references beside which the summary puts each estimate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .exact import (
+    free_scalar_propagator,
+    free_scalar_zero_momentum_correlator,
+    strong_coupling_plaquette,
+    u1_2d_plaquette,
+    u1_2d_topological_susceptibility,
+)
+
+__all__ = ["reference_value"]
+
+#: strong-coupling expansion trusted below these couplings (4D, closed-surface order)
+_STRONG_COUPLING_MAX_BETA = {2: 1.2, 3: 3.5}
+#: HMC references of REFERENCE.md at the flow-tutorial point (2D, L = 8, m2 = -4, lam = 8)
+_TUTORIAL = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009), "phi2": (0.1434576, 0.0000085)}
+
+
+def reference_value(
+    theory: Mapping[str, Any], observable: str, coord: Any = None
+) -> tuple[float, float, str] | None:
+    """``(value, uncertainty, source)`` for ``observable`` of ``theory``, or ``None``.
+
+    ``uncertainty`` is 0 for exact results. ``coord`` selects an element of a
+    vector observable (a time ``t`` for correlators).
+    """
+    if observable == "exp_minus_delta_H":
+        return 1.0, 0.0, "exact (area-preserving, reversible MD)"
+    name, lattice = theory["name"], list(theory["lattice"])
+    dim = len(lattice)
+    if name == "u1" and dim == 2:
+        n_p = lattice[0] * lattice[1]
+        if observable == "plaquette":
+            return u1_2d_plaquette(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
+        if observable == "chi_t":
+            return u1_2d_topological_susceptibility(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
+    if name in ("u1", "su"):
+        if observable in ("polyakov_loop_re", "polyakov_loop_im"):
+            return 0.0, 0.0, "exact (centre symmetry)"
+        if observable == "topological_charge":
+            return 0.0, 0.0, "exact (parity)"
+    if name == "su" and dim == 4 and observable == "plaquette":
+        n = theory["n_colors"]
+        if theory["beta"] <= _STRONG_COUPLING_MAX_BETA.get(n, 0):
+            return strong_coupling_plaquette(theory["beta"], n), 0.0, "strong-coupling expansion"
+    if name == "phi4":
+        if observable == "schwinger_dyson":
+            return 1.0, 0.0, "exact (Schwinger-Dyson identity)"
+        if observable == "magnetization":
+            return 0.0, 0.0, "exact (Z2 symmetry)"
+        if theory["lam"] == 0 and theory["m2"] > 0:
+            g = free_scalar_propagator(lattice, theory["m2"], theory["convention"])
+            if observable == "chi2":
+                return float(g.sum()), 0.0, "exact (free field)"
+            if observable == "phi2":
+                return float(g.flat[0]), 0.0, "exact (free field)"
+            if observable == "correlator" and coord is not None:
+                c = free_scalar_zero_momentum_correlator(lattice, theory["m2"], theory["convention"])
+                return float(c[int(coord)]), 0.0, "exact (free field)"
+        tutorial = (
+            lattice == [8, 8]
+            and theory["convention"] == "flow"
+            and np.isclose(theory["m2"], -4.0)
+            and np.isclose(theory["lam"], 8.0)
+        )
+        if tutorial and observable in _TUTORIAL:
+            value, err = _TUTORIAL[observable]
+            return value, err, "HMC reference (REFERENCE.md)"
+    return None

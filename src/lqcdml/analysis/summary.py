@@ -1,0 +1,127 @@
+"""Summary rows of an experiment: estimate, error, tau_int, reference; Markdown and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .errors import estimate_dataarray
+from .references import reference_value
+
+__all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series"]
+
+_SKIP = {"delta_H"}  # summarised as exp(-dH), whose mean is exactly 1
+
+
+@dataclass(frozen=True)
+class Row:
+    ensemble: str
+    observable: str
+    value: float
+    error: float
+    tau_int: float
+    n_configs: int
+    n_replicas: int
+    reference: float | None = None
+    reference_error: float | None = None
+    source: str = ""
+
+    @property
+    def pull(self) -> float | None:
+        """Deviation from the reference in units of the combined error."""
+        if self.reference is None:
+            return None
+        sigma = float(np.hypot(self.error, self.reference_error or 0.0))
+        return (self.value - self.reference) / sigma if sigma > 0 else None
+
+
+def thermalized(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without its first ``n_therm_configs`` configurations (by trajectory number)."""
+    cut = int(ds.attrs.get("n_therm_configs", 0)) * int(ds.attrs.get("save_every", 1))
+    return ds.sel(config=ds["config"] > cut)
+
+
+def scalar_series(ds: xr.Dataset) -> Iterable[tuple[str, xr.DataArray]]:
+    """``(label, DataArray(config, replica))`` for every scalar and every vector element."""
+    for name, da in ds.data_vars.items():
+        if name in _SKIP:
+            continue
+        extra = [d for d in da.dims if d not in ("config", "replica")]
+        if not extra:
+            yield name, da
+            continue
+        if len(extra) > 1:
+            continue
+        dim = extra[0]
+        values = da[dim].values
+        if dim == "flow_time":
+            values = values[-1:]  # the end of the flow
+        elif dim == "t":
+            values = values[: len(values) // 2 + 1]
+        for v in values:
+            label = f"{name}[{dim}={v:.4g}]" if isinstance(v, (float, np.floating)) else f"{name}[{dim}={v}]"
+            yield label, da.sel({dim: v}).drop_vars(dim)
+
+
+def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
+    """One row per observable (vector observables element by element)."""
+    ds = thermalized(ds)
+    theory = json.loads(ds.attrs["theory"])
+    rows = []
+    for label, da in scalar_series(ds):
+        est = estimate_dataarray(da, ensemble)
+        base, coord = label.split("[", 1) if "[" in label else (label, None)
+        coord_value = coord.split("=", 1)[1].rstrip("]") if coord else None
+        ref = reference_value(theory, base, coord_value)
+        rows.append(
+            Row(
+                ensemble=ensemble,
+                observable=label,
+                value=est.value,
+                error=est.error,
+                tau_int=est.tau_int,
+                n_configs=int(np.isfinite(da.values).sum()),
+                n_replicas=int(da.sizes["replica"]),
+                reference=None if ref is None else ref[0],
+                reference_error=None if ref is None else ref[1],
+                source="" if ref is None else ref[2],
+            )
+        )
+    return rows
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "" if x is None else format(x, spec)
+
+
+def write_tables(rows: Sequence[Row], out_dir: str | os.PathLike, title: str, notes: Sequence[str] = ()) -> None:
+    """``summary.md`` and ``summary.csv`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", *notes, ""] if notes else [f"# {title}", ""]
+    lines += [
+        "| ensemble | observable | value | error | tau_int | configs x replicas | exact / reference | pull | source |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ref = ""
+        if r.reference is not None:
+            ref = f"{r.reference:.6g}" + (f" +- {r.reference_error:.2g}" if r.reference_error else "")
+        lines.append(
+            f"| {r.ensemble} | {r.observable} | {r.value:.6g} | {r.error:.2g} | {r.tau_int:.2f} "
+            f"| {r.n_configs // max(r.n_replicas, 1)} x {r.n_replicas} | {ref} | {_fmt(r.pull, '+.2f')} | {r.source} |"
+        )
+    (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    with open(out_dir / "summary.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        fields = list(asdict(rows[0]).keys()) + ["pull"] if rows else ["ensemble"]
+        writer.writerow(fields)
+        for r in rows:
+            writer.writerow(list(asdict(r).values()) + [r.pull])

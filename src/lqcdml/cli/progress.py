@@ -1,0 +1,46 @@
+"""Progress display: a tqdm bar on a terminal, a line every few percent in logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """Reports ``done/total`` with acceptance and dH.
+
+    Interactive (stderr is a terminal): a tqdm bar. Otherwise one line per
+    ``step_percent`` of the run, so batch logs stay short.
+    """
+
+    def __init__(self, total: int, initial: int = 0, label: str = "", enabled: bool | None = None,
+                 step_percent: float = 5.0):
+        self.total, self.label = total, label
+        self.interactive = sys.stderr.isatty() if enabled is None else enabled
+        self.step = max(1, int(total * step_percent / 100))
+        self.next_line = initial + self.step
+        self.t0 = time.perf_counter()
+        self.initial = initial
+        self._bar = None
+        if self.interactive:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, desc=label, unit="cfg", file=sys.stderr)
+
+    def update(self, done: int, **values: float) -> None:
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            self._bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+            return
+        if done >= self.next_line or done == self.total:
+            self.next_line = done + self.step
+            rate = (done - self.initial) / max(time.perf_counter() - self.t0, 1e-9)
+            extra = " ".join(f"{k}={v:.3g}" for k, v in values.items())
+            print(f"[{self.label}] {done}/{self.total} ({100 * done / self.total:.0f}%) "
+                  f"{rate:.2f} cfg/s {extra}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

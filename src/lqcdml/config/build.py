@@ -1,0 +1,85 @@
+"""Physics objects from configuration: groups, actions, samplers, start fields."""
+
+from __future__ import annotations
+
+import torch
+
+from ..lattice import SU, U1, Manifold, Real
+from ..observables import abs_magnetization, plaquette
+from ..samplers import HMC, Integrator
+from ..theories import Action, Phi4Action, WilsonGaugeAction
+from .schema import EnsembleConfig, SamplerConfig, TheoryConfig
+
+__all__ = [
+    "build_group",
+    "build_action",
+    "build_sampler",
+    "site_shape",
+    "initial_fields",
+    "cheap_observable",
+    "torch_dtype",
+    "replica_seed",
+]
+
+
+def torch_dtype(group: Manifold, precision: str) -> torch.dtype:
+    """Field dtype of ``group`` at ``precision`` (``float64`` or ``float32``)."""
+    double = precision == "float64"
+    if isinstance(group, SU):
+        return torch.complex128 if double else torch.complex64
+    return torch.float64 if double else torch.float32
+
+
+def build_group(theory: TheoryConfig) -> Manifold:
+    if theory.name == "phi4":
+        return Real()
+    if theory.name == "u1":
+        return U1()
+    return SU(theory.n_colors)
+
+
+def build_action(theory: TheoryConfig) -> Action:
+    if theory.name == "phi4":
+        return Phi4Action(theory.m2, theory.lam, theory.convention)
+    return WilsonGaugeAction(theory.beta, build_group(theory))
+
+
+def build_sampler(ens: EnsembleConfig) -> HMC:
+    s: SamplerConfig = ens.sampler
+    integ = Integrator.single(build_action(ens.theory), s.n_steps, s.integrator)
+    return HMC(integ, s.trajectory_length)
+
+
+def site_shape(theory: TheoryConfig) -> tuple[int, ...]:
+    """Per-chain shape without internal axes: ``[L...]`` scalars, ``[d, L...]`` links."""
+    lattice = tuple(int(x) for x in theory.lattice)
+    return lattice if theory.name == "phi4" else (len(lattice), *lattice)
+
+
+def initial_fields(ens: EnsembleConfig, gens, dtype: torch.dtype, device) -> torch.Tensor:
+    """Start fields ``[B, ...]``: ``hot`` (Haar links, unit-normal scalars) or ``cold``."""
+    group = build_group(ens.theory)
+    shape = site_shape(ens.theory)
+    n = len(gens)
+    if ens.chain.start == "cold":
+        if isinstance(group, Real):
+            return torch.zeros((n, *shape), dtype=dtype, device=device)
+        return group.identity((n, *shape), dtype=dtype, device=device)
+    if isinstance(group, Real):
+        from ..lattice import randn
+
+        return randn(gens, shape, dtype, device)
+    return group.haar(gens, shape, dtype)
+
+
+def cheap_observable(theory: TheoryConfig):
+    """``(name, fn)``: the per-configuration observable the ensemble store records."""
+    if theory.name == "phi4":
+        return "abs_magnetization", abs_magnetization
+    group = build_group(theory)
+    return "plaquette", lambda links: plaquette(links, group)
+
+
+def replica_seed(seed: int, replica: int) -> int:
+    """Seed of job replica ``replica`` (1-based) of a chain with seed ``seed``."""
+    return int(seed) * 1000 + int(replica)

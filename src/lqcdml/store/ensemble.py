@@ -1,0 +1,273 @@
+"""Crash-safe Zarr v3 ensemble store.
+
+Layout of ``<name>.zarr`` (one group):
+
+- ``fields``: ``[capacity, B, ...]``, one configuration (all ``B`` chains) per chunk,
+  zstd-compressed and crc32c-checksummed.
+- per-configuration arrays ``trajectory`` ``[capacity]`` and ``accepted``,
+  ``delta_H`` and the theory's cheap observable (``plaquette`` for gauge theories)
+  ``[capacity, B]``, chunked in blocks of ``BLOCK`` configurations.
+- ``checkpoint/slot0``, ``checkpoint/slot1``: the chain state after configuration
+  ``n - 1`` (RNG states, acceptance counters, sampler extras) in slot ``n % 2``; the
+  fields themselves are ``fields[n - 1]``.
+- attrs: ``lqcdml`` (format, package version, git commit, resolved ensemble config and
+  its hash, replica, field shape and dtype) and ``n_committed``.
+
+Commit protocol for configuration ``i`` (so ``n = i + 1``): write ``fields[i]`` and the
+per-configuration entries, then checkpoint slot ``n % 2``, then ``n_committed = n``.
+Zarr's local store replaces every key atomically, so a writer killed at any moment
+leaves the last commit intact: readers and restarts see ``n_committed``
+configurations and the slot that belongs to them, the other slot may be half new.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+__all__ = ["EnsembleStore", "StoreError", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS"]
+
+FORMAT = "lqcdml-ensemble"
+FORMAT_VERSION = 1
+BLOCK = 128
+#: per-configuration arrays every store has: name -> (dtype, one value per chain?)
+RECORDS: dict[str, tuple[str, bool]] = {
+    "trajectory": ("int64", False),
+    "accepted": ("float64", True),
+    "delta_H": ("float64", True),
+}
+
+
+class StoreError(RuntimeError):
+    """A store that is missing, foreign, incompatible or damaged; the message says which."""
+
+
+def _codecs() -> list:
+    return [ZstdCodec(level=1), Crc32cCodec()]
+
+
+class EnsembleStore:
+    """An ensemble on disk: committed configurations, their records and the chain state."""
+
+    def __init__(self, group: zarr.Group, path: Path):
+        self._group = group
+        self.path = path
+        self._meta = dict(group.attrs["lqcdml"])
+        self._n_committed = int(group.attrs["n_committed"])
+        self._arrays = {name: group[name] for name in ("fields", *self._meta["records"])}
+        self._slots: dict[str, zarr.Group] = {}
+
+    # --- opening -------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        field_shape: Sequence[int],
+        dtype: str,
+        capacity: int,
+        meta: Mapping[str, Any],
+        observable: str = "plaquette",
+    ) -> EnsembleStore:
+        """A new, empty store; ``field_shape`` is ``[B, ...]``; ``meta`` must be JSON.
+
+        ``observable`` names the cheap per-configuration observable recorded beside
+        the fields (one value per chain).
+        """
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"store {str(path)!r} exists already; refusing to overwrite it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".creating")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        n_chains = int(field_shape[0])
+        group.create_array(
+            "fields",
+            shape=(capacity, *field_shape),
+            chunks=(1, *field_shape),
+            dtype=dtype,
+            compressors=_codecs(),
+            fill_value=0,
+            dimension_names=("config", "chain", *[f"axis{i}" for i in range(len(field_shape) - 1)]),
+        )
+        records = {**RECORDS, observable: ("float64", True)}
+        for name, (dt, per_chain) in records.items():
+            shape = (capacity, n_chains) if per_chain else (capacity,)
+            group.create_array(
+                name,
+                shape=shape,
+                chunks=(BLOCK, n_chains) if per_chain else (BLOCK,),
+                dtype=dt,
+                compressors=_codecs(),
+                fill_value=0,
+            )
+        group.require_group("checkpoint")
+        group.attrs.update(
+            {
+                "lqcdml": {
+                    "format": FORMAT,
+                    "format_version": FORMAT_VERSION,
+                    "records": list(records),
+                    **dict(meta),
+                },
+                "n_committed": 0,
+            }
+        )
+        tmp.rename(path)  # the store appears complete or not at all
+        return cls.open(path, mode="r+")
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, mode: str = "r") -> EnsembleStore:
+        """Open an existing store (``mode`` ``"r"`` or ``"r+"``)."""
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"store {str(path)!r} does not exist")
+        if not (path / "zarr.json").is_file():
+            raise StoreError(f"{str(path)!r} is not a Zarr store (no zarr.json); not an lqcdml ensemble")
+        try:
+            group = zarr.open_group(str(path), mode=mode, zarr_format=3)
+        except Exception as exc:  # noqa: BLE001 - any reader failure means "not ours"
+            raise StoreError(f"{str(path)!r} could not be opened as a Zarr v3 group: {exc}") from None
+        info = group.attrs.get("lqcdml")
+        if not isinstance(info, dict) or info.get("format") != FORMAT:
+            raise StoreError(f"{str(path)!r} is a Zarr store but not an lqcdml ensemble store")
+        if info.get("format_version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{str(path)!r} has store format version {info.get('format_version')}; "
+                f"this lqcdml reads version {FORMAT_VERSION}"
+            )
+        return cls(group, path)
+
+    # --- reading -------------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The ``lqcdml`` attributes (as read when the store was opened)."""
+        return dict(self._meta)
+
+    @property
+    def n_committed(self) -> int:
+        """Committed configurations (as of opening, or of this writer's last commit)."""
+        return self._n_committed
+
+    @property
+    def capacity(self) -> int:
+        return int(self._arrays["fields"].shape[0])
+
+    @property
+    def field_shape(self) -> tuple[int, ...]:
+        return tuple(self._arrays["fields"].shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._arrays["fields"].dtype
+
+    def _check_index(self, index: int) -> int:
+        n = self.n_committed
+        if not -n <= index < n:
+            raise IndexError(f"configuration {index} of {str(self.path)!r}: only {n} are committed")
+        return index % n
+
+    def read_fields(self, index: int) -> np.ndarray:
+        """Committed configuration ``index`` (all chains), ``[B, ...]``."""
+        i = self._check_index(index)
+        try:
+            return self._arrays["fields"][i]
+        except Exception as exc:  # noqa: BLE001 - codec and checksum failures
+            raise StoreError(
+                f"configuration {i} of {str(self.path)!r} cannot be read ({exc.__class__.__name__}: {exc})"
+            ) from None
+
+    @property
+    def record_names(self) -> list[str]:
+        return list(self._meta["records"])
+
+    def read_records(self, name: str) -> np.ndarray:
+        """Per-configuration array ``name`` over the committed configurations."""
+        if name not in self.record_names:
+            raise KeyError(f"record {name!r}; allowed: {', '.join(self.record_names)}")
+        return self._arrays[name][: self.n_committed]
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """The chain state of the last commit (``None`` before the first)."""
+        n = self.n_committed
+        if n == 0:
+            return None
+        slot = self._group["checkpoint"][f"slot{n % 2}"]
+        if int(slot.attrs.get("n", -1)) != n:
+            raise StoreError(
+                f"checkpoint of {str(self.path)!r} belongs to commit {slot.attrs.get('n')}, "
+                f"expected {n}: the store is damaged"
+            )
+        arrays = {k: slot[k][...] for k in slot.array_keys()}
+        return {"arrays": arrays, "attrs": dict(slot.attrs)}
+
+    # --- writing -------------------------------------------------------------------
+    def resize(self, capacity: int) -> None:
+        """Grow every per-configuration array to ``capacity`` (never below ``n_committed``)."""
+        if capacity < self.n_committed:
+            raise StoreError(
+                f"capacity {capacity} of {str(self.path)!r} is below the "
+                f"{self.n_committed} committed configurations"
+            )
+        for arr in self._arrays.values():
+            arr.resize((capacity, *arr.shape[1:]))
+
+    def commit(
+        self,
+        index: int,
+        fields: np.ndarray,
+        records: Mapping[str, Any],
+        checkpoint_arrays: Mapping[str, np.ndarray],
+        checkpoint_attrs: Mapping[str, Any],
+    ) -> None:
+        """Write configuration ``index`` (must be ``n_committed``) and commit it."""
+        n = self.n_committed
+        if index != n:
+            raise StoreError(f"commit of configuration {index} to {str(self.path)!r}: next is {n}")
+        if index >= self.capacity:
+            raise StoreError(f"configuration {index} exceeds the capacity {self.capacity}; resize first")
+        if tuple(fields.shape) != self.field_shape:
+            raise StoreError(f"fields of shape {tuple(fields.shape)}; the store holds {self.field_shape}")
+        missing = set(self.record_names) - set(records)
+        if missing:
+            raise StoreError(f"commit to {str(self.path)!r} lacks records {sorted(missing)}")
+        self._arrays["fields"][index] = fields
+        for name in self.record_names:
+            self._arrays[name][index] = np.asarray(records[name])
+        slot_name = f"slot{(index + 1) % 2}"
+        if slot_name not in self._slots:
+            self._slots[slot_name] = self._group["checkpoint"].require_group(slot_name)
+        slot = self._slots[slot_name]
+        for key, value in checkpoint_arrays.items():
+            value = np.asarray(value)
+            cache_key = f"{slot_name}/{key}"
+            arr = self._arrays.get(cache_key)
+            if arr is None and key in slot:
+                arr = slot[key]
+            if arr is None or arr.shape != value.shape or arr.dtype != value.dtype:
+                arr = slot.create_array(
+                    key, shape=value.shape, dtype=value.dtype, chunks=value.shape,
+                    compressors=_codecs(), overwrite=True,
+                )
+            self._arrays[cache_key] = arr
+            arr[...] = value
+        slot.attrs.update({**dict(checkpoint_attrs), "n": index + 1})
+        self._group.attrs["n_committed"] = index + 1
+        self._n_committed = index + 1
+
+    def clean_partial_files(self) -> int:
+        """Remove ``*.partial`` leftovers of writes that were killed; returns how many."""
+        count = 0
+        for leftover in self.path.rglob("*.partial"):
+            leftover.unlink(missing_ok=True)
+            count += 1
+        return count

@@ -1,0 +1,58 @@
+"""Observable store: xarray Datasets in Zarr v3.
+
+Dimensions ``config`` (the trajectory number of each stored configuration, matching
+the ensemble's ``trajectory`` record), ``replica`` (1-based global chain number: job
+replica ``r`` with ``B`` chains holds replicas ``(r - 1) B + 1 .. r B``) and the
+observable's own (``t``, ``flow_time``, ``loop``, ...). Attributes name the ensemble
+store, its config hash and the ensemble.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import xarray as xr
+
+__all__ = ["write_observables", "read_observables", "combine_replicas"]
+
+
+def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
+    """Write ``ds`` to ``path`` (a ``.zarr`` folder); replaced whole, never half-written.
+
+    The dataset is written beside the target and renamed into place, so a killed job
+    leaves either the previous store or the new one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".writing")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    ds.to_zarr(str(tmp), mode="w", consolidated=False, zarr_format=3)
+    old = path.with_name(path.name + ".old")
+    if path.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        path.rename(old)
+    tmp.rename(path)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def read_observables(path: str | os.PathLike) -> xr.Dataset:
+    """Open an observable store (loaded into memory)."""
+    path = Path(path)
+    if not (path / "zarr.json").is_file():
+        raise FileNotFoundError(f"observable store {str(path)!r} does not exist or is not Zarr")
+    with xr.open_zarr(str(path), consolidated=False, zarr_format=3) as ds:
+        return ds.load()
+
+
+def combine_replicas(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Concatenate the replica jobs of one ensemble along ``replica`` (outer join on ``config``)."""
+    if not datasets:
+        raise ValueError("combine_replicas: no datasets")
+    combined = xr.concat(list(datasets), dim="replica", join="outer", combine_attrs="drop_conflicts")
+    return combined.sortby("replica")
