@@ -1,14 +1,25 @@
-# lqcdml workflow. `snakemake -c2` runs the quickstart experiment.
+# lqcdml workflow: compose -> generate -> measure -> analyze (-> report).
+#
+#   snakemake -c2                                   the quickstart experiment
+#   snakemake -c2 --config experiment=ci_tiny       another experiment (conf/experiment/)
+#   snakemake -c2 --config 'overrides=["ensembles.u1_2d.theory.beta=2.5"]'
+#   snakemake --report report.html                  report with the summary and figures
+#   snakemake --profile profiles/cluster            on a SLURM cluster
+#
 # Rules call the `lqcdml` command-line interface; no physics lives here.
+
 
 configfile: "conf/workflow.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/quickstart.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/analyze.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        "results/quickstart/summary.md",
+        f"{RESULTS}/{EXPERIMENT}/summary.md",
     default_target: True

@@ -2,6 +2,7 @@
 
 from .compose import (
     compose,
+    compose_experiment,
     config_dir,
     dump,
     ensemble_hash,
@@ -35,6 +36,7 @@ __all__ = [
     "SamplerConfig",
     "TheoryConfig",
     "compose",
+    "compose_experiment",
     "config_dir",
     "dump",
     "ensemble_hash",

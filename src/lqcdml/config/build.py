@@ -57,7 +57,12 @@ def site_shape(theory: TheoryConfig) -> tuple[int, ...]:
 
 
 def initial_fields(ens: EnsembleConfig, gens, dtype: torch.dtype, device) -> torch.Tensor:
-    """Start fields ``[B, ...]``: ``hot`` (Haar links, unit-normal scalars) or ``cold``."""
+    """Start fields ``[B, ...]``: ``hot`` or ``cold`` (unit links, zero scalars).
+
+    Hot: Haar-random links; scalars ``0.5 N(0, 1)`` per site (a unit-normal start
+    puts phi^4 at strong coupling so far up its quartic wall that molecular dynamics
+    at equilibrium step sizes is unstable and the chain never accepts).
+    """
     group = build_group(ens.theory)
     shape = site_shape(ens.theory)
     n = len(gens)
@@ -68,7 +73,7 @@ def initial_fields(ens: EnsembleConfig, gens, dtype: torch.dtype, device) -> tor
     if isinstance(group, Real):
         from ..lattice import randn
 
-        return randn(gens, shape, dtype, device)
+        return 0.5 * randn(gens, shape, dtype, device)
     return group.haar(gens, shape, dtype)
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "ROOT_KEYS",
     "config_dir",
     "compose",
+    "compose_experiment",
     "dump",
     "load",
     "to_container",
@@ -137,6 +138,13 @@ def compose(
         raise ConfigError(_one_line(exc, directory)) from None
     cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     return _typed(cfg)
+
+
+def compose_experiment(
+    experiment: str, overrides: Sequence[str] = (), conf_dir: str | os.PathLike | None = None
+) -> RootConfig:
+    """``compose`` of ``conf/experiment/<experiment>.yaml`` with further ``overrides``."""
+    return compose([f"+experiment={experiment}", *overrides], conf_dir)
 
 
 def to_container(cfg: RootConfig | EnsembleConfig) -> dict:

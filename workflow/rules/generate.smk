@@ -1,0 +1,49 @@
+# Compose the experiment's config once, then one generate job per ensemble replica.
+# The ensemble store is not a declared output (Snakemake would delete it before a
+# rerun): a killed or timed-out job, rerun, continues from its last commit. The
+# declared output is a small manifest written when the chain reaches its length.
+
+
+localrules:
+    compose_config,
+
+
+rule compose_config:
+    output:
+        f"{EXP_DIR}/config.yaml",
+    params:
+        overrides=" ".join(f"'{o}'" for o in OVERRIDES),
+        conf=CONF_DIR,
+        code=code_version("config"),
+        experiment=EXPERIMENT,
+    conda:
+        "../envs/lqcdml.yaml"
+    log:
+        f"{EXP_DIR}/logs/compose_config.log",
+    shell:
+        "lqcdml compose +experiment={params.experiment} {params.overrides} "
+        "--config-dir {params.conf} --out {output} > {log} 2>&1"
+
+
+rule generate:
+    input:
+        config=f"{EXP_DIR}/config.yaml",
+    output:
+        manifest=f"{EXP_DIR}/ensembles/{{ensemble}}/r{{replica}}.json",
+    params:
+        store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
+        code=GENERATE_CODE,
+    wildcard_constraints:
+        replica=r"\d\d",
+    threads: JOB_THREADS
+    resources:
+        gpu=GPU,
+        runtime=720,
+    conda:
+        "../envs/lqcdml.yaml"
+    log:
+        f"{EXP_DIR}/logs/generate_{{ensemble}}_r{{replica}}.log",
+    shell:
+        "lqcdml generate --config {input.config} --ensemble {wildcards.ensemble} "
+        "--replica {wildcards.replica} --store {params.store} --manifest {output.manifest} "
+        "threads={threads} --progress lines > {log} 2>&1"
