@@ -8,8 +8,10 @@
 #
 # Rules call the `lqcdml` command-line interface; no physics lives here.
 
+from pathlib import Path
 
-configfile: "conf/workflow.yaml"
+
+configfile: Path(workflow.basedir) / "conf" / "workflow.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -1,0 +1,126 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from lqcdml.cli.main import main
+from lqcdml.config import compose_experiment, dump
+
+from .helpers import assert_same_chain, snapshot, store_digest
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.n_configs=12"])
+    path = tmp_path / "config.yaml"
+    dump(cfg, path)
+    return path
+
+
+def _gen(cfg, store, *extra):
+    return main(["generate", "--config", str(cfg), "--ensemble", "u1", "--replica", "1",
+                 "--store", str(store), "--progress", "lines", *extra])
+
+
+def test_generate_resume_equals_uninterrupted_bit_for_bit(tiny_cfg, tmp_path, capsys):
+    assert _gen(tiny_cfg, tmp_path / "full.zarr") == 0
+    assert _gen(tiny_cfg, tmp_path / "part.zarr", "chain.n_configs=7") == 0
+    assert _gen(tiny_cfg, tmp_path / "part.zarr", "--manifest", str(tmp_path / "m.json")) == 0
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    assert manifest["resumed_from"] == 7 and manifest["n_committed"] == 12
+    assert_same_chain(store_digest(tmp_path / "full.zarr"), store_digest(tmp_path / "part.zarr"))
+    # a complete store is left as it is
+    before = snapshot(tmp_path / "full.zarr")
+    assert _gen(tiny_cfg, tmp_path / "full.zarr") == 0
+    assert snapshot(tmp_path / "full.zarr") == before
+
+
+def test_info_prints_committed_count_config_replica_versions(tiny_cfg, tmp_path, capsys):
+    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=6")
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "s.zarr")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_committed"] == 6 and data["replica"] == 1
+    assert data["config"]["theory"]["name"] == "u1"
+    assert data["versions"]["lqcdml"] and data["versions"]["git_commit"]
+
+
+def test_measure_and_analyze_produce_observables_tables_and_figures(tiny_cfg, tmp_path, capsys):
+    for r in (1, 2):
+        assert main(["generate", "--config", str(tiny_cfg), "--ensemble", "u1", "--replica", str(r),
+                     "--store", str(tmp_path / f"r{r}.zarr"), "--progress", "lines"]) == 0
+        assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "--store",
+                     str(tmp_path / f"r{r}.zarr"), "--out", str(tmp_path / f"o{r}.zarr")]) == 0
+    assert main(["analyze", "--config", str(tiny_cfg), "--obs", str(tmp_path / "o1.zarr"),
+                 str(tmp_path / "o2.zarr"), "--out", str(tmp_path / "an")]) == 0
+    summary = (tmp_path / "an" / "summary.md").read_text()
+    assert "| u1 | plaquette |" in summary and "exact (Bessel functions)" in summary
+    assert (tmp_path / "an" / "summary.csv").read_text().startswith("ensemble,observable,value")
+    figures = {p.name for p in (tmp_path / "an" / "figures").iterdir()}
+    assert {"u1__plaquette__history.png", "u1__plaquette__autocorrelation.png",
+            "u1__plaquette__histogram.png"} <= figures
+
+
+BAD_INPUTS = [
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.beta=-2"],
+     "ensembles.u1.theory.beta = -2.0; allowed: beta > 0"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "su2", "theory.n_colors=5"],
+     "ensembles.su2.theory.n_colors = 5; allowed: 2 or 3"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "chain.n_configs=0"],
+     "ensembles.u1.chain.n_configs = 0; allowed: n_configs >= 1"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.bta=1"],
+     "unknown key 'bta'"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "sampler.n_steps=many"],
+     "ensembles.u1.sampler.n_steps = 'many'; allowed: a value of type integer"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "nope"], "--ensemble = 'nope'; allowed: su2, u1"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "--replica", "3"],
+     "--replica = 3; allowed: 1..2"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "device=cuda:x"], "device = 'cuda:x'"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUTS, ids=[a[-1] for a, _ in BAD_INPUTS])
+def test_bad_input_stops_with_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):
+    before = snapshot(tmp_path)
+    code = main([*argv, "--store", str(tmp_path / "s.zarr")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and err.count("\n") == 0, err
+    assert snapshot(tmp_path) == before
+
+
+def test_missing_and_foreign_store_paths(tmp_path, capsys, tiny_cfg):
+    assert main(["info", str(tmp_path / "none.zarr")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "data.txt").write_text("precious")
+    before = snapshot(tmp_path)
+    assert _gen(tiny_cfg, tmp_path / "foreign") == 2
+    assert "not a Zarr store" in capsys.readouterr().err
+    assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "--store",
+                 str(tmp_path / "none.zarr"), "--out", str(tmp_path / "o.zarr")]) == 2
+    assert snapshot(tmp_path) == before
+
+
+def test_resuming_with_an_incompatible_config_is_refused_untouched(tiny_cfg, tmp_path, capsys):
+    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=6")
+    before = snapshot(tmp_path)
+    for override, key in [("theory.beta=3.5", "theory.beta = 3.5"), ("chain.seed=9", "chain.seed = 9"),
+                          ("dtype=float32", "precision = 'float32'"), ("chain.n_chains=1", "chain.n_chains = 1")]:
+        assert _gen(tiny_cfg, tmp_path / "s.zarr", override) == 2
+        err = capsys.readouterr().err
+        assert "incompatible config" in err and key in err, err
+    assert _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=5", "chain.n_therm=1") == 2
+    assert "allowed: >= 6" in capsys.readouterr().err
+    assert main(["generate", "--config", str(tiny_cfg), "--ensemble", "u1", "--replica", "2",
+                 "--store", str(tmp_path / "s.zarr")]) == 2
+    assert "holds replica 1, not 2" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before
+
+
+def test_measure_refuses_a_store_of_another_config(tiny_cfg, tmp_path, capsys):
+    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=6")
+    assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "theory.beta=1.5",
+                 "--store", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "o.zarr")]) == 2
+    assert "config hash differs" in capsys.readouterr().err
+    assert not Path(tmp_path / "o.zarr").exists()

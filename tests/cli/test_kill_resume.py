@@ -1,0 +1,73 @@
+"""A generate job killed with SIGKILL at random moments resumes without loss, bit for bit."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lqcdml.cli.generate import generate
+from lqcdml.config import compose_experiment, dump
+
+from .helpers import BIN, assert_same_chain, env_with_bin, store_digest
+
+
+def _n_committed(store: Path) -> int:
+    try:
+        return int(json.loads((store / "zarr.json").read_text())["attributes"]["n_committed"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+def _committed_fields(store: Path) -> list[np.ndarray]:
+    digest = store_digest(store)
+    return list(digest["fields"])
+
+
+@pytest.mark.slow
+def test_twenty_random_sigkills_lose_nothing_and_match_the_uninterrupted_chain(tmp_path):
+    n_configs = 260
+    cfg = compose_experiment("ci_tiny", [f"ensembles.u1.chain.n_configs={n_configs}",
+                                         "ensembles.u1.theory.lattice=[8,8]", "threads=1"])
+    cfg_path = tmp_path / "config.yaml"
+    dump(cfg, cfg_path)
+    reference = tmp_path / "reference.zarr"
+    generate(cfg, "u1", 1, reference, progress=False)
+
+    store = tmp_path / "killed.zarr"
+    cmd = [str(BIN / "lqcdml"), "generate", "--config", str(cfg_path), "--ensemble", "u1",
+           "--replica", "1", "--store", str(store), "--progress", "lines"]
+    rng = random.Random(2024)
+    kills, history, seen = 0, [], []
+    while True:
+        start_n = _n_committed(store)
+        proc = subprocess.Popen(cmd, env=env_with_bin(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        # wait for the job to commit something new, then kill it at a random moment
+        deadline = time.time() + 60
+        while proc.poll() is None and _n_committed(store) <= start_n and time.time() < deadline:
+            time.sleep(0.01)
+        if proc.poll() is None and kills < 20:
+            time.sleep(rng.uniform(0.0, 0.25))
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            n = _n_committed(store)
+            assert n >= start_n, "a commit was lost"
+            history.append(n)
+            # everything committed so far must survive unchanged to the end
+            seen = _committed_fields(store) if n else seen
+            continue
+        assert proc.wait(timeout=120) == 0
+        break
+    assert kills >= 20, kills
+    assert history == sorted(history) and history[-1] < n_configs
+    final = store_digest(store)
+    for i, fields in enumerate(seen):
+        assert np.array_equal(final["fields"][i], fields)
+    assert_same_chain(store_digest(reference), final)
