@@ -11,7 +11,7 @@ from .helpers import assert_same_chain, snapshot, store_digest
 
 @pytest.fixture
 def tiny_cfg(tmp_path):
-    cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.n_configs=12"])
+    cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.n_configs=14"])
     path = tmp_path / "config.yaml"
     dump(cfg, path)
     return path
@@ -24,10 +24,10 @@ def _gen(cfg, store, *extra):
 
 def test_generate_resume_equals_uninterrupted_bit_for_bit(tiny_cfg, tmp_path, capsys):
     assert _gen(tiny_cfg, tmp_path / "full.zarr") == 0
-    assert _gen(tiny_cfg, tmp_path / "part.zarr", "chain.n_configs=7") == 0
+    assert _gen(tiny_cfg, tmp_path / "part.zarr", "chain.n_configs=10") == 0
     assert _gen(tiny_cfg, tmp_path / "part.zarr", "--manifest", str(tmp_path / "m.json")) == 0
     manifest = json.loads((tmp_path / "m.json").read_text())
-    assert manifest["resumed_from"] == 7 and manifest["n_committed"] == 12
+    assert manifest["resumed_from"] == 10 and manifest["n_committed"] == 14
     assert_same_chain(store_digest(tmp_path / "full.zarr"), store_digest(tmp_path / "part.zarr"))
     # a complete store is left as it is
     before = snapshot(tmp_path / "full.zarr")
@@ -36,11 +36,11 @@ def test_generate_resume_equals_uninterrupted_bit_for_bit(tiny_cfg, tmp_path, ca
 
 
 def test_info_prints_committed_count_config_replica_versions(tiny_cfg, tmp_path, capsys):
-    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=6")
+    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=10")
     capsys.readouterr()
     assert main(["info", str(tmp_path / "s.zarr")]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["n_committed"] == 6 and data["replica"] == 1
+    assert data["n_committed"] == 10 and data["replica"] == 1
     assert data["config"]["theory"]["name"] == "u1"
     assert data["versions"]["lqcdml"] and data["versions"]["git_commit"]
 
@@ -103,15 +103,15 @@ def test_missing_and_foreign_store_paths(tmp_path, capsys, tiny_cfg):
 
 
 def test_resuming_with_an_incompatible_config_is_refused_untouched(tiny_cfg, tmp_path, capsys):
-    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=6")
+    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=10")
     before = snapshot(tmp_path)
     for override, key in [("theory.beta=3.5", "theory.beta = 3.5"), ("chain.seed=9", "chain.seed = 9"),
                           ("dtype=float32", "precision = 'float32'"), ("chain.n_chains=1", "chain.n_chains = 1")]:
         assert _gen(tiny_cfg, tmp_path / "s.zarr", override) == 2
         err = capsys.readouterr().err
         assert "incompatible config" in err and key in err, err
-    assert _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=5", "chain.n_therm=1") == 2
-    assert "allowed: >= 6" in capsys.readouterr().err
+    assert _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=8", "chain.n_therm=1") == 2
+    assert "allowed: >= 10" in capsys.readouterr().err
     assert main(["generate", "--config", str(tiny_cfg), "--ensemble", "u1", "--replica", "2",
                  "--store", str(tmp_path / "s.zarr")]) == 2
     assert "holds replica 1, not 2" in capsys.readouterr().err
@@ -119,7 +119,7 @@ def test_resuming_with_an_incompatible_config_is_refused_untouched(tiny_cfg, tmp
 
 
 def test_measure_refuses_a_store_of_another_config(tiny_cfg, tmp_path, capsys):
-    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=6")
+    _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=10")
     assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "theory.beta=1.5",
                  "--store", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "o.zarr")]) == 2
     assert "config hash differs" in capsys.readouterr().err

@@ -41,7 +41,7 @@ BAD = [
     (["ensembles.u1_2d.theory.beta=abc"], "ensembles.u1_2d.theory.beta = 'abc'; allowed: a value of type float"),
     (["ensembles.su2_4d.theory.n_colors=4"], "n_colors = 4; allowed: 2 or 3"),
     (["ensembles.su2_4d.chain.n_configs=0"], "chain.n_configs = 0; allowed: n_configs >= 1"),
-    (["ensembles.u1_2d.chain.n_therm=5000"], "n_therm = 5000; allowed: 0 <= n_therm < n_configs"),
+    (["ensembles.u1_2d.chain.n_therm=5000"], "n_therm = 5000; allowed: 0 <= n_therm <= n_configs - 5"),
     (["ensembles.u1_2d.sampler.integrator=rk4"], "sampler.integrator = 'rk4'; allowed: leapfrog, omelyan"),
     (["ensembles.u1_2d.theory.lattice=[8,1]"], "theory.lattice[1] = 1; allowed: extents >= 2"),
     (["ensembles.phi4_2d.theory.lam=-1"], "theory.lam = -1.0; allowed: lam >= 0"),

@@ -91,13 +91,13 @@ def dataarray_to_obs(da, ensemble: str) -> pe.Obs:
     for r in da["replica"].values:
         column = np.asarray(da.sel(replica=r).values, dtype=float)
         keep = np.isfinite(column)
-        if keep.sum() < 2:
+        if keep.sum() < 5:  # pyerrors' minimum per replica
             continue
         samples.append(column[keep])
         names.append(f"{ensemble}|r{int(r):02d}")
         idls.append([int(c) for c in configs[keep]])
     if not samples:
-        raise ValueError(f"dataarray_to_obs: {da.name!r} has no replica with two or more values")
+        raise ValueError(f"dataarray_to_obs: {da.name!r} has no replica with 5 or more values")
     return pe.Obs(samples, names, idl=idls)
 
 

@@ -20,6 +20,8 @@ __all__ = ["reference_value"]
 #: strong-coupling expansion trusted below these couplings (4D, closed-surface order)
 _STRONG_COUPLING_MAX_BETA = {2: 1.2, 3: 3.5}
 #: HMC references of REFERENCE.md at the flow-tutorial point (2D, L = 8, m2 = -4, lam = 8)
+#: HMC row of the two-colour SLHMC paper (Polyakov loop there is tr, not / N: halved here)
+_SLHMC = {"plaquette": (0.7025, 0.0001), "polyakov_loop_re": (0.41, 0.005), "chiral_condensate": (0.4245, 0.0005)}
 _TUTORIAL = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009), "phi2": (0.1434576, 0.0000085)}
 
 
@@ -41,12 +43,23 @@ def reference_value(
             return u1_2d_plaquette(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
         if observable == "chi_t":
             return u1_2d_topological_susceptibility(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
-    if name in ("u1", "su"):
+    quenched = theory.get("fermion", "none") == "none"
+    if name == "su" and theory.get("n_colors") == 2 and observable == "polyakov_loop_im":
+        return 0.0, 0.0, "exact (SU(2) traces are real)"
+    if name in ("u1", "su") and quenched:
         if observable in ("polyakov_loop_re", "polyakov_loop_im"):
             return 0.0, 0.0, "exact (centre symmetry)"
         if observable == "topological_charge":
             return 0.0, 0.0, "exact (parity)"
-    if name == "su" and dim == 4 and observable == "plaquette":
+    slhmc = (
+        name == "su" and theory.get("n_colors") == 2 and lattice == [4, 4, 4, 4]
+        and np.isclose(theory["beta"], 2.7) and theory.get("fermion") == "staggered"
+        and np.isclose(theory.get("fermion_mass", 0), 0.3) and theory.get("antiperiodic", True)
+    )
+    if slhmc and observable in _SLHMC:
+        value, err = _SLHMC[observable]
+        return value, err, "HMC, Nagai-Tomiya arXiv:2103.11965"
+    if name == "su" and dim == 4 and observable == "plaquette" and theory.get("fermion", "none") == "none":
         n = theory["n_colors"]
         if theory["beta"] <= _STRONG_COUPLING_MAX_BETA.get(n, 0):
             return strong_coupling_plaquette(theory["beta"], n), 0.0, "strong-coupling expansion"

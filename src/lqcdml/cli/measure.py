@@ -11,6 +11,8 @@ import xarray as xr
 
 from .. import __version__
 from ..config import RootConfig, ensemble_hash
+from ..config.build import replica_seed
+from ..lattice import make_generators
 from ..store import EnsembleStore, StoreError, write_observables
 from .measurements import measurement_plan
 from .progress import Progress
@@ -37,17 +39,19 @@ def measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progres
     collected: dict[str, list[np.ndarray]] = {}
     layout: dict[str, tuple[tuple[str, ...], dict]] = {}
     bar = Progress(total=n, label=f"measure {ensemble} r{meta['replica']:02d}", enabled=progress)
+    n_chains = store.field_shape[0]
+    replica = int(meta["replica"])
     for i in range(n):
         fields = torch.from_numpy(store.read_fields(i)).to(device)
+        # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
+        gens = make_generators(replica_seed(ens.chain.seed, replica) * 100_003 + i, n_chains, device)
         for m in plan:
-            for name, (values, dims, coords) in m(fields).items():
+            for name, (values, dims, coords) in m(fields, gens).items():
                 collected.setdefault(name, []).append(np.asarray(values))
                 layout[name] = (dims, coords)
         bar.update(i + 1)
     bar.close()
 
-    n_chains = store.field_shape[0]
-    replica = int(meta["replica"])
     coords = {
         "config": store.read_records("trajectory").astype(np.int64),
         "replica": np.arange((replica - 1) * n_chains + 1, replica * n_chains + 1),

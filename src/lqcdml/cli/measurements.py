@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from ..config import DEFAULT_OBSERVABLES, EnsembleConfig
-from ..config.build import build_action, build_group
+from ..config.build import build_action, build_fermion_operator, build_group
+from ..observables.fermion import chiral_condensate, pion_correlator, trace_inverse_powers
 from ..observables import (
     abs_magnetization,
     gradient_flow,
@@ -29,11 +30,12 @@ from ..observables import (
 __all__ = ["measurement_plan", "Variable"]
 
 Variable = tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]
-Measurement = Callable[[torch.Tensor], dict[str, Variable]]
+#: (fields [B, ...], per-chain generators for stochastic estimators) -> variables
+Measurement = Callable[[torch.Tensor, list], dict[str, Variable]]
 
 
 def _scalar(name: str, fn) -> Measurement:
-    return lambda f: {name: (fn(f).cpu().numpy(), (), {})}
+    return lambda f, gens: {name: (fn(f).cpu().numpy(), (), {})}
 
 
 def measurement_plan(ens: EnsembleConfig) -> list[Measurement]:
@@ -53,7 +55,7 @@ def measurement_plan(ens: EnsembleConfig) -> list[Measurement]:
                 "schwinger_dyson",
                 lambda p: (p * action.force(p)).reshape(p.shape[0], -1).mean(dim=1),
             ),
-            "correlator": lambda p: {
+            "correlator": lambda p, gens: {
                 "correlator": (
                     zero_momentum_correlator(p).cpu().numpy(),
                     ("t",),
@@ -65,20 +67,20 @@ def measurement_plan(ens: EnsembleConfig) -> list[Measurement]:
 
     group = build_group(th)
 
-    def polyakov(links):
+    def polyakov(links, gens):
         p = polyakov_loop(links, group).cpu().numpy()
         return {"polyakov_loop_re": (p.real.copy(), (), {}), "polyakov_loop_im": (p.imag.copy(), (), {})}
 
-    def loops(links):
+    def loops(links, gens):
         labels = np.array([f"{r}x{t}" for r, t in me.wilson_loops])
         values = torch.stack([wilson_loop(links, group, r, t) for r, t in me.wilson_loops], dim=1)
         return {"wilson_loop": (values.cpu().numpy(), ("loop",), {"loop": labels})}
 
-    def charge(links):
+    def charge(links, gens):
         q = topological_charge_u1_2d(links).cpu().numpy()
         return {"topological_charge": (q, (), {}), "chi_t": (q * q / volume, (), {})}
 
-    def flow(links):
+    def flow(links, gens):
         res = gradient_flow(links, group, me.flow.t_max, me.flow.eps, me.flow.measure_every)
         coords = {"flow_time": res.times}
         out = {
@@ -89,7 +91,29 @@ def measurement_plan(ens: EnsembleConfig) -> list[Measurement]:
             out["flow_charge"] = (res.charge.T.copy(), ("flow_time",), coords)
         return out
 
+    op = build_fermion_operator(th)
+    tol = ens.sampler.solver_tol
+
+    def condensate(links, gens):
+        c = chiral_condensate(op, links, gens, me.n_noise, me.noise, tol)
+        return {"chiral_condensate": (c.mean(dim=1).cpu().numpy(), (), {})}
+
+    def traces(links, gens):
+        t = trace_inverse_powers(op, links, gens, 4, me.n_noise, me.noise, tol).mean(dim=1)
+        coords = {"power": np.arange(1, 5)}
+        return {
+            "trace_inverse_re": (t.real.cpu().numpy(), ("power",), coords),
+            "trace_inverse_im": (t.imag.cpu().numpy(), ("power",), coords),
+        }
+
+    def pion(links, gens):
+        c = pion_correlator(op, links, tol)
+        return {"pion_correlator": (c.cpu().numpy(), ("t",), {"t": np.arange(th.lattice[0])})}
+
     table = {
+        "chiral_condensate": condensate,
+        "trace_inverse": traces,
+        "pion_correlator": pion,
         "plaquette": _scalar("plaquette", lambda u: plaquette(u, group)),
         "polyakov_loop": polyakov,
         "wilson_loops": loops,

@@ -6,14 +6,19 @@ import torch
 
 from ..lattice import SU, U1, Manifold, Real
 from ..observables import abs_magnetization, plaquette
-from ..samplers import HMC, Integrator
+from ..samplers import HMC, Integrator, Level
 from ..theories import Action, Phi4Action, WilsonGaugeAction
+from ..theories.staggered import StaggeredOperator, StaggeredPseudofermion
+from ..theories.wilson_fermion import WilsonOperator, WilsonPseudofermion
 from .schema import EnsembleConfig, SamplerConfig, TheoryConfig
 
 __all__ = [
     "build_group",
     "build_action",
     "build_sampler",
+    "build_fermion_operator",
+    "build_fermion_terms",
+    "staggered_fields",
     "site_shape",
     "initial_fields",
     "cheap_observable",
@@ -44,10 +49,39 @@ def build_action(theory: TheoryConfig) -> Action:
     return WilsonGaugeAction(theory.beta, build_group(theory))
 
 
+def build_fermion_operator(theory: TheoryConfig):
+    """The Dirac operator of ``theory`` (``None`` without fermions)."""
+    group = build_group(theory)
+    if theory.fermion == "staggered":
+        return StaggeredOperator(theory.fermion_mass, group, theory.antiperiodic)
+    if theory.fermion == "wilson":
+        return WilsonOperator(theory.fermion_mass, group, theory.antiperiodic)
+    return None
+
+
+def staggered_fields(n_flavours: int) -> list[int]:
+    """Pseudofermion fields for even ``n_flavours``: 8 (full lattice), 4 (even sites), 2 (RHMC)."""
+    return [8] * (n_flavours // 8) + [4] * ((n_flavours % 8) // 4) + [2] * ((n_flavours % 4) // 2)
+
+
+def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10) -> list:
+    op = build_fermion_operator(theory)
+    if op is None:
+        return []
+    if theory.fermion == "wilson":
+        return [WilsonPseudofermion(op, tol=tol)]
+    return [StaggeredPseudofermion(op, nf, tol=tol) for nf in staggered_fields(theory.n_flavours)]
+
+
 def build_sampler(ens: EnsembleConfig) -> HMC:
+    """HMC; with fermions a two-level integrator (fermion forces outside, gauge inside)."""
     s: SamplerConfig = ens.sampler
-    integ = Integrator.single(build_action(ens.theory), s.n_steps, s.integrator)
-    return HMC(integ, s.trajectory_length)
+    gauge = build_action(ens.theory)
+    fermions = build_fermion_terms(ens.theory, s.solver_tol)
+    if not fermions:
+        return HMC(Integrator.single(gauge, s.n_steps, s.integrator), s.trajectory_length)
+    levels = [Level(tuple(fermions), s.n_steps, s.integrator), Level((gauge,), s.gauge_steps, s.integrator)]
+    return HMC(Integrator(gauge.group, levels), s.trajectory_length)
 
 
 def site_shape(theory: TheoryConfig) -> tuple[int, ...]:

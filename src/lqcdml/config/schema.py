@@ -23,6 +23,8 @@ __all__ = [
     "DTYPES",
     "STARTS",
     "CONVENTIONS",
+    "FERMIONS",
+    "NOISES",
 ]
 
 THEORY_NAMES = ("phi4", "u1", "su")
@@ -30,12 +32,19 @@ INTEGRATORS = ("leapfrog", "omelyan")
 SAMPLER_NAMES = ("hmc",)
 DTYPES = ("float64", "float32")
 STARTS = ("hot", "cold")
+FERMIONS = ("none", "staggered", "wilson")
+NOISES = ("z2", "u1")
 CONVENTIONS = ("flow", "standard")
 
 
 @dataclass
 class TheoryConfig:
-    """``name``: phi4 (real scalar), u1 or su (Wilson gauge action, ``n_colors`` for SU(N))."""
+    """``name``: phi4 (real scalar), u1 or su (Wilson gauge action, ``n_colors`` for SU(N)).
+
+    ``fermion`` (SU(N) only): ``none``, ``staggered`` (``n_flavours`` continuum
+    flavours, even numbers) or ``wilson`` (``n_flavours = 2``), bare mass
+    ``fermion_mass``, antiperiodic in time unless ``antiperiodic = false``.
+    """
 
     name: str = "u1"
     lattice: list[int] = field(default_factory=lambda: [8, 8])
@@ -44,14 +53,23 @@ class TheoryConfig:
     m2: float = 1.0
     lam: float = 0.0
     convention: str = "flow"
+    fermion: str = "none"
+    fermion_mass: float = 0.3
+    n_flavours: int = 4
+    antiperiodic: bool = True
 
 
 @dataclass
 class SamplerConfig:
+    """HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
+    force runs ``gauge_steps`` steps inside each outer position update."""
+
     name: str = "hmc"
     integrator: str = "omelyan"
     n_steps: int = 10
     trajectory_length: float = 1.0
+    gauge_steps: int = 1
+    solver_tol: float = 1e-10
 
 
 @dataclass
@@ -89,6 +107,8 @@ class MeasureConfig:
     wilson_loops: list[list[int]] = field(default_factory=lambda: [[1, 1], [2, 2]])
     flow: FlowConfig = field(default_factory=FlowConfig)
     batch: int = 16
+    n_noise: int = 4
+    noise: str = "z2"
 
 
 @dataclass

@@ -7,6 +7,8 @@ import re
 from .schema import (
     CONVENTIONS,
     DTYPES,
+    FERMIONS,
+    NOISES,
     INTEGRATORS,
     SAMPLER_NAMES,
     STARTS,
@@ -21,8 +23,10 @@ __all__ = ["ConfigError", "validate_root", "validate_ensemble", "OBSERVABLES"]
 OBSERVABLES = {
     "phi4": ("magnetization", "abs_magnetization", "chi2", "phi2", "schwinger_dyson", "correlator"),
     "u1": ("plaquette", "polyakov_loop", "wilson_loops", "topological_charge", "flow"),
-    "su": ("plaquette", "polyakov_loop", "wilson_loops", "flow"),
+    "su": ("plaquette", "polyakov_loop", "wilson_loops", "flow", "chiral_condensate",
+           "trace_inverse", "pion_correlator"),
 }
+FERMION_OBSERVABLES = ("chiral_condensate", "trace_inverse", "pion_correlator")
 DEFAULT_OBSERVABLES = {
     "phi4": ("magnetization", "abs_magnetization", "chi2", "phi2", "schwinger_dyson"),
     "u1": ("plaquette", "polyakov_loop", "topological_charge"),
@@ -55,6 +59,27 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
             _fail(p + "theory.beta", th.beta, "beta > 0")
     if th.name == "su" and th.n_colors not in (2, 3):
         _fail(p + "theory.n_colors", th.n_colors, "2 or 3")
+    if th.fermion not in FERMIONS:
+        _fail(p + "theory.fermion", th.fermion, ", ".join(FERMIONS))
+    if th.fermion != "none":
+        if th.name != "su":
+            _fail(p + "theory.fermion", th.fermion, f"none for theory.name = {th.name!r} (fermions need SU(N))")
+        if th.fermion == "staggered":
+            for mu, extent in enumerate(th.lattice):
+                if extent % 2:
+                    _fail(f"{p}theory.lattice[{mu}]", extent,
+                          "even extents for staggered fermions (even-odd checkerboard)")
+            if not th.fermion_mass > 0:
+                _fail(p + "theory.fermion_mass", th.fermion_mass, "fermion_mass > 0 for staggered fermions")
+            if th.n_flavours < 2 or th.n_flavours % 2:
+                _fail(p + "theory.n_flavours", th.n_flavours,
+                      "an even number >= 2 for staggered fermions (odd Nf needs x^(-1/4) rational "
+                      "approximations, not yet available)")
+        if th.fermion == "wilson":
+            if th.n_flavours != 2:
+                _fail(p + "theory.n_flavours", th.n_flavours, "2 for Wilson fermions")
+            if not th.fermion_mass > -len(th.lattice):
+                _fail(p + "theory.fermion_mass", th.fermion_mass, f"fermion_mass > -{len(th.lattice)} (kappa > 0)")
     if th.name == "phi4":
         if th.lam < 0:
             _fail(p + "theory.lam", th.lam, "lam >= 0")
@@ -68,13 +93,19 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
         _fail(p + "sampler.integrator", sa.integrator, ", ".join(INTEGRATORS))
     if sa.n_steps < 1:
         _fail(p + "sampler.n_steps", sa.n_steps, "n_steps >= 1")
+    if sa.gauge_steps < 1:
+        _fail(p + "sampler.gauge_steps", sa.gauge_steps, "gauge_steps >= 1")
+    if not 0 < sa.solver_tol < 1e-3:
+        _fail(p + "sampler.solver_tol", sa.solver_tol, "0 < solver_tol < 1e-3")
     if not sa.trajectory_length > 0:
         _fail(p + "sampler.trajectory_length", sa.trajectory_length, "trajectory_length > 0")
     for key in ("n_configs", "save_every", "n_chains", "replicas"):
         if getattr(ch, key) < 1:
             _fail(f"{p}chain.{key}", getattr(ch, key), f"{key} >= 1")
-    if not 0 <= ch.n_therm < ch.n_configs:
-        _fail(p + "chain.n_therm", ch.n_therm, f"0 <= n_therm < n_configs = {ch.n_configs}")
+    if not 0 <= ch.n_therm <= ch.n_configs - 5:
+        _fail(p + "chain.n_therm", ch.n_therm,
+              f"0 <= n_therm <= n_configs - 5 = {ch.n_configs - 5} (the error analysis needs 5 "
+              "configurations per chain)")
     if ch.replicas > 99:
         _fail(p + "chain.replicas", ch.replicas, "at most 99 (replica names r01..r99)")
     if ch.seed < 0:
@@ -92,6 +123,13 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
         _fail(p + "measure.flow.t_max", me.flow.t_max, "t_max > 0 when 'flow' is measured")
     if th.name == "u1" and len(th.lattice) != 2 and not me.observables:
         _fail(p + "measure.observables", [], "an explicit list for U(1) outside 2D (the default has the 2D charge)")
+    for i, name in enumerate(me.observables):
+        if name in FERMION_OBSERVABLES and th.fermion == "none":
+            _fail(f"{p}measure.observables[{i}]", name, "fermion observables need theory.fermion != none")
+    if me.n_noise < 1:
+        _fail(p + "measure.n_noise", me.n_noise, "n_noise >= 1")
+    if me.noise not in NOISES:
+        _fail(p + "measure.noise", me.noise, ", ".join(NOISES))
     for i, loop in enumerate(me.wilson_loops):
         if len(loop) != 2 or min(loop) < 1:
             _fail(f"{p}measure.wilson_loops[{i}]", list(loop), "[r, t] with r, t >= 1")

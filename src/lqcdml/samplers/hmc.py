@@ -37,7 +37,9 @@ def metropolis_accept(delta_h: torch.Tensor, gens: list[torch.Generator]) -> tor
 class HMC:
     """HMC on the potential of ``integrator`` (the sum of all its action terms).
 
-    One trajectory: momenta ``p ~ exp(-K)`` drawn per chain, integration over MD time
+    One trajectory: pseudofermion fields of the action terms that have them drawn
+    from their heat bath (``term.refresh(fields, generators)``), momenta
+    ``p ~ exp(-K)`` drawn per chain, integration over MD time
     ``trajectory_length``, then the exact Metropolis test on
     ``dH = H(q', p') - H(q, p)``. Rejected chains keep their fields.
     """
@@ -71,6 +73,9 @@ class HMC:
         """One trajectory of every chain."""
         gens = state.generators()
         q0 = state.fields
+        for term in self.integrator.terms:  # pseudofermion heat bath
+            if hasattr(term, "refresh"):
+                term.refresh(q0, gens)
         site_shape = q0.shape[1 : q0.ndim - self.group.internal_ndim]
         p0 = self.group.random_momentum(gens, site_shape, dtype=q0.dtype)
         h0 = self.hamiltonian(q0, p0)

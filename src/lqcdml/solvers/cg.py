@@ -138,16 +138,19 @@ def multishift_cg(
         alpha = rr / pap
         denom = alpha[None] * beta_old[None] * (zeta_old - zeta) + zeta_old * alpha_old[None] * (1 + sig_b * alpha[None])
         zeta_new = zeta * zeta_old * alpha_old[None] / denom
-        alpha_k = alpha[None] * zeta_new / zeta
-        alpha_k = torch.where(done, torch.zeros_like(alpha_k), alpha_k)
+        # converged shifts stop (their zeta may underflow to 0: avoid 0/0)
+        ratio = torch.where(done | (zeta == 0), torch.zeros_like(zeta), zeta_new / torch.where(zeta == 0, 1.0, zeta))
+        zeta_new = torch.where(done, zeta, zeta_new)
+        alpha_k = alpha[None] * ratio
         x = x + _bcast(alpha_k, x).to(x.dtype) * p
         r = r - _bcast(alpha, r).to(r.dtype) * ap
         rr_new = norm2(r)
         beta = rr_new / rr
         p_base = r + _bcast(beta, p_base).to(p_base.dtype) * p_base
-        beta_k = beta[None] * (zeta_new / zeta) ** 2
-        p = _bcast(zeta_new, p).to(p.dtype) * r.unsqueeze(0) + _bcast(beta_k, p).to(p.dtype) * p
-        zeta_old, zeta = zeta, zeta_new
+        beta_k = beta[None] * ratio**2
+        p_new = _bcast(zeta_new, p).to(p.dtype) * r.unsqueeze(0) + _bcast(beta_k, p).to(p.dtype) * p
+        p = torch.where(_bcast(done, p), p, p_new)
+        zeta_old, zeta = torch.where(done, zeta_old, zeta), zeta_new
         alpha_old, beta_old = alpha, beta
         rr = rr_new
         it += 1
