@@ -61,7 +61,7 @@ def test_bad_values_name_key_value_and_rule(overrides, message):
 
 
 def test_unknown_experiment_lists_the_choices():
-    with pytest.raises(ConfigError, match="experiment = 'nope'; allowed: ci_tiny, quickstart"):
+    with pytest.raises(ConfigError, match="experiment = 'nope'; allowed: ci_tiny, paper_slhmc_hmc, quickstart"):
         compose(["+experiment=nope"])
 
 
