@@ -1,5 +1,12 @@
 """Observables: gauge (plaquette, loops, charges, gradient flow) and scalar."""
 
+from .fermion import (
+    apply_inverse,
+    chiral_condensate,
+    noise_vectors,
+    pion_correlator,
+    trace_inverse_powers,
+)
 from .flow import (
     FlowResult,
     flow_action,
@@ -28,6 +35,11 @@ from .scalar import (
 __all__ = [
     "FlowResult",
     "abs_magnetization",
+    "apply_inverse",
+    "chiral_condensate",
+    "noise_vectors",
+    "pion_correlator",
+    "trace_inverse_powers",
     "clover_field_strength",
     "energy_density",
     "flow_action",
