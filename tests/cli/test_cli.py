@@ -124,3 +124,29 @@ def test_measure_refuses_a_store_of_another_config(tiny_cfg, tmp_path, capsys):
                  "--store", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "o.zarr")]) == 2
     assert "config hash differs" in capsys.readouterr().err
     assert not Path(tmp_path / "o.zarr").exists()
+
+
+def test_a_solver_that_does_not_converge_stops_the_job_and_keeps_commits(tmp_path, capsys):
+    cfg = compose_experiment("paper_slhmc_hmc", [
+        "ensembles.nf4.theory.lattice=[2,2,2,2]", "ensembles.nf4.chain.n_chains=1",
+        "ensembles.nf4.chain.n_configs=8", "ensembles.nf4.chain.n_therm=1",
+        "ensembles.nf4.sampler.n_steps=2", "ensembles.nf4.chain.replicas=1"])
+    path = tmp_path / "config.yaml"
+    dump(cfg, path)
+    base = ["generate", "--config", str(path), "--ensemble", "nf4", "--store", str(tmp_path / "s.zarr")]
+    assert main([*base, "chain.n_configs=6"]) == 0
+    before = store_digest(tmp_path / "s.zarr")
+    # an impossible tolerance: the first solve of the next configuration fails
+    assert main([*base, "sampler.solver_tol=1e-30"]) == 2  # refused: outside the allowed range
+    import lqcdml.theories.staggered as stag
+
+    original = stag.StaggeredOperator.solve_normal
+    stag.StaggeredOperator.solve_normal = lambda self, links, b, tol=1e-12, maxiter=10_000: original(
+        self, links, b, 1e-14, 2)
+    try:
+        assert main(base) == 3
+    finally:
+        stag.StaggeredOperator.solve_normal = original
+    err = capsys.readouterr().err
+    assert "configuration 6" in err and "relative residual" in err and "6 committed" in err
+    assert_same_chain(before, store_digest(tmp_path / "s.zarr"))

@@ -21,6 +21,7 @@ from ..config.build import (
 )
 from ..lattice import make_generators
 from ..samplers import ChainState
+from ..solvers import SolverError
 from ..store import EnsembleStore, StoreError
 from .progress import Progress
 from .provenance import git_commit, write_json_atomic
@@ -158,7 +159,15 @@ def generate(
     for index in range(start, n_target):
         accepted = torch.zeros(ens.chain.n_chains, dtype=torch.float64)
         for _ in range(ens.chain.save_every):
-            state, info = sampler.step(state)
+            try:
+                state, info = sampler.step(state)
+            except SolverError as exc:
+                raise SolverError(
+                    f"configuration {index} (trajectory {state.trajectory + 1}) of {str(store_path)!r}: "
+                    f"{exc}; the {index} committed configurations are intact",
+                    exc.residual,
+                    exc.iterations,
+                ) from None
             accepted += info.accepted.to("cpu", torch.float64)
         records = {
             "trajectory": state.trajectory,

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, RootConfig, compose, dump, expand_overrides, load, select_ensemble
+from ..solvers import SolverError
 from ..store import StoreError
 
 __all__ = ["main"]
@@ -131,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StoreError, FileNotFoundError) as exc:
         print(f"lqcdml {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except SolverError as exc:
+        print(f"lqcdml {args.command}: solver error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"lqcdml {args.command}: interrupted", file=sys.stderr)
         return 130
