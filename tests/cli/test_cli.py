@@ -72,10 +72,16 @@ BAD_INPUTS = [
      "unknown key 'bta'"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "sampler.n_steps=many"],
      "ensembles.u1.sampler.n_steps = 'many'; allowed: a value of type integer"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "nope"], "--ensemble = 'nope'; allowed: su2, u1"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "nope"], "--ensemble = 'nope'; allowed: stag, su2, u1"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "--replica", "3"],
      "--replica = 3; allowed: 1..2"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "device=cuda:x"], "device = 'cuda:x'"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.lattice=[2,3,2,4]"],
+     "ensembles.stag.theory.lattice[1] = 3; allowed: even extents for staggered fermions"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.n_flavours=3"],
+     "ensembles.stag.theory.n_flavours = 3; allowed: an even number >= 2"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.fermion=wilson"],
+     "ensembles.u1.theory.fermion = 'wilson'; allowed: none for theory.name = 'u1'"),
 ]
 
 

@@ -24,7 +24,7 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Comp
     )
 
 
-@pytest.mark.parametrize("experiment,jobs", [("quickstart", 15), ("ci_tiny", 9)])
+@pytest.mark.parametrize("experiment,jobs", [("quickstart", 15), ("ci_tiny", 11)])
 def test_dry_run_of_the_whole_dag(tmp_path, experiment, jobs):
     out = _snakemake(tmp_path, "-n", "--config", f"experiment={experiment}")
     assert out.returncode == 0, out.stderr
@@ -54,7 +54,9 @@ def test_tiny_end_to_end_run_and_report(tmp_path):
     exp = tmp_path / "results" / "ci_tiny"
     summary = (exp / "summary.md").read_text()
     for row in ("| u1 | plaquette |", "| su2 | plaquette |", "| su2 | flow_t2E[flow_time=0.2] |",
-                "| su2 | wilson_loop[loop=2x2] |", "exact (Bessel functions)"):
+                "| su2 | wilson_loop[loop=2x2] |", "exact (Bessel functions)",
+                "| stag | chiral_condensate |", "| stag | trace_inverse_re[power=4] |",
+                "| stag | pion_correlator[t=1] |"):
         assert row in summary, row
     assert len(list((exp / "figures").glob("*.png"))) >= 30
     manifest = json.loads((exp / "ensembles" / "u1" / "r02.json").read_text())
