@@ -7,6 +7,8 @@ import lqcdml
 from lqcdml.config import compose_experiment
 
 CONF_DIR = str(Path(workflow.basedir) / "conf")
+CONF_ROOT = str(Path(CONF_DIR) / "config.yaml")
+CONF_FILES = sorted(str(p) for p in Path(CONF_DIR).glob("*/*.yaml"))
 SRC_DIR = Path(workflow.basedir) / "src" / "lqcdml"
 EXPERIMENT = str(config.get("experiment", "quickstart"))
 OVERRIDES = [str(o) for o in config.get("overrides", [])]

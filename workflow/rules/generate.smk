@@ -9,11 +9,16 @@ localrules:
 
 
 rule compose_config:
+    input:
+        # every Hydra file: an edited experiment, theory or sampler file recomposes; the
+        # resolved YAML is compared by checksum, so only real changes rerun the jobs below
+        root=CONF_ROOT,
+        groups=CONF_FILES,
     output:
         f"{EXP_DIR}/config.yaml",
     params:
         overrides=" ".join(f"'{o}'" for o in OVERRIDES),
-        conf=CONF_DIR,
+        conf=lambda wildcards, input: str(Path(input.root).parent),
         code=code_version("config"),
         experiment=EXPERIMENT,
     conda:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,8 +47,11 @@ def read_observables(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not (path / "zarr.json").is_file():
         raise FileNotFoundError(f"observable store {str(path)!r} does not exist or is not Zarr")
-    with xr.open_zarr(str(path), consolidated=False, zarr_format=3) as ds:
-        return ds.load()
+    with warnings.catch_warnings():
+        # Snakemake marks directory outputs with a .snakemake_timestamp file inside
+        warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
+        with xr.open_zarr(str(path), consolidated=False, zarr_format=3) as ds:
+            return ds.load()
 
 
 def combine_replicas(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
