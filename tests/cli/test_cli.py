@@ -156,3 +156,18 @@ def test_a_solver_that_does_not_converge_stops_the_job_and_keeps_commits(tmp_pat
     err = capsys.readouterr().err
     assert "configuration 6" in err and "relative residual" in err and "6 committed" in err
     assert_same_chain(before, store_digest(tmp_path / "s.zarr"))
+
+
+def test_agreement_lines_count_values_within_three_sigma():
+    from lqcdml.analysis.summary import Row
+    from lqcdml.cli.analyze import agreement_lines
+
+    rows = [
+        Row("a", "plaquette", 0.70, 0.001, 1.0, 10, 2, 0.701, 0.0, "x"),  # -1 sigma
+        Row("a", "condensate", 0.43, 0.001, 1.0, 10, 2, 0.42, 0.0, "x"),  # +10 sigma
+        Row("a", "acceptance", 0.9, 0.01, 1.0, 10, 2),
+        Row("b", "plaquette", 0.5, 0.1, 1.0, 10, 2),
+    ]
+    lines = agreement_lines(rows)
+    assert "- `a`: 1 of 2 compared values within 3 sigma; off: condensate (+10.0 sigma)" in lines
+    assert not any("`b`" in line for line in lines)

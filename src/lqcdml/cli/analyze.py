@@ -39,5 +39,22 @@ def analyze(cfg: RootConfig, observable_stores: list[Path], out_dir: Path, figur
         "(chain.n_therm). The pull compares with the exact value or reference "
         "(errors combined).",
     ]
+    notes += agreement_lines(rows)
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes)
     return rows
+
+
+def agreement_lines(rows) -> list[str]:
+    """Per ensemble: how many estimates agree with their exact value or reference (|pull| < 3)."""
+    lines = []
+    for ensemble in sorted({r.ensemble for r in rows}):
+        checked = [r for r in rows if r.ensemble == ensemble and r.pull is not None]
+        if not checked:
+            continue
+        good = [r for r in checked if abs(r.pull) < 3]
+        bad = ", ".join(f"{r.observable} ({r.pull:+.1f} sigma)" for r in checked if abs(r.pull) >= 3)
+        lines.append(
+            f"- `{ensemble}`: {len(good)} of {len(checked)} compared values within 3 sigma"
+            + (f"; off: {bad}" if bad else "")
+        )
+    return ["", "Agreement with exact values and references:", "", *lines] if lines else []
