@@ -10,6 +10,7 @@ import torch
 
 from .. import __version__
 from ..config import RootConfig, ensemble_hash, to_container
+from ..config.compose import chain_definition
 from ..config.build import (
     build_group,
     build_sampler,
@@ -63,12 +64,8 @@ def check_compatible(store: EnsembleStore, meta: dict) -> None:
             f"store {str(store.path)!r} holds replica {old.get('replica')}, not {meta['replica']}"
         )
     if old.get("config_hash") != meta["config_hash"]:
-        a = {**old.get("config", {}), "precision": old.get("precision")}
-        b = {**meta["config"], "precision": meta["precision"]}
-        for part in (a, b):
-            part.get("chain", {}).pop("n_configs", None)
-            part.get("chain", {}).pop("n_therm", None)
-            part.pop("measure", None)
+        a = {**chain_definition(old.get("config", {})), "precision": old.get("precision")}
+        b = {**chain_definition(meta["config"]), "precision": meta["precision"]}
         diff = _first_difference(a, b)
         where = f"{diff[0]} = {diff[2]!r} but the store was written with {diff[1]!r}" if diff else "config hash"
         raise StoreError(

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, RootConfig, compose, dump, expand_overrides, load, select_ensemble
+from ..config.compose import merge_overrides
 from ..solvers import SolverError
 from ..store import StoreError
 
@@ -25,18 +26,8 @@ __all__ = ["main"]
 def _config(args: argparse.Namespace) -> RootConfig:
     overrides = expand_overrides(args.overrides, getattr(args, "ensemble", None))
     if args.config:
-        if args.overrides:
-            from omegaconf import OmegaConf
-
-            from ..config.compose import _typed, to_container
-
-            base = OmegaConf.create(to_container(load(args.config)))
-            try:
-                merged = OmegaConf.merge(base, OmegaConf.from_dotlist(overrides))
-            except Exception as exc:  # noqa: BLE001 - OmegaConf grammar errors
-                raise ConfigError(f"overrides {args.overrides}: {exc}") from None
-            return _typed(merged)
-        return load(args.config)
+        cfg = load(args.config)
+        return merge_overrides(cfg, overrides) if overrides else cfg
     return compose(overrides, args.config_dir)
 
 

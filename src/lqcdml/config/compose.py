@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -29,7 +30,9 @@ __all__ = [
     "load",
     "to_container",
     "expand_overrides",
+    "chain_definition",
     "ensemble_hash",
+    "merge_overrides",
     "select_ensemble",
 ]
 
@@ -140,6 +143,15 @@ def compose(
     return _typed(cfg)
 
 
+def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
+    """``cfg`` with dotted ``key=value`` overrides applied; typed and validated."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.create(to_container(cfg)), OmegaConf.from_dotlist(list(overrides)))
+    except (OmegaConfBaseException, HydraException, ValueError) as exc:
+        raise ConfigError(f"overrides {list(overrides)}: {_one_line(exc)}") from None
+    return _typed(merged)
+
+
 def compose_experiment(
     experiment: str, overrides: Sequence[str] = (), conf_dir: str | os.PathLike | None = None
 ) -> RootConfig:
@@ -192,11 +204,21 @@ def select_ensemble(cfg: RootConfig, name: str | None) -> tuple[str, EnsembleCon
     return name, cfg.ensembles[name]
 
 
+def chain_definition(ensemble: dict) -> dict:
+    """The part of a (container) ensemble config that determines its Markov chain.
+
+    Theory, sampler and chain without its length and thermalisation cut; measurements
+    do not touch the chain.
+    """
+    data = copy.deepcopy(dict(ensemble))
+    data.get("chain", {}).pop("n_configs", None)
+    data.get("chain", {}).pop("n_therm", None)
+    data.pop("measure", None)
+    return data
+
+
 def ensemble_hash(ens: EnsembleConfig, dtype: str) -> str:
-    """Hash of everything that determines a chain (theory, sampler, chain except its length)."""
-    data = to_container(ens)
-    data["chain"].pop("n_configs")
-    data["chain"].pop("n_therm")
-    data.pop("measure")
+    """Hash of ``chain_definition`` and the precision."""
+    data = chain_definition(to_container(ens))
     data["dtype"] = dtype
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -23,7 +23,7 @@ def algebra_gradient(
     """
     q = q.detach()
     shape = q.shape[: q.ndim - group.internal_ndim] + (group.algebra_dim,)
-    real = {torch.complex128: torch.float64, torch.complex64: torch.float32}.get(q.dtype, q.dtype)
+    real = q.real.dtype
     with torch.enable_grad():
         w = torch.zeros(shape, dtype=real, device=q.device, requires_grad=True)
         value = fn(group.perturb(q, w)).sum()

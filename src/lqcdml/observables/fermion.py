@@ -13,7 +13,7 @@ import math
 import torch
 
 from ..lattice import rand
-from ..solvers import cg
+from ..solvers import cg, inner
 
 __all__ = [
     "fermion_shape",
@@ -50,10 +50,6 @@ def apply_inverse(op, links: torch.Tensor, b: torch.Tensor, tol: float = 1e-12, 
     return x
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a.conj() * b).reshape(a.shape[0], -1).sum(dim=1)
-
-
 def trace_inverse_powers(
     op, links: torch.Tensor, gens, n_max: int = 4, n_noise: int = 4, noise: str = "z2", tol: float = 1e-12
 ) -> torch.Tensor:
@@ -70,7 +66,7 @@ def trace_inverse_powers(
         x, traces = eta, []
         for _ in range(n_max):
             x = apply_inverse(op, links, x, tol)
-            traces.append(_dot(eta, x) / volume)
+            traces.append(inner(eta, x) / volume)
         out.append(torch.stack(traces, dim=1))
     return torch.stack(out, dim=1)
 

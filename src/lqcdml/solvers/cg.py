@@ -49,6 +49,18 @@ def _bcast(s: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return s.reshape(s.shape + (1,) * (like.ndim - s.ndim))
 
 
+def _require_converged(name: str, residuals: torch.Tensor, tol: float, it: int, maxiter: int) -> None:
+    """Raise ``SolverError`` unless every true relative residual is within ``10 tol``."""
+    if not torch.all(residuals <= 10 * tol):
+        worst = float(residuals.max())
+        raise SolverError(
+            f"{name} did not converge: relative residual {worst:.3e} after {it} "
+            f"iterations (tol {tol:g}, maxiter {maxiter})",
+            worst,
+            it,
+        )
+
+
 def cg(
     apply_a: LinearOperator,
     b: torch.Tensor,
@@ -79,13 +91,7 @@ def cg(
         rr = rr_new
         it += 1
     true_res = norm2(b - apply_a(x)).sqrt() / b_norm
-    if not torch.all(true_res <= 10 * tol):
-        raise SolverError(
-            f"CG did not converge: relative residual {float(true_res.max()):.3e} after {it} "
-            f"iterations (tol {tol:g}, maxiter {maxiter})",
-            float(true_res.max()),
-            it,
-        )
+    _require_converged("CG", true_res, tol, it, maxiter)
     return x, SolveInfo(it, true_res)
 
 
@@ -117,7 +123,7 @@ def multishift_cg(
 
     b_norm = norm2(b).sqrt()
     b_norm = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
-    real = torch.float64 if b.dtype in (torch.complex128, torch.float64) else torch.float32
+    real = b.real.dtype
     x = torch.zeros((n, *b.shape), dtype=b.dtype, device=b.device)
     r = b.clone()
     p = b.unsqueeze(0).repeat((n,) + (1,) * b.ndim)
@@ -157,11 +163,5 @@ def multishift_cg(
     residuals = torch.stack(
         [norm2(b - apply_a(x[k]) - float(shifts_t[k]) * x[k]).sqrt() / b_norm for k in range(n)]
     )
-    if not torch.all(residuals <= 10 * tol):
-        raise SolverError(
-            f"multi-shift CG did not converge: relative residual {float(residuals.max()):.3e} "
-            f"after {it} iterations (tol {tol:g}, maxiter {maxiter})",
-            float(residuals.max()),
-            it,
-        )
+    _require_converged("multi-shift CG", residuals, tol, it, maxiter)
     return x, SolveInfo(it, residuals)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..lattice import SU, algebra_gradient, checkerboard, coordinates, shift
-from ..solvers import chebyshev_power, cg, multishift_cg, zolotarev_inverse_sqrt
+from ..solvers import chebyshev_power, cg, inner, multishift_cg, zolotarev_inverse_sqrt
 
 __all__ = [
     "StaggeredOperator",
@@ -100,8 +100,8 @@ class StaggeredOperator:
     def hop_force(self, links: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Lie-algebra gradient of ``2 Re <x, H(U) y>`` with ``x``, ``y`` fixed.
 
-        ``= -sum_a t^a eta_mu(x) Im tr[t^a (U_mu(x) y(x+mu) x(x)^dag
-        + y(x) x(x+mu)^dag U_mu(x)^dag)] ... `` assembled as ``-eta TA(W) / 2``.
+        With ``W = U_mu(x) y(x+mu) x(x)^dag + y(x) x(x+mu)^dag U_mu(x)^dag`` (boundary
+        phases on the shifted vectors) it is ``-eta_mu(x) TA(W) / 2``.
         """
         eta = self.eta(links)
         forces = []
@@ -188,12 +188,12 @@ class StaggeredPseudofermion:
         if self.n_flavours == 2:
             r = self._rational(links)
             xs, _ = multishift_cg(lambda v: op.normal(links, v), phi, r.shifts, self.tol, self.maxiter)
-            val = r.c0 * _dot(phi, phi)
+            val = r.c0 * inner(phi, phi).real
             for a, x in zip(r.residues, xs):
-                val = val + a * _dot(phi, x)
+                val = val + a * inner(phi, x).real
             return val
         x = op.solve_normal(links, phi, self.tol, self.maxiter)
-        return _dot(phi, x)
+        return inner(phi, x).real
 
     def force(self, links: torch.Tensor) -> torch.Tensor:
         """``dS/dw``: for ``S = phi^dag (M + s)^{-1} phi``, ``-x^dag dM x = 2 Re <x, dH (H x)>``."""
@@ -211,10 +211,6 @@ class StaggeredPseudofermion:
     def autograd_force(self, links: torch.Tensor) -> torch.Tensor:
         """Reference force by automatic differentiation through a dense solve (tiny lattices)."""
         return algebra_gradient(lambda u: _dense_action(self, u), links, self.group)
-
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a.conj() * b).reshape(a.shape[0], -1).sum(dim=1).real
 
 
 def _dense_action(pf: StaggeredPseudofermion, links: torch.Tensor) -> torch.Tensor:

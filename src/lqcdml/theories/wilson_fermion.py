@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..lattice import SU, algebra_gradient, randn, shift
-from ..solvers import cg
+from ..solvers import cg, inner
 
 __all__ = ["gamma_matrices", "gamma5", "WilsonOperator", "WilsonPseudofermion"]
 
@@ -145,7 +145,7 @@ class WilsonPseudofermion:
 
     def action(self, links: torch.Tensor) -> torch.Tensor:
         x = self.operator.solve_normal(links, self.phi, self.tol, self.maxiter)
-        return (self.phi.conj() * x).reshape(x.shape[0], -1).sum(dim=1).real
+        return inner(self.phi, x).real
 
     def force(self, links: torch.Tensor) -> torch.Tensor:
         """``dS = -x^dag d(D^dag D) x = -2 Re <D x, dD x>``."""
