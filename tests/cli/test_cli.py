@@ -78,8 +78,10 @@ BAD_INPUTS = [
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "device=cuda:x"], "device = 'cuda:x'"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.lattice=[2,3,2,4]"],
      "ensembles.stag.theory.lattice[1] = 3; allowed: even extents for staggered fermions"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.n_flavours=3"],
-     "ensembles.stag.theory.n_flavours = 3; allowed: an even number >= 2"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.n_flavours=0"],
+     "ensembles.stag.theory.n_flavours = 0; allowed: n_flavours >= 1"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "sampler.rational_tol=1e-20"],
+     "ensembles.stag.sampler.rational_tol = 1e-20; allowed: 1e-14 <= rational_tol <= 1e-4"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.fermion=wilson"],
      "ensembles.u1.theory.fermion = 'wilson'; allowed: none for theory.name = 'u1'"),
 ]

@@ -3,10 +3,12 @@ import pytest
 import torch
 
 from lqcdml.solvers import (
+    RemezError,
     SolverError,
     cg,
-    chebyshev_power,
     multishift_cg,
+    rational_power,
+    remez_power,
     zolotarev_inverse_sqrt,
 )
 
@@ -61,7 +63,7 @@ def test_zolotarev_meets_its_stated_error_on_operators(lo, hi, n_poles):
     # applied to a matrix with spectrum in [lo, hi] by multi-shift CG
     a, b, evals = _spd(n=24, cond=hi / lo)
     a = a * lo
-    xs, _ = multishift_cg(_op(a), b, r.shifts, tol=1e-13)
+    xs, _ = multishift_cg(_op(a), b, r.shifts, tol=1e-11)
     approx = r.c0 * b + sum(c * x for c, x in zip(r.residues, xs))
     w, v = torch.linalg.eigh(a)
     exact = (v * w.pow(-0.5).to(v.dtype).unsqueeze(-2)) @ v.mH @ b.unsqueeze(-1)
@@ -74,11 +76,58 @@ def test_zolotarev_error_falls_exponentially_with_poles():
     assert errs[0] > 30 * errs[1] > 900 * errs[2]
 
 
-@pytest.mark.parametrize("power", [0.25, -0.5, 0.125])
-def test_chebyshev_power_matches_eigendecomposition(power):
-    a, b, _ = _spd(n=20, cond=100.0)
-    a = 0.1 * a
-    y = chebyshev_power(_op(a), b, power, 0.1, 10.0)
+def _dense_power(a, b, power):
     w, v = torch.linalg.eigh(a)
-    exact = ((v * w.pow(power).to(v.dtype).unsqueeze(-2)) @ v.mH @ b.unsqueeze(-1)).squeeze(-1)
-    assert ((y - exact).norm(dim=-1) / exact.norm(dim=-1)).max() < 1e-9
+    return ((v * w.pow(power).to(v.dtype).unsqueeze(-2)) @ v.mH @ b.unsqueeze(-1)).squeeze(-1)
+
+
+def test_remez_reproduces_zolotarevs_optimal_inverse_square_root():
+    """The minimax approximation is unique: Remez for x^-1/2 must find Zolotarev's."""
+    for lo, hi, n in [(0.09, 16.09, 8), (1e-3, 10.0, 12)]:
+        zolo, remez = zolotarev_inverse_sqrt(lo, hi, n), remez_power(-0.5, lo, hi, n)
+        assert abs(remez.max_relative_error / zolo.max_relative_error - 1) < 1e-2
+        assert np.allclose(sorted(remez.shifts), sorted(zolo.shifts), rtol=1e-3)
+
+
+@pytest.mark.parametrize("power", [-0.75, -0.25, 0.125, 0.375])
+def test_remez_equioscillates_and_meets_its_error_on_operators(power):
+    lo, hi, n = 0.0025, 16.0025, 12
+    r = remez_power(power, lo, hi, n)
+    assert 1e-12 < r.max_relative_error < 1e-7
+    assert all(b > 0 for b in r.shifts)
+    # minimax: 2n + 2 alternating extrema of equal height
+    grid = np.geomspace(lo, hi, 300007)
+    err = r.relative_error(grid)
+    assert np.count_nonzero(np.diff(np.sign(err))) == 2 * n + 1
+    bounds = np.concatenate([[0], np.nonzero(np.diff(np.sign(err)))[0] + 1, [grid.size]])
+    heights = [np.abs(err[a:b]).max() for a, b in zip(bounds[:-1], bounds[1:])]
+    assert max(heights) <= r.max_relative_error * (1 + 1e-5)
+    assert min(heights) > 0.99 * max(heights)
+    # applied to a matrix with spectrum in [lo, hi] by multi-shift CG
+    a, b, _ = _spd(n=24, cond=hi / lo)
+    a = a * lo
+    xs, _ = multishift_cg(_op(a), b, r.shifts, tol=1e-11)
+    approx = r.c0 * b + sum(c * x for c, x in zip(r.residues, xs))
+    exact = _dense_power(a, b, power)
+    rel = (approx - exact).norm(dim=-1) / exact.norm(dim=-1)
+    assert rel.max() < r.max_relative_error + 1e-9
+
+
+@pytest.mark.parametrize("power", [-0.25, 0.125, -0.5])
+def test_rational_power_takes_the_fewest_poles_for_the_tolerance(power):
+    r = rational_power(power, 0.01, 50.0, 1e-10)
+    n = len(r.shifts)
+    assert r.max_relative_error <= 1e-10
+    fewer = zolotarev_inverse_sqrt(0.01, 50.0, n - 1) if power == -0.5 else remez_power(power, 0.01, 50.0, n - 1)
+    assert fewer.max_relative_error > 1e-10
+
+
+def test_rational_approximations_refuse_bad_input():
+    with pytest.raises(ValueError, match="power = 1.0; allowed: 0 < |power| < 1"):
+        remez_power(1.0, 0.1, 1.0, 4)
+    with pytest.raises(ValueError, match=r"range \[1.0, 0.1\]; allowed: 0 < lo < hi"):
+        remez_power(0.5, 1.0, 0.1, 4)
+    with pytest.raises(ValueError, match="tol = 1e-16; allowed: 1e-14 <= tol < 1"):
+        rational_power(0.25, 0.1, 1.0, 1e-16)
+    with pytest.raises(RemezError, match="below what float64 can resolve"):
+        remez_power(0.25, 0.1, 1.0, 30)

@@ -60,24 +60,27 @@ def build_fermion_operator(theory: TheoryConfig):
 
 
 def staggered_fields(n_flavours: int) -> list[int]:
-    """Pseudofermion fields for even ``n_flavours``: 8 (full lattice), 4 (even sites), 2 (RHMC)."""
-    return [8] * (n_flavours // 8) + [4] * ((n_flavours % 8) // 4) + [2] * ((n_flavours % 4) // 2)
+    """Pseudofermion fields for ``n_flavours``: 8 (full lattice), 4 (even sites), then one
+    RHMC field for the remainder 1, 2 or 3."""
+    rest = n_flavours % 4
+    return [8] * (n_flavours // 8) + [4] * ((n_flavours % 8) // 4) + ([rest] if rest else [])
 
 
-def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10) -> list:
+def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10, rational_tol: float = 1e-12) -> list:
     op = build_fermion_operator(theory)
     if op is None:
         return []
     if theory.fermion == "wilson":
         return [WilsonPseudofermion(op, tol=tol)]
-    return [StaggeredPseudofermion(op, nf, tol=tol) for nf in staggered_fields(theory.n_flavours)]
+    return [StaggeredPseudofermion(op, nf, tol=tol, rational_tol=rational_tol)
+            for nf in staggered_fields(theory.n_flavours)]
 
 
 def build_sampler(ens: EnsembleConfig) -> HMC:
     """HMC; with fermions a two-level integrator (fermion forces outside, gauge inside)."""
     s: SamplerConfig = ens.sampler
     gauge = build_action(ens.theory)
-    fermions = build_fermion_terms(ens.theory, s.solver_tol)
+    fermions = build_fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
     if not fermions:
         return HMC(Integrator.single(gauge, s.n_steps, s.integrator), s.trajectory_length)
     levels = [Level(tuple(fermions), s.n_steps, s.integrator), Level((gauge,), s.gauge_steps, s.integrator)]

@@ -41,8 +41,9 @@ CONVENTIONS = ("flow", "standard")
 class TheoryConfig:
     """``name``: phi4 (real scalar), u1 or su (Wilson gauge action, ``n_colors`` for SU(N)).
 
-    ``fermion`` (SU(N) only): ``none``, ``staggered`` (``n_flavours`` continuum
-    flavours, even numbers) or ``wilson`` (``n_flavours = 2``), bare mass
+    ``fermion`` (SU(N) only): ``none``, ``staggered`` (``n_flavours >= 1`` continuum
+    flavours; rooting by RHMC where Nf is not a multiple of 4) or ``wilson``
+    (``n_flavours = 2``), bare mass
     ``fermion_mass``, antiperiodic in time unless ``antiperiodic = false``.
     """
 
@@ -62,7 +63,9 @@ class TheoryConfig:
 @dataclass
 class SamplerConfig:
     """HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
-    force runs ``gauge_steps`` steps inside each outer position update."""
+    force runs ``gauge_steps`` steps inside each outer position update. ``solver_tol``
+    is the CG relative residual; ``rational_tol`` the maximal relative error of the
+    RHMC rational approximations over the operator's spectral bounds."""
 
     name: str = "hmc"
     integrator: str = "omelyan"
@@ -70,6 +73,7 @@ class SamplerConfig:
     trajectory_length: float = 1.0
     gauge_steps: int = 1
     solver_tol: float = 1e-10
+    rational_tol: float = 1e-12
 
 
 @dataclass

@@ -71,10 +71,8 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
                           "even extents for staggered fermions (even-odd checkerboard)")
             if not th.fermion_mass > 0:
                 _fail(p + "theory.fermion_mass", th.fermion_mass, "fermion_mass > 0 for staggered fermions")
-            if th.n_flavours < 2 or th.n_flavours % 2:
-                _fail(p + "theory.n_flavours", th.n_flavours,
-                      "an even number >= 2 for staggered fermions (odd Nf needs x^(-1/4) rational "
-                      "approximations, not yet available)")
+            if th.n_flavours < 1:
+                _fail(p + "theory.n_flavours", th.n_flavours, "n_flavours >= 1 for staggered fermions")
         if th.fermion == "wilson":
             if th.n_flavours != 2:
                 _fail(p + "theory.n_flavours", th.n_flavours, "2 for Wilson fermions")
@@ -97,6 +95,9 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
         _fail(p + "sampler.gauge_steps", sa.gauge_steps, "gauge_steps >= 1")
     if not 0 < sa.solver_tol < 1e-3:
         _fail(p + "sampler.solver_tol", sa.solver_tol, "0 < solver_tol < 1e-3")
+    if not 1e-14 <= sa.rational_tol <= 1e-4:
+        _fail(p + "sampler.rational_tol", sa.rational_tol,
+              "1e-14 <= rational_tol <= 1e-4 (float64 resolves about 1e-14)")
     if not sa.trajectory_length > 0:
         _fail(p + "sampler.trajectory_length", sa.trajectory_length, "trajectory_length > 0")
     for key in ("n_configs", "save_every", "n_chains", "replicas"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..lattice import SU, algebra_gradient, checkerboard, coordinates, shift
-from ..solvers import chebyshev_power, cg, inner, multishift_cg, zolotarev_inverse_sqrt
+from ..solvers import RationalApproximation, cg, inner, multishift_cg, rational_power
 
 __all__ = [
     "StaggeredOperator",
@@ -123,30 +123,37 @@ class StaggeredPseudofermion:
 
     - ``n_f = 4``: ``S = phi_e^dag M_ee^{-1} phi_e`` (even sites; ``det D``);
     - ``n_f = 8``: ``S = phi^dag (D^dag D)^{-1} phi`` on the full lattice;
-    - ``n_f = 2``: ``S = phi_e^dag r(M_ee) phi_e`` with ``r`` Zolotarev's rational
-      approximation of ``x^{-1/2}`` over the rigorous spectral bounds (RHMC);
-      the heat bath draws ``phi_e = M_ee^{1/4} eta`` by a Chebyshev expansion.
+    - ``n_f = 1, 2, 3`` (RHMC): ``S = phi_e^dag r(M_ee) phi_e`` with ``r`` the minimax
+      relative approximation of ``x^{-n_f/4}`` over the rigorous spectral bounds
+      (Zolotarev for ``n_f = 2``, Remez otherwise), and the heat bath
+      ``phi_e = s(M_ee) eta_e`` with ``s ~ x^{n_f/8}``; both to relative error
+      ``rational_tol``, each applied by one multi-shift CG.
 
-    Other even ``n_f`` combine these as several pseudofermion fields (see
-    ``pseudofermions_for``). The pseudofermion fields are part of the sampler state
-    (``refresh`` draws them from the heat bath at the start of a trajectory).
+    Other ``n_f`` combine these as several pseudofermion fields
+    (``config.build.staggered_fields``). The pseudofermion field is part of the sampler
+    state (``refresh`` draws it from the heat bath at the start of a trajectory).
     """
 
     operator: StaggeredOperator
     n_flavours: int
     tol: float = 1e-12
     maxiter: int = 10_000
-    n_poles: int = 14
+    rational_tol: float = 1e-12
     phi: torch.Tensor | None = None
     group: SU = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.n_flavours not in (2, 4, 8):
+        if self.n_flavours not in (1, 2, 3, 4, 8):
             raise ValueError(
-                f"staggered pseudofermion: n_flavours = {self.n_flavours}; allowed: 2, 4, 8 "
-                "per field (other even Nf as sums)"
+                f"staggered pseudofermion: n_flavours = {self.n_flavours}; allowed: 1, 2, 3, 4, 8 "
+                "per field (other Nf as sums)"
             )
         self.group = self.operator.group
+
+    @property
+    def rational(self) -> bool:
+        """Whether the action is a rational function (RHMC) rather than an inverse."""
+        return self.n_flavours < 4
 
     # --- the operator this pseudofermion sees --------------------------------------
     def _mask(self, links):
@@ -156,13 +163,19 @@ class StaggeredPseudofermion:
         mask = self._mask(links)
         return v if mask is None else v * mask
 
-    def _rational(self, links):
+    def approximation(self, links, power: float) -> RationalApproximation:
+        """Rational approximation of ``x^power`` over the spectral bounds of ``M_ee``."""
         lo, hi = self.operator.spectral_bounds(links.shape[1])
-        key = ("zolo", lo, hi, self.n_poles)
-        cache = self.operator._cache
-        if key not in cache:
-            cache[key] = zolotarev_inverse_sqrt(lo, hi, self.n_poles)
-        return cache[key]
+        return rational_power(power, lo, hi, self.rational_tol)
+
+    def _apply_rational(self, links, r: RationalApproximation, v: torch.Tensor):
+        """``r(M) v`` and the shifted solutions ``(M + b_k)^{-1} v``."""
+        op = self.operator
+        xs, _ = multishift_cg(lambda w: op.normal(links, w), v, r.shifts, self.tol, self.maxiter)
+        out = r.c0 * v
+        for a, x in zip(r.residues, xs):
+            out = out + a * x
+        return out, xs
 
     # --- heat bath ------------------------------------------------------------------
     def refresh(self, links: torch.Tensor, gens) -> torch.Tensor:
@@ -173,10 +186,9 @@ class StaggeredPseudofermion:
         shape = tuple(links.shape[2 : 2 + links.shape[1]]) + (self.group.n,)
         real = links.real.dtype
         eta = torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
-        if self.n_flavours == 2:  # phi_e = M_ee^{1/4} eta_e
-            lo, hi = op.spectral_bounds(links.shape[1])
-            normal = lambda v: op.normal(links, v)  # noqa: E731
-            self.phi = self._project(links, chebyshev_power(normal, self._project(links, eta), 0.25, lo, hi))
+        if self.rational:  # phi_e = M_ee^{n_f/8} eta_e
+            heat = self.approximation(links, self.n_flavours / 8)
+            self.phi = self._project(links, self._apply_rational(links, heat, self._project(links, eta))[0])
         else:  # phi = (D^dag eta) restricted: covariance P D^dag D P = M_ee (or D^dag D)
             self.phi = self._project(links, op.apply_dagger(links, eta))
         return self.phi
@@ -184,23 +196,18 @@ class StaggeredPseudofermion:
     # --- action and force -------------------------------------------------------------
     def action(self, links: torch.Tensor) -> torch.Tensor:
         phi = self.phi
-        op = self.operator
-        if self.n_flavours == 2:
-            r = self._rational(links)
-            xs, _ = multishift_cg(lambda v: op.normal(links, v), phi, r.shifts, self.tol, self.maxiter)
-            val = r.c0 * inner(phi, phi).real
-            for a, x in zip(r.residues, xs):
-                val = val + a * inner(phi, x).real
-            return val
-        x = op.solve_normal(links, phi, self.tol, self.maxiter)
+        if self.rational:
+            r = self.approximation(links, -self.n_flavours / 4)
+            return inner(phi, self._apply_rational(links, r, phi)[0]).real
+        x = self.operator.solve_normal(links, phi, self.tol, self.maxiter)
         return inner(phi, x).real
 
     def force(self, links: torch.Tensor) -> torch.Tensor:
         """``dS/dw``: for ``S = phi^dag (M + s)^{-1} phi``, ``-x^dag dM x = 2 Re <x, dH (H x)>``."""
         op = self.operator
-        if self.n_flavours == 2:
-            r = self._rational(links)
-            xs, _ = multishift_cg(lambda v: op.normal(links, v), self.phi, r.shifts, self.tol, self.maxiter)
+        if self.rational:
+            r = self.approximation(links, -self.n_flavours / 4)
+            _, xs = self._apply_rational(links, r, self.phi)
             total = torch.zeros_like(links)
             for a, x in zip(r.residues, xs):
                 total = total + a * op.hop_force(links, x, op.hop(links, x))
@@ -231,8 +238,8 @@ def _dense_action(pf: StaggeredPseudofermion, links: torch.Tensor) -> torch.Tens
         else:
             vec = phi[b].reshape(-1)
         eye = torch.eye(cols.shape[0], dtype=cols.dtype, device=cols.device)
-        if pf.n_flavours == 2:  # the same rational function as the action
-            r = pf._rational(links)
+        if pf.rational:  # the same rational function as the action
+            r = pf.approximation(links, -pf.n_flavours / 4)
             val = r.c0 * (vec.conj() @ vec).real
             for a, s in zip(r.residues, r.shifts):
                 val = val + a * (vec.conj() @ torch.linalg.solve(cols + s * eye, vec)).real
