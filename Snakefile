@@ -1,4 +1,4 @@
-# lqcdml workflow: compose -> generate -> measure -> analyze (-> report).
+# lqcdml workflow: compose -> (train) -> generate -> measure -> analyze (-> report).
 #
 #   snakemake -c2                                   the quickstart experiment
 #   snakemake -c2 --config experiment=ci_tiny       another experiment (conf/experiment/)
@@ -15,6 +15,7 @@ configfile: Path(workflow.basedir) / "conf" / "workflow.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/analyze.smk"

@@ -99,7 +99,7 @@ def main() -> None:
         ],
         "trajectories": [
             trajectory_case(nf, chains, 2 if args.quick else 4)
-            for nf in (4, 2)
+            for nf in (4, 2, 1)
             for chains in (1, 16)
         ],
     }

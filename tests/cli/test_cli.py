@@ -72,7 +72,7 @@ BAD_INPUTS = [
      "unknown key 'bta'"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "sampler.n_steps=many"],
      "ensembles.u1.sampler.n_steps = 'many'; allowed: a value of type integer"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "nope"], "--ensemble = 'nope'; allowed: stag, su2, u1"),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "nope"], "--ensemble = 'nope'; allowed: flow, stag, su2, u1, u1flow"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "--replica", "3"],
      "--replica = 3; allowed: 1..2"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "device=cuda:x"], "device = 'cuda:x'"),

@@ -24,7 +24,7 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Comp
     )
 
 
-@pytest.mark.parametrize("experiment,jobs", [("quickstart", 15), ("ci_tiny", 11)])
+@pytest.mark.parametrize("experiment,jobs", [("quickstart", 15), ("ci_tiny", 17)])
 def test_dry_run_of_the_whole_dag(tmp_path, experiment, jobs):
     out = _snakemake(tmp_path, "-n", "--config", f"experiment={experiment}")
     assert out.returncode == 0, out.stderr
@@ -56,8 +56,12 @@ def test_tiny_end_to_end_run_and_report(tmp_path):
     for row in ("| u1 | plaquette |", "| su2 | plaquette |", "| su2 | flow_t2E[flow_time=0.2] |",
                 "| su2 | wilson_loop[loop=2x2] |", "exact (Bessel functions)",
                 "| stag | chiral_condensate |", "| stag | trace_inverse_re[power=4] |",
-                "| stag | pion_correlator[t=1] |"):
+                "| stag | pion_correlator[t=1] |", "| flow | abs_magnetization |",
+                "| u1flow | topological_charge |", "Sampling cost",
+                "| flow | flow |", "| u1 | hmc |"):
         assert row in summary, row
+    trained = json.loads((exp / "models" / "flow.json").read_text())
+    assert trained["steps"] == 40 and (exp / "models" / "flow.pt").exists()
     assert len(list((exp / "figures").glob("*.png"))) >= 30
     manifest = json.loads((exp / "ensembles" / "u1" / "r02.json").read_text())
     assert manifest["n_committed"] == 30

@@ -5,6 +5,7 @@ rule analyze:
     input:
         config=f"{EXP_DIR}/config.yaml",
         observables=observable_stores,
+        manifests=manifests,
     output:
         summary=f"{EXP_DIR}/summary.md",
         table=report(
@@ -27,4 +28,4 @@ rule analyze:
         f"{EXP_DIR}/logs/analyze.log",
     shell:
         "lqcdml analyze --config {input.config} --obs {input.observables} "
-        "--out {params.out} > {log} 2>&1"
+        "--manifests {input.manifests} --out {params.out} > {log} 2>&1"

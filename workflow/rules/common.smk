@@ -35,6 +35,28 @@ def code_version(*parts):
 GENERATE_CODE = code_version("lattice", "theories", "samplers", "store", "config", "cli/generate.py")
 MEASURE_CODE = code_version("lattice", "theories", "observables", "store", "config", "cli/measure.py", "cli/measurements.py")
 ANALYZE_CODE = code_version("analysis", "store", "cli/analyze.py")
+TRAIN_CODE = code_version("lattice", "theories", "nn", "train", "samplers", "config", "cli/train.py")
+FLOW_ENSEMBLES = [e for e in ENSEMBLES if CFG.ensembles[e].sampler.name == "flow"]
+
+
+def model_checkpoint(ens):
+    return f"{EXP_DIR}/models/{ens}.pt"
+
+
+def generate_inputs(wildcards):
+    """The resolved config, and for flow ensembles the finished training's manifest."""
+    inputs = {"config": f"{EXP_DIR}/config.yaml"}
+    if wildcards.ensemble in FLOW_ENSEMBLES:
+        inputs["model"] = f"{EXP_DIR}/models/{wildcards.ensemble}.json"
+    return inputs
+
+
+def manifests(wildcards):
+    """Generate and train manifests (timings for the cost table of the summary)."""
+    files = [
+        f"{EXP_DIR}/ensembles/{ens}/r{rep:02d}.json" for ens in ENSEMBLES for rep in replicas(ens)
+    ]
+    return files + [f"{EXP_DIR}/models/{ens}.json" for ens in FLOW_ENSEMBLES]
 
 
 def replicas(ens):

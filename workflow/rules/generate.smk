@@ -32,11 +32,12 @@ rule compose_config:
 
 rule generate:
     input:
-        config=f"{EXP_DIR}/config.yaml",
+        unpack(generate_inputs),
     output:
         manifest=f"{EXP_DIR}/ensembles/{{ensemble}}/r{{replica}}.json",
     params:
         store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
+        model=lambda wc: f"--model {model_checkpoint(wc.ensemble)}" if wc.ensemble in FLOW_ENSEMBLES else "",
         code=GENERATE_CODE,
     wildcard_constraints:
         replica=r"\d\d",
@@ -50,5 +51,5 @@ rule generate:
         f"{EXP_DIR}/logs/generate_{{ensemble}}_r{{replica}}.log",
     shell:
         "lqcdml generate --config {input.config} --ensemble {wildcards.ensemble} "
-        "--replica {wildcards.replica} --store {params.store} --manifest {output.manifest} "
+        "--replica {wildcards.replica} --store {params.store} --manifest {output.manifest} {params.model} "
         "threads={threads} --progress lines > {log} 2>&1"

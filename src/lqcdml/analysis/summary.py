@@ -101,8 +101,11 @@ def _fmt(x: float | None, spec: str) -> str:
     return "" if x is None else format(x, spec)
 
 
-def write_tables(rows: Sequence[Row], out_dir: str | os.PathLike, title: str, notes: Sequence[str] = ()) -> None:
-    """``summary.md`` and ``summary.csv`` in ``out_dir``."""
+def write_tables(
+    rows: Sequence[Row], out_dir: str | os.PathLike, title: str, notes: Sequence[str] = (),
+    appendix: Sequence[str] = (),
+) -> None:
+    """``summary.md`` (notes, the table, then ``appendix`` lines) and ``summary.csv`` in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}", "", *notes, ""] if notes else [f"# {title}", ""]
@@ -118,6 +121,8 @@ def write_tables(rows: Sequence[Row], out_dir: str | os.PathLike, title: str, no
             f"| {r.ensemble} | {r.observable} | {r.value:.6g} | {r.error:.2g} | {r.tau_int:.2f} "
             f"| {r.n_configs // max(r.n_replicas, 1)} x {r.n_replicas} | {ref} | {_fmt(r.pull, '+.2f')} | {r.source} |"
         )
+    if appendix:
+        lines += ["", *appendix]
     (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
     with open(out_dir / "summary.csv", "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,8 +14,14 @@ from ..store import combine_replicas, read_observables
 __all__ = ["analyze"]
 
 
-def analyze(cfg: RootConfig, observable_stores: list[Path], out_dir: Path, figures: bool = True) -> list:
-    """Summary (``summary.md``, ``summary.csv``) and figures (``figures/``) in ``out_dir``."""
+def analyze(
+    cfg: RootConfig, observable_stores: list[Path], out_dir: Path, figures: bool = True,
+    manifests: list[Path] = (),
+) -> list:
+    """Summary (``summary.md``, ``summary.csv``) and figures (``figures/``) in ``out_dir``.
+
+    ``manifests`` (of generate and train) add the sampling-cost table.
+    """
     by_ensemble = defaultdict(list)
     for path in observable_stores:
         ds = read_observables(path)
@@ -40,8 +47,57 @@ def analyze(cfg: RootConfig, observable_stores: list[Path], out_dir: Path, figur
         "(errors combined).",
     ]
     notes += agreement_lines(rows)
-    write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes)
+    appendix = cost_lines(cfg, rows, [json.loads(Path(m).read_text()) for m in manifests])
+    write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
     return rows
+
+
+#: the observable whose autocorrelation sets the cost of an independent sample
+COST_OBSERVABLE = {"phi4": "abs_magnetization", "u1": "topological_charge", "su": "plaquette"}
+
+
+def cost_lines(cfg: RootConfig, rows, manifests: list[dict]) -> list[str]:
+    """Markdown table: per ensemble acceptance, tau_int, seconds per configuration and per
+    independent sample (``2 tau_int`` configurations), and for flows the training."""
+    generated, trained = defaultdict(list), {}
+    for m in manifests:
+        if "checkpoint" in m:
+            trained[m["ensemble"]] = m
+        elif "store" in m:
+            generated[m["ensemble"]].append(m)
+    if not generated:
+        return []
+    lines = [
+        "Sampling cost (wall seconds on this run's hardware; per chain-configuration, chains batched "
+        "in one tensor; an independent sample costs 2 tau_int configurations; training excluded):",
+        "",
+        "| ensemble | sampler | acceptance | observable | tau_int | s / configuration | s / independent sample "
+        "| training s | fresh ESS | fresh acceptance |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for ens_name in sorted(generated):
+        ens = cfg.ensembles.get(ens_name)
+        if ens is None:
+            continue
+        jobs = generated[ens_name]
+        done = sum(j["n_committed"] - j["resumed_from"] for j in jobs) * ens.chain.n_chains
+        seconds = sum(j["seconds"] for j in jobs)
+        acc = sum(j["acceptance"] for j in jobs) / len(jobs)
+        obs = COST_OBSERVABLE[ens.theory.name]
+        tau = next((r.tau_int for r in rows if r.ensemble == ens_name and r.observable == obs), None)
+        per_conf = seconds / done if done else None
+        per_indep = per_conf * max(2 * tau, 1.0) if (per_conf is not None and tau is not None) else None
+        t = trained.get(ens_name)
+        lines.append(
+            f"| {ens_name} | {ens.sampler.name} | {acc:.3f} | {obs} | {_num(tau, '.2f')} | {_num(per_conf, '.3g')} "
+            f"| {_num(per_indep, '.3g')} | {_num(t and t['seconds'], '.0f')} "
+            f"| {_num(t and t['fresh']['ess'], '.3f')} | {_num(t and t['fresh']['acceptance'], '.3f')} |"
+        )
+    return lines
+
+
+def _num(x, fmt: str) -> str:
+    return "" if x is None else format(x, fmt)
 
 
 def agreement_lines(rows) -> list[str]:

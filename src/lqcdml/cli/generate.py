@@ -95,6 +95,7 @@ def generate(
     store_path: Path,
     manifest: Path | None = None,
     progress: bool | None = None,
+    model_path: Path | None = None,
 ) -> dict:
     """Advance replica ``replica`` of ``ensemble`` to ``chain.n_configs`` configurations.
 
@@ -110,6 +111,14 @@ def generate(
         raise StoreError("device = 'cuda' but torch sees no CUDA device; allowed here: cpu")
     torch.set_num_threads(cfg.threads)
     meta = store_meta(cfg, ensemble, replica)
+    model = None
+    if ens.sampler.name == "flow":
+        from .train import file_digest, load_model
+
+        if model_path is None:
+            raise StoreError("sampler.name = 'flow' needs --model (the checkpoint of lqcdml train)")
+        model = load_model(ens, model_path, device)
+        meta["model_digest"] = file_digest(model_path)
     group = build_group(ens.theory)
     dtype = torch_dtype(group, cfg.dtype)
     n_target = ens.chain.n_configs
@@ -118,6 +127,11 @@ def generate(
     if store_path.exists():
         store = EnsembleStore.open(store_path, mode="r+")
         check_compatible(store, meta)
+        if store.meta.get("model_digest") != meta.get("model_digest"):
+            raise StoreError(
+                f"store {str(store_path)!r} was sampled with model {store.meta.get('model_digest')}, "
+                f"not {meta.get('model_digest')}; allowed: the same trained model (a new model needs a new store)"
+            )
         if n_target < store.n_committed:
             raise StoreError(
                 f"chain.n_configs = {n_target}; allowed: >= {store.n_committed}, the configurations "
@@ -137,7 +151,7 @@ def generate(
             observable=obs_name,
         )
 
-    sampler = build_sampler(ens)
+    sampler = build_sampler(ens, model)
     seed = replica_seed(ens.chain.seed, replica)
     start = store.n_committed
     if start == 0:
@@ -150,6 +164,8 @@ def generate(
         )
     else:
         state = _state_from_store(store, device)
+    if hasattr(sampler, "prepare"):  # samplers that keep derived per-chain data
+        state = sampler.prepare(state)
 
     t0 = time.perf_counter()
     bar = Progress(total=n_target, initial=start, label=f"{ensemble} r{replica:02d}", enabled=progress)

@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replica", type=int, default=1, help="job replica, 1..chain.replicas")
     p.add_argument("--store", required=True, help="ensemble store (.zarr) to create or resume")
     p.add_argument("--manifest", help="JSON written when the chain reaches its length")
+    p.add_argument("--model", help="trained flow checkpoint (sampler.name = flow)")
+    p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
+
+    p = sub.add_parser("train", help="train (or resume training) an ensemble's normalizing flow")
+    _add_config_args(p)
+    p.add_argument("--checkpoint", required=True, help="model checkpoint (.pt) to create or resume")
+    p.add_argument("--manifest", help="JSON written when the training is complete")
     p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
 
     p = sub.add_parser("measure", help="measure every committed configuration of a store")
@@ -65,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(p, ensemble=False)
     p.add_argument("--obs", nargs="+", required=True, help="observable stores")
     p.add_argument("--out", required=True, help="output folder (summary.md, summary.csv, figures/)")
+    p.add_argument("--manifests", nargs="*", default=[], help="generate/train manifests (cost table)")
     p.add_argument("--no-figures", action="store_true")
 
     p = sub.add_parser("info", help="JSON description of an ensemble store")
@@ -91,8 +99,17 @@ def run(args: argparse.Namespace) -> int:
 
         name, _ = select_ensemble(cfg, args.ensemble)
         summary = generate(cfg, name, args.replica, Path(args.store),
-                           Path(args.manifest) if args.manifest else None, _progress(args.progress))
+                           Path(args.manifest) if args.manifest else None, _progress(args.progress),
+                           Path(args.model) if args.model else None)
         print(json.dumps(summary))
+        return 0
+    if args.command == "train":
+        from .train import train
+
+        name, _ = select_ensemble(cfg, args.ensemble)
+        summary = train(cfg, name, Path(args.checkpoint), Path(args.manifest) if args.manifest else None,
+                        _progress(args.progress))
+        print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
         return 0
     if args.command == "measure":
         from .measure import measure
@@ -103,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "analyze":
         from .analyze import analyze
 
-        rows = analyze(cfg, [Path(p) for p in args.obs], Path(args.out), not args.no_figures)
+        rows = analyze(cfg, [Path(p) for p in args.obs], Path(args.out), not args.no_figures,
+                       [Path(m) for m in args.manifests])
         print(f"{len(rows)} rows -> {Path(args.out) / 'summary.md'}")
         return 0
     raise AssertionError(args.command)

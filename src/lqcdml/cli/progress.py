@@ -16,8 +16,8 @@ class Progress:
     """
 
     def __init__(self, total: int, initial: int = 0, label: str = "", enabled: bool | None = None,
-                 step_percent: float = 5.0):
-        self.total, self.label = total, label
+                 step_percent: float = 5.0, unit: str = "cfg"):
+        self.total, self.label, self.unit = total, label, unit
         self.interactive = sys.stderr.isatty() if enabled is None else enabled
         self.step = max(1, int(total * step_percent / 100))
         self.next_line = initial + self.step
@@ -27,7 +27,7 @@ class Progress:
         if self.interactive:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, desc=label, unit="cfg", file=sys.stderr)
+            self._bar = tqdm(total=total, initial=initial, desc=label, unit=unit, file=sys.stderr)
 
     def update(self, done: int, **values: float) -> None:
         if self._bar is not None:
@@ -39,7 +39,7 @@ class Progress:
             rate = (done - self.initial) / max(time.perf_counter() - self.t0, 1e-9)
             extra = " ".join(f"{k}={v:.3g}" for k, v in values.items())
             print(f"[{self.label}] {done}/{self.total} ({100 * done / self.total:.0f}%) "
-                  f"{rate:.2f} cfg/s {extra}", file=sys.stderr, flush=True)
+                  f"{rate:.2f} {self.unit}/s {extra}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

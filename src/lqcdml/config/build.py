@@ -6,7 +6,7 @@ import torch
 
 from ..lattice import SU, U1, Manifold, Real
 from ..observables import abs_magnetization, plaquette
-from ..samplers import HMC, Integrator, Level
+from ..samplers import HMC, FlowMCMC, Integrator, Level
 from ..theories import Action, Phi4Action, WilsonGaugeAction
 from ..theories.staggered import StaggeredOperator, StaggeredPseudofermion
 from ..theories.wilson_fermion import WilsonOperator, WilsonPseudofermion
@@ -16,6 +16,7 @@ __all__ = [
     "build_group",
     "build_action",
     "build_sampler",
+    "build_flow_model",
     "build_fermion_operator",
     "build_fermion_terms",
     "staggered_fields",
@@ -76,9 +77,29 @@ def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10, rational_tol: 
             for nf in staggered_fields(theory.n_flavours)]
 
 
-def build_sampler(ens: EnsembleConfig) -> HMC:
-    """HMC; with fermions a two-level integrator (fermion forces outside, gauge inside)."""
+def build_flow_model(ens: EnsembleConfig) -> torch.nn.Module:
+    """The (untrained) normalizing flow of ``ens.model`` in float64."""
+    from ..nn import phi4_flow
+
+    mo = ens.model
+    shape = tuple(int(x) for x in ens.theory.lattice)
+    if mo.kind == "affine":
+        model = phi4_flow(shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.activation, mo.prior_scale)
+    else:
+        from ..nn import u1_flow
+
+        model = u1_flow(shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.n_mix, mo.activation)
+    return model.double()
+
+
+def build_sampler(ens: EnsembleConfig, model: torch.nn.Module | None = None):
+    """HMC (with fermions a two-level integrator: fermion forces outside, gauge inside),
+    or for ``sampler.name = flow`` independence Metropolis with the trained ``model``."""
     s: SamplerConfig = ens.sampler
+    if s.name == "flow":
+        if model is None:
+            raise ValueError("sampler.name = 'flow' needs a trained model (lqcdml generate --model PATH)")
+        return FlowMCMC(model, build_action(ens.theory).action)
     gauge = build_action(ens.theory)
     fermions = build_fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
     if not fermions:

@@ -207,13 +207,16 @@ def select_ensemble(cfg: RootConfig, name: str | None) -> tuple[str, EnsembleCon
 def chain_definition(ensemble: dict) -> dict:
     """The part of a (container) ensemble config that determines its Markov chain.
 
-    Theory, sampler and chain without its length and thermalisation cut; measurements
-    do not touch the chain.
+    Theory, sampler and chain without its length and thermalisation cut, and for flow
+    samplers the model and its training; measurements do not touch the chain.
     """
     data = copy.deepcopy(dict(ensemble))
     data.get("chain", {}).pop("n_configs", None)
     data.get("chain", {}).pop("n_therm", None)
     data.pop("measure", None)
+    if data.get("sampler", {}).get("name", "hmc") != "flow":
+        data.pop("model", None)
+        data.pop("train", None)
     return data
 
 

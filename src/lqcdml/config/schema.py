@@ -14,6 +14,8 @@ __all__ = [
     "ChainConfig",
     "FlowConfig",
     "MeasureConfig",
+    "ModelConfig",
+    "TrainConfig",
     "EnsembleConfig",
     "PathsConfig",
     "RootConfig",
@@ -29,7 +31,10 @@ __all__ = [
 
 THEORY_NAMES = ("phi4", "u1", "su")
 INTEGRATORS = ("leapfrog", "omelyan")
-SAMPLER_NAMES = ("hmc",)
+SAMPLER_NAMES = ("hmc", "flow")
+MODEL_KINDS = {"affine": "phi4", "u1_equivariant": "u1"}
+ACTIVATIONS = ("leaky_relu", "tanh", "silu", "relu")
+SCHEDULES = ("constant", "cosine")
 DTYPES = ("float64", "float32")
 STARTS = ("hot", "cold")
 FERMIONS = ("none", "staggered", "wilson")
@@ -62,7 +67,10 @@ class TheoryConfig:
 
 @dataclass
 class SamplerConfig:
-    """HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
+    """``name``: ``hmc`` or ``flow`` (independence Metropolis with proposals from the
+    trained normalizing flow of ``model``; the HMC keys are then unused).
+
+    HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
     force runs ``gauge_steps`` steps inside each outer position update. ``solver_tol``
     is the CG relative residual; ``rational_tol`` the maximal relative error of the
     RHMC rational approximations over the operator's spectral bounds."""
@@ -74,6 +82,44 @@ class SamplerConfig:
     gauge_steps: int = 1
     solver_tol: float = 1e-10
     rational_tol: float = 1e-12
+
+
+@dataclass
+class ModelConfig:
+    """Normalizing flow of ``sampler.name = flow``.
+
+    ``kind``: ``affine`` (phi^4: checkerboard affine couplings, normal prior of width
+    ``prior_scale``) or ``u1_equivariant`` (2D U(1): gauge-equivariant couplings of
+    plaquettes, ``n_mix`` non-compact projections per circle map, uniform prior).
+    ``n_layers`` couplings, each conditioned by periodic convolutions with ``hidden``
+    channels and a ``kernel``-wide stencil.
+    """
+
+    kind: str = "affine"
+    n_layers: int = 16
+    hidden: list[int] = field(default_factory=lambda: [8, 8])
+    kernel: int = 3
+    activation: str = "leaky_relu"
+    n_mix: int = 6
+    prior_scale: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Reverse-KL training of the flow: Adam at ``lr`` with a ``schedule`` (constant or
+    cosine down to ``lr * min_lr_ratio``), ``steps`` batches of ``batch`` samples in
+    ``dtype``; a checkpoint every ``checkpoint_every`` steps; the final model is judged
+    on ``ess_samples`` fresh float64 samples (ESS and independence-Metropolis acceptance)."""
+
+    steps: int = 2500
+    batch: int = 64
+    lr: float = 3e-3
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.05
+    dtype: str = "float32"
+    seed: int = 0
+    checkpoint_every: int = 250
+    ess_samples: int = 10000
 
 
 @dataclass
@@ -121,6 +167,8 @@ class EnsembleConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from .schema import (
+    ACTIVATIONS,
     CONVENTIONS,
+    MODEL_KINDS,
+    SCHEDULES,
     DTYPES,
     FERMIONS,
     NOISES,
@@ -139,6 +142,55 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
               "t_max >= 0, eps > 0, measure_every >= 1")
     if me.batch < 1:
         _fail(p + "measure.batch", me.batch, "batch >= 1")
+    if sa.name == "flow":
+        _validate_flow(ens, p)
+
+
+def _validate_flow(ens: EnsembleConfig, p: str) -> None:
+    """Model and training of a flow ensemble."""
+    th, mo, tr = ens.theory, ens.model, ens.train
+    if th.name not in MODEL_KINDS.values():
+        _fail(p + "sampler.name", "flow", f"hmc for theory.name = {th.name!r} (flows exist for phi4 and 2D u1)")
+    if mo.kind not in MODEL_KINDS:
+        _fail(p + "model.kind", mo.kind, ", ".join(MODEL_KINDS))
+    if MODEL_KINDS[mo.kind] != th.name:
+        wanted = [k for k, v in MODEL_KINDS.items() if v == th.name]
+        _fail(p + "model.kind", mo.kind, f"{', '.join(wanted)} for theory.name = {th.name!r}")
+    if mo.kind == "affine":
+        for mu, extent in enumerate(th.lattice):
+            if extent % 2:
+                _fail(f"{p}theory.lattice[{mu}]", extent, "even extents for checkerboard affine couplings")
+    if mo.kind == "u1_equivariant":
+        if len(th.lattice) != 2:
+            _fail(p + "theory.lattice", list(th.lattice), "two dimensions for u1_equivariant flows")
+        for mu, extent in enumerate(th.lattice):
+            if extent % 4:
+                _fail(f"{p}theory.lattice[{mu}]", extent, "multiples of 4 for u1_equivariant plaquette masks")
+    if mo.n_layers < 1:
+        _fail(p + "model.n_layers", mo.n_layers, "n_layers >= 1")
+    if any(h < 1 for h in mo.hidden):
+        _fail(p + "model.hidden", list(mo.hidden), "channel counts >= 1")
+    if mo.kernel < 1 or mo.kernel % 2 == 0:
+        _fail(p + "model.kernel", mo.kernel, "an odd kernel width >= 1")
+    if mo.activation not in ACTIVATIONS:
+        _fail(p + "model.activation", mo.activation, ", ".join(ACTIVATIONS))
+    if mo.n_mix < 1:
+        _fail(p + "model.n_mix", mo.n_mix, "n_mix >= 1")
+    if not mo.prior_scale > 0:
+        _fail(p + "model.prior_scale", mo.prior_scale, "prior_scale > 0")
+    for key, low in (("steps", 1), ("batch", 2), ("checkpoint_every", 1), ("ess_samples", 100)):
+        if getattr(tr, key) < low:
+            _fail(f"{p}train.{key}", getattr(tr, key), f"{key} >= {low}")
+    if not 0 < tr.lr < 1:
+        _fail(p + "train.lr", tr.lr, "0 < lr < 1")
+    if tr.schedule not in SCHEDULES:
+        _fail(p + "train.schedule", tr.schedule, ", ".join(SCHEDULES))
+    if not 0 < tr.min_lr_ratio <= 1:
+        _fail(p + "train.min_lr_ratio", tr.min_lr_ratio, "0 < min_lr_ratio <= 1")
+    if tr.dtype not in DTYPES:
+        _fail(p + "train.dtype", tr.dtype, ", ".join(DTYPES))
+    if tr.seed < 0:
+        _fail(p + "train.seed", tr.seed, "seed >= 0")
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -1,0 +1,92 @@
+"""lqcdml train: checkpoints, resume bit for bit, flow generate, bad input."""
+
+import json
+
+import pytest
+import torch
+
+from lqcdml.cli.main import main
+from lqcdml.config import compose_experiment, dump
+from lqcdml.train import FlowTrainer
+
+from .helpers import snapshot
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    path = tmp_path / "config.yaml"
+    dump(compose_experiment("ci_tiny", []), path)
+    return path
+
+
+def _train(cfg, ckpt, *extra, ensemble="flow"):
+    return main(["train", "--config", str(cfg), "--ensemble", ensemble, "--checkpoint", str(ckpt),
+                 "--progress", "lines", *extra])
+
+
+def test_train_writes_a_complete_checkpoint_and_a_manifest(tiny_cfg, tmp_path, capsys):
+    assert _train(tiny_cfg, tmp_path / "m.pt", "--manifest", str(tmp_path / "m.json")) == 0
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=False)
+    assert ckpt["complete"] and ckpt["trainer"]["step"] == 40
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    assert manifest["steps"] == 40 and manifest["fresh"]["n_samples"] == 200
+    assert 0 < manifest["fresh"]["ess"] <= 1 and 0 <= manifest["fresh"]["acceptance"] <= 1
+    assert len(manifest["history"]["loss"]) == 40
+
+
+def test_killed_training_resumes_bit_for_bit(tiny_cfg, tmp_path, monkeypatch, capsys):
+    assert _train(tiny_cfg, tmp_path / "full.pt") == 0
+    original = FlowTrainer.step
+
+    def dying(self):
+        if self.step_count == 25:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(FlowTrainer, "step", dying)
+    assert _train(tiny_cfg, tmp_path / "part.pt") == 130  # interrupted after the checkpoint at 20
+    assert torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]["step"] == 20
+    monkeypatch.setattr(FlowTrainer, "step", original)
+    assert _train(tiny_cfg, tmp_path / "part.pt") == 0
+    full = torch.load(tmp_path / "full.pt", weights_only=False)["trainer"]
+    part = torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]
+    assert full["history"] == part["history"]
+    for key, value in full["model"].items():
+        assert torch.equal(value, part["model"][key]), key
+
+
+def test_flow_generate_needs_a_matching_finished_model(tiny_cfg, tmp_path, capsys):
+    store = tmp_path / "s.zarr"
+    gen = ["generate", "--config", str(tiny_cfg), "--ensemble", "flow", "--store", str(store)]
+    assert main(gen) == 2
+    assert "needs --model" in capsys.readouterr().err
+    # an unfinished checkpoint is refused
+    assert _train(tiny_cfg, tmp_path / "m.pt", "train.steps=40", "train.checkpoint_every=10") == 0
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=False)
+    torch.save({**ckpt, "complete": False}, tmp_path / "half.pt")
+    assert main([*gen, "--model", str(tmp_path / "half.pt")]) == 2
+    assert "is incomplete" in capsys.readouterr().err
+    # a model of another config is refused
+    assert main([*gen, "--model", str(tmp_path / "m.pt"), "model.n_layers=2"]) == 2
+    assert "different theory/model/train config" in capsys.readouterr().err
+    assert not store.exists()
+    assert main([*gen, "--model", str(tmp_path / "m.pt"), "--progress", "lines"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.strip().splitlines()[-1])["n_committed"] == 12
+    # the same store with a different model: refused, store unchanged
+    _train(tiny_cfg, tmp_path / "other.pt", "train.seed=3")
+    before = snapshot(store)
+    assert main([*gen, "--model", str(tmp_path / "other.pt"), "train.seed=3", "chain.n_configs=14"]) == 2
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("override,message", [
+    ("sampler.name=flow", "ensembles.u1.model.kind = 'affine'; allowed: u1_equivariant for theory.name = 'u1'"),
+    ("train.lr=2.0", "train.lr = 2.0; allowed: 0 < lr < 1"),
+])
+def test_bad_flow_settings_stop_with_one_line(override, message, tiny_cfg, tmp_path, capsys):
+    ensemble = "u1" if override.startswith("sampler") else "flow"
+    assert _train(tiny_cfg, tmp_path / "m.pt", override, ensemble=ensemble) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m.pt").exists()

@@ -1,0 +1,26 @@
+# Reverse-KL training of the normalizing flow of every flow ensemble. The checkpoint
+# is not a declared output (Snakemake would delete it before a rerun): a killed job,
+# rerun, continues from its last checkpoint. The declared output is the manifest written
+# when training is complete (with the ESS and acceptance on fresh samples).
+
+
+rule train:
+    input:
+        config=f"{EXP_DIR}/config.yaml",
+    output:
+        manifest=f"{EXP_DIR}/models/{{ensemble}}.json",
+    params:
+        checkpoint=lambda wc: model_checkpoint(wc.ensemble),
+        code=TRAIN_CODE,
+    threads: JOB_THREADS
+    resources:
+        gpu=GPU,
+        runtime=720,
+    conda:
+        "../envs/lqcdml.yaml"
+    log:
+        f"{EXP_DIR}/logs/train_{{ensemble}}.log",
+    shell:
+        "lqcdml train --config {input.config} --ensemble {wildcards.ensemble} "
+        "--checkpoint {params.checkpoint} --manifest {output.manifest} "
+        "threads={threads} --progress lines > {log} 2>&1"
