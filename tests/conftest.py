@@ -25,3 +25,18 @@ GAUGE_CASES = [
     pytest.param(SU(3), (4, 4, 3, 3, 4), id="su3-4d"),
     pytest.param(SU(3), (3, 4, 3, 5), id="su3-3d"),
 ]
+
+
+# --- hostile-input case counts (property-based tests report how much they tried) -------
+HOSTILE_CASES: dict[str, int] = {}
+
+
+def count_case(name: str) -> None:
+    HOSTILE_CASES[name] = HOSTILE_CASES.get(name, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if HOSTILE_CASES:
+        terminalreporter.write_sep("-", "hostile-input cases tried (hypothesis)")
+        for name, n in sorted(HOSTILE_CASES.items()):
+            terminalreporter.write_line(f"{name}: {n} cases")

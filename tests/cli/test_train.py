@@ -31,7 +31,7 @@ def test_train_writes_a_complete_checkpoint_and_a_manifest(tiny_cfg, tmp_path, c
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["steps"] == 40 and manifest["fresh"]["n_samples"] == 200
     assert 0 < manifest["fresh"]["ess"] <= 1 and 0 <= manifest["fresh"]["acceptance"] <= 1
-    assert len(manifest["history"]["loss"]) == 40
+    assert len(manifest["history"]["loss"]) == 40 and manifest["history"]["step"][-1] == 40
 
 
 def test_killed_training_resumes_bit_for_bit(tiny_cfg, tmp_path, monkeypatch, capsys):

@@ -18,7 +18,7 @@ import xarray as xr  # noqa: E402
 
 from .errors import dataarray_to_obs  # noqa: E402
 
-__all__ = ["plot_series"]
+__all__ = ["plot_series", "plot_training"]
 
 
 def _safe(label: str) -> str:
@@ -74,3 +74,25 @@ def plot_series(da: xr.DataArray, ensemble: str, label: str, out_dir: str | os.P
     fig.savefig(paths[-1], dpi=90)
     plt.close(fig)
     return paths
+
+
+def plot_training(history: dict, ensemble: str, out_dir: str | os.PathLike) -> Path:
+    """Loss and batch ESS against the training step (from a train manifest's history)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loss, ess = np.asarray(history["loss"]), np.asarray(history["ess"])
+    steps = np.asarray(history.get("step", np.arange(1, len(loss) + 1)))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
+    a.plot(steps, loss, lw=0.6)
+    a.set_xlabel("training step")
+    a.set_ylabel("reverse KL loss (mean log q + S)")
+    b.plot(steps, ess, lw=0.6)
+    b.set_xlabel("training step")
+    b.set_ylabel("batch ESS")
+    b.set_ylim(0, 1)
+    fig.suptitle(f"{ensemble}: flow training")
+    fig.tight_layout()
+    path = out_dir / f"{_safe(ensemble)}__training.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from ..analysis.plots import plot_series
+from ..analysis.plots import plot_series, plot_training
 from ..analysis.summary import scalar_series, summarize_ensemble, thermalized, write_tables
 from ..config import RootConfig
 from ..store import combine_replicas, read_observables
@@ -47,9 +47,38 @@ def analyze(
         "(errors combined).",
     ]
     notes += agreement_lines(rows)
-    appendix = cost_lines(cfg, rows, [json.loads(Path(m).read_text()) for m in manifests])
+    notes += consistency_lines(cfg, rows)
+    loaded = [json.loads(Path(m).read_text()) for m in manifests]
+    if figures:
+        for m in loaded:
+            if "checkpoint" in m and m.get("history"):
+                plot_training(m["history"], m["ensemble"], out_dir / "figures")
+    appendix = cost_lines(cfg, rows, loaded)
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
     return rows
+
+
+def consistency_lines(cfg: RootConfig, rows) -> list[str]:
+    """Ensembles of the same theory (different samplers): their common observables compared."""
+    from ..config import to_container
+
+    names = sorted({r.ensemble for r in rows if r.ensemble in cfg.ensembles})
+    lines = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if to_container(cfg.ensembles[a].theory) != to_container(cfg.ensembles[b].theory):
+                continue
+            va = {r.observable: r for r in rows if r.ensemble == a}
+            vb = {r.observable: r for r in rows if r.ensemble == b}
+            pulls = []
+            for obs in sorted(set(va) & set(vb)):
+                ra, rb = va[obs], vb[obs]
+                sigma = (ra.error**2 + rb.error**2) ** 0.5
+                if sigma > 0:
+                    pulls.append(f"{obs} {(ra.value - rb.value) / sigma:+.1f}")
+            if pulls:
+                lines.append(f"- `{a}` vs `{b}` (same theory), difference in sigma: " + ", ".join(pulls))
+    return ["", "Ensembles of the same theory:", "", *lines] if lines else []
 
 
 #: the observable whose autocorrelation sets the cost of an independent sample

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,26 @@ def _state_from_store(store: EnsembleStore, device) -> ChainState:
     )
 
 
+def _guard(state: ChainState, info, group, drift_tol: float, faults: dict, index: int, bar) -> ChainState:
+    """Numerical faults after a step: non-finite energies (already rejected by the
+    Metropolis test) are logged; links drifted off the group are reprojected and the
+    drift reported."""
+    dh = info.delta_H.detach()
+    bad = (~torch.isfinite(dh)).nonzero().flatten().tolist()
+    if bad:
+        faults["nonfinite_rejected"] += len(bad)
+        bar.message(f"configuration {index}: non-finite delta_H in chains {bad}: rejected, fields kept")
+    if hasattr(group, "deviation"):
+        drift = float(group.deviation(state.fields))
+        faults["max_drift"] = max(faults["max_drift"], drift)
+        if drift > drift_tol:
+            faults["reprojections"] += 1
+            bar.message(f"configuration {index}: links drifted off the group by {drift:.3g} "
+                        f"(> {drift_tol:g}): reprojected")
+            state = replace(state, fields=group.project(state.fields))
+    return state
+
+
 def generate(
     cfg: RootConfig,
     ensemble: str,
@@ -169,6 +190,8 @@ def generate(
 
     t0 = time.perf_counter()
     bar = Progress(total=n_target, initial=start, label=f"{ensemble} r{replica:02d}", enabled=progress)
+    faults = {"nonfinite_rejected": 0, "reprojections": 0, "max_drift": 0.0}
+    drift_tol = 1e-12 if cfg.dtype == "float64" else 1e-5
     for index in range(start, n_target):
         accepted = torch.zeros(ens.chain.n_chains, dtype=torch.float64)
         for _ in range(ens.chain.save_every):
@@ -181,6 +204,7 @@ def generate(
                     exc.residual,
                     exc.iterations,
                 ) from None
+            state = _guard(state, info, group, drift_tol, faults, index, bar)
             accepted += info.accepted.to("cpu", torch.float64)
         records = {
             "trajectory": state.trajectory,
@@ -215,6 +239,7 @@ def generate(
         "config_hash": meta["config_hash"],
         "acceptance": float(acc.mean()) if acc.size else None,
         "seconds": time.perf_counter() - t0,
+        **faults,
         "version": __version__,
     }
     if manifest is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..config import ConfigError, RootConfig, compose, dump, expand_overrides, load, select_ensemble
 from ..config.compose import merge_overrides
 from ..solvers import SolverError
-from ..store import StoreError
+from ..store import GaugeFileError, StoreError
 
 __all__ = ["main"]
 
@@ -75,6 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--manifests", nargs="*", default=[], help="generate/train manifests (cost table)")
     p.add_argument("--no-figures", action="store_true")
 
+    p = sub.add_parser("import", help="gauge files (NERSC, ILDG) into a new ensemble store")
+    p.add_argument("files", nargs="+", help="gauge files, in chain order")
+    p.add_argument("--store", required=True, help="ensemble store (.zarr) to create")
+    p.add_argument("--format", default="auto", help="auto (from the file), nersc or ildg")
+
+    p = sub.add_parser("export", help="an ensemble store's configurations as gauge files")
+    p.add_argument("store")
+    p.add_argument("--out", required=True, help="folder for the files")
+    p.add_argument("--format", required=True, help="nersc or ildg")
+    p.add_argument("--precision", default="double", help="double or single")
+    p.add_argument("--two-rows", action="store_true", help="NERSC: store N - 1 rows (4D_SU3_GAUGE)")
+
+    p = sub.add_parser("verify", help="check every configuration of a store (exit 4 if damaged)")
+    p.add_argument("store")
+
     p = sub.add_parser("info", help="JSON description of an ensemble store")
     p.add_argument("store")
     return parser
@@ -90,6 +105,24 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps(info(Path(args.store)), indent=2))
         return 0
+    if args.command == "import":
+        from .interop import import_files
+
+        summary = import_files([Path(f) for f in args.files], Path(args.store), args.format)
+        print(json.dumps({k: v for k, v in summary.items() if k != "sources"}))
+        return 0
+    if args.command == "export":
+        from .interop import export_store
+
+        summary = export_store(Path(args.store), Path(args.out), args.format, args.precision, args.two_rows)
+        print(json.dumps({**summary, "files": len(summary["files"])}))
+        return 0
+    if args.command == "verify":
+        from ..store import verify_store
+
+        report = verify_store(Path(args.store))
+        print(json.dumps(report, indent=2))
+        return 0 if report["ok"] else 4
     cfg = _config(args)
     if args.command == "compose":
         dump(cfg, args.out)
@@ -138,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     try:
         return run(args)
-    except (ConfigError, StoreError, FileNotFoundError) as exc:
+    except (ConfigError, StoreError, GaugeFileError, FileNotFoundError) as exc:
         print(f"lqcdml {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except SolverError as exc:

@@ -41,6 +41,13 @@ class Progress:
             print(f"[{self.label}] {done}/{self.total} ({100 * done / self.total:.0f}%) "
                   f"{rate:.2f} {self.unit}/s {extra}", file=sys.stderr, flush=True)
 
+    def message(self, text: str) -> None:
+        """A line in the log (above the bar on a terminal)."""
+        if self._bar is not None:
+            self._bar.write(f"[{self.label}] {text}", file=sys.stderr)
+        else:
+            print(f"[{self.label}] {text}", file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

@@ -100,6 +100,13 @@ def judge(model: torch.nn.Module, action, n_samples: int, seed: int) -> dict:
     }
 
 
+def _thinned(history: dict, keep: int = 500) -> dict:
+    """About ``keep`` entries of each history list, with their step numbers."""
+    n = len(history["loss"])
+    stride = max(1, n // keep)
+    return {"step": list(range(1, n + 1))[::stride], **{k: v[::stride] for k, v in history.items()}}
+
+
 def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | None = None,
           progress: bool | None = None) -> dict:
     """Train ``ensemble``'s flow to ``train.steps`` steps, resuming from ``checkpoint``."""
@@ -152,7 +159,7 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
         "final_loss": float(np.mean(hist["loss"][-tail:])),
         "final_batch_ess": float(np.mean(hist["ess"][-tail:])),
         "fresh": quality,
-        "history": {k: v[:: max(1, len(v) // 500)] for k, v in hist.items()},
+        "history": _thinned(hist),
         "training_hash": digest,
         "version": __version__,
     }

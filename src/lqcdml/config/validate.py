@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 from .schema import (
     ACTIVATIONS,
@@ -207,6 +208,12 @@ def validate_root(cfg: RootConfig) -> None:
         _fail("threads", cfg.threads, "threads >= 1")
     if not cfg.paths.results:
         _fail("paths.results", cfg.paths.results, "a non-empty folder name")
+    results = PurePath(cfg.paths.results)
+    if not results.is_absolute() and ".." in results.parts:
+        _fail("paths.results", cfg.paths.results,
+              "a folder below the working directory (no '..'), or an absolute path")
+    if "\0" in cfg.paths.results:
+        _fail("paths.results", cfg.paths.results, "a path without NUL characters")
     for name, ens in cfg.ensembles.items():
         if not _NAME.match(name):
             _fail(f"ensembles.{name}", name, "ensemble names of letters, digits, '_', '-', '.'")

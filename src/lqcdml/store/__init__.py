@@ -1,7 +1,11 @@
 """Zarr ensemble and observable stores."""
 
 from .ensemble import BLOCK, FORMAT, FORMAT_VERSION, RECORDS, EnsembleStore, StoreError
+from .gauge_layout import GaugeFileError
+from .ildg import read_ildg, write_ildg
+from .nersc import read_nersc, write_nersc
 from .observables import combine_replicas, read_observables, write_observables
+from .verify import verify_store
 
 __all__ = [
     "BLOCK",
@@ -9,8 +13,14 @@ __all__ = [
     "FORMAT_VERSION",
     "RECORDS",
     "EnsembleStore",
+    "GaugeFileError",
     "StoreError",
     "combine_replicas",
+    "read_ildg",
+    "read_nersc",
     "read_observables",
+    "verify_store",
+    "write_ildg",
+    "write_nersc",
     "write_observables",
 ]

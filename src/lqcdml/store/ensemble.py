@@ -179,11 +179,16 @@ class EnsembleStore:
     def read_fields(self, index: int) -> np.ndarray:
         """Committed configuration ``index`` (all chains), ``[B, ...]``."""
         i = self._check_index(index)
+        chunk = self.path / "fields" / "c" / str(i) / Path(*["0"] * len(self.field_shape))
+        if not chunk.is_file():  # zarr would return the fill value for a missing chunk
+            raise StoreError(f"configuration {i} of {str(self.path)!r} is missing its data chunk ({chunk.name} "
+                             "deleted or never written); the other configurations are unaffected")
         try:
             return self._arrays["fields"][i]
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
             raise StoreError(
-                f"configuration {i} of {str(self.path)!r} cannot be read ({exc.__class__.__name__}: {exc})"
+                f"configuration {i} of {str(self.path)!r} is corrupted and cannot be read "
+                f"({exc.__class__.__name__}: {exc}); the other configurations are unaffected"
             ) from None
 
     @property
@@ -194,7 +199,12 @@ class EnsembleStore:
         """Per-configuration array ``name`` over the committed configurations."""
         if name not in self.record_names:
             raise KeyError(f"record {name!r}; allowed: {', '.join(self.record_names)}")
-        return self._arrays[name][: self.n_committed]
+        try:
+            return self._arrays[name][: self.n_committed]
+        except Exception as exc:  # noqa: BLE001 - codec and checksum failures
+            raise StoreError(
+                f"record {name!r} of {str(self.path)!r} is corrupted ({exc.__class__.__name__}: {exc})"
+            ) from None
 
     def checkpoint(self) -> dict[str, Any] | None:
         """The chain state of the last commit (``None`` before the first)."""

@@ -1,0 +1,117 @@
+"""``lqcdml import`` and ``lqcdml export``: gauge files to and from ensemble stores."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..store import EnsembleStore, GaugeFileError, StoreError, read_ildg, read_nersc, write_ildg, write_nersc
+from ..store.gauge_layout import mean_plaquette
+from .provenance import git_commit
+
+__all__ = ["import_files", "export_store", "detect_format"]
+
+FORMATS = ("nersc", "ildg")
+
+
+def detect_format(path: Path) -> str:
+    """``nersc`` (ASCII header) or ``ildg`` (LIME magic number) from the first bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head.startswith(b"BEGIN_HEADER"):
+        return "nersc"
+    if head[:4] == bytes.fromhex("456789ab"):
+        return "ildg"
+    raise GaugeFileError(f"{path}: neither a NERSC file (BEGIN_HEADER) nor a LIME/ILDG file (magic 456789ab)")
+
+
+def _read(path: Path, fmt: str) -> tuple[np.ndarray, dict]:
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt == "nersc":
+        links, header = read_nersc(path)
+        return links, {"file": str(path), "format": "nersc", "checksum": header.get("CHECKSUM"),
+                       "plaquette": header.get("PLAQUETTE")}
+    links, info = read_ildg(path)
+    return links, {"file": str(path), "format": "ildg", "checksum": info["checksum"]}
+
+
+def import_files(files: list[Path], store_path: Path, fmt: str = "auto") -> dict:
+    """A new ensemble store (one chain) holding ``files`` in order; every file fully checked.
+
+    The store is built beside its destination and renamed into place at the end, so a
+    failure leaves nothing behind.
+    """
+    if fmt not in ("auto", *FORMATS):
+        raise StoreError(f"--format = {fmt!r}; allowed: auto, {', '.join(FORMATS)}")
+    if not files:
+        raise StoreError("no files to import")
+    if store_path.exists():
+        raise StoreError(f"store {str(store_path)!r} exists already; allowed: a new store path")
+    for f in files:
+        if not f.is_file():
+            raise StoreError(f"{str(f)!r} is not a file")
+    first, info = _read(files[0], fmt)
+    n = first.shape[-1]
+    lattice = list(first.shape[1:5])
+    tmp = store_path.with_name(store_path.name + ".importing")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    meta = {
+        "experiment": "imported", "ensemble": store_path.stem, "replica": 1,
+        "config": {"theory": {"name": "su", "n_colors": n, "lattice": lattice}},
+        "config_hash": "imported", "precision": "float64",
+        "theory": {"name": "su", "n_colors": n, "lattice": lattice},
+        "version": __version__, "git_commit": git_commit(),
+    }
+    store = EnsembleStore.create(tmp, field_shape=(1, *first.shape), dtype="complex128", capacity=len(files),
+                                 meta=meta, observable="plaquette")
+    sources = []
+    try:
+        for i, path in enumerate(files):
+            links, info = (first, info) if i == 0 else _read(path, fmt)
+            if links.shape != first.shape:
+                raise GaugeFileError(f"{path}: lattice {list(links.shape[1:5])} x SU({links.shape[-1]}); "
+                                     f"the first file has {lattice} x SU({n})")
+            records = {"trajectory": i, "accepted": np.ones(1), "delta_H": np.zeros(1),
+                       "plaquette": np.array([mean_plaquette(links)])}
+            store.commit(i, links[None], records, {}, {"trajectory": i})
+            sources.append(info)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    store._group.attrs["lqcdml"] = {**store._group.attrs["lqcdml"], "sources": sources}
+    tmp.rename(store_path)
+    return {"store": str(store_path), "n_committed": len(files), "lattice": lattice, "n_colors": n,
+            "sources": sources}
+
+
+def export_store(store_path: Path, out_dir: Path, fmt: str, precision: str = "double",
+                 two_rows: bool = False) -> dict:
+    """One gauge file per committed configuration and chain of a 4D SU(N) store."""
+    if fmt not in FORMATS:
+        raise StoreError(f"--format = {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if precision not in ("double", "single"):
+        raise StoreError(f"--precision = {precision!r}; allowed: double, single")
+    store = EnsembleStore.open(store_path)
+    theory = store.meta.get("theory", {})
+    if theory.get("name") != "su" or len(theory.get("lattice", [])) != 4:
+        raise StoreError(f"store {str(store_path)!r} holds {theory.get('name')} in {len(theory.get('lattice', []))}D; "
+                         "allowed: 4D SU(2) or SU(3) links")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{store.meta.get('ensemble', store_path.stem)}_r{int(store.meta.get('replica', 1)):02d}"
+    written = []
+    for i in range(store.n_committed):
+        fields = store.read_fields(i)
+        for b, links in enumerate(fields):
+            if fmt == "nersc":
+                path = out_dir / f"{stem}_n{i:05d}_c{b:02d}.nersc"
+                write_nersc(path, links, precision, two_rows, ensemble_id=stem, sequence_number=i)
+            else:
+                path = out_dir / f"{stem}_n{i:05d}_c{b:02d}.lime"
+                write_ildg(path, links, 64 if precision == "double" else 32)
+            written.append(str(path))
+    return {"store": str(store_path), "format": fmt, "precision": precision, "files": written}

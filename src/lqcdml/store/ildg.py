@@ -1,0 +1,139 @@
+"""ILDG gauge files: LIME records ``ildg-format``, ``ildg-binary-data``, ``scidac-checksum``.
+
+After the ILDG file-format note (ILDG Metadata Working Group, "ILDG file format", 2006)
+and the SciDAC/QIO checksum (USQCD QIO, ``DML_checksum``):
+
+- ``ildg-format``: XML ``<ildgFormat><version>1.0</version><field>su3gauge</field>
+  <precision>64|32</precision><lx/><ly/><lz/><lt/></ildgFormat>``;
+- ``ildg-binary-data``: big-endian IEEE numbers, sites ``t, z, y, x`` (``x`` fastest),
+  at each site the links ``mu = x, y, z, t``, each ``N x N`` complex row by row;
+- ``scidac-checksum``: XML ``<scidacChecksum><version>1.0</version><suma>..</suma>
+  <sumb>..</sumb></scidacChecksum>``: with ``c_r`` the CRC-32 of the bytes of site
+  ``r`` (lexicographic rank, ``x`` fastest), ``suma`` is the XOR over sites of ``c_r``
+  rotated left by ``r mod 29`` bits, ``sumb`` the same with ``r mod 31``.
+
+SU(2) (``<field>su2gauge</field>``, 2 x 2 matrices) is this project's extension.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .gauge_layout import (
+    GaugeFileError,
+    checked_links,
+    file_order_to_links,
+    links_to_file_order,
+)
+from .lime import LimeRecord, read_lime, write_lime
+
+__all__ = ["read_ildg", "write_ildg", "scidac_checksum"]
+
+_FIELDS = {"su3gauge": 3, "su2gauge": 2}
+
+
+def _rotl(values: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    v = values.astype(np.uint64)
+    s = shifts.astype(np.uint64)
+    return (((v << s) | (v >> ((32 - s) % 32))) & 0xFFFFFFFF).astype(np.uint32)
+
+
+def scidac_checksum(site_bytes: np.ndarray) -> tuple[int, int]:
+    """``(suma, sumb)`` of ``site_bytes`` ``[n_sites, bytes_per_site]`` (uint8, file order)."""
+    crcs = np.fromiter((zlib.crc32(row.tobytes()) for row in site_bytes), dtype=np.uint32,
+                       count=site_bytes.shape[0])
+    rank = np.arange(site_bytes.shape[0], dtype=np.uint64)
+    suma = np.bitwise_xor.reduce(_rotl(crcs, rank % 29)) if len(crcs) else 0
+    sumb = np.bitwise_xor.reduce(_rotl(crcs, rank % 31)) if len(crcs) else 0
+    return int(suma), int(sumb)
+
+
+def _tag(xml: str, name: str, path: Path) -> str:
+    m = re.search(rf"<{name}>\s*([^<]*?)\s*</{name}>", xml)
+    if m is None:
+        raise GaugeFileError(f"{path}: ildg-format has no <{name}>")
+    return m.group(1)
+
+
+def read_ildg(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """``(links [4, T, X, Y, Z, N, N] complex128, info)``; the SciDAC checksum is verified."""
+    path = Path(path)
+    records = {r.type: r for r in reversed(read_lime(path))}  # the first record of each type
+    for needed in ("ildg-format", "ildg-binary-data"):
+        if needed not in records:
+            raise GaugeFileError(f"{path}: no {needed} record (an ILDG file needs ildg-format and ildg-binary-data)")
+    try:
+        xml = records["ildg-format"].data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GaugeFileError(f"{path}: ildg-format is not UTF-8 XML") from None
+    field = _tag(xml, "field", path)
+    if field not in _FIELDS:
+        raise GaugeFileError(f"{path}: field = {field!r}; allowed: {', '.join(_FIELDS)}")
+    try:
+        precision = int(_tag(xml, "precision", path))
+        lx, ly, lz, lt = (int(_tag(xml, k, path)) for k in ("lx", "ly", "lz", "lt"))
+    except ValueError:
+        raise GaugeFileError(f"{path}: ildg-format precision and lx..lt must be integers") from None
+    if precision not in (32, 64):
+        raise GaugeFileError(f"{path}: precision = {precision}; allowed: 32, 64")
+    if min(lx, ly, lz, lt) < 1 or lx * ly * lz * lt > 1 << 28:
+        raise GaugeFileError(f"{path}: lattice {lx}x{ly}x{lz}x{lt}; allowed: positive, at most 2^28 sites")
+    n = _FIELDS[field]
+    dtype = np.dtype(">f8" if precision == 64 else ">f4")
+    data = records["ildg-binary-data"].data
+    site_values = 4 * n * n * 2
+    expected = lt * lz * ly * lx * site_values * dtype.itemsize
+    if len(data) != expected:
+        raise GaugeFileError(f"{path}: ildg-binary-data has {len(data)} bytes; {field} {lx}x{ly}x{lz}x{lt} "
+                             f"at precision {precision} needs {expected}")
+    info = {"field": field, "precision": precision, "lattice": [lx, ly, lz, lt], "checksum": "absent"}
+    if "scidac-checksum" in records:
+        text = records["scidac-checksum"].data.decode("utf-8", errors="replace")
+        try:
+            stored = (int(_tag(text, "suma", path), 16), int(_tag(text, "sumb", path), 16))
+        except ValueError:
+            raise GaugeFileError(f"{path}: scidac-checksum suma/sumb are not hexadecimal") from None
+        site_bytes = np.frombuffer(data, dtype=np.uint8).reshape(-1, site_values * dtype.itemsize)
+        computed = scidac_checksum(site_bytes)
+        if stored != computed:
+            raise GaugeFileError(
+                f"{path}: SciDAC checksum mismatch: record suma {stored[0]:08x} sumb {stored[1]:08x}, "
+                f"data suma {computed[0]:08x} sumb {computed[1]:08x}"
+            )
+        info["checksum"] = "verified"
+    pairs = np.frombuffer(data, dtype=dtype).astype(np.float64).reshape(lt, lz, ly, lx, 4, n, n, 2)
+    links = checked_links(file_order_to_links(pairs[..., 0] + 1j * pairs[..., 1]), path)
+    return links, info
+
+
+def write_ildg(path: str | os.PathLike, links: np.ndarray, precision: int = 64, lfn: str | None = None) -> dict:
+    """Write ``links [4, T, X, Y, Z, N, N]`` with format, data and SciDAC checksum records."""
+    links = np.asarray(links)
+    n = links.shape[-1]
+    if links.ndim != 7 or links.shape[0] != 4 or n not in (2, 3) or links.shape[-2] != n:
+        raise GaugeFileError(f"write_ildg: links of shape {links.shape}; allowed: [4, T, X, Y, Z, N, N], N = 2 or 3")
+    if precision not in (32, 64):
+        raise GaugeFileError(f"write_ildg: precision = {precision}; allowed: 32, 64")
+    field = {3: "su3gauge", 2: "su2gauge"}[n]
+    t, x, y, z = links.shape[1:5]
+    matrices = links_to_file_order(links)
+    pairs = np.stack([matrices.real, matrices.imag], axis=-1)
+    data = np.ascontiguousarray(pairs, dtype=">f8" if precision == 64 else ">f4").tobytes()
+    site_bytes = np.frombuffer(data, dtype=np.uint8).reshape(t * z * y * x, -1)
+    suma, sumb = scidac_checksum(site_bytes)
+    fmt = (f'<?xml version="1.0" encoding="UTF-8"?><ildgFormat><version>1.0</version><field>{field}</field>'
+           f"<precision>{precision}</precision><lx>{x}</lx><ly>{y}</ly><lz>{z}</lz><lt>{t}</lt></ildgFormat>")
+    checksum = (f'<?xml version="1.0" encoding="UTF-8"?><scidacChecksum><version>1.0</version>'
+                f"<suma>{suma:08x}</suma><sumb>{sumb:08x}</sumb></scidacChecksum>")
+    records = [LimeRecord("ildg-format", fmt.encode(), True, False),
+               LimeRecord("ildg-binary-data", data, False, lfn is None),
+               LimeRecord("scidac-checksum", checksum.encode(), False, lfn is None)]
+    if lfn is not None:
+        records.append(LimeRecord("ildg-data-lfn", lfn.encode(), False, True))
+    write_lime(path, records)
+    return {"field": field, "precision": precision, "suma": f"{suma:08x}", "sumb": f"{sumb:08x}"}

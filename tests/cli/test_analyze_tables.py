@@ -1,0 +1,42 @@
+"""The cost table and the same-theory comparison of the summary."""
+
+from lqcdml.analysis.summary import Row
+from lqcdml.cli.analyze import consistency_lines, cost_lines
+from lqcdml.config import compose_experiment
+
+
+def _rows():
+    return [
+        Row("flow_2d", "abs_magnetization", 0.0870, 0.0002, 1.5, 1000, 2),
+        Row("hmc_2d", "abs_magnetization", 0.0866, 0.0001, 12.0, 2000, 2),
+        Row("hmc_3d", "abs_magnetization", 0.2, 0.001, 3.0, 2000, 2),
+    ]
+
+
+def test_same_theory_ensembles_are_compared_in_units_of_the_combined_error():
+    cfg = compose_experiment("paper_flow_phi4", [])
+    lines = consistency_lines(cfg, _rows())
+    text = "\n".join(lines)
+    # (0.0870 - 0.0866) / sqrt(0.0002^2 + 0.0001^2) = +1.8
+    assert "`flow_2d` vs `hmc_2d` (same theory), difference in sigma: abs_magnetization +1.8" in text
+    assert "hmc_3d" not in text  # a different lattice is a different theory
+
+
+def test_cost_table_counts_chain_configurations_and_two_tau_int():
+    cfg = compose_experiment("paper_flow_phi4", [])
+    manifests = [
+        {"store": "a", "ensemble": "hmc_2d", "n_committed": 2000, "resumed_from": 0, "seconds": 160.0,
+         "acceptance": 0.8},
+        {"store": "b", "ensemble": "hmc_2d", "n_committed": 2000, "resumed_from": 1000, "seconds": 80.0,
+         "acceptance": 0.9},
+        {"checkpoint": "m.pt", "ensemble": "flow_2d", "seconds": 300.0, "fresh": {"ess": 0.3, "acceptance": 0.5}},
+        {"store": "c", "ensemble": "flow_2d", "n_committed": 1000, "resumed_from": 0, "seconds": 32.0,
+         "acceptance": 0.5},
+    ]
+    lines = cost_lines(cfg, _rows(), manifests)
+    row = next(line for line in lines if line.startswith("| hmc_2d |"))
+    # 240 s for 3000 configurations x 8 chains = 0.01 s; x 2 tau_int (24) = 0.24 s
+    assert "| hmc_2d | hmc | 0.850 | abs_magnetization | 12.00 | 0.01 | 0.24 |" in row
+    flow = next(line for line in lines if line.startswith("| flow_2d |"))
+    # 32 s / (1000 x 16) = 0.002 s; 2 tau_int = 3: 0.006 s; training 300 s
+    assert "| flow_2d | flow | 0.500 | abs_magnetization | 1.50 | 0.002 | 0.006 | 300 | 0.300 | 0.500 |" in flow
