@@ -13,7 +13,7 @@ from lqcdml.config import (
     load,
     select_ensemble,
 )
-from lqcdml.config.build import build_sampler, initial_fields, site_shape
+from lqcdml.config.build import build_flow_model, build_sampler, initial_fields, site_shape
 from lqcdml.lattice import make_generators
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
@@ -24,8 +24,13 @@ def test_every_experiment_composes_validates_and_builds(experiment, tmp_path):
     cfg = compose_experiment(experiment)
     assert cfg.experiment == experiment and cfg.ensembles
     for name, ens in cfg.ensembles.items():
-        sampler = build_sampler(ens)
-        fields = initial_fields(ens, make_generators(0, ens.chain.n_chains), sampler.integrator.terms[0].group.default_dtype, "cpu")
+        gens = make_generators(0, ens.chain.n_chains)
+        if ens.sampler.name == "flow":  # an untrained flow of the configured architecture
+            sampler = build_sampler(ens, build_flow_model(ens))
+            fields = sampler.initial_fields(gens)
+        else:
+            sampler = build_sampler(ens)
+            fields = initial_fields(ens, gens, sampler.integrator.terms[0].group.default_dtype, "cpu")
         assert tuple(fields.shape[1 : 1 + len(site_shape(ens.theory))]) == site_shape(ens.theory)
     dump(cfg, tmp_path / "c.yaml")
     assert load(tmp_path / "c.yaml") == cfg
@@ -61,7 +66,7 @@ def test_bad_values_name_key_value_and_rule(overrides, message):
 
 
 def test_unknown_experiment_lists_the_choices():
-    with pytest.raises(ConfigError, match="experiment = 'nope'; allowed: ci_tiny, paper_slhmc_hmc, quickstart"):
+    with pytest.raises(ConfigError, match="experiment = 'nope'; allowed: ci_tiny, paper_flow_phi4, paper_flow_u1, paper_slhmc_hmc, quickstart"):
         compose(["+experiment=nope"])
 
 

@@ -109,8 +109,10 @@ def cost_lines(cfg: RootConfig, rows, manifests: list[dict]) -> list[str]:
         if ens is None:
             continue
         jobs = generated[ens_name]
-        done = sum(j["n_committed"] - j["resumed_from"] for j in jobs) * ens.chain.n_chains
-        seconds = sum(j["seconds"] for j in jobs)
+        # whole chains where the store kept its wall time, else the last run's part
+        done = sum(j["n_committed"] if j.get("seconds_total") else j["n_committed"] - j["resumed_from"]
+                   for j in jobs) * ens.chain.n_chains
+        seconds = sum(j.get("seconds_total") or j["seconds"] for j in jobs)
         acc = sum(j["acceptance"] for j in jobs) / len(jobs)
         obs = COST_OBSERVABLE[ens.theory.name]
         tau = next((r.tau_int for r in rows if r.ensemble == ens_name and r.observable == obs), None)

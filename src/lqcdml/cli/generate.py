@@ -177,7 +177,10 @@ def generate(
     start = store.n_committed
     if start == 0:
         gens = make_generators(seed, ens.chain.n_chains, device)
-        fields = initial_fields(ens, gens, dtype, device)
+        if hasattr(sampler, "initial_fields"):  # flow samplers start from a flow draw
+            fields = sampler.initial_fields(gens).to(dtype)
+        else:
+            fields = initial_fields(ens, gens, dtype, device)
         state = ChainState(
             fields=fields,
             rng_states=tuple(g.get_state() for g in gens),
@@ -188,6 +191,8 @@ def generate(
     if hasattr(sampler, "prepare"):  # samplers that keep derived per-chain data
         state = sampler.prepare(state)
 
+    # wall time of all runs that built this store (kept in the checkpoint attributes)
+    before = float(store.checkpoint()["attrs"].get("seconds", 0.0)) if start else 0.0
     t0 = time.perf_counter()
     bar = Progress(total=n_target, initial=start, label=f"{ensemble} r{replica:02d}", enabled=progress)
     faults = {"nonfinite_rejected": 0, "reprojections": 0, "max_drift": 0.0}
@@ -222,7 +227,7 @@ def generate(
             state.fields.detach().cpu().numpy(),
             records,
             ckpt_arrays,
-            {"trajectory": state.trajectory},
+            {"trajectory": state.trajectory, "seconds": before + time.perf_counter() - t0},
         )
         bar.update(index + 1, acceptance=float(records["accepted"].mean()),
                    dH=float(np.mean(records["delta_H"])))
@@ -239,6 +244,8 @@ def generate(
         "config_hash": meta["config_hash"],
         "acceptance": float(acc.mean()) if acc.size else None,
         "seconds": time.perf_counter() - t0,
+        "seconds_total": before + time.perf_counter() - t0 if store.n_committed > start else (
+            float(store.checkpoint()["attrs"].get("seconds", 0.0)) if store.n_committed else 0.0),
         **faults,
         "version": __version__,
     }

@@ -5,7 +5,7 @@ Every subcommand that needs a configuration takes Hydra overrides
 the short form ``theory.beta=2.3`` works too) or a resolved YAML written by
 ``lqcdml compose`` (``--config FILE``), and explicit output paths. Bad input stops
 before any work with one line naming the key, the value and what is allowed (exit
-code 2).
+code 2). Exit code 3: a solver did not converge; 4: ``verify`` found damage.
 """
 
 from __future__ import annotations

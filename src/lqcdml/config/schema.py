@@ -68,7 +68,8 @@ class TheoryConfig:
 @dataclass
 class SamplerConfig:
     """``name``: ``hmc`` or ``flow`` (independence Metropolis with proposals from the
-    trained normalizing flow of ``model``; the HMC keys are then unused).
+    trained normalizing flow of ``model``; the HMC keys and ``chain.start`` are then
+    unused: each chain starts from a flow draw).
 
     HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
     force runs ``gauge_steps`` steps inside each outer position update. ``solver_tol``

@@ -56,6 +56,16 @@ class FlowMCMC:
     def _log_weight(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         return -self.action(x) - log_q
 
+    @torch.no_grad()
+    def initial_fields(self, gens) -> torch.Tensor:
+        """A flow draw per chain: the natural start of an independence sampler.
+
+        A start far from the flow's support (for example a hot start in the barrier
+        between the two phases of phi^4) can have a huge weight ``p / q``; the chain
+        then stays there for very long, though it is still exact.
+        """
+        return self.propose(gens)[0]
+
     def init(self, fields: torch.Tensor, seed: int) -> ChainState:
         """Start from ``fields``; their flow density comes from the inverse map."""
         gens = make_generators(seed, fields.shape[0], fields.device)
