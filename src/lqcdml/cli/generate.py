@@ -89,15 +89,17 @@ def _state_from_store(store: EnsembleStore, device) -> ChainState:
     )
 
 
-def _guard(state: ChainState, info, group, drift_tol: float, faults: dict, index: int, bar) -> ChainState:
-    """Numerical faults after a step: non-finite energies (already rejected by the
-    Metropolis test) are logged; links drifted off the group are reprojected and the
-    drift reported."""
-    dh = info.delta_H.detach()
-    bad = (~torch.isfinite(dh)).nonzero().flatten().tolist()
+def _log_nonfinite(info, faults: dict, index: int, bar) -> None:
+    """Non-finite energies (already rejected by the Metropolis test) are logged and counted."""
+    bad = (~torch.isfinite(info.delta_H.detach())).nonzero().flatten().tolist()
     if bad:
         faults["nonfinite_rejected"] += len(bad)
         bar.message(f"configuration {index}: non-finite delta_H in chains {bad}: rejected, fields kept")
+
+
+def _reproject(state: ChainState, group, drift_tol: float, faults: dict, index: int, bar) -> ChainState:
+    """Links drifted off the group (checked once per stored configuration) are reprojected
+    and the drift reported."""
     if hasattr(group, "deviation"):
         drift = float(group.deviation(state.fields))
         faults["max_drift"] = max(faults["max_drift"], drift)
@@ -209,8 +211,9 @@ def generate(
                     exc.residual,
                     exc.iterations,
                 ) from None
-            state = _guard(state, info, group, drift_tol, faults, index, bar)
+            _log_nonfinite(info, faults, index, bar)
             accepted += info.accepted.to("cpu", torch.float64)
+        state = _reproject(state, group, drift_tol, faults, index, bar)
         records = {
             "trajectory": state.trajectory,
             "accepted": (accepted / ens.chain.save_every).numpy(),
