@@ -17,10 +17,9 @@ import time
 
 import torch
 
-from lqcdml.cli.train import judge
 from lqcdml.nn import phi4_flow
 from lqcdml.theories import Phi4Action
-from lqcdml.train import FlowTrainer
+from lqcdml.train import FlowTrainer, evaluate_flow
 
 
 def main() -> None:
@@ -56,7 +55,7 @@ def main() -> None:
     while trainer.step_count < steps and time.perf_counter() - t0 < args.budget:
         trainer.step()
     seconds = time.perf_counter() - t0
-    quality = judge(trainer.model, action.action, args.samples, args.seed + 1)
+    quality = evaluate_flow(trainer.model, action.action, args.samples, args.seed + 1)
     print(json.dumps({
         "setup": "phi4 2D L=8 m2=-4 lambda=8, 16 affine layers, hidden [8, 8], kernel 3",
         "dtype": args.dtype, "threads": args.threads, "batch": args.batch, "lr": args.lr,

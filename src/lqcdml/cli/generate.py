@@ -75,8 +75,7 @@ def check_compatible(store: EnsembleStore, meta: dict) -> None:
         )
 
 
-def _state_from_store(store: EnsembleStore, device) -> ChainState:
-    ckpt = store.checkpoint()
+def _state_from_store(store: EnsembleStore, ckpt: dict, device) -> ChainState:
     fields = torch.from_numpy(store.read_fields(store.n_committed - 1)).to(device)
     arrays = ckpt["arrays"]
     extra = {k[len("extra_"):]: torch.from_numpy(v).to(device) for k, v in arrays.items() if k.startswith("extra_")}
@@ -188,13 +187,14 @@ def generate(
             rng_states=tuple(g.get_state() for g in gens),
             n_accepted=torch.zeros(ens.chain.n_chains, dtype=torch.int64),
         )
+        before = 0.0  # wall time of earlier runs that built this store
     else:
-        state = _state_from_store(store, device)
+        ckpt = store.checkpoint()
+        state = _state_from_store(store, ckpt, device)
+        before = float(ckpt["attrs"].get("seconds", 0.0))
     if hasattr(sampler, "prepare"):  # samplers that keep derived per-chain data
         state = sampler.prepare(state)
 
-    # wall time of all runs that built this store (kept in the checkpoint attributes)
-    before = float(store.checkpoint()["attrs"].get("seconds", 0.0)) if start else 0.0
     t0 = time.perf_counter()
     bar = Progress(total=n_target, initial=start, label=f"{ensemble} r{replica:02d}", enabled=progress)
     faults = {"nonfinite_rejected": 0, "reprojections": 0, "max_drift": 0.0}
@@ -247,8 +247,7 @@ def generate(
         "config_hash": meta["config_hash"],
         "acceptance": float(acc.mean()) if acc.size else None,
         "seconds": time.perf_counter() - t0,
-        "seconds_total": before + time.perf_counter() - t0 if store.n_committed > start else (
-            float(store.checkpoint()["attrs"].get("seconds", 0.0)) if store.n_committed else 0.0),
+        "seconds_total": before + time.perf_counter() - t0,
         **faults,
         "version": __version__,
     }

@@ -8,7 +8,6 @@ killed job, rerun, continues from the last checkpoint bit for bit.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import time
@@ -20,10 +19,8 @@ import torch
 from .. import __version__
 from ..config import RootConfig, to_container
 from ..config.build import build_action, build_flow_model
-from ..samplers import effective_sample_size
-from ..samplers.flow_mcmc import independence_acceptance
 from ..store import StoreError
-from ..train import FlowTrainer
+from ..train import FlowTrainer, evaluate_flow
 from .progress import Progress
 from .provenance import git_commit, write_json_atomic
 
@@ -82,24 +79,6 @@ def load_model(ens, path: Path, device="cpu") -> torch.nn.Module:
     return model.to(device=device, dtype=torch.float64).eval()
 
 
-@torch.no_grad()
-def judge(model: torch.nn.Module, action, n_samples: int, seed: int) -> dict:
-    """ESS and independence-Metropolis acceptance on ``n_samples`` fresh float64 samples."""
-    model = copy.deepcopy(model).double()
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    log_w = []
-    for start in range(0, n_samples, 1000):
-        x, log_q = model.sample(min(1000, n_samples - start), gen)
-        log_w.append(-(action(x) + log_q))
-    lw = torch.cat(log_w)
-    return {
-        "n_samples": n_samples,
-        "ess": effective_sample_size(lw),
-        "acceptance": independence_acceptance(lw, torch.Generator().manual_seed(seed + 1)),
-        "mean_log_weight": float(lw.mean()),
-    }
-
-
 def _thinned(history: dict, keep: int = 500) -> dict:
     """About ``keep`` entries of each history list, with their step numbers."""
     n = len(history["loss"])
@@ -120,6 +99,7 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
     trainer = _trainer(ens, device)
     digest = training_hash(ens)
     before = 0.0  # training seconds of earlier (killed) runs
+    complete = False
     if checkpoint.exists():
         ckpt = _load_checkpoint(checkpoint)
         if ckpt.get("training_hash") != digest:
@@ -129,6 +109,7 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
             )
         trainer.load_state_dict(ckpt["trainer"])
         before = float(ckpt.get("seconds", 0.0))
+        complete = bool(ckpt.get("complete"))
     start = trainer.step_count
     meta = {"config": to_container(ens), "training_hash": digest, "version": __version__,
             "git_commit": git_commit(), "ensemble": ensemble, "experiment": cfg.experiment}
@@ -143,9 +124,9 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
         bar.update(trainer.step_count, loss=loss, ess=trainer.history["ess"][-1])
     bar.close()
     seconds = time.perf_counter() - t0
-    if start == ens.train.steps and not _load_checkpoint(checkpoint).get("complete"):
+    if start == ens.train.steps and not complete:
         _save_atomic(checkpoint, {**meta, "trainer": trainer.state_dict(), "complete": True, "seconds": before})
-    quality = judge(trainer.model, build_action(ens.theory).action, ens.train.ess_samples, ens.train.seed + 1)
+    quality = evaluate_flow(trainer.model, build_action(ens.theory).action, ens.train.ess_samples, ens.train.seed + 1)
     hist = trainer.history
     tail = max(1, min(100, len(hist["loss"]) // 10))
     summary = {

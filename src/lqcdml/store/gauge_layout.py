@@ -13,6 +13,8 @@ import torch
 __all__ = [
     "GaugeFileError",
     "checked_links",
+    "decode_links",
+    "encode_links",
     "file_order_to_links",
     "links_to_file_order",
     "link_trace",
@@ -35,6 +37,21 @@ def links_to_file_order(links: np.ndarray) -> np.ndarray:
     """Inverse of ``file_order_to_links``."""
     file_mu = np.asarray(links)[[1, 2, 3, 0]]  # x, y, z, t
     return np.ascontiguousarray(np.transpose(file_mu, (1, 4, 3, 2, 0, 5, 6)))
+
+
+def decode_links(values: np.ndarray, sites_tzyx: tuple[int, ...], rows: int, n: int) -> np.ndarray:
+    """File numbers (real, imag pairs of ``rows`` rows per link, file order) to our links."""
+    pairs = values.astype(np.float64).reshape(*sites_tzyx, 4, rows, n, 2)
+    matrices = pairs[..., 0] + 1j * pairs[..., 1]
+    if rows < n:
+        matrices = reconstruct_last_row(matrices)
+    return file_order_to_links(matrices)
+
+
+def encode_links(links: np.ndarray, rows: int, dtype) -> np.ndarray:
+    """Our links to the flat file numbers of their first ``rows`` rows, in ``dtype``."""
+    matrices = links_to_file_order(links)[..., :rows, :]
+    return np.ascontiguousarray(np.stack([matrices.real, matrices.imag], axis=-1), dtype=dtype).reshape(-1)
 
 
 def reconstruct_last_row(matrices: np.ndarray) -> np.ndarray:

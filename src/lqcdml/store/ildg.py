@@ -27,8 +27,8 @@ import numpy as np
 from .gauge_layout import (
     GaugeFileError,
     checked_links,
-    file_order_to_links,
-    links_to_file_order,
+    decode_links,
+    encode_links,
 )
 from .lime import LimeRecord, read_lime, write_lime
 
@@ -106,8 +106,7 @@ def read_ildg(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
                 f"data suma {computed[0]:08x} sumb {computed[1]:08x}"
             )
         info["checksum"] = "verified"
-    pairs = np.frombuffer(data, dtype=dtype).astype(np.float64).reshape(lt, lz, ly, lx, 4, n, n, 2)
-    links = checked_links(file_order_to_links(pairs[..., 0] + 1j * pairs[..., 1]), path)
+    links = checked_links(decode_links(np.frombuffer(data, dtype=dtype), (lt, lz, ly, lx), n, n), path)
     return links, info
 
 
@@ -121,9 +120,7 @@ def write_ildg(path: str | os.PathLike, links: np.ndarray, precision: int = 64, 
         raise GaugeFileError(f"write_ildg: precision = {precision}; allowed: 32, 64")
     field = {3: "su3gauge", 2: "su2gauge"}[n]
     t, x, y, z = links.shape[1:5]
-    matrices = links_to_file_order(links)
-    pairs = np.stack([matrices.real, matrices.imag], axis=-1)
-    data = np.ascontiguousarray(pairs, dtype=">f8" if precision == 64 else ">f4").tobytes()
+    data = encode_links(links, n, ">f8" if precision == 64 else ">f4").tobytes()
     site_bytes = np.frombuffer(data, dtype=np.uint8).reshape(t * z * y * x, -1)
     suma, sumb = scidac_checksum(site_bytes)
     fmt = (f'<?xml version="1.0" encoding="UTF-8"?><ildgFormat><version>1.0</version><field>{field}</field>'

@@ -31,11 +31,10 @@ import numpy as np
 from .gauge_layout import (
     GaugeFileError,
     checked_links,
-    file_order_to_links,
-    links_to_file_order,
+    decode_links,
+    encode_links,
     link_trace,
     mean_plaquette,
-    reconstruct_last_row,
 )
 
 __all__ = ["read_nersc", "write_nersc", "nersc_checksum"]
@@ -125,11 +124,7 @@ def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6) -> tuple[np
         raise GaugeFileError(f"{path}: CHECKSUM = {stored!r} is not hexadecimal") from None
     if stored_int != computed:
         raise GaugeFileError(f"{path}: checksum mismatch: header {stored_int:08x}, data {computed:08x}")
-    pairs = values.astype(np.float64).reshape(t, z, y, x, 4, rows, n_colors, 2)
-    matrices = pairs[..., 0] + 1j * pairs[..., 1]
-    if rows < n_colors:
-        matrices = reconstruct_last_row(matrices)
-    links = checked_links(file_order_to_links(matrices), path)
+    links = checked_links(decode_links(values, (t, z, y, x), rows, n_colors), path)
     for key, value in (("PLAQUETTE", mean_plaquette(links)), ("LINK_TRACE", link_trace(links))):
         if key in header:
             try:
@@ -162,9 +157,7 @@ def write_nersc(
     rows = n_colors - 1 if two_rows else n_colors
     datatype = next(k for k, r in _TYPES[n_colors].items() if r == rows)
     fp = "IEEE64BIG" if precision == "double" else "IEEE32BIG"
-    matrices = links_to_file_order(links)[..., :rows, :]
-    pairs = np.stack([matrices.real, matrices.imag], axis=-1)
-    values = np.ascontiguousarray(pairs, dtype=_FLOATS[fp]).reshape(-1)
+    values = encode_links(links, rows, _FLOATS[fp])
     t, x, y, z = links.shape[1:5]
     header = {
         "HDR_VERSION": "1.0",

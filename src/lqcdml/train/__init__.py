@@ -1,5 +1,5 @@
 """Training loops."""
 
-from .flow import FlowTrainer, reverse_kl_loss
+from .flow import FlowTrainer, evaluate_flow, reverse_kl_loss
 
-__all__ = ["FlowTrainer", "reverse_kl_loss"]
+__all__ = ["FlowTrainer", "evaluate_flow", "reverse_kl_loss"]

@@ -9,14 +9,15 @@ training bit for bit.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
 import torch
 
-from ..samplers.flow_mcmc import effective_sample_size
+from ..samplers.flow_mcmc import effective_sample_size, independence_acceptance
 
-__all__ = ["FlowTrainer", "reverse_kl_loss"]
+__all__ = ["FlowTrainer", "evaluate_flow", "reverse_kl_loss"]
 
 SCHEDULES = ("constant", "cosine")
 
@@ -99,3 +100,21 @@ class FlowTrainer:
         self.generator.set_state(state["generator"])
         self.step_count = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
+
+
+@torch.no_grad()
+def evaluate_flow(model: torch.nn.Module, action, n_samples: int, seed: int) -> dict:
+    """ESS and independence-Metropolis acceptance on ``n_samples`` fresh float64 samples."""
+    model = copy.deepcopy(model).double()
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    log_w = []
+    for start in range(0, n_samples, 1000):
+        x, log_q = model.sample(min(1000, n_samples - start), gen)
+        log_w.append(-(action(x) + log_q))
+    lw = torch.cat(log_w)
+    return {
+        "n_samples": n_samples,
+        "ess": effective_sample_size(lw),
+        "acceptance": independence_acceptance(lw, torch.Generator().manual_seed(seed + 1)),
+        "mean_log_weight": float(lw.mean()),
+    }
