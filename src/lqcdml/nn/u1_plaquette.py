@@ -1,0 +1,268 @@
+"""Gauge-equivariant flow of 2D U(1) in plaquette coordinates (a global coupling).
+
+On an ``L_0 x L_1`` torus the ``2 V`` link angles are, up to a unimodular linear change of
+variables, ``V - 1`` gauge angles, ``V - 1`` plaquette angles and 2 holonomies: the last
+plaquette is fixed by ``sum_x P(x) = 0 (mod 2 pi)``. Under the Haar measure those
+``V - 1`` plaquettes are independent and uniform, and the Wilson action is a sum over
+plaquettes, so the target is a product of von Mises densities ``exp(beta cos P)`` up to
+the one constrained plaquette. A flow that moves plaquettes, not links, therefore meets
+no local obstruction: this is the structure that 2D gauge theory has and 4D does not
+(there the Bianchi identities tie plaquettes together), so use it for 2D U(1) only.
+
+Coupling layer
+--------------
+Plaquettes are labelled by their corner ``x`` (``theories.gauge.plaquette_field``:
+``P(x) = theta_0(x) + theta_1(x + e_0) - theta_0(x + e_1) - theta_1(x)``). The *sink* is
+``s = (L_0 - 1, L_1 - 1)``. Layer ``parity`` transforms the active plaquettes
+``(x_0 + x_1) % 2 == parity``, ``x != s``, by a circle map ``h`` (``u1_equivariant``'s
+mixture of non-compact projections with a rotation) conditioned on the frozen plaquettes
+(the others, without the sink); the sink takes up ``-sum dP``. The links change by a
+gauge-invariant field ``delta(dP)`` with ``curl delta = dP`` (``plaquette_change_links``):
+``theta' = wrap(theta + delta)``. In the coordinates above the layer is triangular (gauge
+angles fixed, active plaquettes mapped by ``h``, frozen plaquettes fixed, holonomies shifted
+by a function of the plaquettes), so ``log|det| = sum_active log h'(P)``. Adding an invariant
+shift commutes with gauge transformations: the layer is gauge equivariant.
+
+Sink partners
+-------------
+With exact one-plaquette maps only the sink is wrong: the log weight is ``beta cos P(s) +
+const``, and the normalised ESS is ``I_0(beta)^2 / I_0(2 beta)`` at large volume (0.24 at
+``beta = 6``), whatever ``V`` (local couplings lose ESS like ``exp(-c V)``). The ``m``
+plaquettes before the sink in row-major order, ``q_1 .. q_m``, fix that autoregressively:
+partner layer ``j`` maps ``q_j`` by a circle map conditioned on ``S_j``, the wrapped sum of
+all plaquettes before ``q_j`` (unchanged by the layer, since ``sum_x P(x) = 0``), and the
+sink takes up the change. The target conditional is ``p(q_j | S_j) ~ exp(beta cos q_j)
+f_{m-j+1}(-S_j - q_j)``, with ``f_n`` the density of a sum of ``n`` independent plaquettes;
+with exact maps the remaining weight is ``f_{m+1}(-S)`` for a nearly uniform ``S`` and
+
+    ``ESS = 1 / (1 + 2 sum_{k >= 1} (I_k(beta) / I_0(beta))^(2 (m + 1)))``
+
+(``partner_ess_bound``): 0.72 for ``m = 8`` and 0.92 for ``m = 16`` at ``beta = 6``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import special
+from torch import nn
+
+from ..lattice import U1
+from ..theories.gauge import plaquette_field
+from .conv import ACTIVATIONS, conv_net
+from .flow import FlowModel, UniformAnglePrior
+from .u1_equivariant import circle_map, circle_map_inverse, wrap, zero_mixture_head
+
+__all__ = [
+    "PlaquetteCoupling",
+    "SinkPartnerCoupling",
+    "partner_ess_bound",
+    "plaquette_change_links",
+    "u1_plaquette_flow",
+]
+
+_U1 = U1()
+
+
+def _check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(shape) != 2 or min(shape) < 2:
+        raise ValueError(
+            f"u1 plaquette flow: lattice shape {tuple(shape)}; allowed: two extents (L_0, L_1), each >= 2"
+        )
+    return int(shape[0]), int(shape[1])
+
+
+def plaquette_change_links(dp: torch.Tensor) -> torch.Tensor:
+    """Link angles ``delta`` ``[B, 2, L_0, L_1]`` whose plaquettes are ``dp`` ``[B, L_0, L_1]``.
+
+    ``dp`` must sum to zero over the lattice (mod nothing: exactly, up to rounding). The
+    solution uses direction-0 links on the last column ``x_0 = L_0 - 1`` to move each row's
+    total ``R(x_1) = sum_{x_0} dp`` across rows, and direction-1 links to spread the
+    remainder of a row along it: with ``r(x) = dp(x) - [x_0 = L_0 - 1] R(x_1)``,
+
+        ``delta_0(L_0 - 1, x_1) = -sum_{y < x_1} R(y)``,  ``delta_1(x_0, x_1) = sum_{y < x_0} r(y, x_1)``,
+
+    and ``delta = 0`` elsewhere. Linear in ``dp``; ``delta`` of a gauge-invariant ``dp`` is
+    gauge invariant.
+    """
+    rows = dp.sum(dim=1)  # R(x_1): [B, L_1]
+    d0_col = -(torch.cumsum(rows, dim=1) - rows)  # exclusive cumulative sum over x_1
+    r = dp.clone()
+    r[:, -1] = r[:, -1] - rows
+    d1 = torch.cumsum(r, dim=1) - r  # exclusive cumulative sum over x_0
+    d0 = torch.zeros_like(dp)
+    d0[:, -1] = d0_col
+    return torch.stack((d0, d1), dim=1)
+
+
+class PlaquetteCoupling(nn.Module):
+    """Checkerboard coupling of plaquette angles with a sink; see the module docstring.
+
+    ``net``: ``[B, 2, L_0, L_1] -> [B, 2 n_mix + 2, L_0, L_1]``, input ``(cos P, sin P)`` on
+    frozen plaquettes (zero on active ones and the sink), outputs read as in
+    ``U1EquivariantCoupling``.
+    """
+
+    def __init__(self, shape: tuple[int, int], parity: int, net: nn.Module, n_mix: int) -> None:
+        super().__init__()
+        if parity not in (0, 1):
+            raise ValueError(f"u1 plaquette coupling: parity = {parity!r}; allowed: 0 or 1")
+        if n_mix < 1:
+            raise ValueError(f"u1 plaquette coupling: n_mix = {n_mix}; allowed: >= 1")
+        self.shape, self.parity, self.n_mix = _check_shape(shape), parity, n_mix
+        x = torch.meshgrid(*(torch.arange(n) for n in self.shape), indexing="ij")
+        sink = (x[0] == self.shape[0] - 1) & (x[1] == self.shape[1] - 1)
+        active = ((x[0] + x[1]) % 2 == parity) & ~sink
+        self.register_buffer("active", active)
+        self.register_buffer("frozen", ~(active | sink))
+        self.net = net
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (2, *self.shape):
+            raise ValueError(
+                f"u1 plaquette coupling: links of shape {tuple(x.shape)}; "
+                f"allowed: [B, 2, {self.shape[0]}, {self.shape[1]}]"
+            )
+
+    def _params(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        frozen = self.frozen.to(plaq.dtype)
+        out = self.net(torch.stack((torch.cos(plaq) * frozen, torch.sin(plaq) * frozen), dim=1))
+        k = self.n_mix
+        if out.shape[1] != 2 * k + 2:
+            raise ValueError(
+                f"u1 plaquette coupling: net gives {out.shape[1]} channels; "
+                f"allowed: 2 n_mix + 2 = {2 * k + 2}"
+            )
+        s, w = out[:, :k], torch.softmax(out[:, k : 2 * k], dim=1)
+        t = torch.atan2(out[:, 2 * k + 1], 1 + out[:, 2 * k])
+        return s, w, t
+
+    def _move(self, links: torch.Tensor, dp_active: torch.Tensor) -> torch.Tensor:
+        """Links whose active plaquettes change by ``dp_active`` and whose sink takes up the rest."""
+        dp = torch.where(self.active, dp_active, 0.0)
+        total = dp.flatten(1).sum(1)
+        dp = dp.clone()
+        dp[:, -1, -1] = -total
+        return wrap(links + plaquette_change_links(dp))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y, log|det dy/dx|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
+        self._check(x)
+        plaq = plaquette_field(x, _U1)[:, 0]
+        s, w, t = self._params(plaq)
+        new, dh = circle_map(plaq, s, w, t)
+        y = self._move(x, new - plaq)
+        return y, torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
+
+    def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, log|det dx/dy|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
+        self._check(y)
+        plaq = plaquette_field(y, _U1)[:, 0]
+        s, w, t = self._params(plaq)  # frozen plaquettes are unchanged by the layer
+        old, dh = circle_map_inverse(plaq, s, w, t)
+        x = self._move(y, old - plaq)
+        return x, -torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
+
+
+class SinkPartnerCoupling(nn.Module):
+    """Partner layer: plaquette ``index`` (row-major) mapped conditioned on the wrapped sum of
+    the plaquettes before it; the sink (the last plaquette) takes up the change.
+
+    ``net``: ``[B, 2] -> [B, 2 n_mix + 2]`` from ``(cos S, sin S)``; outputs read as in
+    ``U1EquivariantCoupling``.
+    """
+
+    def __init__(self, shape: tuple[int, int], index: int, net: nn.Module, n_mix: int) -> None:
+        super().__init__()
+        self.shape, self.n_mix = _check_shape(shape), n_mix
+        volume = self.shape[0] * self.shape[1]
+        if not 1 <= index < volume - 1:
+            raise ValueError(
+                f"u1 sink partner: plaquette index {index}; allowed: 1 .. {volume - 2} "
+                f"(at least one plaquette before it, the sink {volume - 1} after it)"
+            )
+        self.index = index
+        self.net = net
+
+    def _params(self, plaq: torch.Tensor):
+        flat = plaq.flatten(1)
+        before = wrap(flat[:, : self.index].sum(1))
+        out = self.net(torch.stack((torch.cos(before), torch.sin(before)), dim=1)).unsqueeze(-1)
+        k = self.n_mix
+        s, w = out[:, :k], torch.softmax(out[:, k : 2 * k], dim=1)
+        t = torch.atan2(out[:, 2 * k + 1], 1 + out[:, 2 * k])
+        return flat[:, self.index : self.index + 1], (s, w, t)
+
+    def _move(self, links: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
+        dp = torch.zeros(links.shape[0], self.shape[0] * self.shape[1], dtype=links.dtype, device=links.device)
+        dp[:, self.index] = change
+        dp[:, -1] = -change
+        return wrap(links + plaquette_change_links(dp.view(-1, *self.shape)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q, (s, w, t) = self._params(plaquette_field(x, _U1)[:, 0])
+        new, dh = circle_map(q, s, w, t)
+        return self._move(x, (new - q)[:, 0]), torch.log(dh[:, 0])
+
+    def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q, (s, w, t) = self._params(plaquette_field(y, _U1)[:, 0])
+        old, dh = circle_map_inverse(q, s, w, t)
+        return self._move(y, (old - q)[:, 0]), -torch.log(dh[:, 0])
+
+
+def partner_ess_bound(beta: float, n_partners: int) -> float:
+    """Normalised ESS of the plaquette flow with exact maps and ``n_partners`` sink partners,
+    at large volume: ``1 / (1 + 2 sum_k (I_k / I_0)^(2 (m + 1)))``."""
+    k = np.arange(1, int(30 + 4 * beta))
+    rho = special.ive(k, beta) / special.ive(0, beta)
+    return float(1.0 / (1.0 + 2.0 * np.sum(rho ** (2 * (n_partners + 1)))))
+
+
+def _partner_net(hidden: tuple[int, ...], n_mix: int, activation: str) -> nn.Sequential:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"u1 sink partner: activation = {activation!r}; allowed: {', '.join(ACTIVATIONS)}")
+    widths = [2, *hidden, 2 * n_mix + 2]
+    mods: list[nn.Module] = []
+    for i in range(len(widths) - 1):
+        mods.append(nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            mods.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*mods)
+
+
+def u1_plaquette_flow(
+    shape: tuple[int, int],
+    n_layers: int = 2,
+    hidden: tuple[int, ...] = (8, 8),
+    kernel: int = 3,
+    n_mix: int = 6,
+    activation: str = "leaky_relu",
+    n_partners: int = 0,
+    partner_hidden: tuple[int, ...] = (32, 32),
+) -> FlowModel:
+    """Uniform (Haar) prior on ``[B, 2, L_0, L_1]``, ``n_layers`` plaquette couplings, then
+    ``n_partners`` sink-partner layers (plaquettes ``V - 1 - m .. V - 2`` in order).
+
+    Layer ``i`` transforms parity ``i % 2``; the last layer of each conditioner starts as in
+    ``u1_equivariant.zero_mixture_head``. Partner conditioners are perceptrons with
+    ``partner_hidden`` widths.
+    """
+    if n_layers < 1:
+        raise ValueError(f"u1_plaquette_flow: n_layers = {n_layers}; allowed: >= 1")
+    shape = _check_shape(tuple(shape))
+    volume = shape[0] * shape[1]
+    if not 0 <= n_partners <= volume - 2:
+        raise ValueError(
+            f"u1_plaquette_flow: n_partners = {n_partners}; allowed: 0 .. {volume - 2} "
+            f"(V - 2 on a {shape[0]} x {shape[1]} lattice)"
+        )
+    layers = []
+    for i in range(n_layers):
+        net = conv_net(2, 2, 2 * n_mix + 2, list(hidden), kernel, activation, final=None)
+        zero_mixture_head(net, n_mix)
+        layers.append(PlaquetteCoupling(shape, i % 2, net, n_mix))
+    for index in range(volume - 1 - n_partners, volume - 1):
+        net = _partner_net(tuple(partner_hidden), n_mix, activation)
+        zero_mixture_head(net, n_mix)
+        layers.append(SinkPartnerCoupling(shape, index, net, n_mix))
+    return FlowModel(UniformAnglePrior((2, *shape)), layers)
