@@ -18,6 +18,7 @@ import torch
 
 from .. import __version__
 from ..config import RootConfig, to_container
+from ..config.compose import model_definition
 from ..config.build import build_action, build_flow_model
 from ..store import StoreError
 from ..train import FlowTrainer, evaluate_flow
@@ -30,6 +31,7 @@ __all__ = ["train", "load_model", "training_hash", "file_digest"]
 def training_hash(ens) -> str:
     """Hash of what determines a trained model: theory, model and training settings."""
     data = {k: to_container(ens)[k] for k in ("theory", "model", "train")}
+    data["model"] = model_definition(data["model"])
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -58,7 +60,7 @@ def _trainer(ens, device) -> FlowTrainer:
         model = build_flow_model(ens).to(device=device, dtype=dtype)
     tr = ens.train
     return FlowTrainer(model, build_action(ens.theory).action, tr.steps, tr.batch, tr.lr, tr.schedule,
-                       tr.min_lr_ratio, tr.seed)
+                       tr.min_lr_ratio, tr.seed, tr.grad_clip)
 
 
 def load_model(ens, path: Path, device="cpu") -> torch.nn.Module:

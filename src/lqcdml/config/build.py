@@ -85,10 +85,19 @@ def build_flow_model(ens: EnsembleConfig) -> torch.nn.Module:
     shape = tuple(int(x) for x in ens.theory.lattice)
     if mo.kind == "affine":
         model = phi4_flow(shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.activation, mo.prior_scale)
-    else:
+    elif mo.kind == "u1_equivariant":
         from ..nn import u1_flow
 
-        model = u1_flow(shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.n_mix, mo.activation)
+        model = u1_flow(
+            shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.n_mix, mo.activation, mo.loop_context
+        )
+    else:
+        from ..nn import u1_plaquette_flow
+
+        model = u1_plaquette_flow(
+            shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.n_mix, mo.activation,
+            mo.n_partners, tuple(mo.partner_hidden),
+        )
     return model.double()
 
 

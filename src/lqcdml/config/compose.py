@@ -18,7 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .schema import EnsembleConfig, RootConfig
+from .schema import MODEL_KEYS_IGNORED, EnsembleConfig, RootConfig
 from .validate import ConfigError, validate_root
 
 __all__ = [
@@ -208,7 +208,8 @@ def chain_definition(ensemble: dict) -> dict:
     """The part of a (container) ensemble config that determines its Markov chain.
 
     Theory, sampler and chain without its length and thermalisation cut, and for flow
-    samplers the model and its training; measurements do not touch the chain.
+    samplers the model (without the keys its kind ignores) and its training; measurements
+    do not touch the chain.
     """
     data = copy.deepcopy(dict(ensemble))
     data.get("chain", {}).pop("n_configs", None)
@@ -217,7 +218,15 @@ def chain_definition(ensemble: dict) -> dict:
     if data.get("sampler", {}).get("name", "hmc") != "flow":
         data.pop("model", None)
         data.pop("train", None)
+    if "model" in data:
+        data["model"] = model_definition(data["model"])
     return data
+
+
+def model_definition(model: dict) -> dict:
+    """A flow model's settings without the keys its kind ignores (hashes see only these)."""
+    ignored = MODEL_KEYS_IGNORED.get(model.get("kind"), ())
+    return {k: v for k, v in dict(model).items() if k not in ignored}
 
 
 def ensemble_hash(ens: EnsembleConfig, dtype: str) -> str:

@@ -32,7 +32,13 @@ __all__ = [
 THEORY_NAMES = ("phi4", "u1", "su")
 INTEGRATORS = ("leapfrog", "omelyan")
 SAMPLER_NAMES = ("hmc", "flow")
-MODEL_KINDS = {"affine": "phi4", "u1_equivariant": "u1"}
+MODEL_KINDS = {"affine": "phi4", "u1_equivariant": "u1", "u1_plaquette": "u1"}
+# model keys a kind does not read (left out of the ensemble hash)
+MODEL_KEYS_IGNORED = {
+    "affine": ("n_mix", "loop_context", "n_partners", "partner_hidden"),
+    "u1_equivariant": ("prior_scale", "n_partners", "partner_hidden"),
+    "u1_plaquette": ("prior_scale", "loop_context"),
+}
 ACTIVATIONS = ("leaky_relu", "tanh", "silu", "relu")
 SCHEDULES = ("constant", "cosine")
 DTYPES = ("float64", "float32")
@@ -90,10 +96,15 @@ class ModelConfig:
     """Normalizing flow of ``sampler.name = flow``.
 
     ``kind``: ``affine`` (phi^4: checkerboard affine couplings, normal prior of width
-    ``prior_scale``) or ``u1_equivariant`` (2D U(1): gauge-equivariant couplings of
-    plaquettes, ``n_mix`` non-compact projections per circle map, uniform prior).
-    ``n_layers`` couplings, each conditioned by periodic convolutions with ``hidden``
-    channels and a ``kernel``-wide stencil.
+    ``prior_scale``), ``u1_equivariant`` (2D U(1): local gauge-equivariant couplings of
+    plaquettes, Kanwar et al.; ``loop_context`` adds the 1 x 2 loop of each active
+    plaquette to the conditioner's input) or ``u1_plaquette`` (2D U(1): checkerboard
+    couplings in plaquette coordinates with one sink plaquette, then ``n_partners``
+    autoregressive sink-partner layers with perceptrons of ``partner_hidden`` widths; 2D
+    only). U(1) circle maps
+    mix ``n_mix`` non-compact projections; the prior is uniform. ``n_layers`` couplings,
+    each conditioned by periodic convolutions with ``hidden`` channels and a
+    ``kernel``-wide stencil.
     """
 
     kind: str = "affine"
@@ -103,14 +114,18 @@ class ModelConfig:
     activation: str = "leaky_relu"
     n_mix: int = 6
     prior_scale: float = 1.0
+    loop_context: bool = True
+    n_partners: int = 0
+    partner_hidden: list[int] = field(default_factory=lambda: [32, 32])
 
 
 @dataclass
 class TrainConfig:
     """Reverse-KL training of the flow: Adam at ``lr`` with a ``schedule`` (constant or
     cosine down to ``lr * min_lr_ratio``), ``steps`` batches of ``batch`` samples in
-    ``dtype``; a checkpoint every ``checkpoint_every`` steps; the final model is judged
-    on ``ess_samples`` fresh float64 samples (ESS and independence-Metropolis acceptance)."""
+    ``dtype``; gradients capped at the global norm ``grad_clip`` (0: no cap); a checkpoint
+    every ``checkpoint_every`` steps; the final model is judged on ``ess_samples`` fresh
+    float64 samples (ESS and independence-Metropolis acceptance)."""
 
     steps: int = 2500
     batch: int = 64
@@ -121,6 +136,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 250
     ess_samples: int = 10000
+    grad_clip: float = 0.0
 
 
 @dataclass

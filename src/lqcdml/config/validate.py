@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import PurePath
 
@@ -161,12 +162,18 @@ def _validate_flow(ens: EnsembleConfig, p: str) -> None:
         for mu, extent in enumerate(th.lattice):
             if extent % 2:
                 _fail(f"{p}theory.lattice[{mu}]", extent, "even extents for checkerboard affine couplings")
+    if mo.kind.startswith("u1_") and len(th.lattice) != 2:
+        _fail(p + "theory.lattice", list(th.lattice), f"two dimensions for {mo.kind} flows")
     if mo.kind == "u1_equivariant":
-        if len(th.lattice) != 2:
-            _fail(p + "theory.lattice", list(th.lattice), "two dimensions for u1_equivariant flows")
         for mu, extent in enumerate(th.lattice):
             if extent % 4:
                 _fail(f"{p}theory.lattice[{mu}]", extent, "multiples of 4 for u1_equivariant plaquette masks")
+    if mo.kind == "u1_plaquette":
+        volume = math.prod(th.lattice)
+        if not 0 <= mo.n_partners <= volume - 2:
+            _fail(p + "model.n_partners", mo.n_partners, f"0 .. {volume - 2} (V - 2 for lattice {list(th.lattice)})")
+        if not mo.partner_hidden or any(h < 1 for h in mo.partner_hidden):
+            _fail(p + "model.partner_hidden", list(mo.partner_hidden), "one or more widths >= 1")
     if mo.n_layers < 1:
         _fail(p + "model.n_layers", mo.n_layers, "n_layers >= 1")
     if any(h < 1 for h in mo.hidden):
@@ -192,6 +199,8 @@ def _validate_flow(ens: EnsembleConfig, p: str) -> None:
         _fail(p + "train.dtype", tr.dtype, ", ".join(DTYPES))
     if tr.seed < 0:
         _fail(p + "train.seed", tr.seed, "seed >= 0")
+    if not tr.grad_clip >= 0:
+        _fail(p + "train.grad_clip", tr.grad_clip, "grad_clip >= 0 (0: no clipping)")
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

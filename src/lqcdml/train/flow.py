@@ -34,7 +34,10 @@ class FlowTrainer:
     """Adam on the reverse KL, with a constant or cosine learning-rate schedule.
 
     ``steps`` is the total planned length (the cosine schedule decays to
-    ``lr * min_lr_ratio`` at ``steps``).
+    ``lr * min_lr_ratio`` at ``steps``). ``grad_clip > 0`` rescales the gradient to that
+    global norm when it is larger: the reverse-KL gradient is heavy-tailed (a rare draw with
+    a huge weight), and one such step can undo hundreds. The history records the norm
+    before clipping.
     """
 
     def __init__(
@@ -47,11 +50,15 @@ class FlowTrainer:
         schedule: str = "cosine",
         min_lr_ratio: float = 0.05,
         seed: int = 0,
+        grad_clip: float = 0.0,
     ) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"flow training: schedule = {schedule!r}; allowed: {', '.join(SCHEDULES)}")
         if steps < 1 or batch < 2:
             raise ValueError(f"flow training: steps = {steps}, batch = {batch}; allowed: steps >= 1, batch >= 2")
+        if not grad_clip >= 0:
+            raise ValueError(f"flow training: grad_clip = {grad_clip}; allowed: >= 0 (0: no clipping)")
+        self.grad_clip = float(grad_clip)
         self.model, self.action = model, action
         self.steps, self.batch = steps, batch
         device = next(model.parameters()).device
@@ -66,7 +73,7 @@ class FlowTrainer:
                 return 1.0
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.step_count = 0
-        self.history: dict[str, list[float]] = {"loss": [], "ess": [], "lr": []}
+        self.history: dict[str, list[float]] = {"loss": [], "ess": [], "lr": [], "grad_norm": []}
 
     def step(self) -> float:
         """One optimisation step; returns the loss."""
@@ -75,6 +82,9 @@ class FlowTrainer:
         if not torch.isfinite(loss):
             raise FloatingPointError(f"flow training: loss is {loss.item()} at step {self.step_count}")
         loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip if self.grad_clip > 0 else math.inf)
+        self.history["grad_norm"].append(float(norm))
         self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
         self.optimizer.step()
         self.scheduler.step()
@@ -100,6 +110,7 @@ class FlowTrainer:
         self.generator.set_state(state["generator"])
         self.step_count = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
+        self.history.setdefault("grad_norm", [math.nan] * len(self.history["loss"]))
 
 
 @torch.no_grad()
