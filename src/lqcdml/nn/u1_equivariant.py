@@ -82,6 +82,7 @@ __all__ = [
     "U1EquivariantCoupling",
     "circle_map",
     "circle_map_inverse",
+    "mixture_params",
     "projection_mixture",
     "projection_mixture_inverse",
     "u1_flow",
@@ -245,16 +246,7 @@ class U1EquivariantCoupling(nn.Module):
             active = self.active.to(plaq.dtype)
             loop = self.loop_angle(plaq)
             context += [torch.cos(loop) * active, torch.sin(loop) * active]
-        out = self.net(torch.stack(context, dim=1))
-        k = self.n_mix
-        if out.shape[1] != 2 * k + 2:
-            raise ValueError(
-                f"u1 coupling: net gives {out.shape[1]} channels; "
-                f"allowed: 2 n_mix + 2 = {2 * k + 2}"
-            )
-        s, w = out[:, :k], torch.softmax(out[:, k : 2 * k], dim=1)
-        t = torch.atan2(out[:, 2 * k + 1], 1 + out[:, 2 * k])
-        return s, w, t
+        return mixture_params(self.net(torch.stack(context, dim=1)), self.n_mix, "u1 coupling")
 
     def loop_angle(self, plaq: torch.Tensor) -> torch.Tensor:
         """Angle of the 1 x 2 loop ``A + P`` of each active plaquette and its passive partner.
@@ -293,6 +285,19 @@ class U1EquivariantCoupling(nn.Module):
         x = self._update(y, torch.where(self.active, old - plaq, 0.0))
         log_det = -torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
         return x, log_det
+
+
+def mixture_params(
+    out: torch.Tensor, n_mix: int, who: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Circle-map parameters ``(s, w, t)`` from conditioner output ``[B, 2 n_mix + 2, ...]``:
+    ``n_mix`` log-scales, softmax weights of ``n_mix`` logits, and ``t = atan2(b, 1 + a)``
+    from the last two channels ``(a, b)``."""
+    k = n_mix
+    if out.shape[1] != 2 * k + 2:
+        raise ValueError(f"{who}: net gives {out.shape[1]} channels; allowed: 2 n_mix + 2 = {2 * k + 2}")
+    s, w = out[:, :k], torch.softmax(out[:, k : 2 * k], dim=1)
+    return s, w, torch.atan2(out[:, 2 * k + 1], 1 + out[:, 2 * k])
 
 
 def zero_mixture_head(net: nn.Module, n_mix: int, spread: float = 2.0) -> None:

@@ -51,7 +51,7 @@ from ..lattice import U1
 from ..theories.gauge import plaquette_field
 from .conv import ACTIVATIONS, conv_net
 from .flow import FlowModel, UniformAnglePrior
-from .u1_equivariant import circle_map, circle_map_inverse, wrap, zero_mixture_head
+from .u1_equivariant import circle_map, circle_map_inverse, mixture_params, wrap, zero_mixture_head
 
 __all__ = [
     "PlaquetteCoupling",
@@ -127,15 +127,7 @@ class PlaquetteCoupling(nn.Module):
     def _params(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         frozen = self.frozen.to(plaq.dtype)
         out = self.net(torch.stack((torch.cos(plaq) * frozen, torch.sin(plaq) * frozen), dim=1))
-        k = self.n_mix
-        if out.shape[1] != 2 * k + 2:
-            raise ValueError(
-                f"u1 plaquette coupling: net gives {out.shape[1]} channels; "
-                f"allowed: 2 n_mix + 2 = {2 * k + 2}"
-            )
-        s, w = out[:, :k], torch.softmax(out[:, k : 2 * k], dim=1)
-        t = torch.atan2(out[:, 2 * k + 1], 1 + out[:, 2 * k])
-        return s, w, t
+        return mixture_params(out, self.n_mix, "u1 plaquette coupling")
 
     def _move(self, links: torch.Tensor, dp_active: torch.Tensor) -> torch.Tensor:
         """Links whose active plaquettes change by ``dp_active`` and whose sink takes up the rest."""
@@ -188,10 +180,7 @@ class SinkPartnerCoupling(nn.Module):
         flat = plaq.flatten(1)
         before = wrap(flat[:, : self.index].sum(1))
         out = self.net(torch.stack((torch.cos(before), torch.sin(before)), dim=1)).unsqueeze(-1)
-        k = self.n_mix
-        s, w = out[:, :k], torch.softmax(out[:, k : 2 * k], dim=1)
-        t = torch.atan2(out[:, 2 * k + 1], 1 + out[:, 2 * k])
-        return flat[:, self.index : self.index + 1], (s, w, t)
+        return flat[:, self.index : self.index + 1], mixture_params(out, self.n_mix, "u1 sink partner")
 
     def _move(self, links: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
         dp = torch.zeros(links.shape[0], self.shape[0] * self.shape[1], dtype=links.dtype, device=links.device)
