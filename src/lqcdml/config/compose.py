@@ -118,12 +118,25 @@ def _one_line(exc: BaseException, conf: Path | None = None) -> str:
     return first
 
 
+def _check_override_key(override: str) -> None:
+    """Refuse keys with a segment starting with ``_`` (``__dict__`` and the like): no config
+    key does, and such names reach Python attributes when the dataclasses are built."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    for segment in re.split(r"[./@]", key):
+        if segment.startswith("_"):
+            raise ConfigError(
+                f"{key}: unknown key {segment!r}; allowed: config keys, which never start with '_'"
+            )
+
+
 def _typed(cfg: DictConfig) -> RootConfig:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RootConfig), cfg)
         obj = OmegaConf.to_object(merged)
     except (OmegaConfBaseException, HydraException) as exc:
         raise ConfigError(_one_line(exc)) from None
+    except (TypeError, ValueError, AttributeError) as exc:  # a key the dataclasses cannot hold
+        raise ConfigError(f"configuration cannot be built: {exc}") from None
     assert isinstance(obj, RootConfig)
     validate_root(obj)
     return obj
@@ -134,6 +147,8 @@ def compose(
 ) -> RootConfig:
     """Compose ``config.yaml`` with ``overrides``; typed and validated, or ``ConfigError``."""
     directory = config_dir(conf_dir)
+    for override in overrides:
+        _check_override_key(override)
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
