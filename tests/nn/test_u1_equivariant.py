@@ -205,16 +205,16 @@ def test_loop_context_is_invariant_under_the_layer():
 
 def test_default_flow_has_distinct_mixture_components_and_float32_works():
     """Untrained layers have distinct log-scales (identical components would get identical
-    gradients and never separate) and stay close to the identity."""
+    gradients and never separate) and stay near the identity."""
     model = u1_flow((4, 4), n_layers=8)
     for layer in model.layers:
         s, w, t = layer._params(torch.zeros(1, 4, 4))
-        assert torch.allclose(s[0, :, 0, 0], torch.linspace(-2, 2, 6))
+        assert torch.allclose(s[0, :, 0, 0], torch.linspace(-0.5, 0.5, 6))
         assert torch.allclose(w, torch.full_like(w, 1 / 6)) and t.abs().max() == 0
     z = model.prior.sample(2, torch.Generator().manual_seed(0))
     x, ld = model(z)
     assert x.dtype == torch.float32
-    assert 0 < angle_err(x, z) < 1.0
+    assert 0.01 < angle_err(x, z) < 0.5
     model32 = randomize(model, seed=3)
     x, ld = model32(z)
     z_back, ld_back = model32.reverse(x)

@@ -173,7 +173,7 @@ def log_z(beta: float, volume: int) -> float:
     return 2 * volume * math.log(2 * math.pi) + math.log(np.sum(special.ive(n, beta) ** volume))
 
 
-def train(shape, beta, steps, n_partners=0, spread=2.0, seed=0):
+def train(shape, beta, steps, n_partners=0, spread=0.5, seed=0):
     torch.manual_seed(seed)
     model = u1_plaquette_flow(shape, 2, (8,), 3, 4, n_partners=n_partners, partner_hidden=(16,))
     for layer in model.layers:
