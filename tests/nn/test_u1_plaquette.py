@@ -155,6 +155,9 @@ def test_bad_arguments_raise():
         SinkPartnerCoupling((4, 4), 15, torch.nn.Identity(), 1)
     with pytest.raises(ValueError, match=r"links of shape \(1, 2, 4, 8\)"):
         u1_plaquette_flow((4, 4))(haar((4, 8), n=1))
+    partner = u1_plaquette_flow((4, 4), n_layers=1, n_partners=1).layers[1]
+    with pytest.raises(ValueError, match=r"u1 sink partner: links of shape \(1, 2, 4, 8\)"):
+        partner(haar((4, 8), n=1).float())
 
 
 def test_partner_ess_bound():

@@ -81,6 +81,7 @@ from .flow import FlowModel, UniformAnglePrior
 __all__ = [
     "U1EquivariantCoupling",
     "circle_map",
+    "check_links",
     "circle_map_inverse",
     "mixture_params",
     "projection_mixture",
@@ -232,11 +233,7 @@ class U1EquivariantCoupling(nn.Module):
         self.net = net
 
     def _check(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (2, *self.shape):
-            raise ValueError(
-                f"u1 coupling: links of shape {tuple(x.shape)}; "
-                f"allowed: [B, 2, {self.shape[0]}, {self.shape[1]}]"
-            )
+        check_links(x, self.shape, "u1 coupling")
 
     def _params(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(s, w, t)`` from the frozen plaquettes of ``plaq`` ``[B, L_0, L_1]``."""
@@ -285,6 +282,12 @@ class U1EquivariantCoupling(nn.Module):
         x = self._update(y, torch.where(self.active, old - plaq, 0.0))
         log_det = -torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
         return x, log_det
+
+
+def check_links(x: torch.Tensor, shape: tuple[int, int], who: str) -> None:
+    """``ValueError`` unless ``x`` holds 2D U(1) links ``[B, 2, L_0, L_1]`` of ``shape``."""
+    if x.ndim != 4 or tuple(x.shape[1:]) != (2, *shape):
+        raise ValueError(f"{who}: links of shape {tuple(x.shape)}; allowed: [B, 2, {shape[0]}, {shape[1]}]")
 
 
 def mixture_params(

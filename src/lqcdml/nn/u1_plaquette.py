@@ -51,7 +51,14 @@ from ..lattice import U1
 from ..theories.gauge import plaquette_field
 from .conv import ACTIVATIONS, conv_net
 from .flow import FlowModel, UniformAnglePrior
-from .u1_equivariant import circle_map, circle_map_inverse, mixture_params, wrap, zero_mixture_head
+from .u1_equivariant import (
+    check_links,
+    circle_map,
+    circle_map_inverse,
+    mixture_params,
+    wrap,
+    zero_mixture_head,
+)
 
 __all__ = [
     "PlaquetteCoupling",
@@ -117,13 +124,6 @@ class PlaquetteCoupling(nn.Module):
         self.register_buffer("frozen", ~(active | sink))
         self.net = net
 
-    def _check(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (2, *self.shape):
-            raise ValueError(
-                f"u1 plaquette coupling: links of shape {tuple(x.shape)}; "
-                f"allowed: [B, 2, {self.shape[0]}, {self.shape[1]}]"
-            )
-
     def _params(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         frozen = self.frozen.to(plaq.dtype)
         out = self.net(torch.stack((torch.cos(plaq) * frozen, torch.sin(plaq) * frozen), dim=1))
@@ -139,7 +139,7 @@ class PlaquetteCoupling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(y, log|det dy/dx|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
-        self._check(x)
+        check_links(x, self.shape, "u1 plaquette coupling")
         plaq = plaquette_field(x, _U1)[:, 0]
         s, w, t = self._params(plaq)
         new, dh = circle_map(plaq, s, w, t)
@@ -148,7 +148,7 @@ class PlaquetteCoupling(nn.Module):
 
     def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, log|det dx/dy|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
-        self._check(y)
+        check_links(y, self.shape, "u1 plaquette coupling")
         plaq = plaquette_field(y, _U1)[:, 0]
         s, w, t = self._params(plaq)  # frozen plaquettes are unchanged by the layer
         old, dh = circle_map_inverse(plaq, s, w, t)
@@ -189,11 +189,13 @@ class SinkPartnerCoupling(nn.Module):
         return wrap(links + plaquette_change_links(dp.view(-1, *self.shape)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_links(x, self.shape, "u1 sink partner")
         q, (s, w, t) = self._params(plaquette_field(x, _U1)[:, 0])
         new, dh = circle_map(q, s, w, t)
         return self._move(x, (new - q)[:, 0]), torch.log(dh[:, 0])
 
     def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_links(y, self.shape, "u1 sink partner")
         q, (s, w, t) = self._params(plaquette_field(y, _U1)[:, 0])
         old, dh = circle_map_inverse(q, s, w, t)
         return self._move(y, (old - q)[:, 0]), -torch.log(dh[:, 0])
