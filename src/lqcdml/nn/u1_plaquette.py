@@ -82,7 +82,7 @@ def _check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
 def plaquette_change_links(dp: torch.Tensor) -> torch.Tensor:
     """Link angles ``delta`` ``[B, 2, L_0, L_1]`` whose plaquettes are ``dp`` ``[B, L_0, L_1]``.
 
-    ``dp`` must sum to zero over the lattice (mod nothing: exactly, up to rounding). The
+    ``dp`` must sum to zero over the lattice (exactly, not only mod 2 pi). The
     solution uses direction-0 links on the last column ``x_0 = L_0 - 1`` to move each row's
     total ``R(x_1) = sum_{x_0} dp`` across rows, and direction-1 links to spread the
     remainder of a row along it: with ``r(x) = dp(x) - [x_0 = L_0 - 1] R(x_1)``,
