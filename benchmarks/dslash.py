@@ -59,7 +59,7 @@ def trajectory_case(n_flavours, n_chains, n_traj):
         chain=ChainConfig(n_chains=n_chains, start="hot"),
     )
     hmc = build_sampler(ens)
-    state = hmc.init(initial_fields(ens, make_generators(0, n_chains), torch.complex128, "cpu"), 1)
+    state = hmc.init(initial_fields(ens, make_generators(0, n_chains), torch.complex128, "cpu"), 1)  # noqa: E501
     for _ in range(3):  # towards equilibrium
         state, _ = hmc.step(state)
     t0 = time.perf_counter()

@@ -13,7 +13,8 @@ from lqcdml.config import (
     load,
     select_ensemble,
 )
-from lqcdml.config.build import build_flow_model, build_sampler, initial_fields, site_shape
+from lqcdml.config import SAMPLERS
+from lqcdml.config.build import build_flow_model, build_group, build_sampler, initial_fields, site_shape
 from lqcdml.lattice import make_generators
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
@@ -25,12 +26,11 @@ def test_every_experiment_composes_validates_and_builds(experiment, tmp_path):
     assert cfg.experiment == experiment and cfg.ensembles
     for name, ens in cfg.ensembles.items():
         gens = make_generators(0, ens.chain.n_chains)
-        if ens.sampler.name == "flow":  # an untrained flow of the configured architecture
-            sampler = build_sampler(ens, build_flow_model(ens))
-            fields = sampler.initial_fields(gens)
-        else:
-            sampler = build_sampler(ens)
-            fields = initial_fields(ens, gens, sampler.integrator.terms[0].group.default_dtype, "cpu")
+        # samplers that need a model get an untrained one of the configured architecture
+        model = build_flow_model(ens) if SAMPLERS.lookup(ens.sampler.name).needs_model else None
+        sampler = build_sampler(ens, model)
+        group = build_group(ens.theory)
+        fields = sampler.start(gens, lambda g: initial_fields(ens, g, group.default_dtype, "cpu")).fields
         assert tuple(fields.shape[1 : 1 + len(site_shape(ens.theory))]) == site_shape(ens.theory)
     dump(cfg, tmp_path / "c.yaml")
     assert load(tmp_path / "c.yaml") == cfg

@@ -128,7 +128,7 @@ def test_trained_plaquette_flow_chain_reproduces_exact_results_at_beta_3():
     for _ in range(300):
         trainer.step()
     sampler = FlowMCMC(model.double(), action.action)
-    state = sampler.init(sampler.initial_fields(make_generators(6, 32)), seed=12)
+    state = sampler.init(sampler.start(make_generators(6, 32)).fields, seed=12)
     _, rec = run_chain(
         sampler, state, 400, n_skip=10,
         measure=lambda u: {"plaq": plaquette(u, group), "q": topological_charge_u1_2d(u)},

@@ -3,7 +3,7 @@ import pytest
 import xarray as xr
 
 from lqcdml.analysis import dataarray_to_obs, estimate, estimate_dataarray
-from lqcdml.store import combine_replicas, read_observables, write_observables
+from lqcdml.store import StoreError, combine_replicas, read_observables, write_observables
 
 
 def _dataset(replicas, configs, seed=0):
@@ -26,7 +26,7 @@ def test_round_trip_and_replace(tmp_path):
     ds2 = _dataset([1, 2], np.arange(1, 6), seed=1)
     write_observables(ds2, tmp_path / "o.zarr")  # replaced whole
     xr.testing.assert_identical(read_observables(tmp_path / "o.zarr"), ds2)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(StoreError, match="does not exist or is not Zarr"):
         read_observables(tmp_path / "none.zarr")
 
 

@@ -1,9 +1,9 @@
 # Shared settings: the experiment, its composed config (at parse time, to know the
 # ensembles and replicas), code versions for rerun triggers, paths.
-import hashlib
 from pathlib import Path
 
 import lqcdml
+from lqcdml.cli.code_digest import source_digest
 from lqcdml.config import compose_experiment
 
 CONF_DIR = str(Path(workflow.basedir) / "conf")
@@ -20,22 +20,26 @@ ENSEMBLES = sorted(CFG.ensembles)
 GPU = 1 if CFG.device.startswith("cuda") else 0
 
 
-def code_version(*parts):
-    """lqcdml version and a hash of the source files a rule depends on."""
-    digest = hashlib.sha256()
-    for part in parts:
-        base = SRC_DIR / part
-        files = sorted(base.rglob("*.py")) if base.is_dir() else [base]
-        for f in files:
-            if f.is_file():
-                digest.update(f.read_bytes())
-    return f"{lqcdml.__version__}-{digest.hexdigest()[:12]}"
+def code_version(*modules, dispatchers=()):
+    """lqcdml version and a hash of the source files the modules import (transitively)."""
+    return source_digest(SRC_DIR, *modules, dispatchers=dispatchers, version=lqcdml.__version__)
 
 
-GENERATE_CODE = code_version("lattice", "theories", "samplers", "store", "config", "cli/generate.py")
-MEASURE_CODE = code_version("lattice", "theories", "observables", "store", "config", "cli/measure.py", "cli/measurements.py")
-ANALYZE_CODE = code_version("analysis", "store", "cli/analyze.py")
-TRAIN_CODE = code_version("lattice", "theories", "nn", "train", "samplers", "config", "cli/train.py")
+# Rerun triggers (params.code): a digest of the files of the CLI module a rule's shell
+# command runs and of every package module it imports, found by static analysis of
+# SRC_DIR (lqcdml/cli/code_digest.py: also imports inside functions, and the packages'
+# __init__.py). Every `lqcdml CMD` runs cli/main.py first; main.py counts for compose
+# and generate as a dispatcher: its module-level imports are followed, not the lazy
+# import of each subcommand inside run(), which would make the generate trigger the
+# union of all subcommands (an edit in analysis/ would rerun every chain). measure,
+# train and analyze leave main.py out; an edit of it reruns them anyway: it changes the
+# compose trigger, and a recomposed config reruns every job below it in the same run.
+MAIN = "lqcdml.cli.main"
+COMPOSE_CODE = code_version(MAIN, "lqcdml.config", dispatchers=[MAIN])
+GENERATE_CODE = code_version("lqcdml.cli.generate", MAIN, dispatchers=[MAIN])
+MEASURE_CODE = code_version("lqcdml.cli.measure")
+ANALYZE_CODE = code_version("lqcdml.cli.analyze")
+TRAIN_CODE = code_version("lqcdml.cli.train")
 FLOW_ENSEMBLES = [e for e in ENSEMBLES if CFG.ensembles[e].sampler.name == "flow"]
 
 

@@ -19,7 +19,7 @@ rule compose_config:
     params:
         overrides=" ".join(f"'{o}'" for o in OVERRIDES),
         conf=lambda wildcards, input: str(Path(input.root).parent),
-        code=code_version("config"),
+        code=COMPOSE_CODE,
         experiment=EXPERIMENT,
     conda:
         "../envs/lqcdml.yaml"

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..analysis.plots import plot_series, plot_training
 from ..analysis.summary import scalar_series, summarize_ensemble, thermalized, write_tables
 from ..config import RootConfig
-from ..store import combine_replicas, read_observables
+from ..store import StoreError, combine_replicas, read_observables
 
 __all__ = ["analyze"]
 
@@ -26,15 +26,16 @@ def analyze(
     for path in observable_stores:
         ds = read_observables(path)
         if ds.attrs.get("experiment") != cfg.experiment:
-            raise ValueError(
-                f"observable store {str(path)!r} belongs to experiment {ds.attrs.get('experiment')!r}, "
-                f"not {cfg.experiment!r}"
+            raise StoreError(
+                f"observable store {str(path)!r} belongs to experiment {ds.attrs.get('experiment')!r}; "
+                f"allowed: observable stores of experiment {cfg.experiment!r}"
             )
         by_ensemble[ds.attrs["ensemble"]].append(ds)
     rows = []
     for ensemble in sorted(by_ensemble):
         if ensemble not in cfg.ensembles:
-            raise ValueError(f"observable stores of ensemble {ensemble!r}, which the config does not define")
+            raise StoreError(f"observable stores of ensemble {ensemble!r}, which experiment "
+                             f"{cfg.experiment!r} does not define; allowed: {', '.join(sorted(cfg.ensembles))}")
         ds = combine_replicas(by_ensemble[ensemble])
         rows += summarize_ensemble(ensemble, ds)
         if figures:

@@ -10,7 +10,7 @@ import numpy as np
 from .. import __version__
 from ..store import EnsembleStore, GaugeFileError, StoreError, read_ildg, read_nersc, write_ildg, write_nersc
 from ..store.gauge_layout import mean_plaquette
-from .provenance import git_commit
+from ..provenance import git_commit
 
 __all__ = ["import_files", "export_store", "detect_format"]
 

@@ -5,7 +5,8 @@ Every subcommand that needs a configuration takes Hydra overrides
 the short form ``theory.beta=2.3`` works too) or a resolved YAML written by
 ``lqcdml compose`` (``--config FILE``), and explicit output paths. Bad input stops
 before any work with one line naming the key, the value and what is allowed (exit
-code 2). Exit code 3: a solver did not converge; 4: ``verify`` found damage.
+code 2). Exit code 3: a solver did not converge; 4: ``verify`` found damage. Every
+error of the package (``lqcdml.errors.LqcdmlError``) is reported as one line.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import ConfigError, RootConfig, compose, dump, expand_overrides, load, select_ensemble
+from ..config import RootConfig, compose, dump, expand_overrides, load, select_ensemble
 from ..config.compose import merge_overrides
-from ..solvers import SolverError
-from ..store import GaugeFileError, StoreError
+from ..errors import LqcdmlError
 
 __all__ = ["main"]
 
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compose", help="compose, validate and write the resolved config")
-    _add_config_args(p, ensemble=False)
+    _add_config_args(p)
     p.add_argument("--out", required=True, help="resolved YAML to write")
 
     p = sub.add_parser("generate", help="run or resume one replica of an ensemble")
@@ -125,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         return 0 if report["ok"] else 4
     cfg = _config(args)
     if args.command == "compose":
+        if args.ensemble is not None:
+            select_ensemble(cfg, args.ensemble)  # the short overrides went to this ensemble
         dump(cfg, args.out)
         return 0
     if args.command == "generate":
@@ -160,23 +162,28 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     # overrides may stand anywhere between the options (key=value, +key=value, ~key)
-    unknown = [x for x in extra if x.startswith("-") or not hasattr(args, "overrides")]
+    unknown = [x for x in extra if x.startswith("-") or "overrides" not in vars(args)]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
     try:
         return run(args)
-    except (ConfigError, StoreError, GaugeFileError, FileNotFoundError) as exc:
-        print(f"lqcdml {args.command}: error: {exc}", file=sys.stderr)
+    except LqcdmlError as exc:
+        kind = {3: "solver error", 4: "damage"}.get(exc.exit_code, "error")
+        print(f"lqcdml {args.command}: {kind}: {_one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except FileNotFoundError as exc:
+        print(f"lqcdml {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except SolverError as exc:
-        print(f"lqcdml {args.command}: solver error: {exc}", file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
         print(f"lqcdml {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -14,7 +14,7 @@ from ..config import RootConfig, ensemble_hash
 from ..config.build import replica_seed
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreError, write_observables
-from .measurements import measurement_plan
+from ..config.observables import measurement_plan
 from .progress import Progress
 
 __all__ = ["measure"]

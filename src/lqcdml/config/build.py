@@ -1,4 +1,8 @@
-"""Physics objects from configuration: groups, actions, samplers, start fields."""
+"""Physics objects from configuration: groups, actions, samplers, start fields.
+
+Samplers, models and observables are built through their registries
+(``config.registry``); this module holds what every kind shares.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ import torch
 
 from ..lattice import SU, U1, Manifold, Real
 from ..observables import abs_magnetization, plaquette
-from ..samplers import HMC, FlowMCMC, Integrator, Level
 from ..theories import Action, Phi4Action, WilsonGaugeAction
-from ..theories.staggered import StaggeredOperator, StaggeredPseudofermion
-from ..theories.wilson_fermion import WilsonOperator, WilsonPseudofermion
-from .schema import EnsembleConfig, SamplerConfig, TheoryConfig
+from .models import build_model
+from .registry import SAMPLERS, BuildContext
+from .samplers import build_fermion_operator, build_fermion_terms, staggered_fields
+from .schema import EnsembleConfig, TheoryConfig
 
 __all__ = [
     "build_group",
@@ -50,71 +54,18 @@ def build_action(theory: TheoryConfig) -> Action:
     return WilsonGaugeAction(theory.beta, build_group(theory))
 
 
-def build_fermion_operator(theory: TheoryConfig):
-    """The Dirac operator of ``theory`` (``None`` without fermions)."""
-    group = build_group(theory)
-    if theory.fermion == "staggered":
-        return StaggeredOperator(theory.fermion_mass, group, theory.antiperiodic)
-    if theory.fermion == "wilson":
-        return WilsonOperator(theory.fermion_mass, group, theory.antiperiodic)
-    return None
-
-
-def staggered_fields(n_flavours: int) -> list[int]:
-    """Pseudofermion fields for ``n_flavours``: 8 (full lattice), 4 (even sites), then one
-    RHMC field for the remainder 1, 2 or 3."""
-    rest = n_flavours % 4
-    return [8] * (n_flavours // 8) + [4] * ((n_flavours % 8) // 4) + ([rest] if rest else [])
-
-
-def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10, rational_tol: float = 1e-12) -> list:
-    op = build_fermion_operator(theory)
-    if op is None:
-        return []
-    if theory.fermion == "wilson":
-        return [WilsonPseudofermion(op, tol=tol)]
-    return [StaggeredPseudofermion(op, nf, tol=tol, rational_tol=rational_tol)
-            for nf in staggered_fields(theory.n_flavours)]
-
-
 def build_flow_model(ens: EnsembleConfig) -> torch.nn.Module:
-    """The (untrained) normalizing flow of ``ens.model`` in float64."""
-    from ..nn import phi4_flow
-
-    mo = ens.model
-    shape = tuple(int(x) for x in ens.theory.lattice)
-    if mo.kind == "affine":
-        model = phi4_flow(shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.activation, mo.prior_scale)
-    elif mo.kind == "u1_equivariant":
-        from ..nn import u1_flow
-
-        model = u1_flow(
-            shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.n_mix, mo.activation, mo.loop_context
-        )
-    else:
-        from ..nn import u1_plaquette_flow
-
-        model = u1_plaquette_flow(
-            shape, mo.n_layers, tuple(mo.hidden), mo.kernel, mo.n_mix, mo.activation,
-            mo.n_partners, tuple(mo.partner_hidden),
-        )
-    return model.double()
+    """The (untrained) model of ``ens.model`` in float64 (any registered model kind)."""
+    return build_model(ens)
 
 
-def build_sampler(ens: EnsembleConfig, model: torch.nn.Module | None = None):
-    """HMC (with fermions a two-level integrator: fermion forces outside, gauge inside),
-    or for ``sampler.name = flow`` independence Metropolis with the trained ``model``."""
-    s: SamplerConfig = ens.sampler
-    if s.name == "flow":
-        if model is None:
-            raise ValueError("sampler.name = 'flow' needs a trained model (lqcdml generate --model PATH)")
-        return FlowMCMC(model, build_action(ens.theory).action)
-    gauge = build_action(ens.theory)
-    fermions = build_fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
-    if not fermions:
-        return HMC(Integrator.single(gauge, s.n_steps, s.integrator), s.trajectory_length)
-    levels = [Level(tuple(fermions), s.n_steps, s.integrator), Level((gauge,), s.gauge_steps, s.integrator)]
-    return HMC(Integrator(gauge.group, levels), s.trajectory_length)
+def build_sampler(ens: EnsembleConfig, model: torch.nn.Module | None = None,
+                  dtype: torch.dtype | None = None, device: torch.device | str = "cpu"):
+    """The sampler of ``ens.sampler.name`` through its registry entry (``model``: the
+    trained model of a sampler that needs one; ``dtype``: the field dtype)."""
+    kind = SAMPLERS.lookup(ens.sampler.name)
+    dtype = dtype or torch_dtype(build_group(ens.theory), "float64")
+    return kind.build(BuildContext(ens, dtype, torch.device(device), model))
 
 
 def site_shape(theory: TheoryConfig) -> tuple[int, ...]:

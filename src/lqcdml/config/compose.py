@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
+import dataclasses
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
+
+from ..atomic import write_text_atomic
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -18,8 +18,11 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .schema import MODEL_KEYS_IGNORED, EnsembleConfig, RootConfig
-from .validate import ConfigError, validate_root
+from .errors import ConfigError
+from .hashes import chain_definition, ensemble_hash, model_definition
+from .registry import SAMPLERS
+from .schema import EnsembleConfig, RootConfig
+from .validate import RENAMED_KEYS, validate_root
 
 __all__ = [
     "ROOT_KEYS",
@@ -32,8 +35,10 @@ __all__ = [
     "expand_overrides",
     "chain_definition",
     "ensemble_hash",
+    "model_definition",
     "merge_overrides",
     "select_ensemble",
+    "sampler_options",
 ]
 
 ROOT_KEYS = ("experiment", "ensembles", "device", "dtype", "threads", "paths", "hydra")
@@ -122,6 +127,9 @@ def _check_override_key(override: str) -> None:
     """Refuse keys with a segment starting with ``_`` (``__dict__`` and the like): no config
     key does, and such names reach Python attributes when the dataclasses are built."""
     key = override.split("=", 1)[0].lstrip("+~")
+    for old, new in RENAMED_KEYS.items():
+        if key == old or key.endswith("." + old) or f".{old}." in f".{key}.":
+            raise ConfigError(f"{key}: the key {old!r} is renamed; allowed: {new!r} (the gradient flow)")
     for segment in re.split(r"[./@]", key):
         if segment.startswith("_"):
             raise ConfigError(
@@ -129,7 +137,52 @@ def _check_override_key(override: str) -> None:
             )
 
 
+def _refuse_renamed(cfg: DictConfig) -> None:
+    """A config (a YAML file, an experiment) that still uses a renamed key: one line."""
+    ensembles = cfg.get("ensembles") if isinstance(cfg, DictConfig) else None
+    if not isinstance(ensembles, DictConfig):
+        return
+    for name, ens in ensembles.items():
+        for old, new in RENAMED_KEYS.items():
+            section, key = old.split(".")
+            node = ens.get(section) if isinstance(ens, DictConfig) else None
+            if isinstance(node, DictConfig) and key in node:
+                raise ConfigError(f"ensembles.{name}.{old}: the key {old!r} is renamed; allowed: {new!r} "
+                                  "(the gradient flow)")
+
+
+def _sampler_options(obj: RootConfig) -> None:
+    """Fill in (and check) the ``sampler.options`` of samplers that declare a dataclass."""
+    for name, ens in obj.ensembles.items():
+        kind = SAMPLERS.get(ens.sampler.name)
+        key = f"ensembles.{name}.sampler.options"
+        if kind is None:
+            continue  # validation names the unknown sampler
+        if kind.options is None:
+            if ens.sampler.options:
+                raise ConfigError(f"{key} = {dict(ens.sampler.options)!r}; allowed: no options for "
+                                  f"sampler {kind.name!r}")
+            continue
+        allowed = [f.name for f in dataclasses.fields(kind.options)]
+        unknown = sorted(set(ens.sampler.options) - set(allowed))
+        if unknown:
+            raise ConfigError(f"{key}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        try:
+            typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(kind.options),
+                                                        dict(ens.sampler.options)))
+        except (OmegaConfBaseException, HydraException) as exc:
+            raise ConfigError(f"{key}: {_one_line(exc)}") from None
+        ens.sampler.options = dataclasses.asdict(typed)
+
+
+def sampler_options(ens: EnsembleConfig):
+    """The typed options dataclass of ``ens``'s sampler (``None`` if it declares none)."""
+    kind = SAMPLERS.lookup(ens.sampler.name)
+    return None if kind.options is None else kind.options(**ens.sampler.options)
+
+
 def _typed(cfg: DictConfig) -> RootConfig:
+    _refuse_renamed(cfg)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RootConfig), cfg)
         obj = OmegaConf.to_object(merged)
@@ -138,6 +191,7 @@ def _typed(cfg: DictConfig) -> RootConfig:
     except (TypeError, ValueError, AttributeError) as exc:  # a key the dataclasses cannot hold
         raise ConfigError(f"configuration cannot be built: {exc}") from None
     assert isinstance(obj, RootConfig)
+    _sampler_options(obj)
     validate_root(obj)
     return obj
 
@@ -181,11 +235,7 @@ def to_container(cfg: RootConfig | EnsembleConfig) -> dict:
 
 def dump(cfg: RootConfig, path: str | os.PathLike) -> None:
     """Write the resolved config as YAML (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(yaml.safe_dump(to_container(cfg), sort_keys=False))
-    tmp.replace(path)
+    write_text_atomic(path, yaml.safe_dump(to_container(cfg), sort_keys=False))
 
 
 def load(path: str | os.PathLike) -> RootConfig:
@@ -217,35 +267,3 @@ def select_ensemble(cfg: RootConfig, name: str | None) -> tuple[str, EnsembleCon
     if name not in cfg.ensembles:
         raise ConfigError(f"--ensemble = {name!r}; allowed: {', '.join(names)}")
     return name, cfg.ensembles[name]
-
-
-def chain_definition(ensemble: dict) -> dict:
-    """The part of a (container) ensemble config that determines its Markov chain.
-
-    Theory, sampler and chain without its length and thermalisation cut, and for flow
-    samplers the model (without the keys its kind ignores) and its training; measurements
-    do not touch the chain.
-    """
-    data = copy.deepcopy(dict(ensemble))
-    data.get("chain", {}).pop("n_configs", None)
-    data.get("chain", {}).pop("n_therm", None)
-    data.pop("measure", None)
-    if data.get("sampler", {}).get("name", "hmc") != "flow":
-        data.pop("model", None)
-        data.pop("train", None)
-    if "model" in data:
-        data["model"] = model_definition(data["model"])
-    return data
-
-
-def model_definition(model: dict) -> dict:
-    """A flow model's settings without the keys its kind ignores (hashes see only these)."""
-    ignored = MODEL_KEYS_IGNORED.get(model.get("kind"), ())
-    return {k: v for k, v in dict(model).items() if k not in ignored}
-
-
-def ensemble_hash(ens: EnsembleConfig, dtype: str) -> str:
-    """Hash of ``chain_definition`` and the precision."""
-    data = chain_definition(to_container(ens))
-    data["dtype"] = dtype
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -7,12 +7,19 @@ An experiment holds named ensembles; each ensemble is a theory, a sampler, a cha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from ..nn.conv import ACTIVATIONS
+from ..observables.fermion import NOISES
+from ..samplers.integrators import SCHEMES as INTEGRATORS
+from ..theories.phi4 import CONVENTIONS
+from ..train.flow import SCHEDULES
 
 __all__ = [
     "TheoryConfig",
     "SamplerConfig",
     "ChainConfig",
-    "FlowConfig",
+    "GradientFlowConfig",
     "MeasureConfig",
     "ModelConfig",
     "TrainConfig",
@@ -21,7 +28,8 @@ __all__ = [
     "RootConfig",
     "THEORY_NAMES",
     "INTEGRATORS",
-    "SAMPLER_NAMES",
+    "ACTIVATIONS",
+    "SCHEDULES",
     "DTYPES",
     "STARTS",
     "CONVENTIONS",
@@ -29,23 +37,12 @@ __all__ = [
     "NOISES",
 ]
 
+# allowed words that belong to the config itself; the others come from the modules
+# that implement them, and sampler, model and observable names from config.registry
 THEORY_NAMES = ("phi4", "u1", "su")
-INTEGRATORS = ("leapfrog", "omelyan")
-SAMPLER_NAMES = ("hmc", "flow")
-MODEL_KINDS = {"affine": "phi4", "u1_equivariant": "u1", "u1_plaquette": "u1"}
-# model keys a kind does not read (left out of the ensemble hash)
-MODEL_KEYS_IGNORED = {
-    "affine": ("n_mix", "loop_context", "n_partners", "partner_hidden"),
-    "u1_equivariant": ("prior_scale", "n_partners", "partner_hidden"),
-    "u1_plaquette": ("prior_scale", "loop_context"),
-}
-ACTIVATIONS = ("leaky_relu", "tanh", "silu", "relu")
-SCHEDULES = ("constant", "cosine")
 DTYPES = ("float64", "float32")
 STARTS = ("hot", "cold")
 FERMIONS = ("none", "staggered", "wilson")
-NOISES = ("z2", "u1")
-CONVENTIONS = ("flow", "standard")
 
 
 @dataclass
@@ -73,14 +70,17 @@ class TheoryConfig:
 
 @dataclass
 class SamplerConfig:
-    """``name``: ``hmc`` or ``flow`` (independence Metropolis with proposals from the
-    trained normalizing flow of ``model``; the HMC keys and ``chain.start`` are then
-    unused: each chain starts from a flow draw).
+    """``name``: a registered sampler (``config.registry.SAMPLERS``): ``hmc``, or ``flow``
+    (independence Metropolis with proposals from the trained normalizing flow of
+    ``model``; the HMC keys and ``chain.start`` are then unused: each chain starts from a
+    flow draw).
 
     HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
     force runs ``gauge_steps`` steps inside each outer position update. ``solver_tol``
     is the CG relative residual; ``rational_tol`` the maximal relative error of the
-    RHMC rational approximations over the operator's spectral bounds."""
+    RHMC rational approximations over the operator's spectral bounds. ``options``: the
+    keys of a sampler that declares its own config dataclass (its defaults are filled in
+    when the config is composed)."""
 
     name: str = "hmc"
     integrator: str = "omelyan"
@@ -89,6 +89,7 @@ class SamplerConfig:
     gauge_steps: int = 1
     solver_tol: float = 1e-10
     rational_tol: float = 1e-12
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -158,8 +159,9 @@ class ChainConfig:
 
 
 @dataclass
-class FlowConfig:
-    """Gradient flow measurement (``t_max = 0`` switches it off)."""
+class GradientFlowConfig:
+    """Gradient (Wilson) flow measurement up to flow time ``t_max`` in steps ``eps``,
+    measured every ``measure_every`` steps (``t_max = 0`` switches it off)."""
 
     t_max: float = 0.0
     eps: float = 0.02
@@ -168,11 +170,12 @@ class FlowConfig:
 
 @dataclass
 class MeasureConfig:
-    """``observables``: names from ``lqcdml.cli.measurements`` (empty: the theory's defaults)."""
+    """``observables``: registered observables (``config.registry.OBSERVABLES``; empty: the
+    theory's defaults)."""
 
     observables: list[str] = field(default_factory=list)
     wilson_loops: list[list[int]] = field(default_factory=lambda: [[1, 1], [2, 2]])
-    flow: FlowConfig = field(default_factory=FlowConfig)
+    gradient_flow: GradientFlowConfig = field(default_factory=GradientFlowConfig)
     batch: int = 16
     n_noise: int = 4
     noise: str = "z2"

@@ -2,49 +2,26 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import PurePath
 
+from .errors import ConfigError, fail as _fail
 from .schema import (
-    ACTIVATIONS,
     CONVENTIONS,
-    MODEL_KINDS,
-    SCHEDULES,
     DTYPES,
     FERMIONS,
     NOISES,
-    INTEGRATORS,
-    SAMPLER_NAMES,
     STARTS,
     THEORY_NAMES,
     EnsembleConfig,
     RootConfig,
 )
 
-__all__ = ["ConfigError", "validate_root", "validate_ensemble", "OBSERVABLES"]
+__all__ = ["ConfigError", "validate_root", "validate_ensemble", "validate_hmc", "validate_model_and_training"]
 
-#: observables each theory can measure (first group: measured by default)
-OBSERVABLES = {
-    "phi4": ("magnetization", "abs_magnetization", "chi2", "phi2", "schwinger_dyson", "correlator"),
-    "u1": ("plaquette", "polyakov_loop", "wilson_loops", "topological_charge", "flow"),
-    "su": ("plaquette", "polyakov_loop", "wilson_loops", "flow", "chiral_condensate",
-           "trace_inverse", "pion_correlator"),
-}
-FERMION_OBSERVABLES = ("chiral_condensate", "trace_inverse", "pion_correlator")
-DEFAULT_OBSERVABLES = {
-    "phi4": ("magnetization", "abs_magnetization", "chi2", "phi2", "schwinger_dyson"),
-    "u1": ("plaquette", "polyakov_loop", "topological_charge"),
-    "su": ("plaquette", "polyakov_loop", "wilson_loops"),
-}
-
-
-class ConfigError(ValueError):
-    """A configuration value outside what is allowed; the message names key, value and rule."""
-
-
-def _fail(key: str, value: object, allowed: str) -> None:
-    raise ConfigError(f"{key} = {value!r}; allowed: {allowed}")
+#: keys renamed in the config: old -> new (the old one is refused with the new name)
+RENAMED_KEYS = {"measure.flow": "measure.gradient_flow"}
+RENAMED_OBSERVABLES = {"flow": "gradient_flow"}
 
 
 def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
@@ -90,21 +67,14 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
             _fail(p + "theory.m2", th.m2, "m2 > 0 when lam = 0 (free field must be massive)")
         if th.convention not in CONVENTIONS:
             _fail(p + "theory.convention", th.convention, ", ".join(CONVENTIONS))
-    if sa.name not in SAMPLER_NAMES:
-        _fail(p + "sampler.name", sa.name, ", ".join(SAMPLER_NAMES))
-    if sa.integrator not in INTEGRATORS:
-        _fail(p + "sampler.integrator", sa.integrator, ", ".join(INTEGRATORS))
-    if sa.n_steps < 1:
-        _fail(p + "sampler.n_steps", sa.n_steps, "n_steps >= 1")
-    if sa.gauge_steps < 1:
-        _fail(p + "sampler.gauge_steps", sa.gauge_steps, "gauge_steps >= 1")
-    if not 0 < sa.solver_tol < 1e-3:
-        _fail(p + "sampler.solver_tol", sa.solver_tol, "0 < solver_tol < 1e-3")
-    if not 1e-14 <= sa.rational_tol <= 1e-4:
-        _fail(p + "sampler.rational_tol", sa.rational_tol,
-              "1e-14 <= rational_tol <= 1e-4 (float64 resolves about 1e-14)")
-    if not sa.trajectory_length > 0:
-        _fail(p + "sampler.trajectory_length", sa.trajectory_length, "trajectory_length > 0")
+    from .registry import SAMPLERS
+
+    kind = SAMPLERS.lookup(sa.name, p + "sampler.name")
+    if th.name not in kind.theories:
+        _fail(p + "sampler.name", sa.name, f"for theory.name = {th.name!r}: "
+              + ", ".join(k.name for k in SAMPLERS if th.name in k.theories))
+    if kind.validate is not None:
+        kind.validate(ens, p)
     for key in ("n_configs", "save_every", "n_chains", "replicas"):
         if getattr(ch, key) < 1:
             _fail(f"{p}chain.{key}", getattr(ch, key), f"{key} >= 1")
@@ -118,20 +88,22 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
         _fail(p + "chain.seed", ch.seed, "seed >= 0")
     if ch.start not in STARTS:
         _fail(p + "chain.start", ch.start, ", ".join(STARTS))
-    allowed = OBSERVABLES[th.name]
+    from .registry import OBSERVABLES
+
+    allowed = [k.name for k in OBSERVABLES if th.name in k.theories]
     for i, name in enumerate(me.observables):
+        if name in RENAMED_OBSERVABLES and name not in OBSERVABLES:
+            _fail(f"{p}measure.observables[{i}]", name,
+                  f"renamed: {RENAMED_OBSERVABLES[name]!r} (the gradient flow)")
         if name not in allowed:
             _fail(f"{p}measure.observables[{i}]", name, f"for {th.name}: {', '.join(allowed)}")
-    if "topological_charge" in me.observables and len(th.lattice) != 2:
-        _fail(p + "measure.observables", list(me.observables),
-              "topological_charge only in 2D (the geometric U(1) charge); in 4D measure 'flow'")
-    if "flow" in me.observables and me.flow.t_max <= 0:
-        _fail(p + "measure.flow.t_max", me.flow.t_max, "t_max > 0 when 'flow' is measured")
+        kind = OBSERVABLES.lookup(name)
+        if kind.needs_fermions and th.fermion == "none":
+            _fail(f"{p}measure.observables[{i}]", name, "fermion observables need theory.fermion != none")
+        if kind.validate is not None:
+            kind.validate(ens, p)
     if th.name == "u1" and len(th.lattice) != 2 and not me.observables:
         _fail(p + "measure.observables", [], "an explicit list for U(1) outside 2D (the default has the 2D charge)")
-    for i, name in enumerate(me.observables):
-        if name in FERMION_OBSERVABLES and th.fermion == "none":
-            _fail(f"{p}measure.observables[{i}]", name, "fermion observables need theory.fermion != none")
     if me.n_noise < 1:
         _fail(p + "measure.n_noise", me.n_noise, "n_noise >= 1")
     if me.noise not in NOISES:
@@ -139,47 +111,54 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
     for i, loop in enumerate(me.wilson_loops):
         if len(loop) != 2 or min(loop) < 1:
             _fail(f"{p}measure.wilson_loops[{i}]", list(loop), "[r, t] with r, t >= 1")
-    if me.flow.t_max < 0 or not me.flow.eps > 0 or me.flow.measure_every < 1:
-        _fail(p + "measure.flow", dict(t_max=me.flow.t_max, eps=me.flow.eps, measure_every=me.flow.measure_every),
+    gf = me.gradient_flow
+    if gf.t_max < 0 or not gf.eps > 0 or gf.measure_every < 1:
+        _fail(p + "measure.gradient_flow", dict(t_max=gf.t_max, eps=gf.eps, measure_every=gf.measure_every),
               "t_max >= 0, eps > 0, measure_every >= 1")
     if me.batch < 1:
         _fail(p + "measure.batch", me.batch, "batch >= 1")
-    if sa.name == "flow":
-        _validate_flow(ens, p)
 
 
-def _validate_flow(ens: EnsembleConfig, p: str) -> None:
-    """Model and training of a flow ensemble."""
+def validate_hmc(ens: EnsembleConfig, p: str) -> None:
+    """The molecular-dynamics keys of HMC-type samplers."""
+    sa = ens.sampler
+    from ..samplers.integrators import SCHEMES
+
+    if sa.integrator not in SCHEMES:
+        _fail(p + "sampler.integrator", sa.integrator, ", ".join(SCHEMES))
+    if sa.n_steps < 1:
+        _fail(p + "sampler.n_steps", sa.n_steps, "n_steps >= 1")
+    if sa.gauge_steps < 1:
+        _fail(p + "sampler.gauge_steps", sa.gauge_steps, "gauge_steps >= 1")
+    if not 0 < sa.solver_tol < 1e-3:
+        _fail(p + "sampler.solver_tol", sa.solver_tol, "0 < solver_tol < 1e-3")
+    if not 1e-14 <= sa.rational_tol <= 1e-4:
+        _fail(p + "sampler.rational_tol", sa.rational_tol,
+              "1e-14 <= rational_tol <= 1e-4 (float64 resolves about 1e-14)")
+    if not sa.trajectory_length > 0:
+        _fail(p + "sampler.trajectory_length", sa.trajectory_length, "trajectory_length > 0")
+
+
+def validate_model_and_training(ens: EnsembleConfig, p: str) -> None:
+    """The ``model`` and ``train`` sections of a sampler that needs a trained model."""
+    from .registry import MODELS
+
     th, mo, tr = ens.theory, ens.model, ens.train
-    if th.name not in MODEL_KINDS.values():
-        _fail(p + "sampler.name", "flow", f"hmc for theory.name = {th.name!r} (flows exist for phi4 and 2D u1)")
-    if mo.kind not in MODEL_KINDS:
-        _fail(p + "model.kind", mo.kind, ", ".join(MODEL_KINDS))
-    if MODEL_KINDS[mo.kind] != th.name:
-        wanted = [k for k, v in MODEL_KINDS.items() if v == th.name]
-        _fail(p + "model.kind", mo.kind, f"{', '.join(wanted)} for theory.name = {th.name!r}")
-    if mo.kind == "affine":
-        for mu, extent in enumerate(th.lattice):
-            if extent % 2:
-                _fail(f"{p}theory.lattice[{mu}]", extent, "even extents for checkerboard affine couplings")
-    if mo.kind.startswith("u1_") and len(th.lattice) != 2:
-        _fail(p + "theory.lattice", list(th.lattice), f"two dimensions for {mo.kind} flows")
-    if mo.kind == "u1_equivariant":
-        for mu, extent in enumerate(th.lattice):
-            if extent % 4:
-                _fail(f"{p}theory.lattice[{mu}]", extent, "multiples of 4 for u1_equivariant plaquette masks")
-    if mo.kind == "u1_plaquette":
-        volume = math.prod(th.lattice)
-        if not 0 <= mo.n_partners <= volume - 2:
-            _fail(p + "model.n_partners", mo.n_partners, f"0 .. {volume - 2} (V - 2 for lattice {list(th.lattice)})")
-        if not mo.partner_hidden or any(h < 1 for h in mo.partner_hidden):
-            _fail(p + "model.partner_hidden", list(mo.partner_hidden), "one or more widths >= 1")
+    kind = MODELS.lookup(mo.kind, p + "model.kind")
+    if kind.theory != th.name:
+        wanted = [k.name for k in MODELS if k.theory == th.name]
+        _fail(p + "model.kind", mo.kind, f"{', '.join(wanted) or 'none'} for theory.name = {th.name!r}")
+    if kind.validate is not None:
+        kind.validate(ens, p)
     if mo.n_layers < 1:
         _fail(p + "model.n_layers", mo.n_layers, "n_layers >= 1")
     if any(h < 1 for h in mo.hidden):
         _fail(p + "model.hidden", list(mo.hidden), "channel counts >= 1")
     if mo.kernel < 1 or mo.kernel % 2 == 0:
         _fail(p + "model.kernel", mo.kernel, "an odd kernel width >= 1")
+    from ..nn.conv import ACTIVATIONS
+    from ..train.flow import SCHEDULES
+
     if mo.activation not in ACTIVATIONS:
         _fail(p + "model.activation", mo.activation, ", ".join(ACTIVATIONS))
     if mo.n_mix < 1:

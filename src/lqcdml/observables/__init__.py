@@ -7,7 +7,7 @@ from .fermion import (
     pion_correlator,
     trace_inverse_powers,
 )
-from .flow import (
+from .gradient_flow import (
     FlowResult,
     flow_action,
     flow_step_euler,

@@ -32,7 +32,7 @@ def fermion_shape(op, links: torch.Tensor) -> tuple[int, ...]:
     """Per-chain fermion shape of ``op`` on ``links``: ``[L..., N]`` or ``[L..., 4, N]``."""
     lattice = tuple(links.shape[2 : 2 + links.shape[1]])
     n = links.shape[-1]
-    return (*lattice, 4, n) if hasattr(op, "kappa") else (*lattice, n)
+    return (*lattice, *op.spin_shape, n)
 
 
 def noise_vectors(gens, shape, kind: str = "z2", dtype=torch.complex128) -> torch.Tensor:

@@ -1,9 +1,10 @@
-"""Markov-chain samplers: integrators, HMC, explicit chain states."""
+"""Markov-chain samplers: the sampler contract, integrators, HMC, flow MCMC, chain states."""
 
-from .chain import Sampler, run_chain
+from .chain import run_chain
+from .contract import Sampler, StartFields, StepInfo
 from .flow_mcmc import FlowMCMC, effective_sample_size
-from .hmc import HMC, HMCInfo, metropolis_accept
-from .integrators import OMELYAN_LAMBDA, SCHEMES, Integrator, Level
+from .hmc import HMC, metropolis_accept
+from .integrators import OMELYAN_LAMBDA, SCHEMES, Integrator, Level, MDResult, bind_terms
 from .state import ChainState
 
 __all__ = [
@@ -12,10 +13,13 @@ __all__ = [
     "OMELYAN_LAMBDA",
     "SCHEMES",
     "ChainState",
-    "HMCInfo",
     "Integrator",
     "Level",
+    "MDResult",
     "Sampler",
+    "StartFields",
+    "StepInfo",
+    "bind_terms",
     "effective_sample_size",
     "metropolis_accept",
     "run_chain",

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
-
 import torch
 
+from .contract import Sampler
 from .state import ChainState
 
-__all__ = ["Sampler", "run_chain"]
-
-
-class Sampler(Protocol):
-    def step(self, state: ChainState) -> tuple[ChainState, Any]: ...
+__all__ = ["run_chain"]
 
 
 def run_chain(
@@ -35,10 +30,7 @@ def run_chain(
         state, info = sampler.step(state)
         if i < n_skip:
             continue
-        row: dict[str, torch.Tensor] = {}
-        for key in ("delta_H", "accepted"):
-            if hasattr(info, key):
-                row[key] = getattr(info, key)
+        row: dict[str, torch.Tensor] = {"delta_H": info.delta_H, "accepted": info.accepted}
         if measure is not None:
             m = measure(state.fields)
             row.update(m if isinstance(m, dict) else {"value": m})

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
 from ..lattice import make_generators
-from .hmc import HMCInfo, metropolis_accept
+from ..lattice.random import Generators
+from .contract import StartFields, StepInfo
+from .hmc import metropolis_accept
 from .state import ChainState
 
 __all__ = ["FlowMCMC", "effective_sample_size", "independence_acceptance"]
@@ -52,39 +54,35 @@ class FlowMCMC:
 
     model: torch.nn.Module
     action: Callable[[torch.Tensor], torch.Tensor]
+    field_dtype: torch.dtype | None = None  # dtype of the chain's fields (None: the model's)
 
     def _log_weight(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         return -self.action(x) - log_q
 
-    @torch.no_grad()
-    def initial_fields(self, gens) -> torch.Tensor:
-        """A flow draw per chain: the natural start of an independence sampler.
+    def start(self, gens: Generators, default_start: StartFields | None = None) -> ChainState:
+        """A flow draw per chain, the natural start of an independence sampler (the
+        configured start is not used).
 
         A start far from the flow's support (for example a hot start in the barrier
         between the two phases of phi^4) can have a huge weight ``p / q``; the chain
         then stays there for very long, though it is still exact.
         """
-        return self.propose(gens)[0]
+        fields = self.propose(gens)[0]
+        if self.field_dtype is not None:
+            fields = fields.to(self.field_dtype)
+        return ChainState.initial(fields, gens, log_weight=self.log_weight(fields))
 
     def init(self, fields: torch.Tensor, seed: int) -> ChainState:
         """Start from ``fields``; their flow density comes from the inverse map."""
         gens = make_generators(seed, fields.shape[0], fields.device)
-        state = ChainState(
-            fields=fields,
-            rng_states=tuple(g.get_state() for g in gens),
-            n_accepted=torch.zeros(fields.shape[0], dtype=torch.int64),
-        )
-        return self.prepare(state)
+        return ChainState.initial(fields, gens, log_weight=self.log_weight(fields))
 
     @torch.no_grad()
-    def prepare(self, state: ChainState) -> ChainState:
-        """``state`` with the log weight of its fields (kept if already there)."""
-        if "log_weight" in state.extra:
-            return state
+    def log_weight(self, fields: torch.Tensor) -> torch.Tensor:
+        """``log w = -S - log q`` of ``fields`` (``[B]``, float64), ``q`` by the inverse map."""
         p = next(self.model.parameters())
-        x = state.fields.to(p.dtype)
-        lw = self._log_weight(x, self.model.log_prob(x)).to(torch.float64)
-        return replace(state, extra={**state.extra, "log_weight": lw})
+        x = fields.to(p.dtype)
+        return self._log_weight(x, self.model.log_prob(x)).to(torch.float64)
 
     @torch.no_grad()
     def propose(self, gens) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,7 +92,7 @@ class FlowMCMC:
         x, log_q = self.model.push(z)
         return x, self._log_weight(x, log_q).to(torch.float64)
 
-    def step(self, state: ChainState) -> tuple[ChainState, HMCInfo]:
+    def step(self, state: ChainState) -> tuple[ChainState, StepInfo]:
         gens = state.generators()
         x_new, lw_new = self.propose(gens)
         lw_old = state.extra["log_weight"]
@@ -103,9 +101,5 @@ class FlowMCMC:
         mask = accepted.reshape((-1,) + (1,) * (x_new.ndim - 1))
         fields = torch.where(mask, x_new.to(state.fields.dtype), state.fields)
         log_weight = torch.where(accepted, lw_new, lw_old)
-        info = HMCInfo(
-            delta_H=delta,
-            accepted=accepted,
-            accept_prob=torch.clamp(torch.exp(-delta), max=1.0).nan_to_num(0.0),
-        )
+        info = StepInfo.metropolis(delta, accepted)
         return state.advance(fields, gens, accepted, log_weight=log_weight), info

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from ..lattice import make_generators, rand
-from .integrators import Integrator
+from ..lattice import Manifold, make_generators, rand
+from ..lattice.random import Generators
+from ..theories import PseudofermionAction
+from .contract import StartFields, StepInfo
+from .integrators import Integrator, Term, bind_terms
 from .state import ChainState
 
-__all__ = ["HMC", "HMCInfo", "metropolis_accept"]
+__all__ = ["HMC", "metropolis_accept"]
 
 
-@dataclass(frozen=True)
-class HMCInfo:
-    """Per-chain diagnostics of one trajectory (all ``[B]``)."""
-
-    delta_H: torch.Tensor
-    accepted: torch.Tensor
-    accept_prob: torch.Tensor
-
-
-def metropolis_accept(delta_h: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
+def metropolis_accept(delta_h: torch.Tensor, gens: Generators) -> torch.Tensor:
     """Exact Metropolis test: accept with probability ``min(1, exp(-dH))``.
 
     One uniform number per chain from that chain's generator. A non-finite ``dH``
@@ -35,59 +30,80 @@ def metropolis_accept(delta_h: torch.Tensor, gens: list[torch.Generator]) -> tor
 
 @dataclass(frozen=True)
 class HMC:
-    """HMC on the potential of ``integrator`` (the sum of all its action terms).
+    """HMC: molecular dynamics on ``integrator``'s action, Metropolis on ``target``'s.
 
-    One trajectory: pseudofermion fields of the action terms that have them drawn
-    from their heat bath (``term.refresh(fields, generators)``), momenta
-    ``p ~ exp(-K)`` drawn per chain, integration over MD time
-    ``trajectory_length``, then the exact Metropolis test on
-    ``dH = H(q', p') - H(q, p)``. Rejected chains keep their fields.
+    ``target`` is the sum of its terms (default: the integrator's terms, plain HMC). The
+    molecular-dynamics action may differ (self-learning HMC, an effective action); the
+    chain samples ``exp(-S_target)`` exactly for any molecular-dynamics action, since the
+    integrator is reversible and area-preserving and the Metropolis test uses the true
+    Hamiltonian ``K(p) + S_target(q)``.
+
+    One trajectory: each pseudofermion term of ``target`` draws its field from its heat
+    bath at the current links; the integrator's pseudofermion terms (as many, in the same
+    order) use the same fields. Momenta ``p ~ exp(-K)`` per chain, integration over MD
+    time ``trajectory_length``, then the Metropolis test on ``dH = H(q', p') - H(q, p)``.
+    Rejected chains keep their fields. The fields of the trajectory are kept in the
+    chain state.
     """
 
     integrator: Integrator
     trajectory_length: float = 1.0
+    target: tuple[Term, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.trajectory_length > 0:
             raise ValueError(
                 f"hmc trajectory_length = {self.trajectory_length!r}; allowed: > 0"
             )
+        if self.target is not None:
+            object.__setattr__(self, "target", tuple(self.target))
+        n_target = sum(isinstance(t, PseudofermionAction) for t in self.target_terms)
+        if self.integrator.n_pseudofermions != n_target:
+            raise ValueError(
+                f"hmc: the molecular dynamics has {self.integrator.n_pseudofermions} pseudofermion "
+                f"terms, the target {n_target}; allowed: the same number (they share the fields)"
+            )
 
     @property
-    def group(self):
+    def group(self) -> Manifold:
         return self.integrator.group
 
+    @property
+    def target_terms(self) -> tuple[Term, ...]:
+        """The terms of the action the chain samples (Metropolis test and heat bath)."""
+        return self.integrator.terms if self.target is None else self.target
+
+    def start(self, gens: Generators, default_start: StartFields) -> ChainState:
+        """The configured start fields, drawn with the chains' generators."""
+        return ChainState.initial(default_start(gens), gens)
+
     def init(self, fields: torch.Tensor, seed: int) -> ChainState:
-        """Initial state: ``fields`` ``[B, ...]`` and per-chain generators from ``seed``."""
-        gens = make_generators(seed, fields.shape[0], fields.device)
-        return ChainState(
-            fields=fields,
-            rng_states=tuple(g.get_state() for g in gens),
-            n_accepted=torch.zeros(fields.shape[0], dtype=torch.int64),
-        )
+        """Initial state at ``fields`` ``[B, ...]`` with per-chain generators from ``seed``."""
+        return self.start(make_generators(seed, fields.shape[0], fields.device), lambda gens: fields)
 
-    def hamiltonian(self, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        return self.group.kinetic(p) + self.integrator.potential(q)
+    def hamiltonian(self, terms: Sequence[Term], q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """``K(p) + sum_terms S(q)`` per chain (pseudofermion terms bound)."""
+        potential = terms[0].action(q)
+        for term in terms[1:]:
+            potential = potential + term.action(q)
+        return self.group.kinetic(p) + potential
 
-    def step(self, state: ChainState) -> tuple[ChainState, HMCInfo]:
+    def step(self, state: ChainState) -> tuple[ChainState, StepInfo]:
         """One trajectory of every chain."""
         gens = state.generators()
         q0 = state.fields
-        for term in self.integrator.terms:  # pseudofermion heat bath
-            if hasattr(term, "refresh"):
-                term.refresh(q0, gens)
+        phis = tuple(t.heat_bath(q0, gens) for t in self.target_terms if isinstance(t, PseudofermionAction))
+        target = bind_terms(self.target_terms, phis)
+        md = self.integrator.bind(phis)
         site_shape = q0.shape[1 : q0.ndim - self.group.internal_ndim]
         p0 = self.group.random_momentum(gens, site_shape, dtype=q0.dtype)
-        h0 = self.hamiltonian(q0, p0)
-        q1, p1 = self.integrator(q0, p0, self.trajectory_length)
-        h1 = self.hamiltonian(q1, p1)
+        h0 = self.hamiltonian(target, q0, p0)
+        traj = md.integrate(q0, p0, self.trajectory_length)
+        h1 = self.hamiltonian(target, traj.q, traj.p)
         delta_h = h1 - h0
         accepted = metropolis_accept(delta_h, gens)
         mask = accepted.reshape((-1,) + (1,) * (q0.ndim - 1))
-        fields = torch.where(mask, q1, q0)
-        info = HMCInfo(
-            delta_H=delta_h,
-            accepted=accepted,
-            accept_prob=torch.clamp(torch.exp(-delta_h.to(torch.float64)), max=1.0).nan_to_num(0.0),
-        )
-        return state.advance(fields, gens, accepted), info
+        fields = torch.where(mask, traj.q, q0)
+        counters = {f"force_evaluations_{k}": n for k, n in enumerate(traj.force_evaluations)}
+        info = StepInfo.metropolis(delta_h, accepted, **counters)
+        return state.advance(fields, gens, accepted, pseudofermions=phis), info

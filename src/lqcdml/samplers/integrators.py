@@ -21,24 +21,39 @@ Adjacent momentum updates of consecutive steps are merged (one force evaluation)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ..lattice import Manifold
-from ..theories import Action
+from ..theories import Action, PseudofermionAction
 
-__all__ = ["Level", "Integrator", "OMELYAN_LAMBDA", "SCHEMES"]
+__all__ = ["Level", "Integrator", "MDResult", "OMELYAN_LAMBDA", "SCHEMES", "bind_terms"]
 
 OMELYAN_LAMBDA = 0.1931833275037836
 SCHEMES = ("leapfrog", "omelyan")
+
+#: a term of a potential: an action of the fields, or a pseudofermion action that needs its field
+Term = Action | PseudofermionAction
+
+
+def bind_terms(terms: Sequence[Term], phis: Sequence[torch.Tensor]) -> tuple[Action, ...]:
+    """``terms`` with their pseudofermion actions bound, in order, to the fields ``phis``."""
+    phis = list(phis)
+    n_pf = sum(isinstance(t, PseudofermionAction) for t in terms)
+    if n_pf != len(phis):
+        raise ValueError(f"bind_terms: {n_pf} pseudofermion terms but {len(phis)} fields")
+    out, it = [], iter(phis)
+    for term in terms:
+        out.append(term.bind(next(it)) if isinstance(term, PseudofermionAction) else term)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class Level:
     """One time scale: the action terms whose forces act here, steps and scheme."""
 
-    terms: tuple[Action, ...]
+    terms: tuple[Term, ...]
     n_steps: int
     scheme: str = "omelyan"
 
@@ -64,29 +79,57 @@ def _step_pattern(scheme: str) -> list[tuple[str, float]]:
     return [("P", lam), ("Q", 0.5), ("P", 1.0 - 2.0 * lam), ("Q", 0.5), ("P", lam)]
 
 
-class Integrator:
-    """Nested multi-time-scale symplectic integrator on fields of ``group``.
+@dataclass(frozen=True)
+class MDResult:
+    """The end of a molecular-dynamics trajectory and its cost."""
 
-    ``levels[0]`` is the outermost (coarsest) level. ``n_force_evaluations`` counts
-    the force evaluations of each level in the last call (for cost accounting).
+    q: torch.Tensor
+    p: torch.Tensor
+    force_evaluations: tuple[int, ...]  # per level, outermost first
+
+
+@dataclass(frozen=True)
+class Integrator:
+    """Nested multi-time-scale symplectic integrator on fields of ``group`` (immutable).
+
+    ``levels[0]`` is the outermost (coarsest) level. Pseudofermion terms must be bound to
+    their fields (``bind``) before the integrator moves anything.
     """
 
-    def __init__(self, group: Manifold, levels: Sequence[Level]):
-        if not levels:
+    group: Manifold
+    levels: tuple[Level, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", tuple(self.levels))
+        if not self.levels:
             raise ValueError("integrator levels: empty; allowed: at least one level")
-        self.group = group
-        self.levels = tuple(levels)
-        self.n_force_evaluations = [0] * len(self.levels)
 
     @classmethod
     def single(cls, action: Action, n_steps: int, scheme: str = "omelyan") -> Integrator:
         """One level holding one action."""
-        return cls(action.group, [Level((action,), n_steps, scheme)])
+        return cls(action.group, (Level((action,), n_steps, scheme),))
 
     @property
-    def terms(self) -> tuple[Action, ...]:
+    def terms(self) -> tuple[Term, ...]:
         """All action terms of all levels (the potential part of the Hamiltonian)."""
         return tuple(t for level in self.levels for t in level.terms)
+
+    @property
+    def n_pseudofermions(self) -> int:
+        """Number of pseudofermion terms (unbound) over all levels."""
+        return sum(isinstance(t, PseudofermionAction) for t in self.terms)
+
+    def bind(self, phis: Sequence[torch.Tensor]) -> Integrator:
+        """The integrator with its pseudofermion terms bound, in order, to ``phis``."""
+        phis = list(phis)
+        if len(phis) != self.n_pseudofermions:
+            raise ValueError(f"integrator: {self.n_pseudofermions} pseudofermion terms but {len(phis)} fields")
+        levels, start = [], 0
+        for level in self.levels:
+            n = sum(isinstance(t, PseudofermionAction) for t in level.terms)
+            levels.append(replace(level, terms=bind_terms(level.terms, phis[start : start + n])))
+            start += n
+        return replace(self, levels=tuple(levels))
 
     def potential(self, q: torch.Tensor) -> torch.Tensor:
         """``sum_terms S(q)`` per chain."""
@@ -99,11 +142,19 @@ class Integrator:
         self, q: torch.Tensor, p: torch.Tensor, tau: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Integrate ``(q, p)`` over MD time ``tau``; returns the new ``(q, p)``."""
-        self.n_force_evaluations = [0] * len(self.levels)
-        return self._integrate(0, q, p, float(tau))
+        result = self.integrate(q, p, tau)
+        return result.q, result.p
+
+    def integrate(self, q: torch.Tensor, p: torch.Tensor, tau: float) -> MDResult:
+        """Integrate ``(q, p)`` over MD time ``tau``, counting force evaluations per level."""
+        if self.n_pseudofermions:
+            raise ValueError("integrator: pseudofermion terms are unbound; call bind(phis) first")
+        counts = [0] * len(self.levels)
+        q, p = self._integrate(0, q, p, float(tau), counts)
+        return MDResult(q, p, tuple(counts))
 
     def _integrate(
-        self, k: int, q: torch.Tensor, p: torch.Tensor, time: float
+        self, k: int, q: torch.Tensor, p: torch.Tensor, time: float, counts: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         level = self.levels[k]
         h = time / level.n_steps
@@ -115,13 +166,13 @@ class Integrator:
                 continue
             if pending:
                 p = p - pending * level.force(q)
-                self.n_force_evaluations[k] += 1
+                counts[k] += 1
                 pending = 0.0
             if k + 1 < len(self.levels):
-                q, p = self._integrate(k + 1, q, p, frac * h)
+                q, p = self._integrate(k + 1, q, p, frac * h, counts)
             else:
                 q = self.group.update(q, p, frac * h)
         if pending:
             p = p - pending * level.force(q)
-            self.n_force_evaluations[k] += 1
+            counts[k] += 1
         return q, p

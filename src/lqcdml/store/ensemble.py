@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import zarr
+
+from ..errors import LqcdmlError
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 __all__ = ["EnsembleStore", "StoreError", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS"]
@@ -45,7 +47,7 @@ RECORDS: dict[str, tuple[str, bool]] = {
 }
 
 
-class StoreError(RuntimeError):
+class StoreError(LqcdmlError, RuntimeError):
     """A store that is missing, foreign, incompatible or damaged; the message says which."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import LqcdmlError
+
 __all__ = [
     "GaugeFileError",
     "checked_links",
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-class GaugeFileError(ValueError):
+class GaugeFileError(LqcdmlError, ValueError):
     """A gauge file that cannot be read or fails a check; the message names the file."""
 
 

@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import atomic_path
 from .gauge_layout import GaugeFileError
 
 __all__ = ["LimeRecord", "read_lime", "write_lime", "LIME_MAGIC"]
@@ -72,9 +73,7 @@ def read_lime(path: str | os.PathLike, max_bytes: int = 1 << 34) -> list[LimeRec
 
 def write_lime(path: str | os.PathLike, records: list[LimeRecord]) -> None:
     """Write records (through a temporary file and a rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         for rec in records:
             kind = rec.type.encode("ascii")
             if len(kind) > 128:
@@ -83,4 +82,3 @@ def write_lime(path: str | os.PathLike, records: list[LimeRecord]) -> None:
             fh.write(_HEADER.pack(LIME_MAGIC, 1, flags, len(rec.data), kind.ljust(128, b"\0")))
             fh.write(rec.data)
             fh.write(b"\0" * ((len(rec.data) + 7) // 8 * 8 - len(rec.data)))
-    tmp.replace(path)

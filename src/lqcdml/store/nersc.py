@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_bytes_atomic
 from .gauge_layout import (
     GaugeFileError,
     checked_links,
@@ -176,10 +177,5 @@ def write_nersc(
         "FLOATING_POINT": fp,
     }
     text = "BEGIN_HEADER\n" + "".join(f"{k} = {v}\n" for k, v in header.items()) + "END_HEADER\n"
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as fh:
-        fh.write(text.encode("ascii"))
-        fh.write(values.tobytes())
-    tmp.replace(path)
+    write_bytes_atomic(path, text.encode("ascii") + values.tobytes())
     return header

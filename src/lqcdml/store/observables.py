@@ -10,12 +10,14 @@ store, its config hash and the ensemble.
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import xarray as xr
+
+from ..atomic import atomic_path
+from .ensemble import StoreError
 
 __all__ = ["write_observables", "read_observables", "combine_replicas"]
 
@@ -26,32 +28,24 @@ def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
     The dataset is written beside the target and renamed into place, so a killed job
     leaves either the previous store or the new one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".writing")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    ds.to_zarr(str(tmp), mode="w", consolidated=False, zarr_format=3)
-    old = path.with_name(path.name + ".old")
-    if path.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        path.rename(old)
-    tmp.rename(path)
-    if old.exists():
-        shutil.rmtree(old)
+    with atomic_path(path, suffix=".writing") as tmp:
+        ds.to_zarr(str(tmp), mode="w", consolidated=False, zarr_format=3)
 
 
 def read_observables(path: str | os.PathLike) -> xr.Dataset:
     """Open an observable store (loaded into memory)."""
     path = Path(path)
     if not (path / "zarr.json").is_file():
-        raise FileNotFoundError(f"observable store {str(path)!r} does not exist or is not Zarr")
+        raise StoreError(f"observable store {str(path)!r} does not exist or is not Zarr")
     with warnings.catch_warnings():
         # Snakemake marks directory outputs with a .snakemake_timestamp file inside
         warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
-        with xr.open_zarr(str(path), consolidated=False, zarr_format=3) as ds:
-            return ds.load()
+        try:
+            with xr.open_zarr(str(path), consolidated=False, zarr_format=3) as ds:
+                return ds.load()
+        except (OSError, ValueError, KeyError) as exc:
+            raise StoreError(f"observable store {str(path)!r} cannot be read ({exc.__class__.__name__}: "
+                             f"{exc})") from None
 
 
 def combine_replicas(datasets: Sequence[xr.Dataset]) -> xr.Dataset:

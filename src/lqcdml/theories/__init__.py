@@ -1,6 +1,6 @@
 """Lattice actions with analytic forces."""
 
-from .base import Action, autograd_force
+from .base import Action, BoundPseudofermion, PseudofermionAction, autograd_force
 from .gauge import WilsonGaugeAction, planes, plaquette_field, staple_sum
 from .phi4 import Phi4Action
 from .staggered import StaggeredOperator, StaggeredPseudofermion, staggered_phases
@@ -8,6 +8,8 @@ from .wilson_fermion import WilsonOperator, WilsonPseudofermion, gamma5, gamma_m
 
 __all__ = [
     "Action",
+    "BoundPseudofermion",
+    "PseudofermionAction",
     "Phi4Action",
     "StaggeredOperator",
     "StaggeredPseudofermion",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from ..lattice import Manifold, algebra_gradient
+from ..lattice.random import Generators
 
-__all__ = ["Action", "autograd_force"]
+__all__ = ["Action", "BoundPseudofermion", "PseudofermionAction", "autograd_force"]
 
 
 @runtime_checkable
@@ -30,3 +33,47 @@ class Action(Protocol):
 def autograd_force(action: Action, q: torch.Tensor) -> torch.Tensor:
     """The force of ``action`` from automatic differentiation (reference for tests)."""
     return algebra_gradient(action.action, q, action.group)
+
+
+class PseudofermionAction(ABC):
+    """A fermion determinant as a Gaussian integral over a pseudofermion field ``phi``.
+
+    Stateless: the field is an argument. ``heat_bath(links, gens)`` draws ``phi`` from
+    ``exp(-S(links, phi))`` (one draw per chain, from that chain's generator);
+    ``action(links, phi)`` is ``[B]``; ``force(links, phi)`` is ``dS/dw^a`` at fixed
+    ``phi``. Samplers keep ``phi`` in the chain state and ``bind`` it for molecular
+    dynamics.
+    """
+
+    group: Manifold
+
+    @abstractmethod
+    def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor: ...
+
+    @abstractmethod
+    def action(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor: ...
+
+    def bind(self, phi: torch.Tensor) -> BoundPseudofermion:
+        """This action at the fixed field ``phi``: an ``Action`` of the links alone."""
+        return BoundPseudofermion(self, phi)
+
+
+@dataclass(frozen=True)
+class BoundPseudofermion:
+    """A pseudofermion action with its field fixed (an ``Action`` for the integrators)."""
+
+    term: PseudofermionAction
+    phi: torch.Tensor
+
+    @property
+    def group(self) -> Manifold:
+        return self.term.group
+
+    def action(self, links: torch.Tensor) -> torch.Tensor:
+        return self.term.action(links, self.phi)
+
+    def force(self, links: torch.Tensor) -> torch.Tensor:
+        return self.term.force(links, self.phi)

@@ -10,7 +10,7 @@ from ..lattice import Real, shift
 
 __all__ = ["Phi4Action"]
 
-_CONVENTIONS = ("flow", "standard")
+CONVENTIONS = ("flow", "standard")
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,9 @@ class Phi4Action:
     group: Real = field(default_factory=Real, compare=False)
 
     def __post_init__(self) -> None:
-        if self.convention not in _CONVENTIONS:
+        if self.convention not in CONVENTIONS:
             raise ValueError(
-                f"phi4: convention = {self.convention!r}; allowed: {', '.join(_CONVENTIONS)}"
+                f"phi4: convention = {self.convention!r}; allowed: {', '.join(CONVENTIONS)}"
             )
         if self.lam < 0:
             raise ValueError(f"phi4: lam = {self.lam}; allowed: lam >= 0 (action bounded below)")

@@ -14,11 +14,13 @@ vectors are full-lattice tensors that vanish on odd sites.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from ..lattice import SU, algebra_gradient, checkerboard, coordinates, shift
 from ..solvers import RationalApproximation, cg, inner, multishift_cg, rational_power
+from .base import PseudofermionAction
 
 __all__ = [
     "StaggeredOperator",
@@ -50,6 +52,9 @@ class StaggeredOperator:
     group: SU
     antiperiodic: bool = True
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    #: per-site spin axes of a fermion field before the colour axis (no spin index)
+    spin_shape: ClassVar[tuple[int, ...]] = ()
 
     def _phase(self, mu: int) -> float | None:
         return -1.0 if (mu == 0 and self.antiperiodic) else None
@@ -115,8 +120,8 @@ class StaggeredOperator:
         return torch.stack(forces, dim=1)
 
 
-@dataclass
-class StaggeredPseudofermion:
+@dataclass(frozen=True)
+class StaggeredPseudofermion(PseudofermionAction):
     """Pseudofermion action of ``n_flavours`` continuum staggered flavours (tastes / 4 each).
 
     Weight ``det(M_ee)^{n_f / 4}`` with ``M_ee = (D^dag D)_ee``:
@@ -130,8 +135,8 @@ class StaggeredPseudofermion:
       ``rational_tol``, each applied by one multi-shift CG.
 
     Other ``n_f`` combine these as several pseudofermion fields
-    (``config.build.staggered_fields``). The pseudofermion field is part of the sampler
-    state (``refresh`` draws it from the heat bath at the start of a trajectory).
+    (``config.build.staggered_fields``). The pseudofermion field is part of the chain
+    state, not of this object (``heat_bath`` draws it at the start of a trajectory).
     """
 
     operator: StaggeredOperator
@@ -139,8 +144,6 @@ class StaggeredPseudofermion:
     tol: float = 1e-12
     maxiter: int = 10_000
     rational_tol: float = 1e-12
-    phi: torch.Tensor | None = None
-    group: SU = field(init=False)
 
     def __post_init__(self) -> None:
         if self.n_flavours not in (1, 2, 3, 4, 8):
@@ -148,7 +151,10 @@ class StaggeredPseudofermion:
                 f"staggered pseudofermion: n_flavours = {self.n_flavours}; allowed: 1, 2, 3, 4, 8 "
                 "per field (other Nf as sums)"
             )
-        self.group = self.operator.group
+
+    @property
+    def group(self) -> SU:
+        return self.operator.group
 
     @property
     def rational(self) -> bool:
@@ -178,8 +184,8 @@ class StaggeredPseudofermion:
         return out, xs
 
     # --- heat bath ------------------------------------------------------------------
-    def refresh(self, links: torch.Tensor, gens) -> torch.Tensor:
-        """Draw ``phi`` from ``exp(-S)`` for the current links; returns it (and keeps it)."""
+    def heat_bath(self, links: torch.Tensor, gens) -> torch.Tensor:
+        """Draw ``phi`` from ``exp(-S)`` for the current links."""
         from ..lattice import randn
 
         op = self.operator
@@ -188,42 +194,39 @@ class StaggeredPseudofermion:
         eta = torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
         if self.rational:  # phi_e = M_ee^{n_f/8} eta_e
             heat = self.approximation(links, self.n_flavours / 8)
-            self.phi = self._project(links, self._apply_rational(links, heat, self._project(links, eta))[0])
-        else:  # phi = (D^dag eta) restricted: covariance P D^dag D P = M_ee (or D^dag D)
-            self.phi = self._project(links, op.apply_dagger(links, eta))
-        return self.phi
+            return self._project(links, self._apply_rational(links, heat, self._project(links, eta))[0])
+        # phi = (D^dag eta) restricted: covariance P D^dag D P = M_ee (or D^dag D)
+        return self._project(links, op.apply_dagger(links, eta))
 
     # --- action and force -------------------------------------------------------------
-    def action(self, links: torch.Tensor) -> torch.Tensor:
-        phi = self.phi
+    def action(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         if self.rational:
             r = self.approximation(links, -self.n_flavours / 4)
             return inner(phi, self._apply_rational(links, r, phi)[0]).real
         x = self.operator.solve_normal(links, phi, self.tol, self.maxiter)
         return inner(phi, x).real
 
-    def force(self, links: torch.Tensor) -> torch.Tensor:
+    def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """``dS/dw``: for ``S = phi^dag (M + s)^{-1} phi``, ``-x^dag dM x = 2 Re <x, dH (H x)>``."""
         op = self.operator
         if self.rational:
             r = self.approximation(links, -self.n_flavours / 4)
-            _, xs = self._apply_rational(links, r, self.phi)
+            _, xs = self._apply_rational(links, r, phi)
             total = torch.zeros_like(links)
             for a, x in zip(r.residues, xs):
                 total = total + a * op.hop_force(links, x, op.hop(links, x))
             return total
-        x = op.solve_normal(links, self.phi, self.tol, self.maxiter)
+        x = op.solve_normal(links, phi, self.tol, self.maxiter)
         return op.hop_force(links, x, op.hop(links, x))
 
-    def autograd_force(self, links: torch.Tensor) -> torch.Tensor:
+    def autograd_force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """Reference force by automatic differentiation through a dense solve (tiny lattices)."""
-        return algebra_gradient(lambda u: _dense_action(self, u), links, self.group)
+        return algebra_gradient(lambda u: _dense_action(self, u, phi), links, self.group)
 
 
-def _dense_action(pf: StaggeredPseudofermion, links: torch.Tensor) -> torch.Tensor:
+def _dense_action(pf: StaggeredPseudofermion, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     """``S`` with a dense matrix function (tiny lattices, differentiable)."""
     op = pf.operator
-    phi = pf.phi
     n = phi[0].numel()
     basis = torch.eye(n, dtype=phi.dtype, device=phi.device).reshape(n, *phi.shape[1:])
     out = []

@@ -16,11 +16,13 @@ Fermions ``[B, L..., 4, N]`` complex (spin, then colour); links ``[B, 4, L..., N
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from ..lattice import SU, algebra_gradient, randn, shift
 from ..solvers import cg, inner
+from .base import PseudofermionAction
 
 __all__ = ["gamma_matrices", "gamma5", "WilsonOperator", "WilsonPseudofermion"]
 
@@ -61,6 +63,9 @@ class WilsonOperator:
     group: SU
     antiperiodic: bool = True
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    #: per-site spin axes of a fermion field before the colour axis (four Dirac components)
+    spin_shape: ClassVar[tuple[int, ...]] = (4,)
 
     @classmethod
     def from_kappa(cls, kappa: float, group: SU, dim: int = 4, antiperiodic: bool = True) -> WilsonOperator:
@@ -123,40 +128,37 @@ class WilsonOperator:
         return torch.stack(forces, dim=1)
 
 
-@dataclass
-class WilsonPseudofermion:
+@dataclass(frozen=True)
+class WilsonPseudofermion(PseudofermionAction):
     """Two degenerate Wilson flavours: ``S = phi^dag (D^dag D)^{-1} phi``, ``phi = D^dag eta``."""
 
     operator: WilsonOperator
     tol: float = 1e-12
     maxiter: int = 10_000
-    phi: torch.Tensor | None = None
-    group: SU = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.group = self.operator.group
+    @property
+    def group(self) -> SU:
+        return self.operator.group
 
-    def refresh(self, links: torch.Tensor, gens) -> torch.Tensor:
+    def heat_bath(self, links: torch.Tensor, gens) -> torch.Tensor:
         shape = tuple(links.shape[2 : 2 + links.shape[1]]) + (4, self.group.n)
         real = links.real.dtype
         eta = torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
-        self.phi = self.operator.apply_dagger(links, eta)
-        return self.phi
+        return self.operator.apply_dagger(links, eta)
 
-    def action(self, links: torch.Tensor) -> torch.Tensor:
-        x = self.operator.solve_normal(links, self.phi, self.tol, self.maxiter)
-        return inner(self.phi, x).real
+    def action(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        x = self.operator.solve_normal(links, phi, self.tol, self.maxiter)
+        return inner(phi, x).real
 
-    def force(self, links: torch.Tensor) -> torch.Tensor:
+    def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """``dS = -x^dag d(D^dag D) x = -2 Re <D x, dD x>``."""
-        x = self.operator.solve_normal(links, self.phi, self.tol, self.maxiter)
+        x = self.operator.solve_normal(links, phi, self.tol, self.maxiter)
         return self.operator.hop_force(links, x, self.operator.apply(links, x))
 
-    def autograd_force(self, links: torch.Tensor) -> torch.Tensor:
+    def autograd_force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """Reference force by automatic differentiation through a dense solve (tiny lattices)."""
 
         def dense(u):
-            phi = self.phi
             n = phi[0].numel()
             basis = torch.eye(n, dtype=phi.dtype).reshape(n, *phi.shape[1:])
             vals = []

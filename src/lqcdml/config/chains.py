@@ -1,0 +1,133 @@
+"""From configuration to the driver's objects: a replica's ``ChainSpec``, trained models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..driver import ChainSpec, Reprojection, read_complete_checkpoint
+from ..store import StoreError
+from .build import build_group, build_sampler, cheap_observable, initial_fields, replica_seed, site_shape, torch_dtype
+from .compose import to_container
+from .hashes import chain_definition, ensemble_hash, file_digest, training_hash
+from .models import build_model
+from .registry import SAMPLERS
+from .schema import EnsembleConfig, RootConfig
+
+__all__ = ["chain_spec", "store_meta", "check_compatible", "load_model", "flow_trainer"]
+
+
+def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str | None = None) -> dict:
+    """The ``lqcdml`` attributes of a new ensemble store (JSON only)."""
+    from ..provenance import git_commit
+
+    ens = cfg.ensembles[ensemble]
+    meta = {
+        "experiment": cfg.experiment,
+        "ensemble": ensemble,
+        "replica": replica,
+        "config": to_container(ens),
+        "config_hash": ensemble_hash(ens, cfg.dtype),
+        "precision": cfg.dtype,
+        "theory": to_container(ens.theory),
+        "version": __version__,
+        "git_commit": git_commit(),
+    }
+    if model_digest is not None:
+        meta["model_digest"] = model_digest
+    return meta
+
+
+def _first_difference(a, b, prefix: str = "") -> tuple[str, object, object] | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            diff = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
+            if diff:
+                return diff
+        return None
+    return None if a == b else (prefix, a, b)
+
+
+def check_compatible(meta: dict, old: dict, path: Path) -> None:
+    """Refuse to continue a store (attributes ``old``) written by another chain definition."""
+    if old.get("replica") != meta["replica"]:
+        raise StoreError(f"store {str(path)!r} holds replica {old.get('replica')}, not {meta['replica']}")
+    if old.get("config_hash") != meta["config_hash"]:
+        a = {**chain_definition(old.get("config", {})), "precision": old.get("precision")}
+        b = {**chain_definition(meta["config"]), "precision": meta["precision"]}
+        diff = _first_difference(a, b)
+        where = (f"{diff[0]} = {diff[2]!r} but the store was written with {diff[1]!r}" if diff else
+                 f"chain hash {meta['config_hash']} but the store has {old.get('config_hash')} (written by "
+                 f"lqcdml {old.get('version')}, whose chain hash covered other keys: regenerate it)")
+        raise StoreError(
+            f"store {str(path)!r} was written by an incompatible config: {where}; "
+            "allowed: the same theory, sampler, chain seed and precision (only n_configs may grow)"
+        )
+    if old.get("model_digest") != meta.get("model_digest"):
+        raise StoreError(
+            f"store {str(path)!r} was sampled with model {old.get('model_digest')}, "
+            f"not {meta.get('model_digest')}; allowed: the same trained model (a new model needs a new store)"
+        )
+
+
+def load_model(ens: EnsembleConfig, path: str | Path, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The trained float64 model of ``ens`` from a complete checkpoint of the same config."""
+    ckpt = read_complete_checkpoint(path, training_hash(ens))
+    model = build_model(ens)
+    model.load_state_dict(ckpt["trainer"]["model"])
+    return model.to(device=device, dtype=torch.float64).eval()
+
+
+def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | Path | None = None,
+               store_path: str | Path = "store") -> ChainSpec:
+    """The chain of replica ``replica`` of ``ensemble``: sampler, start, store layout, checks."""
+    ens = cfg.ensembles[ensemble]
+    if not 1 <= replica <= ens.chain.replicas:
+        raise StoreError(f"--replica = {replica}; allowed: 1..{ens.chain.replicas} (chain.replicas)")
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise StoreError("device = 'cuda' but torch sees no CUDA device; allowed here: cpu")
+    kind = SAMPLERS.lookup(ens.sampler.name)
+    model, digest = None, None
+    if kind.needs_model:
+        if model_path is None:
+            raise StoreError(f"sampler.name = {kind.name!r} needs --model (the checkpoint of lqcdml train)")
+        model = load_model(ens, model_path, device)
+        digest = file_digest(model_path)
+    elif model_path is not None:
+        raise StoreError(f"--model = {str(model_path)!r}; allowed: only for samplers that use a model "
+                         f"({', '.join(k.name for k in SAMPLERS if k.needs_model)})")
+    group = build_group(ens.theory)
+    dtype = torch_dtype(group, cfg.dtype)
+    field_shape = (ens.chain.n_chains, *site_shape(ens.theory)) + ((group.n, group.n) if group.internal_ndim else ())
+    meta = store_meta(cfg, ensemble, replica, digest)
+    return ChainSpec(
+        sampler=build_sampler(ens, model, dtype, device),
+        field_shape=field_shape,
+        dtype=str(np.dtype(torch.empty((), dtype=dtype).numpy().dtype)),
+        seed=replica_seed(ens.chain.seed, replica),
+        default_start=lambda gens: initial_fields(ens, gens, dtype, device),
+        observable=cheap_observable(ens.theory),
+        meta=meta,
+        save_every=ens.chain.save_every,
+        reprojection=Reprojection(group, 1e-12 if cfg.dtype == "float64" else 1e-5),
+        device=device,
+        check_compatible=lambda old: check_compatible(meta, old, Path(store_path)),
+    )
+
+
+def flow_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu"):
+    """The reverse-KL trainer of ``ens``'s flow, initial weights from ``train.seed``."""
+    from ..train import FlowTrainer
+    from .build import build_action
+
+    dtype = torch.float32 if ens.train.dtype == "float32" else torch.float64
+    with torch.random.fork_rng(devices=[]):  # initial weights from train.seed, global RNG untouched
+        torch.manual_seed(ens.train.seed)
+        model = build_model(ens).to(device=device, dtype=dtype)
+    tr = ens.train
+    return FlowTrainer(model, build_action(ens.theory).action, tr.steps, tr.batch, tr.lr, tr.schedule,
+                       tr.min_lr_ratio, tr.seed, tr.grad_clip)

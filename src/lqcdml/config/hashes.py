@@ -1,0 +1,87 @@
+"""Every hash of the package: chain definitions, trained models, files.
+
+- The chain hash (``ensemble_hash``) covers what determines one replica's Markov chain:
+  the theory, the sampler's name, the sampler keys it reads and its options, the chain
+  settings except its length, thermalisation cut and number of replicas (replica ``r``
+  of a run with 1 replica is the same chain as replica ``r`` of a run with 2), the
+  precision, and for samplers that need a model the model (the keys its kind reads) and
+  the training settings. Measurements never touch the chain.
+- The training hash covers the theory, the model and the training settings.
+- ``file_digest``: the content of a file (a trained model in a store's metadata).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+from .registry import MODELS, SAMPLERS
+
+__all__ = ["chain_definition", "model_definition", "ensemble_hash", "training_hash", "file_digest",
+           "CHAIN_KEYS_IGNORED"]
+
+#: chain keys that do not change the chain of a replica
+CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
+
+
+def _digest(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def model_definition(model: dict) -> dict:
+    """A model's settings restricted to the keys its kind reads (hashes see only these)."""
+    kind = MODELS.get(model.get("kind"))
+    if kind is None:  # an unknown kind (a foreign or old store): every key counts
+        return dict(model)
+    return {k: v for k, v in dict(model).items() if k == "kind" or k in kind.reads}
+
+
+def chain_definition(ensemble: dict) -> dict:
+    """The part of a (container) ensemble config that determines one replica's chain."""
+    data = copy.deepcopy(dict(ensemble))
+    chain = data.get("chain", {})
+    for key in CHAIN_KEYS_IGNORED:
+        chain.pop(key, None)
+    data.pop("measure", None)
+    sampler = data.get("sampler", {})
+    kind = SAMPLERS.get(sampler.get("name", "hmc"))
+    if kind is None:  # unknown sampler: keep everything it has
+        return data
+    data["sampler"] = {k: v for k, v in sampler.items() if k == "name" or k in kind.reads
+                       or (k == "options" and v)}
+    if kind.needs_model:
+        data["model"] = model_definition(data.get("model", {}))
+    else:
+        data.pop("model", None)
+        data.pop("train", None)
+    return {k: v for k, v in data.items() if k in kind.chain_sections()}
+
+
+def ensemble_hash(ens, dtype: str) -> str:
+    """The chain hash of ``ens`` (an ``EnsembleConfig``) at precision ``dtype``."""
+    from .compose import to_container
+
+    data = chain_definition(to_container(ens))
+    data["dtype"] = dtype
+    return _digest(data)
+
+
+def training_hash(ens) -> str:
+    """Hash of what determines a trained model: theory, model and training settings."""
+    from .compose import to_container
+
+    container = to_container(ens)
+    data = {k: container[k] for k in ("theory", "model", "train")}
+    data["model"] = model_definition(data["model"])
+    return _digest(data)
+
+
+def file_digest(path: str | Path) -> str:
+    """First 16 hex digits of the SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
