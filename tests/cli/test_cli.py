@@ -174,3 +174,42 @@ def test_agreement_lines_count_values_within_three_sigma():
     lines = agreement_lines(rows)
     assert "- `a`: 1 of 2 compared values within 3 sigma; off: condensate (+10.0 sigma)" in lines
     assert not any("`b`" in line for line in lines)
+
+
+def test_analyze_of_another_experiments_stores_exits_2_with_one_line(tiny_cfg, tmp_path, capsys):
+    assert _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=8", "chain.n_therm=2") == 0
+    assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "--store", str(tmp_path / "s.zarr"),
+                 "chain.n_configs=8", "chain.n_therm=2", "--out", str(tmp_path / "o.zarr")]) == 0
+    capsys.readouterr()
+    other = tmp_path / "quickstart.yaml"
+    dump(compose_experiment("quickstart"), other)
+    code = main(["analyze", "--config", str(other), "--obs", str(tmp_path / "o.zarr"), "--out", str(tmp_path / "an")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "belongs to experiment 'ci_tiny'; allowed: observable stores of experiment 'quickstart'" in err
+    assert main(["analyze", "--config", str(tiny_cfg), "--obs", str(tmp_path / "none.zarr"),
+                 "--out", str(tmp_path / "an")]) == 2
+    assert "does not exist or is not Zarr" in capsys.readouterr().err
+
+
+def test_compose_takes_an_ensemble_for_short_overrides(tmp_path, capsys):
+    out = tmp_path / "c.yaml"
+    assert main(["compose", "+experiment=ci_tiny", "--ensemble", "u1", "theory.beta=2.5", "--out", str(out)]) == 0
+    from lqcdml.config import load
+
+    assert load(out).ensembles["u1"].theory.beta == 2.5
+    assert main(["compose", "+experiment=ci_tiny", "--ensemble", "nope", "--out", str(tmp_path / "d.yaml")]) == 2
+    assert "--ensemble = 'nope'; allowed: flow, stag, su2, u1, u1flow" in capsys.readouterr().err
+
+
+def test_the_old_gradient_flow_key_answers_with_the_new_name(tmp_path, capsys):
+    out = str(tmp_path / "c.yaml")
+    assert main(["compose", "+experiment=ci_tiny", "ensembles.su2.measure.flow.t_max=0.3", "--out", out]) == 2
+    assert "'measure.flow' is renamed; allowed: 'measure.gradient_flow'" in capsys.readouterr().err
+    assert main(["compose", "+experiment=ci_tiny", "ensembles.su2.measure.observables=[flow]", "--out", out]) == 2
+    assert "renamed: 'gradient_flow'" in capsys.readouterr().err
+    old = tmp_path / "old.yaml"  # a resolved config written before the rename
+    assert main(["compose", "+experiment=ci_tiny", "--out", str(old)]) == 0
+    old.write_text(old.read_text().replace("gradient_flow:", "flow:"))
+    assert main(["compose", "--config", str(old), "--out", out]) == 2
+    assert "measure.flow: the key 'measure.flow' is renamed" in capsys.readouterr().err
