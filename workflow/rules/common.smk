@@ -4,7 +4,7 @@ from pathlib import Path
 
 import lqcdml
 from lqcdml.cli.code_digest import source_digest
-from lqcdml.config import compose_experiment
+from lqcdml.config import SAMPLERS, compose_experiment
 
 CONF_DIR = str(Path(workflow.basedir) / "conf")
 CONF_ROOT = str(Path(CONF_DIR) / "config.yaml")
@@ -40,7 +40,8 @@ GENERATE_CODE = code_version("lqcdml.cli.generate", MAIN, dispatchers=[MAIN])
 MEASURE_CODE = code_version("lqcdml.cli.measure")
 ANALYZE_CODE = code_version("lqcdml.cli.analyze")
 TRAIN_CODE = code_version("lqcdml.cli.train")
-FLOW_ENSEMBLES = [e for e in ENSEMBLES if CFG.ensembles[e].sampler.name == "flow"]
+# ensembles whose sampler uses a trained model (train rule, generate --model)
+MODEL_ENSEMBLES = [e for e in ENSEMBLES if SAMPLERS.lookup(CFG.ensembles[e].sampler.name).needs_model]
 
 
 def model_checkpoint(ens):
@@ -48,9 +49,9 @@ def model_checkpoint(ens):
 
 
 def generate_inputs(wildcards):
-    """The resolved config, and for flow ensembles the finished training's manifest."""
+    """The resolved config, and for ensembles with a trained model the finished training's manifest."""
     inputs = {"config": f"{EXP_DIR}/config.yaml"}
-    if wildcards.ensemble in FLOW_ENSEMBLES:
+    if wildcards.ensemble in MODEL_ENSEMBLES:
         inputs["model"] = f"{EXP_DIR}/models/{wildcards.ensemble}.json"
     return inputs
 
@@ -60,7 +61,7 @@ def manifests(wildcards):
     files = [
         f"{EXP_DIR}/ensembles/{ens}/r{rep:02d}.json" for ens in ENSEMBLES for rep in replicas(ens)
     ]
-    return files + [f"{EXP_DIR}/models/{ens}.json" for ens in FLOW_ENSEMBLES]
+    return files + [f"{EXP_DIR}/models/{ens}.json" for ens in MODEL_ENSEMBLES]
 
 
 def replicas(ens):

@@ -37,7 +37,7 @@ rule generate:
         manifest=f"{EXP_DIR}/ensembles/{{ensemble}}/r{{replica}}.json",
     params:
         store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
-        model=lambda wc: f"--model {model_checkpoint(wc.ensemble)}" if wc.ensemble in FLOW_ENSEMBLES else "",
+        model=lambda wc: f"--model {model_checkpoint(wc.ensemble)}" if wc.ensemble in MODEL_ENSEMBLES else "",
         code=GENERATE_CODE,
     wildcard_constraints:
         replica=r"\d\d",

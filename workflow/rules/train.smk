@@ -1,4 +1,4 @@
-# Reverse-KL training of the normalizing flow of every flow ensemble. The checkpoint
+# Training of the model of every ensemble whose sampler uses one (the normalizing flows). The checkpoint
 # is not a declared output (Snakemake would delete it before a rerun): a killed job,
 # rerun, continues from its last checkpoint. The declared output is the manifest written
 # when training is complete (with the ESS and acceptance on fresh samples).
