@@ -71,7 +71,10 @@ def _validate(ens, prefix):
 
 
 if NAME not in SAMPLERS:
-    SAMPLERS.register(SamplerKind(NAME, _build, options=RandomWalkOptions, validate=_validate, theories=("phi4",)))
+    SAMPLERS.register(SamplerKind(
+        NAME, _build, options=RandomWalkOptions, validate=_validate, theories=("phi4",),
+        observable=lambda theory: ("phi_squared", lambda f: f.square().mean(dim=(1, 2))),
+    ))
 
 L, M2 = 4, 0.8
 OVERRIDES = [
@@ -157,5 +160,8 @@ def test_a_registered_sampler_runs_resumes_after_sigkill_and_samples_the_free_fi
         pulls.append(est.pull(exact[r, 0]))
         assert est.error < 0.03 * exact[0, 0], (r, est)  # the test resolves G
     assert max(abs(p) for p in pulls) < 3.5, pulls
+    # the cheap observable it declared is recorded beside the fields
+    assert np.allclose(store.read_records("phi_squared"), np.square(np.stack(
+        [store.read_fields(i) for i in range(store.n_committed)])).mean(axis=(2, 3)), rtol=1e-12)
     acc = store.read_records("accepted").mean()
     assert 0.2 < acc < 0.9, acc

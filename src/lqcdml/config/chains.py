@@ -110,7 +110,7 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
         dtype=str(np.dtype(torch.empty((), dtype=dtype).numpy().dtype)),
         seed=replica_seed(ens.chain.seed, replica),
         default_start=lambda gens: initial_fields(ens, gens, dtype, device),
-        observable=cheap_observable(ens.theory),
+        observable=(kind.observable or cheap_observable)(ens.theory),
         meta=meta,
         save_every=ens.chain.save_every,
         reprojection=Reprojection(group, 1e-12 if cfg.dtype == "float64" else 1e-5),

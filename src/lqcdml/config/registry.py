@@ -50,6 +50,8 @@ class SamplerKind:
     its own keys, given as ``sampler.options`` (defaults filled in when composed).
     ``needs_model``: its chain depends on a trained model, so the ``model`` and ``train``
     sections belong to its chain definition and generation needs ``--model``.
+    ``observable``: ``theory config -> (name, fields -> [B])``, the cheap observable its
+    store records per configuration (``None``: the theory's, ``config.build.cheap_observable``).
     """
 
     name: str
@@ -59,6 +61,7 @@ class SamplerKind:
     validate: Validator | None = None
     needs_model: bool = False
     theories: tuple[str, ...] = ("phi4", "u1", "su")
+    observable: Callable[[Any], tuple[str, Callable[[torch.Tensor], torch.Tensor]]] | None = None
     doc: str = ""
 
     def chain_sections(self) -> tuple[str, ...]:

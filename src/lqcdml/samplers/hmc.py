@@ -57,12 +57,13 @@ class HMC:
             )
         if self.target is not None:
             object.__setattr__(self, "target", tuple(self.target))
-        n_target = sum(isinstance(t, PseudofermionAction) for t in self.target_terms)
-        if self.integrator.n_pseudofermions != n_target:
+        heat_bath = tuple(t for t in self.target_terms if isinstance(t, PseudofermionAction))
+        if self.integrator.n_pseudofermions != len(heat_bath):
             raise ValueError(
                 f"hmc: the molecular dynamics has {self.integrator.n_pseudofermions} pseudofermion "
-                f"terms, the target {n_target}; allowed: the same number (they share the fields)"
+                f"terms, the target {len(heat_bath)}; allowed: the same number (they share the fields)"
             )
+        object.__setattr__(self, "_heat_bath", heat_bath)  # derived, fixed at construction
 
     @property
     def group(self) -> Manifold:
@@ -92,9 +93,11 @@ class HMC:
         """One trajectory of every chain."""
         gens = state.generators()
         q0 = state.fields
-        phis = tuple(t.heat_bath(q0, gens) for t in self.target_terms if isinstance(t, PseudofermionAction))
-        target = bind_terms(self.target_terms, phis)
-        md = self.integrator.bind(phis)
+        phis = tuple(t.heat_bath(q0, gens) for t in self._heat_bath)
+        if phis:
+            target, md = bind_terms(self.target_terms, phis), self.integrator.bind(phis)
+        else:
+            target, md = self.target_terms, self.integrator
         site_shape = q0.shape[1 : q0.ndim - self.group.internal_ndim]
         p0 = self.group.random_momentum(gens, site_shape, dtype=q0.dtype)
         h0 = self.hamiltonian(target, q0, p0)

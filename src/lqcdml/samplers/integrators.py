@@ -103,6 +103,8 @@ class Integrator:
         object.__setattr__(self, "levels", tuple(self.levels))
         if not self.levels:
             raise ValueError("integrator levels: empty; allowed: at least one level")
+        n_pf = sum(isinstance(t, PseudofermionAction) for level in self.levels for t in level.terms)
+        object.__setattr__(self, "_n_pseudofermions", n_pf)  # derived, fixed at construction
 
     @classmethod
     def single(cls, action: Action, n_steps: int, scheme: str = "omelyan") -> Integrator:
@@ -117,7 +119,7 @@ class Integrator:
     @property
     def n_pseudofermions(self) -> int:
         """Number of pseudofermion terms (unbound) over all levels."""
-        return sum(isinstance(t, PseudofermionAction) for t in self.terms)
+        return self._n_pseudofermions
 
     def bind(self, phis: Sequence[torch.Tensor]) -> Integrator:
         """The integrator with its pseudofermion terms bound, in order, to ``phis``."""
