@@ -216,7 +216,7 @@ def test_the_old_gradient_flow_key_answers_with_the_new_name(tmp_path, capsys):
 
 
 def test_replica_one_of_a_one_replica_run_continues_in_a_two_replica_run(tiny_cfg, tmp_path):
-    one = ["chain.replicas=1", "chain.n_configs=8"]
+    one = ["chain.replicas=1", "chain.n_configs=10"]
     assert _gen(tiny_cfg, tmp_path / "r1.zarr", *one) == 0
     assert _gen(tiny_cfg, tmp_path / "r1.zarr", "chain.replicas=2", "chain.n_configs=12") == 0
     assert _gen(tiny_cfg, tmp_path / "full.zarr", "chain.replicas=2", "chain.n_configs=12") == 0
