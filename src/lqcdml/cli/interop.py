@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..store import EnsembleStore, GaugeFileError, StoreError, read_ildg, read_nersc, write_ildg, write_nersc
+from ..store import (
+    EnsembleStore,
+    GaugeFileError,
+    StoreError,
+    read_ildg,
+    read_nersc,
+    write_ildg,
+    write_nersc,
+    writer_lock,
+)
 from ..store.gauge_layout import mean_plaquette
 from ..provenance import git_commit
 
@@ -49,6 +58,11 @@ def import_files(files: list[Path], store_path: Path, fmt: str = "auto") -> dict
         raise StoreError(f"--format = {fmt!r}; allowed: auto, {', '.join(FORMATS)}")
     if not files:
         raise StoreError("no files to import")
+    with writer_lock(store_path):
+        return _import_locked(files, store_path, fmt)
+
+
+def _import_locked(files: list[Path], store_path: Path, fmt: str) -> dict:
     if store_path.exists():
         raise StoreError(f"store {str(store_path)!r} exists already; allowed: a new store path")
     for f in files:

@@ -13,7 +13,7 @@ from .. import __version__
 from ..config import RootConfig, ensemble_hash
 from ..config.build import replica_seed
 from ..lattice import make_generators
-from ..store import EnsembleStore, StoreError, write_observables
+from ..store import EnsembleStore, StoreError, write_observables, writer_lock
 from ..config.observables import measurement_plan
 from .progress import Progress
 
@@ -21,7 +21,14 @@ __all__ = ["measure"]
 
 
 def measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None = None) -> xr.Dataset:
-    """Measure ``store_path`` and write the observable store ``out``; returns the dataset."""
+    """Measure ``store_path`` and write the observable store ``out``; returns the dataset.
+
+    Holds the writer lock of ``out`` for the whole run (one writer per observable store)."""
+    with writer_lock(out):
+        return _measure(cfg, ensemble, store_path, out, progress)
+
+
+def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None) -> xr.Dataset:
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
     store = EnsembleStore.open(store_path)

@@ -20,7 +20,7 @@ import torch
 from ..lattice import Manifold, make_generators
 from ..samplers import ChainState, Sampler, StartFields, StepInfo
 from ..solvers import SolverError
-from ..store import EnsembleStore, StoreError
+from ..store import EnsembleStore, StoreError, writer_lock
 
 __all__ = ["ChainSpec", "ChainHooks", "SilentHooks", "Reprojection", "run_chain_into_store", "resume_state"]
 
@@ -140,12 +140,17 @@ def run_chain_into_store(spec: ChainSpec, path: str | Path, n_configs: int,
     """Advance the chain of ``spec`` in the store at ``path`` to ``n_configs`` configurations.
 
     Creates the store, or continues it from its last commit after checking that it holds
-    the same chain. Each configuration is ``save_every`` Markov steps; it is committed
+    the same chain. The run holds the store's writer lock throughout: a second writer of
+    the same store stops with ``StoreError`` naming this one. Each configuration is ``save_every`` Markov steps; it is committed
     with its records and the chain state. A solver that does not converge raises
     ``SolverError`` naming the configuration (committed data intact). Returns a summary.
     """
     path = Path(path)
-    hooks = hooks or SilentHooks()
+    with writer_lock(path):
+        return _run_locked(spec, path, n_configs, hooks or SilentHooks())
+
+
+def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) -> dict[str, Any]:
     store = _open_or_create(spec, path, n_configs)
     start = store.n_committed
     hooks.begin(start, n_configs)

@@ -2,6 +2,7 @@
 
 from .ensemble import BLOCK, FORMAT, FORMAT_VERSION, RECORDS, EnsembleStore, StoreError
 from .gauge_layout import GaugeFileError
+from .lock import lock_path, writer_lock
 from .ildg import read_ildg, write_ildg
 from .nersc import read_nersc, write_nersc
 from .observables import combine_replicas, read_observables, write_observables
@@ -16,6 +17,8 @@ __all__ = [
     "GaugeFileError",
     "StoreError",
     "combine_replicas",
+    "lock_path",
+    "writer_lock",
     "read_ildg",
     "read_nersc",
     "read_observables",

@@ -1,0 +1,66 @@
+"""One writer per store: an exclusive OS file lock beside the store.
+
+``writer_lock(path)`` takes ``flock(LOCK_EX | LOCK_NB)`` on ``<path>.lock`` for as long as
+the ``with`` block runs, and writes the holder's PID and host into it. The operating
+system releases the lock when the holder exits or is killed (SIGKILL included), so no
+stale lock survives a crash; the lock file itself stays (removing it would let two
+processes lock two different files). Readers never take the lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .ensemble import StoreError
+
+__all__ = ["writer_lock", "lock_path"]
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+def _holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 4096).decode() or "{}")
+        return f"PID {info.get('pid', '?')} on host {info.get('host', '?')}"
+    except (OSError, ValueError):
+        return "another process"
+
+
+@contextmanager
+def writer_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the exclusive writer lock of the store at ``path``, or raise ``StoreError``
+    naming the holder."""
+    lock = lock_path(path)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"store {str(path)!r}: cannot create its lock file {str(lock)!r} "
+                         f"({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"store {str(path)!r} is being written by {_holder(fd)}; allowed: one writer per store "
+                "(wait for it to finish, or stop it)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
