@@ -29,8 +29,8 @@ def test_a_second_writer_is_refused_with_the_holders_pid_and_host(tmp_path):
             with writer_lock(store):
                 pass
     with writer_lock(store):  # released on exit
-        pass
-    assert json.loads(lock_path(store).read_text() or "{}") == {}
+        assert json.loads(lock_path(store).read_text())["pid"] == os.getpid()
+    assert not lock_path(store).exists()  # and nothing is left behind
 
 
 def test_a_sigkilled_holder_leaves_no_stale_lock(tmp_path):
@@ -43,8 +43,10 @@ def test_a_sigkilled_holder_leaves_no_stale_lock(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
+    assert lock_path(store).exists()  # a killed holder leaves its file, but not its lock
     with writer_lock(store):  # the OS released it with the process
         pass
+    assert not lock_path(store).exists()
 
 
 def _n(store: Path) -> int:

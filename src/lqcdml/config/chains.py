@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +12,8 @@ import torch
 
 from .. import __version__
 from ..driver import ChainSpec, Reprojection, read_complete_checkpoint
-from ..store import StoreError
+from ..store import EnsembleStore, StoreError
+from .errors import ConfigError
 from .build import build_group, build_sampler, cheap_observable, initial_fields, replica_seed, site_shape, torch_dtype
 from .compose import to_container
 from .hashes import chain_definition, ensemble_hash, file_digest, training_hash
@@ -17,7 +21,7 @@ from .models import build_model
 from .registry import SAMPLERS
 from .schema import EnsembleConfig, RootConfig
 
-__all__ = ["chain_spec", "store_meta", "check_compatible", "load_model", "flow_trainer"]
+__all__ = ["chain_spec", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer", "FIELD_COPIES"]
 
 
 def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str | None = None) -> dict:
@@ -81,6 +85,45 @@ def load_model(ens: EnsembleConfig, path: str | Path, device: torch.device | str
     return model.to(device=device, dtype=torch.float64).eval()
 
 
+#: copies of the fields a sampler holds at once (fields, momenta, forces, proposals, ...)
+FIELD_COPIES = 8
+
+
+def _memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _free_disk_bytes(path: Path) -> int:
+    probe = path.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], itemsize: int,
+                store_path: Path, n_new: int) -> None:
+    """Refuse a run whose fields do not fit the memory limit, or whose ``n_new`` new
+    configurations do not fit the disk limit, before anything is created."""
+    p = f"ensembles.{ensemble}."
+    field_bytes = math.prod(field_shape) * itemsize
+    memory = cfg.limits.memory_gb * 1e9 or _memory_bytes()
+    if FIELD_COPIES * field_bytes > memory:
+        raise ConfigError(
+            f"{p}chain.n_chains x {p}theory.lattice = {field_shape[0]} x {list(cfg.ensembles[ensemble].theory.lattice)} "
+            f"needs about {FIELD_COPIES * field_bytes / 1e9:.3g} GB of field memory ({FIELD_COPIES} copies of "
+            f"{field_bytes / 1e9:.3g} GB); allowed: at most {memory / 1e9:.3g} GB "
+            f"({'limits.memory_gb' if cfg.limits.memory_gb else 'the machine memory; raise with limits.memory_gb'})"
+        )
+    disk = cfg.limits.disk_gb * 1e9 or _free_disk_bytes(store_path.parent)
+    if n_new * field_bytes > disk:
+        raise ConfigError(
+            f"{p}chain.n_configs = {cfg.ensembles[ensemble].chain.n_configs} needs about "
+            f"{n_new * field_bytes / 1e9:.3g} GB more for {n_new} configurations of {field_bytes / 1e9:.3g} GB; "
+            f"allowed: at most {disk / 1e9:.3g} GB "
+            f"({'limits.disk_gb' if cfg.limits.disk_gb else 'the free disk space; raise with limits.disk_gb'})"
+        )
+
+
 def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | Path | None = None,
                store_path: str | Path = "store") -> ChainSpec:
     """The chain of replica ``replica`` of ``ensemble``: sampler, start, store layout, checks."""
@@ -103,6 +146,10 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
     group = build_group(ens.theory)
     dtype = torch_dtype(group, cfg.dtype)
     field_shape = (ens.chain.n_chains, *site_shape(ens.theory)) + ((group.n, group.n) if group.internal_ndim else ())
+    store_path = Path(store_path)
+    committed = EnsembleStore.open(store_path).n_committed if (store_path / "zarr.json").is_file() else 0
+    check_sizes(cfg, ensemble, field_shape, torch.empty((), dtype=dtype).element_size(), store_path,
+                max(ens.chain.n_configs - committed, 0))
     meta = store_meta(cfg, ensemble, replica, digest)
     return ChainSpec(
         sampler=build_sampler(ens, model, dtype, device),
@@ -115,7 +162,7 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
         save_every=ens.chain.save_every,
         reprojection=Reprojection(group, 1e-12 if cfg.dtype == "float64" else 1e-5),
         device=device,
-        check_compatible=lambda old: check_compatible(meta, old, Path(store_path)),
+        check_compatible=lambda old: check_compatible(meta, old, store_path),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ __all__ = [
     "sampler_options",
 ]
 
-ROOT_KEYS = ("experiment", "ensembles", "device", "dtype", "threads", "paths", "hydra")
+ROOT_KEYS = ("experiment", "ensembles", "device", "dtype", "threads", "paths", "limits", "hydra")
 
 _store = ConfigStore.instance()
 _store.store(name="base_config", node=RootConfig)
@@ -181,8 +182,31 @@ def sampler_options(ens: EnsembleConfig):
     return None if kind.options is None else kind.options(**ens.sampler.options)
 
 
+def _unknown_keys(data: object, cls: type, prefix: str) -> None:
+    """Refuse keys the schema does not have, at any depth (OmegaConf drops unknown keys
+    below a ``dict[str, dataclass]`` such as ``ensembles`` without a word)."""
+    if not isinstance(data, dict) or not dataclasses.is_dataclass(cls):
+        return
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in names:
+            if prefix or key != "hydra":
+                raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(names)}")
+            continue
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            _unknown_keys(value, hint, where + ".")
+        elif typing.get_origin(hint) is dict and isinstance(value, dict):
+            item = typing.get_args(hint)[1]
+            for name, sub in value.items():
+                _unknown_keys(sub, item, f"{where}.{name}.")
+
+
 def _typed(cfg: DictConfig) -> RootConfig:
     _refuse_renamed(cfg)
+    _unknown_keys(OmegaConf.to_container(cfg, resolve=False), RootConfig, "")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RootConfig), cfg)
         obj = OmegaConf.to_object(merged)

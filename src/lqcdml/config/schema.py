@@ -25,6 +25,7 @@ __all__ = [
     "TrainConfig",
     "EnsembleConfig",
     "PathsConfig",
+    "LimitsConfig",
     "RootConfig",
     "THEORY_NAMES",
     "INTEGRATORS",
@@ -199,6 +200,17 @@ class PathsConfig:
 
 
 @dataclass
+class LimitsConfig:
+    """Largest run a job may start, checked before anything is created: ``memory_gb`` for
+    the working field memory (about ``FIELD_COPIES`` copies of the ``n_chains x lattice``
+    fields), ``disk_gb`` for the growth of an ensemble store (``n_configs`` configurations,
+    uncompressed). 0: the machine's memory and the free disk space."""
+
+    memory_gb: float = 0.0
+    disk_gb: float = 0.0
+
+
+@dataclass
 class RootConfig:
     experiment: str = "none"
     ensembles: dict[str, EnsembleConfig] = field(default_factory=dict)
@@ -206,3 +218,4 @@ class RootConfig:
     dtype: str = "float64"
     threads: int = 2
     paths: PathsConfig = field(default_factory=PathsConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from pathlib import PurePath
 
@@ -24,9 +26,25 @@ RENAMED_KEYS = {"measure.flow": "measure.gradient_flow"}
 RENAMED_OBSERVABLES = {"flow": "gradient_flow"}
 
 
+def _finite(section: object, key: str) -> None:
+    """Every float of a config section (and of its nested sections and lists) is finite."""
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        where = f"{key}.{f.name}"
+        if dataclasses.is_dataclass(value):
+            _finite(value, where)
+        elif isinstance(value, float) and not math.isfinite(value):
+            _fail(where, value, "a finite number")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, float) and not math.isfinite(item):
+                    _fail(f"{where}[{i}]", item, "finite numbers")
+
+
 def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
     th, sa, ch, me = ens.theory, ens.sampler, ens.chain, ens.measure
     p = f"{prefix}."
+    _finite(ens, prefix)
     if th.name not in THEORY_NAMES:
         _fail(p + "theory.name", th.name, ", ".join(THEORY_NAMES))
     if len(th.lattice) < 1:
@@ -192,6 +210,10 @@ def validate_root(cfg: RootConfig) -> None:
         _fail("dtype", cfg.dtype, ", ".join(DTYPES))
     if not re.match(r"^(cpu|cuda(:\d+)?)$", cfg.device):
         _fail("device", cfg.device, "cpu, cuda or cuda:N")
+    for key in ("memory_gb", "disk_gb"):
+        value = getattr(cfg.limits, key)
+        if not (math.isfinite(value) and value >= 0):
+            _fail(f"limits.{key}", value, "a finite number >= 0 (0: the machine's memory / free disk)")
     if cfg.threads < 1:
         _fail("threads", cfg.threads, "threads >= 1")
     if not cfg.paths.results:

@@ -3,8 +3,10 @@
 ``writer_lock(path)`` takes ``flock(LOCK_EX | LOCK_NB)`` on ``<path>.lock`` for as long as
 the ``with`` block runs, and writes the holder's PID and host into it. The operating
 system releases the lock when the holder exits or is killed (SIGKILL included), so no
-stale lock survives a crash; the lock file itself stays (removing it would let two
-processes lock two different files). Readers never take the lock.
+stale lock survives a crash (the empty-of-meaning file a killed holder leaves is simply
+locked by the next writer). A holder removes the file before it releases the lock; a
+writer that locked a file removed meanwhile notices (the path names another inode) and
+tries again, so two writers never hold two different files. Readers never take the lock.
 """
 
 from __future__ import annotations
@@ -36,31 +38,48 @@ def _holder(fd: int) -> str:
         return "another process"
 
 
-@contextmanager
-def writer_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Hold the exclusive writer lock of the store at ``path``, or raise ``StoreError``
-    naming the holder."""
-    lock = lock_path(path)
-    try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreError(f"store {str(path)!r}: cannot create its lock file {str(lock)!r} "
-                         f"({exc.strerror or exc})") from None
-    try:
+def _acquire(lock: Path, path) -> int:
+    """An fd of ``lock`` holding its exclusive flock; the file the path names now is the
+    one locked (a holder that released and removed it meanwhile made us lock a stale inode:
+    then try again)."""
+    for _ in range(100):
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"store {str(path)!r}: cannot create its lock file {str(lock)!r} "
+                             f"({exc.strerror or exc})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
             raise StoreError(
-                f"store {str(path)!r} is being written by {_holder(fd)}; allowed: one writer per store "
+                f"store {str(path)!r} is being written by {holder}; allowed: one writer per store "
                 "(wait for it to finish, or stop it)"
             ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+    raise StoreError(f"store {str(path)!r}: its lock file {str(lock)!r} keeps changing; allowed: one writer")
+
+
+@contextmanager
+def writer_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the exclusive writer lock of the store at ``path``, or raise ``StoreError``
+    naming the holder. The lock file is removed (while still locked) on release."""
+    lock = lock_path(path)
+    fd = _acquire(lock, path)
+    try:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        yield
     finally:
-        os.close(fd)
+        try:
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)  # releases the flock

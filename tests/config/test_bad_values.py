@@ -1,0 +1,46 @@
+"""Bad values stop before any work: unknown keys with or without '+', non-finite physics
+parameters, runs too large for the memory or the disk (nothing is created)."""
+
+import pytest
+
+from lqcdml.cli.main import main
+from lqcdml.config import ConfigError, compose_experiment
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+ensembles.u1.theory.lattice_typo=[8,8]", "ensembles.u1.theory.lattice_typo: unknown key 'lattice_typo'"),
+    ("+ensembles.u1.typo=1", "ensembles.u1.typo: unknown key 'typo'; allowed: theory, sampler, chain"),
+    ("+ensembles.u1.sampler.typo=3", "ensembles.u1.sampler.typo: unknown key 'typo'"),
+    ("+ensembles.su2.measure.gradient_flow.dt=1", "gradient_flow.dt: unknown key 'dt'; allowed: t_max, eps"),
+    ("ensembles.u1.theory.lattice_typo=[8,8]", "unknown key 'lattice_typo'"),
+    ("+typo=1", "typo: unknown key 'typo'"),
+])
+def test_unknown_keys_are_errors_with_or_without_plus(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        compose_experiment("ci_tiny", [override])
+
+
+@pytest.mark.parametrize("override", [
+    "ensembles.u1.theory.beta=inf", "ensembles.u1.sampler.trajectory_length=inf", "ensembles.flow.theory.lam=nan",
+    "ensembles.flow.theory.m2=inf", "ensembles.flow.train.lr=nan", "ensembles.stag.theory.fermion_mass=-inf",
+    "ensembles.su2.measure.gradient_flow.t_max=inf", "limits.memory_gb=nan",
+])
+def test_non_finite_numbers_are_refused(override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{key} = (nan|inf|-inf); allowed: (a )?finite"):
+        compose_experiment("ci_tiny", [override])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("theory.lattice=[1000000000,1000000000]", "GB of field memory"),
+    ("chain.n_chains=100000000", "chain.n_chains x ensembles.u1.theory.lattice = 100000000 x [4, 4]"),
+    ("chain.n_configs=1000000000000000000000000000000", "raise with limits.disk_gb"),
+    ("limits.disk_gb=0.000001", "allowed: at most 1e-06 GB (limits.disk_gb)"),
+    ("limits.memory_gb=0.0000001", "allowed: at most 1e-07 GB (limits.memory_gb)"),
+])
+def test_runs_too_large_stop_before_anything_is_created(override, message, tmp_path, capsys):
+    store = tmp_path / "s.zarr"
+    code = main(["generate", "+experiment=ci_tiny", "--ensemble", "u1", override, "--store", str(store)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not any(tmp_path.iterdir())  # no store, no lock, nothing
