@@ -60,7 +60,7 @@ def test_verify_passes_an_intact_store_and_flags_non_finite_values(store, capsys
     assert json.loads(capsys.readouterr().out) == {
         "store": str(path), "n_committed": 6, "ok": True, "bad": [],
         "records": {"trajectory": "ok", "accepted": "ok", "delta_H": "ok", "plaquette": "ok"},
-        "checkpoint": "ok",
+        "checkpoint": "ok", "structure": [],
     }
     s = EnsembleStore.open(path, mode="r+")
     rng = np.random.default_rng(2)

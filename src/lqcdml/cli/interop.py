@@ -77,7 +77,7 @@ def _import_locked(files: list[Path], store_path: Path, fmt: str) -> dict:
     meta = {
         "experiment": "imported", "ensemble": store_path.stem, "replica": 1,
         "config": {"theory": {"name": "su", "n_colors": n, "lattice": lattice}},
-        "config_hash": "imported", "precision": "float64",
+        "config_hash": "imported", "precision": "float64", "chain_state": False,
         "theory": {"name": "su", "n_colors": n, "lattice": lattice},
         "version": __version__, "git_commit": git_commit(),
     }

@@ -20,7 +20,7 @@ import torch
 from ..lattice import Manifold, make_generators
 from ..samplers import ChainState, Sampler, StartFields, StepInfo
 from ..solvers import SolverError
-from ..store import EnsembleStore, StoreError, writer_lock
+from ..store import EnsembleStore, StoreDamage, StoreError, writer_lock
 
 __all__ = ["ChainSpec", "ChainHooks", "SilentHooks", "Reprojection", "run_chain_into_store", "resume_state"]
 
@@ -105,6 +105,12 @@ def _open_or_create(spec: ChainSpec, path: Path, n_configs: int) -> EnsembleStor
     if path.exists():
         store = EnsembleStore.open(path, mode="r+")
         _check_same_chain(spec, store)
+        if store.field_shape != tuple(spec.field_shape):
+            raise StoreDamage(f"store {str(path)!r}: fields of shape {list(store.field_shape)} but its chain "
+                              f"definition gives {list(spec.field_shape)}; the store is damaged")
+        problems = store.structural_problems()
+        if problems:
+            raise StoreDamage(f"{problems[0]}; refusing to extend it (lqcdml verify lists all damage)")
         if n_configs < store.n_committed:
             raise StoreError(
                 f"chain.n_configs = {n_configs}; allowed: >= {store.n_committed}, the configurations "

@@ -1,6 +1,6 @@
 """Zarr ensemble and observable stores."""
 
-from .ensemble import BLOCK, FORMAT, FORMAT_VERSION, RECORDS, EnsembleStore, StoreError
+from .ensemble import BLOCK, FORMAT, FORMAT_VERSION, RECORDS, EnsembleStore, StoreDamage, StoreError
 from .gauge_layout import GaugeFileError
 from .lock import lock_path, writer_lock
 from .ildg import read_ildg, write_ildg
@@ -15,6 +15,7 @@ __all__ = [
     "RECORDS",
     "EnsembleStore",
     "GaugeFileError",
+    "StoreDamage",
     "StoreError",
     "combine_replicas",
     "lock_path",

@@ -34,12 +34,14 @@ import zarr
 from ..errors import LqcdmlError
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-__all__ = ["EnsembleStore", "StoreError", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS"]
+__all__ = ["EnsembleStore", "StoreError", "StoreDamage", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS"]
 
 FORMAT = "lqcdml-ensemble"
 FORMAT_VERSION = 1
 BLOCK = 128
 #: per-configuration arrays every store has: name -> (dtype, one value per chain?)
+#: checkpoint arrays every chain state has (``ChainState.checkpoint``)
+CHECKPOINT_ARRAYS = ("rng_states", "n_accepted")
 RECORDS: dict[str, tuple[str, bool]] = {
     "trajectory": ("int64", False),
     "accepted": ("float64", True),
@@ -49,6 +51,17 @@ RECORDS: dict[str, tuple[str, bool]] = {
 
 class StoreError(LqcdmlError, RuntimeError):
     """A store that is missing, foreign, incompatible or damaged; the message says which."""
+
+
+class StoreDamage(StoreError):
+    """A store whose data or bookkeeping is damaged; the message names the array or index."""
+
+    exit_code = 4
+
+
+#: every chunk is written, also one equal to the fill value: a missing chunk is then damage,
+#: never "all zeros" (zarr reads an absent chunk as the fill value)
+_CONFIG = {"write_empty_chunks": True}
 
 
 def _codecs() -> list:
@@ -62,8 +75,27 @@ class EnsembleStore:
         self._group = group
         self.path = path
         self._meta = dict(group.attrs["lqcdml"])
-        self._n_committed = int(group.attrs["n_committed"])
-        self._arrays = {name: group[name] for name in ("fields", *self._meta["records"])}
+        where = str(path)
+        n = group.attrs.get("n_committed")
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise StoreDamage(f"store {where!r}: n_committed = {n!r} (missing or not an integer); the store is damaged")
+        self._n_committed = n
+        records = self._meta.get("records")
+        if not isinstance(records, list) or not all(isinstance(r, str) for r in records):
+            raise StoreDamage(f"store {where!r}: its list of records {records!r} is damaged")
+        self._arrays = {}
+        for name in ("fields", *records):
+            try:
+                self._arrays[name] = group[name].with_config(_CONFIG)
+            except KeyError:
+                raise StoreDamage(f"store {where!r}: array {name!r} is missing; the store is damaged") from None
+            except Exception as exc:  # noqa: BLE001 - unreadable array metadata in any way
+                raise StoreDamage(f"store {where!r}: array {name!r} has damaged metadata "
+                                  f"({exc.__class__.__name__}: {exc})") from None
+        capacity = self._arrays["fields"].shape[0]
+        if not 0 <= n <= capacity:
+            raise StoreDamage(f"store {where!r}: n_committed = {n} outside 0..{capacity} (the capacity); "
+                              "the store is damaged")
         self._slots: dict[str, zarr.Group] = {}
 
     # --- opening -------------------------------------------------------------------
@@ -98,6 +130,7 @@ class EnsembleStore:
             chunks=(1, *field_shape),
             dtype=dtype,
             compressors=_codecs(),
+            config=_CONFIG,
             fill_value=0,
             dimension_names=("config", "chain", *[f"axis{i}" for i in range(len(field_shape) - 1)]),
         )
@@ -110,6 +143,7 @@ class EnsembleStore:
                 chunks=(BLOCK, n_chains) if per_chain else (BLOCK,),
                 dtype=dt,
                 compressors=_codecs(),
+            config=_CONFIG,
                 fill_value=0,
             )
         group.require_group("checkpoint")
@@ -137,6 +171,9 @@ class EnsembleStore:
             raise StoreError(f"{str(path)!r} is not a Zarr store (no zarr.json); not an lqcdml ensemble")
         try:
             group = zarr.open_group(str(path), mode=mode, zarr_format=3)
+        except PermissionError as exc:
+            raise StoreError(f"store {str(path)!r} cannot be opened for {'writing' if mode != 'r' else 'reading'}: "
+                             f"{exc.strerror or exc}") from None
         except Exception as exc:  # noqa: BLE001 - any reader failure means "not ours"
             raise StoreError(f"{str(path)!r} could not be opened as a Zarr v3 group: {exc}") from None
         info = group.attrs.get("lqcdml")
@@ -147,7 +184,12 @@ class EnsembleStore:
                 f"{str(path)!r} has store format version {info.get('format_version')}; "
                 f"this lqcdml reads version {FORMAT_VERSION}"
             )
-        return cls(group, path)
+        try:
+            return cls(group, path)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged bookkeeping in any other way
+            raise StoreDamage(f"store {str(path)!r} is damaged ({exc.__class__.__name__}: {exc})") from None
 
     # --- reading -------------------------------------------------------------------
     @property
@@ -181,14 +223,14 @@ class EnsembleStore:
     def read_fields(self, index: int) -> np.ndarray:
         """Committed configuration ``index`` (all chains), ``[B, ...]``."""
         i = self._check_index(index)
-        chunk = self.path / "fields" / "c" / str(i) / Path(*["0"] * len(self.field_shape))
+        chunk = self._field_chunk(i)
         if not chunk.is_file():  # zarr would return the fill value for a missing chunk
-            raise StoreError(f"configuration {i} of {str(self.path)!r} is missing its data chunk ({chunk.name} "
+            raise StoreDamage(f"configuration {i} of {str(self.path)!r} is missing its data chunk ({chunk.name} "
                              "deleted or never written); the other configurations are unaffected")
         try:
             return self._arrays["fields"][i]
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
-            raise StoreError(
+            raise StoreDamage(
                 f"configuration {i} of {str(self.path)!r} is corrupted and cannot be read "
                 f"({exc.__class__.__name__}: {exc}); the other configurations are unaffected"
             ) from None
@@ -201,10 +243,16 @@ class EnsembleStore:
         """Per-configuration array ``name`` over the committed configurations."""
         if name not in self.record_names:
             raise KeyError(f"record {name!r}; allowed: {', '.join(self.record_names)}")
+        arr = self._arrays[name]
+        block, suffix = arr.chunks[0], ("0",) * (arr.ndim - 1)
+        for b in range((self.n_committed + block - 1) // block):  # zarr reads a lost chunk as zeros
+            if not (self.path / name / "c" / str(b)).joinpath(*suffix).is_file():
+                raise StoreDamage(f"record {name!r} of {str(self.path)!r} has lost its chunk {b} (configurations "
+                                  f"{b * block}..{min(self.n_committed, (b + 1) * block) - 1}); the store is damaged")
         try:
-            return self._arrays[name][: self.n_committed]
+            return arr[: self.n_committed]
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
-            raise StoreError(
+            raise StoreDamage(
                 f"record {name!r} of {str(self.path)!r} is corrupted ({exc.__class__.__name__}: {exc})"
             ) from None
 
@@ -213,14 +261,75 @@ class EnsembleStore:
         n = self.n_committed
         if n == 0:
             return None
-        slot = self._group["checkpoint"][f"slot{n % 2}"]
-        if int(slot.attrs.get("n", -1)) != n:
-            raise StoreError(
-                f"checkpoint of {str(self.path)!r} belongs to commit {slot.attrs.get('n')}, "
-                f"expected {n}: the store is damaged"
-            )
-        arrays = {k: slot[k][...] for k in slot.array_keys()}
+        where = str(self.path)
+        try:
+            slot = self._group["checkpoint"][f"slot{n % 2}"]
+        except KeyError:
+            raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} of commit {n} is missing") from None
+        if slot.attrs.get("n") != n:
+            raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} belongs to commit {slot.attrs.get('n')}, "
+                              f"expected {n}: the store is damaged")
+        if not isinstance(slot.attrs.get("trajectory"), int):
+            raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} has no trajectory counter; damaged")
+        arrays = {}
+        for key in slot.array_keys():
+            chunk = self.path / "checkpoint" / f"slot{n % 2}" / key / "c"
+            if not chunk.exists():  # zarr would return the fill value for a missing chunk
+                raise StoreDamage(f"store {where!r}: checkpoint array {key!r} (slot{n % 2}) has lost its data chunk")
+            try:
+                arrays[key] = slot[key][...]
+            except Exception as exc:  # noqa: BLE001 - codec and checksum failures
+                raise StoreDamage(f"store {where!r}: checkpoint array {key!r} (slot{n % 2}) is corrupted "
+                                  f"({exc.__class__.__name__}: {exc})") from None
+        for key in CHECKPOINT_ARRAYS if self._meta.get("chain_state", True) else ():
+            if key not in arrays:
+                raise StoreDamage(f"store {where!r}: checkpoint array {key!r} (slot{n % 2}) is missing")
         return {"arrays": arrays, "attrs": dict(slot.attrs)}
+
+    def structural_problems(self, checkpoint: bool = True) -> list[str]:
+        """What resume and measurement rely on, checked without reading every chunk: all
+        arrays of one capacity (no half-finished resize), the data chunk of every committed
+        configuration and every record block present, the checkpoint slot of the last
+        commit complete and consistent with the records (unless ``checkpoint`` is false:
+        a reader of the configurations does not need it)."""
+        where, n, out = str(self.path), self.n_committed, []
+        capacities = {name: arr.shape[0] for name, arr in self._arrays.items()}
+        if len(set(capacities.values())) > 1:
+            out.append(f"store {where!r}: arrays of different capacity {capacities} (a resize was interrupted)")
+        n_chains = self.field_shape[0]
+        for name in self.record_names:
+            shape = self._arrays[name].shape
+            if len(shape) == 2 and shape[1] != n_chains:
+                out.append(f"store {where!r}: record {name!r} has {shape[1]} chains, the fields {n_chains}")
+        missing = [i for i in range(n) if not self._field_chunk(i).is_file()]
+        if missing:
+            out.append(f"store {where!r}: configurations {missing[:10]}{'...' if len(missing) > 10 else ''} "
+                       "have lost their data chunk")
+        for name in self.record_names:
+            arr = self._arrays[name]
+            block = arr.chunks[0]
+            suffix = ("0",) * (arr.ndim - 1)
+            lost = [b for b in range((n + block - 1) // block)
+                    if not (self.path / name / "c" / str(b)).joinpath(*suffix).is_file()]
+            if lost:
+                out.append(f"store {where!r}: record {name!r} has lost chunk(s) {lost} "
+                           f"(configurations {lost[0] * block}..{min(n, (lost[-1] + 1) * block) - 1})")
+        if n and checkpoint:
+            try:
+                ckpt = self.checkpoint()
+                traj = self.read_records("trajectory")[n - 1]
+                if int(traj) != ckpt["attrs"]["trajectory"]:
+                    out.append(f"store {where!r}: checkpoint trajectory {ckpt['attrs']['trajectory']} but record "
+                               f"trajectory[{n - 1}] = {int(traj)}")
+                rng = ckpt["arrays"].get("rng_states")
+                if rng is not None and rng.shape[0] != n_chains:
+                    out.append(f"store {where!r}: checkpoint has {rng.shape[0]} generator states for {n_chains} chains")
+            except StoreError as exc:
+                out.append(str(exc))
+        return out
+
+    def _field_chunk(self, index: int) -> Path:
+        return self.path / "fields" / "c" / str(index) / Path(*["0"] * len(self.field_shape))
 
     # --- writing -------------------------------------------------------------------
     def resize(self, capacity: int) -> None:
@@ -264,11 +373,11 @@ class EnsembleStore:
             cache_key = f"{slot_name}/{key}"
             arr = self._arrays.get(cache_key)
             if arr is None and key in slot:
-                arr = slot[key]
+                arr = slot[key].with_config(_CONFIG)
             if arr is None or arr.shape != value.shape or arr.dtype != value.dtype:
                 arr = slot.create_array(
                     key, shape=value.shape, dtype=value.dtype, chunks=value.shape,
-                    compressors=_codecs(), overwrite=True,
+                    compressors=_codecs(), overwrite=True, config=_CONFIG,
                 )
             self._arrays[cache_key] = arr
             arr[...] = value

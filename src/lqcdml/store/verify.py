@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ensemble import EnsembleStore, StoreError
+from .ensemble import EnsembleStore, StoreDamage, StoreError
 
 __all__ = ["verify_store"]
 
@@ -25,15 +25,43 @@ def _group_check(fields: np.ndarray, theory: dict) -> str | None:
     return None
 
 
+def _expected_shape(meta: dict) -> list[int] | None:
+    """``[B, ...]`` of the fields from the stored config (None if it does not say)."""
+    config = meta.get("config", {})
+    theory, chain = config.get("theory", {}), config.get("chain", {})
+    lattice, n_chains = theory.get("lattice"), chain.get("n_chains")
+    if not isinstance(lattice, list) or not isinstance(n_chains, int):
+        return None
+    if theory.get("name") == "phi4":
+        return [n_chains, *lattice]
+    if theory.get("name") == "u1":
+        return [n_chains, len(lattice), *lattice]
+    n = theory.get("n_colors", 3)
+    return [n_chains, len(lattice), *lattice, n, n]
+
+
 def verify_store(path: str | os.PathLike) -> dict:
-    """``{"store", "n_committed", "ok", "bad": [{"index", "error"}], "records", "checkpoint"}``.
+    """``{"store", "n_committed", "ok", "bad": [{"index", "error"}], "records", "checkpoint",
+    "structure"}``.
 
     Reads every committed configuration through its checksum (a damaged or missing
     chunk is reported with its index and the check goes on), checks the values
-    (finite; SU(N) links unitary), the per-configuration records and the checkpoint.
+    (finite; SU(N) links unitary), the per-configuration records, the checkpoint, and the
+    structure resume and measurement rely on (shapes against the stored config, arrays of
+    one capacity, every chunk present, the checkpoint consistent with the records). A
+    store whose bookkeeping cannot even be opened is reported the same way.
     """
-    store = EnsembleStore.open(Path(path))
+    try:
+        store = EnsembleStore.open(Path(path))
+    except StoreDamage as exc:
+        return {"store": str(path), "n_committed": None, "ok": False, "bad": [], "records": {},
+                "checkpoint": "not checked", "structure": [str(exc)]}
     theory = store.meta.get("theory", {})
+    structure = store.structural_problems()
+    expected = _expected_shape(store.meta)
+    if expected is not None and list(store.field_shape) != expected:
+        structure.insert(0, f"store {str(path)!r}: fields of shape {list(store.field_shape)}, the stored config "
+                            f"gives {expected}")
     bad = []
     for i in range(store.n_committed):
         try:
@@ -54,6 +82,6 @@ def verify_store(path: str | os.PathLike) -> dict:
         checkpoint = "ok"
     except Exception as exc:  # noqa: BLE001 - a damaged checkpoint in any way
         checkpoint = f"damaged: {exc}"
-    ok = not bad and all(v == "ok" for v in records.values()) and checkpoint == "ok"
+    ok = not bad and all(v == "ok" for v in records.values()) and checkpoint == "ok" and not structure
     return {"store": str(path), "n_committed": store.n_committed, "ok": ok, "bad": bad,
-            "records": records, "checkpoint": checkpoint}
+            "records": records, "checkpoint": checkpoint, "structure": structure}
