@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from ..store import (
     writer_lock,
 )
 from ..store.gauge_layout import mean_plaquette
+from ..store.ildg import Geometry
 from ..provenance import git_commit
 
 __all__ = ["import_files", "export_store", "detect_format"]
@@ -37,18 +39,52 @@ def detect_format(path: Path) -> str:
     raise GaugeFileError(f"{path}: neither a NERSC file (BEGIN_HEADER) nor a LIME/ILDG file (magic 456789ab)")
 
 
-def _read(path: Path, fmt: str) -> tuple[np.ndarray, dict]:
+def _read(path: Path, fmt: str, options: ImportOptions) -> tuple[np.ndarray, dict]:
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt == "nersc":
-        links, header = read_nersc(path)
+        links, header = read_nersc(path, check_checksum=options.check_checksum, reproject=options.reproject)
         return links, {"file": str(path), "format": "nersc", "checksum": header.get("CHECKSUM"),
-                       "plaquette": header.get("PLAQUETTE")}
-    links, info = read_ildg(path)
-    return links, {"file": str(path), "format": "ildg", "checksum": info["checksum"]}
+                       "checksum_checked": header["lqcdml_checksum"] == "verified",
+                       "plaquette": header.get("PLAQUETTE"),
+                       "group_deviation": float(header["lqcdml_group_deviation"]),
+                       "reprojected": options.reproject and float(header["lqcdml_group_deviation"]) > 1e-5}
+    links, info = read_ildg(path, options.geometry, options.check_checksum, options.reproject)
+    return links, {"file": str(path), "format": "ildg", "checksum": info["checksum"],
+                   "checksum_checked": info["checksum"] == "verified", "format_record": info["format_record"],
+                   "group_deviation": info["group_deviation"],
+                   "reprojected": options.reproject and info["group_deviation"] > 1e-5}
 
 
-def import_files(files: list[Path], store_path: Path, fmt: str = "auto") -> dict:
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read files that other programs wrote: ``geometry`` for ILDG files without an
+    ``ildg-format`` record, ``check_checksum = False`` for placeholder or absent checksums
+    (recorded in the store), ``reproject`` for links off the group (deviation recorded)."""
+
+    geometry: Geometry | None = None
+    check_checksum: bool = True
+    reproject: bool = False
+
+
+def parse_geometry(lattice: str | None, colors: int, precision: int) -> Geometry | None:
+    """``--lattice T,X,Y,Z --colors N --precision P`` (None without ``--lattice``)."""
+    if lattice is None:
+        return None
+    try:
+        extents = tuple(int(v) for v in lattice.split(","))
+    except ValueError:
+        extents = ()
+    if len(extents) != 4 or min(extents) < 1:
+        raise StoreError(f"--lattice = {lattice!r}; allowed: four positive extents T,X,Y,Z")
+    if colors not in (2, 3):
+        raise StoreError(f"--colors = {colors}; allowed: 2 or 3")
+    if precision not in (32, 64):
+        raise StoreError(f"--precision = {precision}; allowed: 64 or 32")
+    return Geometry(extents, colors, precision)
+
+
+def import_files(files: list[Path], store_path: Path, fmt: str = "auto", options: ImportOptions | None = None) -> dict:
     """A new ensemble store (one chain) holding ``files`` in order; every file fully checked.
 
     The store is built beside its destination and renamed into place at the end, so a
@@ -59,16 +95,16 @@ def import_files(files: list[Path], store_path: Path, fmt: str = "auto") -> dict
     if not files:
         raise StoreError("no files to import")
     with writer_lock(store_path):
-        return _import_locked(files, store_path, fmt)
+        return _import_locked(files, store_path, fmt, options or ImportOptions())
 
 
-def _import_locked(files: list[Path], store_path: Path, fmt: str) -> dict:
+def _import_locked(files: list[Path], store_path: Path, fmt: str, options: ImportOptions) -> dict:
     if store_path.exists():
         raise StoreError(f"store {str(store_path)!r} exists already; allowed: a new store path")
     for f in files:
         if not f.is_file():
             raise StoreError(f"{str(f)!r} is not a file")
-    first, info = _read(files[0], fmt)
+    first, info = _read(files[0], fmt, options)
     n = first.shape[-1]
     lattice = list(first.shape[1:5])
     tmp = store_path.with_name(store_path.name + ".importing")
@@ -86,7 +122,7 @@ def _import_locked(files: list[Path], store_path: Path, fmt: str) -> dict:
     sources = []
     try:
         for i, path in enumerate(files):
-            links, info = (first, info) if i == 0 else _read(path, fmt)
+            links, info = (first, info) if i == 0 else _read(path, fmt, options)
             if links.shape != first.shape:
                 raise GaugeFileError(f"{path}: lattice {list(links.shape[1:5])} x SU({links.shape[-1]}); "
                                      f"the first file has {lattice} x SU({n})")
@@ -97,7 +133,9 @@ def _import_locked(files: list[Path], store_path: Path, fmt: str) -> dict:
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    store._group.attrs["lqcdml"] = {**store._group.attrs["lqcdml"], "sources": sources}
+    store._group.attrs["lqcdml"] = {**store._group.attrs["lqcdml"], "sources": sources,
+                                    "checksums_checked": all(s["checksum_checked"] for s in sources),
+                                    "reprojected": any(s["reprojected"] for s in sources)}
     tmp.rename(store_path)
     return {"store": str(store_path), "n_committed": len(files), "lattice": lattice, "n_colors": n,
             "sources": sources}

@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="gauge files, in chain order")
     p.add_argument("--store", required=True, help="ensemble store (.zarr) to create")
     p.add_argument("--format", default="auto", help="auto (from the file), nersc or ildg")
+    p.add_argument("--lattice", help="T,X,Y,Z for ILDG files without an ildg-format record")
+    p.add_argument("--colors", type=int, default=3, help="with --lattice: 2 or 3")
+    p.add_argument("--precision", type=int, default=64, help="with --lattice: 64 or 32")
+    p.add_argument("--no-checksum", action="store_true",
+                   help="import files whose checksum is a placeholder or absent (recorded in the store)")
+    p.add_argument("--reproject", action="store_true",
+                   help="import links off SU(N) by more than 1e-5 projected onto it (deviation recorded)")
 
     p = sub.add_parser("export", help="an ensemble store's configurations as gauge files")
     p.add_argument("store")
@@ -106,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info(Path(args.store)), indent=2))
         return 0
     if args.command == "import":
-        from .interop import import_files
+        from .interop import ImportOptions, import_files, parse_geometry
 
-        summary = import_files([Path(f) for f in args.files], Path(args.store), args.format)
+        options = ImportOptions(parse_geometry(args.lattice, args.colors, args.precision), not args.no_checksum,
+                                args.reproject)
+        summary = import_files([Path(f) for f in args.files], Path(args.store), args.format, options)
         print(json.dumps({k: v for k, v in summary.items() if k != "sources"}))
         return 0
     if args.command == "export":

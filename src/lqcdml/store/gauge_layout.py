@@ -73,20 +73,31 @@ def reconstruct_last_row(matrices: np.ndarray) -> np.ndarray:
     raise ValueError(f"reconstruct_last_row: {rows} rows of {n} x {n}; allowed: 2 of SU(3), 1 of SU(2)")
 
 
-def checked_links(links: np.ndarray, path, tol: float = 1e-5) -> np.ndarray:
-    """``links`` if finite and unitary with unit determinant to ``tol``; else an error naming ``path``."""
+def group_deviation(links: np.ndarray) -> float:
+    """``max(|U^dag U - 1|, |det U - 1|)`` over all links."""
+    n = links.shape[-1]
+    unitarity = float(np.max(np.abs(np.conj(np.swapaxes(links, -1, -2)) @ links - np.eye(n))))
+    return max(unitarity, float(np.max(np.abs(np.linalg.det(links) - 1))))
+
+
+def checked_links(links: np.ndarray, path, tol: float = 1e-5, reproject: bool = False) -> tuple[np.ndarray, float]:
+    """``(links, deviation)``: finite links within ``tol`` of SU(N); else an error naming
+    ``path`` and the deviation, or with ``reproject`` the nearest SU(N) links."""
     if not np.all(np.isfinite(links)):
         raise GaugeFileError(f"{path}: links hold NaN or infinite numbers")
     n = links.shape[-1]
-    eye = np.eye(n)
-    unitarity = float(np.max(np.abs(np.conj(np.swapaxes(links, -1, -2)) @ links - eye)))
-    det = float(np.max(np.abs(np.linalg.det(links) - 1)))
-    if unitarity > tol or det > tol:
-        raise GaugeFileError(
-            f"{path}: links are not SU({n}): max |U^dag U - 1| = {unitarity:.3g}, max |det U - 1| = {det:.3g} "
-            f"(allowed: {tol:g})"
-        )
-    return links
+    deviation = group_deviation(links)
+    if deviation > tol:
+        if not reproject:
+            raise GaugeFileError(
+                f"{path}: links are not SU({n}): max(|U^dag U - 1|, |det U - 1|) = {deviation:.3g}; "
+                f"allowed: {tol:g} (or --reproject to import them projected onto SU({n}))"
+            )
+        from ..lattice import SU
+
+        u = torch.from_numpy(np.ascontiguousarray(links, dtype=np.complex128))
+        links = SU(n).project(u).numpy()
+    return links, deviation
 
 
 def mean_plaquette(links: np.ndarray) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from .gauge_layout import (
 )
 from .lime import LimeRecord, read_lime, write_lime
 
-__all__ = ["read_ildg", "write_ildg", "scidac_checksum"]
+__all__ = ["Geometry", "read_ildg", "write_ildg", "scidac_checksum"]
 
 _FIELDS = {"su3gauge": 3, "su2gauge": 2}
 
@@ -60,13 +61,18 @@ def _tag(xml: str, name: str, path: Path) -> str:
     return m.group(1)
 
 
-def read_ildg(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
-    """``(links [4, T, X, Y, Z, N, N] complex128, info)``; the SciDAC checksum is verified."""
-    path = Path(path)
-    records = {r.type: r for r in reversed(read_lime(path))}  # the first record of each type
-    for needed in ("ildg-format", "ildg-binary-data"):
-        if needed not in records:
-            raise GaugeFileError(f"{path}: no {needed} record (an ILDG file needs ildg-format and ildg-binary-data)")
+@dataclass(frozen=True)
+class Geometry:
+    """What an ``ildg-format`` record says, given by the user for files without one:
+    ``lattice`` ``[T, X, Y, Z]`` (time first, as ``theory.lattice``), colours, precision."""
+
+    lattice: tuple[int, int, int, int]
+    n_colors: int = 3
+    precision: int = 64
+
+
+def _format_record(records: dict, path: Path) -> tuple[str, int, tuple[int, int, int, int]]:
+    """``(field, precision, (lx, ly, lz, lt))`` of the ``ildg-format`` record."""
     try:
         xml = records["ildg-format"].data.decode("utf-8")
     except UnicodeDecodeError:
@@ -76,9 +82,43 @@ def read_ildg(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         raise GaugeFileError(f"{path}: field = {field!r}; allowed: {', '.join(_FIELDS)}")
     try:
         precision = int(_tag(xml, "precision", path))
-        lx, ly, lz, lt = (int(_tag(xml, k, path)) for k in ("lx", "ly", "lz", "lt"))
+        dims = tuple(int(_tag(xml, k, path)) for k in ("lx", "ly", "lz", "lt"))
     except ValueError:
         raise GaugeFileError(f"{path}: ildg-format precision and lx..lt must be integers") from None
+    return field, precision, dims
+
+
+def read_ildg(path: str | os.PathLike, geometry: Geometry | None = None, check_checksum: bool = True,
+              reproject: bool = False) -> tuple[np.ndarray, dict]:
+    """``(links [4, T, X, Y, Z, N, N] complex128, info)``; the SciDAC checksum is verified.
+
+    A file with only an ``ildg-binary-data`` record (some codes write such files) needs
+    ``geometry``, checked against the record's size; with an ``ildg-format`` record a given
+    geometry must agree with it. A file without a ``scidac-checksum`` record is read only
+    with ``check_checksum = False`` (``info["checksum"] = "not checked"``). ``reproject``:
+    links off SU(N) by more than the tolerance are projected onto it (deviation in info).
+    """
+    path = Path(path)
+    records = {r.type: r for r in reversed(read_lime(path))}  # the first record of each type
+    if "ildg-binary-data" not in records:
+        raise GaugeFileError(f"{path}: no ildg-binary-data record (not an ILDG gauge file)")
+    if "ildg-format" in records:
+        field, precision, (lx, ly, lz, lt) = _format_record(records, path)
+        if geometry is not None:
+            given = ({2: "su2gauge", 3: "su3gauge"}.get(geometry.n_colors), geometry.precision,
+                     (geometry.lattice[1], geometry.lattice[2], geometry.lattice[3], geometry.lattice[0]))
+            if given != (field, precision, (lx, ly, lz, lt)):
+                raise GaugeFileError(f"{path}: ildg-format says {field}, precision {precision}, "
+                                     f"lx..lt {[lx, ly, lz, lt]}; the given geometry disagrees")
+    elif geometry is None:
+        raise GaugeFileError(f"{path}: no ildg-format record; allowed: give the geometry "
+                             "(--lattice T,X,Y,Z --colors N --precision 64|32)")
+    else:
+        if geometry.n_colors not in (2, 3) or geometry.precision not in (32, 64) or len(geometry.lattice) != 4:
+            raise GaugeFileError(f"{path}: geometry {geometry}; allowed: 4 extents, 2 or 3 colours, precision 32 or 64")
+        field = {2: "su2gauge", 3: "su3gauge"}[geometry.n_colors]
+        precision = geometry.precision
+        lt, lx, ly, lz = (int(v) for v in geometry.lattice)
     if precision not in (32, 64):
         raise GaugeFileError(f"{path}: precision = {precision}; allowed: 32, 64")
     if min(lx, ly, lz, lt) < 1 or lx * ly * lz * lt > 1 << 28:
@@ -91,8 +131,12 @@ def read_ildg(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     if len(data) != expected:
         raise GaugeFileError(f"{path}: ildg-binary-data has {len(data)} bytes; {field} {lx}x{ly}x{lz}x{lt} "
                              f"at precision {precision} needs {expected}")
-    info = {"field": field, "precision": precision, "lattice": [lx, ly, lz, lt], "checksum": "absent"}
-    if "scidac-checksum" in records:
+    info = {"field": field, "precision": precision, "lattice": [lx, ly, lz, lt], "checksum": "not checked",
+            "format_record": "ildg-format" in records}
+    if check_checksum and "scidac-checksum" not in records:
+        raise GaugeFileError(f"{path}: no scidac-checksum record, so its data cannot be checked; allowed: "
+                             "--no-checksum to import it unchecked")
+    if check_checksum:
         text = records["scidac-checksum"].data.decode("utf-8", errors="replace")
         try:
             stored = (int(_tag(text, "suma", path), 16), int(_tag(text, "sumb", path), 16))
@@ -106,7 +150,9 @@ def read_ildg(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
                 f"data suma {computed[0]:08x} sumb {computed[1]:08x}"
             )
         info["checksum"] = "verified"
-    links = checked_links(decode_links(np.frombuffer(data, dtype=dtype), (lt, lz, ly, lx), n, n), path)
+    links, deviation = checked_links(decode_links(np.frombuffer(data, dtype=dtype), (lt, lz, ly, lx), n, n), path,
+                                     reproject=reproject)
+    info["group_deviation"] = deviation
     return links, info
 
 

@@ -80,8 +80,14 @@ def _get(header: dict, key: str, path: Path) -> str:
     return header[key]
 
 
-def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6) -> tuple[np.ndarray, dict[str, str]]:
+def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6, check_checksum: bool = True,
+               reproject: bool = False) -> tuple[np.ndarray, dict[str, str]]:
     """``(links [4, T, X, Y, Z, N, N] complex128, header)`` with every check applied.
+
+    ``check_checksum = False`` skips the checksum (a placeholder such as ``ffffffff``); the
+    plaquette, link trace and group checks still apply. ``reproject`` imports links off
+    SU(N) by more than the tolerance projected onto it. The header gains
+    ``lqcdml_checksum`` and ``lqcdml_group_deviation``.
 
     Errors (``GaugeFileError``) name the file and, for a mismatch, both values: checksum,
     plaquette (relative ``plaquette_tol``), link trace, size, datatype.
@@ -94,11 +100,13 @@ def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6) -> tuple[np
         fp = _get(header, "FLOATING_POINT", path)
         if fp not in _FLOATS:
             raise GaugeFileError(f"{path}: FLOATING_POINT = {fp!r}; allowed: {', '.join(_FLOATS)}")
-        n_colors = next((n for n, kinds in _TYPES.items() if datatype in kinds), None)
-        if n_colors is None:
+        # some codes write 4D_SU3_GAUGE_3X3: the datatype is matched without regard to case
+        kind = next((k for kinds in _TYPES.values() for k in kinds if k.upper() == datatype.upper()), None)
+        if kind is None:
             allowed = ", ".join(k for kinds in _TYPES.values() for k in kinds)
-            raise GaugeFileError(f"{path}: DATATYPE = {datatype!r}; allowed: {allowed}")
-        rows = _TYPES[n_colors][datatype]
+            raise GaugeFileError(f"{path}: DATATYPE = {datatype!r}; allowed: {allowed} (any case)")
+        n_colors = next(n for n, kinds in _TYPES.items() if kind in kinds)
+        rows = _TYPES[n_colors][kind]
         try:
             dims = [int(_get(header, f"DIMENSION_{i}", path)) for i in (1, 2, 3, 4)]
         except ValueError:
@@ -117,16 +125,22 @@ def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6) -> tuple[np
         fh.seek(offset)
         data = fh.read(n_bytes)
     values = np.frombuffer(data, dtype=dtype)
-    stored = _get(header, "CHECKSUM", path)
-    computed = nersc_checksum(values)
-    try:
-        stored_int = int(stored, 16)
-    except ValueError:
-        raise GaugeFileError(f"{path}: CHECKSUM = {stored!r} is not hexadecimal") from None
-    if stored_int != computed:
-        raise GaugeFileError(f"{path}: checksum mismatch: header {stored_int:08x}, data {computed:08x}")
-    links = checked_links(decode_links(values, (t, z, y, x), rows, n_colors), path)
-    for key, value in (("PLAQUETTE", mean_plaquette(links)), ("LINK_TRACE", link_trace(links))):
+    if check_checksum:
+        stored = _get(header, "CHECKSUM", path)
+        computed = nersc_checksum(values)
+        try:
+            stored_int = int(stored, 16)
+        except ValueError:
+            raise GaugeFileError(f"{path}: CHECKSUM = {stored!r} is not hexadecimal "
+                                 "(--no-checksum imports a file whose checksum is a placeholder)") from None
+        if stored_int != computed:
+            raise GaugeFileError(f"{path}: checksum mismatch: header {stored_int:08x}, data {computed:08x} "
+                                 "(--no-checksum imports a file whose checksum is a placeholder)")
+    raw = decode_links(values, (t, z, y, x), rows, n_colors)
+    if not np.all(np.isfinite(raw)):
+        raise GaugeFileError(f"{path}: links hold NaN or infinite numbers")
+    header = {**header, "lqcdml_checksum": "verified" if check_checksum else "not checked"}
+    for key, value in (("PLAQUETTE", mean_plaquette(raw)), ("LINK_TRACE", link_trace(raw))):
         if key in header:
             try:
                 stored_value = float(header[key])
@@ -137,6 +151,8 @@ def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6) -> tuple[np
                 raise GaugeFileError(
                     f"{path}: {key.lower()} mismatch: header {stored_value:.10g}, recomputed {value:.10g}"
                 )
+    links, deviation = checked_links(raw, path, reproject=reproject)
+    header = {**header, "lqcdml_group_deviation": f"{deviation:.3g}"}
     return links, header
 
 
