@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .drift import Z_MAX, drift_test
 from .errors import estimate_dataarray
 from .references import reference_value
 
-__all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series"]
+__all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series", "drift_lines"]
 
 _SKIP = {"delta_H"}  # summarised as exp(-dH), whose mean is exactly 1
+#: below this (relative to the reference's size) value and error are rounding noise
+ROUNDING = 1e-12
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,24 @@ class Row:
     reference: float | None = None
     reference_error: float | None = None
     source: str = ""
+    drift_z: float | None = None
+    needed_cut: int | None = None  # configurations past chain.n_therm the drift test asks for
 
     @property
     def pull(self) -> float | None:
-        """Deviation from the reference in units of the combined error."""
+        """Deviation from the reference in units of the combined error; ``None`` where value,
+        error and reference agree to rounding (an exactly vanishing observable)."""
         if self.reference is None:
             return None
         sigma = float(np.hypot(self.error, self.reference_error or 0.0))
+        noise = ROUNDING * max(1.0, abs(self.reference))
+        if sigma <= noise and abs(self.value - self.reference) <= noise:
+            return None
         return (self.value - self.reference) / sigma if sigma > 0 else None
+
+    @property
+    def drifting(self) -> bool:
+        return self.drift_z is not None and abs(self.drift_z) > Z_MAX
 
 
 def thermalized(ds: xr.Dataset) -> xr.Dataset:
@@ -80,6 +93,7 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
         base, coord = label.split("[", 1) if "[" in label else (label, None)
         coord_value = coord.split("=", 1)[1].rstrip("]") if coord else None
         ref = reference_value(theory, base, coord_value)
+        drift = drift_test(da, ensemble) if base not in _NO_DRIFT else None
         rows.append(
             Row(
                 ensemble=ensemble,
@@ -92,13 +106,51 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
                 reference=None if ref is None else ref[0],
                 reference_error=None if ref is None else ref[1],
                 source="" if ref is None else ref[2],
+                drift_z=None if drift is None else float(drift.z),
+                needed_cut=None if drift is None else drift.needed_cut,
             )
         )
-    return rows
+    return sorted(rows, key=_order)
+
+
+#: series that are not equilibrium observables of the chain (no drift test)
+_NO_DRIFT = {"acceptance", "exp_minus_delta_H"}
+
+
+def _order(row: Row) -> tuple:
+    """Rows by ensemble, observable name, then coordinate (numbers in numeric order)."""
+    base, _, coord = row.observable.partition("[")
+    value = coord.rstrip("]").partition("=")[2]
+    try:
+        key: tuple = (0, float(value), "")
+    except ValueError:
+        key = (1, 0.0, value)
+    return (row.ensemble, base, *key)
 
 
 def _fmt(x: float | None, spec: str) -> str:
     return "" if x is None else format(x, spec)
+
+
+def _drift(r: Row) -> str:
+    if r.drift_z is None:
+        return ""
+    if not r.drifting:
+        return f"{r.drift_z:+.1f}"
+    need = "a longer chain" if r.needed_cut is None else f"n_therm + {r.needed_cut}"
+    return f"**{r.drift_z:+.1f}: drifts, needs {need}**"
+
+
+def drift_lines(rows: Sequence[Row]) -> list[str]:
+    """Notes (and log lines) for every row whose kept chain drifts."""
+    out = []
+    for r in rows:
+        if r.drifting:
+            need = ("no cut within half the kept chain passes: a longer chain is needed" if r.needed_cut is None
+                    else f"dropping {r.needed_cut} more configurations per replica passes")
+            out.append(f"- DRIFT: `{r.ensemble}` {r.observable}: first quarter vs last half of the kept chain differ by "
+                       f"{r.drift_z:+.1f} sigma (|z| > {Z_MAX:g}); {need}. Not a final number.")
+    return out
 
 
 def write_tables(
@@ -110,8 +162,9 @@ def write_tables(
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}", "", *notes, ""] if notes else [f"# {title}", ""]
     lines += [
-        "| ensemble | observable | value | error | tau_int | configs x replicas | exact / reference | pull | source |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ensemble | observable | value | error | tau_int | configs x replicas | exact / reference | pull | source "
+        "| drift (z) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ref = ""
@@ -119,7 +172,8 @@ def write_tables(
             ref = f"{r.reference:.6g}" + (f" +- {r.reference_error:.2g}" if r.reference_error else "")
         lines.append(
             f"| {r.ensemble} | {r.observable} | {r.value:.6g} | {r.error:.2g} | {r.tau_int:.2f} "
-            f"| {r.n_configs // max(r.n_replicas, 1)} x {r.n_replicas} | {ref} | {_fmt(r.pull, '+.2f')} | {r.source} |"
+            f"| {r.n_configs // max(r.n_replicas, 1)} x {r.n_replicas} | {ref} | {_fmt(r.pull, '+.2f')} | {r.source} "
+            f"| {_drift(r)} |"
         )
     if appendix:
         lines += ["", *appendix]

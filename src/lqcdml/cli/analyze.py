@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 from ..analysis.plots import plot_series, plot_training
-from ..analysis.summary import scalar_series, summarize_ensemble, thermalized, write_tables
+from ..analysis.summary import drift_lines, scalar_series, summarize_ensemble, thermalized, write_tables
 from ..config import RootConfig
 from ..store import StoreError, combine_replicas, read_observables
 
@@ -47,6 +48,12 @@ def analyze(
         "(chain.n_therm). The pull compares with the exact value or reference "
         "(errors combined).",
     ]
+    drifting = drift_lines(rows)
+    for line in drifting:  # the log
+        print(f"lqcdml analyze: {line[2:]}", file=sys.stderr)
+    notes += ["", "The drift column compares the first quarter with the last half of each kept chain (z, with the "
+              "Gamma-method error of the last half); "
+              "|z| > 3 flags a thermalisation cut that was too short.", *drifting]
     notes += agreement_lines(rows)
     notes += consistency_lines(cfg, rows)
     loaded = [json.loads(Path(m).read_text()) for m in manifests]

@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--store", required=True, help="ensemble store to read")
     p.add_argument("--out", required=True, help="observable store (.zarr) to write")
+    p.add_argument("--include-therm", action="store_true",
+                   help="measure the first chain.n_therm configurations too (skipped by default)")
     p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
 
     p = sub.add_parser("analyze", help="summary table and figures of an experiment")
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         from .measure import measure
 
         name, _ = select_ensemble(cfg, args.ensemble)
-        measure(cfg, name, Path(args.store), Path(args.out), _progress(args.progress))
+        measure(cfg, name, Path(args.store), Path(args.out), _progress(args.progress), args.include_therm)
         return 0
     if args.command == "analyze":
         from .analyze import analyze

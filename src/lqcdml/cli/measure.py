@@ -20,15 +20,19 @@ from .progress import Progress
 __all__ = ["measure"]
 
 
-def measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None = None) -> xr.Dataset:
+def measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None = None,
+            include_therm: bool = False) -> xr.Dataset:
     """Measure ``store_path`` and write the observable store ``out``; returns the dataset.
 
-    Holds the writer lock of ``out`` for the whole run (one writer per observable store)."""
+    The first ``chain.n_therm`` configurations are skipped unless ``include_therm`` (the
+    analysis drops them anyway). Holds the writer lock of ``out`` for the whole run (one
+    writer per observable store)."""
     with writer_lock(out):
-        return _measure(cfg, ensemble, store_path, out, progress)
+        return _measure(cfg, ensemble, store_path, out, progress, include_therm)
 
 
-def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None) -> xr.Dataset:
+def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None,
+             include_therm: bool) -> xr.Dataset:
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
     store = EnsembleStore.open(store_path)
@@ -48,10 +52,11 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
     device = torch.device(cfg.device)
     collected: dict[str, list[np.ndarray]] = {}
     layout: dict[str, tuple[tuple[str, ...], dict]] = {}
-    bar = Progress(total=n, label=f"measure {ensemble} r{meta['replica']:02d}", enabled=progress)
+    first = 0 if include_therm else min(ens.chain.n_therm, n - 1)
+    bar = Progress(total=n, initial=first, label=f"measure {ensemble} r{meta['replica']:02d}", enabled=progress)
     n_chains = store.field_shape[0]
     replica = int(meta["replica"])
-    for i in range(n):
+    for i in range(first, n):
         fields = torch.from_numpy(store.read_fields(i)).to(device)
         # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
         gens = make_generators(replica_seed(ens.chain.seed, replica) * 100_003 + i, n_chains, device)
@@ -63,7 +68,7 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
     bar.close()
 
     coords = {
-        "config": store.read_records("trajectory").astype(np.int64),
+        "config": store.read_records("trajectory")[first:].astype(np.int64),
         "replica": np.arange((replica - 1) * n_chains + 1, replica * n_chains + 1),
     }
     data_vars = {}
@@ -71,8 +76,8 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
         dims, extra = layout[name]
         data_vars[name] = (("config", "replica", *dims), np.stack(rows))
         coords.update(extra)
-    delta_h = store.read_records("delta_H")
-    data_vars["acceptance"] = (("config", "replica"), store.read_records("accepted"))
+    delta_h = store.read_records("delta_H")[first:]
+    data_vars["acceptance"] = (("config", "replica"), store.read_records("accepted")[first:])
     data_vars["delta_H"] = (("config", "replica"), delta_h)
     data_vars["exp_minus_delta_H"] = (("config", "replica"), np.exp(-delta_h))
     ds = xr.Dataset(data_vars, coords=coords)
@@ -85,6 +90,7 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
             "job_replica": replica,
             "theory": json.dumps(meta["theory"]),
             "n_therm_configs": ens.chain.n_therm,
+            "first_config_measured": first,
             "save_every": ens.chain.save_every,
             "lqcdml_version": __version__,
         }
