@@ -192,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         kind = {3: "solver error", 4: "damage"}.get(exc.exit_code, "error")
         print(f"lqcdml {args.command}: {kind}: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    except FileNotFoundError as exc:
-        print(f"lqcdml {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+    except OSError as exc:  # the machine: disk full, read-only, a file where a folder should be, ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"lqcdml {args.command}: error: {_one_line(exc.strerror or exc)}{where}; committed data is "
+              "intact (rerun when the cause is fixed)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"lqcdml {args.command}: interrupted", file=sys.stderr)

@@ -271,6 +271,10 @@ def load(path: str | os.PathLike) -> RootConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file = {str(path)!r}: not valid YAML ({exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file = {str(path)!r}: not text; allowed: a resolved YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file = {str(path)!r}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file = {str(path)!r}; allowed: a YAML mapping")
     return _typed(OmegaConf.create(data))

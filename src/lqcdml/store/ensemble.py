@@ -122,6 +122,16 @@ class EnsembleStore:
         tmp = path.with_name(path.name + ".creating")
         if tmp.exists():
             shutil.rmtree(tmp)
+        try:
+            cls._build(tmp, field_shape, dtype, capacity, meta, observable)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a failed creation leaves nothing behind
+            raise
+        tmp.rename(path)  # the store appears complete or not at all
+        return cls.open(path, mode="r+")
+
+    @staticmethod
+    def _build(tmp: Path, field_shape, dtype: str, capacity: int, meta: Mapping[str, Any], observable: str) -> None:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         n_chains = int(field_shape[0])
         group.create_array(
@@ -158,8 +168,6 @@ class EnsembleStore:
                 "n_committed": 0,
             }
         )
-        tmp.rename(path)  # the store appears complete or not at all
-        return cls.open(path, mode="r+")
 
     @classmethod
     def open(cls, path: str | os.PathLike, mode: str = "r") -> EnsembleStore:

@@ -42,6 +42,12 @@ def _acquire(lock: Path, path) -> int:
     """An fd of ``lock`` holding its exclusive flock; the file the path names now is the
     one locked (a holder that released and removed it meanwhile made us lock a stale inode:
     then try again)."""
+    ancestor = lock.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise StoreError(f"store {str(path)!r}: {str(ancestor)!r} is a file, not a folder; allowed: a path "
+                         "whose parent folders are folders")
     for _ in range(100):
         try:
             lock.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ store, its config hash and the ensemble.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -28,8 +29,21 @@ def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
     The dataset is written beside the target and renamed into place, so a killed job
     leaves either the previous store or the new one.
     """
+    if path.exists() and not _is_observable_store(path):
+        raise StoreError(f"--out = {str(path)!r} exists and is not an observable store; allowed: a new path "
+                         "or an observable store to replace (nothing was written)")
     with atomic_path(path, suffix=".writing") as tmp:
         ds.to_zarr(str(tmp), mode="w", consolidated=False, zarr_format=3)
+
+
+def _is_observable_store(path: Path) -> bool:
+    """An existing Zarr group that is no ensemble store (an earlier observable store: it
+    may be replaced); an ensemble store or any other folder or file may not."""
+    try:
+        data = json.loads((path / "zarr.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("node_type") == "group" and "lqcdml" not in data.get("attributes", {})
 
 
 def read_observables(path: str | os.PathLike) -> xr.Dataset:
