@@ -43,7 +43,15 @@ def _slot(store):
     return store / "checkpoint" / f"slot{_attrs(store)['attributes']['n_committed'] % 2}"
 
 
+def _flip(path):
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    path.write_bytes(raw)
+
+
 DAMAGE = {
+    "records chunk corrupted": (lambda s: _flip(s / "delta_H" / "c" / "0" / "0"), "record 'delta_H' is corrupted"),
+    "checkpoint chunk corrupted": (lambda s: _flip(_slot(s) / "n_accepted" / "c" / "0"), "'n_accepted'"),
     "records chunk deleted": (lambda s: (s / "accepted" / "c" / "0" / "0").unlink(), "record 'accepted'"),
     "checkpoint rng chunk deleted": (lambda s: shutil.rmtree(_slot(s) / "rng_states" / "c"), "'rng_states'"),
     "checkpoint trajectory missing": (lambda s: _edit_json(_slot(s) / "zarr.json",
@@ -85,7 +93,7 @@ def test_damage_is_reported_and_refused_in_one_line(case, pristine, tmp_path, ca
     code = main(["measure", "--config", cfg, "--ensemble", "u1", "--store", str(store),
                  "--out", str(tmp_path / "o.zarr")])
     err = capsys.readouterr().err
-    if case in ("checkpoint rng chunk deleted", "checkpoint trajectory missing"):  # measure reads no checkpoint
+    if case.startswith("checkpoint"):  # measure reads no checkpoint
         assert code == 0
         shutil.rmtree(tmp_path / "o.zarr")
     else:
