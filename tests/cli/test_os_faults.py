@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import zarr.storage._local as zarr_local
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lqcdml.cli.main import main
@@ -40,6 +40,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fail_at=st.integers(min_value=0, max_value=120), resume_from=st.sampled_from([0, 6]))
+@example(fail_at=1, resume_from=6)  # found by hypothesis: the disk filled between the arrays of a resize
 def test_a_full_disk_at_any_write_is_one_line_and_loses_nothing(setup, tmp_path_factory, fail_at, resume_from):
     count_case("os faults: disk full at a random write")
     folder = tmp_path_factory.mktemp("run")

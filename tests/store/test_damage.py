@@ -87,6 +87,14 @@ def test_damage_is_reported_and_refused_in_one_line(case, pristine, tmp_path, ca
     text = json.dumps(report)
     assert not report["ok"] and message in text, text
     cfg = str(pristine / "config.yaml")
+    if case == "resize interrupted":  # bookkeeping only: measure refuses, generate finishes the resize
+        assert main(["measure", "--config", cfg, "--ensemble", "u1", "--store", str(store),
+                     "--out", str(tmp_path / "o.zarr")]) == 4
+        assert "a resize was interrupted" in capsys.readouterr().err
+        assert main(["generate", "--config", cfg, "--ensemble", "u1", "chain.n_configs=12", "--store", str(store)]) == 0
+        assert "finished a resize that was interrupted" in capsys.readouterr().err
+        assert main(["verify", str(store)]) == 0
+        return
     code = main(["generate", "--config", cfg, "--ensemble", "u1", "chain.n_configs=12", "--store", str(store)])
     err = capsys.readouterr().err
     assert code == 4 and err.count("\n") == 1 and "Traceback" not in err, err

@@ -5,6 +5,7 @@ Config -> ``ChainSpec`` (``config.chains``) -> ``driver.run_chain_into_store``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -33,7 +34,10 @@ class ProgressHooks:
         self.bar.update(done, acceptance=acceptance, dH=delta_h)
 
     def message(self, text: str) -> None:
-        self.bar.message(text)
+        if self.bar is None:  # before the chain begins (store checks)
+            print(f"[{self.label}] {text}", file=sys.stderr, flush=True)
+        else:
+            self.bar.message(text)
 
     def close(self) -> None:
         if self.bar is not None:

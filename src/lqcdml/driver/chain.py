@@ -101,10 +101,13 @@ def _check_same_chain(spec: ChainSpec, store: EnsembleStore) -> None:
             )
 
 
-def _open_or_create(spec: ChainSpec, path: Path, n_configs: int) -> EnsembleStore:
+def _open_or_create(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) -> EnsembleStore:
     if path.exists():
         store = EnsembleStore.open(path, mode="r+")
         _check_same_chain(spec, store)
+        repaired = store.finish_resize()
+        if repaired is not None:
+            hooks.message(f"store {str(path)!r}: finished a resize that was interrupted (capacity {repaired})")
         if store.field_shape != tuple(spec.field_shape):
             raise StoreDamage(f"store {str(path)!r}: fields of shape {list(store.field_shape)} but its chain "
                               f"definition gives {list(spec.field_shape)}; the store is damaged")
@@ -157,7 +160,7 @@ def run_chain_into_store(spec: ChainSpec, path: str | Path, n_configs: int,
 
 
 def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) -> dict[str, Any]:
-    store = _open_or_create(spec, path, n_configs)
+    store = _open_or_create(spec, path, n_configs, hooks)
     start = store.n_committed
     hooks.begin(start, n_configs)
     if start == 0:

@@ -353,7 +353,22 @@ class EnsembleStore:
                 f"{self.n_committed} committed configurations"
             )
         for arr in self._arrays.values():
-            arr.resize((capacity, *arr.shape[1:]))
+            if arr.shape[0] != capacity:
+                arr.resize((capacity, *arr.shape[1:]))
+
+    def finish_resize(self) -> int | None:
+        """Complete a resize that was interrupted between arrays (a kill or a full disk
+        while growing them one by one): every array gets the largest capacity. The
+        committed data is untouched either way. Returns the capacity, or None if the
+        arrays already agreed."""
+        capacities = {arr.shape[0] for arr in self._arrays.values()}
+        if len(capacities) == 1:
+            return None
+        if min(capacities) < self.n_committed:
+            raise StoreDamage(f"store {str(self.path)!r}: an array shorter ({min(capacities)}) than the "
+                              f"{self.n_committed} committed configurations; the store is damaged")
+        self.resize(max(capacities))
+        return max(capacities)
 
     def commit(
         self,
