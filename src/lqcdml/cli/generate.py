@@ -5,7 +5,6 @@ Config -> ``ChainSpec`` (``config.chains``) -> ``driver.run_chain_into_store``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
@@ -15,33 +14,16 @@ from ..atomic import write_json_atomic
 from ..config import RootConfig
 from ..config.chains import chain_spec
 from ..driver import run_chain_into_store
-from .progress import Progress
+from .progress import LazyProgress
 
 __all__ = ["generate", "ProgressHooks"]
 
 
-class ProgressHooks:
+class ProgressHooks(LazyProgress):
     """Driver hooks that report through a ``Progress`` display (bar or log lines)."""
-
-    def __init__(self, label: str, enabled: bool | None):
-        self.label, self.enabled = label, enabled
-        self.bar: Progress | None = None
-
-    def begin(self, done: int, total: int) -> None:
-        self.bar = Progress(total=total, initial=done, label=self.label, enabled=self.enabled)
 
     def progress(self, done: int, total: int, acceptance: float, delta_h: float) -> None:
         self.bar.update(done, acceptance=acceptance, dH=delta_h)
-
-    def message(self, text: str) -> None:
-        if self.bar is None:  # before the chain begins (store checks)
-            print(f"[{self.label}] {text}", file=sys.stderr, flush=True)
-        else:
-            self.bar.message(text)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def generate(
@@ -59,7 +41,7 @@ def generate(
     written by the same chain definition. Returns (and writes to ``manifest``) a JSON
     summary.
     """
-    spec = chain_spec(cfg, ensemble, replica, model_path, store_path)
+    spec = chain_spec(cfg, ensemble, replica, model_path, store_path=store_path)
     torch.set_num_threads(cfg.threads)
     hooks = ProgressHooks(f"{ensemble} r{replica:02d}", progress)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "LazyProgress"]
 
 
 class Progress:
@@ -51,3 +51,25 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+class LazyProgress:
+    """A ``Progress`` made when the work ``begin``s (a driver knows where it resumes only
+    after it opened its store or checkpoint); messages before that go to the log."""
+
+    def __init__(self, label: str, enabled: bool | None, unit: str = "cfg"):
+        self.label, self.enabled, self.unit = label, enabled, unit
+        self.bar: Progress | None = None
+
+    def begin(self, done: int, total: int) -> None:
+        self.bar = Progress(total=total, initial=done, label=self.label, enabled=self.enabled, unit=self.unit)
+
+    def message(self, text: str) -> None:
+        if self.bar is None:
+            print(f"[{self.label}] {text}", file=sys.stderr, flush=True)
+        else:
+            self.bar.message(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -15,13 +15,13 @@ import torch
 from .. import __version__
 from ..atomic import write_json_atomic
 from ..config import SAMPLERS, RootConfig, to_container, training_hash
-from ..config.build import build_action
+from ..config.build import build_action, torch_device
 from ..config.chains import flow_trainer
 from ..driver import train_into_checkpoint
 from ..provenance import git_commit
 from ..store import StoreError
 from ..train import evaluate_flow
-from .progress import Progress
+from .progress import LazyProgress
 
 __all__ = ["train"]
 
@@ -33,18 +33,7 @@ def _thinned(history: dict, keep: int = 500) -> dict:
     return {"step": list(range(1, n + 1))[::stride], **{k: v[::stride] for k, v in history.items()}}
 
 
-class _TrainProgress:
-    def __init__(self, label: str, enabled: bool | None):
-        self.label, self.enabled = label, enabled
-        self.bar: Progress | None = None
-
-    def begin(self, done: int, total: int) -> None:
-        self.bar = Progress(total=total, initial=done, label=self.label, enabled=self.enabled, unit="step")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
+class _TrainProgress(LazyProgress):
     def progress(self, done: int, total: int, loss: float, **values: float) -> None:
         self.bar.update(done, loss=loss, ess=values.get("ess", float("nan")))
 
@@ -57,15 +46,13 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
         users = ", ".join(k.name for k in SAMPLERS if k.needs_model)
         raise StoreError(f"ensemble {ensemble!r} has sampler.name = {ens.sampler.name!r}, which uses no "
                          f"model; allowed: {users}")
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise StoreError("device = 'cuda' but torch sees no CUDA device; allowed here: cpu")
+    device = torch_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     trainer = flow_trainer(ens, device)
     digest = training_hash(ens)
     meta = {"config": to_container(ens), "training_hash": digest, "version": __version__,
             "git_commit": git_commit(), "ensemble": ensemble, "experiment": cfg.experiment}
-    hooks = _TrainProgress(f"train {ensemble}", progress)
+    hooks = _TrainProgress(f"train {ensemble}", progress, unit="step")
     try:
         run = train_into_checkpoint(trainer, checkpoint, ens.train.steps, ens.train.checkpoint_every, meta, hooks)
     finally:

@@ -28,6 +28,7 @@ __all__ = [
     "initial_fields",
     "cheap_observable",
     "torch_dtype",
+    "torch_device",
     "replica_seed",
 ]
 
@@ -38,6 +39,16 @@ def torch_dtype(group: Manifold, precision: str) -> torch.dtype:
     if isinstance(group, SU):
         return torch.complex128 if double else torch.complex64
     return torch.float64 if double else torch.float32
+
+
+def torch_device(name: str) -> torch.device:
+    """The device ``name`` (``cpu``, ``cuda``, ``cuda:N``), refused in one line if absent."""
+    from ..store import StoreError
+
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise StoreError(f"device = {name!r} but torch sees no CUDA device; allowed here: cpu")
+    return device
 
 
 def build_group(theory: TheoryConfig) -> Manifold:

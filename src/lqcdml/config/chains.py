@@ -14,7 +14,16 @@ from .. import __version__
 from ..driver import ChainSpec, Reprojection, read_complete_checkpoint
 from ..store import EnsembleStore, StoreError
 from .errors import ConfigError
-from .build import build_group, build_sampler, cheap_observable, initial_fields, replica_seed, site_shape, torch_dtype
+from .build import (
+    build_group,
+    build_sampler,
+    cheap_observable,
+    initial_fields,
+    replica_seed,
+    site_shape,
+    torch_device,
+    torch_dtype,
+)
 from .compose import to_container
 from .hashes import chain_definition, ensemble_hash, file_digest, training_hash
 from .models import build_model
@@ -125,14 +134,12 @@ def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], it
 
 
 def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | Path | None = None,
-               store_path: str | Path = "store") -> ChainSpec:
+               *, store_path: str | Path) -> ChainSpec:
     """The chain of replica ``replica`` of ``ensemble``: sampler, start, store layout, checks."""
     ens = cfg.ensembles[ensemble]
     if not 1 <= replica <= ens.chain.replicas:
         raise StoreError(f"--replica = {replica}; allowed: 1..{ens.chain.replicas} (chain.replicas)")
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise StoreError("device = 'cuda' but torch sees no CUDA device; allowed here: cpu")
+    device = torch_device(cfg.device)
     kind = SAMPLERS.lookup(ens.sampler.name)
     model, digest = None, None
     if kind.needs_model:

@@ -90,9 +90,11 @@ class ChainSpec:
 
 
 def _check_same_chain(spec: ChainSpec, store: EnsembleStore) -> None:
+    """The spec's own check, or by default the chain hash, replica and model digest."""
     old = store.meta
     if spec.check_compatible is not None:
         spec.check_compatible(old)
+        return
     for key in ("config_hash", "replica", "model_digest"):
         if old.get(key) != spec.meta.get(key):
             raise StoreError(
@@ -169,7 +171,7 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) 
         before = 0.0
     else:
         state = resume_state(store, spec.device)
-        before = float(store.checkpoint()["attrs"].get("seconds", 0.0))
+        before = float(store.checkpoint()["attrs"].get("seconds", 0.0))  # cached by the store
     obs_name, obs_fn = spec.observable
     faults = {"nonfinite_rejected": 0, "reprojections": 0, "max_drift": 0.0}
     t0 = time.perf_counter()

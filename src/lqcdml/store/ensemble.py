@@ -97,6 +97,7 @@ class EnsembleStore:
             raise StoreDamage(f"store {where!r}: n_committed = {n} outside 0..{capacity} (the capacity); "
                               "the store is damaged")
         self._slots: dict[str, zarr.Group] = {}
+        self._checkpoint: tuple[int, dict[str, Any]] | None = None  # (n_committed, content) of the last read
 
     # --- opening -------------------------------------------------------------------
     @classmethod
@@ -252,16 +253,15 @@ class EnsembleStore:
         if name not in self.record_names:
             raise KeyError(f"record {name!r}; allowed: {', '.join(self.record_names)}")
         arr = self._arrays[name]
-        block, suffix = arr.chunks[0], ("0",) * (arr.ndim - 1)
-        for b in range((self.n_committed + block - 1) // block):  # zarr reads a lost chunk as zeros
-            if not (self.path / name / "c" / str(b)).joinpath(*suffix).is_file():
-                raise StoreDamage(f"record {name!r} of {str(self.path)!r} has lost its chunk {b} (configurations "
-                                  f"{b * block}..{min(self.n_committed, (b + 1) * block) - 1}); the store is damaged")
+        lost = self._lost_record_blocks(name)  # zarr would read a lost chunk as zeros
+        if lost:
+            raise StoreDamage(f"record {name!r} of {str(self.path)!r} has lost chunk(s) {lost} "
+                              f"({self._block_range(name, lost)}); the store is damaged")
         try:
             return arr[: self.n_committed]
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
             raise StoreDamage(
-                f"record {name!r} of {str(self.path)!r} is corrupted ({exc.__class__.__name__}: {exc})"
+                f"record {name!r} is corrupted in {str(self.path)!r} ({exc.__class__.__name__}: {exc})"
             ) from None
 
     def checkpoint(self) -> dict[str, Any] | None:
@@ -269,6 +269,12 @@ class EnsembleStore:
         n = self.n_committed
         if n == 0:
             return None
+        if self._checkpoint is not None and self._checkpoint[0] == n:
+            return self._checkpoint[1]
+        self._checkpoint = (n, self._read_checkpoint(n))
+        return self._checkpoint[1]
+
+    def _read_checkpoint(self, n: int) -> dict[str, Any]:
         where = str(self.path)
         try:
             slot = self._group["checkpoint"][f"slot{n % 2}"]
@@ -314,19 +320,10 @@ class EnsembleStore:
             out.append(f"store {where!r}: configurations {missing[:10]}{'...' if len(missing) > 10 else ''} "
                        "have lost their data chunk")
         for name in self.record_names:
-            arr = self._arrays[name]
-            block = arr.chunks[0]
-            suffix = ("0",) * (arr.ndim - 1)
-            lost = [b for b in range((n + block - 1) // block)
-                    if not (self.path / name / "c" / str(b)).joinpath(*suffix).is_file()]
-            if lost:
-                out.append(f"store {where!r}: record {name!r} has lost chunk(s) {lost} "
-                           f"(configurations {lost[0] * block}..{min(n, (lost[-1] + 1) * block) - 1})")
-                continue
-            try:  # the records are small: read through their checksums
-                arr[:n]
-            except Exception as exc:  # noqa: BLE001 - codec and checksum failures
-                out.append(f"store {where!r}: record {name!r} is corrupted ({exc.__class__.__name__}: {exc})")
+            try:  # the records are small: read through their checksums, lost chunks refused
+                self.read_records(name)
+            except StoreError as exc:
+                out.append(str(exc))
         if n and checkpoint:
             try:
                 ckpt = self.checkpoint()
@@ -340,6 +337,17 @@ class EnsembleStore:
             except StoreError as exc:
                 out.append(str(exc))
         return out
+
+    def _lost_record_blocks(self, name: str) -> list[int]:
+        """Chunks (blocks of configurations) of record ``name`` missing below ``n_committed``."""
+        arr = self._arrays[name]
+        block, suffix = arr.chunks[0], ("0",) * (arr.ndim - 1)
+        return [b for b in range((self.n_committed + block - 1) // block)
+                if not (self.path / name / "c" / str(b)).joinpath(*suffix).is_file()]
+
+    def _block_range(self, name: str, blocks: list[int]) -> str:
+        block = self._arrays[name].chunks[0]
+        return f"configurations {blocks[0] * block}..{min(self.n_committed, (blocks[-1] + 1) * block) - 1}"
 
     def _field_chunk(self, index: int) -> Path:
         return self.path / "fields" / "c" / str(index) / Path(*["0"] * len(self.field_shape))
