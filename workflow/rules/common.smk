@@ -48,6 +48,27 @@ def model_checkpoint(ens):
     return f"{EXP_DIR}/models/{ens}.pt"
 
 
+def train_source(ens):
+    """The ensemble a model trains on (train.source: SLHMC networks trained offline), or None."""
+    return CFG.ensembles[ens].train.source or None
+
+
+def train_inputs(wildcards):
+    """The resolved config, and the finished chains of train.source where a model trains on them."""
+    inputs = {"config": f"{EXP_DIR}/config.yaml"}
+    source = train_source(wildcards.ensemble)
+    if source:
+        inputs["source"] = [f"{EXP_DIR}/ensembles/{source}/r{rep:02d}.json" for rep in replicas(source)]
+    return inputs
+
+
+def train_source_args(wildcards):
+    source = train_source(wildcards.ensemble)
+    if not source:
+        return ""
+    return " ".join(f"--source-store {EXP_DIR}/ensembles/{source}/r{rep:02d}.zarr" for rep in replicas(source))
+
+
 def generate_inputs(wildcards):
     """The resolved config, and for ensembles with a trained model the finished training's manifest."""
     inputs = {"config": f"{EXP_DIR}/config.yaml"}

@@ -1,4 +1,5 @@
-# Training of the model of every ensemble whose sampler uses one (the normalizing flows). The checkpoint
+# Training of the model of every ensemble whose sampler uses one (normalizing flows, the networks of
+# self-learning HMC; those trained offline read the chains of train.source). The checkpoint
 # is not a declared output (Snakemake would delete it before a rerun): a killed job,
 # rerun, continues from its last checkpoint. The declared output is the manifest written
 # when training is complete (with the ESS and acceptance on fresh samples).
@@ -6,11 +7,12 @@
 
 rule train:
     input:
-        config=f"{EXP_DIR}/config.yaml",
+        unpack(train_inputs),
     output:
         manifest=f"{EXP_DIR}/models/{{ensemble}}.json",
     params:
         checkpoint=lambda wc: model_checkpoint(wc.ensemble),
+        source=train_source_args,
         code=TRAIN_CODE,
     threads: JOB_THREADS
     resources:
@@ -22,5 +24,5 @@ rule train:
         f"{EXP_DIR}/logs/train_{{ensemble}}.log",
     shell:
         "lqcdml train --config {input.config} --ensemble {wildcards.ensemble} "
-        "--checkpoint {params.checkpoint} --manifest {output.manifest} "
+        "--checkpoint {params.checkpoint} --manifest {output.manifest} {params.source} "
         "threads={threads} --progress lines > {log} 2>&1"

@@ -76,23 +76,54 @@ def plot_series(da: xr.DataArray, ensemble: str, label: str, out_dir: str | os.P
     return paths
 
 
+#: the second panel of a training figure: history key -> axis label
+_TRAINING_PANELS = {"ess": "batch ESS", "acceptance": "SLHMC acceptance per trajectory"}
+_LOSS_LABELS = {"ess": "reverse KL loss (mean log q + S)", "acceptance": "(S_f - S_f^eff)^2"}
+
+
 def plot_training(history: dict, ensemble: str, out_dir: str | os.PathLike) -> Path:
-    """Loss and batch ESS against the training step (from a train manifest's history)."""
+    """Loss, and the batch ESS (flows) or the acceptance (online SLHMC) if recorded, against the
+    training step (from a train manifest's history)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    loss, ess = np.asarray(history["loss"]), np.asarray(history["ess"])
+    loss = np.asarray(history["loss"])
     steps = np.asarray(history.get("step", np.arange(1, len(loss) + 1)))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
+    panel = next((k for k in _TRAINING_PANELS if history.get(k)), None)
+    fig, axes = plt.subplots(1, 2 if panel else 1, figsize=(8 if panel else 4.5, 3))
+    a = axes[0] if panel else axes
     a.plot(steps, loss, lw=0.6)
     a.set_xlabel("training step")
-    a.set_ylabel("reverse KL loss (mean log q + S)")
-    b.plot(steps, ess, lw=0.6)
-    b.set_xlabel("training step")
-    b.set_ylabel("batch ESS")
-    b.set_ylim(0, 1)
-    fig.suptitle(f"{ensemble}: flow training")
+    a.set_ylabel(_LOSS_LABELS.get(panel, "(S_f - S_f^eff)^2"))
+    if panel == "acceptance" or panel is None:
+        a.set_yscale("log")
+    if panel:
+        b = axes[1]
+        b.plot(steps, np.asarray(history[panel]), lw=0.6)
+        b.set_xlabel("training step")
+        b.set_ylabel(_TRAINING_PANELS[panel])
+        b.set_ylim(0, 1)
+    fig.suptitle(f"{ensemble}: training")
     fig.tight_layout()
     path = out_dir / f"{_safe(ensemble)}__training.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_losses(histories: dict[str, dict], out_dir: str | os.PathLike, name: str = "training_loss") -> Path:
+    """The loss histories of several models on one axis, against the training step (log scale)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, history in sorted(histories.items()):
+        loss = np.asarray(history["loss"])
+        ax.plot(np.asarray(history.get("step", np.arange(1, len(loss) + 1))), loss, lw=0.8, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("(S_f - S_f^eff)^2")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / f"{_safe(name)}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

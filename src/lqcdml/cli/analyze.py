@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ..analysis.plots import plot_series, plot_training
+from ..analysis.plots import plot_losses, plot_series, plot_training
 from ..analysis.summary import drift_lines, scalar_series, summarize_ensemble, thermalized, write_tables
 from ..config import RootConfig
 from ..store import StoreError, combine_replicas, read_observables
@@ -58,9 +58,14 @@ def analyze(
     notes += consistency_lines(cfg, rows)
     loaded = [json.loads(Path(m).read_text()) for m in manifests]
     if figures:
+        smearing = {}
         for m in loaded:
             if "checkpoint" in m and m.get("history"):
                 plot_training(m["history"], m["ensemble"], out_dir / "figures")
+                if "ess" not in m["history"]:
+                    smearing[m["ensemble"]] = m["history"]
+        if len(smearing) > 1:  # SLHMC networks side by side at equal training steps
+            plot_losses(smearing, out_dir / "figures")
     appendix = cost_lines(cfg, rows, loaded)
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
     return rows
@@ -109,8 +114,9 @@ def cost_lines(cfg: RootConfig, rows, manifests: list[dict]) -> list[str]:
         "in one tensor; an independent sample costs 2 tau_int configurations; training excluded):",
         "",
         "| ensemble | sampler | acceptance | observable | tau_int | s / configuration | s / independent sample "
-        "| training s | fresh ESS | fresh acceptance |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CG / trajectory (MD + accept/reject) | CG / independent sample | training s | fresh ESS "
+        "| fresh acceptance |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ens_name in sorted(generated):
         ens = cfg.ensembles.get(ens_name)
@@ -127,12 +133,26 @@ def cost_lines(cfg: RootConfig, rows, manifests: list[dict]) -> list[str]:
         per_conf = seconds / done if done else None
         per_indep = per_conf * max(2 * tau, 1.0) if (per_conf is not None and tau is not None) else None
         t = trained.get(ens_name)
+        fresh = (t or {}).get("fresh") or {}
+        cg = _cg_per_trajectory(jobs)
+        cg_text = "" if cg is None else f"{cg[0] + cg[1]:.0f} ({cg[0]:.0f} + {cg[1]:.0f})"
+        cg_indep = None if (cg is None or tau is None) else (cg[0] + cg[1]) * ens.chain.save_every * max(2 * tau, 1.0)
         lines.append(
             f"| {ens_name} | {ens.sampler.name} | {acc:.3f} | {obs} | {_num(tau, '.2f')} | {_num(per_conf, '.3g')} "
-            f"| {_num(per_indep, '.3g')} | {_num(t and t['seconds'], '.0f')} "
-            f"| {_num(t and t['fresh']['ess'], '.3f')} | {_num(t and t['fresh']['acceptance'], '.3f')} |"
+            f"| {_num(per_indep, '.3g')} | {cg_text} | {_num(cg_indep, '.3g')} | {_num(t and t['seconds'], '.0f')} "
+            f"| {_num(fresh.get('ess'), '.3f')} | {_num(fresh.get('acceptance') or (t or {}).get('final_acceptance'), '.3f')} |"
         )
     return lines
+
+
+def _cg_per_trajectory(jobs: list[dict]) -> tuple[float, float] | None:
+    """Mean CG iterations per trajectory of the batched chains, (MD, accept/reject), over
+    the replicas whose manifests carry them (one solve serves every chain of a batch)."""
+    counts = [j["counters_per_trajectory"] for j in jobs
+              if "cg_md" in (j.get("counters_per_trajectory") or {})]
+    if not counts:
+        return None
+    return (sum(c["cg_md"] for c in counts) / len(counts), sum(c["cg_metropolis"] for c in counts) / len(counts))
 
 
 def _num(x, fmt: str) -> str:

@@ -53,12 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replica", type=int, default=1, help="job replica, 1..chain.replicas")
     p.add_argument("--store", required=True, help="ensemble store (.zarr) to create or resume")
     p.add_argument("--manifest", help="JSON written when the chain reaches its length")
-    p.add_argument("--model", help="trained flow checkpoint (sampler.name = flow)")
+    p.add_argument("--model", help="trained model checkpoint (sampler.name = flow or slhmc)")
     p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
 
-    p = sub.add_parser("train", help="train (or resume training) an ensemble's normalizing flow")
+    p = sub.add_parser("train", help="train (or resume training) an ensemble's model (flow, SLHMC network)")
     _add_config_args(p)
     p.add_argument("--checkpoint", required=True, help="model checkpoint (.pt) to create or resume")
+    p.add_argument("--source-store", action="append", default=[],
+                   help="ensemble store of train.source (repeat for each replica)")
     p.add_argument("--manifest", help="JSON written when the training is complete")
     p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
 
@@ -154,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
         name, _ = select_ensemble(cfg, args.ensemble)
         summary = train(cfg, name, Path(args.checkpoint), Path(args.manifest) if args.manifest else None,
-                        _progress(args.progress))
+                        _progress(args.progress), [Path(p) for p in args.source_store])
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
         return 0
     if args.command == "measure":

@@ -1,6 +1,7 @@
 """``lqcdml train``: train (or resume training) the model of an ensemble.
 
-Config -> trainer (``config.chains.flow_trainer``) -> ``driver.train_into_checkpoint``.
+Config -> trainer (``config.chains.flow_trainer`` for flows, ``slhmc_trainer`` for the
+effective actions of self-learning HMC) -> ``driver.train_into_checkpoint``.
 The checkpoint is replaced atomically every ``train.checkpoint_every`` steps, so a
 killed job, rerun, continues from the last checkpoint bit for bit.
 """
@@ -14,9 +15,9 @@ import torch
 
 from .. import __version__
 from ..atomic import write_json_atomic
-from ..config import SAMPLERS, RootConfig, to_container, training_hash
+from ..config import MODELS, SAMPLERS, RootConfig, to_container, training_hash
 from ..config.build import build_action, torch_device
-from ..config.chains import flow_trainer
+from ..config.chains import flow_trainer, slhmc_trainer
 from ..driver import train_into_checkpoint
 from ..provenance import git_commit
 from ..store import StoreError
@@ -35,11 +36,34 @@ def _thinned(history: dict, keep: int = 500) -> dict:
 
 class _TrainProgress(LazyProgress):
     def progress(self, done: int, total: int, loss: float, **values: float) -> None:
-        self.bar.update(done, loss=loss, ess=values.get("ess", float("nan")))
+        self.bar.update(done, loss=loss, **{k: v for k, v in values.items() if k in ("ess", "acceptance")})
+
+
+def source_configurations(cfg: RootConfig, source: str, stores: list[Path]) -> torch.Tensor:
+    """The thermalised configurations (past ``chain.n_therm``) of ``source``'s stores,
+    every chain of every store in one batch ``[n, ...]``."""
+    from ..store import EnsembleStore
+
+    if not stores:
+        raise StoreError(f"train.source = {source!r}: no --source-store given; allowed: its ensemble stores")
+    n_therm = cfg.ensembles[source].chain.n_therm
+    fields = []
+    for path in stores:
+        store = EnsembleStore.open(path)
+        if store.meta.get("ensemble") != source or store.meta.get("experiment") != cfg.experiment:
+            raise StoreError(f"--source-store {str(path)!r} holds ensemble {store.meta.get('ensemble')!r} of "
+                             f"{store.meta.get('experiment')!r}; allowed: stores of train.source = {source!r} "
+                             f"of {cfg.experiment!r}")
+        if store.n_committed <= n_therm:
+            raise StoreError(f"--source-store {str(path)!r} has {store.n_committed} configurations; allowed: more "
+                             f"than chain.n_therm = {n_therm} of {source!r}")
+        for i in range(n_therm, store.n_committed):
+            fields.append(torch.from_numpy(store.read_fields(i)))
+    return torch.cat(fields)
 
 
 def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | None = None,
-          progress: bool | None = None) -> dict:
+          progress: bool | None = None, source_stores: list[Path] = ()) -> dict:
     """Train ``ensemble``'s model to ``train.steps`` steps, resuming from ``checkpoint``."""
     ens = cfg.ensembles[ensemble]
     if not SAMPLERS.lookup(ens.sampler.name).needs_model:
@@ -48,7 +72,15 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
                          f"model; allowed: {users}")
     device = torch_device(cfg.device)
     torch.set_num_threads(cfg.threads)
-    trainer = flow_trainer(ens, device)
+    family = MODELS.lookup(ens.model.kind).family
+    if family == "smearing":
+        source = (source_configurations(cfg, ens.train.source, list(source_stores))
+                  if ens.train.source else None)
+        trainer = slhmc_trainer(ens, device, source)
+    else:
+        if source_stores:
+            raise StoreError("--source-store: allowed only for models trained on another ensemble (train.source)")
+        trainer = flow_trainer(ens, device)
     digest = training_hash(ens)
     meta = {"config": to_container(ens), "training_hash": digest, "version": __version__,
             "git_commit": git_commit(), "ensemble": ensemble, "experiment": cfg.experiment}
@@ -57,10 +89,22 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
         run = train_into_checkpoint(trainer, checkpoint, ens.train.steps, ens.train.checkpoint_every, meta, hooks)
     finally:
         hooks.close()
-    quality = evaluate_flow(trainer.model, build_action(ens.theory).action, ens.train.ess_samples, ens.train.seed + 1)
     hist = trainer.history
     tail = max(1, min(100, len(hist["loss"]) // 10))
     start = run["resumed_from"]
+    if family == "smearing":
+        quality = {"final_acceptance": float(np.mean(hist["acceptance"][-tail:]))} if "acceptance" in hist else {}
+        if source is not None:  # the trained chain's acceptance at equilibrium, from the source's configurations
+            from ..config.build import build_sampler
+            from ..train import equilibrium_acceptance
+
+            probe = source[-min(len(source), ens.train.probe):]
+            sampler = build_sampler(ens, trainer.net.eval().requires_grad_(False), probe.dtype, device)
+            quality["fresh"] = equilibrium_acceptance(sampler, probe.to(device), ens.train.seed + 1)
+    else:
+        quality = evaluate_flow(trainer.model, build_action(ens.theory).action, ens.train.ess_samples,
+                                ens.train.seed + 1)
+        quality = {"final_batch_ess": float(np.mean(hist["ess"][-tail:])), "fresh": quality}
     summary = {
         "checkpoint": str(checkpoint),
         "experiment": cfg.experiment,
@@ -70,8 +114,7 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
         "seconds": run["seconds"],
         "steps_per_second": (trainer.step_count - start) / run["seconds_run"] if trainer.step_count > start else None,
         "final_loss": float(np.mean(hist["loss"][-tail:])),
-        "final_batch_ess": float(np.mean(hist["ess"][-tail:])),
-        "fresh": quality,
+        **quality,
         "history": _thinned(hist),
         "training_hash": digest,
         "version": __version__,

@@ -30,7 +30,8 @@ from .models import build_model
 from .registry import SAMPLERS
 from .schema import EnsembleConfig, RootConfig
 
-__all__ = ["chain_spec", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer", "FIELD_COPIES"]
+__all__ = ["chain_spec", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer",
+           "slhmc_trainer", "FIELD_COPIES"]
 
 
 def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str | None = None) -> dict:
@@ -91,7 +92,7 @@ def load_model(ens: EnsembleConfig, path: str | Path, device: torch.device | str
     ckpt = read_complete_checkpoint(path, training_hash(ens))
     model = build_model(ens)
     model.load_state_dict(ckpt["trainer"]["model"])
-    return model.to(device=device, dtype=torch.float64).eval()
+    return model.to(device=device, dtype=torch.float64).eval().requires_grad_(False)  # frozen for sampling
 
 
 #: copies of the fields a sampler holds at once (fields, momenta, forces, proposals, ...)
@@ -170,7 +171,52 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
         reprojection=Reprojection(group, 1e-12 if cfg.dtype == "float64" else 1e-5),
         device=device,
         check_compatible=lambda old: check_compatible(meta, old, store_path),
+        counters=kind.counters,
     )
+
+
+def _initial_model(ens: EnsembleConfig, device, dtype=torch.float64) -> torch.nn.Module:
+    """The untrained model, its initial weights from ``train.seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ens.train.seed)
+        return build_model(ens).to(device=device, dtype=dtype)
+
+
+def slhmc_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu",
+                  source_configs: torch.Tensor | None = None):
+    """The trainer of an SLHMC effective action: online (``chain.n_chains`` SLHMC chains
+    seeded by ``train.seed``, from ``chain.start`` or, given ``source_configs``, from the
+    last of them) or offline (on ``source_configs``). ``source_configs``:
+    ``[n, d, L..., N, N]``, thermalised configurations of ``train.source``."""
+    from ..train import OfflineSLHMCTrainer, OnlineSLHMCTrainer
+    from .samplers import build_fermion_terms, effective_fermion_terms
+
+    device = torch.device(device)
+    net = _initial_model(ens, device)
+    s, tr = ens.sampler, ens.train
+    exact = build_fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
+    effective = effective_fermion_terms(ens)
+    if tr.method == "offline":
+        if source_configs is None:
+            raise StoreError(f"train.method = 'offline' needs the configurations of train.source = {tr.source!r} "
+                             "(lqcdml train --source-store PATH)")
+        return OfflineSLHMCTrainer(net, source_configs.to(device), exact, effective, tr.batch, tr.lr, tr.seed)
+    group = build_group(ens.theory)
+    dtype = torch_dtype(group, "float64")
+    from ..lattice import make_generators
+    from ..samplers import ChainState
+
+    gens = make_generators(replica_seed(tr.seed, 0), ens.chain.n_chains, device)
+    if source_configs is not None:  # continue from the last configurations of a thermalised ensemble
+        if source_configs.shape[0] < ens.chain.n_chains:
+            raise StoreError(f"train.source = {tr.source!r} has {source_configs.shape[0]} configurations; "
+                             f"allowed: at least chain.n_chains = {ens.chain.n_chains} to start online training")
+        fields = source_configs[-ens.chain.n_chains:].to(device=device, dtype=dtype)
+    else:
+        fields = initial_fields(ens, gens, dtype, device)
+    start = ChainState.initial(fields, gens)
+    return OnlineSLHMCTrainer(net, lambda model: build_sampler(ens, model, dtype, device), exact, effective,
+                              start, tr.lr)
 
 
 def flow_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu"):
@@ -179,9 +225,7 @@ def flow_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu"):
     from .build import build_action
 
     dtype = torch.float32 if ens.train.dtype == "float32" else torch.float64
-    with torch.random.fork_rng(devices=[]):  # initial weights from train.seed, global RNG untouched
-        torch.manual_seed(ens.train.seed)
-        model = build_model(ens).to(device=device, dtype=dtype)
+    model = _initial_model(ens, device, dtype)
     tr = ens.train
     return FlowTrainer(model, build_action(ens.theory).action, tr.steps, tr.batch, tr.lr, tr.schedule,
                        tr.min_lr_ratio, tr.seed, tr.grad_clip)

@@ -6,7 +6,9 @@
   of a run with 1 replica is the same chain as replica ``r`` of a run with 2), the
   precision, and for samplers that need a model the model (the keys its kind reads) and
   the training settings. Measurements never touch the chain.
-- The training hash covers the theory, the model and the training settings.
+- The training hash covers the theory, the model and the training settings (the keys the
+  model kind's training reads); for SLHMC effective actions also the sampler (``m_eff``
+  and the molecular dynamics the online training runs).
 - ``file_digest``: the content of a file (a trained model in a store's metadata).
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from .registry import MODELS, SAMPLERS
 
-__all__ = ["chain_definition", "model_definition", "ensemble_hash", "training_hash", "file_digest",
+__all__ = ["chain_definition", "model_definition", "training_definition", "ensemble_hash", "training_hash", "file_digest",
            "CHAIN_KEYS_IGNORED"]
 
 #: chain keys that do not change the chain of a replica
@@ -38,6 +40,14 @@ def model_definition(model: dict) -> dict:
     return {k: v for k, v in dict(model).items() if k == "kind" or k in kind.reads}
 
 
+def training_definition(model: dict, train: dict) -> dict:
+    """Training settings restricted to the keys the model kind's training reads."""
+    kind = MODELS.get(model.get("kind"))
+    if kind is None:
+        return dict(train)
+    return {k: v for k, v in dict(train).items() if k in kind.train_reads}
+
+
 def chain_definition(ensemble: dict) -> dict:
     """The part of a (container) ensemble config that determines one replica's chain."""
     data = copy.deepcopy(dict(ensemble))
@@ -52,6 +62,7 @@ def chain_definition(ensemble: dict) -> dict:
     data["sampler"] = {k: v for k, v in sampler.items() if k == "name" or k in kind.reads
                        or (k == "options" and v)}
     if kind.needs_model:
+        data["train"] = training_definition(data.get("model", {}), data.get("train", {}))
         data["model"] = model_definition(data.get("model", {}))
     else:
         data.pop("model", None)
@@ -74,6 +85,13 @@ def training_hash(ens) -> str:
 
     container = to_container(ens)
     data = {k: container[k] for k in ("theory", "model", "train")}
+    data["train"] = training_definition(data["model"], data["train"])
+    kind = MODELS.get(data["model"].get("kind"))
+    if kind is not None and kind.family == "smearing":  # the effective action depends on m_eff and the MD
+        sampler = container["sampler"]
+        skind = SAMPLERS.get(sampler.get("name"))
+        data["sampler"] = {k: v for k, v in sampler.items()
+                           if k == "name" or k == "options" or (skind is not None and k in skind.reads)}
     data["model"] = model_definition(data["model"])
     return _digest(data)
 

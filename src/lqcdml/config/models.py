@@ -1,4 +1,5 @@
-"""The built-in flow models (phi^4 affine, 2D U(1) local and plaquette-coordinate flows)."""
+"""The built-in models: flows (phi^4 affine, 2D U(1) local and plaquette-coordinate flows) and the
+gauge-covariant networks of self-learning HMC (stout layers, CASK blocks)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,56 @@ MODELS.register(ModelKind(
     name="u1_plaquette", theory="u1", build=_u1_plaquette,
     reads=(*_NET, "n_mix", "n_partners", "partner_hidden"), validate=_u1_plaquette_checks,
     doc="couplings in plaquette coordinates with a sink plaquette and sink partners (2D)",
+))
+
+
+def _stout(ens) -> torch.nn.Module:
+    from ..lattice import SU
+    from ..nn import stout_net
+
+    mo = ens.model
+    return stout_net(SU(ens.theory.n_colors), len(ens.theory.lattice), mo.n_layers, tuple(mo.loops))
+
+
+def _cask(ens) -> torch.nn.Module:
+    from ..lattice import SU
+    from ..nn import cask_net
+
+    mo = ens.model
+    return cask_net(SU(ens.theory.n_colors), len(ens.theory.lattice), mo.n_layers, tuple(mo.loops), mo.extent)
+
+
+#: training methods of the SLHMC effective actions
+SMEARING_TRAINING = ("online", "offline")
+
+
+def _smearing_checks(ens, p: str) -> None:
+    from ..nn import LOOP_TYPES
+
+    mo, tr = ens.model, ens.train
+    if not mo.loops or any(t not in LOOP_TYPES for t in mo.loops) or len(set(mo.loops)) != len(mo.loops):
+        _fail(p + "model.loops", list(mo.loops), f"distinct loop types of {', '.join(LOOP_TYPES)}")
+    if mo.kind == "cask" and mo.extent < 1:
+        _fail(p + "model.extent", mo.extent, "extent >= 1 (rectangles 1 x 1 .. 1 x extent)")
+    if tr.method not in SMEARING_TRAINING:
+        _fail(p + "train.method", tr.method, ", ".join(SMEARING_TRAINING))
+    if tr.probe < 1:
+        _fail(p + "train.probe", tr.probe, "probe >= 1 (configurations of train.source)")
+    if tr.method == "offline" and not tr.source:
+        _fail(p + "train.source", tr.source, "the name of an HMC ensemble of the experiment (offline training)")
+
+
+_SMEARING_TRAIN = ("method", "steps", "batch", "lr", "seed", "source")
+
+MODELS.register(ModelKind(
+    name="stout", theory="su", build=_stout, reads=("n_layers", "loops"), validate=_smearing_checks,
+    family="smearing", train_reads=_SMEARING_TRAIN,
+    doc="trainable stout layers (plaquette, rectangle, Polyakov-line staples): the covariant net of SLHMC",
+))
+MODELS.register(ModelKind(
+    name="cask", theory="su", build=_cask, reads=("n_layers", "loops", "extent"), validate=_smearing_checks,
+    family="smearing", train_reads=_SMEARING_TRAIN,
+    doc="CASK gauge-covariant attention blocks over 1 x s rectangles",
 ))
 
 

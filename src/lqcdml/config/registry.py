@@ -26,6 +26,10 @@ __all__ = [
     "OBSERVABLES",
 ]
 
+#: the training keys of reverse-KL flow training
+FLOW_TRAIN_KEYS = ("steps", "batch", "lr", "schedule", "min_lr_ratio", "dtype", "seed", "checkpoint_every",
+                   "ess_samples", "grad_clip")
+
 #: (ensemble config, key prefix such as "ensembles.u1.") -> None, raising ConfigError
 Validator = Callable[[Any, str], None]
 
@@ -63,6 +67,8 @@ class SamplerKind:
     theories: tuple[str, ...] = ("phi4", "u1", "su")
     observable: Callable[[Any], tuple[str, Callable[[torch.Tensor], torch.Tensor]]] | None = None
     doc: str = ""
+    #: ``StepInfo.counters`` its stores record per configuration (cost: CG iterations, ...)
+    counters: tuple[str, ...] = ()
 
     def chain_sections(self) -> tuple[str, ...]:
         """The config sections that define this sampler's chain."""
@@ -71,7 +77,7 @@ class SamplerKind:
 
 @dataclass(frozen=True)
 class ModelKind:
-    """A trained model family (for ``needs_model`` samplers): ``build(ensemble) -> Module``
+    """A trained model (for ``needs_model`` samplers): ``build(ensemble) -> Module``
     (untrained, float64). ``reads``: the keys of the ``model`` section it uses (the others
     stay out of every hash)."""
 
@@ -81,6 +87,10 @@ class ModelKind:
     reads: tuple[str, ...]
     validate: Validator | None = None
     doc: str = ""
+    #: ``flow`` (reverse-KL trained normalizing flows) or ``smearing`` (SLHMC effective actions)
+    family: str = "flow"
+    #: the keys of the ``train`` section its training reads (the others stay out of every hash)
+    train_reads: tuple[str, ...] = FLOW_TRAIN_KEYS
 
 
 #: (fields [B, ...], per-chain generators) -> {variable: (values [B, ...], dims, coords)}

@@ -103,7 +103,11 @@ class ModelConfig:
     plaquette to the conditioner's input) or ``u1_plaquette`` (2D U(1): checkerboard
     couplings in plaquette coordinates with one sink plaquette, then ``n_partners``
     autoregressive sink-partner layers with perceptrons of ``partner_hidden`` widths; 2D
-    only). U(1) circle maps
+    only). Gauge-covariant networks of self-learning HMC (SU(N)): ``stout``
+    (``n_layers`` trainable stout layers weighing the staples of ``loops``: plaquette,
+    rectangle, polyakov) and ``cask`` (``n_layers`` attention blocks over ``1 x s``
+    rectangles, ``s = 1..extent``, each with query, key, value and final stout layers of
+    ``loops``); all weights start at zero (the identity). U(1) circle maps
     mix ``n_mix`` non-compact projections; the prior is uniform. ``n_layers`` couplings,
     each conditioned by periodic convolutions with ``hidden`` channels and a
     ``kernel``-wide stencil.
@@ -119,6 +123,8 @@ class ModelConfig:
     loop_context: bool = True
     n_partners: int = 0
     partner_hidden: list[int] = field(default_factory=lambda: [32, 32])
+    loops: list[str] = field(default_factory=lambda: ["plaquette", "polyakov"])
+    extent: int = 2
 
 
 @dataclass
@@ -127,8 +133,22 @@ class TrainConfig:
     cosine down to ``lr * min_lr_ratio``), ``steps`` batches of ``batch`` samples in
     ``dtype``; gradients capped at the global norm ``grad_clip`` (0: no cap); a checkpoint
     every ``checkpoint_every`` steps; the final model is judged on ``ess_samples`` fresh
-    float64 samples (ESS and independence-Metropolis acceptance)."""
+    float64 samples (ESS and independence-Metropolis acceptance).
 
+    Effective actions of self-learning HMC (``model.kind`` stout or cask) read ``method``,
+    ``steps``, ``lr``, ``seed``, ``checkpoint_every`` and, offline, ``batch`` and
+    ``source``: ``online`` trains during ``steps`` SLHMC trajectories of the ensemble's
+    own chains (one Adam step after each); ``offline`` takes ``steps`` Adam steps on
+    batches of ``batch`` thermalised configurations of the ensemble ``source`` of the
+    same experiment (an HMC ensemble of the same theory), each with fresh pseudofermions;
+    online training starts from the last configurations of ``source`` if given. The
+    trained effective action is judged by one SLHMC trajectory from each of the last
+    ``probe`` configurations of ``source``: their mean Metropolis probability is the
+    chain's acceptance at equilibrium.
+    """
+
+    method: str = "online"
+    source: str = ""
     steps: int = 2500
     batch: int = 64
     lr: float = 3e-3
@@ -139,6 +159,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     ess_samples: int = 10000
     grad_clip: float = 0.0
+    probe: int = 64
 
 
 @dataclass

@@ -228,3 +228,27 @@ def validate_root(cfg: RootConfig) -> None:
         if not _NAME.match(name):
             _fail(f"ensembles.{name}", name, "ensemble names of letters, digits, '_', '-', '.'")
         validate_ensemble(ens, f"ensembles.{name}")
+    for name, ens in cfg.ensembles.items():
+        _validate_training_source(cfg, name, ens)
+
+
+def _validate_training_source(cfg: RootConfig, name: str, ens: EnsembleConfig) -> None:
+    """``train.source`` of a model trained on another ensemble: an ensemble of the same
+    lattice and gauge group whose sampler needs no model."""
+    from .registry import MODELS, SAMPLERS
+
+    kind = SAMPLERS.lookup(ens.sampler.name)
+    if not kind.needs_model or not ens.train.source:
+        return
+    model = MODELS.lookup(ens.model.kind)
+    key = f"ensembles.{name}.train.source"
+    if model.family != "smearing":
+        _fail(key, ens.train.source, "'' (flows train on their own samples)")
+    others = [e for e, o in cfg.ensembles.items() if e != name and not SAMPLERS.lookup(o.sampler.name).needs_model]
+    if ens.train.source not in others:
+        _fail(key, ens.train.source, f"an ensemble of this experiment without a model: {', '.join(others) or 'none'}")
+    src = cfg.ensembles[ens.train.source].theory
+    for field in ("name", "lattice", "n_colors", "beta", "fermion", "fermion_mass", "n_flavours", "antiperiodic"):
+        if getattr(src, field) != getattr(ens.theory, field):
+            _fail(key, ens.train.source, f"an ensemble of the same theory (its theory.{field} is "
+                  f"{getattr(src, field)!r}, this one's {getattr(ens.theory, field)!r})")

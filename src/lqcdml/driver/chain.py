@@ -87,6 +87,8 @@ class ChainSpec:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     #: (existing store's meta) -> None, raising StoreError when it is another chain
     check_compatible: Callable[[dict], None] | None = None
+    #: ``StepInfo.counters`` recorded per configuration (summed over its ``save_every`` steps)
+    counters: tuple[str, ...] = ()
 
 
 def _check_same_chain(spec: ChainSpec, store: EnsembleStore) -> None:
@@ -126,7 +128,7 @@ def _open_or_create(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHoo
             store.resize(n_configs)
         return store
     return EnsembleStore.create(path, field_shape=spec.field_shape, dtype=spec.dtype, capacity=n_configs,
-                                meta=dict(spec.meta), observable=spec.observable[0])
+                                meta=dict(spec.meta), observable=spec.observable[0], counters=spec.counters)
 
 
 def resume_state(store: EnsembleStore, device: torch.device | str = "cpu") -> ChainState:
@@ -173,10 +175,13 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) 
         state = resume_state(store, spec.device)
         before = float(store.checkpoint()["attrs"].get("seconds", 0.0))  # cached by the store
     obs_name, obs_fn = spec.observable
+    # counters of the store (one written before the spec declared them records none)
+    recorded = [c for c in spec.counters if c in store.record_names]
     faults = {"nonfinite_rejected": 0, "reprojections": 0, "max_drift": 0.0}
     t0 = time.perf_counter()
     for index in range(start, n_configs):
         accepted = torch.zeros(state.n_chains, dtype=torch.float64)
+        counts = dict.fromkeys(recorded, 0)
         for _ in range(spec.save_every):
             try:
                 state, info = spec.sampler.step(state)
@@ -189,6 +194,8 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) 
                 ) from None
             faults["nonfinite_rejected"] += _nonfinite(info, index, hooks)
             accepted += info.accepted.to("cpu", torch.float64)
+            for name in recorded:
+                counts[name] += int(info.counters[name])
         if spec.reprojection is not None:
             state, drift, projected = spec.reprojection(state)
             faults["max_drift"] = max(faults["max_drift"], drift)
@@ -201,6 +208,7 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) 
             "accepted": (accepted / spec.save_every).numpy(),
             "delta_H": info.delta_H.detach().cpu().numpy(),
             obs_name: obs_fn(state.fields).detach().cpu().numpy(),
+            **counts,
         }
         arrays, attrs = state.checkpoint()
         store.commit(index, state.fields.detach().cpu().numpy(), records, arrays,
@@ -208,6 +216,8 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) 
         hooks.progress(index + 1, n_configs, float(records["accepted"].mean()), float(np.mean(records["delta_H"])))
     seconds = time.perf_counter() - t0
     acc = store.read_records("accepted")
+    n_traj = store.n_committed * spec.save_every
+    per_traj = {c: float(store.read_records(c).sum()) / n_traj for c in recorded} if n_traj else {}
     return {
         "store": str(path),
         "n_committed": store.n_committed,
@@ -215,5 +225,6 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) 
         "acceptance": float(acc.mean()) if acc.size else None,
         "seconds": seconds,
         "seconds_total": before + seconds,
+        "counters_per_trajectory": per_traj,
         **faults,
     }

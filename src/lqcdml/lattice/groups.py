@@ -282,9 +282,11 @@ class SU(Manifold):
         if self.n == 2:
             a = p[..., 0, 0].real
             b = p[..., 0, 1]
-            r = torch.sqrt(a * a + b.real * b.real + b.imag * b.imag)
-            cos = torch.cos(r)
-            sinc = torch.where(r > 1e-8, torch.sin(r) / torch.where(r > 1e-8, r, 1.0), 1 - r * r / 6)
+            r2 = a * a + b.real * b.real + b.imag * b.imag
+            small = r2 <= 1e-16  # the series there; no sqrt at 0, so gradients stay finite
+            r = torch.sqrt(torch.where(small, 1.0, r2))
+            cos = torch.where(small, 1 - r2 / 2, torch.cos(r))
+            sinc = torch.where(small, 1 - r2 / 6, torch.sin(r) / r)
             eye = torch.eye(2, dtype=p.dtype, device=p.device)
             return cos[..., None, None] * eye + (1j * sinc)[..., None, None] * p
         if self.n == 3:
@@ -311,7 +313,7 @@ def _expi_su3(q: torch.Tensor) -> torch.Tensor:
     """
     q2 = q @ q
     c1 = 0.5 * torch.diagonal(q2, dim1=-2, dim2=-1).sum(-1).real
-    r = float(torch.sqrt(2 * c1.max())) if c1.numel() else 0.0
+    r = float(torch.sqrt(2 * c1.detach().max())) if c1.numel() else 0.0
     if r > 4.0:
         return torch.linalg.matrix_exp(1j * q)
     c0 = (q * q2.mT).sum(dim=(-2, -1)).real / 3

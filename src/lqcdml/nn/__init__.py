@@ -1,12 +1,21 @@
-"""Neural networks: periodic convolutions, normalizing-flow layers and models."""
+"""Neural networks: periodic convolutions, normalizing-flow layers and models, gauge-covariant
+layers (trainable stout smearing, CASK attention)."""
 
 from .affine import AffineCoupling, checkerboard_masks, phi4_flow
+from .cask import CASKBlock, cask_net
 from .conv import PeriodicConv, conv_net
 from .flow import FlowModel, NormalPrior, UniformAnglePrior
+from .stout import LOOP_TYPES, GaugeCovariantNet, StoutLayer, stout_net
 from .u1_equivariant import U1EquivariantCoupling, u1_flow
 from .u1_plaquette import PlaquetteCoupling, plaquette_change_links, u1_plaquette_flow
 
 __all__ = [
+    "CASKBlock",
+    "GaugeCovariantNet",
+    "LOOP_TYPES",
+    "StoutLayer",
+    "cask_net",
+    "stout_net",
     "AffineCoupling",
     "FlowModel",
     "NormalPrior",

@@ -1,10 +1,12 @@
-"""Markov-chain samplers: the sampler contract, integrators, HMC, flow MCMC, chain states."""
+"""Markov-chain samplers: the sampler contract, integrators, HMC, self-learning HMC, flow MCMC,
+chain states."""
 
 from .chain import run_chain
 from .contract import Sampler, StartFields, StepInfo
 from .flow_mcmc import FlowMCMC, effective_sample_size
 from .hmc import HMC, metropolis_accept
 from .integrators import OMELYAN_LAMBDA, SCHEMES, Integrator, Level, MDResult, bind_terms
+from .slhmc import SmearedPseudofermion, slhmc
 from .state import ChainState
 
 __all__ = [
@@ -17,10 +19,12 @@ __all__ = [
     "Level",
     "MDResult",
     "Sampler",
+    "SmearedPseudofermion",
     "StartFields",
     "StepInfo",
     "bind_terms",
     "effective_sample_size",
     "metropolis_accept",
     "run_chain",
+    "slhmc",
 ]

@@ -9,6 +9,7 @@ import torch
 
 from ..lattice import Manifold, make_generators, rand
 from ..lattice.random import Generators
+from ..solvers import count_iterations
 from ..theories import PseudofermionAction
 from .contract import StartFields, StepInfo
 from .integrators import Integrator, Term, bind_terms
@@ -43,7 +44,9 @@ class HMC:
     order) use the same fields. Momenta ``p ~ exp(-K)`` per chain, integration over MD
     time ``trajectory_length``, then the Metropolis test on ``dH = H(q', p') - H(q, p)``.
     Rejected chains keep their fields. The fields of the trajectory are kept in the
-    chain state.
+    chain state. ``StepInfo.counters``: force evaluations per integrator level, and the
+    CG iterations of the molecular dynamics (``cg_md``) and of the exact heat bath and
+    Hamiltonians (``cg_metropolis``).
     """
 
     integrator: Integrator
@@ -93,20 +96,26 @@ class HMC:
         """One trajectory of every chain."""
         gens = state.generators()
         q0 = state.fields
-        phis = tuple(t.heat_bath(q0, gens) for t in self._heat_bath)
+        with count_iterations() as exact_cost:
+            phis = tuple(t.heat_bath(q0, gens) for t in self._heat_bath)
         if phis:
             target, md = bind_terms(self.target_terms, phis), self.integrator.bind(phis)
         else:
             target, md = self.target_terms, self.integrator
         site_shape = q0.shape[1 : q0.ndim - self.group.internal_ndim]
         p0 = self.group.random_momentum(gens, site_shape, dtype=q0.dtype)
-        h0 = self.hamiltonian(target, q0, p0)
-        traj = md.integrate(q0, p0, self.trajectory_length)
-        h1 = self.hamiltonian(target, traj.q, traj.p)
+        with count_iterations() as exact_cost_h0:
+            h0 = self.hamiltonian(target, q0, p0)
+        with count_iterations() as md_cost:
+            traj = md.integrate(q0, p0, self.trajectory_length)
+        with count_iterations() as exact_cost_h1:
+            h1 = self.hamiltonian(target, traj.q, traj.p)
         delta_h = h1 - h0
         accepted = metropolis_accept(delta_h, gens)
         mask = accepted.reshape((-1,) + (1,) * (q0.ndim - 1))
         fields = torch.where(mask, traj.q, q0)
         counters = {f"force_evaluations_{k}": n for k, n in enumerate(traj.force_evaluations)}
+        counters["cg_md"] = md_cost.total
+        counters["cg_metropolis"] = exact_cost.total + exact_cost_h0.total + exact_cost_h1.total
         info = StepInfo.metropolis(delta_h, accepted, **counters)
         return state.advance(fields, gens, accepted, pseudofermions=phis), info

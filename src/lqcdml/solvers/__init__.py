@@ -1,10 +1,12 @@
 """Krylov solvers and rational approximations."""
 
-from .cg import SolveInfo, SolverError, cg, inner, multishift_cg, norm2
+from .cg import IterationCount, SolveInfo, SolverError, cg, count_iterations, inner, multishift_cg, norm2
 from .rational import RationalApproximation, zolotarev_inverse_sqrt
 from .remez import RemezError, rational_power, remez_power
 
 __all__ = [
+    "IterationCount",
+    "count_iterations",
     "RationalApproximation",
     "RemezError",
     "SolveInfo",

@@ -9,14 +9,16 @@ the end). A solve that does not reach ``tol`` within ``maxiter`` iterations rais
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import LqcdmlError
 
-__all__ = ["SolverError", "SolveInfo", "cg", "multishift_cg", "inner", "norm2"]
+__all__ = ["SolverError", "SolveInfo", "IterationCount", "count_iterations", "cg", "multishift_cg", "inner", "norm2"]
 
 LinearOperator = Callable[[torch.Tensor], torch.Tensor]
 
@@ -36,6 +38,37 @@ class SolverError(LqcdmlError, RuntimeError):
 class SolveInfo:
     iterations: int
     residual: torch.Tensor  # [B] (or [n_shift, B]) true relative residuals
+
+
+@dataclass
+class IterationCount:
+    """Krylov iterations (operator applications of the iteration) of the solves run
+    inside one ``count_iterations`` block."""
+
+    total: int = 0
+
+
+_ACTIVE: ContextVar[tuple[IterationCount, ...]] = ContextVar("lqcdml_iteration_counts", default=())
+
+
+@contextmanager
+def count_iterations() -> Iterator[IterationCount]:
+    """Count the CG iterations of every solve in the block (blocks nest; each counts its own).
+
+    A measurement of cost only: no solver result depends on it. A multi-shift solve
+    counts its shared iterations once, plus those of any per-shift refinement.
+    """
+    counter = IterationCount()
+    token = _ACTIVE.set(_ACTIVE.get() + (counter,))
+    try:
+        yield counter
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _count(n: int) -> None:
+    for counter in _ACTIVE.get():
+        counter.total += int(n)
 
 
 def inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -94,6 +127,7 @@ def cg(
         p = r + _bcast(beta, p).to(p.dtype) * p
         rr = rr_new
         it += 1
+    _count(it)
     true_res = norm2(b - apply_a(x)).sqrt() / b_norm
     _require_converged("CG", true_res, tol, it, maxiter)
     return x, SolveInfo(it, true_res)
@@ -166,6 +200,7 @@ def multishift_cg(
         alpha_old, beta_old = alpha, beta
         rr = rr_new
         it += 1
+    _count(it)
     # The shifted residuals zeta_k r are recurrences that drift from the true ones (by
     # about eps * cond); a shift whose true residual misses tol is finished by plain CG
     # on its own system, starting from its multi-shift iterate (a few iterations).

@@ -110,11 +110,13 @@ class EnsembleStore:
         capacity: int,
         meta: Mapping[str, Any],
         observable: str = "plaquette",
+        counters: Sequence[str] = (),
     ) -> EnsembleStore:
         """A new, empty store; ``field_shape`` is ``[B, ...]``; ``meta`` must be JSON.
 
         ``observable`` names the cheap per-configuration observable recorded beside
-        the fields (one value per chain).
+        the fields (one value per chain); ``counters`` the sampler's cost counters
+        recorded per configuration (one integer for the batch).
         """
         path = Path(path)
         if path.exists():
@@ -124,7 +126,7 @@ class EnsembleStore:
         if tmp.exists():
             shutil.rmtree(tmp)
         try:
-            cls._build(tmp, field_shape, dtype, capacity, meta, observable)
+            cls._build(tmp, field_shape, dtype, capacity, meta, observable, tuple(counters))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)  # a failed creation leaves nothing behind
             raise
@@ -132,7 +134,8 @@ class EnsembleStore:
         return cls.open(path, mode="r+")
 
     @staticmethod
-    def _build(tmp: Path, field_shape, dtype: str, capacity: int, meta: Mapping[str, Any], observable: str) -> None:
+    def _build(tmp: Path, field_shape, dtype: str, capacity: int, meta: Mapping[str, Any], observable: str,
+               counters: tuple[str, ...] = ()) -> None:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         n_chains = int(field_shape[0])
         group.create_array(
@@ -145,7 +148,7 @@ class EnsembleStore:
             fill_value=0,
             dimension_names=("config", "chain", *[f"axis{i}" for i in range(len(field_shape) - 1)]),
         )
-        records = {**RECORDS, observable: ("float64", True)}
+        records = {**RECORDS, observable: ("float64", True), **{c: ("int64", False) for c in counters}}
         for name, (dt, per_chain) in records.items():
             shape = (capacity, n_chains) if per_chain else (capacity,)
             group.create_array(

@@ -1,5 +1,7 @@
-"""Training loops."""
+"""Training loops: normalizing flows (reverse KL), self-learning HMC effective actions."""
 
 from .flow import FlowTrainer, evaluate_flow, reverse_kl_loss
+from .slhmc import OfflineSLHMCTrainer, OnlineSLHMCTrainer, action_mismatch, equilibrium_acceptance, smeared_terms
 
-__all__ = ["FlowTrainer", "evaluate_flow", "reverse_kl_loss"]
+__all__ = ["FlowTrainer", "OfflineSLHMCTrainer", "OnlineSLHMCTrainer", "action_mismatch", "equilibrium_acceptance", "evaluate_flow",
+           "reverse_kl_loss", "smeared_terms"]

@@ -1,0 +1,152 @@
+"""Staples of closed Wilson loops on SU(N) links, for gauge-covariant layers.
+
+A path is a sequence of steps ``(mu, +1)`` (along ``U_mu(y)``, then ``y += mu``) or
+``(mu, -1)`` (``y -= mu``, then along ``U_mu(y)^dag``). ``path_product(links, path)``
+is the ordered product of its links starting at every site ``x``: a field
+``[B, L..., N, N]`` that transforms as ``Omega(x) P(x) Omega(x + end)^dag``.
+
+The staple of a loop shape for the link ``U_mu(x)`` is the sum, over every loop of
+that shape that contains the link, of the path that closes it: from ``x + mu`` back
+to ``x``, so that ``sum_loops Re tr W = Re tr[U_mu(x) S_mu(x)] + (loops without the
+link)``. ``S_mu(x)`` transforms as ``Omega(x + mu) S Omega(x)^dag``, so
+``U_mu(x) S_mu(x)`` is covariant at ``x`` (this is the staple sum of the Wilson gauge
+force, ``theories.gauge.staple_sum``, for plaquettes).
+
+Loop shapes: ``plaquette`` (1 x 1), ``rectangle`` (1 x 2 and 2 x 1), and the straight
+Polyakov line of direction ``mu`` (``L_mu`` links; its staple is the product of the
+other ``L_mu - 1`` links of the line through ``x``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import torch
+
+from ..lattice import shift
+
+__all__ = [
+    "Path",
+    "LOOP_SHAPES",
+    "path_product",
+    "closing_paths",
+    "loop_staple",
+    "polyakov_staple",
+    "rectangle_staple",
+]
+
+Step = tuple[int, int]
+Path = tuple[Step, ...]
+
+#: loop shapes in a plane (a, b) as steps; ``a`` is the first direction of the loop
+LOOP_SHAPES: dict[str, Path] = {
+    "plaquette": ((0, 1), (1, 1), (0, -1), (1, -1)),
+    "rectangle": ((0, 1), (0, 1), (1, 1), (0, -1), (0, -1), (1, -1)),
+}
+
+
+def _shifted(field: torch.Tensor, offset: Sequence[int]) -> torch.Tensor:
+    """``field(x + offset)`` for a site field ``[B, L..., *internal]``."""
+    out = field
+    for mu, step in enumerate(offset):
+        if step:
+            out = shift(out, mu, step)
+    return out
+
+
+def path_product(links: torch.Tensor, path: Path, start: Sequence[int] | None = None) -> torch.Tensor:
+    """Product of the links along ``path`` from ``x + start`` at every site ``x``.
+
+    ``links``: ``[B, d, L..., N, N]``; returns ``[B, L..., N, N]``.
+    """
+    dim = links.shape[1]
+    y = list(start) if start is not None else [0] * dim
+    out = None
+    for mu, sign in path:
+        if sign > 0:
+            factor = _shifted(links[:, mu], y)
+            y[mu] += 1
+        else:
+            y[mu] -= 1
+            factor = _shifted(links[:, mu], y).mH
+        out = factor if out is None else out @ factor
+    return out
+
+
+def _inverse(path: Path) -> Path:
+    return tuple((mu, -sign) for mu, sign in reversed(path))
+
+
+@lru_cache(maxsize=None)
+def closing_paths(shape: str, mu: int, dim: int) -> tuple[Path, ...]:
+    """Every path that closes a loop of ``shape`` through the link ``U_mu(x)``.
+
+    Enumerates the loop in every plane ``(mu, nu)`` and ``(nu, mu)``, both orientations
+    of each direction, every starting point and both senses; keeps each distinct loop
+    that starts along ``+mu`` at ``x`` and returns the rest of it (from ``x + mu``).
+    Plaquettes: 2 per ``nu``; rectangles: 6 per ``nu``.
+    """
+    template = LOOP_SHAPES[shape]
+    found: set[Path] = set()
+    for nu in range(dim):
+        if nu == mu:
+            continue
+        for a, b in ((mu, nu), (nu, mu)):
+            for sa in (1, -1):
+                for sb in (1, -1):
+                    loop = tuple(((a, sa * s) if d == 0 else (b, sb * s)) for d, s in template)
+                    for candidate in (loop, _inverse(loop)):
+                        for k in range(len(candidate)):
+                            rotated = candidate[k:] + candidate[:k]
+                            if rotated[0] == (mu, 1):
+                                found.add(rotated[1:])
+    return tuple(sorted(found))
+
+
+def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
+    """Staples ``S_mu(x)`` of every loop of ``shape`` (a key of ``LOOP_SHAPES``).
+
+    ``[B, d, L..., N, N]``: direction ``mu`` on axis 1; ``sum Re tr`` of the loops through
+    ``U_mu(x)`` is ``Re tr[U_mu(x) S_mu(x)]``.
+    """
+    dim = links.shape[1]
+    out = []
+    for mu in range(dim):
+        start = [0] * dim
+        start[mu] = 1
+        total = None
+        for path in closing_paths(shape, mu, dim):
+            p = path_product(links, path, start)
+            total = p if total is None else total + p
+        out.append(total)
+    return torch.stack(out, dim=1)
+
+
+def polyakov_staple(links: torch.Tensor, mu: int) -> torch.Tensor:
+    """``U_mu(x + mu) U_mu(x + 2 mu) ... U_mu(x + (L_mu - 1) mu)``: ``[B, L..., N, N]``.
+
+    ``Re tr[U_mu(x) S]`` is the Polyakov line of direction ``mu`` through ``x``.
+    """
+    extent = links.shape[2 + mu]
+    u = links[:, mu]
+    eye = torch.eye(u.shape[-1], dtype=u.dtype, device=u.device).expand_as(u)
+    if extent == 1:
+        return eye.clone()
+    out = shift(u, mu, 1)
+    for step in range(2, extent):
+        out = out @ shift(u, mu, step)
+    return out
+
+
+def rectangle_staple(links: torch.Tensor, mu: int, nu: int, extent: int) -> torch.Tensor:
+    """Staple of the ``1 x extent`` rectangle on the ``+nu`` side of ``U_mu(x)``:
+    ``U_nu(x+mu) ... U_nu(x+mu+(s-1)nu) U_mu(x+s nu)^dag U_nu(x+(s-1)nu)^dag ... U_nu(x)^dag``.
+
+    ``[B, L..., N, N]``; ``Re tr[U_mu(x) W]`` is the rectangle's Wilson loop.
+    """
+    dim = links.shape[1]
+    path = ((nu, 1),) * extent + ((mu, -1),) + ((nu, -1),) * extent
+    start = [0] * dim
+    start[mu] = 1
+    return path_product(links, path, start)

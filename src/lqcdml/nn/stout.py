@@ -1,0 +1,90 @@
+"""Trainable stout smearing: a gauge-covariant layer and networks of such layers.
+
+One layer (Morningstar-Peardon, with trainable weights):
+
+    U'_mu(x) = exp(Q_mu(x)) U_mu(x),   Q_mu(x) = TA(C_mu(x) U_mu(x)^dag),
+
+``TA(X) = (X - X^dag)/2 - tr(X - X^dag)/(2N)``, ``C_mu = sum_types w_type S_mu^dag``
+with ``S`` the staples of ``nn.gauge_loops`` (plaquette, rectangle, Polyakov line of
+direction ``mu``; one weight per type, the Polyakov weight per direction). With the
+staples of that module ``C U^dag = (U S)^dag``, so ``exp(Q) = exp(-i TH(U S))`` with
+``TH(X) = TA(X) / i`` the group's ``traceless_hermitian``. Positive weights move each
+link towards its staples (larger loops). All weights zero is the identity; every layer
+maps SU(N) to SU(N) and commutes with gauge transformations.
+
+Links: ``[B, d, L..., N, N]`` complex; weights are real parameters (float64 unless the
+module is cast).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..lattice import SU
+from .gauge_loops import loop_staple, polyakov_staple
+
+__all__ = ["LOOP_TYPES", "StoutLayer", "GaugeCovariantNet", "stout_net", "stout_update"]
+
+#: loop types a stout layer can weigh
+LOOP_TYPES = ("plaquette", "rectangle", "polyakov")
+
+
+def stout_update(group: SU, links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
+    """``exp(TA(C U^dag)) U`` with ``C = staple^dag`` (``staple`` in the convention of
+    ``nn.gauge_loops``: ``U staple`` is a closed loop at ``x``); shapes of ``links``."""
+    return group.expi(-group.traceless_hermitian(links @ staple)) @ links
+
+
+class StoutLayer(torch.nn.Module):
+    """One stout-smearing step with a trainable weight per loop type.
+
+    ``loops``: a subset of ``LOOP_TYPES``. ``dim`` is the number of directions (for the
+    per-direction Polyakov weights). Weights start at ``init`` (0: the identity).
+    """
+
+    def __init__(self, group: SU, dim: int, loops: Sequence[str] = ("plaquette",), init: float = 0.0):
+        super().__init__()
+        unknown = [t for t in loops if t not in LOOP_TYPES]
+        if unknown or not loops:
+            raise ValueError(f"stout layer loops = {list(loops)}; allowed: a non-empty subset of {', '.join(LOOP_TYPES)}")
+        self.group, self.dim, self.loops = group, int(dim), tuple(dict.fromkeys(loops))
+        for t in self.loops:
+            shape = (self.dim,) if t == "polyakov" else ()
+            self.register_parameter(t, torch.nn.Parameter(torch.full(shape, float(init), dtype=torch.float64)))
+
+    def staple(self, links: torch.Tensor) -> torch.Tensor:
+        """The weighted staple sum ``sum_types w S_mu(x)``, shape of ``links``."""
+        real = links.real.dtype
+        total = torch.zeros_like(links)
+        for t in self.loops:
+            w = getattr(self, t).to(real)
+            if t == "polyakov":
+                lines = torch.stack([polyakov_staple(links, mu) for mu in range(self.dim)], dim=1)
+                total = total + w.reshape((1, self.dim) + (1,) * (links.ndim - 2)) * lines
+            else:
+                total = total + w * loop_staple(links, t)
+        return total
+
+    def forward(self, links: torch.Tensor) -> torch.Tensor:
+        return stout_update(self.group, links, self.staple(links))
+
+
+class GaugeCovariantNet(torch.nn.Module):
+    """A stack of gauge-covariant layers applied in order (``links -> links``)."""
+
+    def __init__(self, layers: Sequence[torch.nn.Module]):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(layers)
+
+    def forward(self, links: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            links = layer(links)
+        return links
+
+
+def stout_net(group: SU, dim: int, n_layers: int, loops: Sequence[str] = ("plaquette", "polyakov"),
+              init: float = 0.0) -> GaugeCovariantNet:
+    """``n_layers`` trainable stout layers (the covariant net of self-learning HMC)."""
+    return GaugeCovariantNet([StoutLayer(group, dim, loops, init) for _ in range(n_layers)])

@@ -1,0 +1,96 @@
+"""Self-learning HMC: molecular dynamics on a cheap effective action, Metropolis on the true one.
+
+The effective fermion action is a pseudofermion action at mass ``m_eff`` on links
+smeared by a gauge-covariant network ``V = f(U)``:
+
+    S_eff(U, phi) = phi^dag M_eff(f(U))^{-1} phi
+
+(staggered, Nf = 4: even sites; any pseudofermion action of ``theories``), with the
+*same* pseudofermion ``phi`` the exact action ``S_f(U, phi)`` (mass ``m``, thin links)
+drew from its heat bath. Its force is the analytic force ``F_V`` of the pseudofermion
+action at ``V`` carried back to the thin links by one vector-jacobian product through
+the network (never through a solver): with ``U -> exp(i w^a t^a) U`` and
+``V -> exp(i e^a t^a) V``, ``dS = sum_a F_V^a e^a = Re sum conj(G) dV`` with
+``G = 2i F_V V``, and ``dS/dw`` is the VJP of ``G`` through ``V(w)``.
+
+``slhmc(...)`` is HMC with this action in the molecular dynamics (fermion forces on
+the outer level, the exact gauge force inside) and the exact action
+``S_g + S_f(m)`` as the target of the heat bath and the Metropolis test, so the chain
+samples ``exp(-S_g - S_f)`` exactly for any frozen network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..lattice.random import Generators
+from ..theories import Action, PseudofermionAction
+from .hmc import HMC
+from .integrators import Integrator, Level
+
+__all__ = ["SmearedPseudofermion", "slhmc"]
+
+#: links -> smeared links (a gauge-covariant network), shapes ``[B, d, L..., N, N]``
+Smearing = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class SmearedPseudofermion(PseudofermionAction):
+    """``base`` (a pseudofermion action, for SLHMC at ``m_eff``) on the links ``smear(U)``.
+
+    ``smear = None``: the thin links (self-learning HMC without a network). The network's
+    weights are used as they are (frozen for a production chain: it is called under
+    ``torch.no_grad`` except to carry the force back).
+    """
+
+    base: PseudofermionAction
+    smear: Smearing | None = None
+
+    @property
+    def group(self):
+        return self.base.group
+
+    def smeared(self, links: torch.Tensor) -> torch.Tensor:
+        """``V = smear(U)`` without an autograd graph."""
+        if self.smear is None:
+            return links
+        with torch.no_grad():
+            return self.smear(links)
+
+    def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor:
+        return self.base.heat_bath(self.smeared(links), gens)
+
+    def action(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        return self.base.action(self.smeared(links), phi)
+
+    def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        """``dS_eff/dw`` at the thin links: the analytic force at ``V``, then one VJP."""
+        if self.smear is None:
+            return self.base.force(links, phi)
+        group = self.group
+        links = links.detach()
+        shape = links.shape[: links.ndim - group.internal_ndim] + (group.algebra_dim,)
+        with torch.enable_grad():
+            w = torch.zeros(shape, dtype=links.real.dtype, device=links.device, requires_grad=True)
+            v = self.smear(group.perturb(links, w))
+            v_det = v.detach()
+            f_v = self.base.force(v_det, phi)
+            cotangent = 2j * (f_v @ v_det)
+            (grad,) = torch.autograd.grad(v, w, grad_outputs=cotangent)
+        return group.from_coefficients(grad)
+
+
+def slhmc(gauge: Action, exact: Sequence[PseudofermionAction], effective: Sequence[PseudofermionAction],
+          n_steps: int, gauge_steps: int = 1, scheme: str = "omelyan", trajectory_length: float = 1.0) -> HMC:
+    """Self-learning HMC: MD on ``gauge + effective`` (fermions outside, ``n_steps``; gauge
+    inside, ``gauge_steps`` per outer position update), heat bath and Metropolis on
+    ``gauge + exact``. ``effective[i]`` shares the pseudofermion field of ``exact[i]``."""
+    exact, effective = tuple(exact), tuple(effective)
+    if len(exact) != len(effective) or not exact:
+        raise ValueError(f"slhmc: {len(exact)} exact and {len(effective)} effective pseudofermion terms; "
+                         "allowed: the same number, at least one (they share the fields)")
+    levels = (Level(effective, n_steps, scheme), Level((gauge,), gauge_steps, scheme))
+    return HMC(Integrator(gauge.group, levels), trajectory_length, target=(gauge, *exact))

@@ -1,0 +1,124 @@
+"""Self-learning HMC: the effective-action force, reversibility, and exactness of the chain."""
+
+import math
+
+import pytest
+import torch
+
+from lqcdml.lattice import SU, algebra_gradient, make_generators
+from lqcdml.nn import cask_net, stout_net
+from lqcdml.observables import chiral_condensate, plaquette
+from lqcdml.samplers import HMC, Integrator, Level, SmearedPseudofermion, bind_terms, slhmc
+from lqcdml.theories import WilsonGaugeAction
+from lqcdml.theories.staggered import StaggeredOperator, StaggeredPseudofermion, _dense_action
+
+from ..helpers import random_links
+
+ALL = ("plaquette", "rectangle", "polyakov")
+
+
+def _random_weights(net, scale, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return net
+
+
+def _pf(group, mass, tol=1e-13):
+    return StaggeredPseudofermion(StaggeredOperator(mass, group), 4, tol=tol)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("kind", ["stout", "cask"])
+def test_effective_force_equals_autograd_of_the_dense_effective_action(n, kind):
+    group = SU(n)
+    links = random_links(group, (4, 4, 2, 2, 2), seed=n, n_chains=1)
+    net = stout_net(group, 4, 2, ALL) if kind == "stout" else cask_net(group, 4, 1, ALL, extent=2)
+    _random_weights(net, 0.04, seed=n)
+    base = _pf(group, 0.45)
+    phi = _pf(group, 0.3).heat_bath(links, make_generators(11, 1))
+    effective = SmearedPseudofermion(base, net)
+    force = effective.force(links, phi)
+    reference = algebra_gradient(lambda u: _dense_action(base, net(u), phi), links, group)
+    assert float(reference.abs().max()) > 0.1
+    assert float((force - reference).abs().max()) < 1e-10
+    # the action is the base action on the smeared links
+    assert torch.allclose(effective.action(links, phi), base.action(net(links).detach(), phi), rtol=1e-12)
+
+
+def _sampler(net, m=0.3, m_eff=0.6, beta=2.0, n_steps=8, tau=0.5):
+    group = SU(2)
+    gauge = WilsonGaugeAction(beta, group)
+    return slhmc(gauge, [_pf(group, m, 1e-12)], [SmearedPseudofermion(_pf(group, m_eff, 1e-12), net)],
+                 n_steps=n_steps, scheme="omelyan", trajectory_length=tau)
+
+
+def test_molecular_dynamics_is_reversible():
+    group = SU(2)
+    net = _random_weights(stout_net(group, 4, 2, ALL), 0.05, seed=3)
+    sampler = _sampler(net)
+    links = random_links(group, (4, 4, 2, 2, 2), seed=5, n_chains=2)
+    gens = make_generators(5, 2)
+    phis = [sampler.target_terms[1].heat_bath(links, gens)]
+    md = sampler.integrator.bind(phis)
+    p0 = group.random_momentum(gens, links.shape[1:-2])
+    q1, p1 = md(links, p0, 0.5)
+    q2, p2 = md(q1, -p1, 0.5)
+    assert float((q2 - links).abs().max()) < 1e-10
+    assert float((p2 + p0).abs().max()) < 1e-10
+    assert float((q1 - links).abs().max()) > 1e-2
+
+
+def test_mean_of_exp_minus_delta_h_is_one():
+    group = SU(2)
+    net = _random_weights(stout_net(group, 4, 1, ("plaquette", "polyakov")), 0.05, seed=4)
+    sampler = _sampler(net, m_eff=0.5, n_steps=4, tau=0.5)
+    state = sampler.init(group.identity((32, 4, 2, 2, 2, 2)), seed=8)
+    values = []
+    for k in range(12):
+        state, info = sampler.step(state)
+        if k >= 4:
+            values.append(torch.exp(-info.delta_H))
+    x = torch.stack(values)  # [traj, chains]
+    per_chain = x.mean(0)
+    mean, err = float(per_chain.mean()), float(per_chain.std() / math.sqrt(per_chain.numel()))
+    assert 0.05 < float(x.std()) and err > 0  # a real energy violation: the test is not trivially 1
+    assert abs(mean - 1) < 4 * err, (mean, err)
+
+
+def test_slhmc_with_a_poor_network_reproduces_hmc():
+    """Random network weights and m_eff = 0.8 for m = 0.3: the MD is poor (acceptance well
+    below HMC's), the chain exact. Both chains continue from the same HMC-thermalised fields;
+    the errors come from the spread of the means of independent chains."""
+    group = SU(2)
+    gauge = WilsonGaugeAction(2.0, group)
+    exact = _pf(group, 0.3, 1e-11)
+    hmc = HMC(Integrator(group, (Level((exact,), 5, "omelyan"), Level((gauge,), 1, "omelyan"))), 0.5)
+    net = _random_weights(stout_net(group, 4, 1, ALL), 0.04, seed=9)
+    poor = slhmc(gauge, [exact], [SmearedPseudofermion(_pf(group, 0.8, 1e-11), net)], n_steps=5,
+                 trajectory_length=0.5)
+    op = exact.operator
+    n_chains = 24
+    state = hmc.init(group.identity((n_chains, 4, 2, 2, 2, 2)), seed=20)
+    for _ in range(12):
+        state, _ = hmc.step(state)
+    thermalised = state.fields
+
+    results, acceptance = {}, {}
+    for name, sampler, seed in (("hmc", hmc, 21), ("slhmc", poor, 22)):
+        state = sampler.init(thermalised, seed=seed)
+        rows, acc = [], []
+        for k in range(20):
+            state, info = sampler.step(state)
+            acc.append(info.accepted.double().mean())
+            cond = chiral_condensate(op, state.fields, make_generators(100 + k, n_chains), n_noise=2, tol=1e-9)
+            rows.append(torch.stack([plaquette(state.fields, group), cond.mean(-1)], dim=-1))
+        per_chain = torch.stack(rows).mean(0)  # independent chains: their means are independent
+        results[name] = (per_chain.mean(0), per_chain.std(0) / math.sqrt(n_chains))
+        acceptance[name] = float(torch.stack(acc).mean())
+    (a, ea), (b, eb) = results["hmc"], results["slhmc"]
+    assert acceptance["slhmc"] < 0.8 * acceptance["hmc"]  # the network really is poor
+    pulls = (a - b) / torch.sqrt(ea**2 + eb**2)
+    assert torch.all(pulls.abs() < 3.5), (a, b, ea, eb)
+    assert torch.all(eb < 0.03 * b.abs())  # a meaningful comparison
