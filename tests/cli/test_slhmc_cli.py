@@ -1,0 +1,101 @@
+"""Self-learning HMC from the command line: offline and online training, generation with a
+frozen model, resume bit for bit after an interruption, bad input as one line."""
+
+import json
+
+import pytest
+import torch
+
+from lqcdml.cli.main import main
+from lqcdml.config import compose_experiment, dump
+from lqcdml.store import EnsembleStore
+from lqcdml.train import OfflineSLHMCTrainer, OnlineSLHMCTrainer
+
+from .helpers import assert_same_chain, snapshot, store_digest
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """ci_slhmc's config and its finished HMC chain (the offline training's source)."""
+    root = tmp_path_factory.mktemp("slhmc")
+    cfg = root / "config.yaml"
+    dump(compose_experiment("ci_slhmc", []), cfg)
+    hmc = root / "hmc.zarr"
+    assert main(["generate", "--config", str(cfg), "--ensemble", "hmc", "--store", str(hmc)]) == 0
+    return cfg, hmc
+
+
+def _train(cfg, ensemble, ckpt, *extra):
+    return main(["train", "--config", str(cfg), "--ensemble", ensemble, "--checkpoint", str(ckpt),
+                 "--progress", "lines", *extra])
+
+
+@pytest.mark.parametrize("ensemble, trainer", [("stout", OfflineSLHMCTrainer), ("cask", OnlineSLHMCTrainer)])
+def test_killed_training_resumes_bit_for_bit(setup, tmp_path, monkeypatch, capsys, ensemble, trainer):
+    cfg, hmc = setup
+    source = ["--source-store", str(hmc)]
+    assert _train(cfg, ensemble, tmp_path / "full.pt", *source, "--manifest", str(tmp_path / "m.json")) == 0
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    assert 0 <= manifest["fresh"]["acceptance"] <= 1 and manifest["fresh"]["n_configs"] == 8
+    original = trainer.step
+
+    def dying(self):
+        if self.step_count == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(trainer, "step", dying)
+    assert _train(cfg, ensemble, tmp_path / "part.pt", *source) == 130  # after the checkpoint at 2
+    assert torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]["step"] == 2
+    monkeypatch.setattr(trainer, "step", original)
+    assert _train(cfg, ensemble, tmp_path / "part.pt", *source) == 0
+    full = torch.load(tmp_path / "full.pt", weights_only=False)["trainer"]
+    part = torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]
+    assert full["history"] == part["history"] and full["step"] == part["step"]
+    for key, value in full["model"].items():
+        assert torch.equal(value, part["model"][key]), key
+
+
+def test_slhmc_generate_resumes_bit_for_bit_and_records_its_model(setup, tmp_path, capsys):
+    cfg, hmc = setup
+    model = tmp_path / "stout.pt"
+    assert _train(cfg, "stout", model, "--source-store", str(hmc)) == 0
+    gen = ["generate", "--config", str(cfg), "--ensemble", "stout", "--model", str(model)]
+    assert main([*gen, "--store", str(tmp_path / "straight.zarr")]) == 0
+    assert main([*gen, "--store", str(tmp_path / "split.zarr"), "chain.n_configs=7", "chain.n_therm=0"]) == 0
+    assert main([*gen, "--store", str(tmp_path / "split.zarr")]) == 0
+    assert_same_chain(store_digest(tmp_path / "straight.zarr"), store_digest(tmp_path / "split.zarr"))
+    store = EnsembleStore.open(tmp_path / "straight.zarr")
+    assert store.meta["model_digest"] and store.n_committed == 8
+    assert store.read_records("cg_md").min() > 0 and store.read_records("cg_metropolis").min() > 0
+    # the same store with another model is refused, unchanged
+    other = tmp_path / "other.pt"
+    assert _train(cfg, "stout", other, "--source-store", str(hmc), "train.seed=4") == 0
+    before = snapshot(tmp_path / "straight.zarr")
+    assert main([*gen[:-1], str(other), "train.seed=4", "--store", str(tmp_path / "straight.zarr"),
+                 "chain.n_configs=9"]) == 2
+    assert snapshot(tmp_path / "straight.zarr") == before
+
+
+def test_training_needs_its_source_store(setup, tmp_path, capsys):
+    cfg, _ = setup
+    assert _train(cfg, "stout", tmp_path / "m.pt") == 2
+    assert "train.source = 'hmc': no --source-store given" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("ensembles.stout.sampler.options.m_eff=inf", "ensembles.stout.sampler.options.m_eff = inf; allowed: a finite number"),
+    ("ensembles.thin.sampler.options.m_eff=-0.1", "ensembles.thin.sampler.options.m_eff = -0.1; allowed: m_eff > 0"),
+    ("ensembles.stout.train.source=nowhere", "ensembles.stout.train.source = 'nowhere'; allowed: an ensemble of "
+                                             "this experiment without a model: hmc, thin"),
+    ("ensembles.stout.model.loops=[plaquette,hexagon]", "ensembles.stout.model.loops = ['plaquette', 'hexagon']; "
+                                                        "allowed: distinct loop types of plaquette, rectangle, polyakov"),
+    ("ensembles.cask.train.method=later", "ensembles.cask.train.method = 'later'; allowed: online, offline"),
+    ("ensembles.stout.model.kind=affine", "ensembles.stout.model.kind = 'affine'; allowed: stout, cask for "
+                                          "theory.name = 'su'"),
+])
+def test_bad_slhmc_settings_are_one_line(override, message, tmp_path, capsys):
+    assert main(["compose", "+experiment=ci_slhmc", override, "--out", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
