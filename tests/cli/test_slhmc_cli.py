@@ -60,7 +60,7 @@ def test_slhmc_generate_resumes_bit_for_bit_and_records_its_model(setup, tmp_pat
     cfg, hmc = setup
     model = tmp_path / "stout.pt"
     assert _train(cfg, "stout", model, "--source-store", str(hmc)) == 0
-    gen = ["generate", "--config", str(cfg), "--ensemble", "stout", "--model", str(model)]
+    gen = ["generate", "--config", str(cfg), "--ensemble", "stout", "--start-store", str(hmc), "--model", str(model)]
     assert main([*gen, "--store", str(tmp_path / "straight.zarr")]) == 0
     assert main([*gen, "--store", str(tmp_path / "split.zarr"), "chain.n_configs=7", "chain.n_therm=0"]) == 0
     assert main([*gen, "--store", str(tmp_path / "split.zarr")]) == 0
@@ -75,6 +75,29 @@ def test_slhmc_generate_resumes_bit_for_bit_and_records_its_model(setup, tmp_pat
     assert main([*gen[:-1], str(other), "train.seed=4", "--store", str(tmp_path / "straight.zarr"),
                  "chain.n_configs=9"]) == 2
     assert snapshot(tmp_path / "straight.zarr") == before
+
+
+def test_a_chain_starts_where_its_start_from_ensemble_ends(setup, tmp_path, capsys):
+    cfg, hmc = setup
+    gen = ["generate", "--config", str(cfg), "--ensemble", "thin", "--store", str(tmp_path / "thin.zarr")]
+    assert main(gen) == 2
+    assert "--start-store: needed exactly when chain.start_from is set (it is 'hmc')" in capsys.readouterr().err
+    assert main([*gen, "--start-store", str(tmp_path / "thin.zarr")]) == 2  # not a store of hmc
+    assert main([*gen, "--start-store", str(hmc), "chain.n_configs=5", "chain.n_therm=0"]) == 0
+    from lqcdml.config import load
+    from lqcdml.config.chains import chain_spec
+
+    spec = chain_spec(load(cfg), "thin", 1, store_path=tmp_path / "other.zarr", start_store=hmc)
+    from lqcdml.lattice import make_generators
+
+    start = spec.default_start(make_generators(1, 2))
+    source = EnsembleStore.open(hmc)
+    assert torch.equal(start, torch.from_numpy(source.read_fields(source.n_committed - 1)))
+    # the first stored configuration is the chain's first trajectory from there
+    state = spec.sampler.start(make_generators(spec.seed, 2), spec.default_start)
+    state, _ = spec.sampler.step(state)
+    first = torch.from_numpy(EnsembleStore.open(tmp_path / "thin.zarr").read_fields(0))
+    assert torch.equal(first, state.fields)
 
 
 def test_training_needs_its_source_store(setup, tmp_path, capsys):

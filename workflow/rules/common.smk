@@ -74,7 +74,16 @@ def generate_inputs(wildcards):
     inputs = {"config": f"{EXP_DIR}/config.yaml"}
     if wildcards.ensemble in MODEL_ENSEMBLES:
         inputs["model"] = f"{EXP_DIR}/models/{wildcards.ensemble}.json"
+    start = CFG.ensembles[wildcards.ensemble].chain.start_from
+    if start:
+        inputs["start"] = f"{EXP_DIR}/ensembles/{start}/r{wildcards.replica}.json"
     return inputs
+
+
+def start_store_args(wildcards):
+    """--start-store for ensembles whose chains continue another's (chain.start_from)."""
+    start = CFG.ensembles[wildcards.ensemble].chain.start_from
+    return f"--start-store {EXP_DIR}/ensembles/{start}/r{wildcards.replica}.zarr" if start else ""
 
 
 def manifests(wildcards):

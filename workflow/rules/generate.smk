@@ -38,6 +38,7 @@ rule generate:
     params:
         store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
         model=lambda wc: f"--model {model_checkpoint(wc.ensemble)}" if wc.ensemble in MODEL_ENSEMBLES else "",
+        start=start_store_args,
         code=GENERATE_CODE,
     wildcard_constraints:
         replica=r"\d\d",
@@ -51,5 +52,5 @@ rule generate:
         f"{EXP_DIR}/logs/generate_{{ensemble}}_r{{replica}}.log",
     shell:
         "lqcdml generate --config {input.config} --ensemble {wildcards.ensemble} "
-        "--replica {wildcards.replica} --store {params.store} --manifest {output.manifest} {params.model} "
+        "--replica {wildcards.replica} --store {params.store} --manifest {output.manifest} {params.model} {params.start} "
         "threads={threads} --progress lines > {log} 2>&1"

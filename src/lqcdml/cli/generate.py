@@ -34,6 +34,7 @@ def generate(
     manifest: Path | None = None,
     progress: bool | None = None,
     model_path: Path | None = None,
+    start_store: Path | None = None,
 ) -> dict:
     """Advance replica ``replica`` of ``ensemble`` to ``chain.n_configs`` configurations.
 
@@ -41,7 +42,7 @@ def generate(
     written by the same chain definition. Returns (and writes to ``manifest``) a JSON
     summary.
     """
-    spec = chain_spec(cfg, ensemble, replica, model_path, store_path=store_path)
+    spec = chain_spec(cfg, ensemble, replica, model_path, store_path=store_path, start_store=start_store)
     torch.set_num_threads(cfg.threads)
     hooks = ProgressHooks(f"{ensemble} r{replica:02d}", progress)
     try:

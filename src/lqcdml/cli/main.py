@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store", required=True, help="ensemble store (.zarr) to create or resume")
     p.add_argument("--manifest", help="JSON written when the chain reaches its length")
     p.add_argument("--model", help="trained model checkpoint (sampler.name = flow or slhmc)")
+    p.add_argument("--start-store", help="store of the same replica of chain.start_from (its last configuration)")
     p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
 
     p = sub.add_parser("train", help="train (or resume training) an ensemble's model (flow, SLHMC network)")
@@ -148,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
         name, _ = select_ensemble(cfg, args.ensemble)
         summary = generate(cfg, name, args.replica, Path(args.store),
                            Path(args.manifest) if args.manifest else None, _progress(args.progress),
-                           Path(args.model) if args.model else None)
+                           Path(args.model) if args.model else None,
+                           Path(args.start_store) if args.start_store else None)
         print(json.dumps(summary))
         return 0
     if args.command == "train":

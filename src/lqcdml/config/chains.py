@@ -30,7 +30,7 @@ from .models import build_model
 from .registry import SAMPLERS
 from .schema import EnsembleConfig, RootConfig
 
-__all__ = ["chain_spec", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer",
+__all__ = ["chain_spec", "start_from_store", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer",
            "slhmc_trainer", "FIELD_COPIES"]
 
 
@@ -134,10 +134,33 @@ def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], it
         )
 
 
+def start_from_store(cfg: RootConfig, ensemble: str, replica: int, path: Path, n_chains: int,
+                     dtype: torch.dtype, device) -> torch.Tensor:
+    """The last configuration of replica ``replica`` of ``chain.start_from`` (first ``n_chains``
+    chains), read from its store at ``path``."""
+    source = cfg.ensembles[ensemble].chain.start_from
+    store = EnsembleStore.open(path)
+    meta = store.meta
+    if (meta.get("ensemble"), meta.get("experiment"), meta.get("replica")) != (source, cfg.experiment, replica):
+        raise StoreError(f"--start-store {str(path)!r} holds replica {meta.get('replica')} of ensemble "
+                         f"{meta.get('ensemble')!r} of {meta.get('experiment')!r}; allowed: replica {replica} of "
+                         f"chain.start_from = {source!r} of {cfg.experiment!r}")
+    if store.n_committed < 1:
+        raise StoreError(f"--start-store {str(path)!r} has no configuration to start from")
+    fields = torch.from_numpy(store.read_fields(store.n_committed - 1))[:n_chains]
+    return fields.to(device=device, dtype=dtype)
+
+
 def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | Path | None = None,
-               *, store_path: str | Path) -> ChainSpec:
-    """The chain of replica ``replica`` of ``ensemble``: sampler, start, store layout, checks."""
+               *, store_path: str | Path, start_store: str | Path | None = None) -> ChainSpec:
+    """The chain of replica ``replica`` of ``ensemble``: sampler, start, store layout, checks.
+
+    ``start_store``: the store of replica ``replica`` of ``chain.start_from`` (read only
+    when the chain starts)."""
     ens = cfg.ensembles[ensemble]
+    if bool(ens.chain.start_from) != (start_store is not None):
+        raise StoreError(f"--start-store: needed exactly when chain.start_from is set (it is "
+                         f"{ens.chain.start_from!r})")
     if not 1 <= replica <= ens.chain.replicas:
         raise StoreError(f"--replica = {replica}; allowed: 1..{ens.chain.replicas} (chain.replicas)")
     device = torch_device(cfg.device)
@@ -164,7 +187,10 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
         field_shape=field_shape,
         dtype=str(np.dtype(torch.empty((), dtype=dtype).numpy().dtype)),
         seed=replica_seed(ens.chain.seed, replica),
-        default_start=lambda gens: initial_fields(ens, gens, dtype, device),
+        default_start=(
+            (lambda gens: start_from_store(cfg, ensemble, replica, Path(start_store), len(gens), dtype, device))
+            if start_store is not None else (lambda gens: initial_fields(ens, gens, dtype, device))
+        ),
         observable=(kind.observable or cheap_observable)(ens.theory),
         meta=meta,
         save_every=ens.chain.save_every,

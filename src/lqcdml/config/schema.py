@@ -168,7 +168,10 @@ class ChainConfig:
 
     ``n_chains`` independent chains share one tensor (one job); ``replicas`` separate
     jobs each run ``n_chains`` chains. The first ``n_therm`` configurations are
-    dropped by the analysis.
+    dropped by the analysis. ``start_from``: an ensemble of the same experiment and
+    lattice whose replica ``r`` ends where replica ``r`` of this one starts (its last
+    configuration, the first ``n_chains`` of its chains; a thermalised start for
+    samplers compared with it); empty: ``start`` (hot or cold).
     """
 
     n_configs: int = 100
@@ -178,6 +181,7 @@ class ChainConfig:
     replicas: int = 1
     seed: int = 1
     start: str = "hot"
+    start_from: str = ""
 
 
 @dataclass

@@ -230,6 +230,28 @@ def validate_root(cfg: RootConfig) -> None:
         validate_ensemble(ens, f"ensembles.{name}")
     for name, ens in cfg.ensembles.items():
         _validate_training_source(cfg, name, ens)
+        _validate_start_from(cfg, name, ens)
+
+
+def _validate_start_from(cfg: RootConfig, name: str, ens: EnsembleConfig) -> None:
+    """``chain.start_from``: an ensemble of the same lattice and group with at least as many
+    chains and replicas, itself started by ``chain.start``."""
+    source = ens.chain.start_from
+    if not source:
+        return
+    key = f"ensembles.{name}.chain.start_from"
+    others = [e for e, o in cfg.ensembles.items() if e != name and not o.chain.start_from]
+    if source not in others:
+        _fail(key, source, f"an ensemble of this experiment started by chain.start: {', '.join(others) or 'none'}")
+    src = cfg.ensembles[source]
+    for field in ("name", "lattice", "n_colors"):
+        if getattr(src.theory, field) != getattr(ens.theory, field):
+            _fail(key, source, f"an ensemble of the same fields (its theory.{field} is "
+                  f"{getattr(src.theory, field)!r}, this one's {getattr(ens.theory, field)!r})")
+    for field in ("n_chains", "replicas"):
+        if getattr(src.chain, field) < getattr(ens.chain, field):
+            _fail(key, source, f"an ensemble with chain.{field} >= {getattr(ens.chain, field)} "
+                  f"(it has {getattr(src.chain, field)})")
 
 
 def _validate_training_source(cfg: RootConfig, name: str, ens: EnsembleConfig) -> None:
