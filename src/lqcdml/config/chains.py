@@ -226,7 +226,8 @@ def slhmc_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu",
         if source_configs is None:
             raise StoreError(f"train.method = 'offline' needs the configurations of train.source = {tr.source!r} "
                              "(lqcdml train --source-store PATH)")
-        return OfflineSLHMCTrainer(net, source_configs.to(device), exact, effective, tr.batch, tr.lr, tr.seed)
+        return OfflineSLHMCTrainer(net, source_configs.to(device), exact, effective, tr.batch, tr.lr, tr.seed,
+                                   tr.loss == "centred")
     group = build_group(ens.theory)
     dtype = torch_dtype(group, "float64")
     from ..lattice import make_generators
@@ -242,7 +243,7 @@ def slhmc_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu",
         fields = initial_fields(ens, gens, dtype, device)
     start = ChainState.initial(fields, gens)
     return OnlineSLHMCTrainer(net, lambda model: build_sampler(ens, model, dtype, device), exact, effective,
-                              start, tr.lr)
+                              start, tr.lr, tr.loss == "centred")
 
 
 def flow_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu"):

@@ -114,13 +114,16 @@ def _smearing_checks(ens, p: str) -> None:
         _fail(p + "model.extent", mo.extent, "extent >= 1 (rectangles 1 x 1 .. 1 x extent)")
     if tr.method not in SMEARING_TRAINING:
         _fail(p + "train.method", tr.method, ", ".join(SMEARING_TRAINING))
+    if tr.loss not in SMEARING_LOSSES:
+        _fail(p + "train.loss", tr.loss, ", ".join(SMEARING_LOSSES))
     if tr.probe < 1:
         _fail(p + "train.probe", tr.probe, "probe >= 1 (configurations of train.source)")
     if tr.method == "offline" and not tr.source:
         _fail(p + "train.source", tr.source, "the name of an HMC ensemble of the experiment (offline training)")
 
 
-_SMEARING_TRAIN = ("method", "steps", "batch", "lr", "seed", "source")
+_SMEARING_TRAIN = ("method", "loss", "steps", "batch", "lr", "seed", "source")
+SMEARING_LOSSES = ("centred", "plain")
 
 MODELS.register(ModelKind(
     name="stout", theory="su", build=_stout, reads=("n_layers", "loops"), validate=_smearing_checks,

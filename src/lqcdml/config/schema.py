@@ -136,8 +136,9 @@ class TrainConfig:
     float64 samples (ESS and independence-Metropolis acceptance).
 
     Effective actions of self-learning HMC (``model.kind`` stout or cask) read ``method``,
-    ``steps``, ``lr``, ``seed``, ``checkpoint_every`` and, offline, ``batch`` and
-    ``source``: ``online`` trains during ``steps`` SLHMC trajectories of the ensemble's
+    ``loss``, ``steps``, ``lr``, ``seed``, ``checkpoint_every`` and, offline, ``batch`` and
+    ``source``. ``loss``: ``plain`` is the published ``(S_f - S_eff)^2``, ``centred`` the
+    same with the best constant offset (``train.slhmc``; an offset changes no force). ``online`` trains during ``steps`` SLHMC trajectories of the ensemble's
     own chains (one Adam step after each); ``offline`` takes ``steps`` Adam steps on
     batches of ``batch`` thermalised configurations of the ensemble ``source`` of the
     same experiment (an HMC ensemble of the same theory), each with fresh pseudofermions;
@@ -149,6 +150,7 @@ class TrainConfig:
 
     method: str = "online"
     source: str = ""
+    loss: str = "centred"
     steps: int = 2500
     batch: int = 64
     lr: float = 3e-3

@@ -3,9 +3,16 @@
 The network ``f`` of ``S_eff(U, phi) = S_f^{m_eff}(f(U), phi)`` is fitted to the exact
 fermion action ``S_f^m(U, phi)`` with the loss
 
-    L = mean over configurations of (S_f(U, phi) - S_eff(U, phi))^2,
+    L = mean over configurations of (S_f(U, phi) - S_eff(U, phi) - c)^2,
 
-``phi`` the pseudofermion drawn for ``U`` from the exact heat bath (Nagai, Tomiya).
+``phi`` the pseudofermion drawn for ``U`` from the exact heat bath (Nagai, Tomiya:
+``c = 0``, loss ``plain``). A constant ``c`` added to the effective action changes no
+force and no energy difference, so the molecular dynamics of ``S_eff`` and ``S_eff + c``
+are the same; the loss ``centred`` takes the best ``c``, the batch mean of
+``S_f - S_eff`` (by the envelope theorem its gradient is the gradient at fixed ``c``).
+It fits the fluctuations of the mismatch, which set the acceptance, instead of its mean
+(with ``m_eff != m`` of order the number of pseudofermion components, which the plain
+loss makes the network chase at the expense of the fluctuations).
 Its gradient needs only ``dS_eff/dV`` at the smeared links (the analytic force, as in
 the molecular dynamics) and one vector-jacobian product through the network:
 ``dL/dtheta = mean 2 (S_eff - S_f) (dS_eff/dV) . dV/dtheta``; no solver is
@@ -41,9 +48,11 @@ def action_mismatch(
     effective: Sequence[PseudofermionAction],
     links: torch.Tensor,
     phis: Sequence[torch.Tensor],
+    centred: bool = False,
 ) -> tuple[torch.Tensor, Callable[[], None]]:
-    """``(S_f - S_eff)`` per configuration ``[B]`` and a function that accumulates the
-    gradient of ``mean (S_f - S_eff)^2`` into the network's ``.grad``.
+    """``S_f - S_eff - c`` per configuration ``[B]`` and a function that accumulates the
+    gradient of its mean square into the network's ``.grad``; ``c = 0``, or with
+    ``centred`` the batch mean of ``S_f - S_eff``.
 
     ``exact[i]`` and ``effective[i]`` (unsmeared base actions, at ``m`` and ``m_eff``)
     share the field ``phis[i]``; the effective ones see ``net(links)``.
@@ -54,6 +63,10 @@ def action_mismatch(
         s_f = sum(t.action(links, p) for t, p in zip(exact, phis))
         s_eff = sum(t.action(v_det, p) for t, p in zip(effective, phis))
     diff = s_f - s_eff
+    if centred:
+        if diff.shape[0] < 2:
+            raise ValueError("slhmc training: the centred loss needs a batch of at least 2 configurations")
+        diff = diff - diff.mean()
 
     def backward() -> None:
         # dS_eff/dV as the cotangent 2i F_V V of each configuration, weighted by dL/dS_eff
@@ -77,15 +90,16 @@ class OnlineSLHMCTrainer:
 
     ``make_sampler(net)``: the SLHMC sampler whose effective action uses ``net``;
     ``exact`` / ``effective``: the pseudofermion actions of the loss (unsmeared; the
-    effective ones at ``m_eff``); ``start``: the first chain state. One ``step`` is one
-    trajectory of every chain and one Adam step. History: ``loss`` (mean squared
-    mismatch at the end configurations), ``acceptance``, ``delta_H`` (mean |dH|).
+    effective ones at ``m_eff``); ``start``: the first chain state; ``centred``: the loss
+    (module docstring; the chains are the batch). One ``step`` is one trajectory of every
+    chain and one Adam step. History: ``loss`` (mean squared mismatch at the end
+    configurations), ``acceptance``, ``delta_H`` (mean |dH|).
     """
 
     def __init__(self, net: torch.nn.Module, make_sampler: Callable[[torch.nn.Module], object],
                  exact: Sequence[PseudofermionAction], effective: Sequence[PseudofermionAction],
-                 start: ChainState, lr: float = 1e-3) -> None:
-        self.net, self.make_sampler = net, make_sampler
+                 start: ChainState, lr: float = 1e-3, centred: bool = True) -> None:
+        self.net, self.make_sampler, self.centred = net, make_sampler, bool(centred)
         self.exact, self.effective = tuple(exact), tuple(effective)
         self.state = start
         self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
@@ -97,7 +111,7 @@ class OnlineSLHMCTrainer:
         with torch.no_grad():
             self.state, info = sampler.step(self.state)
         diff, backward = action_mismatch(self.net, self.exact, self.effective, self.state.fields,
-                                         self.state.pseudofermions)
+                                         self.state.pseudofermions, self.centred)
         loss = float(diff.square().mean())
         if not torch.isfinite(torch.tensor(loss)):
             raise FloatingPointError(f"slhmc training: loss is {loss} at step {self.step_count}")
@@ -138,13 +152,14 @@ class OfflineSLHMCTrainer:
     """
 
     def __init__(self, net: torch.nn.Module, configs: torch.Tensor, exact: Sequence[PseudofermionAction],
-                 effective: Sequence[PseudofermionAction], batch: int = 4, lr: float = 1e-3, seed: int = 0) -> None:
+                 effective: Sequence[PseudofermionAction], batch: int = 4, lr: float = 1e-3, seed: int = 0,
+                 centred: bool = True) -> None:
         if configs.shape[0] < 1 or batch < 1:
             raise ValueError(f"offline slhmc training: {configs.shape[0]} configurations, batch = {batch}; "
                              "allowed: at least one configuration, batch >= 1")
         self.net, self.configs = net, configs
         self.exact, self.effective = tuple(exact), tuple(effective)
-        self.batch, self.seed = int(batch), int(seed)
+        self.batch, self.seed, self.centred = int(batch), int(seed), bool(centred)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         self.step_count = 0
         self.history: dict[str, list[float]] = {"loss": []}
@@ -158,7 +173,7 @@ class OfflineSLHMCTrainer:
 
     def step(self) -> float:
         links, phis = self._draw()
-        diff, backward = action_mismatch(self.net, self.exact, self.effective, links, phis)
+        diff, backward = action_mismatch(self.net, self.exact, self.effective, links, phis, self.centred)
         loss = float(diff.square().mean())
         if not torch.isfinite(torch.tensor(loss)):
             raise FloatingPointError(f"slhmc training: loss is {loss} at step {self.step_count}")
