@@ -127,3 +127,24 @@ def plot_losses(histories: dict[str, dict], out_dir: str | os.PathLike, name: st
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_acceptance_scan(points: dict[str, list[tuple[float, float, float]]], out_dir: str | os.PathLike,
+                         name: str = "acceptance_vs_m_eff") -> Path:
+    """Acceptance against ``m_eff``: ``points[label] = [(m_eff, acceptance, error), ...]``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, pts in sorted(points.items()):
+        pts = sorted(pts)
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", ms=3,
+                    capsize=2, lw=0.8, label=label)
+    ax.set_xlabel("m_eff (molecular dynamics)")
+    ax.set_ylabel("acceptance")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / f"{_safe(name)}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ..analysis.plots import plot_losses, plot_series, plot_training
+from ..analysis.plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
 from ..analysis.summary import drift_lines, scalar_series, summarize_ensemble, thermalized, write_tables
 from ..config import RootConfig
 from ..store import StoreError, combine_replicas, read_observables
@@ -58,17 +58,35 @@ def analyze(
     notes += consistency_lines(cfg, rows)
     loaded = [json.loads(Path(m).read_text()) for m in manifests]
     if figures:
-        smearing = {}
+        smearing = defaultdict(dict)  # SLHMC networks by m_eff
         for m in loaded:
             if "checkpoint" in m and m.get("history"):
                 plot_training(m["history"], m["ensemble"], out_dir / "figures")
-                if "ess" not in m["history"]:
-                    smearing[m["ensemble"]] = m["history"]
-        if len(smearing) > 1:  # SLHMC networks side by side at equal training steps
-            plot_losses(smearing, out_dir / "figures")
+                ens = cfg.ensembles.get(m["ensemble"])
+                if "ess" not in m["history"] and ens is not None:
+                    smearing[ens.sampler.options.get("m_eff")][m["ensemble"]] = m["history"]
+        for m_eff, histories in smearing.items():
+            if len(histories) > 1:  # side by side at equal training steps
+                plot_losses(histories, out_dir / "figures", f"training_loss_m_eff_{m_eff:g}")
+        scan = acceptance_scan(cfg, rows)
+        if scan:
+            plot_acceptance_scan(scan, out_dir / "figures")
     appendix = cost_lines(cfg, rows, loaded)
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
     return rows
+
+
+def acceptance_scan(cfg: RootConfig, rows) -> dict[str, list[tuple[float, float, float]]]:
+    """SLHMC acceptance against ``m_eff`` per kind of effective action (no net, each model
+    kind), where a kind has ensembles at two or more ``m_eff``."""
+    points = defaultdict(list)
+    for r in rows:
+        ens = cfg.ensembles.get(r.ensemble)
+        if r.observable != "acceptance" or ens is None or "m_eff" not in ens.sampler.options:
+            continue
+        label = "no network" if ens.sampler.name == "slhmc_thin" else ens.model.kind
+        points[label].append((float(ens.sampler.options["m_eff"]), r.value, r.error))
+    return {k: v for k, v in points.items() if len({p[0] for p in v}) > 1}
 
 
 def consistency_lines(cfg: RootConfig, rows) -> list[str]:
@@ -81,6 +99,9 @@ def consistency_lines(cfg: RootConfig, rows) -> list[str]:
         for b in names[i + 1:]:
             if to_container(cfg.ensembles[a].theory) != to_container(cfg.ensembles[b].theory):
                 continue
+            if _has_hmc_twin(cfg, a, names) and _has_hmc_twin(cfg, b, names) and \
+                    "hmc" not in (cfg.ensembles[a].sampler.name, cfg.ensembles[b].sampler.name):
+                continue  # where the theory has an HMC ensemble, each other sampler is compared with it
             va = {r.observable: r for r in rows if r.ensemble == a}
             vb = {r.observable: r for r in rows if r.ensemble == b}
             pulls = []
@@ -92,6 +113,15 @@ def consistency_lines(cfg: RootConfig, rows) -> list[str]:
             if pulls:
                 lines.append(f"- `{a}` vs `{b}` (same theory), difference in sigma: " + ", ".join(pulls))
     return ["", "Ensembles of the same theory:", "", *lines] if lines else []
+
+
+def _has_hmc_twin(cfg: RootConfig, name: str, names: list[str]) -> bool:
+    """Whether another ensemble of ``name``'s theory is sampled by HMC."""
+    from ..config import to_container
+
+    theory = to_container(cfg.ensembles[name].theory)
+    return any(n != name and cfg.ensembles[n].sampler.name == "hmc"
+               and to_container(cfg.ensembles[n].theory) == theory for n in names)
 
 
 #: the observable whose autocorrelation sets the cost of an independent sample
