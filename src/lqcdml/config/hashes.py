@@ -26,6 +26,9 @@ __all__ = ["chain_definition", "model_definition", "training_definition", "ensem
 
 #: chain keys that do not change the chain of a replica
 CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
+#: chain keys added after stores were written: left out at their default, so that the
+#: hashes of existing stores stay valid
+CHAIN_KEYS_ADDED = {"start_from": ""}
 
 
 def _digest(data: dict) -> str:
@@ -54,6 +57,9 @@ def chain_definition(ensemble: dict) -> dict:
     chain = data.get("chain", {})
     for key in CHAIN_KEYS_IGNORED:
         chain.pop(key, None)
+    for key, default in CHAIN_KEYS_ADDED.items():
+        if chain.get(key, default) == default:
+            chain.pop(key, None)
     data.pop("measure", None)
     sampler = data.get("sampler", {})
     kind = SAMPLERS.get(sampler.get("name", "hmc"))
