@@ -84,6 +84,11 @@ def test_a_chain_starts_where_its_start_from_ensemble_ends(setup, tmp_path, caps
     assert "--start-store: needed exactly when chain.start_from is set (it is 'hmc')" in capsys.readouterr().err
     assert main([*gen, "--start-store", str(tmp_path / "thin.zarr")]) == 2  # not a store of hmc
     assert main([*gen, "--start-store", str(hmc), "chain.n_configs=5", "chain.n_therm=0"]) == 0
+    # a longer source chain is another start: the store refuses to continue from it, unchanged
+    before = snapshot(tmp_path / "thin.zarr")
+    assert main([*gen, "--start-store", str(hmc), "ensembles.hmc.chain.n_configs=14", "chain.n_therm=0"]) == 2
+    assert "started from" in capsys.readouterr().err
+    assert snapshot(tmp_path / "thin.zarr") == before
     from lqcdml.config import load
     from lqcdml.config.chains import chain_spec
 

@@ -52,6 +52,11 @@ def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str |
     }
     if model_digest is not None:
         meta["model_digest"] = model_digest
+    source = ens.chain.start_from
+    if source:  # where the chain starts: the last configuration of that chain definition
+        src = cfg.ensembles[source]
+        meta["start"] = {"ensemble": source, "config_hash": ensemble_hash(src, cfg.dtype),
+                         "index": src.chain.n_configs - 1}
     return meta
 
 
@@ -79,6 +84,11 @@ def check_compatible(meta: dict, old: dict, path: Path) -> None:
         raise StoreError(
             f"store {str(path)!r} was written by an incompatible config: {where}; "
             "allowed: the same theory, sampler, chain seed and precision (only n_configs may grow)"
+        )
+    if old.get("start") != meta.get("start"):
+        raise StoreError(
+            f"store {str(path)!r} started from {old.get('start')}, this config from {meta.get('start')}; "
+            "allowed: the same start (chain.start_from's chain and n_configs; another start needs a new store)"
         )
     if old.get("model_digest") != meta.get("model_digest"):
         raise StoreError(
