@@ -13,10 +13,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "lqcdml"
 
 
 def test_allowed_words_come_from_the_registries():
-    assert set(SAMPLERS.names()) >= {"hmc", "flow"}
-    assert set(MODELS.names()) >= {"affine", "u1_equivariant", "u1_plaquette"}
+    assert set(SAMPLERS.names()) >= {"hmc", "flow", "slhmc", "slhmc_thin"}
+    assert set(MODELS.names()) >= {"affine", "u1_equivariant", "u1_plaquette", "stout", "cask"}
     assert "gradient_flow" in OBSERVABLES and "flow" not in OBSERVABLES
-    with pytest.raises(ConfigError, match=r"ensembles.u1.sampler.name = 'nuts'; allowed: hmc, flow"):
+    with pytest.raises(ConfigError, match=r"ensembles.u1.sampler.name = 'nuts'; allowed: hmc, slhmc, slhmc_thin, flow"):
         compose_experiment("ci_tiny", ["ensembles.u1.sampler.name=nuts"])
     with pytest.raises(ConfigError, match=r"ensembles.flow.model.kind = 'glow'; allowed: affine, u1_equivariant"):
         compose_experiment("ci_tiny", ["ensembles.flow.model.kind=glow"])
