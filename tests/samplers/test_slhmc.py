@@ -8,7 +8,7 @@ import torch
 from lqcdml.lattice import SU, algebra_gradient, make_generators
 from lqcdml.nn import cask_net, stout_net
 from lqcdml.observables import chiral_condensate, plaquette
-from lqcdml.samplers import HMC, Integrator, Level, SmearedPseudofermion, bind_terms, slhmc
+from lqcdml.samplers import HMC, Integrator, Level, SmearedPseudofermion, slhmc
 from lqcdml.theories import WilsonGaugeAction
 from lqcdml.theories.staggered import StaggeredOperator, StaggeredPseudofermion, _dense_action
 

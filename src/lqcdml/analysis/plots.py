@@ -110,10 +110,16 @@ def plot_training(history: dict, ensemble: str, out_dir: str | os.PathLike) -> P
     return path
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_losses(histories: dict[str, dict], out_dir: str | os.PathLike, name: str = "training_loss") -> Path:
     """The loss histories of several models on one axis, against the training step (log scale)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for label, history in sorted(histories.items()):
         loss = np.asarray(history["loss"])
@@ -122,18 +128,12 @@ def plot_losses(histories: dict[str, dict], out_dir: str | os.PathLike, name: st
     ax.set_xlabel("training step")
     ax.set_ylabel("(S_f - S_f^eff)^2")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / f"{_safe(name)}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, Path(out_dir) / f"{_safe(name)}.png")
 
 
 def plot_acceptance_scan(points: dict[str, list[tuple[float, float, float]]], out_dir: str | os.PathLike,
                          name: str = "acceptance_vs_m_eff") -> Path:
     """Acceptance against ``m_eff``: ``points[label] = [(m_eff, acceptance, error), ...]``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for label, pts in sorted(points.items()):
         pts = sorted(pts)
@@ -143,8 +143,4 @@ def plot_acceptance_scan(points: dict[str, list[tuple[float, float, float]]], ou
     ax.set_ylabel("acceptance")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / f"{_safe(name)}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, Path(out_dir) / f"{_safe(name)}.png")

@@ -85,94 +85,18 @@ def action_mismatch(
     return diff, backward
 
 
-class OnlineSLHMCTrainer:
-    """Self-learning HMC that trains its network after every trajectory.
+class _EffectiveActionTrainer:
+    """Adam on the mismatch loss of ``net``; the state every SLHMC trainer shares."""
 
-    ``make_sampler(net)``: the SLHMC sampler whose effective action uses ``net``;
-    ``exact`` / ``effective``: the pseudofermion actions of the loss (unsmeared; the
-    effective ones at ``m_eff``); ``start``: the first chain state; ``centred``: the loss
-    (module docstring; the chains are the batch). One ``step`` is one trajectory of every
-    chain and one Adam step. History: ``loss`` (mean squared mismatch at the end
-    configurations), ``acceptance``, ``delta_H`` (mean |dH|).
-    """
-
-    def __init__(self, net: torch.nn.Module, make_sampler: Callable[[torch.nn.Module], object],
-                 exact: Sequence[PseudofermionAction], effective: Sequence[PseudofermionAction],
-                 start: ChainState, lr: float = 1e-3, centred: bool = True) -> None:
-        self.net, self.make_sampler, self.centred = net, make_sampler, bool(centred)
+    def __init__(self, net: torch.nn.Module, exact: Sequence[PseudofermionAction],
+                 effective: Sequence[PseudofermionAction], lr: float, centred: bool, history: Sequence[str]) -> None:
+        self.net, self.centred = net, bool(centred)
         self.exact, self.effective = tuple(exact), tuple(effective)
-        self.state = start
         self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         self.step_count = 0
-        self.history: dict[str, list[float]] = {"loss": [], "acceptance": [], "delta_H": []}
+        self.history: dict[str, list[float]] = {k: [] for k in ("loss", *history)}
 
-    def step(self) -> float:
-        sampler = self.make_sampler(self.net)
-        with torch.no_grad():
-            self.state, info = sampler.step(self.state)
-        diff, backward = action_mismatch(self.net, self.exact, self.effective, self.state.fields,
-                                         self.state.pseudofermions, self.centred)
-        loss = float(diff.square().mean())
-        if not torch.isfinite(torch.tensor(loss)):
-            raise FloatingPointError(f"slhmc training: loss is {loss} at step {self.step_count}")
-        self.optimizer.zero_grad(set_to_none=True)
-        backward()
-        self.optimizer.step()
-        self.step_count += 1
-        self.history["loss"].append(loss)
-        self.history["acceptance"].append(float(info.accepted.double().mean()))
-        self.history["delta_H"].append(float(info.delta_H.abs().mean()))
-        return loss
-
-    def state_dict(self) -> dict:
-        return {
-            "model": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "chain": self.state.to_dict(),
-            "step": self.step_count,
-            "history": {k: list(v) for k, v in self.history.items()},
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        device = self.state.fields.device
-        self.state = ChainState.from_dict(state["chain"], device)
-        self.step_count = int(state["step"])
-        self.history = {k: list(v) for k, v in state["history"].items()}
-
-
-class OfflineSLHMCTrainer:
-    """Adam on configurations of an existing ensemble with fresh pseudofermions.
-
-    ``configs``: ``[n, d, L..., N, N]`` (thermalised configurations). Step ``k`` draws
-    ``batch`` of them and their pseudofermions from generators seeded by
-    ``(seed, k)``, so the whole training is a function of the seed and continues bit
-    for bit from any step. History: ``loss``.
-    """
-
-    def __init__(self, net: torch.nn.Module, configs: torch.Tensor, exact: Sequence[PseudofermionAction],
-                 effective: Sequence[PseudofermionAction], batch: int = 4, lr: float = 1e-3, seed: int = 0,
-                 centred: bool = True) -> None:
-        if configs.shape[0] < 1 or batch < 1:
-            raise ValueError(f"offline slhmc training: {configs.shape[0]} configurations, batch = {batch}; "
-                             "allowed: at least one configuration, batch >= 1")
-        self.net, self.configs = net, configs
-        self.exact, self.effective = tuple(exact), tuple(effective)
-        self.batch, self.seed, self.centred = int(batch), int(seed), bool(centred)
-        self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        self.step_count = 0
-        self.history: dict[str, list[float]] = {"loss": []}
-
-    def _draw(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        pick = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step_count)
-        index = torch.randint(self.configs.shape[0], (self.batch,), generator=pick)
-        links = self.configs[index]
-        gens = make_generators(self.seed * 1_000_003 + self.step_count, self.batch, links.device)
-        return links, [t.heat_bath(links, gens) for t in self.exact]
-
-    def step(self) -> float:
-        links, phis = self._draw()
+    def _adam_step(self, links: torch.Tensor, phis: Sequence[torch.Tensor]) -> float:
         diff, backward = action_mismatch(self.net, self.exact, self.effective, links, phis, self.centred)
         loss = float(diff.square().mean())
         if not torch.isfinite(torch.tensor(loss)):
@@ -197,6 +121,69 @@ class OfflineSLHMCTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_count = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
+
+
+class OnlineSLHMCTrainer(_EffectiveActionTrainer):
+    """Self-learning HMC that trains its network after every trajectory.
+
+    ``make_sampler(net)``: the SLHMC sampler whose effective action uses ``net``;
+    ``exact`` / ``effective``: the pseudofermion actions of the loss (unsmeared; the
+    effective ones at ``m_eff``); ``start``: the first chain state; ``centred``: the loss
+    (module docstring; the chains are the batch). One ``step`` is one trajectory of every
+    chain and one Adam step. History: ``loss`` (mean squared mismatch at the end
+    configurations), ``acceptance``, ``delta_H`` (mean |dH|).
+    """
+
+    def __init__(self, net: torch.nn.Module, make_sampler: Callable[[torch.nn.Module], object],
+                 exact: Sequence[PseudofermionAction], effective: Sequence[PseudofermionAction],
+                 start: ChainState, lr: float = 1e-3, centred: bool = True) -> None:
+        super().__init__(net, exact, effective, lr, centred, ("acceptance", "delta_H"))
+        self.make_sampler, self.state = make_sampler, start
+
+    def step(self) -> float:
+        sampler = self.make_sampler(self.net)
+        with torch.no_grad():
+            self.state, info = sampler.step(self.state)
+        loss = self._adam_step(self.state.fields, self.state.pseudofermions)
+        self.history["acceptance"].append(float(info.accepted.double().mean()))
+        self.history["delta_H"].append(float(info.delta_H.abs().mean()))
+        return loss
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "chain": self.state.to_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.state = ChainState.from_dict(state["chain"], self.state.fields.device)
+
+
+class OfflineSLHMCTrainer(_EffectiveActionTrainer):
+    """Adam on configurations of an existing ensemble with fresh pseudofermions.
+
+    ``configs``: ``[n, d, L..., N, N]`` (thermalised configurations). Step ``k`` draws
+    ``batch`` of them and their pseudofermions from generators seeded by
+    ``(seed, k)``, so the whole training is a function of the seed and continues bit
+    for bit from any step. History: ``loss``.
+    """
+
+    def __init__(self, net: torch.nn.Module, configs: torch.Tensor, exact: Sequence[PseudofermionAction],
+                 effective: Sequence[PseudofermionAction], batch: int = 4, lr: float = 1e-3, seed: int = 0,
+                 centred: bool = True) -> None:
+        if configs.shape[0] < 1 or batch < 1:
+            raise ValueError(f"offline slhmc training: {configs.shape[0]} configurations, batch = {batch}; "
+                             "allowed: at least one configuration, batch >= 1")
+        super().__init__(net, exact, effective, lr, centred, ())
+        self.configs, self.batch, self.seed = configs, int(batch), int(seed)
+
+    def _draw(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        pick = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step_count)
+        index = torch.randint(self.configs.shape[0], (self.batch,), generator=pick)
+        links = self.configs[index]
+        gens = make_generators(self.seed * 1_000_003 + self.step_count, self.batch, links.device)
+        return links, [t.heat_bath(links, gens) for t in self.exact]
+
+    def step(self) -> float:
+        return self._adam_step(*self._draw())
 
 
 def smeared_terms(effective: Sequence[PseudofermionAction], net: torch.nn.Module | None):
