@@ -26,9 +26,9 @@ def test_cost_table_counts_chain_configurations_and_two_tau_int():
     cfg = compose_experiment("paper_flow_phi4", [])
     manifests = [
         {"store": "a", "ensemble": "hmc_2d", "n_committed": 2000, "resumed_from": 0, "seconds": 160.0,
-         "acceptance": 0.8},
+         "acceptance": 0.8, "counters_per_trajectory": {"cg_md": 100.0, "cg_metropolis": 12.0}},
         {"store": "b", "ensemble": "hmc_2d", "n_committed": 2000, "resumed_from": 1000, "seconds": 80.0,
-         "acceptance": 0.9},
+         "acceptance": 0.9, "counters_per_trajectory": {"cg_md": 110.0, "cg_metropolis": 8.0}},
         {"checkpoint": "m.pt", "ensemble": "flow_2d", "seconds": 300.0, "fresh": {"ess": 0.3, "acceptance": 0.5}},
         {"store": "c", "ensemble": "flow_2d", "n_committed": 1000, "resumed_from": 0, "seconds": 32.0,
          "acceptance": 0.5},
@@ -37,6 +37,9 @@ def test_cost_table_counts_chain_configurations_and_two_tau_int():
     row = next(line for line in lines if line.startswith("| hmc_2d |"))
     # 240 s for 3000 configurations x 8 chains = 0.01 s; x 2 tau_int (24) = 0.24 s
     assert "| hmc_2d | hmc | 0.850 | abs_magnetization | 12.00 | 0.01 | 0.24 |" in row
+    # CG iterations: the replicas' mean per trajectory, x save_every x 2 tau_int per independent sample
+    per_indep = 115 * cfg.ensembles["hmc_2d"].chain.save_every * 24
+    assert f"| 115 (105 + 10) | {per_indep:.3g} |" in row
     flow = next(line for line in lines if line.startswith("| flow_2d |"))
     # 32 s / (1000 x 16) = 0.002 s; 2 tau_int = 3: 0.006 s; training 300 s
-    assert "| flow_2d | flow | 0.500 | abs_magnetization | 1.50 | 0.002 | 0.006 | 300 | 0.300 | 0.500 |" in flow
+    assert "| flow_2d | flow | 0.500 | abs_magnetization | 1.50 | 0.002 | 0.006 |  |  | 300 | 0.300 | 0.500 |" in flow
