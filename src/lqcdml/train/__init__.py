@@ -1,7 +1,7 @@
 """Training loops: normalizing flows (reverse KL), self-learning HMC effective actions."""
 
 from .flow import FlowTrainer, evaluate_flow, reverse_kl_loss
-from .slhmc import OfflineSLHMCTrainer, OnlineSLHMCTrainer, action_mismatch, equilibrium_acceptance, smeared_terms
+from .slhmc import OfflineSLHMCTrainer, OnlineSLHMCTrainer, action_mismatch, equilibrium_acceptance
 
 __all__ = ["FlowTrainer", "OfflineSLHMCTrainer", "OnlineSLHMCTrainer", "action_mismatch", "equilibrium_acceptance", "evaluate_flow",
-           "reverse_kl_loss", "smeared_terms"]
+           "reverse_kl_loss"]

@@ -36,10 +36,9 @@ import torch
 
 from ..lattice import make_generators
 from ..samplers import ChainState
-from ..samplers.slhmc import SmearedPseudofermion
 from ..theories import PseudofermionAction
 
-__all__ = ["action_mismatch", "equilibrium_acceptance", "smeared_terms", "OnlineSLHMCTrainer", "OfflineSLHMCTrainer"]
+__all__ = ["action_mismatch", "equilibrium_acceptance", "OnlineSLHMCTrainer", "OfflineSLHMCTrainer"]
 
 
 def action_mismatch(
@@ -58,8 +57,10 @@ def action_mismatch(
     share the field ``phis[i]``; the effective ones see ``net(links)``.
     """
     links = links.detach()
+    with torch.enable_grad():  # one forward pass: its graph serves the backward
+        v = net(links)
+    v_det = v.detach()
     with torch.no_grad():
-        v_det = net(links)
         s_f = sum(t.action(links, p) for t, p in zip(exact, phis))
         s_eff = sum(t.action(v_det, p) for t, p in zip(effective, phis))
     diff = s_f - s_eff
@@ -73,10 +74,8 @@ def action_mismatch(
         force = sum(t.force(v_det, p) for t, p in zip(effective, phis))
         weight = (-2.0 * diff / diff.shape[0]).reshape((-1,) + (1,) * (links.ndim - 1))
         cotangent = 2j * (force @ v_det) * weight.to(v_det.dtype)
-        with torch.enable_grad():
-            v = net(links)
-            params = [p for p in net.parameters() if p.requires_grad]
-            grads = torch.autograd.grad(v, params, grad_outputs=cotangent, allow_unused=True)
+        params = [p for p in net.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(v, params, grad_outputs=cotangent, allow_unused=True)
         for p, g in zip(params, grads):
             if g is None:
                 continue
@@ -184,11 +183,6 @@ class OfflineSLHMCTrainer(_EffectiveActionTrainer):
 
     def step(self) -> float:
         return self._adam_step(*self._draw())
-
-
-def smeared_terms(effective: Sequence[PseudofermionAction], net: torch.nn.Module | None):
-    """The effective actions on links smeared by ``net`` (the MD terms of SLHMC)."""
-    return tuple(SmearedPseudofermion(t, net) for t in effective)
 
 
 @torch.no_grad()
