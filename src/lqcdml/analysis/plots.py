@@ -121,12 +121,17 @@ def _save(fig, path: Path) -> Path:
 def plot_losses(histories: dict[str, dict], out_dir: str | os.PathLike, name: str = "training_loss") -> Path:
     """The loss histories of several models on one axis, against the training step (log scale)."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for label, history in sorted(histories.items()):
-        loss = np.asarray(history["loss"])
-        ax.plot(np.asarray(history.get("step", np.arange(1, len(loss) + 1))), loss, lw=0.8, label=label)
+    for i, (label, history) in enumerate(sorted(histories.items())):
+        loss = np.asarray(history["loss"], dtype=float)
+        steps = np.asarray(history.get("step", np.arange(1, len(loss) + 1)))
+        colour = f"C{i}"
+        ax.plot(steps, loss, lw=0.5, alpha=0.3, color=colour)
+        window = max(1, len(loss) // 12)  # the batches are noisy: a running mean beside them
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, lw=1.2, color=colour, label=f"{label} (running mean of {window})")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
-    ax.set_ylabel("(S_f - S_f^eff)^2")
+    ax.set_ylabel("loss (S_f - S_f^eff - c)^2")
     ax.legend(fontsize=8)
     return _save(fig, Path(out_dir) / f"{_safe(name)}.png")
 
