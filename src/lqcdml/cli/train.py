@@ -17,7 +17,7 @@ from .. import __version__
 from ..atomic import write_json_atomic
 from ..config import MODELS, SAMPLERS, RootConfig, to_container, training_hash
 from ..config.build import build_action, torch_device
-from ..config.chains import flow_trainer, slhmc_trainer
+from ..config.chains import flow_trainer, slhmc_trainer, source_configurations
 from ..driver import train_into_checkpoint
 from ..provenance import git_commit
 from ..store import StoreError
@@ -37,29 +37,6 @@ def _thinned(history: dict, keep: int = 500) -> dict:
 class _TrainProgress(LazyProgress):
     def progress(self, done: int, total: int, loss: float, **values: float) -> None:
         self.bar.update(done, loss=loss, **{k: v for k, v in values.items() if k in ("ess", "acceptance")})
-
-
-def source_configurations(cfg: RootConfig, source: str, stores: list[Path]) -> torch.Tensor:
-    """The thermalised configurations (past ``chain.n_therm``) of ``source``'s stores,
-    every chain of every store in one batch ``[n, ...]``."""
-    from ..store import EnsembleStore
-
-    if not stores:
-        raise StoreError(f"train.source = {source!r}: no --source-store given; allowed: its ensemble stores")
-    n_therm = cfg.ensembles[source].chain.n_therm
-    fields = []
-    for path in stores:
-        store = EnsembleStore.open(path)
-        if store.meta.get("ensemble") != source or store.meta.get("experiment") != cfg.experiment:
-            raise StoreError(f"--source-store {str(path)!r} holds ensemble {store.meta.get('ensemble')!r} of "
-                             f"{store.meta.get('experiment')!r}; allowed: stores of train.source = {source!r} "
-                             f"of {cfg.experiment!r}")
-        if store.n_committed <= n_therm:
-            raise StoreError(f"--source-store {str(path)!r} has {store.n_committed} configurations; allowed: more "
-                             f"than chain.n_therm = {n_therm} of {source!r}")
-        for i in range(n_therm, store.n_committed):
-            fields.append(torch.from_numpy(store.read_fields(i)))
-    return torch.cat(fields)
 
 
 def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | None = None,

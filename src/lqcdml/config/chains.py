@@ -30,7 +30,7 @@ from .models import build_model
 from .registry import SAMPLERS
 from .schema import EnsembleConfig, RootConfig
 
-__all__ = ["chain_spec", "start_from_store", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer",
+__all__ = ["chain_spec", "start_from_store", "source_configurations", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer",
            "slhmc_trainer", "FIELD_COPIES"]
 
 
@@ -144,21 +144,47 @@ def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], it
         )
 
 
+def _other_store(cfg: RootConfig, path: Path, flag: str, key: str, source: str,
+                 replica: int | None = None) -> EnsembleStore:
+    """The store at ``path`` (given as ``flag``), checked to hold ensemble ``source`` (named by
+    the config key ``key``) of this experiment, and replica ``replica`` if given."""
+    store = EnsembleStore.open(path)
+    meta = store.meta
+    found = (meta.get("ensemble"), meta.get("experiment")) + ((meta.get("replica"),) if replica else ())
+    if found != (source, cfg.experiment) + ((replica,) if replica else ()):
+        which = f"replica {meta.get('replica')} of " if replica else ""
+        wanted = f"replica {replica} of " if replica else "stores of "
+        raise StoreError(f"{flag} {str(path)!r} holds {which}ensemble {meta.get('ensemble')!r} of "
+                         f"{meta.get('experiment')!r}; allowed: {wanted}{key} = {source!r} of {cfg.experiment!r}")
+    return store
+
+
 def start_from_store(cfg: RootConfig, ensemble: str, replica: int, path: Path, n_chains: int,
                      dtype: torch.dtype, device) -> torch.Tensor:
     """The last configuration of replica ``replica`` of ``chain.start_from`` (first ``n_chains``
     chains), read from its store at ``path``."""
     source = cfg.ensembles[ensemble].chain.start_from
-    store = EnsembleStore.open(path)
-    meta = store.meta
-    if (meta.get("ensemble"), meta.get("experiment"), meta.get("replica")) != (source, cfg.experiment, replica):
-        raise StoreError(f"--start-store {str(path)!r} holds replica {meta.get('replica')} of ensemble "
-                         f"{meta.get('ensemble')!r} of {meta.get('experiment')!r}; allowed: replica {replica} of "
-                         f"chain.start_from = {source!r} of {cfg.experiment!r}")
+    store = _other_store(cfg, path, "--start-store", "chain.start_from", source, replica)
     if store.n_committed < 1:
         raise StoreError(f"--start-store {str(path)!r} has no configuration to start from")
     fields = torch.from_numpy(store.read_fields(store.n_committed - 1))[:n_chains]
     return fields.to(device=device, dtype=dtype)
+
+
+def source_configurations(cfg: RootConfig, source: str, stores: list[Path]) -> torch.Tensor:
+    """The thermalised configurations (past ``chain.n_therm``) of ``train.source``'s stores,
+    every chain of every store in one batch ``[n, ...]``."""
+    if not stores:
+        raise StoreError(f"train.source = {source!r}: no --source-store given; allowed: its ensemble stores")
+    n_therm = cfg.ensembles[source].chain.n_therm
+    fields = []
+    for path in stores:
+        store = _other_store(cfg, path, "--source-store", "train.source", source)
+        if store.n_committed <= n_therm:
+            raise StoreError(f"--source-store {str(path)!r} has {store.n_committed} configurations; allowed: more "
+                             f"than chain.n_therm = {n_therm} of {source!r}")
+        fields += [torch.from_numpy(store.read_fields(i)) for i in range(n_therm, store.n_committed)]
+    return torch.cat(fields)
 
 
 def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | Path | None = None,
