@@ -1,0 +1,42 @@
+"""Cheaper measurements without bias: bias-corrected ML estimators and neural control variates.
+
+Results are ``pyerrors.Obs``; ``EnsembleIndex`` places every measurement in Monte Carlo time.
+"""
+
+from .bias_corrected import (
+    CrossFit,
+    PowerTuned,
+    central_value_check,
+    cross_fit,
+    full_estimate,
+    labelled_estimate,
+    p1,
+    p2,
+    power_tuned,
+    train_on_split,
+)
+from .ensemble import EnsembleIndex
+from .regressors import REGRESSORS, Regressor, TorchMLPRegressor, make_regressor
+from .splits import LabelSplit, cross_fit_folds, strided_split, strided_subset
+
+__all__ = [
+    "CrossFit",
+    "EnsembleIndex",
+    "LabelSplit",
+    "PowerTuned",
+    "REGRESSORS",
+    "Regressor",
+    "TorchMLPRegressor",
+    "central_value_check",
+    "cross_fit",
+    "cross_fit_folds",
+    "full_estimate",
+    "labelled_estimate",
+    "make_regressor",
+    "p1",
+    "p2",
+    "power_tuned",
+    "strided_split",
+    "strided_subset",
+    "train_on_split",
+]
