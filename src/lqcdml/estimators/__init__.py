@@ -15,11 +15,29 @@ from .bias_corrected import (
     power_tuned,
     train_on_split,
 )
+from .control_variates import (
+    ControlVariateEstimate,
+    ControlVariateTraining,
+    control_variate_estimate,
+    control_variate_terms,
+    exact_divergence,
+    hutchinson_divergence,
+    schwinger_dyson_term,
+    train_control_variate,
+)
 from .ensemble import EnsembleIndex
 from .regressors import REGRESSORS, Regressor, TorchMLPRegressor, make_regressor
 from .splits import LabelSplit, cross_fit_folds, strided_split, strided_subset
 
 __all__ = [
+    "ControlVariateEstimate",
+    "ControlVariateTraining",
+    "control_variate_estimate",
+    "control_variate_terms",
+    "exact_divergence",
+    "hutchinson_divergence",
+    "schwinger_dyson_term",
+    "train_control_variate",
     "CrossFit",
     "EnsembleIndex",
     "LabelSplit",

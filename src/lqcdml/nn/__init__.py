@@ -1,8 +1,9 @@
 """Neural networks: periodic convolutions, normalizing-flow layers and models, gauge-covariant
-layers (trainable stout smearing, CASK attention)."""
+layers (trainable stout smearing, CASK attention), control-variate vector fields."""
 
 from .affine import AffineCoupling, checkerboard_masks, phi4_flow
 from .cask import CASKBlock, cask_net
+from .control_variates import PlaquetteVectorField, ShiftedMLP, VectorField, shifted_fields
 from .conv import PeriodicConv, conv_net
 from .flow import FlowModel, NormalPrior, UniformAnglePrior
 from .stout import LOOP_TYPES, GaugeCovariantNet, StoutLayer, stout_net
@@ -10,6 +11,10 @@ from .u1_equivariant import U1EquivariantCoupling, u1_flow
 from .u1_plaquette import PlaquetteCoupling, plaquette_change_links, u1_plaquette_flow
 
 __all__ = [
+    "PlaquetteVectorField",
+    "ShiftedMLP",
+    "VectorField",
+    "shifted_fields",
     "CASKBlock",
     "GaugeCovariantNet",
     "LOOP_TYPES",

@@ -28,6 +28,7 @@ from .scalar import (
     abs_magnetization,
     magnetization,
     two_point_function,
+    timeslice_correlator,
     two_point_susceptibility,
     zero_momentum_correlator,
 )
@@ -54,5 +55,7 @@ __all__ = [
     "topological_charge_u1_2d",
     "two_point_function",
     "two_point_susceptibility",
+    "timeslice_correlator",
     "wilson_loop",
+    "zero_momentum_correlator",
 ]

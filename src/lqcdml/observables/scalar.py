@@ -10,6 +10,7 @@ __all__ = [
     "two_point_susceptibility",
     "two_point_function",
     "zero_momentum_correlator",
+    "timeslice_correlator",
 ]
 
 
@@ -43,3 +44,13 @@ def zero_momentum_correlator(phi: torch.Tensor) -> torch.Tensor:
     """``C(t) = sum_{x-vec} G(t, x-vec)`` along axis 0 (time); ``[B, L_0]``."""
     g = two_point_function(phi)
     return g.reshape(g.shape[0], g.shape[1], -1).sum(dim=2)
+
+
+def timeslice_correlator(phi: torch.Tensor, t: int) -> torch.Tensor:
+    """``O(t) = (1/L_0) sum_t' phibar(t') phibar(t' + t)``, ``phibar`` the spatial mean; ``[B]``.
+
+    The control-variate observable of Bedaque and Oh at ``t = L_0 / 2``; equals
+    ``C(t) / (V / L_0)`` with ``C`` the zero-momentum correlator.
+    """
+    bar = phi.reshape(phi.shape[0], phi.shape[1], -1).mean(dim=2)
+    return (bar * torch.roll(bar, -t, dims=1)).mean(dim=1)
