@@ -164,3 +164,15 @@ def test_free_field_training_finds_the_analytic_linear_g():
     assert res.variance_reduction > 1e6
     assert abs(float(res.improved.value) - exact_o) < 4 * float(res.improved.dvalue) + 1e-12
     assert abs(float(res.plain.value) - exact_o) < 4 * float(res.plain.dvalue)
+
+
+@pytest.mark.parametrize("hidden", [(), (3,), (4, 2)])
+def test_shifted_mlp_is_g0_applied_to_every_shifted_field(hidden):
+    """The FFT first layer equals the definition g_x = g_0(T_x phi) with T_x by gathering."""
+    from lqcdml.nn import shifted_fields
+
+    g = randomize(ShiftedMLP((4, 6), hidden=hidden), seed=8)
+    phi = torch.randn(2, 4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    want = g.g0(shifted_fields(phi))[..., 0].reshape(phi.shape)
+    assert torch.allclose(g(phi), want, atol=1e-13)
+    assert torch.allclose(g.divergence(phi), exact_divergence(g, phi), atol=1e-12, rtol=0)
