@@ -1,4 +1,4 @@
-# lqcdml workflow: compose -> (train) -> generate -> measure -> analyze (-> report).
+# lqcdml workflow: compose -> (train) -> generate -> measure -> (estimate) -> analyze (-> report).
 #
 #   snakemake -c2                                   the quickstart experiment
 #   snakemake -c2 --config experiment=ci_tiny       another experiment (conf/experiment/)
@@ -18,6 +18,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/measure.smk"
+include: "workflow/rules/estimate.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/report.smk"
 

@@ -6,6 +6,7 @@ rule analyze:
         config=f"{EXP_DIR}/config.yaml",
         observables=observable_stores,
         manifests=manifests,
+        estimates=estimates,
     output:
         summary=f"{EXP_DIR}/summary.md",
         table=report(
@@ -28,4 +29,4 @@ rule analyze:
         f"{EXP_DIR}/logs/analyze.log",
     shell:
         "lqcdml analyze --config {input.config} --obs {input.observables} "
-        "--manifests {input.manifests} --out {params.out} > {log} 2>&1"
+        "--manifests {input.manifests} --estimates {input.estimates} --out {params.out} > {log} 2>&1"

@@ -40,6 +40,7 @@ GENERATE_CODE = code_version("lqcdml.cli.generate", MAIN, dispatchers=[MAIN])
 MEASURE_CODE = code_version("lqcdml.cli.measure")
 ANALYZE_CODE = code_version("lqcdml.cli.analyze")
 TRAIN_CODE = code_version("lqcdml.cli.train")
+ESTIMATE_CODE = code_version("lqcdml.cli.estimate")
 # ensembles whose sampler uses a trained model (train rule, generate --model)
 MODEL_ENSEMBLES = [e for e in ENSEMBLES if SAMPLERS.lookup(CFG.ensembles[e].sampler.name).needs_model]
 
@@ -104,3 +105,37 @@ def observable_stores(wildcards):
         for ens in ENSEMBLES
         for rep in replicas(ens)
     ]
+
+
+def estimator_kind(ens):
+    return CFG.ensembles[ens].estimator.kind
+
+
+# ensembles with an estimator (estimate rule; analyze reads their JSON)
+ESTIMATE_ENSEMBLES = [e for e in ENSEMBLES if estimator_kind(e) != "none"]
+
+
+def estimate_inputs(wildcards):
+    """Bias-corrected: the cheap and the expensive observable stores; control variates: the
+    finished chains (their configurations)."""
+    ens = wildcards.ensemble
+    inputs = {"config": f"{EXP_DIR}/config.yaml"}
+    if estimator_kind(ens) == "bias_corrected":
+        inputs["obs"] = [f"{EXP_DIR}/observables/{ens}/r{rep:02d}.zarr" for rep in replicas(ens)]
+        inputs["expensive"] = [f"{EXP_DIR}/expensive/{ens}/r{rep:02d}.zarr" for rep in replicas(ens)]
+    else:
+        inputs["chains"] = [f"{EXP_DIR}/ensembles/{ens}/r{rep:02d}.json" for rep in replicas(ens)]
+    return inputs
+
+
+def estimate_args(wildcards):
+    ens = wildcards.ensemble
+    if estimator_kind(ens) == "bias_corrected":
+        obs = " ".join(f"{EXP_DIR}/observables/{ens}/r{rep:02d}.zarr" for rep in replicas(ens))
+        exp = " ".join(f"{EXP_DIR}/expensive/{ens}/r{rep:02d}.zarr" for rep in replicas(ens))
+        return f"--obs {obs} --expensive-obs {exp}"
+    return "--store " + " ".join(f"{EXP_DIR}/ensembles/{ens}/r{rep:02d}.zarr" for rep in replicas(ens))
+
+
+def estimates(wildcards):
+    return [f"{EXP_DIR}/estimates/{ens}.json" for ens in ESTIMATE_ENSEMBLES]

@@ -17,11 +17,12 @@ __all__ = ["analyze"]
 
 def analyze(
     cfg: RootConfig, observable_stores: list[Path], out_dir: Path, figures: bool = True,
-    manifests: list[Path] = (),
+    manifests: list[Path] = (), estimates: list[Path] = (),
 ) -> list:
     """Summary (``summary.md``, ``summary.csv``) and figures (``figures/``) in ``out_dir``.
 
-    ``manifests`` (of generate and train) add the sampling-cost table.
+    ``manifests`` (of generate and train) add the sampling-cost table; ``estimates`` (of
+    ``lqcdml estimate``) the tables of the improved estimators beside the plain ones.
     """
     by_ensemble = defaultdict(list)
     for path in observable_stores:
@@ -72,8 +73,30 @@ def analyze(
         if scan:
             plot_acceptance_scan(scan, out_dir / "figures")
     appendix = cost_lines(cfg, rows, loaded)
+    results = [_estimate(cfg, Path(e)) for e in estimates]
+    if results:
+        from ..analysis.estimates import estimate_lines, plot_estimates
+        from ..config import to_container
+
+        theories = {name: to_container(e.theory) for name, e in cfg.ensembles.items()}
+        appendix = [*appendix, "", *estimate_lines(results, theories)]
+        if figures:
+            for res in results:
+                plot_estimates(res, out_dir / "figures")
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
     return rows
+
+
+def _estimate(cfg: RootConfig, path: Path) -> dict:
+    """An estimate JSON of this experiment and of an ensemble it defines (same chain hash)."""
+    from ..config import ensemble_hash
+
+    res = json.loads(path.read_text())
+    ens = cfg.ensembles.get(res.get("ensemble"))
+    if res.get("experiment") != cfg.experiment or ens is None or res.get("config_hash") != ensemble_hash(ens, cfg.dtype):
+        raise StoreError(f"estimate {str(path)!r} was not made for an ensemble of experiment {cfg.experiment!r} "
+                         "with this config (experiment, ensemble or chain hash differs)")
+    return res
 
 
 def acceptance_scan(cfg: RootConfig, rows) -> dict[str, list[tuple[float, float, float]]]:

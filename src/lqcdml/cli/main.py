@@ -71,13 +71,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="observable store (.zarr) to write")
     p.add_argument("--include-therm", action="store_true",
                    help="measure the first chain.n_therm configurations too (skipped by default)")
+    p.add_argument("--expensive", action="store_true",
+                   help="the expensive target of estimator.kind = bias_corrected, on its labelled configurations")
     p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
+
+    p = sub.add_parser("estimate", help="bias-corrected ML or control-variate estimates (the ensemble's estimator)")
+    _add_config_args(p)
+    p.add_argument("--out", required=True, help="JSON to write")
+    p.add_argument("--obs", nargs="*", default=[], help="observable stores (cheap features)")
+    p.add_argument("--expensive-obs", nargs="*", default=[], help="stores of `lqcdml measure --expensive`")
+    p.add_argument("--store", nargs="*", default=[], help="ensemble stores (control variates read the fields)")
 
     p = sub.add_parser("analyze", help="summary table and figures of an experiment")
     _add_config_args(p, ensemble=False)
     p.add_argument("--obs", nargs="+", required=True, help="observable stores")
     p.add_argument("--out", required=True, help="output folder (summary.md, summary.csv, figures/)")
     p.add_argument("--manifests", nargs="*", default=[], help="generate/train manifests (cost table)")
+    p.add_argument("--estimates", nargs="*", default=[], help="JSON of `lqcdml estimate` (estimator tables)")
     p.add_argument("--no-figures", action="store_true")
 
     p = sub.add_parser("import", help="gauge files (NERSC, ILDG) into a new ensemble store")
@@ -165,13 +175,22 @@ def run(args: argparse.Namespace) -> int:
         from .measure import measure
 
         name, _ = select_ensemble(cfg, args.ensemble)
-        measure(cfg, name, Path(args.store), Path(args.out), _progress(args.progress), args.include_therm)
+        measure(cfg, name, Path(args.store), Path(args.out), _progress(args.progress), args.include_therm,
+                args.expensive)
+        return 0
+    if args.command == "estimate":
+        from .estimate import estimate
+
+        name, _ = select_ensemble(cfg, args.ensemble)
+        result = estimate(cfg, name, Path(args.out), [Path(p) for p in args.obs],
+                          [Path(p) for p in args.expensive_obs], [Path(p) for p in args.store])
+        print(f"{result['kind']} estimates of {name} -> {args.out}")
         return 0
     if args.command == "analyze":
         from .analyze import analyze
 
         rows = analyze(cfg, [Path(p) for p in args.obs], Path(args.out), not args.no_figures,
-                       [Path(m) for m in args.manifests])
+                       [Path(m) for m in args.manifests], [Path(e) for e in args.estimates])
         print(f"{len(rows)} rows -> {Path(args.out) / 'summary.md'}")
         return 0
     raise AssertionError(args.command)

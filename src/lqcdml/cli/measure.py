@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,25 +15,45 @@ from ..config import RootConfig, ensemble_hash
 from ..config.build import replica_seed
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreDamage, StoreError, write_observables, writer_lock
-from ..config.observables import measurement_plan
+from ..config.observables import expensive_measurement, measurement_plan
 from .progress import Progress
 
 __all__ = ["measure"]
 
 
 def measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None = None,
-            include_therm: bool = False) -> xr.Dataset:
+            include_therm: bool = False, expensive: bool = False) -> xr.Dataset:
     """Measure ``store_path`` and write the observable store ``out``; returns the dataset.
 
     The first ``chain.n_therm`` configurations are skipped unless ``include_therm`` (the
-    analysis drops them anyway). Holds the writer lock of ``out`` for the whole run (one
-    writer per observable store)."""
+    analysis drops them anyway). ``expensive``: instead of ``measure.observables``, the
+    expensive target of ``estimator.kind = bias_corrected`` (full-precision tr D^-n per
+    noise) on the labelled configurations of its split only (every configuration when the
+    estimator scans), NaN elsewhere. Holds the writer lock of ``out`` for the whole run
+    (one writer per observable store). The store's attrs record the measurement's wall
+    time (``measure_seconds``) and how many (configuration, chain) entries it measured."""
     with writer_lock(out):
-        return _measure(cfg, ensemble, store_path, out, progress, include_therm)
+        return _measure(cfg, ensemble, store_path, out, progress, include_therm, expensive)
+
+
+def _labelled_chains(cfg: RootConfig, ensemble: str, replica: int, n_chains: int, first: int):
+    """``select(i) -> chains of configuration i to measure`` for ``measure --expensive``."""
+    from ..config.estimators import flat_position, label_split
+
+    ens = cfg.ensembles[ensemble]
+    if ens.estimator.kind != "bias_corrected":
+        raise StoreError(f"measure --expensive: ensembles.{ensemble}.estimator.kind = {ens.estimator.kind!r}; "
+                         "allowed: bias_corrected")
+    if ens.estimator.scan_r_lb:
+        return lambda i: np.arange(n_chains)
+    labelled = set(label_split(ens).labelled.tolist())
+    global_replicas = (replica - 1) * n_chains + 1 + np.arange(n_chains)
+    return lambda i: np.array([c for c in range(n_chains)
+                               if int(flat_position(ens, global_replicas[c], i - first)) in labelled], dtype=np.int64)
 
 
 def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progress: bool | None,
-             include_therm: bool) -> xr.Dataset:
+             include_therm: bool, expensive: bool) -> xr.Dataset:
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
     store = EnsembleStore.open(store_path)
@@ -48,33 +69,48 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
     n = store.n_committed
     if n == 0:
         raise StoreError(f"store {str(store_path)!r} has no committed configuration to measure")
-    plan = measurement_plan(ens)
+    plan = [expensive_measurement(ens)] if expensive else measurement_plan(ens)
     device = torch.device(cfg.device)
-    collected: dict[str, list[np.ndarray]] = {}
-    layout: dict[str, tuple[tuple[str, ...], dict]] = {}
+    rows: list[dict[str, np.ndarray]] = []
+    layout: dict[str, tuple[tuple[str, ...], dict, tuple[int, ...]]] = {}
     first = 0 if include_therm else min(ens.chain.n_therm, n - 1)
     bar = Progress(total=n, initial=first, label=f"measure {ensemble} r{meta['replica']:02d}", enabled=progress)
     n_chains = store.field_shape[0]
     replica = int(meta["replica"])
+    select = _labelled_chains(cfg, ensemble, replica, n_chains, first) if expensive else (lambda i: None)
+    entries, t0 = 0, time.perf_counter()
     for i in range(first, n):
         fields = torch.from_numpy(store.read_fields(i)).to(device)
         # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
         gens = make_generators(replica_seed(ens.chain.seed, replica) * 100_003 + i, n_chains, device)
+        chains = select(i)
+        if chains is not None:  # a sub-batch: the labelled chains of this configuration
+            fields, gens = fields[torch.as_tensor(chains, device=device)], [gens[c] for c in chains]
+        rows.append({})
         for m in plan:
+            if chains is not None and len(chains) == 0:
+                continue  # nothing labelled here: NaN rows, filled in below
             for name, (values, dims, coords) in m(fields, gens).items():
-                collected.setdefault(name, []).append(np.asarray(values))
-                layout[name] = (dims, coords)
+                row = np.asarray(values)
+                if chains is not None:  # back to all chains, NaN where not measured
+                    full = np.full((n_chains, *row.shape[1:]), np.nan)
+                    full[chains] = row
+                    row = full
+                rows[-1][name] = row
+                layout[name] = (dims, coords, row.shape)
+        entries += n_chains if chains is None else len(chains)
         bar.update(i + 1)
     bar.close()
+    seconds = time.perf_counter() - t0
 
     coords = {
         "config": store.read_records("trajectory")[first:].astype(np.int64),
         "replica": np.arange((replica - 1) * n_chains + 1, replica * n_chains + 1),
     }
     data_vars = {}
-    for name, rows in collected.items():
-        dims, extra = layout[name]
-        data_vars[name] = (("config", "replica", *dims), np.stack(rows))
+    for name, (dims, extra, shape) in layout.items():
+        stacked = np.stack([r.get(name, np.full(shape, np.nan)) for r in rows])
+        data_vars[name] = (("config", "replica", *dims), stacked)
         coords.update(extra)
     delta_h = store.read_records("delta_H")[first:]
     data_vars["acceptance"] = (("config", "replica"), store.read_records("accepted")[first:])
@@ -93,6 +129,9 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
             "first_config_measured": first,
             "save_every": ens.chain.save_every,
             "lqcdml_version": __version__,
+            "expensive": int(expensive),
+            "measure_seconds": seconds,
+            "measured_entries": entries,
         }
     )
     write_observables(ds, out)

@@ -26,7 +26,7 @@ from .errors import fail as _fail
 from .registry import OBSERVABLES, Measurement, ObservableKind
 from .schema import EnsembleConfig
 
-__all__ = ["measurement_plan", "Variable"]
+__all__ = ["measurement_plan", "expensive_measurement", "ama_generators", "Variable"]
 
 Variable = tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]
 
@@ -190,6 +190,47 @@ def _pion(ens) -> Measurement:
     return lambda links, gens: {"pion_correlator": (pion_correlator(op, links, tol).cpu().numpy(), ("t",), {"t": t})}
 
 
+def ama_generators(gens) -> list[torch.Generator]:
+    """Generators for the noise of the truncated and the full tr D^-n of one configuration.
+
+    Seeded from each chain's own generator seed (not its state), so the cheap
+    (``trace_inverse_sloppy``, every configuration) and the expensive measurement (``lqcdml
+    measure --expensive``, the labelled ones) of a configuration use the same noise vectors
+    whatever else is measured: the features are then strongly correlated with the target.
+    """
+    out = []
+    for g in gens:
+        fresh = torch.Generator(device=g.device)
+        fresh.manual_seed((g.initial_seed() * 31 + 0xA3A) % (2**63 - 1))
+        out.append(fresh)
+    return out
+
+
+def _sloppy_traces(ens) -> Measurement:
+    op, me, k = _operator(ens), ens.measure, ens.estimator.sloppy_iterations
+    coords = {"power": np.arange(1, 5)}
+
+    def measure(links, gens):
+        t = trace_inverse_powers(op, links, ama_generators(gens), 4, me.n_noise, me.noise, truncate=k).mean(dim=1)
+        return {"trace_inverse_sloppy_re": (t.real.cpu().numpy(), ("power",), coords)}
+
+    return measure
+
+
+def expensive_measurement(ens) -> Measurement:
+    """The expensive target of the bias-corrected estimators: Re tr D^-n / V, n = 1..4, per
+    noise vector (``[B, noise, power]``), at ``sampler.solver_tol``, noise of ``ama_generators``."""
+    op, me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
+    coords = {"noise": np.arange(me.n_noise), "power": np.arange(1, 5)}
+
+    def measure(links, gens):
+        t = trace_inverse_powers(op, links, ama_generators(gens), 4, me.n_noise, me.noise, tol)
+        return {"trace_inverse_noise_re": (t.real.cpu().numpy(), ("noise", "power"), coords)}
+
+    return measure
+
+
 _register("chiral_condensate", ("su",), _condensate, needs_fermions=True)
 _register("trace_inverse", ("su",), _traces, needs_fermions=True)
 _register("pion_correlator", ("su",), _pion, needs_fermions=True)
+_register("trace_inverse_sloppy", ("su",), _sloppy_traces, needs_fermions=True)

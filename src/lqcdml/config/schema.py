@@ -23,6 +23,7 @@ __all__ = [
     "MeasureConfig",
     "ModelConfig",
     "TrainConfig",
+    "EstimatorConfig",
     "EnsembleConfig",
     "PathsConfig",
     "LimitsConfig",
@@ -210,6 +211,50 @@ class MeasureConfig:
 
 
 @dataclass
+class EstimatorConfig:
+    """Cheaper measurement without bias (``estimators/``), run by ``lqcdml estimate``.
+
+    ``kind = bias_corrected`` (REFERENCE.md "ML bias-corrected estimators"): the cheap
+    ``features`` (variables of the ``measure`` store, ``name`` or ``name:coord``) on every
+    configuration; the expensive tr D^-n (n = 1..4, ``sampler.solver_tol``, ``n_noise``
+    noises of ``measure``) only on the labelled fraction ``r_lb`` of the configurations,
+    ``r_tr`` of those training the ``regressor`` (``linear``, ``ridge``, ``gbt``, ``mlp``); with
+    ``folds >= 2`` also the K-fold cross-fitted estimator. ``scan_r_lb`` x ``scan_r_tr``
+    non-empty: the expensive observable is measured on every configuration (the reference
+    of the scan) and the heat maps of sigma_ML / sigma_full and of the central-value check
+    are drawn for ``scan_estimator``.
+
+    ``kind = control_variate`` (REFERENCE.md "Neural control variates"): for each entry of
+    ``networks`` (hidden widths of ``g_0``; ``[]`` is the linear ``g``) and each training-set
+    size in ``n_train``, ``g`` is trained by Adam (``steps``, ``lr``, ``batch``, ``schedule``)
+    on the first ``n_train`` configurations in chain order and judged on the chains after
+    them (whole chains, disjoint). ``divergence``: ``exact`` or ``hutchinson`` with ``n_probe``
+    vectors. The observable is the theory's: phi^4 the time-slice correlator at L_0 / 2,
+    U(1) the plaquette.
+    """
+
+    kind: str = "none"
+    seed: int = 0
+    features: list[str] = field(default_factory=lambda: ["plaquette", "polyakov_loop_re", "trace_inverse_sloppy_re:1"])
+    r_lb: float = 0.05
+    r_tr: float = 0.5
+    regressor: str = "gbt"
+    folds: int = 0
+    sloppy_iterations: int = 10
+    scan_r_lb: list[float] = field(default_factory=list)
+    scan_r_tr: list[float] = field(default_factory=list)
+    scan_estimator: str = "p2"
+    networks: list[list[int]] = field(default_factory=lambda: [[]])
+    n_train: list[int] = field(default_factory=lambda: [1000])
+    steps: int = 2000
+    lr: float = 1e-3
+    batch: int = 256
+    schedule: str = "constant"
+    divergence: str = "exact"
+    n_probe: int = 1
+
+
+@dataclass
 class EnsembleConfig:
     theory: TheoryConfig = field(default_factory=TheoryConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
@@ -217,6 +262,7 @@ class EnsembleConfig:
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
 
 
 @dataclass

@@ -135,6 +135,9 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
               "t_max >= 0, eps > 0, measure_every >= 1")
     if me.batch < 1:
         _fail(p + "measure.batch", me.batch, "batch >= 1")
+    from .estimators import validate_estimator
+
+    validate_estimator(ens, p)
 
 
 def validate_hmc(ens: EnsembleConfig, p: str) -> None:

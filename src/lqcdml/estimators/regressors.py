@@ -11,10 +11,6 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from sklearn.ensemble import GradientBoostingRegressor
-from sklearn.linear_model import LinearRegression, Ridge
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 __all__ = ["Regressor", "TorchMLPRegressor", "make_regressor", "REGRESSORS"]
 
@@ -71,6 +67,12 @@ REGRESSORS = ("linear", "ridge", "gbt", "mlp")
 
 def make_regressor(name: str, seed: int = 0, alpha: float = 1.0) -> Regressor:
     """A fresh regressor: ``linear`` (least squares), ``ridge`` (L2 ``alpha``), ``gbt``, ``mlp``."""
+    # scikit-learn is imported here, not with the package: configs validate without it
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if name == "linear":
         return make_pipeline(StandardScaler(), LinearRegression())
     if name == "ridge":

@@ -44,19 +44,27 @@ def noise_vectors(gens, shape, kind: str = "z2", dtype=torch.complex128) -> torc
     raise ValueError(f"noise = {kind!r}; allowed: {', '.join(NOISES)}")
 
 
-def apply_inverse(op, links: torch.Tensor, b: torch.Tensor, tol: float = 1e-12, maxiter: int = 10_000) -> torch.Tensor:
-    """``D^{-1} b = (D^dag D)^{-1} D^dag b``."""
+def apply_inverse(op, links: torch.Tensor, b: torch.Tensor, tol: float = 1e-12, maxiter: int = 10_000,
+                  truncate: int | None = None) -> torch.Tensor:
+    """``D^{-1} b = (D^dag D)^{-1} D^dag b``; ``truncate = k``: CG stopped after ``k`` iterations
+    (a cheap, biased approximation: the truncated solves of ML feature sets)."""
+    if truncate is not None:
+        x, _ = cg(lambda v: op.normal(links, v), op.apply_dagger(links, b), tol=0.0, maxiter=truncate,
+                  require_convergence=False)
+        return x
     x, _ = cg(lambda v: op.normal(links, v), op.apply_dagger(links, b), tol=tol, maxiter=maxiter)
     return x
 
 
 def trace_inverse_powers(
-    op, links: torch.Tensor, gens, n_max: int = 4, n_noise: int = 4, noise: str = "z2", tol: float = 1e-12
+    op, links: torch.Tensor, gens, n_max: int = 4, n_noise: int = 4, noise: str = "z2", tol: float = 1e-12,
+    truncate: int | None = None,
 ) -> torch.Tensor:
     """Stochastic ``tr D^{-n} / V`` (colour and spin summed), ``n = 1..n_max``.
 
     Returns complex ``[B, n_noise, n_max]``: one estimate per noise vector (their
     mean is the estimator; their spread its noise). ``V`` is the number of sites.
+    ``truncate = k``: every inverse a CG of ``k`` iterations (``apply_inverse``).
     """
     shape = fermion_shape(op, links)
     volume = math.prod(links.shape[2 : 2 + links.shape[1]])
@@ -65,7 +73,7 @@ def trace_inverse_powers(
         eta = noise_vectors(gens, shape, noise, links.dtype)
         x, traces = eta, []
         for _ in range(n_max):
-            x = apply_inverse(op, links, x, tol)
+            x = apply_inverse(op, links, x, tol, truncate=truncate)
             traces.append(inner(eta, x) / volume)
         out.append(torch.stack(traces, dim=1))
     return torch.stack(out, dim=1)

@@ -1,0 +1,336 @@
+"""``lqcdml estimate``: the ensemble's ``estimator`` (bias-corrected ML or control variates).
+
+Writes one JSON (``--out``) that ``lqcdml analyze`` turns into tables and figures. Every
+estimate is reported with the plain one beside it, as ``value``/``error``/``tau_int``
+from pyerrors' Gamma method.
+
+- ``bias_corrected`` reads the cheap observable stores (``--obs``: features on every
+  configuration) and the expensive ones (``--expensive-obs``, from ``lqcdml measure
+  --expensive``). Targets: ``tr1..tr4`` (``Re tr D^-n / V`` averaged over noise), ``tr1_sq``
+  (``(Re tr D^-1 / V)^2`` unbiased from distinct noise pairs), and the cumulants of the
+  condensate derived from them: ``condensate = <tr1>`` and ``susceptibility =
+  V (<tr1_sq> - <tr1>^2)``.
+- ``control_variate`` reads the ensemble stores (``--store``: the configurations), trains
+  each ``g`` on the first chains and estimates on the others.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .. import __version__
+from ..atomic import write_json_atomic
+from ..config import RootConfig, ensemble_hash
+from ..config.estimators import label_split, measured_configs
+from ..estimators import (
+    EnsembleIndex,
+    central_value_check,
+    control_variate_estimate,
+    control_variate_terms,
+    cross_fit,
+    full_estimate,
+    labelled_estimate,
+    make_regressor,
+    p1,
+    p2,
+    power_tuned,
+    strided_split,
+    train_control_variate,
+    train_on_split,
+)
+from ..store import EnsembleStore, StoreError, read_observables
+
+__all__ = ["estimate", "TARGETS"]
+
+TARGETS = ("tr1", "tr2", "tr3", "tr4", "tr1_sq")
+
+
+def _obs_summary(obs) -> dict:
+    obs.gamma_method()
+    taus = [float(t) for t in getattr(obs, "e_tauint", {}).values()]
+    return {"value": float(obs.value), "error": float(obs.dvalue), "tau_int": max(taus) if taus else 0.5}
+
+
+def _flat(ds_list: list[xr.Dataset], name: str) -> np.ndarray:
+    """Variable ``name`` (or ``name:coord`` of its one extra axis) flattened replica-major."""
+    base, _, coord = name.partition(":")
+    parts = []
+    for ds in ds_list:
+        if base not in ds:
+            available = ", ".join(sorted(v for v in ds.data_vars))
+            raise StoreError(f"estimator feature {name!r}: no variable {base!r} in the observable store; "
+                             f"allowed: {available}")
+        da = ds[base]
+        extra = [d for d in da.dims if d not in ("config", "replica")]
+        if coord:
+            if len(extra) != 1:
+                raise StoreError(f"estimator feature {name!r}: {base!r} has axes {extra}; 'name:coord' needs one")
+            values = [str(v) for v in da[extra[0]].values]
+            if coord not in values:
+                raise StoreError(f"estimator feature {name!r}: {extra[0]} = {coord!r}; allowed: {', '.join(values)}")
+            da = da.isel({extra[0]: values.index(coord)})
+        elif extra:
+            raise StoreError(f"estimator feature {name!r}: {base!r} has axes {extra}; name one element as "
+                             f"'{base}:<{extra[0]}>'")
+        parts.append(np.asarray(da.transpose("replica", "config").values, dtype=float))
+    return np.concatenate(parts, axis=0).reshape(-1)
+
+
+def _layout(ds_list: list[xr.Dataset], ensemble: str) -> EnsembleIndex:
+    replica, config = [], []
+    for ds in ds_list:
+        cfgs = np.asarray(ds["config"].values, dtype=np.int64)
+        for r in np.asarray(ds["replica"].values, dtype=np.int64):
+            replica.append(np.full(len(cfgs), r))
+            config.append(cfgs)
+    return EnsembleIndex(ensemble, np.concatenate(replica), np.concatenate(config))
+
+
+def _open_sorted(paths: list[Path], cfg: RootConfig, ensemble: str, want_hash: str) -> list[xr.Dataset]:
+    stores = [read_observables(p) for p in paths]
+    for p, ds in zip(paths, stores):
+        if ds.attrs.get("config_hash") != want_hash:
+            raise StoreError(f"observable store {str(p)!r} was not measured on ensemble {ensemble!r} of this config "
+                             "(config hash differs)")
+    return sorted(stores, key=lambda ds: int(ds["replica"].values[0]))
+
+
+def _targets(expensive: list[xr.Dataset]) -> dict[str, np.ndarray]:
+    parts = [np.asarray(ds["trace_inverse_noise_re"].transpose("replica", "config", "noise", "power").values)
+             for ds in expensive]
+    t = np.concatenate(parts, axis=0)  # [replica, config, noise, power]
+    t = t.reshape(-1, *t.shape[2:])
+    n_noise = t.shape[1]
+    out = {f"tr{n}": t[:, :, n - 1].mean(axis=1) for n in range(1, 5)}
+    s = t[:, :, 0].sum(axis=1)
+    out["tr1_sq"] = (s * s - (t[:, :, 0] ** 2).sum(axis=1)) / (n_noise * (n_noise - 1))
+    return out
+
+
+def _cost(ds_list: list[xr.Dataset]) -> float:
+    """Seconds per measured (configuration, chain) entry of a set of observable stores."""
+    seconds = sum(float(ds.attrs.get("measure_seconds", 0.0)) for ds in ds_list)
+    entries = sum(int(ds.attrs.get("measured_entries", 0)) for ds in ds_list)
+    return seconds / entries if entries else float("nan")
+
+
+def _estimators(ens_idx, x, y, split, es, seed) -> tuple[dict, float]:
+    """Every estimator of one target at one split; the training seconds."""
+    t0 = time.perf_counter()
+    f = train_on_split(x, y, split, make_regressor(es.regressor, seed))
+    seconds = time.perf_counter() - t0
+    out = {"labelled_only": labelled_estimate(ens_idx, y, split), "p1": p1(ens_idx, y, f, split),
+           "p2": p2(ens_idx, y, f, split)}
+    pt = power_tuned(ens_idx, y, f, split)
+    out["power_tuned"], out["lambda"] = pt.estimate, pt.lam
+    if es.folds >= 2:
+        t0 = time.perf_counter()
+        out["cross_fit"] = cross_fit(ens_idx, x, y, split, lambda k: make_regressor(es.regressor, seed + 1 + k),
+                                     es.folds).estimate
+        seconds += time.perf_counter() - t0
+    return out, seconds
+
+
+def _cumulants(est: dict[str, dict], volume: int) -> dict[str, dict]:
+    """condensate and susceptibility for every estimator both tr1 and tr1_sq have."""
+    out = {}
+    for kind in est["tr1"]:
+        if kind == "lambda" or kind not in est["tr1_sq"]:
+            continue
+        t1, t1sq = est["tr1"][kind], est["tr1_sq"][kind]
+        out.setdefault("condensate", {})[kind] = t1
+        out.setdefault("susceptibility", {})[kind] = volume * (t1sq - t1 * t1)
+    return out
+
+
+def _bias_corrected(cfg: RootConfig, ensemble: str, obs: list[Path], expensive: list[Path]) -> dict:
+    ens = cfg.ensembles[ensemble]
+    es = ens.estimator
+    if ens.measure.n_noise < 2:
+        raise StoreError(f"ensembles.{ensemble}.measure.n_noise = {ens.measure.n_noise}; allowed: >= 2 for "
+                         "estimator.kind = bias_corrected (the unbiased square of tr D^-1 needs two noises)")
+    want = ensemble_hash(ens, cfg.dtype)
+    cheap, exp = _open_sorted(obs, cfg, ensemble, want), _open_sorted(expensive, cfg, ensemble, want)
+    idx = _layout(cheap, ensemble)
+    if len(idx) != label_split(ens).n or not np.array_equal(_layout(exp, ensemble).config, idx.config):
+        raise StoreError(f"estimate: the observable stores hold {len(idx)} entries, the split of "
+                         f"ensembles.{ensemble} expects {label_split(ens).n}: measure every replica to the chain's length")
+    x = np.stack([_flat(cheap, name) for name in es.features], axis=1)
+    ys = _targets(exp)
+    scanning = bool(es.scan_r_lb)
+    split = label_split(ens)
+    measured = np.isfinite(ys["tr1"])
+    want_measured = np.ones(len(idx), dtype=bool) if scanning else np.isin(np.arange(len(idx)), split.labelled)
+    if not np.array_equal(measured, want_measured):
+        raise StoreError("estimate: the expensive measurement does not cover the labelled configurations of the "
+                         "split (measured with another estimator config?): rerun `lqcdml measure --expensive`")
+    volume = int(np.prod(ens.theory.lattice))
+    t_cheap, t_exp = _cost(cheap), _cost(exp)
+
+    # the production point
+    est, train_seconds = {}, 0.0
+    for k, name in enumerate(TARGETS):
+        est[name], s = _estimators(idx, x, ys[name], split, es, es.seed + 100 * k)
+        if scanning:
+            est[name]["full"] = full_estimate(idx, ys[name])
+        train_seconds += s
+    est.update(_cumulants(est, volume))
+    n = split.n
+    result = {
+        "kind": "bias_corrected",
+        "ensemble": ensemble,
+        "features": list(es.features),
+        "regressor": es.regressor,
+        "split": split.sizes | {"r_lb": es.r_lb, "r_tr": es.r_tr, "seed": es.seed},
+        "estimates": {t: {k: _obs_summary(o) for k, o in d.items()} for t, d in est.items()},
+        "cost": {"cheap_seconds_per_config": t_cheap, "expensive_seconds_per_config": t_exp,
+                 "training_seconds": train_seconds,
+                 "expensive_fraction": len(split.labelled) / n,
+                 "wall_fraction": (len(split.labelled) * t_exp + n * t_cheap + train_seconds) / (n * t_exp)},
+    }
+    if scanning:
+        result["scan"] = _scan(idx, x, ys, es, volume, t_cheap, t_exp, n)
+    return result
+
+
+def _scan(idx, x, ys, es, volume, t_cheap, t_exp, n) -> dict:
+    """sigma_ML / sigma_full and the central-value check of ``scan_estimator`` on the grid."""
+    names = list(TARGETS) + ["condensate", "susceptibility"]
+    ratio = {t: np.full((len(es.scan_r_lb), len(es.scan_r_tr)), np.nan) for t in names}
+    check = {t: np.zeros((len(es.scan_r_lb), len(es.scan_r_tr)), dtype=int) for t in names}
+    cost = np.full((len(es.scan_r_lb), len(es.scan_r_tr)), np.nan)
+    full = {t: full_estimate(idx, ys[t]) for t in TARGETS}
+    full.update({"condensate": full["tr1"], "susceptibility": volume * (full["tr1_sq"] - full["tr1"] * full["tr1"])})
+    for o in full.values():
+        o.gamma_method()
+    for i, r_lb in enumerate(es.scan_r_lb):
+        for j, r_tr in enumerate(es.scan_r_tr):
+            try:
+                split = strided_split(n, r_lb, r_tr, es.seed)
+                est, seconds = {}, 0.0
+                for k, t in enumerate(TARGETS):
+                    e, s = _estimators(idx, x, ys[t], split, es, es.seed + 100 * k)
+                    est[t], seconds = e, seconds + s
+            except ValueError:  # too few labelled entries for this point (pyerrors needs 5 per replica)
+                continue
+            est.update(_cumulants(est, volume))
+            for t in names:
+                o = est[t][es.scan_estimator]
+                o.gamma_method()
+                ratio[t][i, j] = float(o.dvalue) / float(full[t].dvalue)
+                check[t][i, j] = central_value_check(o, full[t])
+            cost[i, j] = (len(split.labelled) * t_exp + n * t_cheap + seconds) / (n * t_exp)
+    best = {}
+    for t in names:
+        ok = [(r_lb, r_tr, float(ratio[t][i, j]), float(cost[i, j]))
+              for i, r_lb in enumerate(es.scan_r_lb) for j, r_tr in enumerate(es.scan_r_tr)
+              if ratio[t][i, j] <= 1.1 and check[t][i, j] == 2]
+        best[t] = min(ok, default=None)
+    return {"estimator": es.scan_estimator, "r_lb": list(es.scan_r_lb), "r_tr": list(es.scan_r_tr),
+            "sigma_ratio": {t: _json_grid(ratio[t]) for t in names},
+            "check": {t: check[t].tolist() for t in names},
+            "wall_fraction": _json_grid(cost),
+            "full": {t: _obs_summary(o) for t, o in full.items()},
+            "smallest_r_lb": {t: (None if b is None else {"r_lb": b[0], "r_tr": b[1], "sigma_ratio": b[2],
+                                                           "wall_fraction": b[3]}) for t, b in best.items()}}
+
+
+def _json_grid(a: np.ndarray) -> list:
+    return [[None if not math.isfinite(v) else float(v) for v in row] for row in a]
+
+
+def _configurations(cfg: RootConfig, ensemble: str, stores: list[Path]) -> tuple[torch.Tensor, EnsembleIndex]:
+    """Measured configurations of every replica store, flattened replica-major."""
+    ens = cfg.ensembles[ensemble]
+    want = ensemble_hash(ens, cfg.dtype)
+    per_chain = measured_configs(ens)
+    opened = sorted((EnsembleStore.open(p) for p in stores), key=lambda s: int(s.meta["replica"]))
+    fields, replica, config = [], [], []
+    for st in opened:
+        if st.meta.get("config_hash") != want:
+            raise StoreError(f"store of replica {st.meta.get('replica')} was not generated by ensemble "
+                             f"{ensemble!r} of this config (config hash differs)")
+        n = st.n_committed
+        if n < ens.chain.n_configs:
+            raise StoreError(f"store of replica {st.meta['replica']} holds {n} of {ens.chain.n_configs} "
+                             "configurations: finish the chain first")
+        first = n - per_chain
+        block = np.stack([st.read_fields(i) for i in range(first, first + per_chain)])  # [n, B, ...]
+        traj = st.read_records("trajectory")[first:first + per_chain].astype(np.int64)
+        n_b = block.shape[1]
+        for b in range(n_b):
+            fields.append(block[:, b])
+            replica.append(np.full(per_chain, (int(st.meta["replica"]) - 1) * n_b + b + 1))
+            config.append(traj)
+    x = torch.from_numpy(np.concatenate(fields))
+    return x, EnsembleIndex(ensemble, np.concatenate(replica), np.concatenate(config))
+
+
+def _control_variate(cfg: RootConfig, ensemble: str, stores: list[Path]) -> dict:
+    from ..config.build import build_action, build_group
+    from ..nn import PlaquetteVectorField, ShiftedMLP
+    from ..observables import plaquette, timeslice_correlator
+
+    ens = cfg.ensembles[ensemble]
+    es, th = ens.estimator, ens.theory
+    x, idx = _configurations(cfg, ensemble, stores)
+    action = build_action(th)
+    if th.name == "phi4":
+        observable, o = f"timeslice_correlator(t = {th.lattice[0] // 2})", timeslice_correlator(x, th.lattice[0] // 2)
+    else:
+        observable, o = "plaquette", plaquette(x, build_group(th))
+    per_chain = measured_configs(ens)
+    runs = []
+    for n_train in es.n_train:
+        n_chains_train = -(-n_train // per_chain)
+        evaluate = np.arange(n_chains_train * per_chain, len(idx))
+        eval_idx = EnsembleIndex(ensemble, idx.replica[evaluate], idx.config[evaluate])
+        for widths in es.networks:
+            torch.manual_seed(es.seed)
+            g = (ShiftedMLP(tuple(th.lattice), tuple(widths), dtype=x.dtype) if th.name == "phi4"
+                 else PlaquetteVectorField(tuple(widths) or (1,), dtype=x.dtype))
+            t0 = time.perf_counter()
+            hist = train_control_variate(g, action.force, x[:n_train], o[:n_train], es.steps, es.lr, es.batch,
+                                         es.seed, es.divergence, es.n_probe, es.schedule)
+            seconds = time.perf_counter() - t0
+            f = control_variate_terms(g, action.force, x[evaluate], divergence=es.divergence, seed=es.seed + 1,
+                                      n_probe=es.n_probe)
+            res = control_variate_estimate(eval_idx, o[evaluate].numpy(), f)
+            stride = max(1, len(hist.loss) // 200)
+            runs.append({
+                "network": "linear" if not widths else "mlp " + "-".join(str(w) for w in widths),
+                "hidden": list(widths), "n_train": n_train, "n_eval": int(len(evaluate)),
+                "plain": _obs_summary(res.plain), "improved": _obs_summary(res.improved),
+                "zero_mean": _obs_summary(res.zero_mean),
+                "variance_reduction": res.variance_reduction, "error_reduction": res.error_reduction,
+                "training_seconds": seconds, "final_loss": float(np.mean(hist.loss[-stride:])), "var_o": hist.var_o,
+                "loss": [float(v) for v in np.asarray(hist.loss)[::stride]], "loss_stride": stride,
+            })
+    return {"kind": "control_variate", "ensemble": ensemble, "observable": observable, "runs": runs,
+            "divergence": es.divergence, "steps": es.steps, "lr": es.lr, "batch": es.batch}
+
+
+def estimate(cfg: RootConfig, ensemble: str, out: Path, obs: list[Path], expensive: list[Path],
+             stores: list[Path]) -> dict:
+    """Run the ensemble's estimator; writes ``out`` (JSON) and returns its content."""
+    ens = cfg.ensembles[ensemble]
+    torch.set_num_threads(cfg.threads)
+    kind = ens.estimator.kind
+    if kind == "bias_corrected":
+        result = _bias_corrected(cfg, ensemble, obs, expensive)
+    elif kind == "control_variate":
+        result = _control_variate(cfg, ensemble, stores)
+    else:
+        raise StoreError(f"ensembles.{ensemble}.estimator.kind = {kind!r}; allowed: bias_corrected, "
+                         "control_variate (nothing to estimate)")
+    result |= {"experiment": cfg.experiment, "lqcdml_version": __version__,
+               "config_hash": ensemble_hash(ens, cfg.dtype)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, result)
+    return result

@@ -1,0 +1,52 @@
+# Cheaper measurements without bias (estimator.kind of an ensemble, conf/estimator/):
+#   bias_corrected:  measure_expensive computes the expensive tr D^-n on the labelled
+#                    configurations of the split only (all of them when the estimator scans
+#                    its (r_lb, r_tr) grid); estimate trains the regressors on the cheap
+#                    features of `measure` and writes every estimator beside the plain one.
+#   control_variate: estimate trains the Schwinger-Dyson control variates on the first
+#                    chains of the ensemble store and estimates on the others.
+
+
+rule measure_expensive:
+    input:
+        config=f"{EXP_DIR}/config.yaml",
+        manifest=f"{EXP_DIR}/ensembles/{{ensemble}}/r{{replica}}.json",
+    output:
+        directory(f"{EXP_DIR}/expensive/{{ensemble}}/r{{replica}}.zarr"),
+    params:
+        store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
+        code=MEASURE_CODE,
+    wildcard_constraints:
+        replica=r"\d\d",
+    threads: JOB_THREADS
+    resources:
+        gpu=GPU,
+        runtime=240,
+    conda:
+        "../envs/lqcdml.yaml"
+    log:
+        f"{EXP_DIR}/logs/measure_expensive_{{ensemble}}_r{{replica}}.log",
+    shell:
+        "lqcdml measure --expensive --config {input.config} --ensemble {wildcards.ensemble} "
+        "--store {params.store} --out {output} threads={threads} --progress lines > {log} 2>&1"
+
+
+rule estimate:
+    input:
+        unpack(estimate_inputs),
+    output:
+        f"{EXP_DIR}/estimates/{{ensemble}}.json",
+    params:
+        args=estimate_args,
+        code=ESTIMATE_CODE,
+    threads: JOB_THREADS
+    resources:
+        gpu=GPU,
+        runtime=240,
+    conda:
+        "../envs/lqcdml.yaml"
+    log:
+        f"{EXP_DIR}/logs/estimate_{{ensemble}}.log",
+    shell:
+        "lqcdml estimate --config {input.config} --ensemble {wildcards.ensemble} {params.args} "
+        "--out {output} threads={threads} > {log} 2>&1"
