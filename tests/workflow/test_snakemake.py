@@ -24,7 +24,8 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Comp
     )
 
 
-@pytest.mark.parametrize("experiment,jobs", [("quickstart", 15), ("ci_tiny", 17)])
+@pytest.mark.parametrize("experiment,jobs", [("quickstart", 15), ("ci_tiny", 17), ("ci_estimators", 16),
+                                             ("paper_cv_phi4", 12)])
 def test_dry_run_of_the_whole_dag(tmp_path, experiment, jobs):
     out = _snakemake(tmp_path, "-n", "--config", f"experiment={experiment}")
     assert out.returncode == 0, out.stderr
@@ -74,6 +75,27 @@ def test_tiny_end_to_end_run_and_report(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_estimate_rules_end_to_end(tmp_path):
+    """generate -> measure -> measure_expensive -> estimate -> analyze for ci_estimators (shrunk):
+    the summary has the estimator tables, the heat maps and the training curves."""
+    shrink = ["ensembles.ama.chain.n_configs=60", "ensembles.ama.chain.n_therm=5", "ensembles.ama.chain.n_chains=2",
+              "ensembles.ama.chain.replicas=1", "ensembles.ama.estimator.r_lb=0.5",
+              "ensembles.ama.estimator.scan_r_lb=[0.3,0.5]", "ensembles.ama.estimator.scan_r_tr=[0.5]",
+              "ensembles.cv_phi4.estimator.steps=50", "ensembles.cv_u1.estimator.steps=50"]
+    out = _snakemake(tmp_path, "-c2", "--config", "experiment=ci_estimators", f"overrides={shrink}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    exp = tmp_path / "results" / "ci_estimators"
+    summary = (exp / "summary.md").read_text()
+    for text in ("## Cheaper measurements without bias", "### `ama`: bias-corrected ML estimates",
+                 "| susceptibility |", "### `cv_phi4`: Schwinger-Dyson control variates",
+                 "### `cv_u1`: Schwinger-Dyson control variates for plaquette", "Exact <O> = 0.6992519268"):
+        assert text in summary, text
+    figures = {p.name for p in (exp / "figures").iterdir()}
+    assert {"ama__scan_sigma_ratio.png", "ama__scan_check.png", "cv_phi4__control_variate_training.png"} <= figures
+    assert json.loads((exp / "estimates" / "ama.json").read_text())["scan"]["r_lb"] == [0.3, 0.5]
+
+
 def test_snakemake_killed_mid_generation_resumes_to_the_uninterrupted_chain(tmp_path):
     overrides = 'overrides=["ensembles.u1.chain.n_configs=400","ensembles.u1.theory.lattice=[8,8]"]'
     target = "results/ci_tiny/ensembles/u1/r01.json"

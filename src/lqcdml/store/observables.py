@@ -32,6 +32,9 @@ def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
     if path.exists() and not _is_observable_store(path):
         raise StoreError(f"--out = {str(path)!r} exists and is not an observable store; allowed: a new path "
                          "or an observable store to replace (nothing was written)")
+    # fixed-width numpy strings (labels such as the Wilson loops' "1x2") have no Zarr v3
+    # specification; variable-length UTF-8 strings do
+    ds = ds.assign_coords({k: ds[k].astype(object) for k in ds.coords if ds[k].dtype.kind == "U"})
     with atomic_path(path, suffix=".writing") as tmp:
         ds.to_zarr(str(tmp), mode="w", consolidated=False, zarr_format=3)
 
