@@ -59,7 +59,8 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
     res = json.loads(out.read_text())
     est = res["estimates"]
     assert set(est) == {"tr1", "tr2", "tr3", "tr4", "tr1_sq", "condensate", "susceptibility"}
-    assert {"labelled_only", "p1", "p2", "power_tuned", "cross_fit", "lambda"} <= set(est["tr1"])
+    assert {"labelled_only", "p1", "p2", "power_tuned", "cross_fit"} <= set(est["tr1"])
+    assert 0 < res["power_tuned_lambda"]["tr1"] < 1
     # recompute P1 of tr1 from the stores with the library: the same number
     ens = load(cfg).ensembles["ama"]
     cheap, expensive = read_observables(obs), read_observables(exp)
@@ -71,7 +72,8 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
     y = np.asarray(expensive["trace_inverse_noise_re"].sel(power=1).mean("noise")
                    .transpose("replica", "config").values).reshape(-1)
     n_cfg = cheap.sizes["config"]
-    idx = EnsembleIndex("ama", np.repeat(cheap["replica"].values, n_cfg), np.tile(cheap["config"].values, 2))
+    idx = EnsembleIndex("ama", np.repeat(cheap["replica"].values, n_cfg), np.tile(cheap["config"].values, 2),
+                        pooled=True)
     split = label_split(ens)
     f = train_on_split(x, y, split, make_regressor("ridge", ens.estimator.seed))
     want = p1(idx, y, f, split)

@@ -82,24 +82,28 @@ def test_p1_with_an_exact_regressor_is_the_plain_mean_of_bias_correction_plus_un
     # f = y everywhere: p1 is the mean of y over UL, the correction vanishes
     est = p1(ens, y, y, split)
     assert float(est.value) == pytest.approx(y[split.unlabelled].mean(), abs=1e-13)
-    # power-tuned lam -> 1 / (1 + N_BC/N_UL) for f = y
+    # power-tuned lam -> 1 / (1 + N_BC/N_UL) for f = y (measured on the training set)
     pt = power_tuned(ens, y, y, split)
-    assert float(pt.lam.value) == pytest.approx(1.0 / (1.0 + len(split.bias_correction) / len(split.unlabelled)), rel=1e-12)
+    assert pt.lam == pytest.approx(1.0 / (1.0 + len(split.bias_correction) / len(split.unlabelled)), rel=1e-12)
+    assert float(pt.estimate.value) == pytest.approx(
+        (1 - pt.lam) * y[split.bias_correction].mean() + pt.lam * y[split.unlabelled].mean(), abs=1e-13)
 
 
-def test_estimators_unbiased_and_errors_match_the_spread_over_independent_chains():
-    """500 independent ensembles (2 replicas x 1000, tau_int = 4) with a deliberately biased
+@pytest.mark.parametrize("n_config, n_replica, r_lb, pooled", [(1000, 2, 0.2, False), (250, 8, 0.04, True)])
+def test_estimators_unbiased_and_errors_match_the_spread_over_independent_chains(n_config, n_replica, r_lb, pooled):
+    """500 independent ensembles (2 replicas x 1000, or 8 short chains pooled with a labelled 4 %:
+    about 5 bias-correction values per chain; tau_int = 4) with a deliberately biased
     regressor: each estimator's mean over ensembles equals the true mean (z < 4), and its
     average pyerrors error equals the spread of the estimates within 10 %."""
     n_rep = 500
     rng = np.random.default_rng(2026)
-    ens = EnsembleIndex.grid("syn", 1000, 2)
-    split = strided_split(len(ens), 0.2, 0.5, seed=7)
+    ens = EnsembleIndex.grid("syn", n_config, n_replica, pooled=pooled)
+    split = strided_split(len(ens), r_lb, 0.5, seed=7)
     values = {"p1": [], "p2": [], "power": [], "full": []}
     errors = {k: [] for k in values}
     for _ in range(n_rep):
-        x, y = synthetic(rng, 1000, 2)
-        f = biased(x)
+        x, y = synthetic(rng, n_config, n_replica)
+        f = biased(x)  # a fixed, wrong regressor; the power-tuned weight is measured on the training set
         for name, obs in (("p1", p1(ens, y, f, split)), ("p2", p2(ens, y, f, split)),
                           ("power", power_tuned(ens, y, f, split).estimate), ("full", full_estimate(ens, y))):
             obs.gamma_method()

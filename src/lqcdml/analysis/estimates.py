@@ -61,7 +61,8 @@ def _bias_corrected_lines(res: dict) -> list[str]:
     for target, est in res["estimates"].items():
         full, p2 = est.get("full"), est.get("p2")
         ratio = f"{p2['error'] / full['error']:.2f}" if (full and p2 and full["error"] > 0) else ""
-        lam = f"{est['lambda']['value']:.3f}" if "lambda" in est else ""
+        lam = res.get("power_tuned_lambda", {}).get(target)
+        lam = "" if lam is None else f"{lam:.3f}"
         lines.append(f"| {target} | " + " | ".join(_pm(est.get(k)) for k in kinds) + f" | {lam} | {ratio} |")
     scan = res.get("scan")
     if scan:

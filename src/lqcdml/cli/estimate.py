@@ -89,7 +89,8 @@ def _layout(ds_list: list[xr.Dataset], ensemble: str) -> EnsembleIndex:
         for r in np.asarray(ds["replica"].values, dtype=np.int64):
             replica.append(np.full(len(cfgs), r))
             config.append(cfgs)
-    return EnsembleIndex(ensemble, np.concatenate(replica), np.concatenate(config))
+    # the chains laid end to end: a labelled 1 % of many short chains has few values per chain
+    return EnsembleIndex(ensemble, np.concatenate(replica), np.concatenate(config), pooled=True)
 
 
 def _open_sorted(paths: list[Path], cfg: RootConfig, ensemble: str, want_hash: str) -> list[xr.Dataset]:
@@ -120,28 +121,29 @@ def _cost(ds_list: list[xr.Dataset]) -> float:
     return seconds / entries if entries else float("nan")
 
 
-def _estimators(ens_idx, x, y, split, es, seed) -> tuple[dict, float]:
-    """Every estimator of one target at one split; the training seconds."""
+def _estimators(ens_idx, x, y, split, es, seed) -> tuple[dict, float, float]:
+    """Every estimator of one target at one split; the training seconds; the power-tuned lambda."""
     t0 = time.perf_counter()
     f = train_on_split(x, y, split, make_regressor(es.regressor, seed))
     seconds = time.perf_counter() - t0
     out = {"labelled_only": labelled_estimate(ens_idx, y, split), "p1": p1(ens_idx, y, f, split),
            "p2": p2(ens_idx, y, f, split)}
     pt = power_tuned(ens_idx, y, f, split)
-    out["power_tuned"], out["lambda"] = pt.estimate, pt.lam
+    out["power_tuned"] = pt.estimate
+    lam = pt.lam
     if es.folds >= 2:
         t0 = time.perf_counter()
         out["cross_fit"] = cross_fit(ens_idx, x, y, split, lambda k: make_regressor(es.regressor, seed + 1 + k),
                                      es.folds).estimate
         seconds += time.perf_counter() - t0
-    return out, seconds
+    return out, seconds, lam
 
 
 def _cumulants(est: dict[str, dict], volume: int) -> dict[str, dict]:
     """condensate and susceptibility for every estimator both tr1 and tr1_sq have."""
     out = {}
     for kind in est["tr1"]:
-        if kind == "lambda" or kind not in est["tr1_sq"]:
+        if kind not in est["tr1_sq"]:
             continue
         t1, t1sq = est["tr1"][kind], est["tr1_sq"][kind]
         out.setdefault("condensate", {})[kind] = t1
@@ -174,9 +176,9 @@ def _bias_corrected(cfg: RootConfig, ensemble: str, obs: list[Path], expensive: 
     t_cheap, t_exp = _cost(cheap), _cost(exp)
 
     # the production point
-    est, train_seconds = {}, 0.0
+    est, train_seconds, lambdas = {}, 0.0, {}
     for k, name in enumerate(TARGETS):
-        est[name], s = _estimators(idx, x, ys[name], split, es, es.seed + 100 * k)
+        est[name], s, lambdas[name] = _estimators(idx, x, ys[name], split, es, es.seed + 100 * k)
         if scanning:
             est[name]["full"] = full_estimate(idx, ys[name])
         train_seconds += s
@@ -189,6 +191,7 @@ def _bias_corrected(cfg: RootConfig, ensemble: str, obs: list[Path], expensive: 
         "regressor": es.regressor,
         "split": split.sizes | {"r_lb": es.r_lb, "r_tr": es.r_tr, "seed": es.seed},
         "estimates": {t: {k: _obs_summary(o) for k, o in d.items()} for t, d in est.items()},
+        "power_tuned_lambda": lambdas,
         "cost": {"cheap_seconds_per_config": t_cheap, "expensive_seconds_per_config": t_exp,
                  "training_seconds": train_seconds,
                  "expensive_fraction": len(split.labelled) / n,
@@ -215,7 +218,7 @@ def _scan(idx, x, ys, es, volume, t_cheap, t_exp, n) -> dict:
                 split = strided_split(n, r_lb, r_tr, es.seed)
                 est, seconds = {}, 0.0
                 for k, t in enumerate(TARGETS):
-                    e, s = _estimators(idx, x, ys[t], split, es, es.seed + 100 * k)
+                    e, s, _ = _estimators(idx, x, ys[t], split, es, es.seed + 100 * k)
                     est[t], seconds = e, seconds + s
             except ValueError:  # too few labelled entries for this point (pyerrors needs 5 per replica)
                 continue
