@@ -176,3 +176,23 @@ def test_shifted_mlp_is_g0_applied_to_every_shifted_field(hidden):
     want = g.g0(shifted_fields(phi))[..., 0].reshape(phi.shape)
     assert torch.allclose(g(phi), want, atol=1e-13)
     assert torch.allclose(g.divergence(phi), exact_divergence(g, phi), atol=1e-12, rtol=0)
+
+
+def test_training_with_the_hutchinson_divergence_reduces_the_variance():
+    """The unbiased divergence estimate trains g too (fields without an exact divergence): on the free
+    field the linear g reaches a real variance reduction (its probe noise, 2 sum_{i != j} W_ij^2 per
+    configuration, enters the loss and holds it below the exact-divergence optimum: about 9 here
+    against > 10^6), and the Hutchinson terms average to the exact ones."""
+    lattice, m2 = (8, 4), 0.5
+    action = Phi4Action(m2=m2, lam=0.0, convention="standard")
+    o_of = lambda p: timeslice_correlator(p, lattice[0] // 2)  # noqa: E731
+    train_x, eval_x = free_field(lattice, m2, 2000, seed=4), free_field(lattice, m2, 2000, seed=5)
+    g = ShiftedMLP(lattice, hidden=())
+    train_control_variate(g, action.force, train_x, o_of(train_x), steps=600, lr=3e-2, batch=128, seed=6,
+                          divergence="hutchinson", n_probe=2, schedule="cosine")
+    f_exact = control_variate_terms(g, action.force, eval_x)
+    f_hutch = control_variate_terms(g, action.force, eval_x, divergence="hutchinson", n_probe=1, seed=7)
+    res = control_variate_estimate(EnsembleIndex.grid("free", 2000, 1), o_of(eval_x).numpy(), f_exact)
+    assert res.variance_reduction > 4
+    noisy = control_variate_estimate(EnsembleIndex.grid("free", 2000, 1), o_of(eval_x).numpy(), f_hutch)
+    assert abs(float(noisy.zero_mean.value) - float(res.zero_mean.value)) < 4 * float(noisy.zero_mean.dvalue)

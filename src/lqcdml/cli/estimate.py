@@ -17,6 +17,7 @@ from pyerrors' Gamma method.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -229,6 +230,7 @@ def _scan(idx, x, ys, es, volume, t_cheap, t_exp, n) -> dict:
                 ratio[t][i, j] = float(o.dvalue) / float(full[t].dvalue)
                 check[t][i, j] = central_value_check(o, full[t])
             cost[i, j] = (len(split.labelled) * t_exp + n * t_cheap + seconds) / (n * t_exp)
+        print(f"estimate: scan r_lb = {r_lb:g} done", file=sys.stderr, flush=True)
     best = {}
     for t in names:
         ok = [(r_lb, r_tr, float(ratio[t][i, j]), float(cost[i, j]))
@@ -306,6 +308,8 @@ def _control_variate(cfg: RootConfig, ensemble: str, stores: list[Path]) -> dict
                                       n_probe=es.n_probe)
             res = control_variate_estimate(eval_idx, o[evaluate].numpy(), f)
             stride = max(1, len(hist.loss) // 200)
+            print(f"estimate {ensemble}: g {widths or 'linear'}, n_train {n_train}: variance reduction "
+                  f"{res.variance_reduction:.3g}, {seconds:.0f} s training", file=sys.stderr, flush=True)
             runs.append({
                 "network": "linear" if not widths else "mlp " + "-".join(str(w) for w in widths),
                 "hidden": list(widths), "n_train": n_train, "n_eval": int(len(evaluate)),
