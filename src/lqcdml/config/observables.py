@@ -156,27 +156,32 @@ _register("gradient_flow", _GAUGE, _gradient_flow, validate=_gradient_flow_check
 
 # --- fermions ----------------------------------------------------------------------------
 def _operator(ens):
+    """The Dirac operator and the map from stored fields to its links: identity for SU(N);
+    U(1) angles become 1 x 1 matrices ``exp(i theta)`` (the staggered Schwinger model)."""
     from .samplers import build_fermion_operator
 
-    return build_fermion_operator(ens.theory)
+    op = build_fermion_operator(ens.theory)
+    if ens.theory.name == "u1":
+        return op, _group(ens).to_matrix
+    return op, lambda links: links
 
 
 def _condensate(ens) -> Measurement:
-    op, me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
+    (op, links_of), me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
 
     def measure(links, gens):
-        c = chiral_condensate(op, links, gens, me.n_noise, me.noise, tol)
+        c = chiral_condensate(op, links_of(links), gens, me.n_noise, me.noise, tol)
         return {"chiral_condensate": (c.mean(dim=1).cpu().numpy(), (), {})}
 
     return measure
 
 
 def _traces(ens) -> Measurement:
-    op, me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
+    (op, links_of), me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
     coords = {"power": np.arange(1, 5)}
 
     def measure(links, gens):
-        t = trace_inverse_powers(op, links, gens, 4, me.n_noise, me.noise, tol).mean(dim=1)
+        t = trace_inverse_powers(op, links_of(links), gens, 4, me.n_noise, me.noise, tol).mean(dim=1)
         return {
             "trace_inverse_re": (t.real.cpu().numpy(), ("power",), coords),
             "trace_inverse_im": (t.imag.cpu().numpy(), ("power",), coords),
@@ -186,8 +191,8 @@ def _traces(ens) -> Measurement:
 
 
 def _pion(ens) -> Measurement:
-    op, tol, t = _operator(ens), ens.sampler.solver_tol, np.arange(ens.theory.lattice[0])
-    return lambda links, gens: {"pion_correlator": (pion_correlator(op, links, tol).cpu().numpy(), ("t",), {"t": t})}
+    (op, links_of), tol, t = _operator(ens), ens.sampler.solver_tol, np.arange(ens.theory.lattice[0])
+    return lambda links, gens: {"pion_correlator": (pion_correlator(op, links_of(links), tol).cpu().numpy(), ("t",), {"t": t})}
 
 
 def ama_generators(gens) -> list[torch.Generator]:
@@ -207,11 +212,11 @@ def ama_generators(gens) -> list[torch.Generator]:
 
 
 def _sloppy_traces(ens) -> Measurement:
-    op, me, k = _operator(ens), ens.measure, ens.estimator.sloppy_iterations
+    (op, links_of), me, k = _operator(ens), ens.measure, ens.estimator.sloppy_iterations
     coords = {"power": np.arange(1, 5)}
 
     def measure(links, gens):
-        t = trace_inverse_powers(op, links, ama_generators(gens), 4, me.n_noise, me.noise, truncate=k).mean(dim=1)
+        t = trace_inverse_powers(op, links_of(links), ama_generators(gens), 4, me.n_noise, me.noise, truncate=k).mean(dim=1)
         return {"trace_inverse_sloppy_re": (t.real.cpu().numpy(), ("power",), coords)}
 
     return measure
@@ -220,17 +225,17 @@ def _sloppy_traces(ens) -> Measurement:
 def expensive_measurement(ens) -> Measurement:
     """The expensive target of the bias-corrected estimators: Re tr D^-n / V, n = 1..4, per
     noise vector (``[B, noise, power]``), at ``sampler.solver_tol``, noise of ``ama_generators``."""
-    op, me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
+    (op, links_of), me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
     coords = {"noise": np.arange(me.n_noise), "power": np.arange(1, 5)}
 
     def measure(links, gens):
-        t = trace_inverse_powers(op, links, ama_generators(gens), 4, me.n_noise, me.noise, tol)
+        t = trace_inverse_powers(op, links_of(links), ama_generators(gens), 4, me.n_noise, me.noise, tol)
         return {"trace_inverse_noise_re": (t.real.cpu().numpy(), ("noise", "power"), coords)}
 
     return measure
 
 
-_register("chiral_condensate", ("su",), _condensate, needs_fermions=True)
-_register("trace_inverse", ("su",), _traces, needs_fermions=True)
-_register("pion_correlator", ("su",), _pion, needs_fermions=True)
-_register("trace_inverse_sloppy", ("su",), _sloppy_traces, needs_fermions=True)
+_register("chiral_condensate", ("su", "u1"), _condensate, needs_fermions=True)
+_register("trace_inverse", ("su", "u1"), _traces, needs_fermions=True)
+_register("pion_correlator", ("su", "u1"), _pion, needs_fermions=True)
+_register("trace_inverse_sloppy", ("su", "u1"), _sloppy_traces, needs_fermions=True)

@@ -42,6 +42,7 @@ def staggered_fields(n_flavours: int) -> list[int]:
 
 
 def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10, rational_tol: float = 1e-12) -> list:
+    """The pseudofermion actions of the dynamical flavours (none when quenched: ``n_flavours = 0``)."""
     op = build_fermion_operator(theory)
     if op is None:
         return []
@@ -98,8 +99,9 @@ def build_slhmc(ctx: BuildContext) -> HMC:
 
 def _validate_slhmc(ens, p: str) -> None:
     validate_hmc(ens, p)
-    if ens.theory.fermion == "none":
-        _fail(p + "theory.fermion", ens.theory.fermion, "staggered or wilson (self-learning HMC smears a fermion action)")
+    if ens.theory.fermion == "none" or (ens.theory.fermion == "staggered" and ens.theory.n_flavours == 0):
+        _fail(p + "theory.fermion", ens.theory.fermion, "staggered or wilson with dynamical flavours (self-learning "
+              "HMC smears a fermion action; n_flavours >= 1)")
     m_eff = ens.sampler.options["m_eff"]
     if not isinstance(m_eff, (int, float)) or not math.isfinite(m_eff):
         _fail(p + "sampler.options.m_eff", m_eff, "a finite number")

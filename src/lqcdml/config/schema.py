@@ -51,9 +51,9 @@ FERMIONS = ("none", "staggered", "wilson")
 class TheoryConfig:
     """``name``: phi4 (real scalar), u1 or su (Wilson gauge action, ``n_colors`` for SU(N)).
 
-    ``fermion`` (SU(N) only): ``none``, ``staggered`` (``n_flavours >= 1`` continuum
-    flavours; rooting by RHMC where Nf is not a multiple of 4) or ``wilson``
-    (``n_flavours = 2``), bare mass
+    ``fermion`` (SU(N); U(1) quenched only): ``none``, ``staggered`` (``n_flavours >= 1``
+    continuum flavours, rooting by RHMC where Nf is not a multiple of 4; ``0``: quenched,
+    the operator for valence measurements only) or ``wilson`` (``n_flavours = 2``), bare mass
     ``fermion_mass``, antiperiodic in time unless ``antiperiodic = false``.
     """
 

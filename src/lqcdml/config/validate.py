@@ -62,8 +62,9 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
     if th.fermion not in FERMIONS:
         _fail(p + "theory.fermion", th.fermion, ", ".join(FERMIONS))
     if th.fermion != "none":
-        if th.name != "su":
-            _fail(p + "theory.fermion", th.fermion, f"none for theory.name = {th.name!r} (fermions need SU(N))")
+        if th.name == "phi4" or (th.name == "u1" and (th.fermion != "staggered" or th.n_flavours != 0)):
+            _fail(p + "theory.fermion", th.fermion, f"none for theory.name = {th.name!r} (fermions need SU(N); U(1) "
+                  "takes quenched valence staggered quarks: fermion = staggered with n_flavours = 0)")
         if th.fermion == "staggered":
             for mu, extent in enumerate(th.lattice):
                 if extent % 2:
@@ -71,8 +72,9 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
                           "even extents for staggered fermions (even-odd checkerboard)")
             if not th.fermion_mass > 0:
                 _fail(p + "theory.fermion_mass", th.fermion_mass, "fermion_mass > 0 for staggered fermions")
-            if th.n_flavours < 1:
-                _fail(p + "theory.n_flavours", th.n_flavours, "n_flavours >= 1 for staggered fermions")
+            if th.n_flavours < 0:
+                _fail(p + "theory.n_flavours", th.n_flavours,
+                      "n_flavours >= 0 for staggered fermions (0: quenched, valence quarks only)")
         if th.fermion == "wilson":
             if th.n_flavours != 2:
                 _fail(p + "theory.n_flavours", th.n_flavours, "2 for Wilson fermions")
