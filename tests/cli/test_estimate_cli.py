@@ -58,7 +58,7 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
                  "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     est = res["estimates"]
-    assert set(est) == {"tr1", "tr2", "tr3", "tr4", "tr1_sq", "condensate", "susceptibility"}
+    assert set(est) == {"tr1", "tr2", "tr3", "tr4", "tr1_pow2", "kappa1", "kappa2"}  # n_noise = 2: up to k = 2
     assert {"labelled_only", "p1", "p2", "power_tuned", "cross_fit"} <= set(est["tr1"])
     assert 0 < res["power_tuned_lambda"]["tr1"] < 1
     # recompute P1 of tr1 from the stores with the library: the same number
@@ -80,11 +80,11 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
     want.gamma_method()
     assert est["tr1"]["p1"]["value"] == pytest.approx(float(want.value), abs=1e-12)
     assert est["tr1"]["p1"]["error"] == pytest.approx(float(want.dvalue), rel=1e-9)
-    # the cumulants are functions of the tr1 and tr1_sq estimates
-    assert est["condensate"]["p2"]["value"] == est["tr1"]["p2"]["value"]
+    # the cumulants are functions of the estimates of tr1 and of its unbiased square
+    assert est["kappa1"]["p2"]["value"] == est["tr1"]["p2"]["value"]
     v = 4 * 2 * 2 * 2
-    assert est["susceptibility"]["p1"]["value"] == pytest.approx(
-        v * (est["tr1_sq"]["p1"]["value"] - est["tr1"]["p1"]["value"] ** 2), rel=1e-12)
+    assert est["kappa2"]["p1"]["value"] == pytest.approx(
+        v * (est["tr1_pow2"]["p1"]["value"] - est["tr1"]["p1"]["value"] ** 2), rel=1e-12)
     assert 0 < res["cost"]["expensive_fraction"] == pytest.approx(0.5)
 
 

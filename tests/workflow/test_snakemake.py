@@ -88,7 +88,7 @@ def test_estimate_rules_end_to_end(tmp_path):
     exp = tmp_path / "results" / "ci_estimators"
     summary = (exp / "summary.md").read_text()
     for text in ("## Cheaper measurements without bias", "### `ama`: bias-corrected ML estimates",
-                 "| susceptibility |", "### `cv_phi4`: Schwinger-Dyson control variates",
+                 "| kappa2 |", "### `cv_phi4`: Schwinger-Dyson control variates",
                  "### `cv_u1`: Schwinger-Dyson control variates for plaquette", "Exact <O> = 0.6992519268"):
         assert text in summary, text
     figures = {p.name for p in (exp / "figures").iterdir()}

@@ -55,6 +55,9 @@ def _bias_corrected_lines(res: dict) -> list[str]:
         f"{cost['cheap_seconds_per_config']:.3g} s cheap per configuration, {cost['training_seconds']:.1f} s training).",
         "",
     ]
+    lines += ["Targets: trN = Re tr D^-N / V (noise-averaged); tr1_powK = (Re tr D^-1 / V)^K unbiased from "
+              "distinct noises; kappaK = V^(K-1) times the K-th cumulant of the condensate, from the estimated "
+              "moments.", ""]
     kinds = [k for k in ESTIMATOR_ORDER if any(k in v for v in res["estimates"].values())]
     lines += ["| target | " + " | ".join(kinds) + " | lambda* | sigma_P2 / sigma_full |",
               "|---|" + "---|" * (len(kinds) + 2)]

@@ -6,10 +6,10 @@ from pyerrors' Gamma method.
 
 - ``bias_corrected`` reads the cheap observable stores (``--obs``: features on every
   configuration) and the expensive ones (``--expensive-obs``, from ``lqcdml measure
-  --expensive``). Targets: ``tr1..tr4`` (``Re tr D^-n / V`` averaged over noise), ``tr1_sq``
-  (``(Re tr D^-1 / V)^2`` unbiased from distinct noise pairs), and the cumulants of the
-  condensate derived from them: ``condensate = <tr1>`` and ``susceptibility =
-  V (<tr1_sq> - <tr1>^2)``.
+  --expensive``). Targets: ``tr1..tr4`` (``Re tr D^-n / V`` averaged over noise) and
+  ``tr1_pow2..tr1_pow4`` (``(Re tr D^-1 / V)^k`` unbiased from distinct noises, ``k <= n_noise``),
+  each estimated on its own; the cumulants of the condensate ``kappa1..kappa4``
+  (``estimators.cumulants``) are functions of those estimates.
 - ``control_variate`` reads the ensemble stores (``--store``: the configurations), trains
   each ``g`` on the first chains and estimates on the others.
 """
@@ -29,6 +29,7 @@ from .. import __version__
 from ..atomic import write_json_atomic
 from ..config import RootConfig, ensemble_hash
 from ..config.estimators import label_split, measured_configs
+from ..estimators.cumulants import cumulants_from_moments, distinct_noise_powers
 from ..estimators import (
     EnsembleIndex,
     central_value_check,
@@ -47,9 +48,7 @@ from ..estimators import (
 )
 from ..store import EnsembleStore, StoreError, read_observables
 
-__all__ = ["estimate", "TARGETS"]
-
-TARGETS = ("tr1", "tr2", "tr3", "tr4", "tr1_sq")
+__all__ = ["estimate"]
 
 
 def _obs_summary(obs) -> dict:
@@ -104,14 +103,15 @@ def _open_sorted(paths: list[Path], cfg: RootConfig, ensemble: str, want_hash: s
 
 
 def _targets(expensive: list[xr.Dataset]) -> dict[str, np.ndarray]:
+    """Per-entry targets, flat replica-major: tr1..tr4 and the unbiased powers tr1_pow2.."""
     parts = [np.asarray(ds["trace_inverse_noise_re"].transpose("replica", "config", "noise", "power").values)
              for ds in expensive]
     t = np.concatenate(parts, axis=0)  # [replica, config, noise, power]
     t = t.reshape(-1, *t.shape[2:])
-    n_noise = t.shape[1]
     out = {f"tr{n}": t[:, :, n - 1].mean(axis=1) for n in range(1, 5)}
-    s = t[:, :, 0].sum(axis=1)
-    out["tr1_sq"] = (s * s - (t[:, :, 0] ** 2).sum(axis=1)) / (n_noise * (n_noise - 1))
+    for k, v in distinct_noise_powers(t[:, :, 0], 4).items():
+        if k > 1:
+            out[f"tr1_pow{k}"] = v
     return out
 
 
@@ -141,14 +141,13 @@ def _estimators(ens_idx, x, y, split, es, seed) -> tuple[dict, float, float]:
 
 
 def _cumulants(est: dict[str, dict], volume: int) -> dict[str, dict]:
-    """condensate and susceptibility for every estimator both tr1 and tr1_sq have."""
+    """``kappa1..kappa4`` of the condensate for every estimator of tr1 and its powers."""
     out = {}
     for kind in est["tr1"]:
-        if kind not in est["tr1_sq"]:
-            continue
-        t1, t1sq = est["tr1"][kind], est["tr1_sq"][kind]
-        out.setdefault("condensate", {})[kind] = t1
-        out.setdefault("susceptibility", {})[kind] = volume * (t1sq - t1 * t1)
+        moments = {1: est["tr1"][kind]}
+        moments.update({k: est[f"tr1_pow{k}"][kind] for k in (2, 3, 4) if kind in est.get(f"tr1_pow{k}", {})})
+        for k, kappa in cumulants_from_moments(moments, volume).items():
+            out.setdefault(f"kappa{k}", {})[kind] = kappa
     return out
 
 
@@ -177,8 +176,9 @@ def _bias_corrected(cfg: RootConfig, ensemble: str, obs: list[Path], expensive: 
     t_cheap, t_exp = _cost(cheap), _cost(exp)
 
     # the production point
+    targets = list(ys)
     est, train_seconds, lambdas = {}, 0.0, {}
-    for k, name in enumerate(TARGETS):
+    for k, name in enumerate(targets):
         est[name], s, lambdas[name] = _estimators(idx, x, ys[name], split, es, es.seed + 100 * k)
         if scanning:
             est[name]["full"] = full_estimate(idx, ys[name])
@@ -200,17 +200,19 @@ def _bias_corrected(cfg: RootConfig, ensemble: str, obs: list[Path], expensive: 
     }
     if scanning:
         result["scan"] = _scan(idx, x, ys, es, volume, t_cheap, t_exp, n)
+    result["targets"] = targets
     return result
 
 
 def _scan(idx, x, ys, es, volume, t_cheap, t_exp, n) -> dict:
     """sigma_ML / sigma_full and the central-value check of ``scan_estimator`` on the grid."""
-    names = list(TARGETS) + ["condensate", "susceptibility"]
+    targets = list(ys)
+    full = {t: full_estimate(idx, ys[t]) for t in targets}
+    full.update({name: d["full"] for name, d in _cumulants({t: {"full": o} for t, o in full.items()}, volume).items()})
+    names = list(full)
     ratio = {t: np.full((len(es.scan_r_lb), len(es.scan_r_tr)), np.nan) for t in names}
     check = {t: np.zeros((len(es.scan_r_lb), len(es.scan_r_tr)), dtype=int) for t in names}
     cost = np.full((len(es.scan_r_lb), len(es.scan_r_tr)), np.nan)
-    full = {t: full_estimate(idx, ys[t]) for t in TARGETS}
-    full.update({"condensate": full["tr1"], "susceptibility": volume * (full["tr1_sq"] - full["tr1"] * full["tr1"])})
     for o in full.values():
         o.gamma_method()
     for i, r_lb in enumerate(es.scan_r_lb):
@@ -218,7 +220,7 @@ def _scan(idx, x, ys, es, volume, t_cheap, t_exp, n) -> dict:
             try:
                 split = strided_split(n, r_lb, r_tr, es.seed)
                 est, seconds = {}, 0.0
-                for k, t in enumerate(TARGETS):
+                for k, t in enumerate(targets):
                     e, s, _ = _estimators(idx, x, ys[t], split, es, es.seed + 100 * k)
                     est[t], seconds = e, seconds + s
             except ValueError:  # too few labelled entries for this point (pyerrors needs 5 per replica)
