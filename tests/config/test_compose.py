@@ -66,7 +66,7 @@ def test_bad_values_name_key_value_and_rule(overrides, message):
 
 
 def test_unknown_experiment_lists_the_choices():
-    with pytest.raises(ConfigError, match="experiment = 'nope'; allowed: ci_slhmc, ci_tiny, paper_flow_phi4, paper_flow_u1, paper_slhmc, paper_slhmc_hmc, quickstart, slhmc_light"):
+    with pytest.raises(ConfigError, match="experiment = 'nope'; allowed: ci_estimators, ci_slhmc, ci_tiny, paper_ama, paper_cv_phi4, paper_flow_phi4, paper_flow_u1, paper_slhmc, paper_slhmc_hmc, quickstart, slhmc_light"):
         compose(["+experiment=nope"])
 
 

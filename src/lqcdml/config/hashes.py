@@ -29,6 +29,9 @@ CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
 #: chain keys added after stores were written: left out at their default, so that the
 #: hashes of existing stores stay valid
 CHAIN_KEYS_ADDED = {"start_from": ""}
+#: sampler options added after stores were written (sampler name -> {key: default}): left
+#: out at their default, for the same reason
+OPTION_KEYS_ADDED = {"hmc": {"trajectory_jitter": 0.0}}
 
 
 def _digest(data: dict) -> str:
@@ -65,8 +68,11 @@ def chain_definition(ensemble: dict) -> dict:
     kind = SAMPLERS.get(sampler.get("name", "hmc"))
     if kind is None:  # unknown sampler: keep everything it has
         return data
-    data["sampler"] = {k: v for k, v in sampler.items() if k == "name" or k in kind.reads
-                       or (k == "options" and v)}
+    options = {k: v for k, v in dict(sampler.get("options") or {}).items()
+               if OPTION_KEYS_ADDED.get(kind.name, {}).get(k, object()) != v}
+    data["sampler"] = {k: v for k, v in sampler.items() if k == "name" or k in kind.reads}
+    if options:
+        data["sampler"]["options"] = options
     if kind.needs_model:
         data["train"] = training_definition(data.get("model", {}), data.get("train", {}))
         data["model"] = model_definition(data.get("model", {}))

@@ -13,7 +13,7 @@ from .schema import TheoryConfig
 from .errors import fail as _fail
 from .validate import validate_hmc, validate_model_and_training
 
-__all__ = ["HMC_KEYS", "SLHMCOptions", "build_hmc", "build_slhmc", "build_flow_mcmc", "build_fermion_operator",
+__all__ = ["HMC_KEYS", "HMCOptions", "SLHMCOptions", "build_hmc", "build_slhmc", "build_flow_mcmc", "build_fermion_operator",
            "build_fermion_terms", "effective_fermion_terms", "staggered_fields"]
 
 #: the keys of the sampler section that HMC reads
@@ -60,10 +60,25 @@ def build_hmc(ctx: BuildContext) -> HMC:
     s = ens.sampler
     gauge = build_action(ens.theory)
     fermions = build_fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
+    jitter = float(s.options.get("trajectory_jitter", 0.0))
     if not fermions:
-        return HMC(Integrator.single(gauge, s.n_steps, s.integrator), s.trajectory_length)
+        return HMC(Integrator.single(gauge, s.n_steps, s.integrator), s.trajectory_length, trajectory_jitter=jitter)
     levels = (Level(tuple(fermions), s.n_steps, s.integrator), Level((gauge,), s.gauge_steps, s.integrator))
-    return HMC(Integrator(gauge.group, levels), s.trajectory_length)
+    return HMC(Integrator(gauge.group, levels), s.trajectory_length, trajectory_jitter=jitter)
+
+
+@dataclass
+class HMCOptions:
+    """``sampler.options`` of HMC: ``trajectory_jitter`` (relative; 0: fixed length)."""
+
+    trajectory_jitter: float = 0.0
+
+
+def _validate_hmc_options(ens, p: str) -> None:
+    validate_hmc(ens, p)
+    j = ens.sampler.options.get("trajectory_jitter", 0.0)
+    if not isinstance(j, (int, float)) or not 0.0 <= j < 1.0:
+        _fail(p + "sampler.options.trajectory_jitter", j, "0 <= trajectory_jitter < 1 (0: a fixed length)")
 
 
 @dataclass
@@ -128,7 +143,8 @@ def build_flow_mcmc(ctx: BuildContext) -> FlowMCMC:
 
 
 SAMPLERS.register(SamplerKind(
-    name="hmc", build=build_hmc, reads=HMC_KEYS, validate=validate_hmc, counters=HMC_COUNTERS,
+    name="hmc", build=build_hmc, reads=HMC_KEYS, options=HMCOptions, validate=_validate_hmc_options,
+    counters=HMC_COUNTERS,
     doc="hybrid Monte Carlo (RHMC with rooted staggered fermions)",
 ))
 SAMPLERS.register(SamplerKind(

@@ -47,17 +47,27 @@ class HMC:
     chain state. ``StepInfo.counters``: force evaluations per integrator level, and the
     CG iterations of the molecular dynamics (``cg_md``) and of the exact heat bath and
     Hamiltonians (``cg_metropolis``).
+
+    ``trajectory_jitter = j > 0``: each trajectory's length is ``trajectory_length (1 + j
+    (2u - 1))`` (same number of steps, step size scaled) with ``u`` uniform from chain 0's
+    generator, one length for the batch. A fixed length leaves harmonic modes with
+    ``omega tau`` near ``2 pi n`` almost frozen (free fields, light scalars: their
+    autocorrelation runs to hundreds of trajectories); a length drawn independently of the
+    state mixes kernels that each satisfy detailed balance, so the chain stays exact.
     """
 
     integrator: Integrator
     trajectory_length: float = 1.0
     target: tuple[Term, ...] | None = None
+    trajectory_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.trajectory_length > 0:
             raise ValueError(
                 f"hmc trajectory_length = {self.trajectory_length!r}; allowed: > 0"
             )
+        if not 0.0 <= self.trajectory_jitter < 1.0:
+            raise ValueError(f"hmc trajectory_jitter = {self.trajectory_jitter!r}; allowed: 0 <= jitter < 1")
         if self.target is not None:
             object.__setattr__(self, "target", tuple(self.target))
         heat_bath = tuple(t for t in self.target_terms if isinstance(t, PseudofermionAction))
@@ -105,8 +115,12 @@ class HMC:
             site_shape = q0.shape[1 : q0.ndim - self.group.internal_ndim]
             p0 = self.group.random_momentum(gens, site_shape, dtype=q0.dtype)
             h0 = self.hamiltonian(target, q0, p0)
+            tau = self.trajectory_length
+            if self.trajectory_jitter > 0:
+                u = float(rand(gens[:1], (), dtype=torch.float64, device=q0.device)[0])
+                tau = tau * (1.0 + self.trajectory_jitter * (2.0 * u - 1.0))
             with count_iterations() as md_cost:
-                traj = md.integrate(q0, p0, self.trajectory_length)
+                traj = md.integrate(q0, p0, tau)
             h1 = self.hamiltonian(target, traj.q, traj.p)
         delta_h = h1 - h0
         accepted = metropolis_accept(delta_h, gens)
