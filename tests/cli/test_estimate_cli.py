@@ -72,8 +72,7 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
     y = np.asarray(expensive["trace_inverse_noise_re"].sel(power=1).mean("noise")
                    .transpose("replica", "config").values).reshape(-1)
     n_cfg = cheap.sizes["config"]
-    idx = EnsembleIndex("ama", np.repeat(cheap["replica"].values, n_cfg), np.tile(cheap["config"].values, 2),
-                        pooled=True)
+    idx = EnsembleIndex("ama", np.repeat(cheap["replica"].values, n_cfg), np.tile(cheap["config"].values, 2))
     split = label_split(ens)
     f = train_on_split(x, y, split, make_regressor("ridge", ens.estimator.seed))
     want = p1(idx, y, f, split)

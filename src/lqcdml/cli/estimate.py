@@ -89,8 +89,7 @@ def _layout(ds_list: list[xr.Dataset], ensemble: str) -> EnsembleIndex:
         for r in np.asarray(ds["replica"].values, dtype=np.int64):
             replica.append(np.full(len(cfgs), r))
             config.append(cfgs)
-    # the chains laid end to end: a labelled 1 % of many short chains has few values per chain
-    return EnsembleIndex(ensemble, np.concatenate(replica), np.concatenate(config), pooled=True)
+    return EnsembleIndex(ensemble, np.concatenate(replica), np.concatenate(config))
 
 
 def _open_sorted(paths: list[Path], cfg: RootConfig, ensemble: str, want_hash: str) -> list[xr.Dataset]:
