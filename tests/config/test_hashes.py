@@ -41,3 +41,16 @@ def test_start_from_and_slhmc_settings_are_part_of_their_hashes():
     h = training_hash(base.ensembles["stout"])
     assert training_hash(other_m.ensembles["stout"]) != h and training_hash(plain.ensembles["stout"]) != h
     assert training_hash(probe.ensembles["stout"]) == h  # the probe judges the model, it does not make it
+
+
+def test_trajectory_jitter_and_the_estimator_in_the_chain_hash():
+    """The jitter changes the chain (hashed when non-zero, left out at 0: old stores stay valid);
+    the estimator section never touches the chain."""
+    base = compose_experiment("ci_tiny", [])
+    zero = compose_experiment("ci_tiny", ["ensembles.u1.sampler.options.trajectory_jitter=0.0"])
+    some = compose_experiment("ci_tiny", ["ensembles.u1.sampler.options.trajectory_jitter=0.2"])
+    est = compose_experiment("ci_tiny", ["ensembles.u1.estimator.kind=control_variate"])
+    h = lambda c: ensemble_hash(c.ensembles["u1"], c.dtype)  # noqa: E731
+    assert h(zero) == h(base) == PINNED["u1"][0]
+    assert h(some) != h(base)
+    assert h(est) == h(base)
