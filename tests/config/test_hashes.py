@@ -49,7 +49,8 @@ def test_trajectory_jitter_and_the_estimator_in_the_chain_hash():
     base = compose_experiment("ci_tiny", [])
     zero = compose_experiment("ci_tiny", ["ensembles.u1.sampler.options.trajectory_jitter=0.0"])
     some = compose_experiment("ci_tiny", ["ensembles.u1.sampler.options.trajectory_jitter=0.2"])
-    est = compose_experiment("ci_tiny", ["ensembles.u1.estimator.kind=control_variate"])
+    est = compose_experiment("ci_tiny", ["ensembles.u1.estimator.kind=control_variate",
+                                         "ensembles.u1.estimator.n_train=[20]"])
     h = lambda c: ensemble_hash(c.ensembles["u1"], c.dtype)  # noqa: E731
     assert h(zero) == h(base) == PINNED["u1"][0]
     assert h(some) != h(base)
