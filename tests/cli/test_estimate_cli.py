@@ -12,7 +12,7 @@ import torch
 
 from lqcdml.cli.main import main
 from lqcdml.config import compose_experiment, dump, load
-from lqcdml.config.estimators import label_split
+from lqcdml.cli.labels import label_split
 from lqcdml.config.observables import ama_generators
 from lqcdml.estimators import EnsembleIndex, p1, train_on_split, make_regressor
 from lqcdml.lattice import make_generators

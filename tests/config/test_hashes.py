@@ -47,8 +47,8 @@ def test_trajectory_jitter_and_the_estimator_in_the_chain_hash():
     """The jitter changes the chain (hashed when non-zero, left out at 0: old stores stay valid);
     the estimator section never touches the chain."""
     base = compose_experiment("ci_tiny", [])
-    zero = compose_experiment("ci_tiny", ["ensembles.u1.sampler.options.trajectory_jitter=0.0"])
-    some = compose_experiment("ci_tiny", ["ensembles.u1.sampler.options.trajectory_jitter=0.2"])
+    zero = compose_experiment("ci_tiny", ["+ensembles.u1.sampler.options.trajectory_jitter=0.0"])
+    some = compose_experiment("ci_tiny", ["+ensembles.u1.sampler.options.trajectory_jitter=0.2"])
     est = compose_experiment("ci_tiny", ["ensembles.u1.estimator.kind=control_variate",
                                          "ensembles.u1.estimator.n_train=[20]"])
     h = lambda c: ensemble_hash(c.ensembles["u1"], c.dtype)  # noqa: E731

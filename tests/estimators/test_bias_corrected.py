@@ -180,3 +180,10 @@ def test_trained_regressors_reduce_the_error_and_stay_consistent(name):
     assert float(est.dvalue) < 0.7 * float(plain.dvalue)  # the unlabelled data helps
     assert abs(float(est.value) - float(full.value)) < 4 * float(est.dvalue)
     assert central_value_check(full, full) == 2
+
+
+def test_the_config_knows_every_regressor():
+    from lqcdml.config.estimators import REGRESSOR_NAMES
+    from lqcdml.estimators import REGRESSORS
+
+    assert REGRESSOR_NAMES == REGRESSORS

@@ -28,7 +28,8 @@ import xarray as xr
 from .. import __version__
 from ..atomic import write_json_atomic
 from ..config import RootConfig, ensemble_hash
-from ..config.estimators import label_split, measured_configs
+from ..config.estimators import measured_configs
+from .labels import label_split
 from ..estimators.cumulants import cumulants_from_moments, distinct_noise_powers
 from ..estimators import (
     EnsembleIndex,

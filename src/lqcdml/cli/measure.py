@@ -38,7 +38,7 @@ def measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progres
 
 def _labelled_chains(cfg: RootConfig, ensemble: str, replica: int, n_chains: int, first: int):
     """``select(i) -> chains of configuration i to measure`` for ``measure --expensive``."""
-    from ..config.estimators import flat_position, label_split
+    from .labels import flat_position, label_split
 
     ens = cfg.ensembles[ensemble]
     if ens.estimator.kind != "bias_corrected":

@@ -173,7 +173,12 @@ def _sampler_options(obj: RootConfig) -> None:
                                                         dict(ens.sampler.options)))
         except (OmegaConfBaseException, HydraException) as exc:
             raise ConfigError(f"{key}: {_one_line(exc)}") from None
-        ens.sampler.options = dataclasses.asdict(typed)
+        # options added after stores were written stay out at their default (config.hashes),
+        # so a resolved config can switch to another sampler without a stray key
+        from .hashes import OPTION_KEYS_ADDED
+
+        added = OPTION_KEYS_ADDED.get(kind.name, {})
+        ens.sampler.options = {k: v for k, v in dataclasses.asdict(typed).items() if not (k in added and v == added[k])}
 
 
 def sampler_options(ens: EnsembleConfig):

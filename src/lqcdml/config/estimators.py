@@ -1,25 +1,23 @@
-"""Checks of the ``estimator`` section and the layout the estimators share with ``measure``.
+"""Checks of the ``estimator`` section, and how many configurations the estimators see.
 
-The bias-corrected split runs over the measured configurations of an ensemble in
-replica-major order (global replica ``(job replica - 1) * n_chains + chain + 1``, then the
-configurations after ``chain.n_therm``), so ``lqcdml measure --expensive`` and ``lqcdml
-estimate`` find the same labelled entries from the config alone.
+The config layer does not import ``estimators`` (generation must not depend on it); the
+split itself is ``cli.labels``. ``REGRESSOR_NAMES`` mirrors ``estimators.REGRESSORS``
+(a test keeps them equal).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..estimators.regressors import REGRESSORS
-from ..estimators.splits import LabelSplit, strided_split
 from .errors import fail as _fail
 from .schema import EnsembleConfig
 
-__all__ = ["ESTIMATOR_KINDS", "SCAN_ESTIMATORS", "validate_estimator", "measured_configs", "label_split",
-           "flat_position"]
+__all__ = ["ESTIMATOR_KINDS", "SCAN_ESTIMATORS", "REGRESSOR_NAMES", "validate_estimator", "measured_configs",
+           "n_measured"]
 
 ESTIMATOR_KINDS = ("none", "bias_corrected", "control_variate")
 SCAN_ESTIMATORS = ("p1", "p2", "power_tuned", "cross_fit")
+REGRESSOR_NAMES = ("linear", "ridge", "gbt", "mlp")
 
 
 def measured_configs(ens: EnsembleConfig) -> int:
@@ -29,17 +27,6 @@ def measured_configs(ens: EnsembleConfig) -> int:
 
 def n_measured(ens: EnsembleConfig) -> int:
     return measured_configs(ens) * ens.chain.n_chains * ens.chain.replicas
-
-
-def label_split(ens: EnsembleConfig, r_lb: float | None = None, r_tr: float | None = None) -> LabelSplit:
-    """The split of the production point (or of ``(r_lb, r_tr)``), fixed by ``estimator.seed``."""
-    es = ens.estimator
-    return strided_split(n_measured(ens), es.r_lb if r_lb is None else r_lb, es.r_tr if r_tr is None else r_tr, es.seed)
-
-
-def flat_position(ens: EnsembleConfig, global_replica: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """Flat index of (global replica from 1, configuration offset after the cut)."""
-    return (np.asarray(global_replica) - 1) * measured_configs(ens) + np.asarray(offset)
 
 
 def validate_estimator(ens: EnsembleConfig, p: str) -> None:
@@ -73,8 +60,8 @@ def _validate_bias_corrected(ens: EnsembleConfig, p: str) -> None:
         _fraction(f"{p}estimator.scan_r_tr[{i}]", r, True, 1.0, True, "0 < r_tr < 1")
     if bool(es.scan_r_lb) != bool(es.scan_r_tr):
         _fail(p + "estimator.scan_r_tr", list(es.scan_r_tr), "both scan lists empty or both non-empty")
-    if es.regressor not in REGRESSORS:
-        _fail(p + "estimator.regressor", es.regressor, ", ".join(REGRESSORS))
+    if es.regressor not in REGRESSOR_NAMES:
+        _fail(p + "estimator.regressor", es.regressor, ", ".join(REGRESSOR_NAMES))
     if es.folds == 1 or es.folds < 0:
         _fail(p + "estimator.folds", es.folds, "0 (no cross-fitting) or folds >= 2")
     if es.scan_estimator not in SCAN_ESTIMATORS or (es.scan_estimator == "cross_fit" and es.folds < 2):
@@ -90,10 +77,10 @@ def _validate_bias_corrected(ens: EnsembleConfig, p: str) -> None:
         if base.startswith("trace_inverse_sloppy") and "trace_inverse_sloppy" not in observables:
             _fail(f"{p}estimator.features[{i}]", name, "features of measured observables (add 'trace_inverse_sloppy' "
                   "to measure.observables)")
-    try:
-        label_split(ens)
-    except ValueError as exc:
-        _fail(p + "estimator.r_lb", es.r_lb, f"a labelled set that leaves bias-correction data ({exc})")
+    n_lb = int(round(n_measured(ens) * es.r_lb))  # REFERENCE.md's sizes (estimators.splits)
+    if n_lb - int(round(n_lb * es.r_tr)) < 1:
+        _fail(p + "estimator.r_lb", es.r_lb, f"a labelled set that leaves bias-correction data (N_LB = {n_lb} of "
+              f"{n_measured(ens)} configurations)")
 
 
 def _validate_control_variate(ens: EnsembleConfig, p: str) -> None:
