@@ -19,7 +19,8 @@ from .exact import free_scalar_zero_momentum_correlator, u1_2d_plaquette  # noqa
 
 __all__ = ["estimate_lines", "plot_estimates", "control_variate_exact", "PUBLISHED_CV"]
 
-#: variance reductions in Bedaque and Oh's logs (REFERENCE.md): (hidden widths, n_train) -> factor
+#: variance reductions in Bedaque and Oh's logs (REFERENCE.md; interacting phi^4 at their point):
+#: (hidden widths, n_train) -> factor
 PUBLISHED_CV = {((), 10_000): 74.0, ((1,), 1_000): 44.0, ((16,), 1_000): 8.0}
 ESTIMATOR_ORDER = ("full", "labelled_only", "p1", "p2", "power_tuned", "cross_fit")
 
@@ -97,7 +98,8 @@ def _control_variate_lines(res: dict, theory: dict | None) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if exact is not None else ""),
     ]
     for r in res["runs"]:
-        pub = PUBLISHED_CV.get((tuple(r["hidden"]), r["n_train"]))
+        interacting_phi4 = bool(theory) and theory["name"] == "phi4" and theory.get("lam", 0.0) > 0
+        pub = PUBLISHED_CV.get((tuple(r["hidden"]), r["n_train"])) if interacting_phi4 else None
         row = (f"| {r['network']} | {r['n_train']} | {r['n_eval']} | {_pm(r['plain'])} | {_pm(r['improved'])} "
                f"| {_pm(r['zero_mean'], 3)} | {r['variance_reduction']:.3g} | {r['error_reduction']:.3g} "
                f"| {'' if pub is None else f'{pub:g}'} | {r['training_seconds']:.0f} |")
@@ -131,8 +133,12 @@ def plot_estimates(res: dict, out_dir: str | os.PathLike) -> list[Path]:
         scan = res["scan"]
         targets = list(scan["sigma_ratio"])
         for what, cmap in (("sigma_ratio", "viridis"), ("check", "RdYlGn")):
-            fig, axes = plt.subplots(1, len(targets), figsize=(2.6 * len(targets), 2.8), squeeze=False)
-            for ax, t in zip(axes[0], targets):
+            n_col = min(4, len(targets))
+            n_row = -(-len(targets) // n_col)
+            fig, axes = plt.subplots(n_row, n_col, figsize=(3.0 * n_col, 2.8 * n_row), squeeze=False)
+            for ax in axes.flat[len(targets):]:
+                ax.set_visible(False)
+            for ax, t in zip(axes.flat, targets):
                 grid = np.array([[np.nan if v is None else v for v in row] for row in scan[what][t]], dtype=float)
                 im = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto",
                                vmin=0 if what == "check" else None, vmax=2 if what == "check" else None)
