@@ -114,6 +114,20 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="JSON description of an ensemble store")
     p.add_argument("store")
+
+    p = sub.add_parser("devices", help="JSON: torch build, visible CUDA devices, the scheduler's GPU variables")
+    p.add_argument("--out", help="also write the JSON here")
+
+    p = sub.add_parser("profile", help="Snakemake profiles of the source tree (`snakemake --profile NAME`)")
+    prof = p.add_subparsers(dest="profile_command", required=True)
+    q = prof.add_parser("install", help="write profiles/NAME into Snakemake's user profile folder")
+    q.add_argument("name", help="profile name (a folder of profiles/, e.g. cluster)")
+    q.add_argument("--account", help="SLURM account (default-resources.slurm_account)")
+    q.add_argument("--partition", help="SLURM partition of CPU jobs")
+    q.add_argument("--gpu-partition", help="SLURM partition of the GPU rules")
+    q.add_argument("--gpu-model", help="GPU model the GPU rules ask for (gres)")
+    q.add_argument("--dest", help="folder to write NAME/config.yaml into (default: Snakemake's user folder)")
+    q.add_argument("--force", action="store_true", help="replace an existing profile")
     return parser
 
 
@@ -140,6 +154,23 @@ def run(args: argparse.Namespace) -> int:
 
         summary = export_store(Path(args.store), Path(args.out), args.format, args.precision, args.two_rows)
         print(json.dumps({**summary, "files": len(summary["files"])}))
+        return 0
+    if args.command == "devices":
+        from ..atomic import write_json_atomic
+        from .devices import devices
+
+        report = devices()
+        if args.out:
+            write_json_atomic(args.out, report)
+        print(json.dumps(report, indent=2))
+        return 0
+    if args.command == "profile":
+        from .profile import install_profile
+
+        dest = Path(args.dest) / args.name if args.dest else None
+        path = install_profile(args.name, args.account, args.partition, args.gpu_partition, args.gpu_model, dest,
+                               args.force)
+        print(f"profile {args.name!r} -> {path} (snakemake --profile {args.name})")
         return 0
     if args.command == "verify":
         from ..store import verify_store
