@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis.errors import pe
-from .ensemble import EnsembleIndex
+from .ensemble import EnsembleIndex, pe
 from .regressors import Regressor
 from .splits import LabelSplit, cross_fit_folds
 

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..analysis.errors import pe
 from ..nn.control_variates import VectorField
-from .ensemble import EnsembleIndex
+from .ensemble import EnsembleIndex, pe
 
 __all__ = [
     "exact_divergence",

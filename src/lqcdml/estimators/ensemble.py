@@ -10,11 +10,14 @@ over different subsets of one ensemble are kept by the Gamma method.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis.errors import pe
+with warnings.catch_warnings():  # pyerrors' import raises a scipy DeprecationWarning (DESIGN.md 5b)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pyerrors as pe
 
 __all__ = ["EnsembleIndex"]
 
