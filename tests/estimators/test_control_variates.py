@@ -14,7 +14,6 @@ from lqcdml.estimators import (
     control_variate_terms,
     exact_divergence,
     hutchinson_divergence,
-    schwinger_dyson_term,
     train_control_variate,
 )
 from lqcdml.lattice import U1, shift

@@ -128,13 +128,12 @@ def estimate_inputs(wildcards):
     return inputs
 
 
-def estimate_args(wildcards):
-    ens = wildcards.ensemble
-    if estimator_kind(ens) == "bias_corrected":
-        obs = " ".join(f"{EXP_DIR}/observables/{ens}/r{rep:02d}.zarr" for rep in replicas(ens))
-        exp = " ".join(f"{EXP_DIR}/expensive/{ens}/r{rep:02d}.zarr" for rep in replicas(ens))
-        return f"--obs {obs} --expensive-obs {exp}"
-    return "--store " + " ".join(f"{EXP_DIR}/ensembles/{ens}/r{rep:02d}.zarr" for rep in replicas(ens))
+def estimate_args(wildcards, input):
+    """The estimate command's store arguments, from its inputs (control variates: the ensemble
+    store beside each finished chain's manifest)."""
+    if estimator_kind(wildcards.ensemble) == "bias_corrected":
+        return f"--obs {' '.join(input.obs)} --expensive-obs {' '.join(input.expensive)}"
+    return "--store " + " ".join(m.removesuffix(".json") + ".zarr" for m in input.chains)
 
 
 def estimates(wildcards):

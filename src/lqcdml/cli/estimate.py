@@ -93,7 +93,7 @@ def _layout(ds_list: list[xr.Dataset], ensemble: str) -> EnsembleIndex:
     return EnsembleIndex(ensemble, np.concatenate(replica), np.concatenate(config))
 
 
-def _open_sorted(paths: list[Path], cfg: RootConfig, ensemble: str, want_hash: str) -> list[xr.Dataset]:
+def _open_sorted(paths: list[Path], ensemble: str, want_hash: str) -> list[xr.Dataset]:
     stores = [read_observables(p) for p in paths]
     for p, ds in zip(paths, stores):
         if ds.attrs.get("config_hash") != want_hash:
@@ -122,17 +122,24 @@ def _cost(ds_list: list[xr.Dataset]) -> float:
     return seconds / entries if entries else float("nan")
 
 
-def _estimators(ens_idx, x, y, split, es, seed) -> tuple[dict, float, float]:
-    """Every estimator of one target at one split; the training seconds; the power-tuned lambda."""
-    t0 = time.perf_counter()
-    f = train_on_split(x, y, split, make_regressor(es.regressor, seed))
-    seconds = time.perf_counter() - t0
-    out = {"labelled_only": labelled_estimate(ens_idx, y, split), "p1": p1(ens_idx, y, f, split),
-           "p2": p2(ens_idx, y, f, split)}
-    pt = power_tuned(ens_idx, y, f, split)
-    out["power_tuned"] = pt.estimate
-    lam = pt.lam
-    if es.folds >= 2:
+def _estimators(ens_idx, x, y, split, es, seed, only: str | None = None) -> tuple[dict, float, float | None]:
+    """The estimators of one target at one split (every one, or ``only`` that one); the
+    training seconds; the power-tuned lambda (None when it was not computed)."""
+    out, seconds, lam = {}, 0.0, None
+    if only != "cross_fit":
+        t0 = time.perf_counter()
+        f = train_on_split(x, y, split, make_regressor(es.regressor, seed))
+        seconds = time.perf_counter() - t0
+        if only is None:
+            out["labelled_only"] = labelled_estimate(ens_idx, y, split)
+        if only in (None, "p1"):
+            out["p1"] = p1(ens_idx, y, f, split)
+        if only in (None, "p2"):
+            out["p2"] = p2(ens_idx, y, f, split)
+        if only in (None, "power_tuned"):
+            pt = power_tuned(ens_idx, y, f, split)
+            out["power_tuned"], lam = pt.estimate, pt.lam
+    if es.folds >= 2 and only in (None, "cross_fit"):
         t0 = time.perf_counter()
         out["cross_fit"] = cross_fit(ens_idx, x, y, split, lambda k: make_regressor(es.regressor, seed + 1 + k),
                                      es.folds).estimate
@@ -158,15 +165,14 @@ def _bias_corrected(cfg: RootConfig, ensemble: str, obs: list[Path], expensive: 
         raise StoreError(f"ensembles.{ensemble}.measure.n_noise = {ens.measure.n_noise}; allowed: >= 2 for "
                          "estimator.kind = bias_corrected (the unbiased square of tr D^-1 needs two noises)")
     want = ensemble_hash(ens, cfg.dtype)
-    cheap, exp = _open_sorted(obs, cfg, ensemble, want), _open_sorted(expensive, cfg, ensemble, want)
-    idx = _layout(cheap, ensemble)
-    if len(idx) != label_split(ens).n or not np.array_equal(_layout(exp, ensemble).config, idx.config):
+    cheap, exp = _open_sorted(obs, ensemble, want), _open_sorted(expensive, ensemble, want)
+    idx, split = _layout(cheap, ensemble), label_split(ens)
+    if len(idx) != split.n or not np.array_equal(_layout(exp, ensemble).config, idx.config):
         raise StoreError(f"estimate: the observable stores hold {len(idx)} entries, the split of "
-                         f"ensembles.{ensemble} expects {label_split(ens).n}: measure every replica to the chain's length")
+                         f"ensembles.{ensemble} expects {split.n}: measure every replica to the chain's length")
     x = np.stack([_flat(cheap, name) for name in es.features], axis=1)
     ys = _targets(exp)
     scanning = bool(es.scan_r_lb)
-    split = label_split(ens)
     measured = np.isfinite(ys["tr1"])
     want_measured = np.ones(len(idx), dtype=bool) if scanning else np.isin(np.arange(len(idx)), split.labelled)
     if not np.array_equal(measured, want_measured):
@@ -199,16 +205,16 @@ def _bias_corrected(cfg: RootConfig, ensemble: str, obs: list[Path], expensive: 
                  "wall_fraction": (len(split.labelled) * t_exp + n * t_cheap + train_seconds) / (n * t_exp)},
     }
     if scanning:
-        result["scan"] = _scan(idx, x, ys, es, volume, t_cheap, t_exp, n)
+        full = {t: d["full"] for t, d in est.items()}  # the reference of every grid point
+        result["scan"] = _scan(idx, x, ys, full, es, volume, t_cheap, t_exp, n)
     result["targets"] = targets
     return result
 
 
-def _scan(idx, x, ys, es, volume, t_cheap, t_exp, n) -> dict:
-    """sigma_ML / sigma_full and the central-value check of ``scan_estimator`` on the grid."""
+def _scan(idx, x, ys, full, es, volume, t_cheap, t_exp, n) -> dict:
+    """sigma_ML / sigma_full and the central-value check of ``scan_estimator`` on the grid;
+    ``full``: the plain estimate of every target and cumulant on all configurations."""
     targets = list(ys)
-    full = {t: full_estimate(idx, ys[t]) for t in targets}
-    full.update({name: d["full"] for name, d in _cumulants({t: {"full": o} for t, o in full.items()}, volume).items()})
     names = list(full)
     ratio = {t: np.full((len(es.scan_r_lb), len(es.scan_r_tr)), np.nan) for t in names}
     check = {t: np.zeros((len(es.scan_r_lb), len(es.scan_r_tr)), dtype=int) for t in names}
@@ -221,7 +227,7 @@ def _scan(idx, x, ys, es, volume, t_cheap, t_exp, n) -> dict:
                 split = strided_split(n, r_lb, r_tr, es.seed)
                 est, seconds = {}, 0.0
                 for k, t in enumerate(targets):
-                    e, s, _ = _estimators(idx, x, ys[t], split, es, es.seed + 100 * k)
+                    e, s, _ = _estimators(idx, x, ys[t], split, es, es.seed + 100 * k, only=es.scan_estimator)
                     est[t], seconds = e, seconds + s
             except ValueError:  # too few labelled entries for this point (pyerrors needs 5 per replica)
                 continue
@@ -301,7 +307,7 @@ def _control_variate(cfg: RootConfig, ensemble: str, stores: list[Path]) -> dict
         for widths in es.networks:
             torch.manual_seed(es.seed)
             g = (ShiftedMLP(tuple(th.lattice), tuple(widths), dtype=x.dtype) if th.name == "phi4"
-                 else PlaquetteVectorField(tuple(widths) or (1,), dtype=x.dtype))
+                 else PlaquetteVectorField(tuple(widths), dtype=x.dtype))
             t0 = time.perf_counter()
             hist = train_control_variate(g, action.force, x[:n_train], o[:n_train], es.steps, es.lr, es.batch,
                                          es.seed, es.divergence, es.n_probe, es.schedule)

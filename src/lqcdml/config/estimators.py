@@ -30,7 +30,7 @@ def n_measured(ens: EnsembleConfig) -> int:
 
 
 def validate_estimator(ens: EnsembleConfig, p: str) -> None:
-    es, th = ens.estimator, ens.theory
+    es = ens.estimator
     if es.kind not in ESTIMATOR_KINDS:
         _fail(p + "estimator.kind", es.kind, ", ".join(ESTIMATOR_KINDS))
     if es.seed < 0:
