@@ -20,6 +20,7 @@ run: $(STAMP)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake -c2
 
 test: $(STAMP)
+	scripts/install_test_services.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:

@@ -3,6 +3,8 @@
 #   snakemake -c2                                   the quickstart experiment
 #   snakemake -c2 --config experiment=ci_tiny       another experiment (conf/experiment/)
 #   snakemake -c2 --config 'overrides=["ensembles.u1_2d.theory.beta=2.5"]'
+#   snakemake -c2 paper_flow_phi4                   a published study (rules/papers.smk)
+#   snakemake -c2 papers --config scale=smoke       all of them, minutes each
 #   snakemake --report report.html                  report with the summary and figures
 #   snakemake --profile profiles/cluster            on a SLURM cluster
 #
@@ -21,9 +23,11 @@ include: "workflow/rules/measure.smk"
 include: "workflow/rules/estimate.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/papers.smk"
 
 
 rule all:
     input:
-        f"{RESULTS}/{EXPERIMENT}/summary.md",
+        # asked when `all` is the target: --config scale=smoke needs the experiment's smoke file
+        lambda wildcards: f"{RESULTS}/{scaled(BASE_EXPERIMENT)}/summary.md",
     default_target: True

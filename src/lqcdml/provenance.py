@@ -1,15 +1,26 @@
-"""Provenance: the git commit of the source tree this package runs from."""
+"""Provenance: the git commit of the source tree this package runs from, the versions of
+the packages a result depends on, and the record every output of a job carries."""
 
 from __future__ import annotations
 
+import functools
+import platform
 import subprocess
+from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-__all__ = ["git_commit"]
+__all__ = ["git_commit", "package_versions", "provenance", "RECORDED_PACKAGES"]
+
+#: distributions whose versions go into every record (the numbers depend on them)
+RECORDED_PACKAGES = ("lqcdml", "torch", "numpy", "scipy", "zarr", "xarray", "pyerrors", "hydra-core",
+                     "scikit-learn", "snakemake", "snakemake-executor-plugin-slurm")
 
 
 def git_commit() -> str:
-    """The git commit of the source tree this package runs from, or ``"unknown"``."""
+    """The git commit of the source tree this package runs from (``-dirty`` when the tree has
+    uncommitted changes), or ``"unknown"`` outside a git checkout."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
@@ -24,3 +35,22 @@ def git_commit() -> str:
         capture_output=True, text=True, timeout=5,
     )
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+@functools.cache
+def package_versions() -> dict[str, str]:
+    """Python's and each of ``RECORDED_PACKAGES``' installed version (``"absent"`` if not installed)."""
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def provenance(config: Mapping[str, Any], seeds: Mapping[str, int], **extra: Any) -> dict[str, Any]:
+    """The record of one job's output: the resolved config it ran (a JSON mapping), the seeds
+    it drew from, package versions and the git commit; ``extra`` adds fields (device, dtype)."""
+    return {"config": dict(config), "seeds": dict(seeds), "versions": package_versions(),
+            "git_commit": git_commit(), **extra}

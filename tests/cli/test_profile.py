@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
 import yaml
 
 from .helpers import BIN, REPO, env_with_bin
@@ -72,3 +73,32 @@ def test_gpu_check_rule_reports_the_devices_a_job_sees(tmp_path):
     assert report["cuda_available"] == torch.cuda.is_available()
     assert len(report["devices"]) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
     assert report["torch"] == torch.__version__
+
+
+def test_profile_install_sets_the_gpus_of_the_gpu_rules_or_sends_them_to_the_cpu_partition(tmp_path):
+    from lqcdml.cli.main import main
+    from lqcdml.cli.profile import GPU_RULES
+
+    assert main(["profile", "install", "cluster", "--account", "a", "--gpu-partition", "g", "--gpus", "2",
+                 "--dest", str(tmp_path / "two")]) == 0
+    prof = yaml.safe_load((tmp_path / "two" / "cluster" / "config.yaml").read_text())
+    assert all(prof["set-resources"][r]["gpu"] == 2 and prof["set-resources"][r]["slurm_partition"] == "g"
+               for r in GPU_RULES)
+    assert main(["profile", "install", "cluster", "--account", "a", "--partition", "cpu1", "--gpus", "0",
+                 "--dest", str(tmp_path / "none")]) == 0
+    prof = yaml.safe_load((tmp_path / "none" / "cluster" / "config.yaml").read_text())
+    assert all(prof["set-resources"][r]["gpu"] == 0 and "slurm_partition" not in prof["set-resources"][r]
+               for r in GPU_RULES)
+    assert prof["default-resources"]["slurm_partition"] == "cpu1"
+    assert main(["profile", "install", "cluster", "--account", "a", "--gpus", "-1", "--dest", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("gpus,configured,device", [(0, "cuda", "cpu"), (0, "cpu", "cpu"), (1, "cpu", "cuda"),
+                                                     (1, "cuda:1", "cuda:1"), (2, "cuda", "cuda")])
+def test_a_job_runs_on_the_device_its_granted_gpus_say(tmp_path, gpus, configured, device):
+    """`lqcdml <command> --gpus N` (Snakemake's resources.gpu) after the config and its overrides."""
+    from lqcdml.cli.main import _config, _parser
+
+    args = _parser().parse_args(["generate", "--ensemble", "u1", "--store", "x.zarr", "+experiment=ci_tiny",
+                                 f"device={configured}", "--gpus", str(gpus)])
+    assert _config(args).device == device

@@ -1,21 +1,27 @@
-# Errors, tau_int, exact values: the summary table and figures of the experiment.
+# Errors, tau_int, exact values: the summary table, the comparison with published or exact
+# values, and the figures of the experiment.
 
 
 rule analyze:
     input:
-        config=f"{EXP_DIR}/config.yaml",
+        config=config_file,
         observables=observable_stores,
         manifests=manifests,
         estimates=estimates,
     output:
-        summary=f"{EXP_DIR}/summary.md",
+        summary=f"{EXP}/summary.md",
         table=report(
-            f"{EXP_DIR}/summary.csv",
+            f"{EXP}/summary.csv",
             caption="../report/summary.rst",
             category="Summary",
         ),
+        comparison=report(
+            f"{EXP}/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Comparison",
+        ),
         figures=report(
-            directory(f"{EXP_DIR}/figures"),
+            directory(f"{EXP}/figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
@@ -26,7 +32,7 @@ rule analyze:
     conda:
         "../envs/lqcdml.yaml"
     log:
-        f"{EXP_DIR}/logs/analyze.log",
+        f"{EXP}/logs/analyze.log",
     shell:
         "lqcdml analyze --config {input.config} --obs {input.observables} "
         "--manifests {input.manifests} --estimates {input.estimates} --out {params.out} > {log} 2>&1"

@@ -1,23 +1,81 @@
-# Shared settings: the experiment, its composed config (at parse time, to know the
-# ensembles and replicas), code versions for rerun triggers, paths.
+# Shared settings: which experiments, their composed configs (lazily, at DAG-building time,
+# to know each one's ensembles and replicas), code versions for rerun triggers, paths.
+#
+# Every path carries the experiment, {RESULTS}/{experiment}/..., so one run can build
+# several: `snakemake -c2 paper_flow_phi4 paper_cv_phi4` reruns both studies. The
+# experiment of `--config experiment=X` (the default target `all`) takes the Hydra
+# overrides of `--config overrides=[...]`; the paper targets compose their files as they
+# are. `--config scale=smoke` turns every experiment name E into E_smoke (its file in
+# conf/experiment/ shrinks the study to minutes).
+import functools
 from pathlib import Path
 
 import lqcdml
 from lqcdml.cli.code_digest import source_digest
-from lqcdml.config import SAMPLERS, compose_experiment
+from lqcdml.config import SAMPLERS, ConfigError, compose_experiment
 
 CONF_DIR = str(Path(workflow.basedir) / "conf")
 CONF_ROOT = str(Path(CONF_DIR) / "config.yaml")
 CONF_FILES = sorted(str(p) for p in Path(CONF_DIR).glob("*/*.yaml"))
 SRC_DIR = Path(workflow.basedir) / "src" / "lqcdml"
-EXPERIMENT = str(config.get("experiment", "quickstart"))
+SCALE = str(config.get("scale", "full"))
 OVERRIDES = [str(o) for o in config.get("overrides", [])]
 JOB_THREADS = int(config.get("job_threads", 1))
-CFG = compose_experiment(EXPERIMENT, OVERRIDES, CONF_DIR)
-RESULTS = CFG.paths.results
+# the published studies, each a target of its own (rules/papers.smk)
+PAPERS = ["paper_slhmc_hmc", "paper_slhmc", "paper_flow_phi4", "paper_flow_u1", "paper_cv_phi4", "paper_ama"]
+
+
+def scaled(name, strict=True):
+    """The experiment that `name` is at --config scale=...: itself at full scale, else
+    name_<scale>; without such a file an error (strict) or `name` itself."""
+    if SCALE == "full":
+        return name
+    scaled_name = f"{name}_{SCALE}"
+    if (Path(CONF_DIR) / "experiment" / f"{scaled_name}.yaml").is_file():
+        return scaled_name
+    if not strict:
+        return name
+    have = sorted(p.stem.removesuffix(f"_{SCALE}") for p in Path(CONF_DIR).glob(f"experiment/*_{SCALE}.yaml"))
+    raise ConfigError(f"scale = {SCALE!r} for experiment {name!r}: no conf/experiment/{scaled_name}.yaml; "
+                      f"allowed: scale=full, or scale={SCALE} for {', '.join(have) or 'no experiment'}")
+
+
+# the experiment of --config experiment=... (the target `all`), which takes the overrides
+BASE_EXPERIMENT = str(config.get("experiment", "quickstart"))
+EXPERIMENT = scaled(BASE_EXPERIMENT, strict=False)
+
+
+@functools.cache
+def cfg(experiment):
+    """The composed config of an experiment (with --config overrides for the chosen one)."""
+    return compose_experiment(experiment, OVERRIDES if experiment == EXPERIMENT else [], CONF_DIR)
+
+
+RESULTS = cfg(EXPERIMENT).paths.results
 EXP_DIR = f"{RESULTS}/{EXPERIMENT}"
-ENSEMBLES = sorted(CFG.ensembles)
-GPU = 1 if CFG.device.startswith("cuda") else 0
+# every path below: {RESULTS}/{experiment}/...
+EXP = f"{RESULTS}/{{experiment}}"
+
+
+wildcard_constraints:
+    experiment=r"[A-Za-z0-9_.\-]+",
+    ensemble=r"[A-Za-z0-9_.\-]+",
+    replica=r"\d\d",
+
+
+def ensembles(experiment):
+    return sorted(cfg(experiment).ensembles)
+
+
+def ensemble_cfg(wildcards):
+    return cfg(wildcards.experiment).ensembles[wildcards.ensemble]
+
+
+def gpu(wildcards):
+    """GPUs a job asks for by default: one where the experiment's device is CUDA. A profile's
+    set-resources may ask for more or none; the job's device follows what it got (--gpus)."""
+    return 1 if cfg(wildcards.experiment).device.startswith("cuda") else 0
+
 
 
 def code_version(*modules, dispatchers=()):
@@ -41,100 +99,123 @@ MEASURE_CODE = code_version("lqcdml.cli.measure")
 ANALYZE_CODE = code_version("lqcdml.cli.analyze")
 TRAIN_CODE = code_version("lqcdml.cli.train")
 ESTIMATE_CODE = code_version("lqcdml.cli.estimate")
-# ensembles whose sampler uses a trained model (train rule, generate --model)
-MODEL_ENSEMBLES = [e for e in ENSEMBLES if SAMPLERS.lookup(CFG.ensembles[e].sampler.name).needs_model]
 
 
-def model_checkpoint(ens):
-    return f"{EXP_DIR}/models/{ens}.pt"
+def model_ensembles(experiment):
+    """Ensembles whose sampler uses a trained model (train rule, generate --model)."""
+    c = cfg(experiment)
+    return [e for e in sorted(c.ensembles) if SAMPLERS.lookup(c.ensembles[e].sampler.name).needs_model]
 
 
-def train_source(ens):
+def model_checkpoint(wildcards):
+    return f"{RESULTS}/{wildcards.experiment}/models/{wildcards.ensemble}.pt"
+
+
+def model_args(wildcards):
+    """--model for ensembles whose sampler uses a trained model."""
+    if wildcards.ensemble in model_ensembles(wildcards.experiment):
+        return f"--model {model_checkpoint(wildcards)}"
+    return ""
+
+
+def store_path(wildcards):
+    """The ensemble store of a replica (not a declared output: see generate.smk)."""
+    return f"{RESULTS}/{wildcards.experiment}/ensembles/{wildcards.ensemble}/r{wildcards.replica}.zarr"
+
+
+def config_file(wildcards):
+    return f"{RESULTS}/{wildcards.experiment}/config.yaml"
+
+
+def replicas(experiment, ens):
+    return [r + 1 for r in range(cfg(experiment).ensembles[ens].chain.replicas)]
+
+
+def train_source(wildcards):
     """The ensemble a model trains on (train.source: SLHMC networks trained offline), or None."""
-    return CFG.ensembles[ens].train.source or None
+    return ensemble_cfg(wildcards).train.source or None
 
 
 def train_inputs(wildcards):
     """The resolved config, and the finished chains of train.source where a model trains on them."""
-    inputs = {"config": f"{EXP_DIR}/config.yaml"}
-    source = train_source(wildcards.ensemble)
+    exp = wildcards.experiment
+    inputs = {"config": config_file(wildcards)}
+    source = train_source(wildcards)
     if source:
-        inputs["source"] = [f"{EXP_DIR}/ensembles/{source}/r{rep:02d}.json" for rep in replicas(source)]
+        inputs["source"] = [f"{RESULTS}/{exp}/ensembles/{source}/r{rep:02d}.json" for rep in replicas(exp, source)]
     return inputs
 
 
 def train_source_args(wildcards):
-    source = train_source(wildcards.ensemble)
+    source = train_source(wildcards)
     if not source:
         return ""
-    return " ".join(f"--source-store {EXP_DIR}/ensembles/{source}/r{rep:02d}.zarr" for rep in replicas(source))
+    exp = wildcards.experiment
+    return " ".join(f"--source-store {RESULTS}/{exp}/ensembles/{source}/r{rep:02d}.zarr" for rep in replicas(exp, source))
 
 
 def generate_inputs(wildcards):
     """The resolved config, and for ensembles with a trained model the finished training's manifest."""
-    inputs = {"config": f"{EXP_DIR}/config.yaml"}
-    if wildcards.ensemble in MODEL_ENSEMBLES:
-        inputs["model"] = f"{EXP_DIR}/models/{wildcards.ensemble}.json"
-    start = CFG.ensembles[wildcards.ensemble].chain.start_from
+    exp = wildcards.experiment
+    inputs = {"config": config_file(wildcards)}
+    if wildcards.ensemble in model_ensembles(exp):
+        inputs["model"] = f"{RESULTS}/{exp}/models/{wildcards.ensemble}.json"
+    start = ensemble_cfg(wildcards).chain.start_from
     if start:
-        inputs["start"] = f"{EXP_DIR}/ensembles/{start}/r{wildcards.replica}.json"
+        inputs["start"] = f"{RESULTS}/{exp}/ensembles/{start}/r{wildcards.replica}.json"
     return inputs
 
 
 def start_store_args(wildcards):
     """--start-store for ensembles whose chains continue another's (chain.start_from)."""
-    start = CFG.ensembles[wildcards.ensemble].chain.start_from
-    return f"--start-store {EXP_DIR}/ensembles/{start}/r{wildcards.replica}.zarr" if start else ""
+    start = ensemble_cfg(wildcards).chain.start_from
+    return f"--start-store {RESULTS}/{wildcards.experiment}/ensembles/{start}/r{wildcards.replica}.zarr" if start else ""
 
 
 def manifests(wildcards):
     """Generate and train manifests (timings for the cost table of the summary)."""
-    files = [
-        f"{EXP_DIR}/ensembles/{ens}/r{rep:02d}.json" for ens in ENSEMBLES for rep in replicas(ens)
-    ]
-    return files + [f"{EXP_DIR}/models/{ens}.json" for ens in MODEL_ENSEMBLES]
-
-
-def replicas(ens):
-    return [r + 1 for r in range(CFG.ensembles[ens].chain.replicas)]
+    exp = wildcards.experiment
+    files = [f"{RESULTS}/{exp}/ensembles/{ens}/r{rep:02d}.json" for ens in ensembles(exp) for rep in replicas(exp, ens)]
+    return files + [f"{RESULTS}/{exp}/models/{ens}.json" for ens in model_ensembles(exp)]
 
 
 def observable_stores(wildcards):
-    return [
-        f"{EXP_DIR}/observables/{ens}/r{rep:02d}.zarr"
-        for ens in ENSEMBLES
-        for rep in replicas(ens)
-    ]
+    exp = wildcards.experiment
+    return [f"{RESULTS}/{exp}/observables/{ens}/r{rep:02d}.zarr" for ens in ensembles(exp) for rep in replicas(exp, ens)]
 
 
-def estimator_kind(ens):
-    return CFG.ensembles[ens].estimator.kind
-
-
-# ensembles with an estimator (estimate rule; analyze reads their JSON)
-ESTIMATE_ENSEMBLES = [e for e in ENSEMBLES if estimator_kind(e) != "none"]
+def estimator_kind(experiment, ens):
+    return cfg(experiment).ensembles[ens].estimator.kind
 
 
 def estimate_inputs(wildcards):
     """Bias-corrected: the cheap and the expensive observable stores; control variates: the
     finished chains (their configurations)."""
-    ens = wildcards.ensemble
-    inputs = {"config": f"{EXP_DIR}/config.yaml"}
-    if estimator_kind(ens) == "bias_corrected":
-        inputs["obs"] = [f"{EXP_DIR}/observables/{ens}/r{rep:02d}.zarr" for rep in replicas(ens)]
-        inputs["expensive"] = [f"{EXP_DIR}/expensive/{ens}/r{rep:02d}.zarr" for rep in replicas(ens)]
+    exp, ens = wildcards.experiment, wildcards.ensemble
+    inputs = {"config": config_file(wildcards)}
+    reps = replicas(exp, ens)
+    if estimator_kind(exp, ens) == "bias_corrected":
+        inputs["obs"] = [f"{RESULTS}/{exp}/observables/{ens}/r{rep:02d}.zarr" for rep in reps]
+        inputs["expensive"] = [f"{RESULTS}/{exp}/expensive/{ens}/r{rep:02d}.zarr" for rep in reps]
     else:
-        inputs["chains"] = [f"{EXP_DIR}/ensembles/{ens}/r{rep:02d}.json" for rep in replicas(ens)]
+        inputs["chains"] = [f"{RESULTS}/{exp}/ensembles/{ens}/r{rep:02d}.json" for rep in reps]
     return inputs
 
 
 def estimate_args(wildcards, input):
     """The estimate command's store arguments, from its inputs (control variates: the ensemble
     store beside each finished chain's manifest)."""
-    if estimator_kind(wildcards.ensemble) == "bias_corrected":
+    if estimator_kind(wildcards.experiment, wildcards.ensemble) == "bias_corrected":
         return f"--obs {' '.join(input.obs)} --expensive-obs {' '.join(input.expensive)}"
     return "--store " + " ".join(m.removesuffix(".json") + ".zarr" for m in input.chains)
 
 
 def estimates(wildcards):
-    return [f"{EXP_DIR}/estimates/{ens}.json" for ens in ESTIMATE_ENSEMBLES]
+    """Estimator results of the ensembles with an estimator (analyze reads them)."""
+    exp = wildcards.experiment
+    return [f"{RESULTS}/{exp}/estimates/{ens}.json" for ens in ensembles(exp) if estimator_kind(exp, ens) != "none"]
+
+
+def compose_overrides(wildcards):
+    """The --config overrides, for the experiment they were given for."""
+    return " ".join(f"'{o}'" for o in OVERRIDES) if wildcards.experiment == EXPERIMENT else ""

@@ -9,44 +9,42 @@
 
 rule measure_expensive:
     input:
-        config=f"{EXP_DIR}/config.yaml",
-        manifest=f"{EXP_DIR}/ensembles/{{ensemble}}/r{{replica}}.json",
+        config=config_file,
+        manifest=f"{EXP}/ensembles/{{ensemble}}/r{{replica}}.json",
     output:
-        directory(f"{EXP_DIR}/expensive/{{ensemble}}/r{{replica}}.zarr"),
+        directory(f"{EXP}/expensive/{{ensemble}}/r{{replica}}.zarr"),
     params:
-        store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
+        store=store_path,
         code=MEASURE_CODE,
-    wildcard_constraints:
-        replica=r"\d\d",
     threads: JOB_THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu,
         runtime=240,
     conda:
         "../envs/lqcdml.yaml"
     log:
-        f"{EXP_DIR}/logs/measure_expensive_{{ensemble}}_r{{replica}}.log",
+        f"{EXP}/logs/measure_expensive_{{ensemble}}_r{{replica}}.log",
     shell:
         "lqcdml measure --expensive --config {input.config} --ensemble {wildcards.ensemble} "
-        "--store {params.store} --out {output} threads={threads} --progress lines > {log} 2>&1"
+        "--store {params.store} --out {output} threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"
 
 
 rule estimate:
     input:
         unpack(estimate_inputs),
     output:
-        f"{EXP_DIR}/estimates/{{ensemble}}.json",
+        f"{EXP}/estimates/{{ensemble}}.json",
     params:
         args=estimate_args,
         code=ESTIMATE_CODE,
     threads: JOB_THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu,
         runtime=240,
     conda:
         "../envs/lqcdml.yaml"
     log:
-        f"{EXP_DIR}/logs/estimate_{{ensemble}}.log",
+        f"{EXP}/logs/estimate_{{ensemble}}.log",
     shell:
         "lqcdml estimate --config {input.config} --ensemble {wildcards.ensemble} {params.args} "
-        "--out {output} threads={threads} > {log} 2>&1"
+        "--out {output} threads={threads} --gpus {resources.gpu} > {log} 2>&1"

@@ -1,4 +1,4 @@
-# Compose the experiment's config once, then one generate job per ensemble replica.
+# Compose each experiment's config once, then one generate job per ensemble replica.
 # The ensemble store is not a declared output (Snakemake would delete it before a
 # rerun): a killed or timed-out job, rerun, continues from its last commit. The
 # declared output is a small manifest written when the chain reaches its length.
@@ -15,18 +15,17 @@ rule compose_config:
         root=CONF_ROOT,
         groups=CONF_FILES,
     output:
-        f"{EXP_DIR}/config.yaml",
+        f"{EXP}/config.yaml",
     params:
-        overrides=" ".join(f"'{o}'" for o in OVERRIDES),
+        overrides=compose_overrides,
         conf=lambda wildcards, input: str(Path(input.root).parent),
         code=COMPOSE_CODE,
-        experiment=EXPERIMENT,
     conda:
         "../envs/lqcdml.yaml"
     log:
-        f"{EXP_DIR}/logs/compose_config.log",
+        f"{EXP}/logs/compose_config.log",
     shell:
-        "lqcdml compose +experiment={params.experiment} {params.overrides} "
+        "lqcdml compose +experiment={wildcards.experiment} {params.overrides} "
         "--config-dir {params.conf} --out {output} > {log} 2>&1"
 
 
@@ -34,23 +33,21 @@ rule generate:
     input:
         unpack(generate_inputs),
     output:
-        manifest=f"{EXP_DIR}/ensembles/{{ensemble}}/r{{replica}}.json",
+        manifest=f"{EXP}/ensembles/{{ensemble}}/r{{replica}}.json",
     params:
-        store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
-        model=lambda wc: f"--model {model_checkpoint(wc.ensemble)}" if wc.ensemble in MODEL_ENSEMBLES else "",
+        store=store_path,
+        model=model_args,
         start=start_store_args,
         code=GENERATE_CODE,
-    wildcard_constraints:
-        replica=r"\d\d",
     threads: JOB_THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu,
         runtime=720,
     conda:
         "../envs/lqcdml.yaml"
     log:
-        f"{EXP_DIR}/logs/generate_{{ensemble}}_r{{replica}}.log",
+        f"{EXP}/logs/generate_{{ensemble}}_r{{replica}}.log",
     shell:
         "lqcdml generate --config {input.config} --ensemble {wildcards.ensemble} "
         "--replica {wildcards.replica} --store {params.store} --manifest {output.manifest} {params.model} {params.start} "
-        "threads={threads} --progress lines > {log} 2>&1"
+        "threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"

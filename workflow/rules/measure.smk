@@ -3,23 +3,21 @@
 
 rule measure:
     input:
-        config=f"{EXP_DIR}/config.yaml",
-        manifest=f"{EXP_DIR}/ensembles/{{ensemble}}/r{{replica}}.json",
+        config=config_file,
+        manifest=f"{EXP}/ensembles/{{ensemble}}/r{{replica}}.json",
     output:
-        directory(f"{EXP_DIR}/observables/{{ensemble}}/r{{replica}}.zarr"),
+        directory(f"{EXP}/observables/{{ensemble}}/r{{replica}}.zarr"),
     params:
-        store=lambda wc: f"{EXP_DIR}/ensembles/{wc.ensemble}/r{wc.replica}.zarr",
+        store=store_path,
         code=MEASURE_CODE,
-    wildcard_constraints:
-        replica=r"\d\d",
     threads: JOB_THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu,
         runtime=240,
     conda:
         "../envs/lqcdml.yaml"
     log:
-        f"{EXP_DIR}/logs/measure_{{ensemble}}_r{{replica}}.log",
+        f"{EXP}/logs/measure_{{ensemble}}_r{{replica}}.log",
     shell:
         "lqcdml measure --config {input.config} --ensemble {wildcards.ensemble} "
-        "--store {params.store} --out {output} threads={threads} --progress lines > {log} 2>&1"
+        "--store {params.store} --out {output} threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"

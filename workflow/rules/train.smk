@@ -9,20 +9,20 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        manifest=f"{EXP_DIR}/models/{{ensemble}}.json",
+        manifest=f"{EXP}/models/{{ensemble}}.json",
     params:
-        checkpoint=lambda wc: model_checkpoint(wc.ensemble),
+        checkpoint=model_checkpoint,
         source=train_source_args,
         code=TRAIN_CODE,
     threads: JOB_THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu,
         runtime=720,
     conda:
         "../envs/lqcdml.yaml"
     log:
-        f"{EXP_DIR}/logs/train_{{ensemble}}.log",
+        f"{EXP}/logs/train_{{ensemble}}.log",
     shell:
         "lqcdml train --config {input.config} --ensemble {wildcards.ensemble} "
         "--checkpoint {params.checkpoint} --manifest {output.manifest} {params.source} "
-        "threads={threads} --progress lines > {log} 2>&1"
+        "threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"

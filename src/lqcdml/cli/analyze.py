@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ..analysis.papers import comparison_lines, write_comparison_csv
 from ..analysis.plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
 from ..analysis.summary import drift_lines, scalar_series, summarize_ensemble, thermalized, write_tables
-from ..config import RootConfig
+from ..config import RootConfig, to_container
+from ..config.records import job_provenance
+from ..provenance import git_commit, package_versions
 from ..store import StoreError, combine_replicas, read_observables
 
 __all__ = ["analyze"]
@@ -17,12 +21,14 @@ __all__ = ["analyze"]
 
 def analyze(
     cfg: RootConfig, observable_stores: list[Path], out_dir: Path, figures: bool = True,
-    manifests: list[Path] = (), estimates: list[Path] = (),
+    manifests: list[Path] = (), estimates: list[Path] = (), config_path: Path | None = None,
 ) -> list:
-    """Summary (``summary.md``, ``summary.csv``) and figures (``figures/``) in ``out_dir``.
+    """Summary (``summary.md``, ``summary.csv``, ``comparison.csv``) and figures (``figures/``) in ``out_dir``.
 
     ``manifests`` (of generate and train) add the sampling-cost table; ``estimates`` (of
-    ``lqcdml estimate``) the tables of the improved estimators beside the plain ones.
+    ``lqcdml estimate``) the tables of the improved estimators beside the plain ones. A paper
+    experiment's summary opens with the published numbers beside ours; every summary ends
+    with its provenance (``config_path``: the resolved config it was analysed with).
     """
     by_ensemble = defaultdict(list)
     for path in observable_stores:
@@ -74,17 +80,45 @@ def analyze(
             plot_acceptance_scan(scan, out_dir / "figures")
     appendix = cost_lines(cfg, rows, loaded)
     results = [_estimate(cfg, Path(e)) for e in estimates]
+    theories = {name: to_container(e.theory) for name, e in cfg.ensembles.items()}
     if results:
         from ..analysis.estimates import estimate_lines, plot_estimates
-        from ..config import to_container
 
-        theories = {name: to_container(e.theory) for name, e in cfg.ensembles.items()}
         appendix = [*appendix, "", *estimate_lines(results, theories)]
         if figures:
             for res in results:
                 plot_estimates(res, out_dir / "figures")
+    notes = [*comparison_lines(cfg.experiment, rows, results, theories), *notes]
+    appendix = [*appendix, "", *provenance_lines(cfg, loaded, results, config_path)]
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
+    write_comparison_csv(out_dir / "comparison.csv", cfg.experiment, rows, results, theories)
     return rows
+
+
+def provenance_lines(cfg: RootConfig, manifests: list[dict], estimates: list[dict],
+                     config_path: Path | None = None) -> list[str]:
+    """Markdown: what reproduces these numbers. The resolved config (path and SHA-256), each
+    ensemble's chain hash and seeds, device and dtype, and the git commits and package versions
+    of the jobs that made the inputs (from their manifests) and of this analysis."""
+    lines = ["## Provenance", ""]
+    if config_path is not None:
+        digest = hashlib.sha256(Path(config_path).read_bytes()).hexdigest()
+        lines.append(f"- resolved config: `{config_path}` (SHA-256 {digest[:16]}); device {cfg.device}, dtype {cfg.dtype}")
+    for name in sorted(cfg.ensembles):
+        rec = job_provenance(cfg, name)
+        seeds = ", ".join(f"{k} {v}" for k, v in rec["seeds"].items())
+        lines.append(f"- `{name}`: chain hash {rec['config_hash']}; seeds: {seeds}")
+    jobs = [*manifests, *estimates]
+    commits = sorted({j["provenance"]["git_commit"] for j in jobs if "provenance" in j})
+    versions = [j["provenance"]["versions"] for j in jobs if "provenance" in j]
+    here = package_versions()
+    if commits:
+        lines.append(f"- the jobs' git commits: {', '.join(commits)}")
+    other = sorted({f"{k} {v}" for vs in versions for k, v in vs.items() if here.get(k) != v})
+    if other:
+        lines.append(f"- jobs ran with other package versions than this analysis: {', '.join(other)}")
+    lines.append(f"- this analysis: git commit {git_commit()}; " + ", ".join(f"{k} {v}" for k, v in here.items()))
+    return lines
 
 
 def _estimate(cfg: RootConfig, path: Path) -> dict:
@@ -114,8 +148,6 @@ def acceptance_scan(cfg: RootConfig, rows) -> dict[str, list[tuple[float, float,
 
 def consistency_lines(cfg: RootConfig, rows) -> list[str]:
     """Ensembles of the same theory (different samplers): their common observables compared."""
-    from ..config import to_container
-
     names = sorted({r.ensemble for r in rows if r.ensemble in cfg.ensembles})
     lines = []
     for i, a in enumerate(names):
@@ -140,8 +172,6 @@ def consistency_lines(cfg: RootConfig, rows) -> list[str]:
 
 def _has_hmc_twin(cfg: RootConfig, name: str, names: list[str]) -> bool:
     """Whether another ensemble of ``name``'s theory is sampled by HMC."""
-    from ..config import to_container
-
     theory = to_container(cfg.ensembles[name].theory)
     return any(n != name and cfg.ensembles[n].sampler.name == "hmc"
                and to_container(cfg.ensembles[n].theory) == theory for n in names)

@@ -27,6 +27,7 @@ import xarray as xr
 
 from .. import __version__
 from ..atomic import write_json_atomic
+from ..config.records import job_provenance
 from ..config import RootConfig, ensemble_hash
 from ..config.estimators import measured_configs
 from .labels import label_split
@@ -345,7 +346,7 @@ def estimate(cfg: RootConfig, ensemble: str, out: Path, obs: list[Path], expensi
         raise StoreError(f"ensembles.{ensemble}.estimator.kind = {kind!r}; allowed: bias_corrected, "
                          "control_variate (nothing to estimate)")
     result |= {"experiment": cfg.experiment, "lqcdml_version": __version__,
-               "config_hash": ensemble_hash(ens, cfg.dtype)}
+               "config_hash": ensemble_hash(ens, cfg.dtype), "provenance": job_provenance(cfg, ensemble)}
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out, result)
     return result

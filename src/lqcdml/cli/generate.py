@@ -13,6 +13,7 @@ from .. import __version__
 from ..atomic import write_json_atomic
 from ..config import RootConfig
 from ..config.chains import chain_spec
+from ..config.records import job_provenance
 from ..driver import run_chain_into_store
 from .progress import LazyProgress
 
@@ -56,6 +57,7 @@ def generate(
         "replica": replica,
         "config_hash": spec.meta["config_hash"],
         "version": __version__,
+        "provenance": job_provenance(cfg, ensemble, replica),
     }
     if manifest is not None:
         write_json_atomic(manifest, summary)

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import RootConfig, compose, dump, expand_overrides, load, select_ensemble
+from ..config import ConfigError, RootConfig, compose, dump, expand_overrides, load, select_ensemble
 from ..config.compose import merge_overrides
 from ..errors import LqcdmlError
 
@@ -27,8 +27,30 @@ def _config(args: argparse.Namespace) -> RootConfig:
     overrides = expand_overrides(args.overrides, getattr(args, "ensemble", None))
     if args.config:
         cfg = load(args.config)
-        return merge_overrides(cfg, overrides) if overrides else cfg
-    return compose(overrides, args.config_dir)
+        cfg = merge_overrides(cfg, overrides) if overrides else cfg
+    else:
+        cfg = compose(overrides, args.config_dir)
+    gpus = getattr(args, "gpus", None)
+    if gpus is not None:  # after the user's overrides: the job runs where its resources are
+        device = device_for_gpus(gpus, cfg.device)
+        cfg = merge_overrides(cfg, [f"device={device}"]) if device != cfg.device else cfg
+    return cfg
+
+
+def device_for_gpus(gpus: int, configured: str) -> str:
+    """The device of a job granted ``gpus`` GPUs (Snakemake's ``resources.gpu``): none runs on
+    the CPU; one or more on the configured CUDA device, or ``cuda`` where the config says
+    ``cpu`` (under SLURM, CUDA_VISIBLE_DEVICES picks the granted GPU)."""
+    if gpus < 0:
+        raise ConfigError(f"--gpus = {gpus}; allowed: 0 (run on the CPU) or more (run on CUDA)")
+    if gpus == 0:
+        return "cpu"
+    return configured if configured.startswith("cuda") else "cuda"
+
+
+def _add_gpus_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gpus", type=int, help="GPUs granted to this job: 0 runs on the CPU, 1+ on CUDA "
+                   "(sets device; default: the config's device)")
 
 
 def _add_config_args(p: argparse.ArgumentParser, ensemble: bool = True) -> None:
@@ -50,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="run or resume one replica of an ensemble")
     _add_config_args(p)
+    _add_gpus_arg(p)
     p.add_argument("--replica", type=int, default=1, help="job replica, 1..chain.replicas")
     p.add_argument("--store", required=True, help="ensemble store (.zarr) to create or resume")
     p.add_argument("--manifest", help="JSON written when the chain reaches its length")
@@ -59,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or resume training) an ensemble's model (flow, SLHMC network)")
     _add_config_args(p)
+    _add_gpus_arg(p)
     p.add_argument("--checkpoint", required=True, help="model checkpoint (.pt) to create or resume")
     p.add_argument("--source-store", action="append", default=[],
                    help="ensemble store of train.source (repeat for each replica)")
@@ -67,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("measure", help="measure every committed configuration of a store")
     _add_config_args(p)
+    _add_gpus_arg(p)
     p.add_argument("--store", required=True, help="ensemble store to read")
     p.add_argument("--out", required=True, help="observable store (.zarr) to write")
     p.add_argument("--include-therm", action="store_true",
@@ -77,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("estimate", help="bias-corrected ML or control-variate estimates (the ensemble's estimator)")
     _add_config_args(p)
+    _add_gpus_arg(p)
     p.add_argument("--out", required=True, help="JSON to write")
     p.add_argument("--obs", nargs="*", default=[], help="observable stores (cheap features)")
     p.add_argument("--expensive-obs", nargs="*", default=[], help="stores of `lqcdml measure --expensive`")
@@ -126,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--partition", help="SLURM partition of CPU jobs")
     q.add_argument("--gpu-partition", help="SLURM partition of the GPU rules")
     q.add_argument("--gpu-model", help="GPU model the GPU rules ask for (gres)")
+    q.add_argument("--gpus", type=int, help="GPUs per job of the GPU rules (default: the profile's, 1); "
+                   "0: no GPUs, those rules on the CPU partition")
     q.add_argument("--dest", help="folder to write NAME/config.yaml into (default: Snakemake's user folder)")
     q.add_argument("--force", action="store_true", help="replace an existing profile")
     return parser
@@ -169,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
         dest = Path(args.dest) / args.name if args.dest else None
         path = install_profile(args.name, args.account, args.partition, args.gpu_partition, args.gpu_model, dest,
-                               args.force)
+                               args.force, args.gpus)
         print(f"profile {args.name!r} -> {path} (snakemake --profile {args.name})")
         return 0
     if args.command == "verify":
@@ -221,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
         from .analyze import analyze
 
         rows = analyze(cfg, [Path(p) for p in args.obs], Path(args.out), not args.no_figures,
-                       [Path(m) for m in args.manifests], [Path(e) for e in args.estimates])
+                       [Path(m) for m in args.manifests], [Path(e) for e in args.estimates],
+                       Path(args.config) if args.config else None)
         print(f"{len(rows)} rows -> {Path(args.out) / 'summary.md'}")
         return 0
     raise AssertionError(args.command)

@@ -13,6 +13,7 @@ import xarray as xr
 from .. import __version__
 from ..config import RootConfig, ensemble_hash
 from ..config.build import replica_seed
+from ..config.records import job_provenance
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreDamage, StoreError, write_observables, writer_lock
 from ..config.observables import expensive_measurement, measurement_plan
@@ -132,6 +133,7 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
             "expensive": int(expensive),
             "measure_seconds": seconds,
             "measured_entries": entries,
+            "provenance": json.dumps(job_provenance(cfg, ensemble, replica)),
         }
     )
     write_observables(ds, out)

@@ -57,11 +57,16 @@ def _checked(key: str, value: str | None) -> str | None:
 
 def install_profile(name: str, account: str | None = None, partition: str | None = None,
                     gpu_partition: str | None = None, gpu_model: str | None = None,
-                    dest: Path | None = None, force: bool = False) -> Path:
-    """Write the profile with the given site keys; returns the written ``config.yaml``."""
+                    dest: Path | None = None, force: bool = False, gpus: int | None = None) -> Path:
+    """Write the profile with the given site keys; returns the written ``config.yaml``.
+
+    ``gpus``: GPUs per job of the GPU rules (their ``resources.gpu``, which sets the job's
+    device); 0 sends those rules to the CPU partition with no GPU (a cluster without GPUs)."""
     source = profile_source(name)
     account, partition = _checked("account", account), _checked("partition", partition)
     gpu_partition, gpu_model = _checked("gpu-partition", gpu_partition), _checked("gpu-model", gpu_model)
+    if gpus is not None and gpus < 0:
+        raise ProfileError(f"--gpus = {gpus}; allowed: 0 (GPU rules on the CPU partition) or more")
     data = yaml.safe_load(source.read_text())
     defaults = data.setdefault("default-resources", {})
     if account is not None:
@@ -70,9 +75,18 @@ def install_profile(name: str, account: str | None = None, partition: str | None
         defaults["slurm_partition"] = partition
     rules = data.setdefault("set-resources", {})
     for rule in GPU_RULES:
-        if rule in rules and gpu_partition is not None:
+        if rule not in rules:
+            continue
+        if gpus == 0:  # no GPUs: the CPU partition (default-resources), device cpu
+            rules[rule]["gpu"] = 0
+            rules[rule].pop("slurm_partition", None)
+            rules[rule].pop("gpu_model", None)
+            continue
+        if gpus is not None:
+            rules[rule]["gpu"] = gpus
+        if gpu_partition is not None:
             rules[rule]["slurm_partition"] = gpu_partition
-        if rule in rules and gpu_model is not None:
+        if gpu_model is not None:
             rules[rule]["gpu_model"] = gpu_model
     target = (dest or user_profile_dir(name)) / "config.yaml"
     if target.exists() and not force:

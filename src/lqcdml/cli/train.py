@@ -18,6 +18,7 @@ from ..atomic import write_json_atomic
 from ..config import MODELS, SAMPLERS, RootConfig, to_container, training_hash
 from ..config.build import build_action, torch_device
 from ..config.chains import flow_trainer, slhmc_trainer, source_configurations
+from ..config.records import job_provenance
 from ..driver import train_into_checkpoint
 from ..provenance import git_commit
 from ..store import StoreError
@@ -95,6 +96,7 @@ def train(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | Non
         "history": _thinned(hist),
         "training_hash": digest,
         "version": __version__,
+        "provenance": job_provenance(cfg, ensemble),
     }
     if manifest is not None:
         write_json_atomic(manifest, summary)

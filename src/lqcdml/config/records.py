@@ -1,0 +1,24 @@
+"""The provenance record of a job's output, from its resolved config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..provenance import provenance
+from .build import replica_seed
+from .compose import to_container
+from .hashes import ensemble_hash
+from .schema import RootConfig
+
+__all__ = ["job_provenance"]
+
+
+def job_provenance(cfg: RootConfig, ensemble: str, replica: int | None = None) -> dict[str, Any]:
+    """Resolved ensemble config, the seeds it uses (chain, this replica's stream, training,
+    estimator split), device, dtype, package versions and git commit: what reproduces the output."""
+    ens = cfg.ensembles[ensemble]
+    seeds = {"chain": ens.chain.seed, "train": ens.train.seed, "estimator": ens.estimator.seed}
+    if replica is not None:
+        seeds["replica_stream"] = replica_seed(ens.chain.seed, replica)
+    return provenance(to_container(ens), seeds, experiment=cfg.experiment, ensemble=ensemble,
+                      config_hash=ensemble_hash(ens, cfg.dtype), device=cfg.device, dtype=cfg.dtype)

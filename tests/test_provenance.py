@@ -1,0 +1,29 @@
+"""The provenance record of every job's output."""
+
+from __future__ import annotations
+
+import platform
+
+from lqcdml.config import compose_experiment, to_container
+from lqcdml.config.build import replica_seed
+from lqcdml.config.records import job_provenance
+from lqcdml.provenance import RECORDED_PACKAGES, git_commit, package_versions
+
+
+def test_versions_name_python_and_every_recorded_package():
+    import numpy
+    import torch
+
+    v = package_versions()
+    assert v["python"] == platform.python_version() and set(RECORDED_PACKAGES) <= set(v)
+    assert v["torch"] == torch.__version__ and v["numpy"] == numpy.__version__
+
+
+def test_job_record_has_the_resolved_config_its_seeds_and_where_it_ran():
+    cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.seed=77"])
+    rec = job_provenance(cfg, "u1", replica=2)
+    assert rec["config"] == to_container(cfg.ensembles["u1"])
+    assert rec["seeds"] == {"chain": 77, "train": cfg.ensembles["u1"].train.seed,
+                            "estimator": cfg.ensembles["u1"].estimator.seed, "replica_stream": replica_seed(77, 2)}
+    assert (rec["device"], rec["dtype"], rec["experiment"], rec["ensemble"]) == ("cpu", cfg.dtype, "ci_tiny", "u1")
+    assert rec["git_commit"] == git_commit() and rec["versions"] == package_versions()
