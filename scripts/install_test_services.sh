@@ -3,11 +3,12 @@
 # this runs as root with apt (CI, a fresh test machine); elsewhere it installs nothing
 # and says so: those tests then skip, each with its reason in pytest's summary.
 #   slurmctld slurmd slurm-client munge : a single-node SLURM cluster (tests/workflow/test_cluster.py)
-#   chromium                             : the Snakemake report opened in a headless browser
+#   chromium chromium-driver             : the Snakemake report opened in a headless browser
+#                                          (tests/workflow/test_report.py, through selenium)
 set -euo pipefail
 
-PACKAGES=(slurmctld slurmd slurm-client munge chromium)
-COMMANDS=(slurmctld slurmd sbatch munged chromium)
+PACKAGES=(slurmctld slurmd slurm-client munge chromium chromium-driver)
+COMMANDS=(slurmctld slurmd sbatch munged chromium chromedriver)
 
 missing=0
 for c in "${COMMANDS[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done

@@ -15,6 +15,7 @@ import yaml
 from lqcdml.provenance import RECORDED_PACKAGES
 
 from ..cli.helpers import BIN, REPO, env_with_bin
+from .smoke import smoke_papers
 
 SNAKEMAKE = str(BIN / "snakemake")
 PAPERS = ["paper_slhmc_hmc", "paper_slhmc", "paper_flow_phi4", "paper_flow_u1", "paper_cv_phi4", "paper_ama"]
@@ -108,10 +109,7 @@ def test_job_device_follows_its_gpu_resource(tmp_path):
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
     """`snakemake -c2 papers --config scale=smoke` in a fresh folder: every paper at smoke scale."""
-    work = tmp_path_factory.mktemp("papers_smoke")
-    out = _snakemake(work, "-c2", "papers", "--config", "scale=smoke")
-    assert out.returncode == 0, out.stderr[-4000:]
-    return work
+    return smoke_papers(tmp_path_factory)
 
 
 @pytest.mark.slow

@@ -24,7 +24,10 @@ rule analyze:
             directory(f"{EXP}/figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
-            category="Figures",
+            # rules/report.smk: one category per kind of figure, one subcategory per ensemble
+            category=lambda wildcards: figure_category(wildcards.name),
+            subcategory=lambda wildcards: figure_subcategory(wildcards.name),
+            labels=lambda wildcards: figure_labels(wildcards.name),
         ),
     params:
         code=ANALYZE_CODE,
