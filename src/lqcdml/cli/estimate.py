@@ -287,13 +287,14 @@ def _configurations(cfg: RootConfig, ensemble: str, stores: list[Path]) -> tuple
 
 
 def _control_variate(cfg: RootConfig, ensemble: str, stores: list[Path]) -> dict:
-    from ..config.build import build_action, build_group
+    from ..config.build import build_action, build_group, torch_device
     from ..nn import PlaquetteVectorField, ShiftedMLP
     from ..observables import plaquette, timeslice_correlator
 
     ens = cfg.ensembles[ensemble]
     es, th = ens.estimator, ens.theory
     x, idx = _configurations(cfg, ensemble, stores)
+    x = x.to(torch_device(cfg.device))
     action = build_action(th)
     if th.name == "phi4":
         observable, o = f"timeslice_correlator(t = {th.lattice[0] // 2})", timeslice_correlator(x, th.lattice[0] // 2)
@@ -308,14 +309,14 @@ def _control_variate(cfg: RootConfig, ensemble: str, stores: list[Path]) -> dict
         for widths in es.networks:
             torch.manual_seed(es.seed)
             g = (ShiftedMLP(tuple(th.lattice), tuple(widths), dtype=x.dtype) if th.name == "phi4"
-                 else PlaquetteVectorField(tuple(widths), dtype=x.dtype))
+                 else PlaquetteVectorField(tuple(widths), dtype=x.dtype)).to(x.device)
             t0 = time.perf_counter()
             hist = train_control_variate(g, action.force, x[:n_train], o[:n_train], es.steps, es.lr, es.batch,
                                          es.seed, es.divergence, es.n_probe, es.schedule)
             seconds = time.perf_counter() - t0
             f = control_variate_terms(g, action.force, x[evaluate], divergence=es.divergence, seed=es.seed + 1,
                                       n_probe=es.n_probe)
-            res = control_variate_estimate(eval_idx, o[evaluate].numpy(), f)
+            res = control_variate_estimate(eval_idx, o[evaluate].cpu().numpy(), f)
             stride = max(1, len(hist.loss) // 200)
             print(f"estimate {ensemble}: g {widths or 'linear'}, n_train {n_train}: variance reduction "
                   f"{res.variance_reduction:.3g}, {seconds:.0f} s training", file=sys.stderr, flush=True)

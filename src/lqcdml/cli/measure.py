@@ -12,7 +12,7 @@ import xarray as xr
 
 from .. import __version__
 from ..config import RootConfig, ensemble_hash
-from ..config.build import replica_seed
+from ..config.build import replica_seed, torch_device
 from ..config.records import job_provenance
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreDamage, StoreError, write_observables, writer_lock
@@ -71,7 +71,7 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, progre
     if n == 0:
         raise StoreError(f"store {str(store_path)!r} has no committed configuration to measure")
     plan = [expensive_measurement(ens)] if expensive else measurement_plan(ens)
-    device = torch.device(cfg.device)
+    device = torch_device(cfg.device)
     rows: list[dict[str, np.ndarray]] = []
     layout: dict[str, tuple[tuple[str, ...], dict, tuple[int, ...]]] = {}
     first = 0 if include_therm else min(ens.chain.n_therm, n - 1)

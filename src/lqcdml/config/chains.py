@@ -46,6 +46,7 @@ def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str |
         "config": to_container(ens),
         "config_hash": ensemble_hash(ens, cfg.dtype),
         "precision": cfg.dtype,
+        "device_type": torch.device(cfg.device).type,  # the kind of generator states the chain keeps
         "theory": to_container(ens.theory),
         "version": __version__,
         "git_commit": git_commit(),
@@ -70,6 +71,18 @@ def _first_difference(a, b, prefix: str = "") -> tuple[str, object, object] | No
     return None if a == b else (prefix, a, b)
 
 
+def _check_device_type(meta: dict, old: dict, path: Path) -> None:
+    """Refuse to continue on a CPU a chain begun on CUDA, or the reverse: their generators
+    are different algorithms (CPU Mersenne twister, CUDA Philox) whose states do not convert.
+    Stores written before the device type was recorded are not checked."""
+    was, now = old.get("device_type"), meta.get("device_type")
+    if was is None or was == now:
+        return
+    allowed = "device = cpu (--gpus 0)" if was == "cpu" else f"device = {was} or {was}:N (--gpus 1)"
+    raise StoreError(f"store {str(path)!r} holds a chain generated on {was}, this run is on {now}: its random "
+                     f"generator states continue only on a {was} device; allowed: {allowed}")
+
+
 def check_compatible(meta: dict, old: dict, path: Path) -> None:
     """Refuse to continue a store (attributes ``old``) written by another chain definition."""
     if old.get("replica") != meta["replica"]:
@@ -85,6 +98,7 @@ def check_compatible(meta: dict, old: dict, path: Path) -> None:
             f"store {str(path)!r} was written by an incompatible config: {where}; "
             "allowed: the same theory, sampler, chain seed and precision (only n_configs may grow)"
         )
+    _check_device_type(meta, old, path)
     if old.get("start") != meta.get("start"):
         raise StoreError(
             f"store {str(path)!r} started from {old.get('start')}, this config from {meta.get('start')}; "
@@ -109,7 +123,11 @@ def load_model(ens: EnsembleConfig, path: str | Path, device: torch.device | str
 FIELD_COPIES = 8
 
 
-def _memory_bytes() -> int:
+def _memory_bytes(device: str = "cpu") -> int:
+    """Memory the fields live in: the GPU's own on CUDA, the machine's otherwise."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(dev).total_memory
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
@@ -126,13 +144,14 @@ def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], it
     configurations do not fit the disk limit, before anything is created."""
     p = f"ensembles.{ensemble}."
     field_bytes = math.prod(field_shape) * itemsize
-    memory = cfg.limits.memory_gb * 1e9 or _memory_bytes()
+    memory = cfg.limits.memory_gb * 1e9 or _memory_bytes(cfg.device)
+    own = "the machine memory" if torch.device(cfg.device).type == "cpu" else f"the memory of {cfg.device}"
     if FIELD_COPIES * field_bytes > memory:
         raise ConfigError(
             f"{p}chain.n_chains x {p}theory.lattice = {field_shape[0]} x {list(cfg.ensembles[ensemble].theory.lattice)} "
             f"needs about {FIELD_COPIES * field_bytes / 1e9:.3g} GB of field memory ({FIELD_COPIES} copies of "
             f"{field_bytes / 1e9:.3g} GB); allowed: at most {memory / 1e9:.3g} GB "
-            f"({'limits.memory_gb' if cfg.limits.memory_gb else 'the machine memory; raise with limits.memory_gb'})"
+            f"({'limits.memory_gb' if cfg.limits.memory_gb else own + '; raise with limits.memory_gb'})"
         )
     disk = cfg.limits.disk_gb * 1e9 or _free_disk_bytes(store_path.parent)
     if n_new * field_bytes > disk:
@@ -240,7 +259,9 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
 def _initial_model(ens: EnsembleConfig, device, dtype=torch.float64) -> torch.nn.Module:
     """The untrained model, its initial weights from ``train.seed`` (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ens.train.seed)
+        # the CPU generator only: the weights are drawn on the CPU, and torch.manual_seed
+        # would also reseed every CUDA generator, which fork_rng(devices=[]) does not restore
+        torch.default_generator.manual_seed(ens.train.seed)
         return build_model(ens).to(device=device, dtype=dtype)
 
 

@@ -277,7 +277,8 @@ class LimitsConfig:
     """Largest run a job may start, checked before anything is created: ``memory_gb`` for
     the working field memory (about ``FIELD_COPIES`` copies of the ``n_chains x lattice``
     fields), ``disk_gb`` for the growth of an ensemble store (``n_configs`` configurations,
-    uncompressed). 0: the machine's memory and the free disk space."""
+    uncompressed). 0: the memory of the device (the machine's; on CUDA the GPU's) and the
+    free disk space."""
 
     memory_gb: float = 0.0
     disk_gb: float = 0.0

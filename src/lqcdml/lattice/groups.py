@@ -188,8 +188,16 @@ class SU(Manifold):
         return torch.stack(gens)
 
     def generators(self, dtype=torch.complex128, device=None) -> torch.Tensor:
-        """Hermitian generators ``t^a``, ``tr(t^a t^b) = delta^{ab} / 2``; ``[N^2-1, N, N]``."""
-        return self._generators.to(dtype=dtype, device=device)
+        """Hermitian generators ``t^a``, ``tr(t^a t^b) = delta^{ab} / 2``; ``[N^2-1, N, N]``.
+
+        Cached per dtype and device: forces and momenta ask for them at every step, and a
+        fresh host-to-device copy each time would synchronise a CUDA stream.
+        """
+        key = (dtype, torch.device("cpu") if device is None else torch.device(device))
+        cache = self.__dict__.setdefault("_generator_cache", {})
+        if key not in cache:
+            cache[key] = self._generators.to(dtype=dtype, device=key[1])
+        return cache[key]
 
     # --- group elements ---------------------------------------------------------
     def identity(self, shape: Sequence[int], dtype=torch.complex128, device=None) -> torch.Tensor:

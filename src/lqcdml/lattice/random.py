@@ -69,10 +69,21 @@ def generator_states(gens: Generators) -> list[torch.Tensor]:
 def restore_generators(
     states: Sequence[torch.Tensor], device: torch.device | str = "cpu"
 ) -> list[torch.Generator]:
-    """New generators on ``device`` set to ``states``."""
+    """New generators on ``device`` set to ``states``.
+
+    CPU and CUDA generators are different algorithms (Mersenne twister, Philox) with states
+    of different sizes: a state restores only on the device type that drew it (``ValueError``).
+    """
     gens = []
     for s in states:
         g = torch.Generator(device=device)
-        g.set_state(s.cpu().clone())
+        try:
+            g.set_state(s.cpu().clone())
+        except RuntimeError as exc:
+            kind = torch.device(device).type
+            raise ValueError(
+                f"restore_generators: a generator state of {s.numel()} bytes does not fit a {kind} "
+                f"generator ({exc}); allowed: the device type the chain was started on"
+            ) from None
         gens.append(g)
     return gens

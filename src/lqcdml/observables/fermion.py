@@ -40,7 +40,8 @@ def noise_vectors(gens, shape, kind: str = "z2", dtype=torch.complex128) -> torc
     if kind == "z2":
         return (2.0 * (rand(gens, shape) < 0.5).to(torch.float64) - 1.0).to(dtype)
     if kind == "u1":
-        return torch.polar(torch.ones(len(gens), *shape, dtype=torch.float64), 2 * math.pi * rand(gens, shape)).to(dtype)
+        angle = 2 * math.pi * rand(gens, shape)  # on the generators' device
+        return torch.polar(torch.ones_like(angle), angle).to(dtype)
     raise ValueError(f"noise = {kind!r}; allowed: {', '.join(NOISES)}")
 
 

@@ -160,7 +160,7 @@ class WilsonPseudofermion(PseudofermionAction):
 
         def dense(u):
             n = phi[0].numel()
-            basis = torch.eye(n, dtype=phi.dtype).reshape(n, *phi.shape[1:])
+            basis = torch.eye(n, dtype=phi.dtype, device=phi.device).reshape(n, *phi.shape[1:])
             vals = []
             for b in range(u.shape[0]):
                 ub = u[b : b + 1].expand(n, *u.shape[1:])

@@ -107,7 +107,12 @@ class FlowTrainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
+        try:
+            self.generator.set_state(state["generator"])
+        except RuntimeError as exc:  # a CPU (Mersenne twister) state on CUDA (Philox) or the reverse
+            raise ValueError(f"flow training: the checkpoint's generator state does not fit a "
+                             f"{self.generator.device.type} generator ({exc}); allowed: resume on the "
+                             "device type the training started on") from None
         self.step_count = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.history.setdefault("grad_norm", [math.nan] * len(self.history["loss"]))
