@@ -21,7 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	scripts/install_test_services.sh
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

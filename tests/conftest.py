@@ -9,7 +9,8 @@ import torch
 
 from lqcdml.lattice import SU, U1, make_generators
 
-torch.set_num_threads(int(os.environ.get("LQCDML_THREADS", "2")))
+# one thread per pytest-xdist worker (make test runs one worker per core), else two
+torch.set_num_threads(int(os.environ.get("LQCDML_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")))
 
 
 @pytest.fixture
