@@ -22,3 +22,13 @@ def random_gauge_transform(links: torch.Tensor, group: Manifold, seed: int = 99)
 def smooth_links(group: Manifold, shape, eps: float = 0.15, seed: int = 0, n_chains: int = 2):
     """Links near the identity: a field with small action, for perturbative checks."""
     return group.near_identity(make_generators(seed, n_chains), shape, eps)
+
+
+def randomize(module: torch.nn.Module, seed: int, scale: float = 0.5) -> torch.nn.Module:
+    """Random weights everywhere (zero-initialised output layers included), drawn from a CPU
+    generator: the same untrained network on every device."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return module

@@ -73,6 +73,8 @@ from lqcdml.train import (
     evaluate_flow,
 )
 
+from .helpers import randomize
+
 DEVICES = [
     "cpu",
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
@@ -99,15 +101,6 @@ def _agree(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-10) -> None:
 def _probability(x: torch.Tensor | float) -> None:
     x = torch.as_tensor(x, dtype=torch.float64)
     assert bool(torch.all((x >= 0) & (x <= 1))), x
-
-
-def _randomised(module: torch.nn.Module, scale: float, seed: int = 0) -> torch.nn.Module:
-    """Small random weights from a CPU generator (the same network on every device)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
 
 
 def _su2_links(n_chains: int = 2, seed: int = 0, eps: float = 0.5) -> torch.Tensor:
@@ -229,7 +222,7 @@ def _flow_case(kind: str):
         model = u1_flow((4, 4), n_layers=2, hidden=(4,), n_mix=2)
     else:
         model = u1_plaquette_flow((4, 4), n_layers=2, hidden=(4,), n_mix=2, n_partners=2, partner_hidden=(4,))
-    _randomised(model, 0.1)
+    randomize(model, 0, 0.1)
     return model.double(), WilsonGaugeAction(1.0, U1()).action, U1().haar(make_generators(3, 4), (2, 4, 4))
 
 
@@ -271,7 +264,7 @@ def test_flow_training_and_flow_mcmc(device, kind):
 # --- self-learning HMC: stout and CASK effective actions, their training ------------------------
 def _smearing(kind: str) -> torch.nn.Module:
     net = stout_net(SU2, 4, 1, LOOPS) if kind == "stout" else cask_net(SU2, 4, 1, LOOPS, extent=1)
-    return _randomised(net, 0.04)
+    return randomize(net, 0, 0.04)
 
 
 @on_every_device
@@ -343,10 +336,10 @@ def _cv_case(kind: str):
     """(vector field, force, CPU configurations, CPU observable)."""
     if kind == "phi4":
         x = 0.5 * randn(make_generators(41, 16), (4, 4))
-        g = _randomised(ShiftedMLP((4, 4), hidden=(4,)), 0.3)
+        g = randomize(ShiftedMLP((4, 4), hidden=(4,)), 0, 0.3)
         return g, Phi4Action(m2=0.5, lam=1.0, convention="standard").force, x, timeslice_correlator(x, 2)
     x = U1().haar(make_generators(41, 16), (2, 4, 4))
-    g = _randomised(PlaquetteVectorField((4,)), 0.3)
+    g = randomize(PlaquetteVectorField((4,)), 0, 0.3)
     return g, WilsonGaugeAction(1.0, U1()).force, x, plaquette(x, U1())
 
 

@@ -18,9 +18,10 @@ RECORDED_PACKAGES = ("lqcdml", "torch", "numpy", "scipy", "zarr", "xarray", "pye
                      "scikit-learn", "snakemake", "snakemake-executor-plugin-slurm")
 
 
+@functools.cache
 def git_commit() -> str:
     """The git commit of the source tree this package runs from (``-dirty`` when the tree has
-    uncommitted changes), or ``"unknown"`` outside a git checkout."""
+    uncommitted changes), or ``"unknown"`` outside a git checkout; asked once per process."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(

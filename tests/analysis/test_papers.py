@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from lqcdml.analysis.papers import PAPERS, comparison_lines, paper_comparisons, paper_of, value_error, write_comparison_csv
+from lqcdml.analysis.papers import (PAPERS, comparison_lines, comparison_table, paper_comparisons, paper_of, value_error,
+                                    write_comparison_csv)
 from lqcdml.analysis.summary import Row
 
 
@@ -59,10 +60,11 @@ def test_control_variate_table_finds_the_published_runs_and_the_exact_free_value
 
 def test_smoke_table_says_it_is_not_the_paper_and_the_csv_matches(tmp_path):
     rows = [_row("hmc_2d", "chi2", 0.745, 0.002), _row("flow_2d", "chi2", 0.742, 0.004)]
-    lines = comparison_lines("paper_flow_phi4_smoke", rows)
+    table = comparison_table("paper_flow_phi4_smoke", rows)
+    lines = comparison_lines("paper_flow_phi4_smoke", table)
     text = "\n".join(lines)
     assert "**Scale `smoke`**" in text and "| 2D HMC: chi_2 = <M^2> / V | 0.7450(20) | 0.7447(5) | +0.1 |" in text
-    table = write_comparison_csv(tmp_path / "c.csv", "paper_flow_phi4_smoke", rows)
+    write_comparison_csv(tmp_path / "c.csv", table)
     with open(tmp_path / "c.csv") as fh:
         back = list(csv.DictReader(fh))
     assert [r["quantity"] for r in back] == [c.quantity for c in table]
@@ -71,8 +73,9 @@ def test_smoke_table_says_it_is_not_the_paper_and_the_csv_matches(tmp_path):
 def test_other_experiments_compare_every_row_with_a_reference(tmp_path):
     rows = [_row("u1", "plaquette", 0.5, 0.01, reference=0.49, reference_error=0.0, source="exact"),
             _row("u1", "acceptance", 0.9, 0.01)]
-    assert comparison_lines("quickstart", rows) == []
-    table = write_comparison_csv(tmp_path / "c.csv", "quickstart", rows)
+    table = comparison_table("quickstart", rows)
+    assert comparison_lines("quickstart", table) == []
+    write_comparison_csv(tmp_path / "c.csv", table)
     assert [c.quantity for c in table] == ["u1: plaquette"] and table[0].pull == pytest.approx(1.0)
 
 

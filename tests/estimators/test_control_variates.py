@@ -21,15 +21,7 @@ from lqcdml.nn import PlaquetteVectorField, ShiftedMLP
 from lqcdml.observables import timeslice_correlator
 from lqcdml.samplers import HMC, Integrator, run_chain
 from lqcdml.theories import Phi4Action, WilsonGaugeAction
-
-
-def randomize(module: torch.nn.Module, seed: int, scale: float = 0.5) -> torch.nn.Module:
-    """Random weights everywhere (the zero-initialised output layer included): an untrained g."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
+from ..helpers import randomize
 
 
 def laplacian_symbol(lattice: tuple[int, ...]) -> torch.Tensor:

@@ -15,14 +15,14 @@ from .exact import (
     u1_2d_topological_susceptibility,
 )
 
-__all__ = ["reference_value"]
+__all__ = ["reference_value", "SLHMC_HMC_ROW", "TUTORIAL_HMC"]
 
 #: strong-coupling expansion trusted below these couplings (4D, closed-surface order)
 _STRONG_COUPLING_MAX_BETA = {2: 1.2, 3: 3.5}
 #: HMC references of REFERENCE.md at the flow-tutorial point (2D, L = 8, m2 = -4, lam = 8)
 #: HMC row of the two-colour SLHMC paper (Polyakov loop there is tr, not / N: halved here)
-_SLHMC = {"plaquette": (0.7025, 0.0001), "polyakov_loop_re": (0.41, 0.005), "chiral_condensate": (0.4245, 0.0005)}
-_TUTORIAL = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009), "phi2": (0.1434576, 0.0000085)}
+SLHMC_HMC_ROW = {"plaquette": (0.7025, 0.0001), "polyakov_loop_re": (0.41, 0.005), "chiral_condensate": (0.4245, 0.0005)}
+TUTORIAL_HMC = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009), "phi2": (0.1434576, 0.0000085)}
 
 
 def reference_value(
@@ -57,8 +57,8 @@ def reference_value(
         and np.isclose(theory.get("fermion_mass", 0), 0.3) and theory.get("antiperiodic", True)
         and theory.get("n_flavours") == 4  # the flavour content that reproduces the paper's HMC row
     )
-    if slhmc and observable in _SLHMC:
-        value, err = _SLHMC[observable]
+    if slhmc and observable in SLHMC_HMC_ROW:
+        value, err = SLHMC_HMC_ROW[observable]
         return value, err, "HMC, Nagai-Tomiya arXiv:2103.11965 (Nf = 4 reproduces it; the text says 2)"
     if name == "su" and dim == 4 and observable == "plaquette" and theory.get("fermion", "none") == "none":
         n = theory["n_colors"]
@@ -84,7 +84,7 @@ def reference_value(
             and np.isclose(theory["m2"], -4.0)
             and np.isclose(theory["lam"], 8.0)
         )
-        if tutorial and observable in _TUTORIAL:
-            value, err = _TUTORIAL[observable]
+        if tutorial and observable in TUTORIAL_HMC:
+            value, err = TUTORIAL_HMC[observable]
             return value, err, "HMC reference (REFERENCE.md)"
     return None

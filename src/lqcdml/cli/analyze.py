@@ -8,7 +8,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ..analysis.papers import comparison_lines, write_comparison_csv
+from ..analysis.papers import comparison_lines, comparison_table, write_comparison_csv
 from ..analysis.plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
 from ..analysis.summary import drift_lines, scalar_series, summarize_ensemble, thermalized, write_tables
 from ..config import RootConfig, to_container
@@ -88,10 +88,11 @@ def analyze(
         if figures:
             for res in results:
                 plot_estimates(res, out_dir / "figures")
-    notes = [*comparison_lines(cfg.experiment, rows, results, theories), *notes]
+    comparison = comparison_table(cfg.experiment, rows, results, theories)
+    notes = [*comparison_lines(cfg.experiment, comparison), *notes]
     appendix = [*appendix, "", *provenance_lines(cfg, loaded, results, config_path)]
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
-    write_comparison_csv(out_dir / "comparison.csv", cfg.experiment, rows, results, theories)
+    write_comparison_csv(out_dir / "comparison.csv", comparison)
     return rows
 
 

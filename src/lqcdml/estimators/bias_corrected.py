@@ -37,6 +37,7 @@ __all__ = [
     "cross_fit",
     "CrossFit",
     "central_value_check",
+    "central_value_check_values",
     "train_on_split",
 ]
 
@@ -131,8 +132,13 @@ def central_value_check(a: pe.Obs, b: pe.Obs) -> int:
 
     Both must have had ``gamma_method`` called.
     """
-    d = abs(float(a.value) - float(b.value))
-    return int(d <= float(a.dvalue)) + int(d <= float(b.dvalue))
+    return central_value_check_values(float(a.value), float(a.dvalue), float(b.value), float(b.dvalue))
+
+
+def central_value_check_values(a: float, a_error: float, b: float, b_error: float) -> int:
+    """``central_value_check`` of two values with their errors (e.g. read back from JSON)."""
+    d = abs(a - b)
+    return int(d <= a_error) + int(d <= b_error)
 
 
 def train_on_split(x: np.ndarray, y: np.ndarray, split: LabelSplit, regressor: Regressor) -> np.ndarray:
