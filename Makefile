@@ -8,6 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
+# the compiled CPU kernels (src/lqcdml/kernels), rebuilt when their source changes
+KERNELS := $(VENV)/.kernels
+KERNEL_SOURCES := $(wildcard src/lqcdml/kernels/csrc/*.cpp)
 
 .PHONY: run test clean-venv
 
@@ -16,10 +19,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet $(TORCH) -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(KERNELS): $(STAMP) $(KERNEL_SOURCES)
+	$(VENV)/bin/python -m lqcdml.kernels.build
+	touch $(KERNELS)
+
+run: $(KERNELS)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake -c2
 
-test: $(STAMP)
+test: $(KERNELS)
 	scripts/install_test_services.sh
 	$(VENV)/bin/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 

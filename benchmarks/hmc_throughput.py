@@ -1,18 +1,21 @@
 """HMC throughput and SU(3) force bandwidth; prints one JSON document.
 
-Measured in one run on this machine (double precision, CPU, thread count a setting):
+Measured in one run on this machine (CPU, thread count a setting), each lattice case with
+the compiled kernels (``lqcdml.kernels``) and with the pure-torch reference side by side:
 
 - trajectories per second and link (site) updates per second (links or sites of all
-  chains times trajectories per second) of Wilson-action HMC for
-  SU(3) 8^4 and SU(2) 8^4 (10 Omelyan steps), U(1) 16^2 and phi^4 16^2 with B = 1 and
-  B = 64 chains;
-- the effective memory bandwidth of the SU(3) gauge force beside the bandwidth of a
-  plain large array copy measured in the same run.
+  chains times trajectories per second) of Wilson-action HMC for SU(3) 8^4 and SU(2) 8^4
+  (10 Omelyan steps, tau = 1, from a thermalised start), U(1) 16^2 and phi^4 16^2 with
+  B = 1 and B = 64 chains (torch only: no kernels there);
+- the SU(3) gauge force in float64 and float32, B = 1 and B = 4: effective memory
+  bandwidth beside the bandwidth of a plain large array copy, and GFLOP/s beside a large
+  float64 matrix product (the machine's practical peak) measured in the same run.
 
-Bandwidth model of the force: the minimal traffic, reading every link once and
-writing every force matrix once (2 x 4 V x 9 complex128 = 2 x 576 V bytes), divided by
-the time. It is a lower bound on the traffic the implementation causes; the ratio to
-the copy bandwidth says how far the vectorised tensor code is from streaming speed.
+Bandwidth model of the force: the minimal traffic, reading every link once and writing
+every force matrix once (2 x 4 V x 9 complex numbers), divided by the time. Flop model:
+13 complex 3x3 products per link (12 for the six staples, one for U A), 216 flops each,
+11232 flops per site: at that arithmetic intensity (~10 flop/byte in float64) the force
+is bound by the floating-point units, not by memory.
 
 Usage: ``python benchmarks/hmc_throughput.py [--threads 2] [--quick]``
 """
@@ -30,22 +33,10 @@ from lqcdml.lattice import SU, U1, make_generators, randn
 from lqcdml.samplers import HMC, Integrator
 from lqcdml.theories import Phi4Action, WilsonGaugeAction
 
-
-def _timeit(fn, repeat: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - t0) / repeat
+from kernel_timing import copy_bandwidth, dgemm_gflops, kernels, timeit
 
 
-def copy_bandwidth(n_bytes: int = 512 * 2**20, repeat: int = 5) -> float:
-    """GB/s of ``y.copy_(x)`` on a large float64 array (read + write counted)."""
-    x = torch.ones(n_bytes // 8, dtype=torch.float64)
-    y = torch.empty_like(x)
-    seconds = _timeit(lambda: y.copy_(x), repeat)
-    return 2 * n_bytes / seconds / 1e9
+FORCE_FLOPS_PER_SITE = 4 * 13 * 216
 
 
 def hmc_case(name, action, start, n_steps, n_traj, units_per_config, warmup=1) -> dict:
@@ -71,6 +62,38 @@ def hmc_case(name, action, start, n_steps, n_traj, units_per_config, warmup=1) -
     }
 
 
+def thermalised_start(group, beta: float, seed: int, n_traj: int) -> torch.Tensor:
+    """An SU(N) 8^4 configuration after ``n_traj`` HMC trajectories from a random start."""
+    start = group.near_identity(make_generators(seed, 1), (4, 8, 8, 8, 8), 0.6)
+    hmc = HMC(Integrator.single(WilsonGaugeAction(beta, group), 20, "omelyan"), 0.5)
+    state = hmc.init(start, seed=seed)
+    for _ in range(n_traj):
+        state, _ = hmc.step(state)
+    return state.fields
+
+
+def force_cases(reps: int) -> list[dict]:
+    group = SU(3)
+    out = []
+    for dtype in (torch.complex128, torch.complex64):
+        for chains in (1, 4):
+            links = group.haar(make_generators(4, chains), (4, 8, 8, 8, 8)).to(dtype)
+            action = WilsonGaugeAction(6.0, group)
+            minimal_bytes = 2 * links.numel() * links.element_size()
+            row = {"dtype": str(dtype).removeprefix("torch."), "chains": chains}
+            for mode in ("extension", "torch"):
+                with kernels(mode):
+                    seconds = timeit(lambda: action.force(links), reps)
+                row[mode] = {
+                    "seconds": seconds,
+                    "effective_GBps": minimal_bytes / seconds / 1e9,
+                    "GFLOPs": FORCE_FLOPS_PER_SITE * chains * 8**4 / seconds / 1e9,
+                }
+            row["speed_up"] = row["torch"]["seconds"] / row["extension"]["seconds"]
+            out.append(row)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -82,13 +105,13 @@ def main() -> None:
     results = []
     for n, beta in ((3, 6.0), (2, 2.4)):
         group = SU(n)
-        shape = (4, 8, 8, 8, 8)
-        # a start near the identity, a few trajectories towards equilibrium before timing
-        start = group.near_identity(make_generators(1, 1), shape, 0.2)
+        with kernels("extension"):
+            start = thermalised_start(group, beta, 1, 10 if args.quick else 30)
         action = WilsonGaugeAction(beta, group)
-        results.append(
-            hmc_case(f"su{n}_8^4_wilson_hmc", action, start, 10, reps, 4 * 8**4, warmup=reps)
-        )
+        for mode in ("extension", "torch"):
+            with kernels(mode):
+                row = hmc_case(f"su{n}_8^4_wilson_hmc", action, start, 10, reps, 4 * 8**4, warmup=1)
+            results.append({**row, "kernels": mode})
     for chains in (1, 64):
         group = U1()
         start = group.haar(make_generators(2, chains), (2, 16, 16))
@@ -100,16 +123,14 @@ def main() -> None:
             hmc_case(f"phi4_16^2_hmc_B{chains}", Phi4Action(-4.0, 8.0), start, 10, 4 * reps, 256)
         )
 
-    # SU(3) force bandwidth beside a plain copy
-    group = SU(3)
-    links = group.haar(make_generators(4, 1), (4, 8, 8, 8, 8))
-    action = WilsonGaugeAction(6.0, group)
-    force_seconds = _timeit(lambda: action.force(links), 4 * reps)
-    minimal_bytes = 2 * links.numel() * links.element_size()
     copy_gbs = copy_bandwidth()
-    force_gbs = minimal_bytes / force_seconds / 1e9
-    matmul_seconds = _timeit(lambda: links @ links, 10 * reps)
-    matmul_gbs = 3 * links.numel() * links.element_size() / matmul_seconds / 1e9
+    peak = dgemm_gflops()
+    forces = force_cases(4 * reps)
+    for row in forces:
+        for mode in ("extension", "torch"):
+            row[mode]["fraction_of_copy"] = row[mode]["effective_GBps"] / copy_gbs
+            row[mode]["fraction_of_dgemm"] = row[mode]["GFLOPs"] / peak
+    su3 = {r["kernels"]: r["trajectories_per_second"] for r in results if r["what"] == "su3_8^4_wilson_hmc"}
 
     report = {
         "machine": {
@@ -118,15 +139,11 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "processor": platform.processor() or platform.machine(),
         },
+        "copy_GBps": copy_gbs,
+        "dgemm_GFLOPs": peak,
         "hmc": results,
-        "su3_force_8^4": {
-            "seconds": force_seconds,
-            "minimal_bytes": minimal_bytes,
-            "effective_GBps": force_gbs,
-            "copy_GBps": copy_gbs,
-            "fraction_of_copy": force_gbs / copy_gbs,
-            "batched_3x3_matmul_GBps": matmul_gbs,
-        },
+        "su3_8^4_hmc_speed_up": su3["extension"] / su3["torch"],
+        "su3_force_8^4": forces,
     }
     print(json.dumps(report, indent=2))
 

@@ -28,6 +28,7 @@ from functools import cached_property
 
 import torch
 
+from .. import kernels
 from .random import Generators, rand, randn
 
 __all__ = ["Real", "U1", "SU", "Manifold", "group_from_name"]
@@ -302,6 +303,9 @@ class SU(Manifold):
         return torch.linalg.matrix_exp(1j * p)
 
     def update(self, q, p, eps):
+        """``exp(i eps P) U``; SU(3) on the CPU by the compiled kernel (the same series)."""
+        if self.n == 3 and kernels.enabled(q, p, n=3):
+            return kernels.su3_exp_update(q, p, eps)
         return torch.matmul(self.expi(eps * p), q)
 
     def perturb(self, q, w):

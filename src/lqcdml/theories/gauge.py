@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import kernels
 from ..lattice import SU, U1, Manifold, shift
 
 __all__ = ["WilsonGaugeAction", "planes", "plaquette_field", "staple_sum"]
@@ -90,8 +91,16 @@ class WilsonGaugeAction:
 
         U(1): ``beta sum_{nu != mu} [sin theta_{mu nu}(x) - sin theta_{mu nu}(x - nu)]``.
         SU(N): ``beta / (2N) TA(U_mu(x) A_mu(x))`` with the staple sum ``A`` and
-        ``TA(X) = (X - X^dag)/2i - trace``.
+        ``TA(X) = (X - X^dag)/2i - trace``; the compiled kernel where it applies
+        (``force_torch`` is the reference).
         """
+        if isinstance(self.group, SU) and kernels.enabled(links, n=self.group.n):
+            _check_links(links, self.group)
+            return kernels.gauge_force(links, self.beta)
+        return self.force_torch(links)
+
+    def force_torch(self, links: torch.Tensor) -> torch.Tensor:
+        """The force in torch: the reference, and the path of other devices and groups."""
         if isinstance(self.group, U1):
             dim = _check_links(links, self.group)
             sin_p = torch.sin(plaquette_field(links, self.group))

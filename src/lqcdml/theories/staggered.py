@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import torch
 
+from .. import kernels
 from ..lattice import SU, algebra_gradient, checkerboard, coordinates, shift
 from ..solvers import RationalApproximation, cg, inner, multishift_cg, rational_power
 from .base import PseudofermionAction
@@ -72,7 +73,13 @@ class StaggeredOperator:
         return checkerboard(shape, 0, links.device).unsqueeze(-1)
 
     def hop(self, links: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        """``H psi`` (anti-hermitian hopping term)."""
+        """``H psi`` (anti-hermitian hopping term): the compiled kernel where it applies."""
+        if kernels.enabled(links, psi, n=self.group.n):
+            return kernels.staggered_hop(links, psi, self.antiperiodic)
+        return self.hop_torch(links, psi)
+
+    def hop_torch(self, links: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """``H psi`` in torch: the reference, and the path of devices the kernels do not cover."""
         eta = self.eta(links)
         out = torch.zeros_like(psi)
         for mu in range(links.shape[1]):

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import torch
 
+from .. import kernels
 from ..lattice import SU, algebra_gradient, randn, shift
 from ..solvers import cg, inner
 from .base import PseudofermionAction
@@ -86,7 +87,16 @@ class WilsonOperator:
         return self._cache[key]
 
     def hop(self, links: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        """``sum_mu [(1 - g_mu) U psi(x+mu) + (1 + g_mu) U^dag(x-mu) psi(x-mu)]``."""
+        """``sum_mu [(1 - g_mu) U psi(x+mu) + (1 + g_mu) U^dag(x-mu) psi(x-mu)]``.
+
+        The compiled kernel (spin-projected) where it applies, else ``hop_torch``.
+        """
+        if links.shape[1] == 4 and kernels.enabled(links, psi, n=self.group.n):
+            return kernels.wilson_hop(links, psi, self.antiperiodic)
+        return self.hop_torch(links, psi)
+
+    def hop_torch(self, links: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """The hopping term in torch (full spin matrices): the reference."""
         minus, plus = self._projectors(psi.dtype, psi.device)
         out = torch.zeros_like(psi)
         for mu in range(links.shape[1]):

@@ -1,0 +1,521 @@
+// CPU kernels of lqcdml: SU(N) Wilson gauge force, staggered and Wilson hopping terms.
+//
+// Layouts (DESIGN.md): links [B, d, V, N, N] complex, fermions [B, V, N] (staggered) or
+// [B, V, 4, N] (Wilson), complex interleaved (re, im), sites in lexicographic order of
+// (x_0, ..., x_{d-1}). The geometry comes from Python as neighbour tables
+// fwd[mu][x] = x + mu, bwd[mu][x] = x - mu (periodic) and per-site real coefficients
+// (staggered phases, boundary signs), so the kernels know nothing of the lattice shape.
+//
+// Vectorisation: W consecutive sites are one "lane block". A block's matrices and
+// vectors are gathered into structure-of-arrays registers (T re[e][W], im[e][W]); every
+// arithmetic loop runs over the W lanes, which the compiler maps onto SIMD registers.
+// Blocks run in parallel through ATen's thread pool (torch.set_num_threads applies).
+// Plain real arithmetic throughout: no std::complex (its NaN-checking multiply is slow).
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace {
+
+template <typename T>
+constexpr int lanes() { return 64 / sizeof(T); }  // one 512-bit register of T
+
+template <typename T, int E, int W>
+struct Block {  // E complex numbers per lane, W lanes
+  alignas(64) T re[E][W];
+  alignas(64) T im[E][W];
+};
+
+template <typename T, int E, int W>
+inline void zero(Block<T, E, W>& a) {
+  for (int e = 0; e < E; ++e)
+#pragma omp simd
+    for (int w = 0; w < W; ++w) a.re[e][w] = a.im[e][w] = T(0);
+}
+
+// gather E complex numbers per lane from base + idx[w] * E (complex units)
+template <typename T, int E, int W>
+inline void gather(const T* base, const int64_t* idx, Block<T, E, W>& a) {
+  for (int w = 0; w < W; ++w) {
+    const T* p = base + 2 * E * idx[w];
+    for (int e = 0; e < E; ++e) {
+      a.re[e][w] = p[2 * e];
+      a.im[e][w] = p[2 * e + 1];
+    }
+  }
+}
+
+template <typename T, int E, int W>
+inline void scatter(T* base, const int64_t* idx, int n_valid, const Block<T, E, W>& a) {
+  for (int w = 0; w < n_valid; ++w) {
+    T* p = base + 2 * E * idx[w];
+    for (int e = 0; e < E; ++e) {
+      p[2 * e] = a.re[e][w];
+      p[2 * e + 1] = a.im[e][w];
+    }
+  }
+}
+
+// C (+)= op(A) op(B) for N x N matrices; op is the adjoint where DA / DB
+template <int N, bool DA, bool DB, bool ACC, typename T, int W>
+inline void matmul(const Block<T, N * N, W>& a, const Block<T, N * N, W>& b, Block<T, N * N, W>& c) {
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) {
+      alignas(64) T re[W], im[W];
+      if (ACC) {
+#pragma omp simd
+        for (int w = 0; w < W; ++w) { re[w] = c.re[i * N + j][w]; im[w] = c.im[i * N + j][w]; }
+      } else {
+#pragma omp simd
+        for (int w = 0; w < W; ++w) { re[w] = T(0); im[w] = T(0); }
+      }
+      for (int k = 0; k < N; ++k) {
+        const int ia = DA ? k * N + i : i * N + k;
+        const int ib = DB ? j * N + k : k * N + j;
+        const T sa = DA ? T(-1) : T(1);
+        const T sb = DB ? T(-1) : T(1);
+#pragma omp simd
+        for (int w = 0; w < W; ++w) {
+          const T ar = a.re[ia][w], ai = sa * a.im[ia][w];
+          const T br = b.re[ib][w], bi = sb * b.im[ib][w];
+          re[w] += ar * br - ai * bi;
+          im[w] += ar * bi + ai * br;
+        }
+      }
+#pragma omp simd
+      for (int w = 0; w < W; ++w) { c.re[i * N + j][w] = re[w]; c.im[i * N + j][w] = im[w]; }
+    }
+}
+
+// y (+)= coef[w] * op(U) v for colour vectors; op the adjoint where DAG
+template <bool DAG, typename T, int N, int W>
+inline void matvec_acc(const Block<T, N * N, W>& u, const T* vre, const T* vim, const T* coef,
+                       T* yre, T* yim) {
+  // vre / vim / yre / yim: [N][W] arrays
+  for (int i = 0; i < N; ++i) {
+    alignas(64) T re[W], im[W];
+#pragma omp simd
+    for (int w = 0; w < W; ++w) { re[w] = T(0); im[w] = T(0); }
+    for (int k = 0; k < N; ++k) {
+      const int iu = DAG ? k * N + i : i * N + k;
+      const T s = DAG ? T(-1) : T(1);
+#pragma omp simd
+      for (int w = 0; w < W; ++w) {
+        const T ur = u.re[iu][w], ui = s * u.im[iu][w];
+        re[w] += ur * vre[k * W + w] - ui * vim[k * W + w];
+        im[w] += ur * vim[k * W + w] + ui * vre[k * W + w];
+      }
+    }
+#pragma omp simd
+    for (int w = 0; w < W; ++w) {
+      yre[i * W + w] += coef[w] * re[w];
+      yim[i * W + w] += coef[w] * im[w];
+    }
+  }
+}
+
+// the lane block starting at flat site s0 of one configuration: site indices, valid lanes
+template <int W>
+inline int block_sites(int64_t s0, int64_t volume, int64_t* site) {
+  const int n = static_cast<int>(std::min<int64_t>(W, volume - s0));
+  for (int w = 0; w < W; ++w) site[w] = s0 + (w < n ? w : 0);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------
+// Wilson gauge force: beta / (2N) TA(U_mu(x) A_mu(x)), A the staple sum,
+// TA(X) = (X - X^dag) / 2i - tr(...) / N
+template <typename T, int N>
+void gauge_force_impl(const T* links, T* out, const int64_t* fwd, const int64_t* bwd, int64_t batch,
+                      int64_t dim, int64_t volume, double coef) {
+  constexpr int W = lanes<T>();
+  constexpr int E = N * N;
+  using M = Block<T, E, W>;
+  const int64_t blocks = (volume + W - 1) / W;
+  at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
+    M u, a, b, t, acc;
+    int64_t site[W], idx[W], idx2[W];
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t bidx = job / (dim * blocks);
+      const int64_t mu = (job / blocks) % dim;
+      const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
+      const T* cfg = links + 2 * E * bidx * dim * volume;
+      auto field = [&](int64_t nu) { return cfg + 2 * E * nu * volume; };
+      zero(acc);
+      for (int64_t nu = 0; nu < dim; ++nu) {
+        if (nu == mu) continue;
+        // upper staple U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag
+        for (int w = 0; w < W; ++w) idx[w] = fwd[mu * volume + site[w]];
+        gather(field(nu), idx, a);
+        for (int w = 0; w < W; ++w) idx[w] = fwd[nu * volume + site[w]];
+        gather(field(mu), idx, b);
+        matmul<N, false, true, false>(a, b, t);
+        gather(field(nu), site, a);
+        matmul<N, false, true, true>(t, a, acc);
+        // lower staple U_nu(x+mu-nu)^dag U_mu(x-nu)^dag U_nu(x-nu) = (U_mu(x-nu) U_nu(x-nu+mu))^dag U_nu(x-nu)
+        for (int w = 0; w < W; ++w) {
+          idx[w] = bwd[nu * volume + site[w]];
+          idx2[w] = fwd[mu * volume + idx[w]];
+        }
+        gather(field(mu), idx, a);
+        gather(field(nu), idx2, b);
+        matmul<N, false, false, false>(a, b, t);
+        gather(field(nu), idx, a);
+        matmul<N, true, false, true>(t, a, acc);
+      }
+      gather(field(mu), site, u);
+      matmul<N, false, false, false>(u, acc, t);  // X = U A
+      // TA(X): Y_ij = (Im X_ij + Im X_ji) / 2 + i (Re X_ji - Re X_ij) / 2, trace removed
+      alignas(64) T trace[W];
+#pragma omp simd
+      for (int w = 0; w < W; ++w) trace[w] = T(0);
+      for (int i = 0; i < N; ++i)
+#pragma omp simd
+        for (int w = 0; w < W; ++w) trace[w] += t.im[i * N + i][w];
+      const T c = static_cast<T>(coef);
+      for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) {
+          const int ij = i * N + j, ji = j * N + i;
+#pragma omp simd
+          for (int w = 0; w < W; ++w) {
+            T re = T(0.5) * (t.im[ij][w] + t.im[ji][w]);
+            if (i == j) re -= trace[w] / T(N);
+            a.re[ij][w] = c * re;
+            a.im[ij][w] = c * T(0.5) * (t.re[ji][w] - t.re[ij][w]);
+          }
+        }
+      scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, a);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// staggered hopping term: out(x) = sum_mu [cf_mu(x) U_mu(x) psi(x+mu) + cb_mu(x) U_mu(x-mu)^dag psi(x-mu)]
+// with cf = eta phase_fwd / 2, cb = -eta phase_bwd / 2 supplied by the caller
+template <typename T, int N>
+void staggered_hop_impl(const T* links, const T* psi, T* out, const int64_t* fwd, const int64_t* bwd,
+                        const T* cf, const T* cb, int64_t batch, int64_t dim, int64_t volume) {
+  constexpr int W = lanes<T>();
+  using M = Block<T, N * N, W>;
+  using Vc = Block<T, N, W>;
+  const int64_t blocks = (volume + W - 1) / W;
+  at::parallel_for(0, batch * blocks, 1, [&](int64_t begin, int64_t end) {
+    M u;
+    Vc v, y;
+    int64_t site[W], idx[W];
+    alignas(64) T coef[W];
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t bidx = job / blocks;
+      const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
+      const T* cfg = links + 2 * N * N * bidx * dim * volume;
+      const T* field = psi + 2 * N * bidx * volume;
+      zero(y);
+      for (int64_t mu = 0; mu < dim; ++mu) {
+        const T* umu = cfg + 2 * N * N * mu * volume;
+        for (int w = 0; w < W; ++w) { idx[w] = fwd[mu * volume + site[w]]; coef[w] = cf[mu * volume + site[w]]; }
+        gather(umu, site, u);
+        gather(field, idx, v);
+        matvec_acc<false, T, N, W>(u, &v.re[0][0], &v.im[0][0], coef, &y.re[0][0], &y.im[0][0]);
+        for (int w = 0; w < W; ++w) { idx[w] = bwd[mu * volume + site[w]]; coef[w] = cb[mu * volume + site[w]]; }
+        gather(umu, idx, u);
+        gather(field, idx, v);
+        matvec_acc<true, T, N, W>(u, &v.re[0][0], &v.im[0][0], coef, &y.re[0][0], &y.im[0][0]);
+      }
+      scatter(out + 2 * N * bidx * volume, site, n_valid, y);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Wilson hopping term with spin projection, chiral basis of wilson_fermion.py:
+// gamma_mu = [[0, A_mu], [A_mu^dag, 0]], A_0 = 1, A_k = -i sigma_k. With s = +1 (forward,
+// 1 - gamma) or -1 (backward, 1 + gamma): (1 - s gamma) psi = [h; -s A^dag h], h = psi_u - s A psi_l,
+// and the colour matrix acts on the two components of h only.
+//
+// out(x) = sum_mu [pf_mu(x) (1 - g_mu) U_mu(x) psi(x+mu) + pb_mu(x) (1 + g_mu) U_mu(x-mu)^dag psi(x-mu)]
+
+// (r0, r1) = A_mu (l0, l1) (ADJ: A_mu^dag) for lane arrays of N colours; complex units re/im
+template <typename T, int N, int W>
+inline void apply_a(int mu, bool adj, const T* l0r, const T* l0i, const T* l1r, const T* l1i,
+                    T* r0r, T* r0i, T* r1r, T* r1i) {
+  constexpr int K = N * W;
+  // A_0 = 1; A_1 = [[0,-i],[-i,0]]; A_2 = [[0,-1],[1,0]]; A_3 = diag(-i, i); adjoint: conj transpose
+  const T s = adj ? T(-1) : T(1);  // sign of i in A_1, A_3 and of the transpose in A_2
+#pragma omp simd
+  for (int k = 0; k < K; ++k) {
+    switch (mu) {
+      case 0: r0r[k] = l0r[k]; r0i[k] = l0i[k]; r1r[k] = l1r[k]; r1i[k] = l1i[k]; break;
+      // -i s z: (re, im) -> (s im, -s re)
+      case 1: r0r[k] = s * l1i[k]; r0i[k] = -s * l1r[k]; r1r[k] = s * l0i[k]; r1i[k] = -s * l0r[k]; break;
+      case 2: r0r[k] = -s * l1r[k]; r0i[k] = -s * l1i[k]; r1r[k] = s * l0r[k]; r1i[k] = s * l0i[k]; break;
+      default: r0r[k] = s * l0i[k]; r0i[k] = -s * l0r[k]; r1r[k] = -s * l1i[k]; r1i[k] = s * l1r[k]; break;
+    }
+  }
+}
+
+template <typename T, int N>
+void wilson_hop_impl(const T* links, const T* psi, T* out, const int64_t* fwd, const int64_t* bwd,
+                     const T* pf, const T* pb, int64_t batch, int64_t volume) {
+  constexpr int W = lanes<T>();
+  constexpr int dim = 4;
+  constexpr int K = N * W;
+  using M = Block<T, N * N, W>;
+  using Sp = Block<T, 4 * N, W>;  // spinor: spin-major, then colour
+  const int64_t blocks = (volume + W - 1) / W;
+  at::parallel_for(0, batch * blocks, 1, [&](int64_t begin, int64_t end) {
+    M u;
+    Sp v, y;
+    int64_t site[W], idx[W];
+    alignas(64) T coef[W], one[W];
+    alignas(64) T hr[2][K], hi[2][K], gr[2][K], gi[2][K], ar[2][K], ai[2][K];
+    for (int w = 0; w < W; ++w) one[w] = T(1);
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t bidx = job / blocks;
+      const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
+      const T* cfg = links + 2 * N * N * bidx * dim * volume;
+      const T* field = psi + 2 * 4 * N * bidx * volume;
+      zero(y);
+      for (int mu = 0; mu < dim; ++mu) {
+        const T* umu = cfg + 2 * N * N * mu * volume;
+        for (int dir = 0; dir < 2; ++dir) {  // 0: forward (s = +1), 1: backward (s = -1)
+          const T s = dir == 0 ? T(1) : T(-1);
+          const int64_t* nb = dir == 0 ? fwd : bwd;
+          const T* ph = dir == 0 ? pf : pb;
+          for (int w = 0; w < W; ++w) { idx[w] = nb[mu * volume + site[w]]; coef[w] = ph[mu * volume + site[w]]; }
+          gather(field, idx, v);
+          gather(umu, dir == 0 ? site : idx, u);
+          // h = psi_u - s A psi_l (times the boundary phase)
+          apply_a<T, N, W>(mu, false, &v.re[2 * N][0], &v.im[2 * N][0], &v.re[3 * N][0], &v.im[3 * N][0],
+                           ar[0], ai[0], ar[1], ai[1]);
+          for (int c = 0; c < 2; ++c)
+            for (int k = 0; k < K; ++k) {
+              const int w = k % W;
+              hr[c][k] = coef[w] * ((&v.re[c * N][0])[k] - s * ar[c][k]);
+              hi[c][k] = coef[w] * ((&v.im[c * N][0])[k] - s * ai[c][k]);
+            }
+          // g = op(U) h, colour-wise on both components
+          for (int c = 0; c < 2; ++c) {
+            for (int k = 0; k < K; ++k) { gr[c][k] = T(0); gi[c][k] = T(0); }
+            if (dir == 0)
+              matvec_acc<false, T, N, W>(u, hr[c], hi[c], one, gr[c], gi[c]);
+            else
+              matvec_acc<true, T, N, W>(u, hr[c], hi[c], one, gr[c], gi[c]);
+          }
+          // upper += g, lower += -s A^dag g
+          apply_a<T, N, W>(mu, true, gr[0], gi[0], gr[1], gi[1], ar[0], ai[0], ar[1], ai[1]);
+          for (int c = 0; c < 2; ++c) {
+            T* ur = &y.re[c * N][0];
+            T* ui = &y.im[c * N][0];
+            T* lr = &y.re[(2 + c) * N][0];
+            T* li = &y.im[(2 + c) * N][0];
+#pragma omp simd
+            for (int k = 0; k < K; ++k) {
+              ur[k] += gr[c][k];
+              ui[k] += gi[c][k];
+              lr[k] -= s * ar[c][k];
+              li[k] -= s * ai[c][k];
+            }
+          }
+        }
+      }
+      scatter(out + 2 * 4 * N * bidx * volume, site, n_valid, y);
+    }
+  });
+}
+
+
+// ---------------------------------------------------------------------------------
+// SU(3) molecular-dynamics update U' = exp(i eps P) U, P hermitian traceless, the
+// exponential by the Cayley-Hamilton series of groups._expi_su3: Q = eps P,
+// Q^3 = c1 Q + c0 (c1 = tr Q^2 / 2, c0 = det Q), powers Q^k = a + b Q + c Q^2 with
+// (a, b, c) -> (c c0, a + c c1, b); the series is cut where the next term is below
+// 1e-17 r^k / k!, r = |Q|_F. Where r > 4 (the alternating series loses digits) the
+// argument is halved until r <= 4 and the result squared back.
+template <typename T>
+void su3_exp_update_impl(const T* u, const T* p, T* out, int64_t count, double eps) {
+  at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) {
+      const T* pu = u + 18 * m;
+      const T* pp = p + 18 * m;
+      double qr[9], qi[9], q2r[9], q2i[9];
+      for (int e = 0; e < 9; ++e) { qr[e] = eps * pp[2 * e]; qi[e] = eps * pp[2 * e + 1]; }
+      auto square = [](const double* ar, const double* ai, double* cr, double* ci) {
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) {
+            double re = 0, im = 0;
+            for (int k = 0; k < 3; ++k) {
+              re += ar[i * 3 + k] * ar[k * 3 + j] - ai[i * 3 + k] * ai[k * 3 + j];
+              im += ar[i * 3 + k] * ai[k * 3 + j] + ai[i * 3 + k] * ar[k * 3 + j];
+            }
+            cr[i * 3 + j] = re; ci[i * 3 + j] = im;
+          }
+      };
+      double norm2 = 0;
+      for (int e = 0; e < 9; ++e) norm2 += qr[e] * qr[e] + qi[e] * qi[e];
+      int halvings = 0;
+      while (norm2 > 16.0) { norm2 *= 0.25; ++halvings; }
+      if (halvings)
+        for (int e = 0; e < 9; ++e) { qr[e] = std::ldexp(qr[e], -halvings); qi[e] = std::ldexp(qi[e], -halvings); }
+      square(qr, qi, q2r, q2i);
+      const double c1 = 0.5 * (q2r[0] + q2r[4] + q2r[8]);
+      double c0 = 0;  // tr(Q Q^2) / 3 = sum_ij Q_ij (Q^2)_ji / 3, real
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) c0 += qr[i * 3 + j] * q2r[j * 3 + i] - qi[i * 3 + j] * q2i[j * 3 + i];
+      c0 /= 3.0;
+      const double r = std::sqrt(2.0 * c1);
+      double a = 1, b = 0, c = 0, re[3] = {0, 0, 0}, im[3] = {0, 0, 0}, coeff = 1;
+      for (int k = 0;;) {
+        double* target = (k % 2 == 0) ? re : im;
+        const double sign = (k % 4 == 0 || k % 4 == 1) ? 1.0 : -1.0;
+        target[0] += sign * coeff * a; target[1] += sign * coeff * b; target[2] += sign * coeff * c;
+        ++k;
+        coeff /= k;
+        if (coeff * std::pow(std::max(r, 1e-300), k) < 1e-17 && k > 2) break;
+        const double na = c * c0, nb = a + c * c1;
+        c = b; a = na; b = nb;
+      }
+      // E = f0 + f1 Q + f2 Q^2
+      double er[9], ei[9];
+      for (int e = 0; e < 9; ++e) {
+        er[e] = re[1] * qr[e] - im[1] * qi[e] + re[2] * q2r[e] - im[2] * q2i[e];
+        ei[e] = re[1] * qi[e] + im[1] * qr[e] + re[2] * q2i[e] + im[2] * q2r[e];
+      }
+      for (int i = 0; i < 3; ++i) { er[4 * i] += re[0]; ei[4 * i] += im[0]; }
+      for (int h = 0; h < halvings; ++h) {
+        double sr[9], si[9];
+        square(er, ei, sr, si);
+        for (int e = 0; e < 9; ++e) { er[e] = sr[e]; ei[e] = si[e]; }
+      }
+      T* po = out + 18 * m;
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          double sre = 0, sim = 0;
+          for (int k = 0; k < 3; ++k) {
+            const double ur = pu[2 * (k * 3 + j)], ui = pu[2 * (k * 3 + j) + 1];
+            sre += er[i * 3 + k] * ur - ei[i * 3 + k] * ui;
+            sim += er[i * 3 + k] * ui + ei[i * 3 + k] * ur;
+          }
+          po[2 * (i * 3 + j)] = static_cast<T>(sre);
+          po[2 * (i * 3 + j) + 1] = static_cast<T>(sim);
+        }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Python bindings: argument checks, dtype and N dispatch
+
+void check(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+template <typename F2, typename F3>
+void dispatch_n(int64_t n, F2 f2, F3 f3) {
+  if (n == 2) f2();
+  else if (n == 3) f3();
+  else TORCH_CHECK(false, "lattice kernels: N = ", n, "; allowed: 2, 3");
+}
+
+torch::Tensor gauge_force(torch::Tensor links, torch::Tensor fwd, torch::Tensor bwd, double coef) {
+  check(links, "links"); check(fwd, "fwd"); check(bwd, "bwd");
+  TORCH_CHECK(links.dim() == 5, "gauge_force: links must be [B, d, V, N, N]");
+  const int64_t batch = links.size(0), dim = links.size(1), volume = links.size(2), n = links.size(3);
+  auto out = torch::empty_like(links);
+  const int64_t* f = fwd.data_ptr<int64_t>();
+  const int64_t* b = bwd.data_ptr<int64_t>();
+  if (links.scalar_type() == at::kComplexDouble) {
+    const double* l = reinterpret_cast<const double*>(links.data_ptr());
+    double* o = reinterpret_cast<double*>(out.data_ptr());
+    dispatch_n(n, [&] { gauge_force_impl<double, 2>(l, o, f, b, batch, dim, volume, coef); },
+               [&] { gauge_force_impl<double, 3>(l, o, f, b, batch, dim, volume, coef); });
+  } else {
+    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "gauge_force: dtype must be complex64 or complex128");
+    const float* l = reinterpret_cast<const float*>(links.data_ptr());
+    float* o = reinterpret_cast<float*>(out.data_ptr());
+    dispatch_n(n, [&] { gauge_force_impl<float, 2>(l, o, f, b, batch, dim, volume, coef); },
+               [&] { gauge_force_impl<float, 3>(l, o, f, b, batch, dim, volume, coef); });
+  }
+  return out;
+}
+
+template <typename T>
+void hop_dispatch(bool wilson, const torch::Tensor& links, const torch::Tensor& psi, torch::Tensor& out,
+                  const torch::Tensor& fwd, const torch::Tensor& bwd, const torch::Tensor& cf,
+                  const torch::Tensor& cb) {
+  const int64_t batch = links.size(0), dim = links.size(1), volume = links.size(2), n = links.size(3);
+  const T* l = reinterpret_cast<const T*>(links.data_ptr());
+  const T* p = reinterpret_cast<const T*>(psi.data_ptr());
+  T* o = reinterpret_cast<T*>(out.data_ptr());
+  const int64_t* f = fwd.data_ptr<int64_t>();
+  const int64_t* b = bwd.data_ptr<int64_t>();
+  const T* a = cf.data_ptr<T>();
+  const T* c = cb.data_ptr<T>();
+  if (wilson) {
+    TORCH_CHECK(dim == 4, "wilson_hop: d = ", dim, "; allowed: 4");
+    dispatch_n(n, [&] { wilson_hop_impl<T, 2>(l, p, o, f, b, a, c, batch, volume); },
+               [&] { wilson_hop_impl<T, 3>(l, p, o, f, b, a, c, batch, volume); });
+  } else {
+    dispatch_n(n, [&] { staggered_hop_impl<T, 2>(l, p, o, f, b, a, c, batch, dim, volume); },
+               [&] { staggered_hop_impl<T, 3>(l, p, o, f, b, a, c, batch, dim, volume); });
+  }
+}
+
+torch::Tensor hop(bool wilson, torch::Tensor links, torch::Tensor psi, torch::Tensor fwd, torch::Tensor bwd,
+                  torch::Tensor cf, torch::Tensor cb) {
+  check(links, "links"); check(psi, "psi"); check(fwd, "fwd"); check(bwd, "bwd"); check(cf, "cf"); check(cb, "cb");
+  TORCH_CHECK(links.dim() == 5, "hop: links must be [B, d, V, N, N]");
+  TORCH_CHECK(psi.scalar_type() == links.scalar_type(), "hop: psi and links must share a dtype");
+  TORCH_CHECK(psi.size(0) == links.size(0), "hop: psi and links must share the batch size");
+  auto out = torch::empty_like(psi);
+  if (links.scalar_type() == at::kComplexDouble) {
+    hop_dispatch<double>(wilson, links, psi, out, fwd, bwd, cf, cb);
+  } else {
+    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "hop: dtype must be complex64 or complex128");
+    hop_dispatch<float>(wilson, links, psi, out, fwd, bwd, cf, cb);
+  }
+  return out;
+}
+
+torch::Tensor su3_exp_update(torch::Tensor links, torch::Tensor momenta, double eps) {
+  check(links, "links"); check(momenta, "momenta");
+  TORCH_CHECK(links.sizes() == momenta.sizes(), "su3_exp_update: links and momenta must share a shape");
+  TORCH_CHECK(links.scalar_type() == momenta.scalar_type(), "su3_exp_update: links and momenta must share a dtype");
+  TORCH_CHECK(links.dim() >= 2 && links.size(-1) == 3 && links.size(-2) == 3, "su3_exp_update: [..., 3, 3]");
+  auto out = torch::empty_like(links);
+  const int64_t count = links.numel() / 9;
+  if (links.scalar_type() == at::kComplexDouble) {
+    su3_exp_update_impl<double>(reinterpret_cast<const double*>(links.data_ptr()),
+                                reinterpret_cast<const double*>(momenta.data_ptr()),
+                                reinterpret_cast<double*>(out.data_ptr()), count, eps);
+  } else {
+    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "su3_exp_update: dtype must be complex64 or complex128");
+    su3_exp_update_impl<float>(reinterpret_cast<const float*>(links.data_ptr()),
+                               reinterpret_cast<const float*>(momenta.data_ptr()),
+                               reinterpret_cast<float*>(out.data_ptr()), count, eps);
+  }
+  return out;
+}
+
+torch::Tensor staggered_hop(torch::Tensor links, torch::Tensor psi, torch::Tensor fwd, torch::Tensor bwd,
+                            torch::Tensor cf, torch::Tensor cb) {
+  return hop(false, links, psi, fwd, bwd, cf, cb);
+}
+
+torch::Tensor wilson_hop(torch::Tensor links, torch::Tensor psi, torch::Tensor fwd, torch::Tensor bwd,
+                         torch::Tensor pf, torch::Tensor pb) {
+  return hop(true, links, psi, fwd, bwd, pf, pb);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("gauge_force", &gauge_force, "beta/(2N) TA(U A) of the Wilson gauge action, [B, d, V, N, N]");
+  m.def("su3_exp_update", &su3_exp_update, "exp(i eps P) U for SU(3), [..., 3, 3]");
+  m.def("staggered_hop", &staggered_hop, "staggered hopping term, [B, V, N]");
+  m.def("wilson_hop", &wilson_hop, "Wilson hopping term with spin projection, [B, V, 4, N]");
+}

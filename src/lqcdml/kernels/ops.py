@@ -1,0 +1,71 @@
+"""The compiled kernels on lqcdml's tensors: shapes in, shapes out.
+
+Links ``[B, d, L..., N, N]``, staggered fermions ``[B, L..., N]``, Wilson fermions
+``[B, L..., 4, N]``, all complex. Callers check ``dispatch.enabled`` first.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from .dispatch import boundary_signs, extension, geometry
+
+
+def _lattice(links: torch.Tensor) -> tuple[int, ...]:
+    return tuple(links.shape[2 : 2 + links.shape[1]])
+
+
+def _flat_links(links: torch.Tensor) -> torch.Tensor:
+    b, d, n = links.shape[0], links.shape[1], links.shape[-1]
+    return links.contiguous().reshape(b, d, -1, n, n)
+
+
+def gauge_force(links: torch.Tensor, beta: float) -> torch.Tensor:
+    """``beta / (2N) TA(U_mu(x) A_mu(x))`` (``WilsonGaugeAction.force``), shape of ``links``."""
+    fwd, bwd = geometry(_lattice(links))
+    n = links.shape[-1]
+    out = extension(required=True).gauge_force(_flat_links(links), fwd, bwd, beta / (2.0 * n))
+    return out.reshape(links.shape)
+
+
+@functools.cache
+def _staggered_coefficients(shape: tuple[int, ...], antiperiodic: bool, dtype: torch.dtype):
+    """``eta_mu(x) s_fwd / 2`` and ``-eta_mu(x) s_bwd / 2``, ``[d, V]`` of the real dtype."""
+    from ..theories.staggered import staggered_phases
+
+    eta = staggered_phases(shape).reshape(len(shape), -1)
+    sf, sb = boundary_signs(shape, antiperiodic)
+    return (0.5 * eta * sf).to(dtype).contiguous(), (-0.5 * eta * sb).to(dtype).contiguous()
+
+
+def staggered_hop(links: torch.Tensor, psi: torch.Tensor, antiperiodic: bool) -> torch.Tensor:
+    """``H psi`` of ``StaggeredOperator.hop``, shape of ``psi``."""
+    shape = _lattice(links)
+    fwd, bwd = geometry(shape)
+    cf, cb = _staggered_coefficients(shape, antiperiodic, links.real.dtype)
+    flat = psi.contiguous().reshape(psi.shape[0], -1, psi.shape[-1])
+    return extension(required=True).staggered_hop(_flat_links(links), flat, fwd, bwd, cf, cb).reshape(psi.shape)
+
+
+@functools.cache
+def _wilson_signs(shape: tuple[int, ...], antiperiodic: bool, dtype: torch.dtype):
+    sf, sb = boundary_signs(shape, antiperiodic)
+    return sf.to(dtype).contiguous(), sb.to(dtype).contiguous()
+
+
+def wilson_hop(links: torch.Tensor, psi: torch.Tensor, antiperiodic: bool) -> torch.Tensor:
+    """``sum_mu [(1 - g_mu) U psi(x+mu) + (1 + g_mu) U^dag psi(x-mu)]`` (``WilsonOperator.hop``)."""
+    shape = _lattice(links)
+    if len(shape) != 4:
+        raise ValueError(f"wilson_hop: d = {len(shape)}; allowed: 4")
+    fwd, bwd = geometry(shape)
+    pf, pb = _wilson_signs(shape, antiperiodic, links.real.dtype)
+    flat = psi.contiguous().reshape(psi.shape[0], -1, 4, psi.shape[-1])
+    return extension(required=True).wilson_hop(_flat_links(links), flat, fwd, bwd, pf, pb).reshape(psi.shape)
+
+
+def su3_exp_update(links: torch.Tensor, momenta: torch.Tensor, eps: float) -> torch.Tensor:
+    """``exp(i eps P) U`` for SU(3) links and hermitian traceless momenta ``[..., 3, 3]`` (``SU.update``)."""
+    return extension(required=True).su3_exp_update(links.contiguous(), momenta.contiguous(), float(eps))

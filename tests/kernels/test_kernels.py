@@ -1,0 +1,183 @@
+"""The compiled CPU kernels equal the torch references (1e-13 in double precision).
+
+The install builds the extension (``make``: ``python -m lqcdml.kernels.build``); a missing
+build fails here rather than skipping: the kernels are part of the product.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lqcdml import kernels
+from lqcdml.lattice import SU, make_generators
+from lqcdml.theories import WilsonGaugeAction
+from lqcdml.theories.staggered import StaggeredOperator
+from lqcdml.theories.wilson_fermion import WilsonOperator
+
+# lattices whose volume is not a multiple of the SIMD lane count (tails) and ones that are
+SHAPES_4D = [(4, 3, 5, 2, 3), (4, 4, 4, 4, 2)]
+DOUBLE_TOL = 1e-13
+
+
+def _links(n: int, shape, n_chains: int, dtype=torch.complex128, seed: int = 3) -> torch.Tensor:
+    return SU(n).haar(make_generators(seed, n_chains), shape).to(dtype)
+
+
+def _field(shape, dtype=torch.complex128, seed: int = 5) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    return torch.complex(torch.randn(shape, generator=gen, dtype=real), torch.randn(shape, generator=gen, dtype=real))
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rel: float) -> None:
+    scale = b.abs().amax().item()
+    assert (a - b).abs().amax().item() <= rel * scale, f"max diff {(a - b).abs().amax().item():.3e} at scale {scale:.3e}"
+
+
+def test_the_install_built_the_extension():
+    assert kernels.mode() == "auto"
+    assert kernels.extension() is not None, "compiled kernels missing: run `make .venv/.kernels`"
+    links = _links(3, (4, 2, 2, 2, 2), 1)
+    assert kernels.enabled(links, n=3)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("shape", SHAPES_4D + [(3, 4, 3, 5), (2, 6, 5)])
+@pytest.mark.parametrize("n_chains", [1, 3])
+def test_gauge_force_equals_reference(n, shape, n_chains):
+    links = _links(n, shape, n_chains)
+    action = WilsonGaugeAction(5.7, SU(n))
+    _close(kernels.gauge_force(links, 5.7), action.force_torch(links), DOUBLE_TOL)
+    _close(action.force(links), action.force_torch(links), DOUBLE_TOL)  # the dispatch takes it
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("shape", SHAPES_4D + [(3, 4, 3, 6), (2, 6, 4)])
+@pytest.mark.parametrize("antiperiodic", [True, False])
+def test_staggered_hop_equals_reference(n, shape, antiperiodic):
+    links = _links(n, shape, 2)
+    psi = _field((2, *shape[1:], n))
+    op = StaggeredOperator(0.1, SU(n), antiperiodic)
+    _close(kernels.staggered_hop(links, psi, antiperiodic), op.hop_torch(links, psi), DOUBLE_TOL)
+    _close(op.hop(links, psi), op.hop_torch(links, psi), DOUBLE_TOL)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("shape", SHAPES_4D)
+@pytest.mark.parametrize("antiperiodic", [True, False])
+@pytest.mark.parametrize("n_chains", [1, 2])
+def test_wilson_hop_equals_reference(n, shape, antiperiodic, n_chains):
+    links = _links(n, shape, n_chains)
+    psi = _field((n_chains, *shape[1:], 4, n))
+    op = WilsonOperator(0.1, SU(n), antiperiodic)
+    _close(kernels.wilson_hop(links, psi, antiperiodic), op.hop_torch(links, psi), DOUBLE_TOL)
+    _close(op.hop(links, psi), op.hop_torch(links, psi), DOUBLE_TOL)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.02, 0.7, 3.0])
+def test_su3_update_equals_reference(eps):
+    group = SU(3)
+    links = _links(3, (4, 3, 5, 2, 3), 2)
+    p = group.random_momentum(make_generators(7, 2), (4, 3, 5, 2, 3))
+    ref = torch.matmul(group.expi(eps * p), links)
+    out = kernels.su3_exp_update(links, p, eps)
+    _close(out, ref, DOUBLE_TOL if eps < 1 else 1e-12)  # |eps P| > 4: halving and squaring
+    assert group.deviation(out).item() < 1e-13
+
+
+def test_single_precision_agrees_with_double():
+    """complex64 inputs: the float kernels agree with the double reference to float accuracy."""
+    links = _links(3, (4, 3, 5, 2, 3), 2)
+    psi, spinor = _field((2, 3, 5, 2, 3, 3)), _field((2, 3, 5, 2, 3, 4, 3))
+    f32 = links.to(torch.complex64)
+    action = WilsonGaugeAction(6.0, SU(3))
+    _close(kernels.gauge_force(f32, 6.0).to(torch.complex128), action.force_torch(links), 1e-5)
+    _close(kernels.staggered_hop(f32, psi.to(torch.complex64), True).to(torch.complex128),
+           StaggeredOperator(0.1, SU(3)).hop_torch(links, psi), 1e-5)
+    _close(kernels.wilson_hop(f32, spinor.to(torch.complex64), True).to(torch.complex128),
+           WilsonOperator(0.1, SU(3)).hop_torch(links, spinor), 1e-5)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    links = _links(3, (4, 4, 4, 4, 2), 2)
+    psi = _field((2, 4, 4, 4, 2, 4, 3))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = (kernels.gauge_force(links, 6.0), kernels.wilson_hop(links, psi, True))
+        torch.set_num_threads(2)
+        two = (kernels.gauge_force(links, 6.0), kernels.wilson_hop(links, psi, True))
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(one, two):
+        assert torch.equal(a, b)
+
+
+def test_non_contiguous_inputs():
+    links = _links(3, (4, 4, 4, 2, 2), 2)
+    flipped = links.transpose(2, 3)  # a view: another lattice, same physics
+    op = StaggeredOperator(0.1, SU(3))
+    psi = _field((2, 4, 4, 2, 2, 3)).transpose(1, 2)
+    _close(op.hop(flipped, psi), op.hop_torch(flipped.contiguous(), psi.contiguous()), DOUBLE_TOL)
+
+
+def test_autograd_takes_the_reference_path():
+    """A graph to record (links that require grad) goes through torch, and differentiates."""
+    links = _links(2, (4, 2, 2, 2, 2), 1).requires_grad_(True)
+    psi = _field((1, 2, 2, 2, 2, 2))
+    assert not kernels.enabled(links, psi, n=2)
+    StaggeredOperator(0.1, SU(2)).hop(links, psi).abs().square().sum().backward()
+    assert links.grad is not None and links.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert kernels.enabled(links, psi, n=2)
+
+
+def test_mode_setting(monkeypatch):
+    links = _links(3, (4, 2, 2, 2, 2), 1)
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    assert not kernels.enabled(links, n=3)
+    monkeypatch.setenv("LQCDML_KERNELS", "fast")
+    with pytest.raises(ValueError, match=r"LQCDML_KERNELS = 'fast'; allowed: auto, torch, extension"):
+        kernels.enabled(links, n=3)
+    monkeypatch.setenv("LQCDML_KERNEL_ARCH", "skylake")
+    from lqcdml.kernels import build
+
+    with pytest.raises(ValueError, match=r"LQCDML_KERNEL_ARCH = 'skylake'; allowed: portable, native"):
+        build.tag()
+
+
+def test_other_groups_and_devices_use_torch():
+    links = _links(4, (4, 2, 2, 2, 2), 1)
+    assert not kernels.enabled(links, n=4)
+    assert not kernels.enabled(links.real, n=3)  # not complex
+    action = WilsonGaugeAction(2.0, SU(4))
+    assert torch.equal(action.force(links), action.force_torch(links))
+
+
+@pytest.mark.parametrize("fermion", [None, "staggered", "wilson"])
+def test_a_trajectory_follows_the_torch_path(fermion, monkeypatch):
+    """One HMC trajectory (gauge, staggered or Wilson fermions) with the kernels and with the
+    torch reference: the same end configuration to rounding and the same decision."""
+    from lqcdml.config.build import build_sampler, initial_fields
+    from lqcdml.config.schema import ChainConfig, EnsembleConfig, SamplerConfig, TheoryConfig
+
+    theory = {"name": "su", "n_colors": 3, "lattice": [4, 4, 2, 2], "beta": 5.6}
+    if fermion:
+        theory |= {"fermion": fermion, "fermion_mass": 0.5, "n_flavours": 4 if fermion == "staggered" else 2}
+    ens = EnsembleConfig(
+        theory=TheoryConfig(**theory),
+        sampler=SamplerConfig(integrator="omelyan", n_steps=6, trajectory_length=0.5),
+        chain=ChainConfig(n_chains=2, start="hot"),
+    )
+    ends = {}
+    for mode in ("extension", "torch"):
+        monkeypatch.setenv("LQCDML_KERNELS", mode)
+        hmc = build_sampler(ens)
+        state = hmc.init(initial_fields(ens, make_generators(0, 2), torch.complex128, "cpu"), 1)
+        state, info = hmc.step(state)
+        ends[mode] = (state.fields, info.accepted, info.delta_H)
+    (a, acc_a, dh_a), (b, acc_b, dh_b) = ends["extension"], ends["torch"]
+    assert torch.equal(acc_a, acc_b)
+    assert (a - b).abs().amax().item() < 1e-11
+    assert (dh_a - dh_b).abs().amax().item() < 1e-8
