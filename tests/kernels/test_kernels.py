@@ -17,6 +17,8 @@ from lqcdml.theories.wilson_fermion import WilsonOperator
 
 # lattices whose volume is not a multiple of the SIMD lane count (tails) and ones that are
 SHAPES_4D = [(4, 3, 5, 2, 3), (4, 4, 4, 4, 2)]
+# last extents that are multiples of 8: the force's row-by-row path (one and two blocks a row)
+ROW_SHAPES = [(4, 2, 3, 2, 8), (4, 2, 2, 3, 16), (3, 4, 3, 8), (2, 3, 8)]
 DOUBLE_TOL = 1e-13
 
 
@@ -43,7 +45,7 @@ def test_the_install_built_the_extension():
 
 
 @pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("shape", SHAPES_4D + [(3, 4, 3, 5), (2, 6, 5)])
+@pytest.mark.parametrize("shape", SHAPES_4D + ROW_SHAPES + [(3, 4, 3, 5), (2, 6, 5)])
 @pytest.mark.parametrize("n_chains", [1, 3])
 def test_gauge_force_equals_reference(n, shape, n_chains):
     links = _links(n, shape, n_chains)
@@ -88,6 +90,10 @@ def test_su3_update_equals_reference(eps):
 
 def test_single_precision_agrees_with_double():
     """complex64 inputs: the float kernels agree with the double reference to float accuracy."""
+    for shape in ((4, 3, 5, 2, 3), (4, 2, 3, 2, 8)):
+        links = _links(3, shape, 2)
+        _close(kernels.gauge_force(links.to(torch.complex64), 6.0).to(torch.complex128),
+               WilsonGaugeAction(6.0, SU(3)).force_torch(links), 1e-5)
     links = _links(3, (4, 3, 5, 2, 3), 2)
     psi, spinor = _field((2, 3, 5, 2, 3, 3)), _field((2, 3, 5, 2, 3, 4, 3))
     f32 = links.to(torch.complex64)
@@ -100,8 +106,8 @@ def test_single_precision_agrees_with_double():
 
 
 def test_results_do_not_depend_on_the_thread_count():
-    links = _links(3, (4, 4, 4, 4, 2), 2)
-    psi = _field((2, 4, 4, 4, 2, 4, 3))
+    links = _links(3, (4, 4, 4, 2, 8), 2)
+    psi = _field((2, 4, 4, 2, 8, 4, 3))
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)

@@ -23,11 +23,20 @@ def _flat_links(links: torch.Tensor) -> torch.Tensor:
 
 
 def gauge_force(links: torch.Tensor, beta: float) -> torch.Tensor:
-    """``beta / (2N) TA(U_mu(x) A_mu(x))`` (``WilsonGaugeAction.force``), shape of ``links``."""
-    fwd, bwd = geometry(_lattice(links))
+    """``beta / (2N) TA(U_mu(x) A_mu(x))`` (``WilsonGaugeAction.force``), shape of ``links``.
+
+    Lattices whose last extent is a multiple of 8 go row by row (vector loads of
+    neighbours); others through neighbour tables (gathers).
+    """
+    shape = _lattice(links)
     n = links.shape[-1]
-    out = extension(required=True).gauge_force(_flat_links(links), fwd, bwd, beta / (2.0 * n))
-    return out.reshape(links.shape)
+    coef = beta / (2.0 * n)
+    if len(shape) >= 2 and shape[-1] % 8 == 0:
+        row_fwd, row_bwd = geometry(shape[:-1])
+        rows = links.contiguous().reshape(links.shape[0], links.shape[1], -1, shape[-1], n, n)
+        return extension(required=True).gauge_force_rows(rows, row_fwd, row_bwd, coef).reshape(links.shape)
+    fwd, bwd = geometry(shape)
+    return extension(required=True).gauge_force(_flat_links(links), fwd, bwd, coef).reshape(links.shape)
 
 
 @functools.cache

@@ -193,6 +193,106 @@ void gauge_force_impl(const T* links, T* out, const int64_t* fwd, const int64_t*
   });
 }
 
+
+// The same force with the lattice taken row by row along the last direction, for extents
+// L_{d-1} that are multiples of the lane count: the links are first transposed into
+// structure-of-arrays rows with one halo site at each end,
+//   soa[b][nu][row][component][1 + z],  component = 2 e (re) or 2 e + 1 (im),
+// so every neighbour block is a plain (unaligned) vector load: x +- mu for mu < d - 1 is
+// another row (tables row_fwd / row_bwd of the outer d - 1 directions), for mu = d - 1
+// the same row shifted by one site into the halo.
+template <typename T, int N>
+void gauge_force_rows_impl(const T* links, T* out, T* soa, const int64_t* row_fwd, const int64_t* row_bwd,
+                           int64_t batch, int64_t dim, int64_t rows, int64_t length, double coef) {
+  constexpr int W = 8;
+  constexpr int E = N * N;
+  using M = Block<T, E, W>;
+  const int64_t lp = length + 2;
+  const int64_t volume = rows * length;
+  const int64_t row_size = 2 * E * lp;
+  at::parallel_for(0, batch * dim * rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {  // job = (b * dim + nu) * rows + row
+      const T* src = links + 2 * E * (job * length);
+      T* dst = soa + job * row_size;
+      for (int64_t z = 0; z < length; ++z)
+        for (int c = 0; c < 2 * E; ++c) dst[c * lp + 1 + z] = src[2 * E * z + c];
+      for (int c = 0; c < 2 * E; ++c) {
+        dst[c * lp] = dst[c * lp + length];
+        dst[c * lp + length + 1] = dst[c * lp + 1];
+      }
+    }
+  });
+  const int64_t blocks = length / W;
+  const int64_t last = dim - 1;
+  at::parallel_for(0, batch * dim * rows * blocks, 1, [&](int64_t begin, int64_t end) {
+    M u, a, b, t, acc;
+    int64_t site[W];
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t z0 = (job % blocks) * W;
+      const int64_t row = (job / blocks) % rows;
+      const int64_t mu = (job / (blocks * rows)) % dim;
+      const int64_t bidx = job / (blocks * rows * dim);
+      const T* cfg = soa + bidx * dim * rows * row_size;
+      // (row, dz) of x + sign * nu_hat from (row, dz)
+      auto step = [&](int64_t r, int64_t dz, int64_t nu, int sign, int64_t& r_out, int64_t& dz_out) {
+        if (nu == last) { r_out = r; dz_out = dz + sign; }
+        else { r_out = (sign > 0 ? row_fwd : row_bwd)[nu * rows + r]; dz_out = dz; }
+      };
+      auto load = [&](int64_t nu, int64_t r, int64_t dz, M& m) {
+        const T* p = cfg + (nu * rows + r) * row_size + 1 + z0 + dz;
+        for (int e = 0; e < E; ++e) {
+#pragma omp simd
+          for (int w = 0; w < W; ++w) {
+            m.re[e][w] = p[(2 * e) * lp + w];
+            m.im[e][w] = p[(2 * e + 1) * lp + w];
+          }
+        }
+      };
+      zero(acc);
+      for (int64_t nu = 0; nu < dim; ++nu) {
+        if (nu == mu) continue;
+        int64_t r1, d1, r2, d2, r3, d3;
+        step(row, 0, mu, +1, r1, d1);  // x + mu
+        step(row, 0, nu, +1, r2, d2);  // x + nu
+        load(nu, r1, d1, a);
+        load(mu, r2, d2, b);
+        matmul<N, false, true, false>(a, b, t);
+        load(nu, row, 0, a);
+        matmul<N, false, true, true>(t, a, acc);
+        step(row, 0, nu, -1, r2, d2);  // x - nu
+        step(r2, d2, mu, +1, r3, d3);  // x - nu + mu
+        load(mu, r2, d2, a);
+        load(nu, r3, d3, b);
+        matmul<N, false, false, false>(a, b, t);
+        load(nu, r2, d2, a);
+        matmul<N, true, false, true>(t, a, acc);
+      }
+      load(mu, row, 0, u);
+      matmul<N, false, false, false>(u, acc, t);
+      alignas(64) T trace[W];
+#pragma omp simd
+      for (int w = 0; w < W; ++w) trace[w] = T(0);
+      for (int i = 0; i < N; ++i)
+#pragma omp simd
+        for (int w = 0; w < W; ++w) trace[w] += t.im[i * N + i][w];
+      const T c = static_cast<T>(coef);
+      for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) {
+          const int ij = i * N + j, ji = j * N + i;
+#pragma omp simd
+          for (int w = 0; w < W; ++w) {
+            T re = T(0.5) * (t.im[ij][w] + t.im[ji][w]);
+            if (i == j) re -= trace[w] / T(N);
+            a.re[ij][w] = c * re;
+            a.im[ij][w] = c * T(0.5) * (t.re[ji][w] - t.re[ij][w]);
+          }
+        }
+      for (int w = 0; w < W; ++w) site[w] = row * length + z0 + w;
+      scatter(out + 2 * E * (bidx * dim + mu) * volume, site, W, a);
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------
 // staggered hopping term: out(x) = sum_mu [cf_mu(x) U_mu(x) psi(x+mu) + cb_mu(x) U_mu(x-mu)^dag psi(x-mu)]
 // with cf = eta phase_fwd / 2, cb = -eta phase_bwd / 2 supplied by the caller
@@ -443,6 +543,34 @@ torch::Tensor gauge_force(torch::Tensor links, torch::Tensor fwd, torch::Tensor 
   return out;
 }
 
+torch::Tensor gauge_force_rows(torch::Tensor links, torch::Tensor row_fwd, torch::Tensor row_bwd, double coef) {
+  check(links, "links"); check(row_fwd, "row_fwd"); check(row_bwd, "row_bwd");
+  TORCH_CHECK(links.dim() == 6, "gauge_force_rows: links must be [B, d, rows, L, N, N]");
+  const int64_t batch = links.size(0), dim = links.size(1), rows = links.size(2), length = links.size(3);
+  const int64_t n = links.size(4);
+  TORCH_CHECK(length % 8 == 0, "gauge_force_rows: the last extent must be a multiple of 8");
+  auto out = torch::empty_like(links);
+  auto soa = torch::empty({batch * dim * rows * 2 * n * n * (length + 2)}, links.options().dtype(
+      links.scalar_type() == at::kComplexDouble ? at::kDouble : at::kFloat));
+  const int64_t* f = row_fwd.data_ptr<int64_t>();
+  const int64_t* b = row_bwd.data_ptr<int64_t>();
+  if (links.scalar_type() == at::kComplexDouble) {
+    const double* l = reinterpret_cast<const double*>(links.data_ptr());
+    double* o = reinterpret_cast<double*>(out.data_ptr());
+    double* w = soa.data_ptr<double>();
+    dispatch_n(n, [&] { gauge_force_rows_impl<double, 2>(l, o, w, f, b, batch, dim, rows, length, coef); },
+               [&] { gauge_force_rows_impl<double, 3>(l, o, w, f, b, batch, dim, rows, length, coef); });
+  } else {
+    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "gauge_force_rows: dtype must be complex64 or complex128");
+    const float* l = reinterpret_cast<const float*>(links.data_ptr());
+    float* o = reinterpret_cast<float*>(out.data_ptr());
+    float* w = soa.data_ptr<float>();
+    dispatch_n(n, [&] { gauge_force_rows_impl<float, 2>(l, o, w, f, b, batch, dim, rows, length, coef); },
+               [&] { gauge_force_rows_impl<float, 3>(l, o, w, f, b, batch, dim, rows, length, coef); });
+  }
+  return out;
+}
+
 template <typename T>
 void hop_dispatch(bool wilson, const torch::Tensor& links, const torch::Tensor& psi, torch::Tensor& out,
                   const torch::Tensor& fwd, const torch::Tensor& bwd, const torch::Tensor& cf,
@@ -515,6 +643,7 @@ torch::Tensor wilson_hop(torch::Tensor links, torch::Tensor psi, torch::Tensor f
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gauge_force", &gauge_force, "beta/(2N) TA(U A) of the Wilson gauge action, [B, d, V, N, N]");
+  m.def("gauge_force_rows", &gauge_force_rows, "gauge_force on [B, d, rows, L, N, N], L a multiple of 8");
   m.def("su3_exp_update", &su3_exp_update, "exp(i eps P) U for SU(3), [..., 3, 3]");
   m.def("staggered_hop", &staggered_hop, "staggered hopping term, [B, V, N]");
   m.def("wilson_hop", &wilson_hop, "Wilson hopping term with spin projection, [B, V, 4, N]");
