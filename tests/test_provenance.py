@@ -27,3 +27,13 @@ def test_job_record_has_the_resolved_config_its_seeds_and_where_it_ran():
                             "estimator": cfg.ensembles["u1"].estimator.seed, "replica_stream": replica_seed(77, 2)}
     assert (rec["device"], rec["dtype"], rec["experiment"], rec["ensemble"]) == ("cpu", cfg.dtype, "ci_tiny", "u1")
     assert rec["git_commit"] == git_commit() and rec["versions"] == package_versions()
+    from lqcdml.kernels import build
+
+    assert rec["kernels"] == {"mode": "auto", "build": build.tag(), "arch": "portable"}
+
+
+def test_the_record_says_when_the_torch_path_ran(monkeypatch):
+    from lqcdml.provenance import kernels_record
+
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    assert kernels_record() == {"mode": "torch", "build": None, "arch": None}

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_commit", "package_versions", "provenance", "RECORDED_PACKAGES"]
+__all__ = ["git_commit", "kernels_record", "package_versions", "provenance", "RECORDED_PACKAGES"]
 
 #: distributions whose versions go into every record (the numbers depend on them)
 RECORDED_PACKAGES = ("lqcdml", "torch", "numpy", "scipy", "zarr", "xarray", "pyerrors", "hydra-core",
@@ -50,8 +50,21 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def kernels_record() -> dict[str, Any]:
+    """Which CPU kernels a job's arithmetic ran through: ``LQCDML_KERNELS`` and the compiled
+    build (its tag and instruction set) when one is loaded; results of the two paths agree
+    to rounding, not bit for bit."""
+    from . import kernels
+    from .kernels import build
+
+    mode = kernels.mode()
+    loaded = mode != "torch" and kernels.extension() is not None
+    return {"mode": mode, "build": build.tag() if loaded else None, "arch": build.arch() if loaded else None}
+
+
 def provenance(config: Mapping[str, Any], seeds: Mapping[str, int], **extra: Any) -> dict[str, Any]:
     """The record of one job's output: the resolved config it ran (a JSON mapping), the seeds
-    it drew from, package versions and the git commit; ``extra`` adds fields (device, dtype)."""
+    it drew from, package versions, the git commit and the kernels; ``extra`` adds fields
+    (device, dtype)."""
     return {"config": dict(config), "seeds": dict(seeds), "versions": package_versions(),
-            "git_commit": git_commit(), **extra}
+            "git_commit": git_commit(), "kernels": kernels_record(), **extra}
