@@ -106,9 +106,22 @@ def build(verbose: bool = False) -> ModuleType:
     )
 
 
+def remove_stale_builds() -> list[Path]:
+    """Delete the builds of other sources, flags or torch versions beside this one."""
+    import shutil
+
+    current = build_directory()
+    stale = [d for d in current.parent.iterdir() if d.is_dir() and d != current]
+    for d in stale:
+        shutil.rmtree(d, ignore_errors=True)
+    return stale
+
+
 def main() -> None:
+    """The install's step: build this source, drop builds of earlier ones."""
     build()
-    print(f"lqcdml kernels: built {built_library()}")
+    removed = remove_stale_builds()
+    print(f"lqcdml kernels: built {built_library()}" + (f" (removed {len(removed)} stale builds)" if removed else ""))
 
 
 if __name__ == "__main__":
