@@ -467,14 +467,16 @@ void su3_exp_update_impl(const T* u, const T* p, T* out, int64_t count, double e
         for (int j = 0; j < 3; ++j) c0 += qr[i * 3 + j] * q2r[j * 3 + i] - qi[i * 3 + j] * q2i[j * 3 + i];
       c0 /= 3.0;
       const double r = std::sqrt(2.0 * c1);
-      double a = 1, b = 0, c = 0, re[3] = {0, 0, 0}, im[3] = {0, 0, 0}, coeff = 1;
+      double a = 1, b = 0, c = 0, re[3] = {0, 0, 0}, im[3] = {0, 0, 0}, coeff = 1, rk = 1;
+      const double rr = std::max(r, 1e-300);
       for (int k = 0;;) {
         double* target = (k % 2 == 0) ? re : im;
         const double sign = (k % 4 == 0 || k % 4 == 1) ? 1.0 : -1.0;
         target[0] += sign * coeff * a; target[1] += sign * coeff * b; target[2] += sign * coeff * c;
         ++k;
         coeff /= k;
-        if (coeff * std::pow(std::max(r, 1e-300), k) < 1e-17 && k > 2) break;
+        rk *= rr;  // r^k
+        if (coeff * rk < 1e-17 && k > 2) break;
         const double na = c * c0, nb = a + c * c1;
         c = b; a = na; b = nb;
       }
