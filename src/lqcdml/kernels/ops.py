@@ -41,10 +41,14 @@ def gauge_force(links: torch.Tensor, beta: float) -> torch.Tensor:
 
 @functools.cache
 def _staggered_coefficients(shape: tuple[int, ...], antiperiodic: bool, dtype: torch.dtype):
-    """``eta_mu(x) s_fwd / 2`` and ``-eta_mu(x) s_bwd / 2``, ``[d, V]`` of the real dtype."""
-    from ..theories.staggered import staggered_phases
+    """``eta_mu(x) s_fwd / 2`` and ``-eta_mu(x) s_bwd / 2``, ``[d, V]`` of the real dtype.
 
-    eta = staggered_phases(shape).reshape(len(shape), -1)
+    ``eta_mu(x) = (-1)^(x_0 + ... + x_{mu-1})`` (``theories.staggered``; written here again
+    because this package sits below ``lattice`` and imports torch only).
+    """
+    grids = torch.meshgrid(*[torch.arange(extent) for extent in shape], indexing="ij")
+    partial = torch.cumsum(torch.stack([torch.zeros(shape, dtype=torch.long), *grids[:-1]]), dim=0)
+    eta = (1 - 2 * (partial % 2)).to(torch.float64).reshape(len(shape), -1)
     sf, sb = boundary_signs(shape, antiperiodic)
     return (0.5 * eta * sf).to(dtype).contiguous(), (-0.5 * eta * sb).to(dtype).contiguous()
 
