@@ -13,9 +13,14 @@ from scipy import special
 from lqcdml.lattice import U1, gauge_transform
 from lqcdml.nn import u1_plaquette_flow
 from lqcdml.nn.u1_equivariant import circle_map, zero_mixture_head
+from lqcdml.nn.flow import FlowModel, UniformAnglePrior
 from lqcdml.nn.u1_plaquette import (
     PlaquetteCoupling,
+    PlaquetteFlowModel,
     SinkPartnerCoupling,
+    _partner_net,
+    partner_chain_forward,
+    partner_chain_reverse,
     partner_ess_bound,
     plaquette_change_links,
 )
@@ -44,13 +49,22 @@ def plaq(links):
     return plaquette_field(links, U1())[:, 0]
 
 
-def random_model(shape, n_layers=3, n_partners=3, seed=0, std=0.3):
-    model = u1_plaquette_flow(shape, n_layers, (8,), 3, 3, n_partners=n_partners, partner_hidden=(8,))
+def randomize(model, seed=0, std=0.3):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(std * torch.randn(p.shape, generator=g, dtype=p.dtype))
     return model.to(DT)
+
+
+def random_model(shape, n_layers=3, n_partners=3, seed=0, std=0.3, merged=True):
+    model = u1_plaquette_flow(shape, n_layers, (8,), 3, 3, n_partners=n_partners, partner_hidden=(8,), merged=merged)
+    return randomize(model, seed, std)
+
+
+def twin(model: PlaquetteFlowModel, merged: bool) -> PlaquetteFlowModel:
+    """The same layers (shared weights), evaluated merged or layer by layer."""
+    return PlaquetteFlowModel(model.prior, list(model.layers), merged=merged)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -66,9 +80,10 @@ def test_link_solver_has_the_requested_plaquettes(shape):
     assert delta[:, 0, :-1].abs().max() == 0
 
 
+@pytest.mark.parametrize("merged", [True, False])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_flow_is_invertible(shape):
-    model = random_model(shape)
+def test_flow_is_invertible(shape, merged):
+    model = random_model(shape, merged=merged)
     z = model.prior.sample(4, torch.Generator().manual_seed(3), dtype=DT)
     x, ld = model(z)
     z_back, ld_back = model.reverse(x)
@@ -101,9 +116,10 @@ def test_log_det_matches_autograd(shape):
             assert abs(autograd_log_det(layer.reverse, y) + ld.item()) < 1e-10
 
 
-def test_flow_is_gauge_equivariant():
+@pytest.mark.parametrize("merged", [True, False])
+def test_flow_is_gauge_equivariant(merged):
     shape = (4, 6)
-    model = random_model(shape, seed=2)
+    model = random_model(shape, seed=2, merged=merged)
     links = haar(shape, n=3, seed=7)
     alpha = haar(shape, n=3, seed=8)[:, 0]
     group = U1()
@@ -144,7 +160,82 @@ def test_partner_layer_moves_its_plaquette_and_the_sink_only():
     assert angle_err(p_y[:, :13].sum(1), p_x[:, :13].sum(1)) < 1e-12
 
 
+def mixed_model(shape=(4, 6), seed=6):
+    """Couplings and partners interleaved; partner runs with gaps, a decreasing index and two n_mix."""
+
+    def coupling(parity):
+        net = torch.nn.Conv2d(2, 8, 3, padding=1, padding_mode="circular")
+        return PlaquetteCoupling(shape, parity, net, 3)
+
+    def partner(index, n_mix=3):
+        return SinkPartnerCoupling(shape, index, _partner_net((8,), n_mix, "tanh"), n_mix)
+
+    layers = [coupling(0), partner(3), partner(4), partner(9), partner(2), coupling(1),
+              partner(20), partner(21, n_mix=2), partner(22, n_mix=2), coupling(0), partner(1)]
+    model = randomize(PlaquetteFlowModel(UniformAnglePrior((2, *shape)), layers), seed, 0.4)
+    runs = [[p.index for p in run] if isinstance(run, list) else "c" for run in model._runs()]
+    assert runs == ["c", [3, 4, 9], [2], "c", [20], [21, 22], "c", [1]]
+    return model
+
+
+@pytest.mark.parametrize(("shape", "build"), [*((shape, "standard") for shape in SHAPES), ((4, 6), "mixed")])
+def test_merged_equals_layer_by_layer(shape, build):
+    """Plaquettes computed once and links moved once: the same bijection, log-Jacobian and
+    gradients as the layer-by-layer reference, on random links and non-trivial weights."""
+    merged = random_model(shape, n_layers=3, n_partners=shape[0] * shape[1] - 2, seed=11) if build == "standard" \
+        else mixed_model()
+    ref = twin(merged, merged=False)
+    assert merged.merged and not ref.merged
+    x = haar(shape, n=6, seed=12)
+    y, ld = merged(x)
+    y_ref, ld_ref = ref(x)
+    assert angle_err(y, x) > 0.5 and ld.abs().max() > 1.0  # non-trivial
+    assert angle_err(y, y_ref) < 1e-12 and (ld - ld_ref).abs().max() < 1e-12
+    assert y.min() >= -math.pi and y.max() < math.pi
+    z, lz = merged.reverse(x)
+    z_ref, lz_ref = ref.reverse(x)
+    assert angle_err(z, z_ref) < 1e-12 and (lz - lz_ref).abs().max() < 1e-12
+    back, l_back = merged.reverse(y)
+    assert angle_err(back, x) < 1e-10 and (l_back + ld).abs().max() < 1e-10
+    # gradients of a reverse-KL-like loss through either path
+    action = WilsonGaugeAction(2.0, U1()).action
+    grads = []
+    for model in (merged, ref):
+        model.zero_grad()
+        out, log_det = model(x)
+        (action(out) - log_det).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert grads[0].abs().max() > 0.1
+    assert (grads[0] - grads[1]).abs().max() < 1e-10 * grads[1].abs().max()
+
+
+def test_checkpoints_load_into_either_path():
+    """``state_dict`` keys as for a plain ``FlowModel`` of the same layers; a saved state loads
+    into a merged or layer-by-layer model and gives the same output."""
+    shape = (4, 4)
+    trained = random_model(shape, n_layers=2, n_partners=4, seed=13)
+    plain = FlowModel(trained.prior, list(trained.layers))
+    assert list(trained.state_dict()) == list(plain.state_dict())
+    state = {k: v.clone() for k, v in trained.state_dict().items()}
+    x = haar(shape, n=4, seed=14)
+    y_ref, ld_ref = plain(x)
+    for merged in (True, False):
+        fresh = u1_plaquette_flow(shape, 2, (8,), 3, 3, n_partners=4, partner_hidden=(8,), merged=merged).to(DT)
+        fresh.load_state_dict(state)  # strict
+        y, ld = fresh(x)
+        assert angle_err(y, y_ref) < 1e-12 and (ld - ld_ref).abs().max() < 1e-12
+
+
 def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match=r"u1 plaquette flow: layers \['Identity'\]"):
+        PlaquetteFlowModel(UniformAnglePrior((2, 4, 4)), [torch.nn.Identity()])
+    with pytest.raises(ValueError, match=r"on lattices \[\(4, 4\), \(4, 6\)\]"):
+        PlaquetteFlowModel(UniformAnglePrior((2, 4, 4)), [PlaquetteCoupling((4, 4), 0, torch.nn.Identity(), 1),
+                                                         PlaquetteCoupling((4, 6), 1, torch.nn.Identity(), 1)])
+    partners = [SinkPartnerCoupling((4, 4), i, torch.nn.Identity(), 1) for i in (3, 2)]
+    for chain in (partner_chain_forward, partner_chain_reverse):
+        with pytest.raises(ValueError, match=r"plaquette indices \[3, 2\]; allowed: one or more, strictly"):
+            chain(torch.zeros(1, 16, dtype=DT), partners)
     with pytest.raises(ValueError, match=r"n_partners = 15; allowed: 0 .. 14"):
         u1_plaquette_flow((4, 4), n_partners=15)
     with pytest.raises(ValueError, match=r"lattice shape \(4,\); allowed: two extents"):

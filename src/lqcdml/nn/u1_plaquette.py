@@ -38,6 +38,23 @@ with exact maps the remaining weight is ``f_{m+1}(-S)`` for a nearly uniform ``S
     ``ESS = 1 / (1 + 2 sum_{k >= 1} (I_k(beta) / I_0(beta))^(2 (m + 1)))``
 
 (``partner_ess_bound``): 0.72 for ``m = 8`` and 0.92 for ``m = 16`` at ``beta = 6``.
+
+Merged evaluation
+-----------------
+Every layer moves plaquettes only (the gauge angles stay, the holonomies follow), its maps
+and its log-Jacobian read plaquettes only, and the link change of a plaquette change is
+linear (``plaquette_change_links``). So ``PlaquetteFlowModel`` (``merged=True``) computes
+the plaquette field once, runs all layers on it (``plaquette_forward`` /
+``plaquette_reverse``: couplings evaluate ``h`` at their active plaquettes only; a run of
+partners with increasing indices is one chain, ``S_{j+1} = wrap(S_j + q_j' + gap)``, and in
+reverse reads all ``S_j`` at once and inverts its ``m`` maps in one batch), and changes the
+links once, by ``delta`` of the accumulated change ``P_end - P_start`` off the sink and
+``-sum`` of it at the sink. No layer reads the sink, so its value is left stale in between.
+This is the layer-by-layer map (``merged=False``: each layer recomputes the plaquettes from
+the links and moves the links) exactly, up to rounding and ``2 pi`` multiples of link
+angles: the plaquettes a layer reads differ from the recomputed ones by ``2 pi`` multiples
+(``U1.mul`` does not wrap), and every map reads them through ``cos``, ``sin``, ``wrap`` or
+``h``, all ``2 pi``-periodic; ``delta`` of integer multiples of ``2 pi`` is one too.
 """
 
 from __future__ import annotations
@@ -62,7 +79,10 @@ from .u1_equivariant import (
 
 __all__ = [
     "PlaquetteCoupling",
+    "PlaquetteFlowModel",
     "SinkPartnerCoupling",
+    "partner_chain_forward",
+    "partner_chain_reverse",
     "partner_ess_bound",
     "plaquette_change_links",
     "u1_plaquette_flow",
@@ -122,6 +142,8 @@ class PlaquetteCoupling(nn.Module):
         active = ((x[0] + x[1]) % 2 == parity) & ~sink
         self.register_buffer("active", active)
         self.register_buffer("frozen", ~(active | sink))
+        # row-major indices of the active plaquettes, for plaquette_forward (not in the state_dict)
+        self.register_buffer("active_index", active.flatten().nonzero()[:, 0], persistent=False)
         self.net = net
 
     def _params(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -137,8 +159,31 @@ class PlaquetteCoupling(nn.Module):
         dp[:, -1, -1] = -total
         return wrap(links + plaquette_change_links(dp))
 
+    def _active_params(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(s, w, t)`` at the active plaquettes only: ``[B, n_mix, n_active]``, ..., ``[B, n_active]``."""
+        frozen = self.frozen.to(plaq.dtype)
+        out = self.net(torch.stack((torch.cos(plaq) * frozen, torch.sin(plaq) * frozen), dim=1))
+        out = out.flatten(2)[:, :, self.active_index]
+        return mixture_params(out, self.n_mix, "u1 plaquette coupling")
+
+    def plaquette_forward(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer on plaquettes ``[B, L_0, L_1]``: ``(P', log|det|)`` ``[B, L_0, L_1]``, ``[B]``.
+
+        Active plaquettes mapped by ``h`` (evaluated there only), the others (the sink too: it
+        is read by no layer) returned as given; ``P`` may be any ``2 pi`` representatives.
+        """
+        flat = plaq.flatten(1)
+        new, dh = circle_map(flat[:, self.active_index], *self._active_params(plaq))
+        return flat.index_copy(1, self.active_index, new).view_as(plaq), torch.log(dh).sum(1)
+
+    def plaquette_reverse(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inverse of ``plaquette_forward``: ``(P, log|det dP/dP'|)``; sink returned as given."""
+        flat = plaq.flatten(1)  # frozen plaquettes are unchanged by the layer
+        old, dh = circle_map_inverse(flat[:, self.active_index], *self._active_params(plaq))
+        return flat.index_copy(1, self.active_index, old).view_as(plaq), -torch.log(dh).sum(1)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(y, log|det dy/dx|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
+        """``(y, log|det dy/dx|)``: ``[B, 2, L_0, L_1]``, ``[B]``. Layer by layer: the reference."""
         check_links(x, self.shape, "u1 plaquette coupling")
         plaq = plaquette_field(x, _U1)[:, 0]
         s, w, t = self._params(plaq)
@@ -147,7 +192,7 @@ class PlaquetteCoupling(nn.Module):
         return y, torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
 
     def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, log|det dx/dy|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
+        """``(x, log|det dx/dy|)``: ``[B, 2, L_0, L_1]``, ``[B]``. Layer by layer: the reference."""
         check_links(y, self.shape, "u1 plaquette coupling")
         plaq = plaquette_field(y, _U1)[:, 0]
         s, w, t = self._params(plaq)  # frozen plaquettes are unchanged by the layer
@@ -176,11 +221,15 @@ class SinkPartnerCoupling(nn.Module):
         self.index = index
         self.net = net
 
+    def conditioner(self, before: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(s, w, t)`` ``[B, n_mix, 1]``, ``[B, n_mix, 1]``, ``[B, 1]`` from ``S`` ``[B]``."""
+        out = self.net(torch.stack((torch.cos(before), torch.sin(before)), dim=1)).unsqueeze(-1)
+        return mixture_params(out, self.n_mix, "u1 sink partner")
+
     def _params(self, plaq: torch.Tensor):
         flat = plaq.flatten(1)
         before = wrap(flat[:, : self.index].sum(1))
-        out = self.net(torch.stack((torch.cos(before), torch.sin(before)), dim=1)).unsqueeze(-1)
-        return flat[:, self.index : self.index + 1], mixture_params(out, self.n_mix, "u1 sink partner")
+        return flat[:, self.index : self.index + 1], self.conditioner(before)
 
     def _move(self, links: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
         dp = torch.zeros(links.shape[0], self.shape[0] * self.shape[1], dtype=links.dtype, device=links.device)
@@ -199,6 +248,149 @@ class SinkPartnerCoupling(nn.Module):
         q, (s, w, t) = self._params(plaquette_field(y, _U1)[:, 0])
         old, dh = circle_map_inverse(q, s, w, t)
         return self._move(y, (old - q)[:, 0]), -torch.log(dh[:, 0])
+
+
+def _chain_indices(partners: list[SinkPartnerCoupling]) -> list[int]:
+    """The partners' plaquette indices; ``ValueError`` unless strictly increasing."""
+    idx = [layer.index for layer in partners]
+    if not idx or any(b <= a for a, b in zip(idx, idx[1:])):
+        raise ValueError(
+            f"u1 sink partner chain: plaquette indices {idx}; allowed: one or more, strictly increasing"
+        )
+    return idx
+
+
+def partner_chain_forward(
+    plaq: torch.Tensor, partners: list[SinkPartnerCoupling]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Partner layers in sequence on flat plaquettes ``[B, V]`` (row-major; strictly
+    increasing indices): ``(P', log|det|)`` ``[B, V]``, ``[B]``.
+
+    The sum before each partner is carried, ``S_{j+1} = wrap(S_j + q_j' + sum of the
+    plaquettes between q_j and q_{j+1})``; the sink is returned as given.
+    """
+    idx = _chain_indices(partners)
+    before = wrap(plaq[:, : idx[0]].sum(1))
+    news: list[torch.Tensor] = []
+    log_det = torch.zeros(plaq.shape[0], dtype=plaq.dtype, device=plaq.device)
+    for j, layer in enumerate(partners):
+        if j:
+            step = news[-1]
+            if idx[j] > idx[j - 1] + 1:
+                step = step + plaq[:, idx[j - 1] + 1 : idx[j]].sum(1)
+            before = wrap(before + step)
+        new, dh = circle_map(plaq[:, idx[j] : idx[j] + 1], *layer.conditioner(before))
+        news.append(new[:, 0])
+        log_det = log_det + torch.log(dh[:, 0])
+    index = torch.tensor(idx, device=plaq.device)
+    return plaq.index_copy(1, index, torch.stack(news, dim=1)), log_det
+
+
+def partner_chain_reverse(
+    plaq: torch.Tensor, partners: list[SinkPartnerCoupling]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of ``partner_chain_forward`` (same shapes; ``partners`` in forward order).
+
+    Undoing partner ``j`` leaves the plaquettes before ``q_j`` as given, so every ``S_j``
+    is read off the input at once and all ``m`` circle maps are inverted in one batch.
+    """
+    idx = _chain_indices(partners)
+    n_mix = partners[0].n_mix
+    if any(layer.n_mix != n_mix for layer in partners):
+        raise ValueError(
+            f"u1 sink partners: n_mix = {[layer.n_mix for layer in partners]}; allowed: one value"
+        )
+    index = torch.tensor(idx, device=plaq.device)
+    # sum of the plaquettes before idx[j]: the sum before idx[0] plus a cumulative sum
+    between = torch.cumsum(plaq[:, idx[0] : idx[-1]], dim=1)
+    offsets = torch.cat((between.new_zeros(plaq.shape[0], 1), between), dim=1)[:, index - idx[0]]
+    before = wrap(plaq[:, : idx[0]].sum(1, keepdim=True) + offsets)  # [B, m]
+    context = torch.stack((torch.cos(before), torch.sin(before)), dim=-1)  # [B, m, 2]
+    out = torch.stack([layer.net(context[:, j]) for j, layer in enumerate(partners)], dim=-1)
+    s, w, t = mixture_params(out, n_mix, "u1 sink partner")
+    old, dh = circle_map_inverse(plaq[:, index], s, w, t)
+    return plaq.index_copy(1, index, old), -torch.log(dh).sum(1)
+
+
+class PlaquetteFlowModel(FlowModel):
+    """``FlowModel`` of ``PlaquetteCoupling`` and ``SinkPartnerCoupling`` layers on one
+    ``L_0 x L_1`` lattice, links ``[B, 2, L_0, L_1]``.
+
+    ``merged=True``: the merged evaluation of the module docstring (plaquettes computed once,
+    links changed once); ``merged=False``: layer by layer (``FlowModel``), the reference.
+    Same bijection, log-Jacobian and ``state_dict`` either way.
+    """
+
+    def __init__(self, prior: nn.Module, layers: list[nn.Module], merged: bool = True) -> None:
+        super().__init__(prior, layers)
+        kinds = (PlaquetteCoupling, SinkPartnerCoupling)
+        bad = [type(layer).__name__ for layer in layers if not isinstance(layer, kinds)]
+        shapes = {layer.shape for layer in layers if isinstance(layer, kinds)}
+        if bad or len(shapes) != 1:
+            names = bad or [type(layer).__name__ for layer in layers]
+            raise ValueError(
+                f"u1 plaquette flow: layers {names} on lattices {sorted(shapes)}; allowed: "
+                "PlaquetteCoupling and SinkPartnerCoupling layers, one lattice"
+            )
+        self.shape: tuple[int, int] = shapes.pop()
+        self.merged = bool(merged)
+
+    def _runs(self) -> list[PlaquetteCoupling | list[SinkPartnerCoupling]]:
+        """Layers in order, partners grouped into runs of strictly increasing index and one
+        ``n_mix`` (each run one ``partner_chain_forward``)."""
+        runs: list[PlaquetteCoupling | list[SinkPartnerCoupling]] = []
+        for layer in self.layers:
+            last = runs[-1] if runs else None
+            if isinstance(layer, SinkPartnerCoupling):
+                if (isinstance(last, list) and layer.index > last[-1].index
+                        and layer.n_mix == last[-1].n_mix):
+                    last.append(layer)
+                else:
+                    runs.append([layer])
+            else:
+                runs.append(layer)
+        return runs
+
+    def _move(self, links: torch.Tensor, plaq: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """Links ``wrap(links + delta)`` whose plaquettes off the sink change from ``plaq`` to
+        ``new`` (``[B, L_0, L_1]``); the sink takes up ``-sum`` of the change."""
+        dp = new - plaq
+        total = dp.flatten(1)[:, :-1].sum(1)
+        dp = dp.clone()
+        dp[:, -1, -1] = -total
+        return wrap(links + plaquette_change_links(dp))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, log|det dx/dz|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
+        if not self.merged:
+            return super().forward(z)
+        check_links(z, self.shape, "u1 plaquette flow")
+        plaq = plaquette_field(z, _U1)[:, 0]
+        new, log_det = plaq, torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
+        for run in self._runs():
+            if isinstance(run, list):
+                flat, ld = partner_chain_forward(new.flatten(1), run)
+                new = flat.view_as(plaq)
+            else:
+                new, ld = run.plaquette_forward(new)
+            log_det = log_det + ld
+        return self._move(z, plaq, new), log_det
+
+    def reverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, log|det dz/dx|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
+        if not self.merged:
+            return super().reverse(x)
+        check_links(x, self.shape, "u1 plaquette flow")
+        plaq = plaquette_field(x, _U1)[:, 0]
+        old, log_det = plaq, torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        for run in reversed(self._runs()):
+            if isinstance(run, list):
+                flat, ld = partner_chain_reverse(old.flatten(1), run)
+                old = flat.view_as(plaq)
+            else:
+                old, ld = run.plaquette_reverse(old)
+            log_det = log_det + ld
+        return self._move(x, plaq, old), log_det
 
 
 def partner_ess_bound(beta: float, n_partners: int) -> float:
@@ -230,13 +422,14 @@ def u1_plaquette_flow(
     activation: str = "leaky_relu",
     n_partners: int = 0,
     partner_hidden: tuple[int, ...] = (32, 32),
-) -> FlowModel:
+    merged: bool = True,
+) -> PlaquetteFlowModel:
     """Uniform (Haar) prior on ``[B, 2, L_0, L_1]``, ``n_layers`` plaquette couplings, then
     ``n_partners`` sink-partner layers (plaquettes ``V - 1 - m .. V - 2`` in order).
 
     Layer ``i`` transforms parity ``i % 2``; the last layer of each conditioner starts as in
     ``u1_equivariant.zero_mixture_head``. Partner conditioners are perceptrons with
-    ``partner_hidden`` widths.
+    ``partner_hidden`` widths. ``merged``: see ``PlaquetteFlowModel``.
     """
     if n_layers < 1:
         raise ValueError(f"u1_plaquette_flow: n_layers = {n_layers}; allowed: >= 1")
@@ -256,4 +449,4 @@ def u1_plaquette_flow(
         net = _partner_net(tuple(partner_hidden), n_mix, activation)
         zero_mixture_head(net, n_mix)
         layers.append(SinkPartnerCoupling(shape, index, net, n_mix))
-    return FlowModel(UniformAnglePrior((2, *shape)), layers)
+    return PlaquetteFlowModel(UniformAnglePrior((2, *shape)), layers, merged)
