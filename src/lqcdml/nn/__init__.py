@@ -1,11 +1,12 @@
 """Neural networks: periodic convolutions, normalizing-flow layers and models, gauge-covariant
 layers (trainable stout smearing, CASK attention), control-variate vector fields."""
 
-from .affine import AffineCoupling, checkerboard_masks, phi4_flow
+from .affine import AffineCoupling, CheckerboardFlow, checkerboard_masks, phi4_flow
 from .cask import CASKBlock, cask_net
 from .control_variates import PlaquetteVectorField, ShiftedMLP, VectorField, shifted_fields
 from .conv import PeriodicConv, conv_net
 from .flow import FlowModel, NormalPrior, UniformAnglePrior
+from .site_conv import SiteConvNet
 from .stout import LOOP_TYPES, GaugeCovariantNet, StoutLayer, stout_net
 from .u1_equivariant import U1EquivariantCoupling, u1_flow
 from .u1_plaquette import PlaquetteCoupling, plaquette_change_links, u1_plaquette_flow
@@ -22,10 +23,12 @@ __all__ = [
     "cask_net",
     "stout_net",
     "AffineCoupling",
+    "CheckerboardFlow",
     "FlowModel",
     "NormalPrior",
     "PeriodicConv",
     "PlaquetteCoupling",
+    "SiteConvNet",
     "U1EquivariantCoupling",
     "UniformAnglePrior",
     "checkerboard_masks",

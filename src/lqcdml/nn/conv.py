@@ -13,9 +13,16 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["PeriodicConv", "conv_net"]
+__all__ = ["PeriodicConv", "conv_net", "kernel_offsets"]
 
 ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "silu": nn.SiLU, "relu": nn.ReLU}
+
+
+def kernel_offsets(dim: int, kernel: int) -> list[tuple[int, ...]]:
+    """The ``kernel^dim`` site offsets ``(-r..r)^dim``, ``r = kernel // 2``, in the row-major order of
+    the kernel index: tap ``k`` reads the input at ``x + offsets[k]`` (both forms of ``PeriodicConv``)."""
+    r = kernel // 2
+    return list(itertools.product(range(-r, r + 1), repeat=dim))
 
 
 class PeriodicConv(nn.Module):
@@ -30,7 +37,7 @@ class PeriodicConv(nn.Module):
             raise ValueError(f"PeriodicConv: kernel = {kernel}; allowed: odd >= 1")
         if dim < 1:
             raise ValueError(f"PeriodicConv: dim = {dim}; allowed: >= 1")
-        self.dim, self.kernel = dim, kernel
+        self.dim, self.kernel, self.c_in, self.c_out = dim, kernel, c_in, c_out
         self.native = dim <= 3 if native is None else native
         if self.native and dim > 3:
             raise ValueError(f"PeriodicConv: native convolution for dim = {dim}; allowed: dim <= 3")
@@ -42,8 +49,7 @@ class PeriodicConv(nn.Module):
             bound = 1 / math.sqrt(fan_in)
             self.weight = nn.Parameter(torch.empty(kernel**dim, c_out, c_in).uniform_(-bound, bound))
             self.bias = nn.Parameter(torch.empty(c_out).uniform_(-bound, bound)) if bias else None
-            r = kernel // 2
-            self.offsets = list(itertools.product(range(-r, r + 1), repeat=dim))
+            self.offsets = kernel_offsets(dim, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.native:

@@ -33,6 +33,10 @@ def reverse_kl_loss(model, action: Callable[[torch.Tensor], torch.Tensor], batch
 class FlowTrainer:
     """Adam on the reverse KL, with a constant or cosine learning-rate schedule.
 
+    The defaults are those of the configured training (``conf/train/reverse_kl.yaml``): at
+    the flow tutorial's set-up, ``lr = 3e-3`` reaches a better flow than the tutorial's
+    ``1e-3`` after the same number of steps from a few hundred on, with either schedule.
+
     ``steps`` is the total planned length (the cosine schedule decays to
     ``lr * min_lr_ratio`` at ``steps``). ``grad_clip > 0`` rescales the gradient to that
     global norm when it is larger: the reverse-KL gradient is heavy-tailed (a rare draw with
@@ -46,7 +50,7 @@ class FlowTrainer:
         action: Callable[[torch.Tensor], torch.Tensor],
         steps: int,
         batch: int = 64,
-        lr: float = 1e-3,
+        lr: float = 3e-3,
         schedule: str = "cosine",
         min_lr_ratio: float = 0.05,
         seed: int = 0,
@@ -60,10 +64,12 @@ class FlowTrainer:
             raise ValueError(f"flow training: grad_clip = {grad_clip}; allowed: >= 0 (0: no clipping)")
         self.grad_clip = float(grad_clip)
         self.model, self.action = model, action
-        self.steps, self.batch = steps, batch
+        self.steps, self.batch, self.schedule = steps, batch, schedule
         device = next(model.parameters()).device
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        # the fused kernel: one update for all parameters (the per-parameter loop costs ~1.5 ms a step)
+        fused = True if device.type in ("cpu", "cuda") else None
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
         if schedule == "cosine":
             def factor(step: int) -> float:
                 c = 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
