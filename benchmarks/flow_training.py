@@ -35,9 +35,8 @@ from pathlib import Path
 import torch
 
 from lqcdml.nn import phi4_flow
-from lqcdml.samplers.flow_mcmc import effective_sample_size, independence_acceptance
 from lqcdml.theories import Phi4Action
-from lqcdml.train import FlowTrainer
+from lqcdml.train import FlowTrainer, evaluate_flow
 
 PEER = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "peer_flow_baseline.py"
 SETUP = "phi4 2D L=8 m2=-4 lambda=8, 16 affine layers, hidden [8, 8], kernel 3"
@@ -53,20 +52,6 @@ def probe_rate(dtype: torch.dtype, action, batch: int, seconds: float, seed: int
         probe.step()
         n += 1
     return n / (time.perf_counter() - t0)
-
-
-@torch.no_grad()
-def fresh_quality(model, action, n_samples: int, seed: int) -> dict:
-    """ESS and independence-Metropolis acceptance of ``n_samples`` fresh draws, in the model's dtype."""
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    log_w = []
-    for start in range(0, n_samples, 1000):
-        x, log_q = model.sample(min(1000, n_samples - start), gen)
-        log_w.append(-(action(x) + log_q))
-    lw = torch.cat(log_w)
-    return {"ess": effective_sample_size(lw),
-            "acceptance": independence_acceptance(lw, torch.Generator().manual_seed(seed + 1)),
-            "n_samples": n_samples}
 
 
 def start_peer(args, log_path: Path, out_path: Path) -> subprocess.Popen:
@@ -130,7 +115,7 @@ def main() -> None:
     while time.perf_counter() - t0 < args.budget:
         trainer.step()
     seconds = time.perf_counter() - t0
-    quality = fresh_quality(trainer.model, action, args.samples, args.seed + 1)
+    quality = evaluate_flow(trainer.model, action, args.samples, args.seed + 1, dtype=None)
     ours = {
         "steps_per_second": trainer.step_count / seconds, "trained_steps": trainer.step_count,
         "train_seconds": seconds, "planned_steps": planned, "probe_steps_per_second": rate,

@@ -125,9 +125,12 @@ class FlowTrainer:
 
 
 @torch.no_grad()
-def evaluate_flow(model: torch.nn.Module, action, n_samples: int, seed: int) -> dict:
-    """ESS and independence-Metropolis acceptance on ``n_samples`` fresh float64 samples."""
-    model = copy.deepcopy(model).double()
+def evaluate_flow(model: torch.nn.Module, action, n_samples: int, seed: int,
+                  dtype: torch.dtype | None = torch.float64) -> dict:
+    """ESS and independence-Metropolis acceptance on ``n_samples`` fresh samples drawn in
+    ``dtype`` (``None``: the model's own dtype)."""
+    if dtype is not None:
+        model = copy.deepcopy(model).to(dtype)
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     log_w = []
     for start in range(0, n_samples, 1000):

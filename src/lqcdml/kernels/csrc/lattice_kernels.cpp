@@ -91,6 +91,29 @@ inline void matmul(const Block<T, N * N, W>& a, const Block<T, N * N, W>& b, Blo
     }
 }
 
+// y = c TA(x), TA(X) = (X - X^dag) / 2i - tr(...) / N:
+// Y_ij = (Im X_ij + Im X_ji) / 2 + i (Re X_ji - Re X_ij) / 2, the trace removed from the diagonal
+template <int N, typename T, int W>
+inline void traceless_hermitian(const Block<T, N * N, W>& x, T c, Block<T, N * N, W>& y) {
+  alignas(64) T trace[W];
+#pragma omp simd
+  for (int w = 0; w < W; ++w) trace[w] = T(0);
+  for (int i = 0; i < N; ++i)
+#pragma omp simd
+    for (int w = 0; w < W; ++w) trace[w] += x.im[i * N + i][w];
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) {
+      const int ij = i * N + j, ji = j * N + i;
+#pragma omp simd
+      for (int w = 0; w < W; ++w) {
+        T re = T(0.5) * (x.im[ij][w] + x.im[ji][w]);
+        if (i == j) re -= trace[w] / T(N);
+        y.re[ij][w] = c * re;
+        y.im[ij][w] = c * T(0.5) * (x.re[ji][w] - x.re[ij][w]);
+      }
+    }
+}
+
 // y (+)= coef[w] * op(U) v for colour vectors; op the adjoint where DAG
 template <bool DAG, typename T, int N, int W>
 inline void matvec_acc(const Block<T, N * N, W>& u, const T* vre, const T* vim, const T* coef,
@@ -169,25 +192,7 @@ void gauge_force_impl(const T* links, T* out, const int64_t* fwd, const int64_t*
       }
       gather(field(mu), site, u);
       matmul<N, false, false, false>(u, acc, t);  // X = U A
-      // TA(X): Y_ij = (Im X_ij + Im X_ji) / 2 + i (Re X_ji - Re X_ij) / 2, trace removed
-      alignas(64) T trace[W];
-#pragma omp simd
-      for (int w = 0; w < W; ++w) trace[w] = T(0);
-      for (int i = 0; i < N; ++i)
-#pragma omp simd
-        for (int w = 0; w < W; ++w) trace[w] += t.im[i * N + i][w];
-      const T c = static_cast<T>(coef);
-      for (int i = 0; i < N; ++i)
-        for (int j = 0; j < N; ++j) {
-          const int ij = i * N + j, ji = j * N + i;
-#pragma omp simd
-          for (int w = 0; w < W; ++w) {
-            T re = T(0.5) * (t.im[ij][w] + t.im[ji][w]);
-            if (i == j) re -= trace[w] / T(N);
-            a.re[ij][w] = c * re;
-            a.im[ij][w] = c * T(0.5) * (t.re[ji][w] - t.re[ij][w]);
-          }
-        }
+      traceless_hermitian<N>(t, static_cast<T>(coef), a);
       scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, a);
     }
   });
@@ -269,24 +274,7 @@ void gauge_force_rows_impl(const T* links, T* out, T* soa, const int64_t* row_fw
       }
       load(mu, row, 0, u);
       matmul<N, false, false, false>(u, acc, t);
-      alignas(64) T trace[W];
-#pragma omp simd
-      for (int w = 0; w < W; ++w) trace[w] = T(0);
-      for (int i = 0; i < N; ++i)
-#pragma omp simd
-        for (int w = 0; w < W; ++w) trace[w] += t.im[i * N + i][w];
-      const T c = static_cast<T>(coef);
-      for (int i = 0; i < N; ++i)
-        for (int j = 0; j < N; ++j) {
-          const int ij = i * N + j, ji = j * N + i;
-#pragma omp simd
-          for (int w = 0; w < W; ++w) {
-            T re = T(0.5) * (t.im[ij][w] + t.im[ji][w]);
-            if (i == j) re -= trace[w] / T(N);
-            a.re[ij][w] = c * re;
-            a.im[ij][w] = c * T(0.5) * (t.re[ji][w] - t.re[ij][w]);
-          }
-        }
+      traceless_hermitian<N>(t, static_cast<T>(coef), a);
       for (int w = 0; w < W; ++w) site[w] = row * length + z0 + w;
       scatter(out + 2 * E * (bidx * dim + mu) * volume, site, W, a);
     }
