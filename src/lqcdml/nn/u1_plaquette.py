@@ -122,6 +122,19 @@ def plaquette_change_links(dp: torch.Tensor) -> torch.Tensor:
     return torch.stack((d0, d1), dim=1)
 
 
+def move_links(links: torch.Tensor, dp: torch.Tensor) -> torch.Tensor:
+    """Links ``wrap(links + delta)`` whose plaquettes off the sink change by ``dp``.
+
+    ``links`` ``[B, 2, L_0, L_1]``, ``dp`` ``[B, L_0, L_1]``; the sink entry of ``dp`` (the
+    last plaquette, row-major) is ignored: the sink takes up ``-sum`` of the other changes,
+    so the total is exactly zero as ``plaquette_change_links`` requires.
+    """
+    total = dp.flatten(1)[:, :-1].sum(1)
+    dp = dp.clone()
+    dp[:, -1, -1] = -total
+    return wrap(links + plaquette_change_links(dp))
+
+
 class PlaquetteCoupling(nn.Module):
     """Checkerboard coupling of plaquette angles with a sink; see the module docstring.
 
@@ -150,14 +163,6 @@ class PlaquetteCoupling(nn.Module):
         frozen = self.frozen.to(plaq.dtype)
         out = self.net(torch.stack((torch.cos(plaq) * frozen, torch.sin(plaq) * frozen), dim=1))
         return mixture_params(out, self.n_mix, "u1 plaquette coupling")
-
-    def _move(self, links: torch.Tensor, dp_active: torch.Tensor) -> torch.Tensor:
-        """Links whose active plaquettes change by ``dp_active`` and whose sink takes up the rest."""
-        dp = torch.where(self.active, dp_active, 0.0)
-        total = dp.flatten(1).sum(1)
-        dp = dp.clone()
-        dp[:, -1, -1] = -total
-        return wrap(links + plaquette_change_links(dp))
 
     def _active_params(self, plaq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(s, w, t)`` at the active plaquettes only: ``[B, n_mix, n_active]``, ..., ``[B, n_active]``."""
@@ -188,7 +193,7 @@ class PlaquetteCoupling(nn.Module):
         plaq = plaquette_field(x, _U1)[:, 0]
         s, w, t = self._params(plaq)
         new, dh = circle_map(plaq, s, w, t)
-        y = self._move(x, new - plaq)
+        y = move_links(x, torch.where(self.active, new - plaq, 0.0))
         return y, torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
 
     def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,7 +202,7 @@ class PlaquetteCoupling(nn.Module):
         plaq = plaquette_field(y, _U1)[:, 0]
         s, w, t = self._params(plaq)  # frozen plaquettes are unchanged by the layer
         old, dh = circle_map_inverse(plaq, s, w, t)
-        x = self._move(y, old - plaq)
+        x = move_links(y, torch.where(self.active, old - plaq, 0.0))
         return x, -torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
 
 
@@ -232,10 +237,10 @@ class SinkPartnerCoupling(nn.Module):
         return flat[:, self.index : self.index + 1], self.conditioner(before)
 
     def _move(self, links: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
+        """Links whose plaquette ``index`` changes by ``change`` ``[B]`` (the sink by ``-change``)."""
         dp = torch.zeros(links.shape[0], self.shape[0] * self.shape[1], dtype=links.dtype, device=links.device)
         dp[:, self.index] = change
-        dp[:, -1] = -change
-        return wrap(links + plaquette_change_links(dp.view(-1, *self.shape)))
+        return move_links(links, dp.view(-1, *self.shape))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_links(x, self.shape, "u1 sink partner")
@@ -351,15 +356,6 @@ class PlaquetteFlowModel(FlowModel):
                 runs.append(layer)
         return runs
 
-    def _move(self, links: torch.Tensor, plaq: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
-        """Links ``wrap(links + delta)`` whose plaquettes off the sink change from ``plaq`` to
-        ``new`` (``[B, L_0, L_1]``); the sink takes up ``-sum`` of the change."""
-        dp = new - plaq
-        total = dp.flatten(1)[:, :-1].sum(1)
-        dp = dp.clone()
-        dp[:, -1, -1] = -total
-        return wrap(links + plaquette_change_links(dp))
-
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, log|det dx/dz|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
         if not self.merged:
@@ -374,7 +370,7 @@ class PlaquetteFlowModel(FlowModel):
             else:
                 new, ld = run.plaquette_forward(new)
             log_det = log_det + ld
-        return self._move(z, plaq, new), log_det
+        return move_links(z, new - plaq), log_det
 
     def reverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(z, log|det dz/dx|)``: ``[B, 2, L_0, L_1]``, ``[B]``."""
@@ -390,7 +386,7 @@ class PlaquetteFlowModel(FlowModel):
             else:
                 old, ld = run.plaquette_reverse(old)
             log_det = log_det + ld
-        return self._move(x, plaq, old), log_det
+        return move_links(x, old - plaq), log_det
 
 
 def partner_ess_bound(beta: float, n_partners: int) -> float:
