@@ -24,6 +24,12 @@ namespace {
 template <typename T>
 constexpr int lanes() { return 64 / sizeof(T); }  // one 512-bit register of T
 
+#ifdef __AVX512F__
+constexpr int kVectorBytes = 64;
+#else
+constexpr int kVectorBytes = 32;  // AVX2 (the portable x86-64-v3 build) and narrower
+#endif
+
 template <typename T, int E, int W>
 struct Block {  // E complex numbers per lane, W lanes
   alignas(64) T re[E][W];
@@ -60,9 +66,60 @@ inline void scatter(T* base, const int64_t* idx, int n_valid, const Block<T, E, 
   }
 }
 
-// C (+)= op(A) op(B) for N x N matrices; op is the adjoint where DA / DB
-template <int N, bool DA, bool DB, bool ACC, typename T, int W>
-inline void matmul(const Block<T, N * N, W>& a, const Block<T, N * N, W>& b, Block<T, N * N, W>& c) {
+// Read access to one lane block's matrix, wherever it lives: re(e)[w], im(e)[w].
+template <typename T, int E, int W>
+struct InBlock {  // a Block
+  const Block<T, E, W>& b;
+  const T* re(int e) const { return b.re[e]; }
+  const T* im(int e) const { return b.im[e]; }
+};
+
+template <typename T>
+struct InRows {  // structure-of-arrays rows: component c (2 e re, 2 e + 1 im) at p[c * ld + w]
+  const T* p;
+  int64_t ld;
+  const T* re(int e) const { return p + (2 * e) * ld; }
+  const T* im(int e) const { return p + (2 * e + 1) * ld; }
+};
+
+// C (+)= op(A) op(B) for N x N matrices; op is the adjoint where DA / DB; A and B are read in
+// place (InBlock, InRows), so operands in structure-of-arrays rows need no copy into a Block
+template <int N, bool DA, bool DB, bool ACC, typename T, int W, typename A, typename B>
+inline void matmul_in(const A& a, const B& b, Block<T, N * N, W>& c) {
+  if (W * sizeof(T) <= kVectorBytes) {  // a lane array is one register: a row of C stays in registers
+    for (int i = 0; i < N; ++i) {
+      alignas(64) T re[N][W], im[N][W];
+      for (int j = 0; j < N; ++j)
+#pragma omp simd
+        for (int w = 0; w < W; ++w) {
+          re[j][w] = ACC ? c.re[i * N + j][w] : T(0);
+          im[j][w] = ACC ? c.im[i * N + j][w] : T(0);
+        }
+      for (int k = 0; k < N; ++k) {
+        const int ia = DA ? k * N + i : i * N + k;
+        const T sa = DA ? T(-1) : T(1);
+        const T* __restrict__ a_re = a.re(ia);
+        const T* __restrict__ a_im = a.im(ia);
+        for (int j = 0; j < N; ++j) {
+          const int ib = DB ? j * N + k : k * N + j;
+          const T sb = DB ? T(-1) : T(1);
+          const T* __restrict__ b_re = b.re(ib);
+          const T* __restrict__ b_im = b.im(ib);
+#pragma omp simd
+          for (int w = 0; w < W; ++w) {
+            const T ar = a_re[w], ai = sa * a_im[w];
+            const T br = b_re[w], bi = sb * b_im[w];
+            re[j][w] += ar * br - ai * bi;
+            im[j][w] += ar * bi + ai * br;
+          }
+        }
+      }
+      for (int j = 0; j < N; ++j)
+#pragma omp simd
+        for (int w = 0; w < W; ++w) { c.re[i * N + j][w] = re[j][w]; c.im[i * N + j][w] = im[j][w]; }
+    }
+    return;
+  }
   for (int i = 0; i < N; ++i)
     for (int j = 0; j < N; ++j) {
       alignas(64) T re[W], im[W];
@@ -78,10 +135,14 @@ inline void matmul(const Block<T, N * N, W>& a, const Block<T, N * N, W>& b, Blo
         const int ib = DB ? j * N + k : k * N + j;
         const T sa = DA ? T(-1) : T(1);
         const T sb = DB ? T(-1) : T(1);
+        const T* __restrict__ a_re = a.re(ia);
+        const T* __restrict__ a_im = a.im(ia);
+        const T* __restrict__ b_re = b.re(ib);
+        const T* __restrict__ b_im = b.im(ib);
 #pragma omp simd
         for (int w = 0; w < W; ++w) {
-          const T ar = a.re[ia][w], ai = sa * a.im[ia][w];
-          const T br = b.re[ib][w], bi = sb * b.im[ib][w];
+          const T ar = a_re[w], ai = sa * a_im[w];
+          const T br = b_re[w], bi = sb * b_im[w];
           re[w] += ar * br - ai * bi;
           im[w] += ar * bi + ai * br;
         }
@@ -89,6 +150,11 @@ inline void matmul(const Block<T, N * N, W>& a, const Block<T, N * N, W>& b, Blo
 #pragma omp simd
       for (int w = 0; w < W; ++w) { c.re[i * N + j][w] = re[w]; c.im[i * N + j][w] = im[w]; }
     }
+}
+
+template <int N, bool DA, bool DB, bool ACC, typename T, int W>
+inline void matmul(const Block<T, N * N, W>& a, const Block<T, N * N, W>& b, Block<T, N * N, W>& c) {
+  matmul_in<N, DA, DB, ACC, T, W>(InBlock<T, N * N, W>{a}, InBlock<T, N * N, W>{b}, c);
 }
 
 // y = c TA(x), TA(X) = (X - X^dag) / 2i - tr(...) / N:
@@ -230,7 +296,7 @@ void gauge_force_rows_impl(const T* links, T* out, T* soa, const int64_t* row_fw
   const int64_t blocks = length / W;
   const int64_t last = dim - 1;
   at::parallel_for(0, batch * dim * rows * blocks, 1, [&](int64_t begin, int64_t end) {
-    M u, a, b, t, acc;
+    M a, t, acc;
     int64_t site[W];
     for (int64_t job = begin; job < end; ++job) {
       const int64_t z0 = (job % blocks) * W;
@@ -243,15 +309,8 @@ void gauge_force_rows_impl(const T* links, T* out, T* soa, const int64_t* row_fw
         if (nu == last) { r_out = r; dz_out = dz + sign; }
         else { r_out = (sign > 0 ? row_fwd : row_bwd)[nu * rows + r]; dz_out = dz; }
       };
-      auto load = [&](int64_t nu, int64_t r, int64_t dz, M& m) {
-        const T* p = cfg + (nu * rows + r) * row_size + 1 + z0 + dz;
-        for (int e = 0; e < E; ++e) {
-#pragma omp simd
-          for (int w = 0; w < W; ++w) {
-            m.re[e][w] = p[(2 * e) * lp + w];
-            m.im[e][w] = p[(2 * e + 1) * lp + w];
-          }
-        }
+      auto at = [&](int64_t nu, int64_t r, int64_t dz) {  // the lane block of U_nu at (r, z0 + dz), in place
+        return InRows<T>{cfg + (nu * rows + r) * row_size + 1 + z0 + dz, lp};
       };
       zero(acc);
       for (int64_t nu = 0; nu < dim; ++nu) {
@@ -259,21 +318,14 @@ void gauge_force_rows_impl(const T* links, T* out, T* soa, const int64_t* row_fw
         int64_t r1, d1, r2, d2, r3, d3;
         step(row, 0, mu, +1, r1, d1);  // x + mu
         step(row, 0, nu, +1, r2, d2);  // x + nu
-        load(nu, r1, d1, a);
-        load(mu, r2, d2, b);
-        matmul<N, false, true, false>(a, b, t);
-        load(nu, row, 0, a);
-        matmul<N, false, true, true>(t, a, acc);
+        matmul_in<N, false, true, false, T, W>(at(nu, r1, d1), at(mu, r2, d2), t);
+        matmul_in<N, false, true, true, T, W>(InBlock<T, E, W>{t}, at(nu, row, 0), acc);
         step(row, 0, nu, -1, r2, d2);  // x - nu
         step(r2, d2, mu, +1, r3, d3);  // x - nu + mu
-        load(mu, r2, d2, a);
-        load(nu, r3, d3, b);
-        matmul<N, false, false, false>(a, b, t);
-        load(nu, r2, d2, a);
-        matmul<N, true, false, true>(t, a, acc);
+        matmul_in<N, false, false, false, T, W>(at(mu, r2, d2), at(nu, r3, d3), t);
+        matmul_in<N, true, false, true, T, W>(InBlock<T, E, W>{t}, at(nu, r2, d2), acc);
       }
-      load(mu, row, 0, u);
-      matmul<N, false, false, false>(u, acc, t);
+      matmul_in<N, false, false, false, T, W>(at(mu, row, 0), InBlock<T, E, W>{acc}, t);
       traceless_hermitian<N>(t, static_cast<T>(coef), a);
       for (int w = 0; w < W; ++w) site[w] = row * length + z0 + w;
       scatter(out + 2 * E * (bidx * dim + mu) * volume, site, W, a);
