@@ -1,6 +1,6 @@
 """Fermion benchmarks; prints one JSON document.
 
-- Staggered and Wilson Dslash (hopping term) on an 8^4 SU(3) lattice, float64 and
+- Staggered and Wilson Dslash (hopping term) on an 8^4 SU(3) lattice (``--extent``), float64 and
   float32, B = 1 and B = 8 fields, with the compiled kernels (Wilson: spin projection)
   and with the pure-torch reference side by side: GFLOP/s with the conventional counts
   (570 flops per site staggered, 1320 Wilson) and effective GB/s with the minimal-traffic
@@ -13,7 +13,8 @@
   beta 2.7, staggered m 0.3, 20 leapfrog steps), Nf = 4 and Nf = 2, with 1 and 16
   chains per tensor, kernels and torch (the ``paper_slhmc_hmc`` set-up).
 
-Usage: ``python benchmarks/dslash.py [--threads 2] [--quick]``
+Usage: ``python benchmarks/dslash.py [--threads 2] [--quick] [--parts dslash cg trajectories]``
+(the trajectories take minutes: the torch path runs RHMC with 16 chains).
 """
 
 from __future__ import annotations
@@ -34,15 +35,17 @@ from lqcdml.theories.wilson_fermion import WilsonOperator
 from kernel_timing import copy_bandwidth, kernels, timeit
 
 
-def dslash_case(name, op, group, shape, flops_per_site, bytes_per_site, repeat, copy_gbs) -> list[dict]:
-    """``op.hop`` in both dtypes and batch sizes, kernels beside torch."""
+def dslash_case(name, op, group, extent, internal, flops_per_site, bytes_per_site, repeat, copy_gbs) -> list[dict]:
+    """``op.hop`` on an ``extent^4`` lattice in both dtypes and batch sizes, kernels beside torch."""
+    shape = (extent,) * 4 + internal
     rows = []
     for dtype in (torch.complex128, torch.complex64):
         scale = 1.0 if dtype == torch.complex128 else 0.5
         for chains in (1, 8):
-            links = group.haar(make_generators(0, chains), (4, 8, 8, 8, 8)).to(dtype)
+            # contiguous, as a chain's links are after their first update (haar gives a transposed view)
+            links = group.haar(make_generators(0, chains), (4,) + (extent,) * 4).to(dtype).contiguous()
             psi = torch.randn(chains, *shape, dtype=dtype)
-            sites = chains * 8**4
+            sites = chains * extent**4
             row = {"what": name, "dtype": str(dtype).removeprefix("torch."), "chains": chains}
             for mode in ("extension", "torch"):
                 with kernels(mode):
@@ -94,10 +97,15 @@ def trajectory_case(n_flavours, n_chains, n_traj):
     return row
 
 
+PARTS = ("dslash", "cg", "trajectories")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--extent", type=int, default=8, help="L of the L^4 Dslash lattice (16: beyond the caches)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="sections to run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     reps = 5 if args.quick else 20
@@ -107,24 +115,23 @@ def main() -> None:
     stag = StaggeredOperator(0.05, group)
     wils = WilsonOperator(0.05, group)
     copy_gbs = copy_bandwidth()
-    report = {
-        "threads": torch.get_num_threads(),
-        "copy_GBps": copy_gbs,
-        "dslash": [
-            *dslash_case("staggered_8^4_su3", stag, group, (8, 8, 8, 8, 3), 570, 1584, reps, copy_gbs),
-            *dslash_case("wilson_8^4_su3", wils, group, (8, 8, 8, 8, 4, 3), 1320, 2880, reps, copy_gbs),
-        ],
-        "cg": [
+    report = {"threads": torch.get_num_threads(), "copy_GBps": copy_gbs}
+    if "dslash" in args.parts:
+        n = args.extent
+        report["dslash"] = [
+            *dslash_case(f"staggered_{n}^4_su3", stag, group, n, (3,), 570, 1584, reps, copy_gbs),
+            *dslash_case(f"wilson_{n}^4_su3", wils, group, n, (4, 3), 1320, 2880, reps, copy_gbs),
+        ]
+    if "cg" in args.parts:
+        report["cg"] = [
             cg_case("staggered_8^4_su3_m0.05_hot", stag, hot, (8, 8, 8, 8, 3)),
             cg_case("staggered_8^4_su3_m0.05_smooth", stag, smooth, (8, 8, 8, 8, 3)),
             cg_case("wilson_8^4_su3_m0.05_smooth", wils, smooth, (8, 8, 8, 8, 4, 3)),
-        ],
-        "trajectories": [
-            trajectory_case(nf, chains, 2 if args.quick else 4)
-            for nf in (4, 2, 1)
-            for chains in (1, 16)
-        ],
-    }
+        ]
+    if "trajectories" in args.parts:
+        report["trajectories"] = [
+            trajectory_case(nf, chains, 2 if args.quick else 4) for nf in (4, 2, 1) for chains in (1, 16)
+        ]
     print(json.dumps(report, indent=2))
 
 

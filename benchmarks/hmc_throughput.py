@@ -77,7 +77,8 @@ def force_cases(reps: int) -> list[dict]:
     out = []
     for dtype in (torch.complex128, torch.complex64):
         for chains in (1, 4):
-            links = group.haar(make_generators(4, chains), (4, 8, 8, 8, 8)).to(dtype)
+            # contiguous, as a chain's links are after their first update (haar gives a transposed view)
+            links = group.haar(make_generators(4, chains), (4, 8, 8, 8, 8)).to(dtype).contiguous()
             action = WilsonGaugeAction(6.0, group)
             minimal_bytes = 2 * links.numel() * links.element_size()
             row = {"dtype": str(dtype).removeprefix("torch."), "chains": chains}
