@@ -82,73 +82,47 @@ struct InRows {  // structure-of-arrays rows: component c (2 e re, 2 e + 1 im) a
   const T* im(int e) const { return p + (2 * e + 1) * ld; }
 };
 
-// C (+)= op(A) op(B) for N x N matrices; op is the adjoint where DA / DB; A and B are read in
-// place (InBlock, InRows), so operands in structure-of-arrays rows need no copy into a Block
+// (re, im)[w] += op(A)_ik op(B)_kj over the W lanes; op is the adjoint where DA / DB
+template <int N, bool DA, bool DB, typename T, int W, typename A, typename B>
+inline void mac(const A& a, const B& b, int i, int k, int j, T* __restrict__ re, T* __restrict__ im) {
+  const int ia = DA ? k * N + i : i * N + k;
+  const int ib = DB ? j * N + k : k * N + j;
+  const T sa = DA ? T(-1) : T(1);
+  const T sb = DB ? T(-1) : T(1);
+  const T* __restrict__ a_re = a.re(ia);
+  const T* __restrict__ a_im = a.im(ia);
+  const T* __restrict__ b_re = b.re(ib);
+  const T* __restrict__ b_im = b.im(ib);
+#pragma omp simd
+  for (int w = 0; w < W; ++w) {
+    const T ar = a_re[w], ai = sa * a_im[w];
+    const T br = b_re[w], bi = sb * b_im[w];
+    re[w] += ar * br - ai * bi;
+    im[w] += ar * bi + ai * br;
+  }
+}
+
+// C (+)= op(A) op(B) for N x N matrices; A and B are read in place (InBlock, InRows), so
+// operands in structure-of-arrays rows need no copy into a Block. Every C_ij sums k = 0..N-1
+// in order; where a lane array is one vector register, a whole row of C is accumulated at
+// once (each A_ik loaded once), otherwise one element at a time (fewer live registers).
 template <int N, bool DA, bool DB, bool ACC, typename T, int W, typename A, typename B>
 inline void matmul_in(const A& a, const B& b, Block<T, N * N, W>& c) {
-  if (W * sizeof(T) <= kVectorBytes) {  // a lane array is one register: a row of C stays in registers
-    for (int i = 0; i < N; ++i) {
-      alignas(64) T re[N][W], im[N][W];
-      for (int j = 0; j < N; ++j)
-#pragma omp simd
-        for (int w = 0; w < W; ++w) {
-          re[j][w] = ACC ? c.re[i * N + j][w] : T(0);
-          im[j][w] = ACC ? c.im[i * N + j][w] : T(0);
-        }
-      for (int k = 0; k < N; ++k) {
-        const int ia = DA ? k * N + i : i * N + k;
-        const T sa = DA ? T(-1) : T(1);
-        const T* __restrict__ a_re = a.re(ia);
-        const T* __restrict__ a_im = a.im(ia);
-        for (int j = 0; j < N; ++j) {
-          const int ib = DB ? j * N + k : k * N + j;
-          const T sb = DB ? T(-1) : T(1);
-          const T* __restrict__ b_re = b.re(ib);
-          const T* __restrict__ b_im = b.im(ib);
-#pragma omp simd
-          for (int w = 0; w < W; ++w) {
-            const T ar = a_re[w], ai = sa * a_im[w];
-            const T br = b_re[w], bi = sb * b_im[w];
-            re[j][w] += ar * br - ai * bi;
-            im[j][w] += ar * bi + ai * br;
-          }
-        }
-      }
-      for (int j = 0; j < N; ++j)
-#pragma omp simd
-        for (int w = 0; w < W; ++w) { c.re[i * N + j][w] = re[j][w]; c.im[i * N + j][w] = im[j][w]; }
-    }
-    return;
-  }
+  constexpr int R = W * sizeof(T) <= kVectorBytes ? N : 1;  // elements of a row accumulated together
   for (int i = 0; i < N; ++i)
-    for (int j = 0; j < N; ++j) {
-      alignas(64) T re[W], im[W];
-      if (ACC) {
-#pragma omp simd
-        for (int w = 0; w < W; ++w) { re[w] = c.re[i * N + j][w]; im[w] = c.im[i * N + j][w]; }
-      } else {
-#pragma omp simd
-        for (int w = 0; w < W; ++w) { re[w] = T(0); im[w] = T(0); }
-      }
-      for (int k = 0; k < N; ++k) {
-        const int ia = DA ? k * N + i : i * N + k;
-        const int ib = DB ? j * N + k : k * N + j;
-        const T sa = DA ? T(-1) : T(1);
-        const T sb = DB ? T(-1) : T(1);
-        const T* __restrict__ a_re = a.re(ia);
-        const T* __restrict__ a_im = a.im(ia);
-        const T* __restrict__ b_re = b.re(ib);
-        const T* __restrict__ b_im = b.im(ib);
+    for (int j0 = 0; j0 < N; j0 += R) {
+      alignas(64) T re[R][W], im[R][W];
+      for (int r = 0; r < R; ++r)
 #pragma omp simd
         for (int w = 0; w < W; ++w) {
-          const T ar = a_re[w], ai = sa * a_im[w];
-          const T br = b_re[w], bi = sb * b_im[w];
-          re[w] += ar * br - ai * bi;
-          im[w] += ar * bi + ai * br;
+          re[r][w] = ACC ? c.re[i * N + j0 + r][w] : T(0);
+          im[r][w] = ACC ? c.im[i * N + j0 + r][w] : T(0);
         }
-      }
+      for (int k = 0; k < N; ++k)
+        for (int r = 0; r < R; ++r) mac<N, DA, DB, T, W>(a, b, i, k, j0 + r, re[r], im[r]);
+      for (int r = 0; r < R; ++r)
 #pragma omp simd
-      for (int w = 0; w < W; ++w) { c.re[i * N + j][w] = re[w]; c.im[i * N + j][w] = im[w]; }
+        for (int w = 0; w < W; ++w) { c.re[i * N + j0 + r][w] = re[r][w]; c.im[i * N + j0 + r][w] = im[r][w]; }
     }
 }
 
