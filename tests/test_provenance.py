@@ -32,6 +32,16 @@ def test_job_record_has_the_resolved_config_its_seeds_and_where_it_ran():
     assert rec["kernels"] == {"mode": "auto", "build": build.tag(), "arch": "portable"}
 
 
+def test_the_record_names_the_loaded_build_not_the_source_on_disk(monkeypatch):
+    from lqcdml.kernels import build
+    from lqcdml.provenance import kernels_record
+
+    loaded = build.tag()
+    assert kernels_record()["build"] == loaded
+    monkeypatch.setattr(build, "tag", lambda: "0123456789abcdef")  # the source edited under a running job
+    assert kernels_record()["build"] == loaded
+
+
 def test_the_record_says_when_the_torch_path_ran(monkeypatch):
     from lqcdml.provenance import kernels_record
 

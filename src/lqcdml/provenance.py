@@ -58,8 +58,12 @@ def kernels_record() -> dict[str, Any]:
     from .kernels import build
 
     mode = kernels.mode()
-    loaded = mode != "torch" and kernels.extension() is not None
-    return {"mode": mode, "build": build.tag() if loaded else None, "arch": build.arch() if loaded else None}
+    module = kernels.extension() if mode != "torch" else None
+    if module is None:
+        return {"mode": mode, "build": None, "arch": None}
+    # the tag of the module this process loaded, not of the source on disk now (an edit or a
+    # rebuild under a running job changes the latter)
+    return {"mode": mode, "build": module.__name__.removeprefix(build.MODULE_PREFIX), "arch": build.arch()}
 
 
 def provenance(config: Mapping[str, Any], seeds: Mapping[str, int], **extra: Any) -> dict[str, Any]:

@@ -65,8 +65,11 @@ def tag() -> str:
     return h.hexdigest()[:16]
 
 
+MODULE_PREFIX = "lqcdml_kernels_"
+
+
 def module_name() -> str:
-    return f"lqcdml_kernels_{tag()}"
+    return MODULE_PREFIX + tag()
 
 
 def build_directory() -> Path:
