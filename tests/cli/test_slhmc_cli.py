@@ -77,6 +77,44 @@ def test_slhmc_generate_resumes_bit_for_bit_and_records_its_model(setup, tmp_pat
     assert snapshot(tmp_path / "straight.zarr") == before
 
 
+def test_the_chain_hash_includes_the_trained_model(setup, tmp_path, capsys):
+    """Two models of the same config (same training hash, other weights) sample two chains:
+    their stores have different chain hashes, and neither continues the other's store."""
+    from lqcdml.config import ensemble_hash, file_digest, load, matches_chain
+
+    cfg, hmc = setup
+    model, tampered = tmp_path / "stout.pt", tmp_path / "tampered.pt"
+    assert _train(cfg, "stout", model, "--source-store", str(hmc)) == 0
+    ckpt = torch.load(model, weights_only=False)
+    key = next(iter(ckpt["trainer"]["model"]))
+    ckpt["trainer"]["model"][key] = ckpt["trainer"]["model"][key] + 0.01
+    torch.save(ckpt, tampered)
+    gen = ["generate", "--config", str(cfg), "--ensemble", "stout", "--start-store", str(hmc),
+           "chain.n_configs=5", "chain.n_therm=0"]
+    for path in (model, tampered):
+        assert main([*gen, "--model", str(path), "--store", str(tmp_path / f"{path.stem}.zarr"),
+                     "--manifest", str(tmp_path / f"{path.stem}.json")]) == 0
+    metas = [EnsembleStore.open(tmp_path / f"{p.stem}.zarr").meta for p in (model, tampered)]
+    assert [m["model_digest"] for m in metas] == [file_digest(model), file_digest(tampered)]
+    assert metas[0]["config_hash"] != metas[1]["config_hash"]
+    ens = load(cfg).ensembles["stout"]  # the chain's length is not part of its hash
+    for meta, path in zip(metas, (model, tampered)):
+        assert meta["config_hash"] == ensemble_hash(ens, "float64", file_digest(path)) != ensemble_hash(ens, "float64")
+        assert matches_chain(meta, ens, "float64")
+        assert not matches_chain({**meta, "model_digest": "0" * 16}, ens, "float64")
+    manifest = json.loads((tmp_path / "tampered.json").read_text())
+    assert manifest["config_hash"] == metas[1]["config_hash"] and manifest["model_digest"] == file_digest(tampered)
+    assert manifest["provenance"]["model_digest"] == file_digest(tampered)
+    # continuing a store with the other model: refused in one line, the store unchanged
+    before = snapshot(tmp_path / "stout.zarr")
+    capsys.readouterr()
+    assert main([*gen[:-2], "chain.n_configs=6", "chain.n_therm=0", "--model", str(tampered),
+                 "--store", str(tmp_path / "stout.zarr")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"was sampled with model {file_digest(model)}, not {file_digest(tampered)}" in err and "\n" not in err
+    assert snapshot(tmp_path / "stout.zarr") == before
+
+
 def test_a_chain_starts_where_its_start_from_ensemble_ends(setup, tmp_path, capsys):
     cfg, hmc = setup
     gen = ["generate", "--config", str(cfg), "--ensemble", "thin", "--store", str(tmp_path / "thin.zarr")]

@@ -136,6 +136,9 @@ def test_smoke_study_writes_its_summary_with_the_published_numbers_beside_ours(s
         ens = path.parent.name
         assert rec["config"] == config["ensembles"][ens] and rec["seeds"]["chain"] == config["ensembles"][ens]["chain"]["seed"]
         assert set(RECORDED_PACKAGES) <= set(rec["versions"]) and rec["git_commit"]
+        manifest = json.loads(path.read_text())
+        if "model_digest" in manifest:  # a model sampler: its chain hash names the trained model
+            assert f"chain hash {manifest['config_hash']} (model {manifest['model_digest']})" in summary
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..analysis.papers import comparison_lines, comparison_table, write_comparison_csv
 from ..analysis.plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
 from ..analysis.summary import drift_lines, scalar_series, summarize_ensemble, thermalized, write_tables
-from ..config import RootConfig, to_container
+from ..config import SAMPLERS, RootConfig, to_container
 from ..config.records import job_provenance
 from ..provenance import git_commit, package_versions
 from ..store import StoreError, combine_replicas, read_observables
@@ -108,7 +108,16 @@ def provenance_lines(cfg: RootConfig, manifests: list[dict], estimates: list[dic
     for name in sorted(cfg.ensembles):
         rec = job_provenance(cfg, name)
         seeds = ", ".join(f"{k} {v}" for k, v in rec["seeds"].items())
-        lines.append(f"- `{name}`: chain hash {rec['config_hash']}; seeds: {seeds}")
+        # a model sampler's chain hash includes the trained model: the generate jobs record it
+        sampled = sorted({(m["config_hash"], m["model_digest"]) for m in manifests
+                          if m.get("ensemble") == name and "config_hash" in m and "model_digest" in m})
+        if sampled:
+            chain = "; ".join(f"chain hash {h} (model {d})" for h, d in sampled)
+        elif SAMPLERS.lookup(cfg.ensembles[name].sampler.name).needs_model:
+            chain = f"chain definition hash {rec['config_hash']} (the chain hash adds the trained model's digest)"
+        else:
+            chain = f"chain hash {rec['config_hash']}"
+        lines.append(f"- `{name}`: {chain}; seeds: {seeds}")
     jobs = [*manifests, *estimates]
     commits = sorted({j["provenance"]["git_commit"] for j in jobs if "provenance" in j})
     versions = [j["provenance"]["versions"] for j in jobs if "provenance" in j]
@@ -124,11 +133,11 @@ def provenance_lines(cfg: RootConfig, manifests: list[dict], estimates: list[dic
 
 def _estimate(cfg: RootConfig, path: Path) -> dict:
     """An estimate JSON of this experiment and of an ensemble it defines (same chain hash)."""
-    from ..config import ensemble_hash
+    from ..config import matches_chain
 
     res = json.loads(path.read_text())
     ens = cfg.ensembles.get(res.get("ensemble"))
-    if res.get("experiment") != cfg.experiment or ens is None or res.get("config_hash") != ensemble_hash(ens, cfg.dtype):
+    if res.get("experiment") != cfg.experiment or ens is None or not matches_chain(res, ens, cfg.dtype):
         raise StoreError(f"estimate {str(path)!r} was not made for an ensemble of experiment {cfg.experiment!r} "
                          "with this config (experiment, ensemble or chain hash differs)")
     return res

@@ -56,8 +56,9 @@ def generate(
         "ensemble": ensemble,
         "replica": replica,
         "config_hash": spec.meta["config_hash"],
+        **({"model_digest": spec.meta["model_digest"]} if "model_digest" in spec.meta else {}),
         "version": __version__,
-        "provenance": job_provenance(cfg, ensemble, replica),
+        "provenance": job_provenance(cfg, ensemble, replica, spec.meta.get("model_digest")),
     }
     if manifest is not None:
         write_json_atomic(manifest, summary)

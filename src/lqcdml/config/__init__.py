@@ -14,7 +14,7 @@ from .compose import (
     to_container,
 )
 from .errors import ConfigError
-from .hashes import chain_definition, ensemble_hash, file_digest, training_hash
+from .hashes import chain_definition, ensemble_hash, file_digest, matches_chain, training_hash
 from .registry import MODELS, OBSERVABLES, SAMPLERS, BuildContext, ModelKind, ObservableKind, SamplerKind
 from .schema import (
     ChainConfig,
@@ -51,6 +51,7 @@ __all__ = [
     "config_dir",
     "dump",
     "ensemble_hash",
+    "matches_chain",
     "expand_overrides",
     "file_digest",
     "load",

@@ -44,7 +44,7 @@ def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str |
         "ensemble": ensemble,
         "replica": replica,
         "config": to_container(ens),
-        "config_hash": ensemble_hash(ens, cfg.dtype),
+        "config_hash": ensemble_hash(ens, cfg.dtype, model_digest),
         "precision": cfg.dtype,
         "device_type": torch.device(cfg.device).type,  # the kind of generator states the chain keeps
         "theory": to_container(ens.theory),
@@ -91,6 +91,11 @@ def check_compatible(meta: dict, old: dict, path: Path) -> None:
         a = {**chain_definition(old.get("config", {})), "precision": old.get("precision")}
         b = {**chain_definition(meta["config"]), "precision": meta["precision"]}
         diff = _first_difference(a, b)
+        if diff is None and old.get("model_digest") != meta.get("model_digest"):
+            raise StoreError(
+                f"store {str(path)!r} was sampled with model {old.get('model_digest')}, "
+                f"not {meta.get('model_digest')}; allowed: the same trained model (a new model needs a new store)"
+            )
         where = (f"{diff[0]} = {diff[2]!r} but the store was written with {diff[1]!r}" if diff else
                  f"chain hash {meta['config_hash']} but the store has {old.get('config_hash')} (written by "
                  f"lqcdml {old.get('version')}, whose chain hash covered other keys: regenerate it)")
@@ -103,11 +108,6 @@ def check_compatible(meta: dict, old: dict, path: Path) -> None:
         raise StoreError(
             f"store {str(path)!r} started from {old.get('start')}, this config from {meta.get('start')}; "
             "allowed: the same start (chain.start_from's chain and n_configs; another start needs a new store)"
-        )
-    if old.get("model_digest") != meta.get("model_digest"):
-        raise StoreError(
-            f"store {str(path)!r} was sampled with model {old.get('model_digest')}, "
-            f"not {meta.get('model_digest')}; allowed: the same trained model (a new model needs a new store)"
         )
 
 

@@ -4,8 +4,11 @@
   the theory, the sampler's name, the sampler keys it reads and its options, the chain
   settings except its length, thermalisation cut and number of replicas (replica ``r``
   of a run with 1 replica is the same chain as replica ``r`` of a run with 2), the
-  precision, and for samplers that need a model the model (the keys its kind reads) and
-  the training settings. Measurements never touch the chain.
+  precision, and for samplers that need a model the model (the keys its kind reads), the
+  training settings and the digest of the trained model's file: two stores sampled with
+  different weights have different chain hashes. Measurements never touch the chain.
+  A store, an observable store or an estimate records its chain hash and, for a sampler
+  with a model, the ``model_digest``; ``matches_chain`` checks such a record against a config.
 - The training hash covers the theory, the model and the training settings (the keys the
   model kind's training reads); for SLHMC effective actions also the sampler (``m_eff``
   and the molecular dynamics the online training runs).
@@ -21,8 +24,8 @@ from pathlib import Path
 
 from .registry import MODELS, SAMPLERS
 
-__all__ = ["chain_definition", "model_definition", "training_definition", "ensemble_hash", "training_hash", "file_digest",
-           "CHAIN_KEYS_IGNORED"]
+__all__ = ["chain_definition", "model_definition", "training_definition", "ensemble_hash", "matches_chain",
+           "training_hash", "file_digest", "CHAIN_KEYS_IGNORED"]
 
 #: chain keys that do not change the chain of a replica
 CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
@@ -82,13 +85,26 @@ def chain_definition(ensemble: dict) -> dict:
     return {k: v for k, v in data.items() if k in kind.chain_sections()}
 
 
-def ensemble_hash(ens, dtype: str) -> str:
-    """The chain hash of ``ens`` (an ``EnsembleConfig``) at precision ``dtype``."""
+def ensemble_hash(ens, dtype: str, model_digest: str | None = None) -> str:
+    """The chain hash of ``ens`` (an ``EnsembleConfig``) at precision ``dtype``.
+
+    ``model_digest``: the ``file_digest`` of the trained model a sampler that needs one runs
+    with (part of the chain); ``None`` for every other sampler, and for the hash of a model
+    sampler's chain definition alone (what the config fixes before any training)."""
     from .compose import to_container
 
     data = chain_definition(to_container(ens))
     data["dtype"] = dtype
+    if model_digest is not None:
+        data["model_digest"] = model_digest
     return _digest(data)
+
+
+def matches_chain(record: dict, ens, dtype: str) -> bool:
+    """Whether ``record`` (store metadata, observable-store attributes or an estimate, with
+    ``config_hash`` and ``model_digest`` where a model was used) comes from the chain of
+    ``ens`` at ``dtype``: its chain hash is that of ``ens`` with the model it names."""
+    return record.get("config_hash") == ensemble_hash(ens, dtype, record.get("model_digest"))
 
 
 def training_hash(ens) -> str:

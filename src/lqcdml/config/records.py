@@ -13,12 +13,17 @@ from .schema import RootConfig
 __all__ = ["job_provenance"]
 
 
-def job_provenance(cfg: RootConfig, ensemble: str, replica: int | None = None) -> dict[str, Any]:
+def job_provenance(cfg: RootConfig, ensemble: str, replica: int | None = None,
+                   model_digest: str | None = None) -> dict[str, Any]:
     """Resolved ensemble config, the seeds it uses (chain, this replica's stream, training,
-    estimator split), device, dtype, package versions and git commit: what reproduces the output."""
+    estimator split), device, dtype, package versions and git commit: what reproduces the output.
+    ``model_digest``: the trained model of a job on a model sampler's chain (recorded, and part
+    of the chain hash)."""
     ens = cfg.ensembles[ensemble]
     seeds = {"chain": ens.chain.seed, "train": ens.train.seed, "estimator": ens.estimator.seed}
     if replica is not None:
         seeds["replica_stream"] = replica_seed(ens.chain.seed, replica)
+    model = {} if model_digest is None else {"model_digest": model_digest}
     return provenance(to_container(ens), seeds, experiment=cfg.experiment, ensemble=ensemble,
-                      config_hash=ensemble_hash(ens, cfg.dtype), device=cfg.device, dtype=cfg.dtype)
+                      config_hash=ensemble_hash(ens, cfg.dtype, model_digest), device=cfg.device, dtype=cfg.dtype,
+                      **model)

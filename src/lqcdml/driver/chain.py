@@ -71,7 +71,7 @@ class ChainSpec:
     ``seed`` seeds the ``B`` per-chain generators; ``default_start`` draws start fields
     (the sampler decides whether to use it); ``observable`` is the cheap per-configuration
     observable ``(name, fields -> [B])`` recorded beside the fields; ``meta`` the JSON
-    attributes of a new store, whose ``chain_hash`` (and ``model_digest`` if any) a store
+    attributes of a new store, whose ``config_hash`` (the chain hash) and ``model_digest`` (if any) a store
     must match to be continued.
     """
 
