@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from lqcdml.analysis.papers import (PAPERS, comparison_lines, comparison_table, paper_comparisons, paper_of, value_error,
-                                    write_comparison_csv)
+from lqcdml.analysis.papers import (PAPERS, comparison_lines, comparison_table, paired_loss_difference,
+                                    paper_comparisons, paper_of, value_error, write_comparison_csv)
 from lqcdml.analysis.summary import Row
 
 
@@ -42,6 +42,29 @@ def test_two_colour_table_doubles_the_polyakov_loop_and_pulls_against_the_publis
     assert plaq.pull == pytest.approx((0.7022 - 0.7025) / math.hypot(0.0003, 0.0001))
     nf2 = [c for q, c in table.items() if q.startswith("HMC, Nf = 2")]
     assert len(nf2) == 3 and all(c.ours is None and c.pull is None for c in nf2)  # not measured: no pull
+
+
+def test_paired_loss_difference_cancels_the_noise_both_networks_share():
+    """Two loss histories with a common batch noise (the same batches at every step) and a
+    true gap of 0.05 in the second half: the paired difference finds the gap to a few of its
+    errors, where the noise alone (sd 1) would hide it in unpaired means (error ~0.1)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    steps = np.arange(1, 401)
+    shared = rng.normal(0.0, 1.0, steps.size) + 2.0 / steps
+    own = rng.normal(0.0, 0.01, steps.size)
+    first = {"step": steps.tolist(), "loss": (1.0 + shared).tolist()}
+    second = {"step": steps.tolist(), "loss": (1.0 + shared + own - 0.05 * (steps > 200)).tolist()}
+    mean, error, lo, hi = paired_loss_difference(first, second)
+    assert (lo, hi) == (201, 400)
+    assert error == pytest.approx(0.01 / np.sqrt(200), rel=0.5)  # the networks' own noise, not the batches'
+    assert abs(mean + 0.05) < 5 * error
+    assert paired_loss_difference(first, {**second, "step": (steps + 1).tolist()}) is None  # other steps
+    assert paired_loss_difference(first, None) is None
+    table = {c.quantity: c for c in paper_comparisons("paper_slhmc", [], histories={"stout": first, "cask": second})}
+    row = next(c for q, c in table.items() if q.startswith("training loss, CASK minus covariant net"))
+    assert (row.ours, row.ours_error) == (mean, error) and "steps 201-400" in row.quantity
 
 
 def test_control_variate_table_finds_the_published_runs_and_the_exact_free_value():

@@ -16,12 +16,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..estimators.bias_corrected import central_value_check_values
+from .errors import estimate
 from .estimates import PUBLISHED_CV, control_variate_exact
 from .references import SLHMC_HMC_ROW, TUTORIAL_HMC
 from .summary import Row
 
 __all__ = ["Comparison", "paper_of", "paper_comparisons", "comparison_table", "comparison_lines",
+           "paired_loss_difference",
            "reference_comparisons", "write_comparison_csv", "value_error", "PAPERS"]
 
 SLHMC_PAPER = "Nagai, Tomiya arXiv:2103.11965"
@@ -77,6 +81,7 @@ class _Results:
     rows: Sequence[Row]
     estimates: Sequence[dict]
     theories: dict[str, dict]
+    histories: dict[str, dict]  # training histories by ensemble ({"step": [...], "loss": [...]})
 
     def row(self, ensemble: str, observable: str) -> Row | None:
         return next((r for r in self.rows if r.ensemble == ensemble and r.observable == observable), None)
@@ -138,7 +143,31 @@ def _slhmc(res: _Results) -> list[Comparison]:
         diff = cask.value - stout.value
         out.append(Comparison("SLHMC acceptance, CASK minus covariant net", diff, math.hypot(cask.error, stout.error),
                               None, None, CASK_PAPER, "higher than the covariant net (no number quoted)"))
+    paired = paired_loss_difference(res.histories.get("stout"), res.histories.get("cask"))
+    if paired is not None:
+        out.append(Comparison(f"training loss, CASK minus covariant net at equal steps (steps {paired[2]}-{paired[3]}, "
+                              "paired: the same batches and pseudofermions)", paired[0], paired[1], None, None,
+                              CASK_PAPER, "lower than the covariant net (no number quoted)"))
     return out
+
+
+def paired_loss_difference(first: dict | None, second: dict | None) -> tuple[float, float, int, int] | None:
+    """``(mean, error, first step, last step)`` of ``loss(second) - loss(first)`` over the second
+    half of training, step by step, with its Gamma-method error.
+
+    Paired, because offline SLHMC training draws step ``k``'s batch and pseudofermions from
+    ``(train.seed, k)``: two networks trained with one seed see the same data at every step,
+    and the difference cancels the batch-to-batch noise both losses share. ``None`` where a
+    history is missing or the two were recorded at other steps."""
+    if not first or not second or list(first.get("step", [])) != list(second.get("step", [])):
+        return None
+    steps = np.asarray(first["step"])
+    half = steps > steps[-1] / 2 if len(steps) else steps.astype(bool)
+    if half.sum() < 4:
+        return None
+    diff = np.asarray(second["loss"], dtype=float)[half] - np.asarray(first["loss"], dtype=float)[half]
+    est = estimate(diff, "loss")
+    return est.value, est.error, int(steps[half][0]), int(steps[half][-1])
 
 
 def _flow_phi4(res: _Results) -> list[Comparison]:
@@ -233,20 +262,23 @@ def paper_of(experiment: str) -> tuple[str, str | None] | None:
 
 
 def paper_comparisons(experiment: str, rows: Sequence[Row], estimates: Sequence[dict] = (),
-                      theories: dict[str, dict] | None = None) -> list[Comparison]:
+                      theories: dict[str, dict] | None = None,
+                      histories: dict[str, dict] | None = None) -> list[Comparison]:
     """The comparison rows of a paper experiment ([] for other experiments). ``estimates``: the
-    JSON of ``lqcdml estimate``; ``theories``: each ensemble's resolved theory (exact values)."""
+    JSON of ``lqcdml estimate``; ``theories``: each ensemble's resolved theory (exact values);
+    ``histories``: each trained model's loss history by ensemble (``lqcdml train`` manifests)."""
     paper = paper_of(experiment)
     if paper is None:
         return []
-    return PAPERS[paper[0]][1](_Results(rows, estimates, theories or {}))
+    return PAPERS[paper[0]][1](_Results(rows, estimates, theories or {}, histories or {}))
 
 
 def comparison_table(experiment: str, rows: Sequence[Row], estimates: Sequence[dict] = (),
-                     theories: dict[str, dict] | None = None) -> list[Comparison]:
+                     theories: dict[str, dict] | None = None,
+                     histories: dict[str, dict] | None = None) -> list[Comparison]:
     """The paper table of a paper experiment, else every row with a reference."""
     if paper_of(experiment):
-        return paper_comparisons(experiment, rows, estimates, theories)
+        return paper_comparisons(experiment, rows, estimates, theories, histories)
     return reference_comparisons(rows)
 
 

@@ -88,7 +88,8 @@ def analyze(
         if figures:
             for res in results:
                 plot_estimates(res, out_dir / "figures")
-    comparison = comparison_table(cfg.experiment, rows, results, theories)
+    histories = {m["ensemble"]: m["history"] for m in loaded if "checkpoint" in m and m.get("history")}
+    comparison = comparison_table(cfg.experiment, rows, results, theories, histories)
     notes = [*comparison_lines(cfg.experiment, comparison), *notes]
     appendix = [*appendix, "", *provenance_lines(cfg, loaded, results, config_path)]
     write_tables(rows, out_dir, f"lqcdml summary: {cfg.experiment}", notes, appendix)
