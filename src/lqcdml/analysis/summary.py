@@ -11,12 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy import stats
 
 from .drift import Z_MAX, drift_test
 from .errors import estimate_dataarray
 from .references import reference_value
+from .replicas import P_MIN, replica_test
 
-__all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series", "drift_lines"]
+__all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series", "drift_lines",
+           "replica_lines"]
 
 _SKIP = {"delta_H"}  # summarised as exp(-dH), whose mean is exactly 1
 #: below this (relative to the reference's size) value and error are rounding noise
@@ -37,6 +40,9 @@ class Row:
     source: str = ""
     drift_z: float | None = None
     needed_cut: int | None = None  # configurations past chain.n_therm the drift test asks for
+    replica_chi2: float | None = None  # spread of the replica means over the error (analysis.replicas)
+    replica_dof: int | None = None
+    replica_error: float | None = None  # the error of the mean that the spread alone implies
 
     @property
     def pull(self) -> float | None:
@@ -53,6 +59,13 @@ class Row:
     @property
     def drifting(self) -> bool:
         return self.drift_z is not None and abs(self.drift_z) > Z_MAX
+
+    @property
+    def replicas_disagree(self) -> bool:
+        """The replica means scatter far beyond the Gamma-method error (``p < P_MIN``)."""
+        if self.replica_chi2 is None or not self.replica_dof:
+            return False
+        return bool(stats.chi2.sf(self.replica_chi2, self.replica_dof) < P_MIN)
 
 
 def thermalized(ds: xr.Dataset) -> xr.Dataset:
@@ -94,6 +107,7 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
         coord_value = coord.split("=", 1)[1].rstrip("]") if coord else None
         ref = reference_value(theory, base, coord_value)
         drift = drift_test(da, ensemble) if base not in _NO_DRIFT else None
+        spread = replica_test(da, ensemble)
         rows.append(
             Row(
                 ensemble=ensemble,
@@ -108,6 +122,9 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
                 source="" if ref is None else ref[2],
                 drift_z=None if drift is None else float(drift.z),
                 needed_cut=None if drift is None else drift.needed_cut,
+                replica_chi2=None if spread is None else spread.chi2,
+                replica_dof=None if spread is None else spread.dof,
+                replica_error=None if spread is None else spread.error_between,
             )
         )
     return sorted(rows, key=_order)
@@ -133,12 +150,15 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def _drift(r: Row) -> str:
+    replicas = f"**replicas disagree: chi2/dof {r.replica_chi2 / r.replica_dof:.3g}**" if r.replicas_disagree else ""
     if r.drift_z is None:
-        return ""
+        return replicas
     if not r.drifting:
-        return f"{r.drift_z:+.1f}"
-    need = "a longer chain" if r.needed_cut is None else f"n_therm + {r.needed_cut}"
-    return f"**{r.drift_z:+.1f}: drifts, needs {need}**"
+        text = f"{r.drift_z:+.1f}"
+    else:
+        need = "a longer chain" if r.needed_cut is None else f"n_therm + {r.needed_cut}"
+        text = f"**{r.drift_z:+.1f}: drifts, needs {need}**"
+    return f"{text}; {replicas}" if replicas else text
 
 
 def drift_lines(rows: Sequence[Row]) -> list[str]:
@@ -150,6 +170,19 @@ def drift_lines(rows: Sequence[Row]) -> list[str]:
                     else f"dropping {r.needed_cut} more configurations per replica passes")
             out.append(f"- DRIFT: `{r.ensemble}` {r.observable}: first quarter vs last half of the kept chain differ by "
                        f"{r.drift_z:+.1f} sigma (|z| > {Z_MAX:g}); {need}. Not a final number.")
+    return out
+
+
+def replica_lines(rows: Sequence[Row]) -> list[str]:
+    """Notes (and log lines) for every row whose replica means disagree beyond their error."""
+    out = []
+    for r in rows:
+        if r.replicas_disagree:
+            out.append(f"- REPLICAS: `{r.ensemble}` {r.observable}: the {r.replica_dof + 1} replica means scatter by "
+                       f"chi2/dof = {r.replica_chi2 / r.replica_dof:.3g} about the Gamma-method error {r.error:.2g}; "
+                       f"their spread alone implies an error of {r.replica_error:.2g}. The chains do not sample one "
+                       "distribution within their length (stuck, trapped in a sector, or too short): "
+                       "not a final number.")
     return out
 
 

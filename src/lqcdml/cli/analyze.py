@@ -10,7 +10,15 @@ from pathlib import Path
 
 from ..analysis.papers import comparison_lines, comparison_table, write_comparison_csv
 from ..analysis.plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
-from ..analysis.summary import drift_lines, scalar_series, summarize_ensemble, thermalized, write_tables
+from ..analysis.replicas import P_MIN
+from ..analysis.summary import (
+    drift_lines,
+    replica_lines,
+    scalar_series,
+    summarize_ensemble,
+    thermalized,
+    write_tables,
+)
 from ..config import SAMPLERS, RootConfig, to_container
 from ..config.records import job_provenance
 from ..provenance import git_commit, package_versions
@@ -55,12 +63,14 @@ def analyze(
         "(chain.n_therm). The pull compares with the exact value or reference "
         "(errors combined).",
     ]
-    drifting = drift_lines(rows)
-    for line in drifting:  # the log
+    drifting, scattered = drift_lines(rows), replica_lines(rows)
+    for line in drifting + scattered:  # the log
         print(f"lqcdml analyze: {line[2:]}", file=sys.stderr)
     notes += ["", "The drift column compares the first quarter with the last half of each kept chain (z, with the "
               "Gamma-method error of the last half); "
-              "|z| > 3 flags a thermalisation cut that was too short.", *drifting]
+              "|z| > 3 flags a thermalisation cut that was too short. It also flags replicas whose means scatter "
+              "far beyond the Gamma-method error, which sees only the fluctuations within each chain "
+              f"(chi2 of the replica means, p < {P_MIN:g}).", *drifting, *scattered]
     notes += agreement_lines(rows)
     notes += consistency_lines(cfg, rows)
     loaded = [json.loads(Path(m).read_text()) for m in manifests]
