@@ -69,3 +69,15 @@ def test_the_summary_marks_a_stuck_ensemble():
     assert not rows["acceptance"].replicas_disagree  # zero everywhere: the replicas agree
     lines = replica_lines(rows.values())
     assert len(lines) == 1 and "`stuck` plaquette" in lines[0] and "not a final number" in lines[0]
+
+
+def test_comparisons_use_the_error_the_replica_spread_implies():
+    from lqcdml.analysis.summary import Row
+
+    agree = Row("a", "plaquette", 0.70, 1e-4, 1.0, 100, 32, reference=0.7005,
+                replica_chi2=30.0, replica_dof=31, replica_error=1.1e-4)
+    stuck = Row("a", "plaquette", 0.70, 1e-4, 1.0, 100, 32, reference=0.7005,
+                replica_chi2=31 * 7.4, replica_dof=31, replica_error=2.7e-4)
+    assert agree.comparison_error == 1e-4 and agree.pull == pytest.approx(-5.0)  # a fluctuation: Gamma error
+    assert stuck.replicas_disagree and stuck.comparison_error == 2.7e-4
+    assert stuck.pull == pytest.approx(-5e-4 / 2.7e-4)

@@ -43,3 +43,23 @@ def test_cost_table_counts_chain_configurations_and_two_tau_int():
     flow = next(line for line in lines if line.startswith("| flow_2d |"))
     # 32 s / (1000 x 16) = 0.002 s; 2 tau_int = 3: 0.006 s; training 300 s
     assert "| flow_2d | flow | 0.500 | abs_magnetization | 1.50 | 0.002 | 0.006 |  |  | 300 | 0.300 | 0.500 |" in flow
+
+
+def test_same_theory_comparison_leaves_out_sampler_diagnostics_and_widens_disagreeing_replicas():
+    cfg = compose_experiment("paper_flow_phi4", [])
+    rows = [
+        Row("flow_2d", "acceptance", 0.5, 0.01, 0.5, 1000, 2),
+        Row("hmc_2d", "acceptance", 0.9, 0.01, 0.5, 2000, 2),
+        Row("flow_2d", "abs_magnetization", 0.0870, 0.0001, 1.5, 1000, 32),
+        # the HMC replicas scatter by chi2/dof 7 about the Gamma error: their spread implies 3e-4
+        Row("hmc_2d", "abs_magnetization", 0.0866, 0.0001, 12.0, 2000, 32,
+            replica_chi2=31 * 7.0, replica_dof=31, replica_error=0.0003),
+        # zero to rounding in both (an imaginary part that vanishes exactly): nothing to compare
+        Row("flow_2d", "polyakov_loop_im", -1.8e-17, 6e-18, 1.0, 1000, 2),
+        Row("hmc_2d", "polyakov_loop_im", 3.1e-17, 1.2e-17, 1.0, 2000, 2),
+    ]
+    text = "\n".join(consistency_lines(cfg, rows))
+    assert "acceptance" not in text  # samplers differ in acceptance by design
+    assert "polyakov_loop_im" not in text
+    # (0.0870 - 0.0866) / sqrt(0.0001^2 + 0.0003^2) = +1.3, not the +2.8 of the Gamma errors
+    assert "abs_magnetization +1.3 (error from the replica spread)" in text

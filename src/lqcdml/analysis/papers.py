@@ -93,16 +93,24 @@ class _Results:
 def _measured(res: _Results, quantity: str, ens: str, obs: str, published: float | None, error: float | None,
               source: str, factor: float = 1.0, text: str = "") -> Comparison:
     r = res.row(ens, obs)
-    ours = None if r is None else (factor * r.value, factor * r.error)
-    return Comparison(quantity, *(ours or (None, None)), published, error, source, text)
+    ours = None if r is None else (factor * r.value, factor * r.comparison_error)
+    return Comparison(_flagged(quantity, r), *(ours or (None, None)), published, error, source, text)
+
+
+def _flagged(quantity: str, r: Row | None) -> str:
+    """``quantity``, marked where the error is the replica spread's (``Row.comparison_error``)."""
+    return f"{quantity} (error from the replica spread: the replicas disagree)" if r and r.replicas_disagree \
+        else quantity
 
 
 def _exact(res: _Results, quantity: str, ens: str, obs: str) -> Comparison:
     """Ours against the exact value the summary row carries (e.g. Bessel functions for 2D U(1))."""
     r = res.row(ens, obs)
     if r is None or r.reference is None:
-        return Comparison(quantity, r and r.value, r and r.error, None, None, "no exact value at this point")
-    return Comparison(quantity, r.value, r.error, r.reference, r.reference_error or 0.0, r.source)
+        return Comparison(_flagged(quantity, r), r and r.value, r and r.comparison_error, None, None,
+                          "no exact value at this point")
+    return Comparison(_flagged(quantity, r), r.value, r.comparison_error, r.reference, r.reference_error or 0.0,
+                      r.source)
 
 
 # ---- the studies ---------------------------------------------------------------------------------------
@@ -141,7 +149,7 @@ def _slhmc(res: _Results) -> list[Comparison]:
     stout, cask = res.row("stout", "acceptance"), res.row("cask", "acceptance")
     if stout is not None and cask is not None:
         diff = cask.value - stout.value
-        out.append(Comparison("SLHMC acceptance, CASK minus covariant net", diff, math.hypot(cask.error, stout.error),
+        out.append(Comparison("SLHMC acceptance, CASK minus covariant net", diff, math.hypot(cask.comparison_error, stout.comparison_error),
                               None, None, CASK_PAPER, "higher than the covariant net (no number quoted)"))
     paired = paired_loss_difference(res.histories.get("stout"), res.histories.get("cask"))
     if paired is not None:
@@ -179,7 +187,7 @@ def _flow_phi4(res: _Results) -> list[Comparison]:
             out.append(_measured(res, f"{label}: {names[obs]}", ens, obs, value, error, TUTORIAL))
     for obs in tutorial:  # no published 3D numbers: the flow against our HMC at the same point
         h = res.row("hmc_3d", obs)
-        out.append(_measured(res, f"3D flow: {names[obs]}", "flow_3d", obs, h and h.value, h and h.error,
+        out.append(_measured(res, f"3D flow: {names[obs]}", "flow_3d", obs, h and h.value, h and h.comparison_error,
                              "no published value: our HMC at L = 4 (hmc_3d)"))
     return out
 
@@ -304,8 +312,8 @@ def comparison_lines(experiment: str, table: Sequence[Comparison]) -> list[str]:
 
 def reference_comparisons(rows: Sequence[Row]) -> list[Comparison]:
     """Every summary row with an exact value or reference (the comparison of a non-paper experiment)."""
-    return [Comparison(f"{r.ensemble}: {r.observable}", r.value, r.error, r.reference, r.reference_error or 0.0,
-                       r.source) for r in rows if r.reference is not None]
+    return [Comparison(_flagged(f"{r.ensemble}: {r.observable}", r), r.value, r.comparison_error, r.reference,
+                       r.reference_error or 0.0, r.source) for r in rows if r.reference is not None]
 
 
 def write_comparison_csv(path: str | os.PathLike, table: Sequence[Comparison]) -> None:

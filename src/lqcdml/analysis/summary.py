@@ -19,7 +19,7 @@ from .references import reference_value
 from .replicas import P_MIN, replica_test
 
 __all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series", "drift_lines",
-           "replica_lines"]
+           "replica_lines", "SAMPLER_DIAGNOSTICS", "ROUNDING"]
 
 _SKIP = {"delta_H"}  # summarised as exp(-dH), whose mean is exactly 1
 #: below this (relative to the reference's size) value and error are rounding noise
@@ -50,7 +50,7 @@ class Row:
         error and reference agree to rounding (an exactly vanishing observable)."""
         if self.reference is None:
             return None
-        sigma = float(np.hypot(self.error, self.reference_error or 0.0))
+        sigma = float(np.hypot(self.comparison_error, self.reference_error or 0.0))
         noise = ROUNDING * max(1.0, abs(self.reference))
         if sigma <= noise and abs(self.value - self.reference) <= noise:
             return None
@@ -66,6 +66,14 @@ class Row:
         if self.replica_chi2 is None or not self.replica_dof:
             return False
         return bool(stats.chi2.sf(self.replica_chi2, self.replica_dof) < P_MIN)
+
+    @property
+    def comparison_error(self) -> float:
+        """The error a comparison uses: the Gamma-method error, or where the replica means
+        disagree the larger error their spread implies (the Gamma method never sees it)."""
+        if self.replicas_disagree and self.replica_error is not None:
+            return max(self.error, self.replica_error)
+        return self.error
 
 
 def thermalized(ds: xr.Dataset) -> xr.Dataset:
@@ -106,7 +114,7 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
         base, coord = label.split("[", 1) if "[" in label else (label, None)
         coord_value = coord.split("=", 1)[1].rstrip("]") if coord else None
         ref = reference_value(theory, base, coord_value)
-        drift = drift_test(da, ensemble) if base not in _NO_DRIFT else None
+        drift = drift_test(da, ensemble) if base not in SAMPLER_DIAGNOSTICS else None
         spread = replica_test(da, ensemble)
         rows.append(
             Row(
@@ -130,8 +138,9 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
     return sorted(rows, key=_order)
 
 
-#: series that are not equilibrium observables of the chain (no drift test)
-_NO_DRIFT = {"acceptance", "exp_minus_delta_H"}
+#: series of the sampler, not of the distribution it samples: no drift test, and ensembles of
+#: one theory drawn by different samplers differ in them by design
+SAMPLER_DIAGNOSTICS = frozenset({"acceptance", "exp_minus_delta_H"})
 
 
 def _order(row: Row) -> tuple:

@@ -12,6 +12,8 @@ from ..analysis.papers import comparison_lines, comparison_table, write_comparis
 from ..analysis.plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
 from ..analysis.replicas import P_MIN
 from ..analysis.summary import (
+    ROUNDING,
+    SAMPLER_DIAGNOSTICS,
     drift_lines,
     replica_lines,
     scalar_series,
@@ -168,7 +170,8 @@ def acceptance_scan(cfg: RootConfig, rows) -> dict[str, list[tuple[float, float,
 
 
 def consistency_lines(cfg: RootConfig, rows) -> list[str]:
-    """Ensembles of the same theory (different samplers): their common observables compared."""
+    """Ensembles of the same theory (different samplers): their common observables compared in
+    units of the combined error (``Row.comparison_error``); the samplers' own diagnostics are not."""
     names = sorted({r.ensemble for r in rows if r.ensemble in cfg.ensembles})
     lines = []
     for i, a in enumerate(names):
@@ -181,11 +184,13 @@ def consistency_lines(cfg: RootConfig, rows) -> list[str]:
             va = {r.observable: r for r in rows if r.ensemble == a}
             vb = {r.observable: r for r in rows if r.ensemble == b}
             pulls = []
-            for obs in sorted(set(va) & set(vb)):
+            for obs in sorted((set(va) & set(vb)) - SAMPLER_DIAGNOSTICS):
                 ra, rb = va[obs], vb[obs]
-                sigma = (ra.error**2 + rb.error**2) ** 0.5
-                if sigma > 0:
-                    pulls.append(f"{obs} {(ra.value - rb.value) / sigma:+.1f}")
+                sigma = (ra.comparison_error**2 + rb.comparison_error**2) ** 0.5
+                noise = ROUNDING * max(1.0, abs(ra.value), abs(rb.value))
+                if sigma > noise or abs(ra.value - rb.value) > noise:  # not both zero to rounding
+                    spread = " (error from the replica spread)" if ra.replicas_disagree or rb.replicas_disagree else ""
+                    pulls.append(f"{obs} {(ra.value - rb.value) / sigma:+.1f}{spread}")
             if pulls:
                 lines.append(f"- `{a}` vs `{b}` (same theory), difference in sigma: " + ", ".join(pulls))
     return ["", "Ensembles of the same theory:", "", *lines] if lines else []
