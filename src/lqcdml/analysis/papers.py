@@ -149,7 +149,8 @@ def _slhmc(res: _Results) -> list[Comparison]:
     stout, cask = res.row("stout", "acceptance"), res.row("cask", "acceptance")
     if stout is not None and cask is not None:
         diff = cask.value - stout.value
-        out.append(Comparison("SLHMC acceptance, CASK minus covariant net", diff, math.hypot(cask.comparison_error, stout.comparison_error),
+        error = math.hypot(cask.comparison_error, stout.comparison_error)
+        out.append(Comparison("SLHMC acceptance, CASK minus covariant net", diff, error,
                               None, None, CASK_PAPER, "higher than the covariant net (no number quoted)"))
     paired = paired_loss_difference(res.histories.get("stout"), res.histories.get("cask"))
     if paired is not None:
