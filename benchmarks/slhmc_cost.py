@@ -99,9 +99,10 @@ def main() -> None:
         net, net_source = load_model(stout_ens, args.model), args.model
     else:
         net, net_source = build_model(stout_ens), "untrained, weights N(0, 0.02)"
+        gen = torch.Generator().manual_seed(0)
         with torch.no_grad():
             for p in net.parameters():
-                p.copy_(0.02 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0), dtype=p.dtype))
+                p.copy_(0.02 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
         net = net.eval().requires_grad_(False)
 
     hmc = build_sampler(hmc_ens)

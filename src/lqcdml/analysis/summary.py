@@ -19,11 +19,18 @@ from .references import reference_value
 from .replicas import P_MIN, replica_test
 
 __all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series", "drift_lines",
-           "replica_lines", "SAMPLER_DIAGNOSTICS", "ROUNDING"]
+           "replica_lines", "SAMPLER_DIAGNOSTICS", "equal_to_rounding"]
 
 _SKIP = {"delta_H"}  # summarised as exp(-dH), whose mean is exactly 1
 #: below this (relative to the reference's size) value and error are rounding noise
 ROUNDING = 1e-12
+
+
+def equal_to_rounding(difference: float, sigma: float, scale: float) -> bool:
+    """A difference and its error both rounding noise at the size ``scale`` (e.g. two
+    imaginary parts that vanish exactly): nothing to compare."""
+    noise = ROUNDING * max(1.0, scale)
+    return sigma <= noise and abs(difference) <= noise
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,7 @@ class Row:
         if self.reference is None:
             return None
         sigma = float(np.hypot(self.comparison_error, self.reference_error or 0.0))
-        noise = ROUNDING * max(1.0, abs(self.reference))
-        if sigma <= noise and abs(self.value - self.reference) <= noise:
+        if equal_to_rounding(self.value - self.reference, sigma, abs(self.reference)):
             return None
         return (self.value - self.reference) / sigma if sigma > 0 else None
 

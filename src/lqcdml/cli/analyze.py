@@ -12,9 +12,9 @@ from ..analysis.papers import comparison_lines, comparison_table, write_comparis
 from ..analysis.plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
 from ..analysis.replicas import P_MIN
 from ..analysis.summary import (
-    ROUNDING,
     SAMPLER_DIAGNOSTICS,
     drift_lines,
+    equal_to_rounding,
     replica_lines,
     scalar_series,
     summarize_ensemble,
@@ -187,8 +187,7 @@ def consistency_lines(cfg: RootConfig, rows) -> list[str]:
             for obs in sorted((set(va) & set(vb)) - SAMPLER_DIAGNOSTICS):
                 ra, rb = va[obs], vb[obs]
                 sigma = (ra.comparison_error**2 + rb.comparison_error**2) ** 0.5
-                noise = ROUNDING * max(1.0, abs(ra.value), abs(rb.value))
-                if sigma > noise or abs(ra.value - rb.value) > noise:  # not both zero to rounding
+                if sigma > 0 and not equal_to_rounding(ra.value - rb.value, sigma, max(abs(ra.value), abs(rb.value))):
                     spread = " (error from the replica spread)" if ra.replicas_disagree or rb.replicas_disagree else ""
                     pulls.append(f"{obs} {(ra.value - rb.value) / sigma:+.1f}{spread}")
             if pulls:
