@@ -46,11 +46,11 @@ def test_killed_training_resumes_bit_for_bit(setup, tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(trainer, "step", dying)
     assert _train(cfg, ensemble, tmp_path / "part.pt", *source) == 130  # after the checkpoint at 2
-    assert torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]["step"] == 2
+    assert torch.load(tmp_path / "part.pt", weights_only=True)["trainer"]["step"] == 2
     monkeypatch.setattr(trainer, "step", original)
     assert _train(cfg, ensemble, tmp_path / "part.pt", *source) == 0
-    full = torch.load(tmp_path / "full.pt", weights_only=False)["trainer"]
-    part = torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]
+    full = torch.load(tmp_path / "full.pt", weights_only=True)["trainer"]
+    part = torch.load(tmp_path / "part.pt", weights_only=True)["trainer"]
     assert full["history"] == part["history"] and full["step"] == part["step"]
     for key, value in full["model"].items():
         assert torch.equal(value, part["model"][key]), key
@@ -85,7 +85,7 @@ def test_the_chain_hash_includes_the_trained_model(setup, tmp_path, capsys):
     cfg, hmc = setup
     model, tampered = tmp_path / "stout.pt", tmp_path / "tampered.pt"
     assert _train(cfg, "stout", model, "--source-store", str(hmc)) == 0
-    ckpt = torch.load(model, weights_only=False)
+    ckpt = torch.load(model, weights_only=True)
     key = next(iter(ckpt["trainer"]["model"]))
     ckpt["trainer"]["model"][key] = ckpt["trainer"]["model"][key] + 0.01
     torch.save(ckpt, tampered)

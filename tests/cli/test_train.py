@@ -26,7 +26,7 @@ def _train(cfg, ckpt, *extra, ensemble="flow"):
 
 def test_train_writes_a_complete_checkpoint_and_a_manifest(tiny_cfg, tmp_path, capsys):
     assert _train(tiny_cfg, tmp_path / "m.pt", "--manifest", str(tmp_path / "m.json")) == 0
-    ckpt = torch.load(tmp_path / "m.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
     assert ckpt["complete"] and ckpt["trainer"]["step"] == 40
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["steps"] == 40 and manifest["fresh"]["n_samples"] == 200
@@ -45,11 +45,11 @@ def test_killed_training_resumes_bit_for_bit(tiny_cfg, tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(FlowTrainer, "step", dying)
     assert _train(tiny_cfg, tmp_path / "part.pt") == 130  # interrupted after the checkpoint at 20
-    assert torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]["step"] == 20
+    assert torch.load(tmp_path / "part.pt", weights_only=True)["trainer"]["step"] == 20
     monkeypatch.setattr(FlowTrainer, "step", original)
     assert _train(tiny_cfg, tmp_path / "part.pt") == 0
-    full = torch.load(tmp_path / "full.pt", weights_only=False)["trainer"]
-    part = torch.load(tmp_path / "part.pt", weights_only=False)["trainer"]
+    full = torch.load(tmp_path / "full.pt", weights_only=True)["trainer"]
+    part = torch.load(tmp_path / "part.pt", weights_only=True)["trainer"]
     assert full["history"] == part["history"]
     for key, value in full["model"].items():
         assert torch.equal(value, part["model"][key]), key
@@ -62,7 +62,7 @@ def test_flow_generate_needs_a_matching_finished_model(tiny_cfg, tmp_path, capsy
     assert "needs --model" in capsys.readouterr().err
     # an unfinished checkpoint is refused
     assert _train(tiny_cfg, tmp_path / "m.pt", "train.steps=40", "train.checkpoint_every=10") == 0
-    ckpt = torch.load(tmp_path / "m.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
     torch.save({**ckpt, "complete": False}, tmp_path / "half.pt")
     assert main([*gen, "--model", str(tmp_path / "half.pt")]) == 2
     assert "is incomplete" in capsys.readouterr().err

@@ -37,5 +37,5 @@ rule analyze:
     log:
         f"{EXP}/logs/analyze.log",
     shell:
-        "lqcdml analyze --config {input.config} --obs {input.observables} "
-        "--manifests {input.manifests} --estimates {input.estimates} --out {params.out} > {log} 2>&1"
+        "lqcdml analyze --config {input.config:q} --obs {input.observables:q} "
+        "--manifests {input.manifests:q} --estimates {input.estimates:q} --out {params.out:q} > {log:q} 2>&1"

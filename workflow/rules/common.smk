@@ -111,11 +111,16 @@ def model_checkpoint(wildcards):
     return f"{RESULTS}/{wildcards.experiment}/models/{wildcards.ensemble}.pt"
 
 
+# Functions that give a shell command several arguments return them as a list: the rules
+# write them as {params.x:q}, which quotes each one, so that a results path with spaces,
+# quotes, `;`, `$(...)` or backquotes reaches lqcdml as the literal path it is.
+
+
 def model_args(wildcards):
-    """--model for ensembles whose sampler uses a trained model."""
+    """--model for ensembles whose sampler uses a trained model (a list of arguments)."""
     if wildcards.ensemble in model_ensembles(wildcards.experiment):
-        return f"--model {model_checkpoint(wildcards)}"
-    return ""
+        return ["--model", model_checkpoint(wildcards)]
+    return []
 
 
 def store_path(wildcards):
@@ -147,11 +152,13 @@ def train_inputs(wildcards):
 
 
 def train_source_args(wildcards):
+    """--source-store for each replica of train.source (a list of arguments)."""
     source = train_source(wildcards)
     if not source:
-        return ""
+        return []
     exp = wildcards.experiment
-    return " ".join(f"--source-store {RESULTS}/{exp}/ensembles/{source}/r{rep:02d}.zarr" for rep in replicas(exp, source))
+    stores = [f"{RESULTS}/{exp}/ensembles/{source}/r{rep:02d}.zarr" for rep in replicas(exp, source)]
+    return [arg for store in stores for arg in ("--source-store", store)]
 
 
 def generate_inputs(wildcards):
@@ -167,9 +174,11 @@ def generate_inputs(wildcards):
 
 
 def start_store_args(wildcards):
-    """--start-store for ensembles whose chains continue another's (chain.start_from)."""
+    """--start-store for ensembles whose chains continue another's (chain.start_from; a list)."""
     start = ensemble_cfg(wildcards).chain.start_from
-    return f"--start-store {RESULTS}/{wildcards.experiment}/ensembles/{start}/r{wildcards.replica}.zarr" if start else ""
+    if not start:
+        return []
+    return ["--start-store", f"{RESULTS}/{wildcards.experiment}/ensembles/{start}/r{wildcards.replica}.zarr"]
 
 
 def manifests(wildcards):
@@ -204,10 +213,10 @@ def estimate_inputs(wildcards):
 
 def estimate_args(wildcards, input):
     """The estimate command's store arguments, from its inputs (control variates: the ensemble
-    store beside each finished chain's manifest)."""
+    store beside each finished chain's manifest; a list of arguments)."""
     if estimator_kind(wildcards.experiment, wildcards.ensemble) == "bias_corrected":
-        return f"--obs {' '.join(input.obs)} --expensive-obs {' '.join(input.expensive)}"
-    return "--store " + " ".join(m.removesuffix(".json") + ".zarr" for m in input.chains)
+        return ["--obs", *input.obs, "--expensive-obs", *input.expensive]
+    return ["--store", *(m.removesuffix(".json") + ".zarr" for m in input.chains)]
 
 
 def estimates(wildcards):
@@ -217,5 +226,6 @@ def estimates(wildcards):
 
 
 def compose_overrides(wildcards):
-    """The --config overrides, for the experiment they were given for."""
-    return " ".join(f"'{o}'" for o in OVERRIDES) if wildcards.experiment == EXPERIMENT else ""
+    """The --config overrides, for the experiment they were given for: a list, one argument
+    each, passed to `lqcdml compose` as they are (Hydra parses them, no shell)."""
+    return list(OVERRIDES) if wildcards.experiment == EXPERIMENT else []

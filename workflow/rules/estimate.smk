@@ -25,8 +25,9 @@ rule measure_expensive:
     log:
         f"{EXP}/logs/measure_expensive_{{ensemble}}_r{{replica}}.log",
     shell:
-        "lqcdml measure --expensive --config {input.config} --ensemble {wildcards.ensemble} "
-        "--store {params.store} --out {output} threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"
+        "lqcdml measure --expensive --config {input.config:q} --ensemble {wildcards.ensemble:q} "
+        "--store {params.store:q} --out {output:q} threads={threads} --gpus {resources.gpu} --progress lines "
+        "> {log:q} 2>&1"
 
 
 rule estimate:
@@ -46,5 +47,6 @@ rule estimate:
     log:
         f"{EXP}/logs/estimate_{{ensemble}}.log",
     shell:
-        "lqcdml estimate --config {input.config} --ensemble {wildcards.ensemble} {params.args} "
-        "--out {output} threads={threads} --gpus {resources.gpu} > {log} 2>&1"
+        "lqcdml estimate --config {input.config:q} --ensemble {wildcards.ensemble:q} "
+        "{params.args:q} "
+        "--out {output:q} threads={threads} --gpus {resources.gpu} > {log:q} 2>&1"

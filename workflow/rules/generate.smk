@@ -25,8 +25,9 @@ rule compose_config:
     log:
         f"{EXP}/logs/compose_config.log",
     shell:
-        "lqcdml compose +experiment={wildcards.experiment} {params.overrides} "
-        "--config-dir {params.conf} --out {output} > {log} 2>&1"
+        # every value quoted ({x:q}); the overrides after `--`, so that none is read as an option
+        "lqcdml compose --config-dir {params.conf:q} --out {output:q} "
+        "-- +experiment={wildcards.experiment:q} {params.overrides:q} > {log:q} 2>&1"
 
 
 rule generate:
@@ -48,6 +49,6 @@ rule generate:
     log:
         f"{EXP}/logs/generate_{{ensemble}}_r{{replica}}.log",
     shell:
-        "lqcdml generate --config {input.config} --ensemble {wildcards.ensemble} "
-        "--replica {wildcards.replica} --store {params.store} --manifest {output.manifest} {params.model} {params.start} "
-        "threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"
+        "lqcdml generate --config {input.config:q} --ensemble {wildcards.ensemble:q} "
+        "--replica {wildcards.replica:q} --store {params.store:q} --manifest {output.manifest:q} "
+        "{params.model:q} {params.start:q} threads={threads} --gpus {resources.gpu} --progress lines > {log:q} 2>&1"

@@ -19,5 +19,6 @@ rule measure:
     log:
         f"{EXP}/logs/measure_{{ensemble}}_r{{replica}}.log",
     shell:
-        "lqcdml measure --config {input.config} --ensemble {wildcards.ensemble} "
-        "--store {params.store} --out {output} threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"
+        "lqcdml measure --config {input.config:q} --ensemble {wildcards.ensemble:q} "
+        "--store {params.store:q} --out {output:q} threads={threads} --gpus {resources.gpu} --progress lines "
+        "> {log:q} 2>&1"

@@ -64,4 +64,4 @@ rule gpu_check:
     log:
         f"{RESULTS}/logs/gpu_check.log",
     shell:
-        "lqcdml devices --out {output} > {log} 2>&1"
+        "lqcdml devices --out {output:q} > {log:q} 2>&1"

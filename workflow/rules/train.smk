@@ -23,6 +23,6 @@ rule train:
     log:
         f"{EXP}/logs/train_{{ensemble}}.log",
     shell:
-        "lqcdml train --config {input.config} --ensemble {wildcards.ensemble} "
-        "--checkpoint {params.checkpoint} --manifest {output.manifest} {params.source} "
-        "threads={threads} --gpus {resources.gpu} --progress lines > {log} 2>&1"
+        "lqcdml train --config {input.config:q} --ensemble {wildcards.ensemble:q} "
+        "--checkpoint {params.checkpoint:q} --manifest {output.manifest:q} {params.source:q} "
+        "threads={threads} --gpus {resources.gpu} --progress lines > {log:q} 2>&1"

@@ -38,11 +38,18 @@ __all__ = [
     "ensemble_hash",
     "model_definition",
     "merge_overrides",
+    "resolvers_allowed",
     "select_ensemble",
     "sampler_options",
 ]
 
 ROOT_KEYS = ("experiment", "ensembles", "device", "dtype", "threads", "paths", "limits", "hydra")
+
+#: the environment switch that lets overrides and loaded YAML files use OmegaConf resolvers
+ALLOW_RESOLVERS_ENV = "LQCDML_ALLOW_RESOLVERS"
+#: a resolver interpolation ``${name:...}`` (``${oc.env:HOME}``, ``${now:%H}``, ``${hydra:...}``);
+#: ``${ensembles.a.theory.beta}``, a reference to another key, has no ``:`` before its ``}``
+_RESOLVER = re.compile(r"\$\{\s*([^${}:]*?)\s*:")
 
 _store = ConfigStore.instance()
 _store.store(name="base_config", node=RootConfig)
@@ -69,8 +76,11 @@ def expand_overrides(overrides: Sequence[str], ensemble: str | None) -> list[str
     """Prefix ensemble-level overrides (``theory.beta=2``) with ``ensembles.<ensemble>.``.
 
     Overrides of root keys, ``+``/``~`` group selections of ``experiment`` and already
-    qualified keys pass unchanged.
+    qualified keys pass unchanged. ``ensemble`` must be a name of letters, digits and ``_``
+    (as every experiment's ensembles are), refused in one line before it becomes a key.
     """
+    if ensemble is not None and not re.fullmatch(r"[A-Za-z0-9_]+", ensemble):
+        raise ConfigError(f"--ensemble = {ensemble!r}; allowed: an ensemble name of letters, digits and '_'")
     out = []
     for item in overrides:
         stripped = item.lstrip("+~")
@@ -136,6 +146,64 @@ def _check_override_key(override: str) -> None:
             raise ConfigError(
                 f"{key}: unknown key {segment!r}; allowed: config keys, which never start with '_'"
             )
+
+
+def resolvers_allowed() -> bool:
+    """Whether ``$LQCDML_ALLOW_RESOLVERS`` is ``1``: resolvers in overrides and loaded files."""
+    return os.environ.get(ALLOW_RESOLVERS_ENV, "") == "1"
+
+
+def _resolver(text: str) -> str | None:
+    """The first resolver interpolation of ``text`` as ``${name:...}``, or ``None``."""
+    m = _RESOLVER.search(text)
+    return None if m is None else f"${{{m.group(1)}:...}}"
+
+
+def _check_override_resolvers(override: str) -> None:
+    """Refuse ``${oc.env:HOME}`` and every other resolver in an override (they read the
+    environment, the clock or build nodes); references to keys (``${a.b}``) stay allowed."""
+    found = _resolver(override)
+    if found and not resolvers_allowed():
+        raise ConfigError(
+            f"override {override!r} uses the resolver {found}; allowed: plain values and references "
+            f"to other keys (${{key.path}}), or set {ALLOW_RESOLVERS_ENV}=1 to allow resolvers"
+        )
+
+
+def _first_resolver(data: object, key: str = "") -> tuple[str, str, str] | None:
+    """``(key, value, resolver)`` of the first string at any depth of ``data`` with a resolver."""
+    if isinstance(data, dict):
+        items = ((f"{key}.{name}" if key else str(name), value) for name, value in data.items())
+    elif isinstance(data, (list, tuple)):
+        items = ((f"{key}[{i}]", value) for i, value in enumerate(data))
+    else:
+        found = _resolver(data) if isinstance(data, str) else None
+        return (key, data, found) if found else None
+    return next((hit for k, v in items if (hit := _first_resolver(v, k))), None)
+
+
+def _refuse_loaded_resolvers(data: object, path: Path) -> None:
+    """Refuse resolver interpolations at any depth of a loaded YAML (a resolved config has none)."""
+    hit = None if resolvers_allowed() else _first_resolver(data)
+    if hit:
+        key, value, found = hit
+        raise ConfigError(
+            f"config file = {str(path)!r}: {key} = {value!r} uses the resolver {found}; allowed: "
+            "resolved values (a resolved config holds no interpolations), "
+            f"or set {ALLOW_RESOLVERS_ENV}=1 to allow resolvers"
+        )
+
+
+def _refuse_built_resolvers(obj: RootConfig) -> None:
+    """Refuse a value that became a resolver call only once composed (``'$'`` joined to
+    ``'{oc.env:HOME}'`` by a reference): OmegaConf would run it when the config is merged again."""
+    hit = None if resolvers_allowed() else _first_resolver(dataclasses.asdict(obj))
+    if hit:
+        key, value, found = hit
+        raise ConfigError(
+            f"{key} = {value!r} calls the resolver {found} once composed; allowed: values without "
+            f"resolvers, or set {ALLOW_RESOLVERS_ENV}=1 to allow resolvers"
+        )
 
 
 def _refuse_renamed(cfg: DictConfig) -> None:
@@ -220,6 +288,7 @@ def _typed(cfg: DictConfig) -> RootConfig:
     except (TypeError, ValueError, AttributeError) as exc:  # a key the dataclasses cannot hold
         raise ConfigError(f"configuration cannot be built: {exc}") from None
     assert isinstance(obj, RootConfig)
+    _refuse_built_resolvers(obj)
     _sampler_options(obj)
     validate_root(obj)
     return obj
@@ -232,6 +301,7 @@ def compose(
     directory = config_dir(conf_dir)
     for override in overrides:
         _check_override_key(override)
+        _check_override_resolvers(override)
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
@@ -243,6 +313,8 @@ def compose(
 
 def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
     """``cfg`` with dotted ``key=value`` overrides applied; typed and validated."""
+    for override in overrides:
+        _check_override_resolvers(override)
     try:
         merged = OmegaConf.merge(OmegaConf.create(to_container(cfg)), OmegaConf.from_dotlist(list(overrides)))
     except (OmegaConfBaseException, HydraException, ValueError) as exc:
@@ -282,6 +354,7 @@ def load(path: str | os.PathLike) -> RootConfig:
         raise ConfigError(f"config file = {str(path)!r}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file = {str(path)!r}; allowed: a YAML mapping")
+    _refuse_loaded_resolvers(data, path)
     return _typed(OmegaConf.create(data))
 
 
