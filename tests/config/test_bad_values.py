@@ -1,10 +1,15 @@
 """Bad values stop before any work: unknown keys with or without '+', non-finite physics
 parameters, runs too large for the memory or the disk (nothing is created)."""
 
+import numpy as np
 import pytest
+import torch
 
 from lqcdml.cli.main import main
 from lqcdml.config import ConfigError, compose_experiment
+from lqcdml.config.build import replica_seed
+from lqcdml.config.schema import EnsembleConfig
+from lqcdml.config.validate import seed_limits, validate_ensemble
 
 
 @pytest.mark.parametrize("override,message", [
@@ -44,3 +49,37 @@ def test_runs_too_large_stop_before_anything_is_created(override, message, tmp_p
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not any(tmp_path.iterdir())  # no store, no lock, nothing
+
+
+@pytest.mark.parametrize("key", ["chain.seed", "train.seed", "estimator.seed"])
+def test_seeds_are_allowed_exactly_up_to_where_a_derived_seed_would_overflow(key):
+    ens = EnsembleConfig()  # the defaults validate; no Hydra needed
+    ens.estimator.folds = 5
+    most = seed_limits(ens)[key]
+    section, name = key.split(".")
+    for value, ok in ((0, True), (most, True), (most + 1, False), (-1, False), (2**70, False)):
+        setattr(getattr(ens, section), name, value)
+        if ok:
+            validate_ensemble(ens, "ensembles.e")
+        else:
+            with pytest.raises(ConfigError, match=rf"^ensembles.e.{key} = {value}; allowed: 0 <= seed <= {most} \("):
+                validate_ensemble(ens, "ensembles.e")
+
+
+def test_the_seed_limits_are_where_the_derived_seeds_leave_their_generators_range():
+    """chain: replica_seed(seed, 99); train: the SLHMC trainer's 1_000_003 seed + steps (torch,
+    0 .. 2^64 - 1); estimator: seed + 100 x 6 + folds (scikit-learn's RandomState, 0 .. 2^32 - 1)."""
+    ens = EnsembleConfig()
+    ens.estimator.folds = 5
+    limits = seed_limits(ens)
+    derived = {
+        "chain.seed": lambda s: replica_seed(s, 99),
+        "train.seed": lambda s: s * 1_000_003 + ens.train.steps,
+        "estimator.seed": lambda s: s + 600 + ens.estimator.folds,
+    }
+    accept = {"chain.seed": torch.Generator().manual_seed, "train.seed": torch.Generator().manual_seed,
+              "estimator.seed": np.random.RandomState}
+    for key, most in limits.items():
+        accept[key](derived[key](most))
+        with pytest.raises((RuntimeError, ValueError, OverflowError)):
+            accept[key](derived[key](most + 1))

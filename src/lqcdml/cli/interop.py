@@ -19,7 +19,7 @@ from ..store import (
     write_nersc,
     writer_lock,
 )
-from ..store.gauge_layout import mean_plaquette
+from ..store.gauge_layout import mean_plaquette, within
 from ..store.ildg import Geometry
 from ..provenance import git_commit
 
@@ -48,12 +48,12 @@ def _read(path: Path, fmt: str, options: ImportOptions) -> tuple[np.ndarray, dic
                        "checksum_checked": header["lqcdml_checksum"] == "verified",
                        "plaquette": header.get("PLAQUETTE"),
                        "group_deviation": float(header["lqcdml_group_deviation"]),
-                       "reprojected": options.reproject and float(header["lqcdml_group_deviation"]) > 1e-5}
+                       "reprojected": options.reproject and not within(float(header["lqcdml_group_deviation"]), 1e-5)}
     links, info = read_ildg(path, options.geometry, options.check_checksum, options.reproject)
     return links, {"file": str(path), "format": "ildg", "checksum": info["checksum"],
                    "checksum_checked": info["checksum"] == "verified", "format_record": info["format_record"],
                    "group_deviation": info["group_deviation"],
-                   "reprojected": options.reproject and info["group_deviation"] > 1e-5}
+                   "reprojected": options.reproject and not within(info["group_deviation"], 1e-5)}
 
 
 @dataclass(frozen=True)

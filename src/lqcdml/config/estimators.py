@@ -33,8 +33,6 @@ def validate_estimator(ens: EnsembleConfig, p: str) -> None:
     es = ens.estimator
     if es.kind not in ESTIMATOR_KINDS:
         _fail(p + "estimator.kind", es.kind, ", ".join(ESTIMATOR_KINDS))
-    if es.seed < 0:
-        _fail(p + "estimator.seed", es.seed, "seed >= 0")
     if es.kind == "bias_corrected":
         _validate_bias_corrected(ens, p)
     elif es.kind == "control_variate":

@@ -19,7 +19,17 @@ from .schema import (
     RootConfig,
 )
 
-__all__ = ["ConfigError", "validate_root", "validate_ensemble", "validate_hmc", "validate_model_and_training"]
+__all__ = ["ConfigError", "validate_root", "validate_ensemble", "validate_hmc", "validate_model_and_training",
+           "seed_limits"]
+
+#: seeds feed torch.Generator.manual_seed (0 .. 2^64 - 1) and scikit-learn (0 .. 2^32 - 1)
+TORCH_SEED_MAX = 2**64 - 1
+SKLEARN_SEED_MAX = 2**32 - 1
+#: chain.replicas is at most this (replica names r01..r99)
+MAX_REPLICAS = 99
+#: cli.estimate seeds target k of the bias-corrected estimators (tr1..tr4, tr1_pow2..4) with
+#: estimator.seed + 100 k, and cross-fitting fold f of it with that + 1 + f
+ESTIMATOR_TARGETS = 7
 
 #: keys renamed in the config: old -> new (the old one is refused with the new name)
 RENAMED_KEYS = {"measure.flow": "measure.gradient_flow"}
@@ -39,6 +49,31 @@ def _finite(section: object, key: str) -> None:
             for i, item in enumerate(value):
                 if isinstance(item, float) and not math.isfinite(item):
                     _fail(f"{where}[{i}]", item, "finite numbers")
+
+
+def seed_limits(ens: EnsembleConfig) -> dict[str, int]:
+    """The largest ``chain.seed``, ``train.seed`` and ``estimator.seed`` whose derived seeds
+    all fit their generators (the smallest is 0):
+
+    - chain: replica ``r``'s stream ``replica_seed(seed, r) = 1000 seed + r``, ``r <= 99``;
+    - train: the SLHMC trainer's ``1_000_003 seed + step``, ``step <= train.steps`` (the
+      tightest use, applied to every sampler so that a seed valid for one is valid for all);
+    - estimator: ``seed + 100 k + 1 + f`` for target ``k < 7`` and fold ``f < folds``
+      (scikit-learn's 32-bit seeds).
+    """
+    return {
+        "chain.seed": (TORCH_SEED_MAX - MAX_REPLICAS) // 1000,
+        "train.seed": (TORCH_SEED_MAX - ens.train.steps) // 1_000_003,
+        "estimator.seed": SKLEARN_SEED_MAX - 100 * (ESTIMATOR_TARGETS - 1) - ens.estimator.folds,
+    }
+
+
+def _check_seeds(ens: EnsembleConfig, p: str) -> None:
+    """Every seed in ``0 .. seed_limits``: beyond, a derived seed would overflow its generator."""
+    values = {"chain.seed": ens.chain.seed, "train.seed": ens.train.seed, "estimator.seed": ens.estimator.seed}
+    for key, most in seed_limits(ens).items():
+        if not 0 <= values[key] <= most:
+            _fail(p + key, values[key], f"0 <= seed <= {most} (the seeds derived from it must fit their generators)")
 
 
 def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
@@ -102,10 +137,9 @@ def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
         _fail(p + "chain.n_therm", ch.n_therm,
               f"0 <= n_therm <= n_configs - 5 = {ch.n_configs - 5} (the error analysis needs 5 "
               "configurations per chain)")
-    if ch.replicas > 99:
-        _fail(p + "chain.replicas", ch.replicas, "at most 99 (replica names r01..r99)")
-    if ch.seed < 0:
-        _fail(p + "chain.seed", ch.seed, "seed >= 0")
+    if ch.replicas > MAX_REPLICAS:
+        _fail(p + "chain.replicas", ch.replicas, f"at most {MAX_REPLICAS} (replica names r01..r99)")
+    _check_seeds(ens, p)
     if ch.start not in STARTS:
         _fail(p + "chain.start", ch.start, ", ".join(STARTS))
     from .registry import OBSERVABLES
@@ -199,8 +233,6 @@ def validate_model_and_training(ens: EnsembleConfig, p: str) -> None:
         _fail(p + "train.min_lr_ratio", tr.min_lr_ratio, "0 < min_lr_ratio <= 1")
     if tr.dtype not in DTYPES:
         _fail(p + "train.dtype", tr.dtype, ", ".join(DTYPES))
-    if tr.seed < 0:
-        _fail(p + "train.seed", tr.seed, "seed >= 0")
     if not tr.grad_clip >= 0:
         _fail(p + "train.grad_clip", tr.grad_clip, "grad_clip >= 0 (0: no clipping)")
 

@@ -27,15 +27,19 @@ import numpy as np
 
 from .gauge_layout import (
     GaugeFileError,
+    check_memory,
+    check_sites,
     checked_links,
     decode_links,
     encode_links,
 )
-from .lime import LimeRecord, read_lime, write_lime
+from .lime import EAGER_BYTES, LimeEntry, LimeRecord, read_lime, write_lime
 
 __all__ = ["Geometry", "read_ildg", "write_ildg", "scidac_checksum"]
 
 _FIELDS = {"su3gauge": 3, "su2gauge": 2}
+#: most bytes of a metadata record (ildg-format, scidac-checksum) that are read
+MAX_METADATA = EAGER_BYTES
 
 
 def _rotl(values: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -71,12 +75,17 @@ class Geometry:
     precision: int = 64
 
 
-def _format_record(records: dict, path: Path) -> tuple[str, int, tuple[int, int, int, int]]:
-    """``(field, precision, (lx, ly, lz, lt))`` of the ``ildg-format`` record."""
+def _metadata(records: dict[str, LimeEntry], name: str, path: Path, errors: str = "strict") -> str:
+    """The UTF-8 text of the metadata record ``name`` (at most ``MAX_METADATA`` bytes)."""
     try:
-        xml = records["ildg-format"].data.decode("utf-8")
+        return records[name].read(MAX_METADATA).decode("utf-8", errors=errors)
     except UnicodeDecodeError:
-        raise GaugeFileError(f"{path}: ildg-format is not UTF-8 XML") from None
+        raise GaugeFileError(f"{path}: {name} is not UTF-8 XML") from None
+
+
+def _format_record(records: dict[str, LimeEntry], path: Path) -> tuple[str, int, tuple[int, int, int, int]]:
+    """``(field, precision, (lx, ly, lz, lt))`` of the ``ildg-format`` record."""
+    xml = _metadata(records, "ildg-format", path)
     field = _tag(xml, "field", path)
     if field not in _FIELDS:
         raise GaugeFileError(f"{path}: field = {field!r}; allowed: {', '.join(_FIELDS)}")
@@ -88,6 +97,37 @@ def _format_record(records: dict, path: Path) -> tuple[str, int, tuple[int, int,
     return field, precision, dims
 
 
+def _geometry(records: dict[str, LimeEntry], geometry: Geometry | None,
+              path: Path) -> tuple[str, int, tuple[int, int, int, int]]:
+    """``(field, precision, (lx, ly, lz, lt))`` from the ``ildg-format`` record, which a given
+    ``geometry`` must agree with, or from ``geometry`` for a file without one."""
+    if "ildg-format" in records:
+        field, precision, (lx, ly, lz, lt) = _format_record(records, path)
+        if geometry is not None:
+            given = ({2: "su2gauge", 3: "su3gauge"}.get(geometry.n_colors), geometry.precision,
+                     (geometry.lattice[1], geometry.lattice[2], geometry.lattice[3], geometry.lattice[0]))
+            if given != (field, precision, (lx, ly, lz, lt)):
+                raise GaugeFileError(f"{path}: ildg-format says {field}, precision {precision}, "
+                                     f"lx..lt {[lx, ly, lz, lt]}; the given geometry disagrees")
+        return field, precision, (lx, ly, lz, lt)
+    if geometry is None:
+        raise GaugeFileError(f"{path}: no ildg-format record; allowed: give the geometry "
+                             "(--lattice T,X,Y,Z --colors N --precision 64|32)")
+    if geometry.n_colors not in (2, 3) or geometry.precision not in (32, 64) or len(geometry.lattice) != 4:
+        raise GaugeFileError(f"{path}: geometry {geometry}; allowed: 4 extents, 2 or 3 colours, precision 32 or 64")
+    lt, lx, ly, lz = (int(v) for v in geometry.lattice)
+    return {2: "su2gauge", 3: "su3gauge"}[geometry.n_colors], geometry.precision, (lx, ly, lz, lt)
+
+
+def _stored_checksum(records: dict[str, LimeEntry], path: Path) -> tuple[int, int]:
+    """``(suma, sumb)`` of the ``scidac-checksum`` record."""
+    text = _metadata(records, "scidac-checksum", path, errors="replace")
+    try:
+        return int(_tag(text, "suma", path), 16), int(_tag(text, "sumb", path), 16)
+    except ValueError:
+        raise GaugeFileError(f"{path}: scidac-checksum suma/sumb are not hexadecimal") from None
+
+
 def read_ildg(path: str | os.PathLike, geometry: Geometry | None = None, check_checksum: bool = True,
               reproject: bool = False) -> tuple[np.ndarray, dict]:
     """``(links [4, T, X, Y, Z, N, N] complex128, info)``; the SciDAC checksum is verified.
@@ -97,61 +137,44 @@ def read_ildg(path: str | os.PathLike, geometry: Geometry | None = None, check_c
     geometry must agree with it. A file without a ``scidac-checksum`` record is read only
     with ``check_checksum = False`` (``info["checksum"] = "not checked"``). ``reproject``:
     links off SU(N) by more than the tolerance are projected onto it (deviation in info).
+    Sizes are checked from the LIME headers before any data are read: the binary data must
+    have the geometry's size and its links fit in memory (``gauge_layout.check_memory``).
     """
     path = Path(path)
     records = {r.type: r for r in reversed(read_lime(path))}  # the first record of each type
     if "ildg-binary-data" not in records:
         raise GaugeFileError(f"{path}: no ildg-binary-data record (not an ILDG gauge file)")
-    if "ildg-format" in records:
-        field, precision, (lx, ly, lz, lt) = _format_record(records, path)
-        if geometry is not None:
-            given = ({2: "su2gauge", 3: "su3gauge"}.get(geometry.n_colors), geometry.precision,
-                     (geometry.lattice[1], geometry.lattice[2], geometry.lattice[3], geometry.lattice[0]))
-            if given != (field, precision, (lx, ly, lz, lt)):
-                raise GaugeFileError(f"{path}: ildg-format says {field}, precision {precision}, "
-                                     f"lx..lt {[lx, ly, lz, lt]}; the given geometry disagrees")
-    elif geometry is None:
-        raise GaugeFileError(f"{path}: no ildg-format record; allowed: give the geometry "
-                             "(--lattice T,X,Y,Z --colors N --precision 64|32)")
-    else:
-        if geometry.n_colors not in (2, 3) or geometry.precision not in (32, 64) or len(geometry.lattice) != 4:
-            raise GaugeFileError(f"{path}: geometry {geometry}; allowed: 4 extents, 2 or 3 colours, precision 32 or 64")
-        field = {2: "su2gauge", 3: "su3gauge"}[geometry.n_colors]
-        precision = geometry.precision
-        lt, lx, ly, lz = (int(v) for v in geometry.lattice)
+    field, precision, (lx, ly, lz, lt) = _geometry(records, geometry, path)
     if precision not in (32, 64):
         raise GaugeFileError(f"{path}: precision = {precision}; allowed: 32, 64")
-    if min(lx, ly, lz, lt) < 1 or lx * ly * lz * lt > 1 << 28:
-        raise GaugeFileError(f"{path}: lattice {lx}x{ly}x{lz}x{lt}; allowed: positive, at most 2^28 sites")
+    n_sites = check_sites({"lx": lx, "ly": ly, "lz": lz, "lt": lt}, path)
     n = _FIELDS[field]
     dtype = np.dtype(">f8" if precision == 64 else ">f4")
-    data = records["ildg-binary-data"].data
     site_values = 4 * n * n * 2
-    expected = lt * lz * ly * lx * site_values * dtype.itemsize
-    if len(data) != expected:
-        raise GaugeFileError(f"{path}: ildg-binary-data has {len(data)} bytes; {field} {lx}x{ly}x{lz}x{lt} "
+    expected = n_sites * site_values * dtype.itemsize
+    binary = records["ildg-binary-data"]
+    if binary.length != expected:
+        raise GaugeFileError(f"{path}: ildg-binary-data has {binary.length} bytes; {field} {lx}x{ly}x{lz}x{lt} "
                              f"at precision {precision} needs {expected}")
-    info = {"field": field, "precision": precision, "lattice": [lx, ly, lz, lt], "checksum": "not checked",
-            "format_record": "ildg-format" in records}
     if check_checksum and "scidac-checksum" not in records:
         raise GaugeFileError(f"{path}: no scidac-checksum record, so its data cannot be checked; allowed: "
                              "--no-checksum to import it unchecked")
-    if check_checksum:
-        text = records["scidac-checksum"].data.decode("utf-8", errors="replace")
-        try:
-            stored = (int(_tag(text, "suma", path), 16), int(_tag(text, "sumb", path), 16))
-        except ValueError:
-            raise GaugeFileError(f"{path}: scidac-checksum suma/sumb are not hexadecimal") from None
-        site_bytes = np.frombuffer(data, dtype=np.uint8).reshape(-1, site_values * dtype.itemsize)
-        computed = scidac_checksum(site_bytes)
+    stored = _stored_checksum(records, path) if check_checksum else None
+    check_memory(path, expected, n_sites, n)
+    data = binary.read()
+    info = {"field": field, "precision": precision, "lattice": [lx, ly, lz, lt], "checksum": "not checked",
+            "format_record": "ildg-format" in records}
+    if stored is not None:
+        computed = scidac_checksum(np.frombuffer(data, dtype=np.uint8).reshape(-1, site_values * dtype.itemsize))
         if stored != computed:
             raise GaugeFileError(
                 f"{path}: SciDAC checksum mismatch: record suma {stored[0]:08x} sumb {stored[1]:08x}, "
                 f"data suma {computed[0]:08x} sumb {computed[1]:08x}"
             )
         info["checksum"] = "verified"
-    links, deviation = checked_links(decode_links(np.frombuffer(data, dtype=dtype), (lt, lz, ly, lx), n, n), path,
-                                     reproject=reproject)
+    with np.errstate(all="ignore"):
+        raw = decode_links(np.frombuffer(data, dtype=dtype), (lt, lz, ly, lx), n, n)
+        links, deviation = checked_links(raw, path, reproject=reproject)
     info["group_deviation"] = deviation
     return links, info
 

@@ -23,6 +23,7 @@ Our fields are ``[d, L_0 = T, L_1 = X, L_2 = Y, L_3 = Z, N, N]`` with direction 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -31,11 +32,14 @@ import numpy as np
 from ..atomic import write_bytes_atomic
 from .gauge_layout import (
     GaugeFileError,
+    check_memory,
+    check_sites,
     checked_links,
     decode_links,
     encode_links,
     link_trace,
     mean_plaquette,
+    within,
 )
 
 __all__ = ["read_nersc", "write_nersc", "nersc_checksum"]
@@ -80,6 +84,79 @@ def _get(header: dict, key: str, path: Path) -> str:
     return header[key]
 
 
+def _layout(header: dict[str, str], path: Path) -> tuple[int, int, tuple[int, int, int, int], np.dtype]:
+    """``(n_colors, rows, (x, y, z, t), dtype)`` of a header; every value checked with Python
+    integers (a hostile header allocates nothing)."""
+    datatype = _get(header, "DATATYPE", path)
+    fp = _get(header, "FLOATING_POINT", path)
+    if fp not in _FLOATS:
+        raise GaugeFileError(f"{path}: FLOATING_POINT = {fp!r}; allowed: {', '.join(_FLOATS)}")
+    # some codes write 4D_SU3_GAUGE_3X3: the datatype is matched without regard to case
+    kind = next((k for kinds in _TYPES.values() for k in kinds if k.upper() == datatype.upper()), None)
+    if kind is None:
+        allowed = ", ".join(k for kinds in _TYPES.values() for k in kinds)
+        raise GaugeFileError(f"{path}: DATATYPE = {datatype!r}; allowed: {allowed} (any case)")
+    n_colors = next(n for n, kinds in _TYPES.items() if kind in kinds)
+    keys = [f"DIMENSION_{i}" for i in (1, 2, 3, 4)]
+    try:
+        dims = {key: int(_get(header, key, path)) for key in keys}
+    except ValueError:
+        raise GaugeFileError(f"{path}: DIMENSION_1..4 must be integers") from None
+    check_sites(dims, path)
+    x, y, z, t = dims.values()
+    return n_colors, _TYPES[n_colors][kind], (x, y, z, t), np.dtype(_FLOATS[fp])
+
+
+def _read_data(path: Path) -> tuple[dict[str, str], bytes, int, int, tuple[int, int, int, int], np.dtype]:
+    """``(header, data, n_colors, rows, (x, y, z, t), dtype)``: the data bytes are read only
+    once their size agrees with the header and their links fit in memory."""
+    with open(path, "rb") as fh:
+        header, offset = _parse_header(fh.read(MAX_HEADER), path)
+        n_colors, rows, (x, y, z, t), dtype = _layout(header, path)
+        n_sites = x * y * z * t
+        n_bytes = n_sites * 4 * rows * n_colors * 2 * dtype.itemsize
+        available = os.fstat(fh.fileno()).st_size - offset
+        if available != n_bytes:
+            raise GaugeFileError(f"{path}: {available} data bytes; the header ({header['DATATYPE']}, "
+                                 f"{header['FLOATING_POINT']}, {x}x{y}x{z}x{t}) needs {n_bytes}")
+        check_memory(path, n_bytes, n_sites, n_colors)
+        fh.seek(offset)
+        data = fh.read(n_bytes)
+    if len(data) != n_bytes:
+        raise GaugeFileError(f"{path}: {len(data)} data bytes read; the header needs {n_bytes} (file changed?)")
+    return header, data, n_colors, rows, (x, y, z, t), dtype
+
+
+def _check_checksum(header: dict[str, str], values: np.ndarray, path: Path) -> None:
+    stored = _get(header, "CHECKSUM", path)
+    computed = nersc_checksum(values)
+    try:
+        stored_int = int(stored, 16)
+    except ValueError:
+        raise GaugeFileError(f"{path}: CHECKSUM = {stored!r} is not hexadecimal "
+                             "(--no-checksum imports a file whose checksum is a placeholder)") from None
+    if stored_int != computed:
+        raise GaugeFileError(f"{path}: checksum mismatch: header {stored_int:08x}, data {computed:08x} "
+                             "(--no-checksum imports a file whose checksum is a placeholder)")
+
+
+def _check_averages(header: dict[str, str], raw: np.ndarray, plaquette_tol: float, single: bool,
+                    path: Path) -> None:
+    """The header's PLAQUETTE and LINK_TRACE against the links' (NaN-safe: a NaN or an
+    infinite recomputed value never agrees)."""
+    for key, value in (("PLAQUETTE", mean_plaquette(raw)), ("LINK_TRACE", link_trace(raw))):
+        if key in header:
+            try:
+                stored_value = float(header[key])
+            except ValueError:
+                raise GaugeFileError(f"{path}: {key} = {header[key]!r} is not a number") from None
+            tol = plaquette_tol * max(1.0, abs(value)) + (1e-6 if single else 0.0)
+            if not (math.isfinite(value) and within(abs(stored_value - value), tol)):
+                raise GaugeFileError(
+                    f"{path}: {key.lower()} mismatch: header {stored_value:.10g}, recomputed {value:.10g}"
+                )
+
+
 def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6, check_checksum: bool = True,
                reproject: bool = False) -> tuple[np.ndarray, dict[str, str]]:
     """``(links [4, T, X, Y, Z, N, N] complex128, header)`` with every check applied.
@@ -90,68 +167,22 @@ def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6, check_check
     ``lqcdml_checksum`` and ``lqcdml_group_deviation``.
 
     Errors (``GaugeFileError``) name the file and, for a mismatch, both values: checksum,
-    plaquette (relative ``plaquette_tol``), link trace, size, datatype.
+    plaquette (relative ``plaquette_tol``), link trace, size, datatype, and the memory a
+    file too large for this machine would need (checked before its data are read).
+    Floating-point warnings of hostile numbers are silenced: the checks report them.
     """
     path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(MAX_HEADER)
-        header, offset = _parse_header(head, path)
-        datatype = _get(header, "DATATYPE", path)
-        fp = _get(header, "FLOATING_POINT", path)
-        if fp not in _FLOATS:
-            raise GaugeFileError(f"{path}: FLOATING_POINT = {fp!r}; allowed: {', '.join(_FLOATS)}")
-        # some codes write 4D_SU3_GAUGE_3X3: the datatype is matched without regard to case
-        kind = next((k for kinds in _TYPES.values() for k in kinds if k.upper() == datatype.upper()), None)
-        if kind is None:
-            allowed = ", ".join(k for kinds in _TYPES.values() for k in kinds)
-            raise GaugeFileError(f"{path}: DATATYPE = {datatype!r}; allowed: {allowed} (any case)")
-        n_colors = next(n for n, kinds in _TYPES.items() if kind in kinds)
-        rows = _TYPES[n_colors][kind]
-        try:
-            dims = [int(_get(header, f"DIMENSION_{i}", path)) for i in (1, 2, 3, 4)]
-        except ValueError:
-            raise GaugeFileError(f"{path}: DIMENSION_1..4 must be integers") from None
-        if min(dims) < 1 or np.prod(dims, dtype=np.int64) > 1 << 28:
-            raise GaugeFileError(f"{path}: DIMENSION_1..4 = {dims}; allowed: positive, at most 2^28 sites")
-        x, y, z, t = dims
-        n_values = t * z * y * x * 4 * rows * n_colors * 2
-        dtype = np.dtype(_FLOATS[fp])
-        n_bytes = n_values * dtype.itemsize
-        available = os.fstat(fh.fileno()).st_size - offset
-        if available != n_bytes:  # checked before reading: a hostile header allocates nothing
-            raise GaugeFileError(
-                f"{path}: {available} data bytes; the header ({datatype}, {fp}, {x}x{y}x{z}x{t}) needs {n_bytes}"
-            )
-        fh.seek(offset)
-        data = fh.read(n_bytes)
+    header, data, n_colors, rows, (x, y, z, t), dtype = _read_data(path)
     values = np.frombuffer(data, dtype=dtype)
     if check_checksum:
-        stored = _get(header, "CHECKSUM", path)
-        computed = nersc_checksum(values)
-        try:
-            stored_int = int(stored, 16)
-        except ValueError:
-            raise GaugeFileError(f"{path}: CHECKSUM = {stored!r} is not hexadecimal "
-                                 "(--no-checksum imports a file whose checksum is a placeholder)") from None
-        if stored_int != computed:
-            raise GaugeFileError(f"{path}: checksum mismatch: header {stored_int:08x}, data {computed:08x} "
-                                 "(--no-checksum imports a file whose checksum is a placeholder)")
-    raw = decode_links(values, (t, z, y, x), rows, n_colors)
-    if not np.all(np.isfinite(raw)):
-        raise GaugeFileError(f"{path}: links hold NaN or infinite numbers")
-    header = {**header, "lqcdml_checksum": "verified" if check_checksum else "not checked"}
-    for key, value in (("PLAQUETTE", mean_plaquette(raw)), ("LINK_TRACE", link_trace(raw))):
-        if key in header:
-            try:
-                stored_value = float(header[key])
-            except ValueError:
-                raise GaugeFileError(f"{path}: {key} = {header[key]!r} is not a number") from None
-            tol = plaquette_tol * max(1.0, abs(value)) + (1e-6 if dtype.itemsize == 4 else 0.0)
-            if not abs(stored_value - value) <= tol:
-                raise GaugeFileError(
-                    f"{path}: {key.lower()} mismatch: header {stored_value:.10g}, recomputed {value:.10g}"
-                )
-    links, deviation = checked_links(raw, path, reproject=reproject)
+        _check_checksum(header, values, path)
+    with np.errstate(all="ignore"):
+        raw = decode_links(values, (t, z, y, x), rows, n_colors)
+        if not np.all(np.isfinite(raw)):
+            raise GaugeFileError(f"{path}: links hold NaN or infinite numbers")
+        header = {**header, "lqcdml_checksum": "verified" if check_checksum else "not checked"}
+        _check_averages(header, raw, plaquette_tol, dtype.itemsize == 4, path)
+        links, deviation = checked_links(raw, path, reproject=reproject)
     header = {**header, "lqcdml_group_deviation": f"{deviation:.3g}"}
     return links, header
 
