@@ -154,3 +154,31 @@ def test_a_real_full_disk_and_a_read_only_file_system(setup, small_disk, capsys)
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Read-only file system" in err, err
     assert EnsembleStore.open(store).n_committed == n
+
+
+def _allocated(folder: Path) -> int:
+    """Bytes the file system allocated for everything below ``folder`` (what ``du`` counts)."""
+    return sum(p.lstat().st_blocks * 512 for p in [folder, *folder.rglob("*")])
+
+
+@pytest.mark.parametrize("ensemble, n", [("u1", 150), ("su2", 40)])
+def test_the_disk_estimate_is_within_20_percent_of_what_a_run_writes(tmp_path, ensemble, n):
+    """The up-front disk check counts what the file system allocates: each configuration's
+    chunk rounded up to a block and its chain of chunk folders, the record blocks, the
+    metadata and the checkpoint (a 2D U(1) store of 512-byte configurations is mostly
+    folders and rounding)."""
+    from lqcdml.config.build import build_group, site_shape, torch_dtype
+    from lqcdml.config.chains import disk_estimate
+
+    cfg = compose_experiment("ci_tiny", [f"ensembles.{ensemble}.chain.n_configs={n}"])
+    dump(cfg, tmp_path / "config.yaml")
+    ens = cfg.ensembles[ensemble]
+    group = build_group(ens.theory)
+    dtype = torch_dtype(group, cfg.dtype)
+    shape = (ens.chain.n_chains, *site_shape(ens.theory)) + ((group.n, group.n) if group.internal_ndim else ())
+    store = tmp_path / "s.zarr"
+    estimate = disk_estimate(ens, shape, dtype, store, n, new_store=True)
+    assert main(["generate", "--config", str(tmp_path / "config.yaml"), "--ensemble", ensemble, "--store",
+                 str(store)]) == 0
+    written = _allocated(store)
+    assert abs(estimate / written - 1) <= 0.2, (estimate, written)

@@ -58,9 +58,9 @@ def test_verify_passes_an_intact_store_and_flags_non_finite_values(store, capsys
     path, _ = store
     assert main(["verify", str(path)]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "store": str(path), "n_committed": 6, "ok": True, "bad": [],
-        "records": {"trajectory": "ok", "accepted": "ok", "delta_H": "ok", "plaquette": "ok"},
-        "checkpoint": "ok", "structure": [],
+        "store": str(path), "n_committed": 6, "ok": True, "checked": "all configurations", "bad": [],
+        "records": {"trajectory": "ok", "accepted": "ok", "delta_H": "ok", "plaquette": "ok", "digest": "ok"},
+        "checkpoint": "ok", "structure": [], "content": "content digests checked",
     }
     s = EnsembleStore.open(path, mode="r+")
     rng = np.random.default_rng(2)

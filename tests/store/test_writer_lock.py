@@ -56,8 +56,29 @@ def _n(store: Path) -> int:
         return 0
 
 
+def test_a_deleted_lock_file_does_not_let_a_second_writer_in(tmp_path):
+    """The holder's lock file removed from under it (``rm s.zarr.lock``): a second writer
+    locks a new file but not the store itself, and is refused naming the holder."""
+    store = tmp_path / "s.zarr"
+    store.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(store)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        lock_path(store).unlink()
+        with pytest.raises(StoreError, match=rf"being written by PID {proc.pid} .* was removed while it ran"):
+            with writer_lock(store):
+                pass
+        assert not lock_path(store).exists()  # the refused writer removed only its own file
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    with writer_lock(store):  # the holder gone, the store is free
+        pass
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("second_starts", ["mid_chain", "at_creation"])
+@pytest.mark.parametrize("second_starts", ["mid_chain", "at_creation", "lock_file_deleted"])
 def test_two_generate_jobs_on_one_store_one_refuses_and_the_chain_is_the_uninterrupted_one(tmp_path, second_starts):
     cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.n_configs=500", "ensembles.u1.theory.lattice=[8,8]",
                                          "threads=1"])
@@ -76,10 +97,15 @@ def test_two_generate_jobs_on_one_store_one_refuses_and_the_chain_is_the_uninter
         while not lock_path(store).exists() and time.time() < deadline:
             time.sleep(0.005)
         time.sleep(0.05)
+    if second_starts == "lock_file_deleted":  # rm s.zarr.lock while the first writes
+        deadline = time.time() + 60
+        while _n(store) < 20 and time.time() < deadline:
+            time.sleep(0.01)
+        lock_path(store).unlink()
     second = subprocess.run(cmd, env=env_with_bin(), capture_output=True, text=True, timeout=120)
     assert first.poll() is None, "the first job finished before the second started"
     assert second.returncode == 2, second.stderr
     assert f"is being written by PID {first.pid}" in second.stderr and second.stderr.count("\n") == 1
-    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert first.wait(timeout=300) == 0, first.stderr.read()  # and never saw false damage
     first.stderr.close()
     assert_same_chain(store_digest(tmp_path / "reference.zarr"), store_digest(store))

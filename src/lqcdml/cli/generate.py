@@ -36,18 +36,20 @@ def generate(
     progress: bool | None = None,
     model_path: Path | None = None,
     start_store: Path | None = None,
+    verify: str = "full",
 ) -> dict:
     """Advance replica ``replica`` of ``ensemble`` to ``chain.n_configs`` configurations.
 
     Creates the store, or resumes it from its last commit after checking that it was
-    written by the same chain definition. Returns (and writes to ``manifest``) a JSON
+    written by the same chain definition and verifying it (``verify``: ``full`` or ``tail``,
+    see ``driver.run_chain_into_store``). Returns (and writes to ``manifest``) a JSON
     summary.
     """
     spec = chain_spec(cfg, ensemble, replica, model_path, store_path=store_path, start_store=start_store)
     torch.set_num_threads(cfg.threads)
     hooks = ProgressHooks(f"{ensemble} r{replica:02d}", progress)
     try:
-        result = run_chain_into_store(spec, store_path, cfg.ensembles[ensemble].chain.n_configs, hooks)
+        result = run_chain_into_store(spec, store_path, cfg.ensembles[ensemble].chain.n_configs, hooks, verify)
     finally:
         hooks.close()
     summary = {

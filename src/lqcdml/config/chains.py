@@ -12,8 +12,10 @@ import torch
 
 from .. import __version__
 from ..driver import ChainSpec, Reprojection, read_complete_checkpoint
-from ..store import EnsembleStore, StoreError
+from ..store import RECORDS, EnsembleStore, StoreError
+from ..store.ensemble import compressed_fraction, estimate_disk_bytes
 from .errors import ConfigError
+from .expectations import store_expectations
 from .build import (
     build_group,
     build_sampler,
@@ -30,7 +32,7 @@ from .models import build_model
 from .registry import SAMPLERS
 from .schema import EnsembleConfig, RootConfig
 
-__all__ = ["chain_spec", "start_from_store", "source_configurations", "check_sizes", "store_meta", "check_compatible", "load_model", "flow_trainer",
+__all__ = ["chain_spec", "start_from_store", "source_configurations", "check_sizes", "disk_estimate", "store_meta", "check_compatible", "load_model", "flow_trainer",
            "slhmc_trainer", "FIELD_COPIES"]
 
 
@@ -138,27 +140,62 @@ def _free_disk_bytes(path: Path) -> int:
     return shutil.disk_usage(probe).free
 
 
-def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], itemsize: int,
-                store_path: Path, n_new: int) -> None:
+def _compressed_fraction(ens: EnsembleConfig, dtype: torch.dtype) -> float:
+    """How far the store's codec compresses this theory's fields: measured on a hot start of
+    one chain on a 4^d lattice (thermalised fields are as random as a hot start)."""
+    from dataclasses import replace
+
+    from ..lattice import make_generators
+
+    small = replace(ens, theory=replace(ens.theory, lattice=[4] * len(ens.theory.lattice)),
+                    chain=replace(ens.chain, start="hot"))
+    sample = initial_fields(small, make_generators(0, 1, torch.device("cpu")), dtype, torch.device("cpu"))
+    return compressed_fraction(sample.numpy())
+
+
+def disk_estimate(ens: EnsembleConfig, field_shape: tuple[int, ...], dtype: torch.dtype, store_path: Path,
+                  n_new: int, new_store: bool, config_bytes: int | None = None) -> int:
+    """Bytes the file system allocates for ``n_new`` more configurations of ``ens`` in the store at
+    ``store_path`` (with a new store's metadata and checkpoint when ``new_store``)."""
+    kind = SAMPLERS.lookup(ens.sampler.name)
+    field_bytes = math.prod(field_shape) * torch.empty((), dtype=dtype).element_size()
+    if config_bytes is None:
+        config_bytes = int(field_bytes * _compressed_fraction(ens, dtype))
+    n_records = len(RECORDS) + 2 + len(kind.counters)  # + the cheap observable and the content digest
+    # generator states (CPU Mersenne twister: 5056 bytes a chain) and pseudofermion-sized extras
+    checkpoint = field_shape[0] * 5056 + field_bytes // max(field_shape[1] if len(field_shape) > 1 else 1, 1)
+    return estimate_disk_bytes(store_path.parent, config_bytes, field_shape, n_new, n_records, checkpoint,
+                               new_store)
+
+
+def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], dtype: torch.dtype,
+                store_path: Path, n_new: int, new_store: bool = True) -> None:
     """Refuse a run whose fields do not fit the memory limit, or whose ``n_new`` new
-    configurations do not fit the disk limit, before anything is created."""
+    configurations do not fit the disk limit (as the file system allocates them,
+    ``store.estimate_disk_bytes``), before anything is created."""
     p = f"ensembles.{ensemble}."
+    ens = cfg.ensembles[ensemble]
+    itemsize = torch.empty((), dtype=dtype).element_size()
     field_bytes = math.prod(field_shape) * itemsize
     memory = cfg.limits.memory_gb * 1e9 or _memory_bytes(cfg.device)
     own = "the machine memory" if torch.device(cfg.device).type == "cpu" else f"the memory of {cfg.device}"
     if FIELD_COPIES * field_bytes > memory:
         raise ConfigError(
-            f"{p}chain.n_chains x {p}theory.lattice = {field_shape[0]} x {list(cfg.ensembles[ensemble].theory.lattice)} "
+            f"{p}chain.n_chains x {p}theory.lattice = {field_shape[0]} x {list(ens.theory.lattice)} "
             f"needs about {FIELD_COPIES * field_bytes / 1e9:.3g} GB of field memory ({FIELD_COPIES} copies of "
             f"{field_bytes / 1e9:.3g} GB); allowed: at most {memory / 1e9:.3g} GB "
             f"({'limits.memory_gb' if cfg.limits.memory_gb else own + '; raise with limits.memory_gb'})"
         )
+    if n_new <= 0:
+        return
+    config_bytes = int(field_bytes * _compressed_fraction(ens, dtype))
+    needed = disk_estimate(ens, field_shape, dtype, store_path, n_new, new_store, config_bytes)
     disk = cfg.limits.disk_gb * 1e9 or _free_disk_bytes(store_path.parent)
-    if n_new * field_bytes > disk:
+    if needed > disk:
         raise ConfigError(
-            f"{p}chain.n_configs = {cfg.ensembles[ensemble].chain.n_configs} needs about "
-            f"{n_new * field_bytes / 1e9:.3g} GB more for {n_new} configurations of {field_bytes / 1e9:.3g} GB; "
-            f"allowed: at most {disk / 1e9:.3g} GB "
+            f"{p}chain.n_configs = {ens.chain.n_configs} needs about {needed / 1e9:.3g} GB more disk for "
+            f"{n_new} configurations of {field_bytes / 1e9:.3g} GB ({config_bytes / 1e9:.3g} GB compressed, "
+            f"as the file system allocates them); allowed: at most {disk / 1e9:.3g} GB "
             f"({'limits.disk_gb' if cfg.limits.disk_gb else 'the free disk space; raise with limits.disk_gb'})"
         )
 
@@ -233,9 +270,10 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
     dtype = torch_dtype(group, cfg.dtype)
     field_shape = (ens.chain.n_chains, *site_shape(ens.theory)) + ((group.n, group.n) if group.internal_ndim else ())
     store_path = Path(store_path)
-    committed = EnsembleStore.open(store_path).n_committed if (store_path / "zarr.json").is_file() else 0
-    check_sizes(cfg, ensemble, field_shape, torch.empty((), dtype=dtype).element_size(), store_path,
-                max(ens.chain.n_configs - committed, 0))
+    exists = (store_path / "zarr.json").is_file()
+    committed = EnsembleStore.open(store_path).n_committed if exists else 0
+    check_sizes(cfg, ensemble, field_shape, dtype, store_path, max(ens.chain.n_configs - committed, 0),
+                new_store=not exists)
     meta = store_meta(cfg, ensemble, replica, digest)
     return ChainSpec(
         sampler=build_sampler(ens, model, dtype, device),
@@ -253,6 +291,7 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
         device=device,
         check_compatible=lambda old: check_compatible(meta, old, store_path),
         counters=kind.counters,
+        expectations=store_expectations,
     )
 
 

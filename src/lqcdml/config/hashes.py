@@ -25,7 +25,7 @@ from pathlib import Path
 from .registry import MODELS, SAMPLERS
 
 __all__ = ["chain_definition", "model_definition", "training_definition", "ensemble_hash", "matches_chain",
-           "training_hash", "file_digest", "CHAIN_KEYS_IGNORED"]
+           "training_hash", "file_digest", "stored_chain_hash", "CHAIN_KEYS_IGNORED"]
 
 #: chain keys that do not change the chain of a replica
 CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
@@ -97,6 +97,17 @@ def ensemble_hash(ens, dtype: str, model_digest: str | None = None) -> str:
     data["dtype"] = dtype
     if model_digest is not None:
         data["model_digest"] = model_digest
+    return _digest(data)
+
+
+def stored_chain_hash(meta: dict) -> str:
+    """The chain hash of a store's own attributes: its stored config (``to_container`` of the
+    ensemble), precision and model digest, hashed as ``ensemble_hash`` hashes them. Equal to
+    the store's ``config_hash`` unless one of them was edited."""
+    data = chain_definition(dict(meta.get("config") or {}))
+    data["dtype"] = meta.get("precision")
+    if meta.get("model_digest") is not None:
+        data["model_digest"] = meta["model_digest"]
     return _digest(data)
 
 

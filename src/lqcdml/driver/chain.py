@@ -21,6 +21,7 @@ from ..lattice import Manifold, make_generators
 from ..samplers import ChainState, Sampler, StartFields, StepInfo
 from ..solvers import SolverError
 from ..store import EnsembleStore, StoreDamage, StoreError, writer_lock
+from ..store.verify import QUICK_TAIL, StoreExpectations, first_problem, verify_store
 
 __all__ = ["ChainSpec", "ChainHooks", "SilentHooks", "Reprojection", "run_chain_into_store", "resume_state"]
 
@@ -89,6 +90,12 @@ class ChainSpec:
     check_compatible: Callable[[dict], None] | None = None
     #: ``StepInfo.counters`` recorded per configuration (summed over its ``save_every`` steps)
     counters: tuple[str, ...] = ()
+    #: (existing store's meta) -> what the store must hold (checked before it is continued)
+    expectations: Callable[[dict], StoreExpectations] | None = None
+
+
+#: how much of an existing store ``run_chain_into_store`` checks before it continues it
+VERIFY_MODES = ("full", "tail")
 
 
 def _check_same_chain(spec: ChainSpec, store: EnsembleStore) -> None:
@@ -105,24 +112,37 @@ def _check_same_chain(spec: ChainSpec, store: EnsembleStore) -> None:
             )
 
 
-def _open_or_create(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) -> EnsembleStore:
+def _check_before_writing(spec: ChainSpec, path: Path, verify: str) -> EnsembleStore:
+    """The existing store at ``path``, opened for writing only after everything a
+    continuation relies on was checked read-only: its metadata, records, checkpoint, the
+    stored config against its hash, and its configurations (all, or with ``verify =
+    "tail"`` the last ones) through their checksums and content digests. Any damage raises
+    ``StoreDamage`` with the store unchanged; a store of another chain ``StoreError``."""
+    reader = EnsembleStore.open(path)
+    expect = spec.expectations(reader.meta) if spec.expectations is not None else None
+    report = verify_store(path, expect, tail=QUICK_TAIL if verify == "tail" else None, allow_resize=True)
+    if not report["ok"]:
+        raise StoreDamage(f"{first_problem(report)}; refusing to extend it, the store is unchanged "
+                          "(lqcdml verify lists all damage)")
+    _check_same_chain(spec, reader)
+    if reader.field_shape != tuple(spec.field_shape):
+        raise StoreDamage(f"store {str(path)!r}: fields of shape {list(reader.field_shape)} but its chain "
+                          f"definition gives {list(spec.field_shape)}; the store is damaged")
+    return EnsembleStore.open(path, mode="r+")
+
+
+def _open_or_create(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks,
+                    verify: str = "full") -> EnsembleStore:
     if path.exists():
-        store = EnsembleStore.open(path, mode="r+")
-        _check_same_chain(spec, store)
-        repaired = store.finish_resize()
-        if repaired is not None:
-            hooks.message(f"store {str(path)!r}: finished a resize that was interrupted (capacity {repaired})")
-        if store.field_shape != tuple(spec.field_shape):
-            raise StoreDamage(f"store {str(path)!r}: fields of shape {list(store.field_shape)} but its chain "
-                              f"definition gives {list(spec.field_shape)}; the store is damaged")
-        problems = store.structural_problems()
-        if problems:
-            raise StoreDamage(f"{problems[0]}; refusing to extend it (lqcdml verify lists all damage)")
+        store = _check_before_writing(spec, path, verify)
         if n_configs < store.n_committed:
             raise StoreError(
                 f"chain.n_configs = {n_configs}; allowed: >= {store.n_committed}, the configurations "
                 f"already committed in {str(path)!r}"
             )
+        repaired = store.finish_resize()
+        if repaired is not None:
+            hooks.message(f"store {str(path)!r}: finished a resize that was interrupted (capacity {repaired})")
         store.clean_partial_files()
         if n_configs > store.capacity:
             store.resize(n_configs)
@@ -149,22 +169,28 @@ def _nonfinite(info: StepInfo, index: int, hooks: ChainHooks) -> int:
 
 
 def run_chain_into_store(spec: ChainSpec, path: str | Path, n_configs: int,
-                         hooks: ChainHooks | None = None) -> dict[str, Any]:
+                         hooks: ChainHooks | None = None, verify: str = "full") -> dict[str, Any]:
     """Advance the chain of ``spec`` in the store at ``path`` to ``n_configs`` configurations.
 
     Creates the store, or continues it from its last commit after checking that it holds
-    the same chain. The run holds the store's writer lock throughout: a second writer of
-    the same store stops with ``StoreError`` naming this one. Each configuration is ``save_every`` Markov steps; it is committed
+    the same chain and verifying it (``verify``: ``full`` reads every configuration,
+    ``tail`` the last ones; either way nothing is written to a damaged store). The run
+    holds the store's writer lock throughout: a second writer of the same store stops with
+    ``StoreError`` naming this one. Each configuration is ``save_every`` Markov steps; it is committed
     with its records and the chain state. A solver that does not converge raises
     ``SolverError`` naming the configuration (committed data intact). Returns a summary.
     """
     path = Path(path)
-    with writer_lock(path):
-        return _run_locked(spec, path, n_configs, hooks or SilentHooks())
+    if verify not in VERIFY_MODES:
+        raise StoreError(f"verify = {verify!r}; allowed: {', '.join(VERIFY_MODES)}")
+    with writer_lock(path) as lock:
+        return _run_locked(spec, path, n_configs, hooks or SilentHooks(), verify, lock)
 
 
-def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks) -> dict[str, Any]:
-    store = _open_or_create(spec, path, n_configs, hooks)
+def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, verify: str,
+                lock) -> dict[str, Any]:
+    store = _open_or_create(spec, path, n_configs, hooks, verify)
+    lock.hold_store()  # a new store is locked as soon as it exists
     start = store.n_committed
     hooks.begin(start, n_configs)
     if start == 0:

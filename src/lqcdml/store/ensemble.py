@@ -10,8 +10,11 @@ Layout of ``<name>.zarr`` (one group):
 - ``checkpoint/slot0``, ``checkpoint/slot1``: the chain state after configuration
   ``n - 1`` (RNG states, acceptance counters, sampler extras) in slot ``n % 2``; the
   fields themselves are ``fields[n - 1]``.
+- ``digest`` ``[capacity]`` (format 2): a content digest of each configuration, over its
+  chain (config hash and replica), its index and the bytes of its fields, recorded at
+  commit: a chunk swapped with another index or copied from another store fails it.
 - attrs: ``lqcdml`` (format, package version, git commit, resolved ensemble config and
-  its hash, replica, field shape and dtype) and ``n_committed``.
+  its hash, replica, field shape and dtype, the list of records) and ``n_committed``.
 
 Commit protocol for configuration ``i`` (so ``n = i + 1``): write ``fields[i]`` and the
 per-configuration entries, then checkpoint slot ``n % 2``, then ``n_committed = n``.
@@ -22,23 +25,33 @@ configurations and the slot that belongs to them, the other slot may be half new
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
+from numcodecs import Zstd
 
 from ..errors import LqcdmlError
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-__all__ = ["EnsembleStore", "StoreError", "StoreDamage", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS"]
+__all__ = ["EnsembleStore", "StoreError", "StoreDamage", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS",
+           "DIGEST", "content_digest", "record_layout", "estimate_disk_bytes", "compressed_fraction"]
 
 FORMAT = "lqcdml-ensemble"
-FORMAT_VERSION = 1
+#: the version new stores are written in; 1 (without content digests) is still read and continued
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 BLOCK = 128
+#: the per-configuration content digest (format 2): one uint64 per configuration
+DIGEST = "digest"
+#: the codecs of every array, in order (zarr v3 names)
+CODECS = ("bytes", "zstd", "crc32c")
 #: per-configuration arrays every store has: name -> (dtype, one value per chain?)
 #: checkpoint arrays every chain state has (``ChainState.checkpoint``)
 CHECKPOINT_ARRAYS = ("rng_states", "n_accepted")
@@ -57,6 +70,83 @@ class StoreDamage(StoreError):
     """A store whose data or bookkeeping is damaged; the message names the array or index."""
 
     exit_code = 4
+
+
+def record_layout(observable: str, counters: Sequence[str] = (), digest: bool = True) -> dict[str, tuple[str, bool]]:
+    """The records of a store, in order: name -> (dtype, one value per chain?)."""
+    layout = {**RECORDS, observable: ("float64", True), **{c: ("int64", False) for c in counters}}
+    if digest:
+        layout[DIGEST] = ("uint64", False)
+    return layout
+
+
+def content_digest(fields: np.ndarray, chain: str, index: int) -> int:
+    """The digest of configuration ``index`` of the chain ``chain`` (config hash and replica):
+    the first 8 bytes of BLAKE2b over both and the fields' little-endian bytes, as uint64."""
+    data = np.ascontiguousarray(fields, dtype=np.asarray(fields).dtype.newbyteorder("<"))
+    h = hashlib.blake2b(f"{chain}|{int(index)}|{data.dtype.str}|{list(data.shape)}|".encode(), digest_size=8)
+    h.update(data.reshape(-1).view(np.uint8))
+    return int.from_bytes(h.digest(), "little")
+
+
+def _checkpoint_problem(arrays: Mapping[str, np.ndarray], n_chains: int) -> str | None:
+    """What is wrong with the arrays of a chain state (``ChainState.checkpoint``) of
+    ``n_chains`` chains, array by array; None if nothing."""
+    for key in CHECKPOINT_ARRAYS:
+        if key not in arrays:
+            return f"array {key!r} is missing"
+    for key, value in arrays.items():
+        if value.ndim == 0 or value.shape[0] != n_chains:
+            return f"array {key!r} of shape {list(value.shape)}; allowed: one entry per chain ({n_chains})"
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            return f"array {key!r} holds non-finite values"
+    rng, acc = arrays["rng_states"], arrays["n_accepted"]
+    if rng.dtype != np.uint8 or rng.ndim != 2:
+        return f"array 'rng_states' of {rng.dtype} {list(rng.shape)}; allowed: uint8 [chains, state bytes]"
+    if acc.dtype != np.int64 or acc.ndim != 1 or np.any(acc < 0):
+        return f"array 'n_accepted' of {acc.dtype} {list(acc.shape)}; allowed: non-negative int64 [chains]"
+    return None
+
+
+def _allocation(folder: Path) -> tuple[int, int]:
+    """(file allocation unit, bytes a new folder occupies) on the file system of ``folder``:
+    probed with a throw-away folder where it can be made, else the block size for both."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    block = os.statvfs(probe).f_bsize
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".lqcdml-probe-", dir=probe))
+    except OSError:
+        return block, block
+    try:
+        return block, tmp.stat().st_blocks * 512
+    finally:
+        tmp.rmdir()
+
+
+def compressed_fraction(sample: np.ndarray) -> float:
+    """The size of ``sample`` (typical fields) after the store's zstd codec, over its raw size."""
+    raw = np.ascontiguousarray(sample).tobytes()
+    return len(Zstd(level=1, checksum=False).encode(raw)) / max(len(raw), 1)
+
+
+def estimate_disk_bytes(folder: str | os.PathLike, config_bytes: int, field_shape: Sequence[int], n_configs: int,
+                        n_records: int, checkpoint_bytes: int, new: bool) -> int:
+    """Disk space ``n_configs`` more configurations of ``field_shape`` ``[B, ...]`` take in a
+    store in ``folder``, as the file system allocates it: each configuration one chunk of
+    ``config_bytes`` (compressed) plus its checksum, rounded up to the allocation unit, in a
+    chain of ``len(field_shape)`` chunk folders; the record blocks; with ``new`` also the
+    metadata of ``n_records`` records and the two checkpoint slots of ``checkpoint_bytes``."""
+    block, folder_bytes = _allocation(Path(folder))
+    round_up = lambda size: -(-int(size) // block) * block  # noqa: E731
+    per_config = round_up(config_bytes + 4) + len(field_shape) * folder_bytes
+    n_blocks = -(-int(n_configs) // BLOCK)
+    records = n_blocks * n_records * (round_up(BLOCK * 8 * int(field_shape[0])) + 2 * folder_bytes)
+    total = int(n_configs) * per_config + records
+    if new:  # zarr.json and a folder per array and group, two checkpoint slots
+        total += (n_records + 8) * (round_up(1024) + folder_bytes) + 2 * round_up(checkpoint_bytes)
+    return total
 
 
 #: every chunk is written, also one equal to the fill value: a missing chunk is then damage,
@@ -97,6 +187,8 @@ class EnsembleStore:
             raise StoreDamage(f"store {where!r}: n_committed = {n} outside 0..{capacity} (the capacity); "
                               "the store is damaged")
         self._slots: dict[str, zarr.Group] = {}
+        self._slot_arrays: dict[str, zarr.Array] = {}  # "slotK/key" -> checkpoint array (cache)
+        self._digests: np.ndarray | None = None  # content digests of the committed configurations (cache)
         self._checkpoint: tuple[int, dict[str, Any]] | None = None  # (n_committed, content) of the last read
 
     # --- opening -------------------------------------------------------------------
@@ -148,7 +240,7 @@ class EnsembleStore:
             fill_value=0,
             dimension_names=("config", "chain", *[f"axis{i}" for i in range(len(field_shape) - 1)]),
         )
-        records = {**RECORDS, observable: ("float64", True), **{c: ("int64", False) for c in counters}}
+        records = record_layout(observable, counters)
         for name, (dt, per_chain) in records.items():
             shape = (capacity, n_chains) if per_chain else (capacity,)
             group.create_array(
@@ -164,10 +256,12 @@ class EnsembleStore:
         group.attrs.update(
             {
                 "lqcdml": {
+                    **dict(meta),
                     "format": FORMAT,
                     "format_version": FORMAT_VERSION,
                     "records": list(records),
-                    **dict(meta),
+                    "field_shape": [int(x) for x in field_shape],
+                    "field_dtype": str(np.dtype(dtype)),
                 },
                 "n_committed": 0,
             }
@@ -191,10 +285,10 @@ class EnsembleStore:
         info = group.attrs.get("lqcdml")
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise StoreError(f"{str(path)!r} is a Zarr store but not an lqcdml ensemble store")
-        if info.get("format_version") != FORMAT_VERSION:
+        if info.get("format_version") not in READ_VERSIONS:
             raise StoreError(
-                f"{str(path)!r} has store format version {info.get('format_version')}; "
-                f"this lqcdml reads version {FORMAT_VERSION}"
+                f"{str(path)!r} has store format version {info.get('format_version')!r}; "
+                f"this lqcdml reads versions {', '.join(map(str, READ_VERSIONS))}"
             )
         try:
             return cls(group, path)
@@ -240,16 +334,44 @@ class EnsembleStore:
             raise StoreDamage(f"configuration {i} of {str(self.path)!r} is missing its data chunk ({chunk.name} "
                              "deleted or never written); the other configurations are unaffected")
         try:
-            return self._arrays["fields"][i]
+            fields = self._arrays["fields"][i]
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
             raise StoreDamage(
                 f"configuration {i} of {str(self.path)!r} is corrupted and cannot be read "
                 f"({exc.__class__.__name__}: {exc}); the other configurations are unaffected"
             ) from None
+        digests = self._committed_digests()
+        if digests is not None and int(digests[i]) != self.digest_of(fields, i):
+            raise StoreDamage(
+                f"configuration {i} of {str(self.path)!r} fails its content digest: its fields were not "
+                "committed at this index of this chain (swapped, copied from another store, or rewritten)"
+            )
+        return fields
+
+    def _committed_digests(self) -> np.ndarray | None:
+        """The content digests of the committed configurations (None for format 1 stores)."""
+        if DIGEST not in self.record_names:
+            return None
+        if self._digests is None or len(self._digests) != self.n_committed:
+            self._digests = self.read_records(DIGEST)
+        return self._digests
 
     @property
     def record_names(self) -> list[str]:
         return list(self._meta["records"])
+
+    @property
+    def format_version(self) -> int:
+        return int(self._meta["format_version"])
+
+    @property
+    def chain_id(self) -> str:
+        """What the content digests bind a configuration to: the chain hash and the replica."""
+        return f"{self._meta.get('config_hash')}|{self._meta.get('replica')}"
+
+    def digest_of(self, fields: np.ndarray, index: int) -> int:
+        """The content digest configuration ``index`` must have, given its fields."""
+        return content_digest(np.asarray(fields, dtype=self.dtype), self.chain_id, index)
 
     def read_records(self, name: str) -> np.ndarray:
         """Per-configuration array ``name`` over the committed configurations."""
@@ -290,28 +412,39 @@ class EnsembleStore:
             raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} has no trajectory counter; damaged")
         arrays = {}
         for key in slot.array_keys():
-            chunk = self.path / "checkpoint" / f"slot{n % 2}" / key / "c"
-            if not chunk.exists():  # zarr would return the fill value for a missing chunk
-                raise StoreDamage(f"store {where!r}: checkpoint array {key!r} (slot{n % 2}) has lost its data chunk")
+            what = f"store {where!r}: checkpoint array {key!r} (slot{n % 2})"
             try:
-                arrays[key] = slot[key][...]
-            except Exception as exc:  # noqa: BLE001 - codec and checksum failures
-                raise StoreDamage(f"store {where!r}: checkpoint array {key!r} (slot{n % 2}) is corrupted "
-                                  f"({exc.__class__.__name__}: {exc})") from None
-        for key in CHECKPOINT_ARRAYS if self._meta.get("chain_state", True) else ():
-            if key not in arrays:
-                raise StoreDamage(f"store {where!r}: checkpoint array {key!r} (slot{n % 2}) is missing")
+                arr = slot[key]
+                chunk = self.path / "checkpoint" / f"slot{n % 2}" / key / "c" / Path(*["0"] * arr.ndim)
+                if not chunk.is_file():  # zarr would return the fill value for a missing chunk
+                    raise StoreDamage(f"{what} has lost its data chunk")
+                arrays[key] = arr[...]
+            except StoreDamage:
+                raise
+            except Exception as exc:  # noqa: BLE001 - metadata, codec and checksum failures
+                raise StoreDamage(f"{what} is corrupted ({exc.__class__.__name__}: {exc})") from None
+        if self._meta.get("chain_state", True):
+            problem = _checkpoint_problem(arrays, self.field_shape[0])
+            if problem:
+                raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2}: {problem}")
         return {"arrays": arrays, "attrs": dict(slot.attrs)}
 
-    def structural_problems(self, checkpoint: bool = True) -> list[str]:
-        """What resume and measurement rely on, checked without reading every chunk: all
-        arrays of one capacity (no half-finished resize), the data chunk of every committed
+    def interrupted_resize(self) -> bool:
+        """Whether the arrays differ in capacity (a resize killed between arrays; a writer
+        repairs it with ``finish_resize``, committed data untouched)."""
+        return len({arr.shape[0] for arr in self._arrays.values()}) > 1
+
+    def structural_problems(self, checkpoint: bool = True, allow_resize: bool = False) -> list[str]:
+        """What resume and measurement rely on, checked without reading every chunk: the
+        arrays' metadata, all arrays of one capacity (no half-finished resize, unless
+        ``allow_resize``: a writer finishes it), the data chunk of every committed
         configuration and every record block present, the checkpoint slot of the last
         commit complete and consistent with the records (unless ``checkpoint`` is false:
         a reader of the configurations does not need it)."""
-        where, n, out = str(self.path), self.n_committed, []
+        where, n = str(self.path), self.n_committed
+        out = self.metadata_problems()
         capacities = {name: arr.shape[0] for name, arr in self._arrays.items()}
-        if len(set(capacities.values())) > 1:
+        if self.interrupted_resize() and not allow_resize:
             out.append(f"store {where!r}: arrays of different capacity {capacities} (a resize was interrupted)")
         n_chains = self.field_shape[0]
         for name in self.record_names:
@@ -334,11 +467,44 @@ class EnsembleStore:
                 if int(traj) != ckpt["attrs"]["trajectory"]:
                     out.append(f"store {where!r}: checkpoint trajectory {ckpt['attrs']['trajectory']} but record "
                                f"trajectory[{n - 1}] = {int(traj)}")
-                rng = ckpt["arrays"].get("rng_states")
-                if rng is not None and rng.shape[0] != n_chains:
-                    out.append(f"store {where!r}: checkpoint has {rng.shape[0]} generator states for {n_chains} chains")
             except StoreError as exc:
                 out.append(str(exc))
+        return out
+
+    def metadata_problems(self) -> list[str]:
+        """Each array's metadata against what ``create`` writes: codecs (zstd and the crc32c
+        checksum), data type, chunking; the field shape and dtype the attributes record;
+        and no array on disk that the records list leaves out."""
+        where, out = str(self.path), []
+        n_chains = self.field_shape[0] if self.field_shape else None
+        for name, arr in self._arrays.items():
+            codecs = tuple(c.to_dict()["name"] for c in arr.metadata.codecs)
+            if codecs != CODECS:
+                out.append(f"store {where!r}: array {name!r} has codecs {list(codecs)}; written with {list(CODECS)}")
+            if name == "fields":
+                dtype = self._meta.get("field_dtype")
+                if dtype is not None and str(arr.dtype) != dtype:
+                    out.append(f"store {where!r}: fields of data type {arr.dtype}; the store was written with {dtype}")
+                shape = self._meta.get("field_shape")
+                if shape is not None and list(arr.shape[1:]) != list(shape):
+                    out.append(f"store {where!r}: fields of shape {list(arr.shape[1:])}; the store was written "
+                               f"with {shape}")
+                if tuple(arr.chunks) != (1, *arr.shape[1:]):
+                    out.append(f"store {where!r}: fields chunked {list(arr.chunks)}; written one configuration a chunk")
+                continue
+            per_chain = arr.ndim == 2
+            wanted = "float64" if per_chain else ("uint64" if name == DIGEST else "int64")
+            chunks = (BLOCK, n_chains) if per_chain else (BLOCK,)
+            if str(arr.dtype) != wanted or arr.ndim not in (1, 2) or tuple(arr.chunks) != chunks:
+                out.append(f"store {where!r}: record {name!r} of data type {arr.dtype}, chunks {list(arr.chunks)}; "
+                           f"written as {wanted} in chunks {list(chunks)}")
+        listed = {"fields", *self.record_names}
+        unlisted = sorted(set(self._group.array_keys()) - listed)
+        if unlisted:
+            out.append(f"store {where!r}: array(s) {unlisted} on disk are missing from its records list "
+                       f"{self.record_names}")
+        if self.format_version >= 2 and DIGEST not in self.record_names:
+            out.append(f"store {where!r}: its records list {self.record_names} lacks {DIGEST!r} (format 2)")
         return out
 
     def _lost_record_blocks(self, name: str) -> list[int]:
@@ -397,6 +563,8 @@ class EnsembleStore:
             raise StoreError(f"configuration {index} exceeds the capacity {self.capacity}; resize first")
         if tuple(fields.shape) != self.field_shape:
             raise StoreError(f"fields of shape {tuple(fields.shape)}; the store holds {self.field_shape}")
+        if DIGEST in self.record_names:
+            records = {**records, DIGEST: np.uint64(self.digest_of(fields, index))}
         missing = set(self.record_names) - set(records)
         if missing:
             raise StoreError(f"commit to {str(self.path)!r} lacks records {sorted(missing)}")
@@ -410,7 +578,7 @@ class EnsembleStore:
         for key, value in checkpoint_arrays.items():
             value = np.asarray(value)
             cache_key = f"{slot_name}/{key}"
-            arr = self._arrays.get(cache_key)
+            arr = self._slot_arrays.get(cache_key)
             if arr is None and key in slot:
                 arr = slot[key].with_config(_CONFIG)
             if arr is None or arr.shape != value.shape or arr.dtype != value.dtype:
@@ -418,7 +586,7 @@ class EnsembleStore:
                     key, shape=value.shape, dtype=value.dtype, chunks=value.shape,
                     compressors=_codecs(), overwrite=True, config=_CONFIG,
                 )
-            self._arrays[cache_key] = arr
+            self._slot_arrays[cache_key] = arr
             arr[...] = value
         slot.attrs.update({**dict(checkpoint_attrs), "n": index + 1})
         self._group.attrs["n_committed"] = index + 1
