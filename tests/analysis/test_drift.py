@@ -6,6 +6,7 @@ import pytest
 import xarray as xr
 
 from lqcdml.analysis.drift import Z_MAX, drift_test
+from lqcdml.analysis.errors import blocked_estimate, estimate_dataarray
 from lqcdml.analysis.references import reference_value
 from lqcdml.analysis.summary import Row, _order
 
@@ -42,6 +43,23 @@ def test_a_thermalising_chain_is_flagged_with_the_cut_it_needs():
     assert trend.flagged and trend.needed_cut is None
 
 
+def test_a_slow_mode_in_the_middle_of_the_kept_chain_is_flagged_by_the_windows():
+    """An approach to equilibrium that overshoots and comes back within the kept chain (all
+    16 chains together, as a slow mode of a hot start does): the first quarter and the last
+    half agree, so the old test (z alone) passes; the window means do not."""
+    n = 500
+    t = np.arange(n)
+    bump = 1.0 * np.exp(-(((t - 0.375 * n) / (0.06 * n)) ** 2))
+    flagged = 0
+    for seed in range(5, 10):
+        d = drift_test(_ar1(n, 16, 3.0, seed) + bump[:, None])
+        assert abs(d.z) <= Z_MAX  # what the first-quarter test alone saw: no drift
+        flagged += d.flagged and d.p_windows < 1e-3
+    assert flagged >= 4
+    quiet = [drift_test(_ar1(n, 16, 3.0, 100 + seed)) for seed in range(20)]
+    assert sum(d.flagged for d in quiet) <= 1  # equilibrium chains pass (~3 sigma on each part)
+
+
 def test_too_short_a_chain_is_not_judged():
     assert drift_test(_ar1(20, 1, 2.0, 0)) is None
 
@@ -70,3 +88,24 @@ def test_summary_rows_have_a_fixed_order():
     assert once == again
     assert once[:5] == [("a", "acceptance"), ("a", "correlator[t=1]"), ("a", "correlator[t=2]"),
                         ("a", "correlator[t=10]"), ("a", "plaquette")]
+
+
+def test_the_blocked_error_of_a_heavy_tailed_mean_covers_the_truth():
+    """exp(-dH) of an exact sampler: dH ~ N(mu, 2 mu) gives <exp(-dH)> = 1 exactly, with a
+    log-normal tail. Over many independent runs the blocked error has the coverage a 1-sigma
+    error must have (about 68 %), and agrees with the spread of the run means."""
+    rng = np.random.default_rng(11)
+    mu = 0.9  # acceptance about 0.5, as SLHMC without a network at the paper point
+    pulls, errors, means = [], [], []
+    for _ in range(200):
+        dh = rng.normal(mu, np.sqrt(2 * mu), size=(300, 16))
+        da = xr.DataArray(np.exp(-dh), dims=("config", "replica"))
+        est = blocked_estimate(da)
+        pulls.append((est.value - 1.0) / est.error)
+        errors.append(est.error)
+        means.append(est.value)
+    assert 0.6 < np.mean(np.abs(pulls) < 1) < 0.76
+    assert np.std(means) == pytest.approx(np.median(errors), rel=0.2)
+    one = xr.DataArray(np.exp(-rng.normal(mu, np.sqrt(2 * mu), size=(300, 16))), dims=("config", "replica"))
+    gamma = estimate_dataarray(one.assign_coords(config=np.arange(1, 301), replica=np.arange(1, 17)), "e")
+    assert blocked_estimate(one).error == pytest.approx(gamma.error, rel=0.3)  # no autocorrelation: both agree

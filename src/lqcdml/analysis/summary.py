@@ -6,15 +6,15 @@ import csv
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from scipy import stats
 
-from .drift import Z_MAX, drift_test
-from .errors import estimate_dataarray
+from .drift import P_WINDOWS, WINDOWS, Z_MAX, drift_test
+from .errors import BLOCKS, blocked_estimate, estimate_dataarray
 from .references import reference_value
 from .replicas import P_MIN, replica_test
 
@@ -47,6 +47,7 @@ class Row:
     source: str = ""
     drift_z: float | None = None
     needed_cut: int | None = None  # configurations past chain.n_therm the drift test asks for
+    drift_p: float | None = None  # p of the window stationarity test (analysis.drift)
     replica_chi2: float | None = None  # spread of the replica means over the error (analysis.replicas)
     replica_dof: int | None = None
     replica_error: float | None = None  # the error of the mean that the spread alone implies
@@ -64,7 +65,12 @@ class Row:
 
     @property
     def drifting(self) -> bool:
-        return self.drift_z is not None and abs(self.drift_z) > Z_MAX
+        return self.drift_z is not None and (not abs(self.drift_z) <= Z_MAX or self.windows_move)
+
+    @property
+    def windows_move(self) -> bool:
+        """The window means of the kept chain differ beyond their errors (``p < P_WINDOWS``)."""
+        return self.drift_p is not None and not self.drift_p >= P_WINDOWS
 
     @property
     def replicas_disagree(self) -> bool:
@@ -117,6 +123,9 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
     rows = []
     for label, da in scalar_series(ds):
         est = estimate_dataarray(da, ensemble)
+        if label in HEAVY_TAILED and da.sizes["config"] >= BLOCKS:  # the blocked error where the Gamma method's runs low
+            blocked = blocked_estimate(da)
+            est = replace(est, error=max(est.error, blocked.error))
         base, coord = label.split("[", 1) if "[" in label else (label, None)
         coord_value = coord.split("=", 1)[1].rstrip("]") if coord else None
         ref = reference_value(theory, base, coord_value)
@@ -136,6 +145,7 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
                 source="" if ref is None else ref[2],
                 drift_z=None if drift is None else float(drift.z),
                 needed_cut=None if drift is None else drift.needed_cut,
+                drift_p=None if drift is None else drift.p_windows,
                 replica_chi2=None if spread is None else spread.chi2,
                 replica_dof=None if spread is None else spread.dof,
                 replica_error=None if spread is None else spread.error_between,
@@ -143,6 +153,9 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
         )
     return sorted(rows, key=_order)
 
+
+#: heavy-tailed series: their error is the larger of the Gamma method's and the block means' spread
+HEAVY_TAILED = frozenset({"exp_minus_delta_H"})
 
 #: series of the sampler, not of the distribution it samples: no drift test, and ensembles of
 #: one theory drawn by different samplers differ in them by design
@@ -172,7 +185,8 @@ def _drift(r: Row) -> str:
         text = f"{r.drift_z:+.1f}"
     else:
         need = "a longer chain" if r.needed_cut is None else f"n_therm + {r.needed_cut}"
-        text = f"**{r.drift_z:+.1f}: drifts, needs {need}**"
+        windows = f", windows p = {r.drift_p:.1g}" if r.windows_move else ""
+        text = f"**{r.drift_z:+.1f}{windows}: drifts, needs {need}**"
     return f"{text}; {replicas}" if replicas else text
 
 
@@ -183,8 +197,14 @@ def drift_lines(rows: Sequence[Row]) -> list[str]:
         if r.drifting:
             need = ("no cut within half the kept chain passes: a longer chain is needed" if r.needed_cut is None
                     else f"dropping {r.needed_cut} more configurations per replica passes")
-            out.append(f"- DRIFT: `{r.ensemble}` {r.observable}: first quarter vs last half of the kept chain differ by "
-                       f"{r.drift_z:+.1f} sigma (|z| > {Z_MAX:g}); {need}. Not a final number.")
+            parts = []
+            if not abs(r.drift_z) <= Z_MAX:
+                parts.append(f"first quarter vs last half of the kept chain differ by {r.drift_z:+.1f} sigma "
+                             f"(|z| > {Z_MAX:g})")
+            if r.windows_move:
+                parts.append(f"its {WINDOWS} window means differ beyond their errors (p = {r.drift_p:.2g} "
+                             f"< {P_WINDOWS:g})")
+            out.append(f"- DRIFT: `{r.ensemble}` {r.observable}: {'; '.join(parts)}; {need}. Not a final number.")
     return out
 
 

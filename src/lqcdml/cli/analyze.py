@@ -70,7 +70,9 @@ def analyze(
         print(f"lqcdml analyze: {line[2:]}", file=sys.stderr)
     notes += ["", "The drift column compares the first quarter with the last half of each kept chain (z, with the "
               "Gamma-method error of the last half); "
-              "|z| > 3 flags a thermalisation cut that was too short. It also flags replicas whose means scatter "
+              "|z| > 3 flags a thermalisation cut that was too short, and so do window means of the kept chain "
+              "that differ beyond their errors (5 windows, errors from the spread of the chains' window means "
+              "where there are 8 or more chains; p < 0.001). It also flags replicas whose means scatter "
               "far beyond the Gamma-method error, which sees only the fluctuations within each chain "
               f"(chi2 of the replica means, p < {P_MIN:g}).", *drifting, *scattered]
     notes += agreement_lines(rows)
