@@ -43,6 +43,9 @@ __all__ = [
     "sampler_options",
 ]
 
+#: libyaml's safe loader where PyYAML was built with it (the same documents, 10x faster)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 ROOT_KEYS = ("experiment", "ensembles", "device", "dtype", "threads", "paths", "limits", "hydra")
 
 #: the environment switch that lets overrides and loaded YAML files use OmegaConf resolvers
@@ -345,7 +348,7 @@ def load(path: str | os.PathLike) -> RootConfig:
     if not path.is_file():
         raise ConfigError(f"config file = {str(path)!r}; allowed: an existing resolved YAML file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file = {str(path)!r}: not valid YAML ({exc.__class__.__name__})") from None
     except UnicodeDecodeError:
