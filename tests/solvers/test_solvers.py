@@ -98,8 +98,11 @@ def test_remez_equioscillates_and_meets_its_error_on_operators(power):
     # minimax: 2n + 2 alternating extrema of equal height
     grid = np.geomspace(lo, hi, 300007)
     err = r.relative_error(grid)
+    # near its zeros the error is rounding noise (~1e-16 of the terms) and may flip sign
+    # more than once: the alternation is read where it is above 1e-3 of its maximum
+    err = err[np.abs(err) > 1e-3 * r.max_relative_error]
     assert np.count_nonzero(np.diff(np.sign(err))) == 2 * n + 1
-    bounds = np.concatenate([[0], np.nonzero(np.diff(np.sign(err)))[0] + 1, [grid.size]])
+    bounds = np.concatenate([[0], np.nonzero(np.diff(np.sign(err)))[0] + 1, [err.size]])
     heights = [np.abs(err[a:b]).max() for a, b in zip(bounds[:-1], bounds[1:])]
     assert max(heights) <= r.max_relative_error * (1 + 1e-5)
     assert min(heights) > 0.99 * max(heights)

@@ -379,12 +379,23 @@ def test_dag_on_the_cluster_gives_the_local_results(cluster_runs):
         assert np.array_equal(on_cluster[key], here[key], equal_nan=True), key
 
 
+def _job_logs(run: Run, jobids: list[str]) -> str:
+    """What each SLURM job wrote (its SLURM log and the rule's log), for a failing test's message."""
+    parts = []
+    for jobid in jobids:
+        for path in sorted((run.workdir / "results" / "logs" / "slurm").rglob(f"{jobid}.log")):
+            parts.append(f"--- SLURM job {jobid} ({_job(jobid).get('JobState')}): {path}\n{path.read_text()[-2000:]}")
+    for path in sorted((run.workdir / "results" / EXP / "logs").glob("generate_*.log")):
+        parts.append(f"--- {path}\n{path.read_text()[-2000:]}")
+    return "\n".join(parts)
+
+
 def _interrupted_then_resumed(run: Run, state: str) -> tuple[dict, dict, dict]:
     """SLURM's records of the run's two generate jobs (interrupted with ``state``, then
     complete), and the chain's manifest."""
     log = run.wait()
     jobs = [jobid for jobid, rule, _ in _submitted(log) if rule == "generate"]
-    assert len(jobs) == 2, f"generate jobs submitted: {jobs}\n{log[-3000:]}"
+    assert len(jobs) == 2, f"generate jobs submitted: {jobs}\n{log[-3000:]}\n{_job_logs(run, jobs)}"
     first, second = jobs
     assert f"SLURM-job '{first}' failed, SLURM status is: '{state}'" in log, log[-3000:]
     assert "Trying to restart job" in log
