@@ -65,7 +65,8 @@ def test_the_summary_marks_a_stuck_ensemble():
                      "acceptance": _series(np.zeros((6, 8)))},
                     attrs={"theory": json.dumps(THEORY), "n_therm_configs": 0})
     rows = {r.observable: r for r in summarize_ensemble("stuck", ds)}
-    assert rows["plaquette"].replicas_disagree and rows["plaquette"].error < 1e-12
+    # the Gamma method sees no fluctuation at all; the stated error is the chains' spread
+    assert rows["plaquette"].replicas_disagree and rows["plaquette"].error == rows["plaquette"].replica_error > 1e-3
     assert not rows["acceptance"].replicas_disagree  # zero everywhere: the replicas agree
     lines = replica_lines(rows.values())
     assert len(lines) == 1 and "`stuck` plaquette" in lines[0] and "not a final number" in lines[0]
@@ -81,3 +82,26 @@ def test_comparisons_use_the_error_the_replica_spread_implies():
     assert agree.comparison_error == 1e-4 and agree.pull == pytest.approx(-5.0)  # a fluctuation: Gamma error
     assert stuck.replicas_disagree and stuck.comparison_error == 2.7e-4
     assert stuck.pull == pytest.approx(-5e-4 / 2.7e-4)
+
+
+def _offset_chains(rng, n_chains: int, n_configs: int = 100, offset: float = 0.3) -> xr.Dataset:
+    """Chains about 0 with a mode slower than any of them (a constant offset per chain): the
+    Gamma method, which subtracts each chain's own mean, cannot see it."""
+    x = offset * rng.normal(size=(1, n_chains)) + rng.normal(size=(n_configs, n_chains))
+    return xr.Dataset({"plaquette": _series(x)}, attrs={"theory": json.dumps(THEORY), "n_therm_configs": 0})
+
+
+def test_with_eight_or_more_chains_the_error_takes_in_a_mode_slower_than_the_chains():
+    rng = np.random.default_rng(6)
+    pulls = []
+    for _ in range(40):
+        (row,) = summarize_ensemble("slow", _offset_chains(rng, 16))
+        assert row.error == max(row.replica_error, row.error) and row.error >= row.replica_error
+        pulls.append(row.value / row.error)
+    # the true mean is 0; the spread error of 16 chains makes the pull Student-t with 15 dof,
+    # |pull| < 2 with probability 0.936 (37.4 of 40, sd 1.5). The Gamma error alone,
+    # sqrt(1 + 100 * 0.09) ~ 3.2x too small, gives 0.47 (19 of 40).
+    assert np.sum(np.abs(pulls) < 2) >= 32
+    # fewer chains: their spread is too uncertain to state; the Gamma-method error stays
+    (few,) = summarize_ensemble("slow", _offset_chains(np.random.default_rng(7), 4))
+    assert few.error < few.replica_error

@@ -61,7 +61,10 @@ def analyze(
                 plot_series(da, ensemble, label, out_dir / "figures")
     notes = [
         f"Experiment `{cfg.experiment}`. Errors and tau_int (in units of stored configurations) by "
-        "the Gamma method (pyerrors), each chain a replica; thermalisation cut per ensemble "
+        "the Gamma method (pyerrors), each chain a replica; with 8 or more chains the error is the larger "
+        "of that and the error the spread of the chains' means implies (a mode slower than the Gamma "
+        "method's window is in the spread); exp(-dH) also takes its block means' error (heavy tails); "
+        "thermalisation cut per ensemble "
         "(chain.n_therm). The pull compares with the exact value or reference "
         "(errors combined).",
     ]
