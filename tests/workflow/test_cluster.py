@@ -12,7 +12,7 @@ waits for its own:
 - dag:     the ``ci_cluster`` DAG (compose, generate, measure, analyze) on the cluster,
            and beside it the same DAG with ``snakemake -c2``: equal stores and numbers;
 - cancel:  a generate job ``scancel``-ed once its store has committed configurations;
-- timeout: a generate job whose first attempt gets a 1-minute time limit (its process is
+- timeout: a generate job whose first attempt gets a 2-minute time limit (its process is
            stopped mid-chain, so the chain needs longer on any machine), the retry ten.
 
 Both interrupted jobs are retried by Snakemake (the profile's ``retries``) and resume
@@ -55,11 +55,14 @@ ENSEMBLES = f"results/{EXP}/ensembles/u1"
 # trust squeue); keep the SLURM logs of successful jobs too, to read when a test fails.
 FAST = ["--slurm-init-seconds-before-status-checks", "1", "--slurm-keep-successful-logs"]
 N_CHAIN = 500  # chain of the two interrupted runs (~10 s here unloaded, a minute or more loaded)
-INTERRUPT_AT = 50  # their jobs are interrupted once this many configurations are committed
+INTERRUPT_AT = 10  # their jobs are interrupted once this many configurations are committed
 # Command-line --set-resources replaces the profile's whole set-resources: restate the
 # generate partition with the per-attempt time limit (minutes).
 TIME_LIMITED = ["--set-resources", "generate:slurm_partition=debug",
-                "generate:runtime=1 if attempt == 1 else 10"]
+                "generate:runtime=2 if attempt == 1 else 10"]
+#: minutes of the first attempt: on a loaded machine the job step's two Snakemake starts
+#: alone took most of one minute, and SLURM ended the attempt before its chain had begun
+FIRST_LIMIT = 2
 RUN_TIMEOUT = 900  # seconds any one run may take before the test gives up
 
 
@@ -237,8 +240,10 @@ class Monitor(threading.Thread):
     """Acts on the two interrupted runs from outside, each once its job's store holds
     INTERRUPT_AT configurations (of N_CHAIN): ``scancel``s the job of ``cancel``; stops
     (SIGSTOP) the generate process of ``timeout``, so that its chain is still mid-way, on
-    any machine, when SLURM ends the job at its 1-minute limit (SIGCONT and SIGTERM, then
-    SIGKILL after KillWait)."""
+    any machine, when SLURM ends the job at its time limit (SIGCONT and SIGTERM, then
+    SIGKILL after KillWait). It acts on a run's first job only: where that ended before
+    its store held INTERRUPT_AT configurations it reports so instead of stopping the retry
+    (which then sat stopped until its own limit)."""
 
     def __init__(self, cancel: Run, timeout: Run):
         super().__init__(daemon=True)
@@ -261,9 +266,14 @@ class Monitor(threading.Thread):
             return
         jobs = _squeue()
         for run in pending:
-            running = [j for j, state, wd in jobs if state == "RUNNING" and Path(wd) == run.workdir]
+            mine = [(j, state) for j, state, wd in jobs if Path(wd) == run.workdir]
+            running = [j for j, state in mine if state == "RUNNING"]
             if len(running) != 1:
                 continue
+            if running[0] != min((j for j, _ in mine), key=int):  # a retry: the first job is gone
+                self.error = (f"run {run.name!r}: its first job ended before its store held {INTERRUPT_AT} "
+                              f"configurations (jobs {mine}); the machine is too slow for this test's limits")
+                return
             if run is self.timeout:
                 pids = _generate_processes(run.workdir)
                 if len(pids) != 1:
@@ -390,10 +400,11 @@ def _job_logs(run: Run, jobids: list[str]) -> str:
     return "\n".join(parts)
 
 
-def _interrupted_then_resumed(run: Run, state: str) -> tuple[dict, dict, dict]:
+def _interrupted_then_resumed(cluster_runs: ClusterRuns, run: Run, state: str) -> tuple[dict, dict, dict]:
     """SLURM's records of the run's two generate jobs (interrupted with ``state``, then
     complete), and the chain's manifest."""
     log = run.wait()
+    assert cluster_runs.monitor.error is None, cluster_runs.monitor.error
     jobs = [jobid for jobid, rule, _ in _submitted(log) if rule == "generate"]
     assert len(jobs) == 2, f"generate jobs submitted: {jobs}\n{log[-3000:]}\n{_job_logs(run, jobs)}"
     first, second = jobs
@@ -420,17 +431,17 @@ def _check_interruption(cluster_runs: ClusterRuns, run: Run, first: dict, manife
 
 def test_scancelled_generate_job_is_retried_and_resumes_from_its_last_commit(cluster_runs):
     run = cluster_runs.cancel
-    first, _, manifest = _interrupted_then_resumed(run, "CANCELLED")
+    first, _, manifest = _interrupted_then_resumed(cluster_runs, run, "CANCELLED")
     _check_interruption(cluster_runs, run, first, manifest)
 
 
 def test_generate_job_at_its_time_limit_is_retried_with_more_time_and_resumes(cluster_runs):
     run = cluster_runs.timeout
-    first, second, manifest = _interrupted_then_resumed(run, "TIMEOUT")
-    # attempt 1: one minute, ended by SLURM at it (time limits are checked every 30 s);
-    # attempt 2: ten minutes
-    assert (first["TimeLimit"], second["TimeLimit"]) == ("00:01:00", "00:10:00")
-    assert 60 <= _seconds(first["RunTime"]) <= 60 + 30 + 10, first["RunTime"]
+    first, second, manifest = _interrupted_then_resumed(cluster_runs, run, "TIMEOUT")
+    # attempt 1: FIRST_LIMIT minutes, ended by SLURM at it (time limits are checked every
+    # 30 s); attempt 2: ten minutes
+    assert (first["TimeLimit"], second["TimeLimit"]) == (f"00:{FIRST_LIMIT:02d}:00", "00:10:00")
+    assert 60 * FIRST_LIMIT <= _seconds(first["RunTime"]) <= 60 * FIRST_LIMIT + 30 + 10, first["RunTime"]
     slurm_log = run.workdir / "results" / "logs" / "slurm" / "rule_generate"
     assert "DUE TO TIME LIMIT" in "".join(p.read_text() for p in slurm_log.rglob(f"{first['JobId']}.log"))
     _check_interruption(cluster_runs, run, first, manifest)
