@@ -72,7 +72,7 @@ def analyze(
     for line in drifting + scattered:  # the log
         print(f"lqcdml analyze: {line[2:]}", file=sys.stderr)
     notes += ["", "The drift column compares the first quarter with the last half of each kept chain (z, with the "
-              "Gamma-method error of the last half); "
+              "error of the last half: the Gamma method's, with 8 or more chains at least their spread's); "
               "|z| > 3 flags a thermalisation cut that was too short, and so do window means of the kept chain "
               "that differ beyond their errors (5 windows, errors from the spread of the chains' window means "
               "where there are 8 or more chains; p < 0.001). It also flags replicas whose means scatter "
