@@ -34,6 +34,7 @@ import xarray as xr
 from scipy import stats
 
 from .errors import estimate_dataarray
+from .replicas import spread_of_means
 
 __all__ = ["Drift", "drift_test", "Z_MAX", "MIN_PART", "WINDOWS", "P_WINDOWS", "MIN_CHAINS"]
 
@@ -84,17 +85,12 @@ def _z(da: xr.DataArray, name: str) -> float | None:
 
 
 def _chain_spread(da: xr.DataArray) -> tuple[float, float] | None:
-    """(mean, error of the mean) from the spread of the chains' means, weighted by their
-    lengths; None with fewer than ``MIN_CHAINS`` chains."""
-    values = np.asarray(da.transpose("config", "replica").values, dtype=float)
-    counts = np.isfinite(values).sum(axis=0)
-    keep = counts > 0
-    if keep.sum() < MIN_CHAINS:
+    """(mean, error of the mean) from the spread of the chains' means (``spread_of_means``);
+    None with fewer than ``MIN_CHAINS`` chains."""
+    found = spread_of_means(da)
+    if found is None or found[2] < MIN_CHAINS:
         return None
-    means, counts = np.nanmean(values[:, keep], axis=0), counts[keep]
-    total = counts.sum()
-    mean = float((counts * means).sum() / total)
-    return mean, float(np.sqrt((counts * (means - mean) ** 2).sum() / ((keep.sum() - 1) * total)))
+    return found[0], found[1]
 
 
 def _window_mean(da: xr.DataArray, name: str) -> tuple[float, float]:

@@ -28,7 +28,7 @@ from scipy import stats
 
 from .errors import estimate_dataarray
 
-__all__ = ["ReplicaSpread", "replica_test", "P_MIN", "MIN_PER_REPLICA"]
+__all__ = ["ReplicaSpread", "replica_test", "spread_of_means", "P_MIN", "MIN_PER_REPLICA"]
 
 P_MIN = 1e-6
 #: replicas with fewer values are left out, as pyerrors leaves them out of the estimate
@@ -50,26 +50,37 @@ class ReplicaSpread:
         return self.p < P_MIN
 
 
-def replica_test(da: xr.DataArray, name: str = "ens") -> ReplicaSpread | None:
-    """The replica test of a ``(config, replica)`` series (already cut); None with fewer than
-    two replicas of ``MIN_PER_REPLICA`` values."""
+def spread_of_means(da: xr.DataArray, min_count: int = 1) -> tuple[float, float, int] | None:
+    """``(mean, error_between, R)`` of a ``(config, replica)`` series over its ``R`` replicas
+    with ``min_count`` or more values: the length-weighted mean of the replica means and the
+    error of it that their spread alone implies; None with fewer than two such replicas."""
     values = np.asarray(da.transpose("config", "replica").values, dtype=float)
     counts = np.isfinite(values).sum(axis=0)
-    keep = counts >= MIN_PER_REPLICA
+    keep = counts >= max(1, min_count)
     if keep.sum() < 2:
         return None
-    values, counts = values[:, keep], counts[keep]
-    means = np.nanmean(values, axis=0)
+    means, counts = np.nanmean(values[:, keep], axis=0), counts[keep]
     total = counts.sum()
     mean = float((counts * means).sum() / total)
-    spread = float((counts * (means - mean) ** 2).sum())
-    dof = int(keep.sum()) - 1
-    error_between = float(np.sqrt(spread / (dof * total)))
-    error = estimate_dataarray(da, name).error
+    n = int(keep.sum())
+    return mean, float(np.sqrt((counts * (means - mean) ** 2).sum() / ((n - 1) * total))), n
+
+
+def replica_test(da: xr.DataArray, name: str = "ens", error: float | None = None) -> ReplicaSpread | None:
+    """The replica test of a ``(config, replica)`` series (already cut); None with fewer than
+    two replicas of ``MIN_PER_REPLICA`` values. ``error``: the series' Gamma-method error
+    where the caller has it (computed here otherwise)."""
+    found = spread_of_means(da, MIN_PER_REPLICA)
+    if found is None:
+        return None
+    mean, error_between, n = found
+    dof = n - 1
+    if error is None:
+        error = estimate_dataarray(da, name).error
     noise = 1e-12 * max(1.0, abs(mean))  # replica means that agree to rounding
     if error_between <= noise:
         return ReplicaSpread(0.0, dof, 1.0, error_between)
     if not error > noise:  # a Gamma-method error of rounding size: the chains never moved
         return ReplicaSpread(float("inf"), dof, 0.0, error_between)
-    chi2 = spread / (total * error**2)
+    chi2 = dof * error_between**2 / error**2
     return ReplicaSpread(chi2, dof, float(stats.chi2.sf(chi2, dof)), error_between)

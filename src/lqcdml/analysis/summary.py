@@ -126,7 +126,7 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
     theory = json.loads(ds.attrs["theory"])
     rows = []
     for label, da in scalar_series(ds):
-        est = estimate_dataarray(da, ensemble)
+        gamma = est = estimate_dataarray(da, ensemble)
         if label in HEAVY_TAILED and da.sizes["config"] >= BLOCKS:  # the blocked error where the Gamma method's runs low
             blocked = blocked_estimate(da)
             est = replace(est, error=max(est.error, blocked.error))
@@ -134,7 +134,7 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
         coord_value = coord.split("=", 1)[1].rstrip("]") if coord else None
         ref = reference_value(theory, base, coord_value)
         drift = drift_test(da, ensemble) if base not in SAMPLER_DIAGNOSTICS else None
-        spread = replica_test(da, ensemble)
+        spread = replica_test(da, ensemble, error=gamma.error)
         if spread is not None and spread.dof + 1 >= MIN_CHAINS:
             # enough independent chains for their spread to be an error in its own right: it
             # holds whatever the autocorrelation, and takes in a slow mode that the Gamma
