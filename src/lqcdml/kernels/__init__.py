@@ -1,21 +1,29 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Three kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Four kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
-- ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3);
-- ``staggered_hop``: the staggered hopping term ``H psi``;
+- ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
+  links ``[B, d, L..., N, N]`` (``WilsonGaugeAction.force``);
+- ``staggered_hop``: the staggered hopping term ``H psi`` of SU(2)/SU(3), ``psi [B, L..., N]``
+  (``StaggeredOperator.hop``);
 - ``wilson_hop``: the Wilson hopping term with spin projection (two colour products per
-  direction instead of four), 4D.
+  direction instead of four), 4D, SU(2)/SU(3), ``psi [B, L..., 4, N]`` (``WilsonOperator.hop``);
+- ``su3_exp_update``: the SU(3) link update ``exp(i eps P) U`` (``SU(3).update``).
 
-The extension is built by the install (``python -m lqcdml.kernels.build``, called by the
-Makefile) into the virtual environment. The theories call these functions only through
-``enabled(...)``: CPU tensors of complex64/complex128 with no autograd graph to record,
-N in {2, 3}, and ``LQCDML_KERNELS`` not ``torch``. Everything else (CUDA, autograd,
-other N, U(1)) runs the torch reference, which stays the definition of each operator.
+The theories call them only through ``enabled(...)``: CPU tensors of complex64 or
+complex128 with no autograd graph to record, N in {2, 3}, and ``LQCDML_KERNELS`` not
+``torch``. Everything else (CUDA tensors, autograd, other N, U(1), real dtypes) runs the
+torch reference, which stays the definition of each operator.
 
-``LQCDML_KERNELS``: ``auto`` (default; use the extension when it is built), ``torch``
-(never), ``extension`` (require it: a missing build is an error, not a fallback).
+Build: ``make`` runs ``python -m lqcdml.kernels.build``; an install without it (``pip
+install .``, a wheel) builds on the first call ``enabled`` admits, once, with one line on
+stderr; a failed build means the torch path, with one line saying why. Where the builds
+live (``LQCDML_KERNEL_DIR``, the environment, the user's cache) and which ones a build
+removes: ``build``. ``lqcdml devices`` reports each kernel's path (``report``).
+
+``LQCDML_KERNELS``: ``auto`` (default; use the extension, building it on first use),
+``torch`` (never), ``extension`` (require it: a build that fails is an error, not a fallback).
 """
 
 from __future__ import annotations
@@ -23,5 +31,13 @@ from __future__ import annotations
 from .dispatch import enabled, extension, geometry, mode
 from .ops import gauge_force, staggered_hop, su3_exp_update, wilson_hop
 
-__all__ = ["enabled", "extension", "geometry", "mode", "gauge_force", "staggered_hop", "su3_exp_update",
-           "wilson_hop"]
+__all__ = [
+           "enabled",
+           "extension",
+           "gauge_force",
+           "geometry",
+           "mode",
+           "staggered_hop",
+           "su3_exp_update",
+           "wilson_hop",
+]

@@ -1,19 +1,29 @@
 """When the compiled kernels run, and the geometry tables they are given.
 
 ``enabled`` is the one policy: CPU tensors, complex64/complex128, no autograd graph to
-record, N in {2, 3}, a built extension and ``LQCDML_KERNELS`` not ``torch``.
+record, N in {2, 3}, a build that loads and ``LQCDML_KERNELS`` not ``torch``. The first
+call it admits builds the extension when this build does not exist yet (``build.build``:
+one line on stderr); a build that fails, or does not load, settles the torch path for the
+process with one line on stderr saying why.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
+import threading
 from types import ModuleType
 
 import torch
 
 MODES = ("auto", "torch", "extension")
 _DTYPES = (torch.complex64, torch.complex128)
+CPU_REASON = "this CPU lacks x86-64-v3 (AVX2, FMA); LQCDML_KERNEL_ARCH=native builds for it"
+
+_guard = threading.Lock()
+_module: ModuleType | None = None
+_why: str | None = None  # why the torch path runs; settled once per process
 
 
 def mode() -> str:
@@ -24,26 +34,59 @@ def mode() -> str:
     return value
 
 
-@functools.cache
-def _load(required: bool) -> ModuleType | None:
-    from . import build
+def _load(build_missing: bool, announce: bool) -> ModuleType | None:
+    """The module: loaded, imported from a build, or (``build_missing``) built now."""
+    global _module, _why
+    with _guard:
+        if _module is not None or _why is not None:
+            return _module
+        from . import build
 
-    if not build.cpu_supported():
-        if required:
-            raise RuntimeError(
-                "lqcdml kernels: this CPU lacks x86-64-v3 (AVX2, FMA); "
-                "use LQCDML_KERNELS=torch, or LQCDML_KERNEL_ARCH=native and rebuild"
-            )
-        return None
-    module = build.import_built()
-    if module is None and required:
-        module = build.build()  # compiles on demand (developers, a changed source)
-    return module
+        if not build.cpu_supported():
+            _why = CPU_REASON
+            return None
+        try:
+            _module = build.import_built()
+            if _module is None and build_missing:
+                _module = build.build()
+        # no compiler, a broken build, a read-only folder: the torch path runs
+        except Exception as exc:  # noqa: BLE001
+            lines = str(exc).strip().splitlines() or [""]
+            _why = f"{type(exc).__name__}: {lines[0][:300]}"
+            if announce:
+                print(f"lqcdml kernels: no compiled kernels, the torch path runs ({_why})",
+                      file=sys.stderr, flush=True)
+        return _module
+
+
+def reason() -> str | None:
+    """Why this process runs torch for calls the kernels take (``None``: not, or not yet)."""
+    return _why
+
+
+def reset() -> None:
+    """Forget the loaded module and a settled failure (tests)."""
+    global _module, _why
+    with _guard:
+        _module, _why = None, None
 
 
 def extension(required: bool = False) -> ModuleType | None:
-    """The compiled module; ``None`` when not built (``required``: build it, or raise)."""
-    return _load(required or mode() == "extension")
+    """The compiled module if built (no compiler runs); ``required`` (or ``LQCDML_KERNELS=
+    extension``): build it now when missing, and raise when it cannot be had."""
+    required = required or mode() == "extension"
+    module = _load(build_missing=required, announce=not required)
+    if module is None and required:
+        raise RuntimeError(f"lqcdml kernels: unavailable ({_why or 'not built'}); "
+                           "use LQCDML_KERNELS=torch, or fix the build")
+    return module
+
+
+def compiled() -> ModuleType:
+    """The compiled module for a call ``enabled`` admitted (built now if missing; else raise)."""
+    module = extension(required=True)
+    assert module is not None  # required: raised instead
+    return module
 
 
 def enabled(*tensors: torch.Tensor, n: int) -> bool:
@@ -54,7 +97,9 @@ def enabled(*tensors: torch.Tensor, n: int) -> bool:
     for t in tensors:
         if t.device.type != "cpu" or t.dtype not in _DTYPES or (grad and t.requires_grad):
             return False
-    return extension() is not None
+    if mode() == "extension":
+        return extension(required=True) is not None
+    return _load(build_missing=True, announce=True) is not None
 
 
 @functools.cache

@@ -10,7 +10,7 @@ import functools
 
 import torch
 
-from .dispatch import boundary_signs, extension, geometry
+from .dispatch import boundary_signs, compiled, geometry
 
 
 def _lattice(links: torch.Tensor) -> tuple[int, ...]:
@@ -34,9 +34,9 @@ def gauge_force(links: torch.Tensor, beta: float) -> torch.Tensor:
     if len(shape) >= 2 and shape[-1] % 8 == 0:
         row_fwd, row_bwd = geometry(shape[:-1])
         rows = links.contiguous().reshape(links.shape[0], links.shape[1], -1, shape[-1], n, n)
-        return extension(required=True).gauge_force_rows(rows, row_fwd, row_bwd, coef).reshape(links.shape)
+        return compiled().gauge_force_rows(rows, row_fwd, row_bwd, coef).reshape(links.shape)
     fwd, bwd = geometry(shape)
-    return extension(required=True).gauge_force(_flat_links(links), fwd, bwd, coef).reshape(links.shape)
+    return compiled().gauge_force(_flat_links(links), fwd, bwd, coef).reshape(links.shape)
 
 
 @functools.cache
@@ -59,7 +59,7 @@ def staggered_hop(links: torch.Tensor, psi: torch.Tensor, antiperiodic: bool) ->
     fwd, bwd = geometry(shape)
     cf, cb = _staggered_coefficients(shape, antiperiodic, links.real.dtype)
     flat = psi.contiguous().reshape(psi.shape[0], -1, psi.shape[-1])
-    return extension(required=True).staggered_hop(_flat_links(links), flat, fwd, bwd, cf, cb).reshape(psi.shape)
+    return compiled().staggered_hop(_flat_links(links), flat, fwd, bwd, cf, cb).reshape(psi.shape)
 
 
 @functools.cache
@@ -76,9 +76,9 @@ def wilson_hop(links: torch.Tensor, psi: torch.Tensor, antiperiodic: bool) -> to
     fwd, bwd = geometry(shape)
     pf, pb = _wilson_signs(shape, antiperiodic, links.real.dtype)
     flat = psi.contiguous().reshape(psi.shape[0], -1, 4, psi.shape[-1])
-    return extension(required=True).wilson_hop(_flat_links(links), flat, fwd, bwd, pf, pb).reshape(psi.shape)
+    return compiled().wilson_hop(_flat_links(links), flat, fwd, bwd, pf, pb).reshape(psi.shape)
 
 
 def su3_exp_update(links: torch.Tensor, momenta: torch.Tensor, eps: float) -> torch.Tensor:
-    """``exp(i eps P) U`` for SU(3) links and hermitian traceless momenta ``[..., 3, 3]`` (``SU.update``)."""
-    return extension(required=True).su3_exp_update(links.contiguous(), momenta.contiguous(), float(eps))
+    """``exp(i eps P) U`` (``SU.update``): SU(3) links, traceless hermitian P, ``[..., 3, 3]``."""
+    return compiled().su3_exp_update(links.contiguous(), momenta.contiguous(), float(eps))

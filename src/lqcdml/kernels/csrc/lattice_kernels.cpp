@@ -1,6 +1,6 @@
 // CPU kernels of lqcdml: SU(N) Wilson gauge force, staggered and Wilson hopping terms.
 //
-// Layouts (DESIGN.md): links [B, d, V, N, N] complex, fermions [B, V, N] (staggered) or
+// Layouts (docs/architecture.md#tensor-layouts): links [B, d, V, N, N] complex, fermions [B, V, N] (staggered) or
 // [B, V, 4, N] (Wilson), complex interleaved (re, im), sites in lexicographic order of
 // (x_0, ..., x_{d-1}). The geometry comes from Python as neighbour tables
 // fwd[mu][x] = x + mu, bwd[mu][x] = x - mu (periodic) and per-site real coefficients
