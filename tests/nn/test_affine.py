@@ -51,7 +51,7 @@ def test_coupling_leaves_frozen_sites_and_log_density_is_consistent():
 
 
 def test_tutorial_architecture_has_the_published_parameter_count():
-    """16 couplings, Conv(1->8)-Conv(8->8)-Conv(8->2), 3x3: 12,960 parameters (REFERENCE.md)."""
+    """16 couplings, Conv(1->8)-Conv(8->8)-Conv(8->2), 3x3: 12,960 parameters (docs/reference.md#flow-tutorial)."""
     assert sum(p.numel() for p in phi4_flow((8, 8)).parameters()) == 12960
 
 

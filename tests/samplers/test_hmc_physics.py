@@ -105,7 +105,7 @@ def test_phi4_schwinger_dyson_identity(shape, m2, lam, convention):
     est = estimate(rec["sd"].numpy())
     assert abs(est.pull(1.0)) < 3, est
     assert est.error < 0.01  # the test has power: a 3 % violation would fail
-    if (shape, m2, lam) == ((8, 8), -4.0, 8.0):  # the flow-tutorial point of REFERENCE.md
+    if (shape, m2, lam) == ((8, 8), -4.0, 8.0):  # the flow-tutorial point of docs/reference.md#flow-tutorial
         phi2 = estimate(rec["phi2"].numpy())
         assert abs(phi2.value - 0.1434576) < 3 * np.hypot(phi2.error, 8.5e-6), phi2
 

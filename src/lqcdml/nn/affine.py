@@ -19,6 +19,7 @@ fast path raises on ``create_graph=True``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -26,7 +27,9 @@ from torch import nn
 from ..lattice import checkerboard
 from .conv import PeriodicConv, conv_net
 from .flow import FlowModel, NormalPrior
+from .prior import Prior
 from .site_conv import SiteConvNet, site_conv_supported
+from .transform import InvertibleLayer
 
 __all__ = ["AffineCoupling", "CheckerboardFlow", "checkerboard_masks", "phi4_flow"]
 
@@ -84,7 +87,7 @@ class _SiteCoupling(torch.autograd.Function):
         return (None, None, None if grad_x is None else grad_x.squeeze(0), grad_x_active, *grads)
 
 
-class AffineCoupling(nn.Module):
+class AffineCoupling(InvertibleLayer):
     """One affine coupling: sites with ``frozen = 1`` condition the others.
 
     ``net`` maps ``[B, 1, L...]`` (the frozen sites, zero elsewhere) to ``[B, 2, L...]``
@@ -178,7 +181,7 @@ class CheckerboardFlow(FlowModel):
     ``state_dict`` as a ``FlowModel`` of the same layers.
     """
 
-    def __init__(self, prior: nn.Module, layers: list[nn.Module], shape: tuple[int, ...]) -> None:
+    def __init__(self, prior: Prior, layers: Sequence[InvertibleLayer], shape: tuple[int, ...]) -> None:
         super().__init__(prior, layers)
         even = checkerboard(tuple(shape), 0).reshape(-1)
         order = torch.cat([torch.nonzero(even).flatten(), torch.nonzero(~even).flatten()])

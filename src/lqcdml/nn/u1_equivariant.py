@@ -77,6 +77,7 @@ from ..lattice import U1, shift
 from ..theories.gauge import plaquette_field
 from .conv import PeriodicConv, conv_net
 from .flow import FlowModel, UniformAnglePrior
+from .transform import InvertibleLayer
 
 __all__ = [
     "U1EquivariantCoupling",
@@ -204,7 +205,7 @@ def u1_link_masks(
     return links, active, passive, ~(active | passive)
 
 
-class U1EquivariantCoupling(nn.Module):
+class U1EquivariantCoupling(InvertibleLayer):
     """Gauge-equivariant coupling on links ``[B, 2, L_0, L_1]`` (angles); see the module docstring.
 
     ``net``: ``[B, 2, L_0, L_1] -> [B, 2 n_mix + 2, L_0, L_1]``; its outputs are read as

@@ -59,6 +59,8 @@ angles: the plaquettes a layer reads differ from the recomputed ones by ``2 pi``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from scipy import special
@@ -68,6 +70,8 @@ from ..lattice import U1
 from ..theories.gauge import plaquette_field
 from .conv import ACTIVATIONS, conv_net
 from .flow import FlowModel, UniformAnglePrior
+from .prior import Prior
+from .transform import InvertibleLayer
 from .u1_equivariant import (
     check_links,
     circle_map,
@@ -135,7 +139,7 @@ def move_links(links: torch.Tensor, dp: torch.Tensor) -> torch.Tensor:
     return wrap(links + plaquette_change_links(dp))
 
 
-class PlaquetteCoupling(nn.Module):
+class PlaquetteCoupling(InvertibleLayer):
     """Checkerboard coupling of plaquette angles with a sink; see the module docstring.
 
     ``net``: ``[B, 2, L_0, L_1] -> [B, 2 n_mix + 2, L_0, L_1]``, input ``(cos P, sin P)`` on
@@ -206,7 +210,7 @@ class PlaquetteCoupling(nn.Module):
         return x, -torch.log(torch.where(self.active, dh, 1.0)).flatten(1).sum(1)
 
 
-class SinkPartnerCoupling(nn.Module):
+class SinkPartnerCoupling(InvertibleLayer):
     """Partner layer: plaquette ``index`` (row-major) mapped conditioned on the wrapped sum of
     the plaquettes before it; the sink (the last plaquette) takes up the change.
 
@@ -326,8 +330,7 @@ class PlaquetteFlowModel(FlowModel):
     Same bijection, log-Jacobian and ``state_dict`` either way.
     """
 
-    def __init__(self, prior: nn.Module, layers: list[nn.Module], merged: bool = True) -> None:
-        super().__init__(prior, layers)
+    def __init__(self, prior: Prior, layers: Sequence[InvertibleLayer], merged: bool = True) -> None:
         kinds = (PlaquetteCoupling, SinkPartnerCoupling)
         bad = [type(layer).__name__ for layer in layers if not isinstance(layer, kinds)]
         shapes = {layer.shape for layer in layers if isinstance(layer, kinds)}
@@ -337,6 +340,7 @@ class PlaquetteFlowModel(FlowModel):
                 f"u1 plaquette flow: layers {names} on lattices {sorted(shapes)}; allowed: "
                 "PlaquetteCoupling and SinkPartnerCoupling layers, one lattice"
             )
+        super().__init__(prior, layers)
         self.shape: tuple[int, int] = shapes.pop()
         self.merged = bool(merged)
 

@@ -1,11 +1,12 @@
 """Markov-chain samplers: the sampler contract, integrators, HMC, self-learning HMC, flow MCMC,
-chain states."""
+actions pulled back through field transformations, chain states."""
 
 from .chain import run_chain
 from .contract import Sampler, StartFields, StepInfo
 from .flow_mcmc import FlowMCMC, effective_sample_size
 from .hmc import HMC, metropolis_accept
 from .integrators import OMELYAN_LAMBDA, SCHEMES, Integrator, Level, MDResult, bind_terms
+from .pullback import PulledBackAction, WithoutJacobian
 from .slhmc import SmearedPseudofermion, slhmc
 from .state import ChainState
 
@@ -18,10 +19,12 @@ __all__ = [
     "Integrator",
     "Level",
     "MDResult",
+    "PulledBackAction",
     "Sampler",
     "SmearedPseudofermion",
     "StartFields",
     "StepInfo",
+    "WithoutJacobian",
     "bind_terms",
     "effective_sample_size",
     "metropolis_accept",

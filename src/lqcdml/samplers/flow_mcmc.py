@@ -2,9 +2,11 @@
 
 Each step every chain draws ``x' ~ q`` from the flow (its own generator for the prior
 draw) and accepts with probability ``min(1, w(x') / w(x))``, ``log w = -S - log q``:
-the chain samples ``exp(-S) / Z`` exactly whatever the quality of ``q``. The model is
-evaluated in the dtype of the fields (float64 by default), so the density of each
-proposal is the density of the map that produced it.
+the chain samples ``exp(-S) / Z`` exactly whatever the quality of ``q``. Proposals are
+drawn and evaluated in the field dtype of the model's prior (``model.prior.field_dtype()``:
+its domain at the model's precision; complex for SU(N) links), never a dtype guessed from
+the model's parameters, so the density of each proposal is the density of the map that
+produced it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch
 
 from ..lattice import make_generators
 from ..lattice.random import Generators
+from ..nn import FlowModel
+from ..nn.transform import real_dtype
 from .contract import StartFields, StepInfo
 from .hmc import metropolis_accept
 from .state import ChainState
@@ -47,14 +51,28 @@ def independence_acceptance(log_weights: torch.Tensor, generator: torch.Generato
 class FlowMCMC:
     """Independence Metropolis sampler on ``action`` with proposals from ``model``.
 
-    ``action(fields) -> [B]``; ``model`` a ``FlowModel`` (its prior gives ``sample_chains``).
+    ``action(fields) -> [B]``; ``model`` a ``FlowModel`` (its prior gives the draws, their
+    dtype and device). ``field_dtype``: the dtype of the chain's fields (``None``: the
+    prior's ``field_dtype()``); it must be a field dtype of the prior's domain (float for
+    real fields and angles, complex for SU(N)), at the prior's precision or another one
+    (the proposals are then drawn at the prior's and stored at this one).
     ``delta_H`` in the step info is ``log w(x) - log w(x')``, so that the acceptance
     probability is ``min(1, exp(-delta_H))`` as for HMC and ``<exp(-delta_H)> = 1``.
     """
 
-    model: torch.nn.Module
+    model: FlowModel
     action: Callable[[torch.Tensor], torch.Tensor]
-    field_dtype: torch.dtype | None = None  # dtype of the chain's fields (None: the model's)
+    field_dtype: torch.dtype | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, FlowModel):
+            raise TypeError(f"flow sampler: model of type {type(self.model).__name__}; allowed: a FlowModel")
+        if self.field_dtype is not None:
+            prior = self.model.prior
+            expected = prior.field_dtype(real_dtype(self.field_dtype))
+            if self.field_dtype != expected:
+                raise ValueError(f"flow sampler: field_dtype = {self.field_dtype}; allowed: {expected} (the prior's "
+                                 f"domain {prior.domain.value!r} at that precision)")
 
     def _log_weight(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         return -self.action(x) - log_q
@@ -79,16 +97,16 @@ class FlowMCMC:
 
     @torch.no_grad()
     def log_weight(self, fields: torch.Tensor) -> torch.Tensor:
-        """``log w = -S - log q`` of ``fields`` (``[B]``, float64), ``q`` by the inverse map."""
-        p = next(self.model.parameters())
-        x = fields.to(p.dtype)
+        """``log w = -S - log q`` of ``fields`` (``[B]``, float64), ``q`` by the inverse map in the
+        prior's field dtype."""
+        x = fields.to(self.model.prior.field_dtype())
         return self._log_weight(x, self.model.log_prob(x)).to(torch.float64)
 
     @torch.no_grad()
-    def propose(self, gens) -> tuple[torch.Tensor, torch.Tensor]:
-        """One flow sample per chain and its ``log w``."""
-        p = next(self.model.parameters())
-        z = self.model.prior.sample_chains(gens, p.dtype).to(p.device)
+    def propose(self, gens: Generators) -> tuple[torch.Tensor, torch.Tensor]:
+        """One flow sample per chain (the prior's field dtype and device) and its ``log w``."""
+        prior = self.model.prior
+        z = prior.sample_chains(gens, prior.field_dtype()).to(prior.device)
         x, log_q = self.model.push(z)
         return x, self._log_weight(x, log_q).to(torch.float64)
 

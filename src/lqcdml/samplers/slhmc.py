@@ -7,11 +7,14 @@ smeared by a gauge-covariant network ``V = f(U)``:
 
 (staggered, Nf = 4: even sites; any pseudofermion action of ``theories``), with the
 *same* pseudofermion ``phi`` the exact action ``S_f(U, phi)`` (mass ``m``, thin links)
-drew from its heat bath. Its force is the analytic force ``F_V`` of the pseudofermion
-action at ``V`` carried back to the thin links by one vector-jacobian product through
-the network (never through a solver): with ``U -> exp(i w^a t^a) U`` and
-``V -> exp(i e^a t^a) V``, ``dS = sum_a F_V^a e^a = Re sum conj(G) dV`` with
-``G = 2i F_V V``, and ``dS/dw`` is the VJP of ``G`` through ``V(w)``.
+drew from its heat bath. At fixed ``phi`` it is the pseudofermion action pulled back
+through the network (``pullback.PulledBackAction``) with no Jacobian term: ``S_eff`` is an
+effective action by definition, not a change of variables, so ``log|det dV/dU|`` is not
+part of it (``pullback.WithoutJacobian``). Its force is therefore the analytic force
+``F_V`` of the pseudofermion action at ``V`` carried back to the thin links by one
+vector-jacobian product through the network (never through a solver): with
+``U -> exp(i w^a t^a) U`` and ``V -> exp(i e^a t^a) V``, ``dS = sum_a F_V^a e^a =
+Re sum conj(G) dV`` with ``G = 2i F_V V``, and ``dS/dw`` is the VJP of ``G`` through ``V(w)``.
 
 ``slhmc(...)`` is HMC with this action in the molecular dynamics (fermion forces on
 the outer level, the exact gauge force inside) and the exact action
@@ -30,6 +33,7 @@ from ..lattice.random import Generators
 from ..theories import Action, PseudofermionAction
 from .hmc import HMC
 from .integrators import Integrator, Level
+from .pullback import PulledBackAction, WithoutJacobian
 
 __all__ = ["SmearedPseudofermion", "slhmc"]
 
@@ -43,7 +47,8 @@ class SmearedPseudofermion(PseudofermionAction):
 
     ``smear = None``: the thin links (self-learning HMC without a network). The network's
     weights are used as they are (frozen for a production chain: it is called under
-    ``torch.no_grad`` except to carry the force back).
+    ``torch.no_grad`` except to carry the force back). At fixed ``phi`` the action and
+    force are those of ``pulled_back(phi)``.
     """
 
     base: PseudofermionAction
@@ -63,24 +68,29 @@ class SmearedPseudofermion(PseudofermionAction):
     def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor:
         return self.base.heat_bath(self.smeared(links), gens)
 
+    def pulled_back(self, phi: torch.Tensor) -> PulledBackAction:
+        """``base`` at the field ``phi`` pulled back through the smearing (``smear = None``: the
+        identity), without a Jacobian term: SLHMC's effective action has none."""
+        return PulledBackAction(self.base.bind(phi), WithoutJacobian(_thin if self.smear is None else self.smear))
+
     def action(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-        return self.base.action(self.smeared(links), phi)
+        """``S_eff = base(smear(U), phi)``, ``[B]``, without an autograd graph (thin links: ``base``'s)."""
+        if self.smear is None:
+            return self.base.action(links, phi)
+        with torch.no_grad():
+            return self.pulled_back(phi).action(links)
 
     def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-        """``dS_eff/dw`` at the thin links: the analytic force at ``V``, then one VJP."""
+        """``dS_eff/dw`` at the thin links: the analytic force at ``V``, then one VJP (thin links:
+        ``base``'s force)."""
         if self.smear is None:
             return self.base.force(links, phi)
-        group = self.group
-        links = links.detach()
-        shape = links.shape[: links.ndim - group.internal_ndim] + (group.algebra_dim,)
-        with torch.enable_grad():
-            w = torch.zeros(shape, dtype=links.real.dtype, device=links.device, requires_grad=True)
-            v = self.smear(group.perturb(links, w))
-            v_det = v.detach()
-            f_v = self.base.force(v_det, phi)
-            cotangent = 2j * (f_v @ v_det)
-            (grad,) = torch.autograd.grad(v, w, grad_outputs=cotangent)
-        return group.from_coefficients(grad)
+        return self.pulled_back(phi).force(links)
+
+
+def _thin(links: torch.Tensor) -> torch.Tensor:
+    """The identity smearing (thin links)."""
+    return links
 
 
 def slhmc(gauge: Action, exact: Sequence[PseudofermionAction], effective: Sequence[PseudofermionAction],

@@ -2,9 +2,11 @@
 
 ``KL(q || p) = E_q[log q(x) + S(x)] + log Z``: minimised with samples from the flow
 itself (reparametrised through the prior draw), so no training data is needed. The
-loss history and the normalised ESS of every batch are recorded; ``state_dict`` holds
-everything (model, optimiser, schedule, generator, step, history) to continue a killed
-training bit for bit.
+samples are drawn in the field dtype and on the device of the model's prior
+(``model.prior.field_dtype()``), not in a dtype read off the parameters. The loss history
+and the normalised ESS of every batch are recorded; ``state_dict`` holds everything
+(model, optimiser, schedule, generator, step, history) to continue a killed training bit
+for bit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..nn import FlowModel
+from ..nn.prior import cast_precision
 from ..samplers.flow_mcmc import effective_sample_size, independence_acceptance
 
 __all__ = ["FlowTrainer", "evaluate_flow", "reverse_kl_loss"]
@@ -22,8 +26,10 @@ __all__ = ["FlowTrainer", "evaluate_flow", "reverse_kl_loss"]
 SCHEDULES = ("constant", "cosine")
 
 
-def reverse_kl_loss(model, action: Callable[[torch.Tensor], torch.Tensor], batch: int, generator=None):
-    """``(mean(log q + S), log w)`` for ``batch`` fresh samples (``log w = -S - log q``)."""
+def reverse_kl_loss(model: FlowModel, action: Callable[[torch.Tensor], torch.Tensor], batch: int,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean(log q + S), log w)`` for ``batch`` fresh samples in the prior's field dtype
+    (``log w = -S - log q``)."""
     x, log_q = model.sample(batch, generator)
     s = action(x)
     log_w = -(s + log_q)
@@ -46,7 +52,7 @@ class FlowTrainer:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: FlowModel,
         action: Callable[[torch.Tensor], torch.Tensor],
         steps: int,
         batch: int = 64,
@@ -56,6 +62,8 @@ class FlowTrainer:
         seed: int = 0,
         grad_clip: float = 0.0,
     ) -> None:
+        if not isinstance(model, FlowModel):
+            raise TypeError(f"flow training: model of type {type(model).__name__}; allowed: a FlowModel")
         if schedule not in SCHEDULES:
             raise ValueError(f"flow training: schedule = {schedule!r}; allowed: {', '.join(SCHEDULES)}")
         if steps < 1 or batch < 2:
@@ -65,7 +73,7 @@ class FlowTrainer:
         self.grad_clip = float(grad_clip)
         self.model, self.action = model, action
         self.steps, self.batch, self.schedule = steps, batch, schedule
-        device = next(model.parameters()).device
+        device = model.prior.device  # where the prior draws (with the parameters)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         # the fused kernel: one update for all parameters (the per-parameter loop costs ~1.5 ms a step)
         fused = True if device.type in ("cpu", "cuda") else None
@@ -125,13 +133,14 @@ class FlowTrainer:
 
 
 @torch.no_grad()
-def evaluate_flow(model: torch.nn.Module, action, n_samples: int, seed: int,
-                  dtype: torch.dtype | None = torch.float64) -> dict:
-    """ESS and independence-Metropolis acceptance on ``n_samples`` fresh samples drawn in
-    ``dtype`` (``None``: the model's own dtype)."""
+def evaluate_flow(model: FlowModel, action: Callable[[torch.Tensor], torch.Tensor], n_samples: int, seed: int,
+                  dtype: torch.dtype | str | None = torch.float64) -> dict:
+    """ESS and independence-Metropolis acceptance on ``n_samples`` fresh samples drawn at
+    precision ``dtype`` (a real dtype; the fields are the prior's domain at it; ``None``: the
+    model's own precision)."""
     if dtype is not None:
-        model = copy.deepcopy(model).to(dtype)
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+        model = cast_precision(copy.deepcopy(model), dtype)
+    gen = torch.Generator(device=model.prior.device).manual_seed(seed)
     log_w = []
     for start in range(0, n_samples, 1000):
         x, log_q = model.sample(min(1000, n_samples - start), gen)
