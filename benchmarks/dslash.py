@@ -25,8 +25,9 @@ import time
 
 import torch
 
-from lqcdml.config.build import build_sampler, initial_fields
-from lqcdml.config.schema import ChainConfig, EnsembleConfig, SamplerConfig, TheoryConfig
+from lqcdml.assembly import build_sampler, initial_fields
+from lqcdml.config.schema import ChainConfig, EnsembleConfig, SamplerConfig
+from lqcdml.kinds.theories import SUTheory
 from lqcdml.lattice import SU, make_generators
 from lqcdml.solvers import cg
 from lqcdml.theories.staggered import StaggeredOperator
@@ -75,7 +76,7 @@ def cg_case(name, op, links, shape):
 
 def trajectory_case(n_flavours, n_chains, n_traj):
     ens = EnsembleConfig(
-        theory=TheoryConfig(name="su", n_colors=2, lattice=[4, 4, 4, 4], beta=2.7, fermion="staggered",
+        theory=SUTheory(n_colors=2, lattice=[4, 4, 4, 4], beta=2.7, fermion="staggered",
                             fermion_mass=0.3, n_flavours=n_flavours),
         sampler=SamplerConfig(integrator="leapfrog", n_steps=20, gauge_steps=1, trajectory_length=1.0),
         chain=ChainConfig(n_chains=n_chains, start="hot"),

@@ -1,4 +1,4 @@
-"""Flow training benchmark at the flow tutorial's set-up (REFERENCE.md): 2D phi^4, L = 8,
+"""Flow training benchmark at the flow tutorial's set-up (docs/reference.md): 2D phi^4, L = 8,
 m^2 = -4, lambda = 8; 16 affine couplings, Conv(1->8)-Conv(8->8)-Conv(8->2), batch 64.
 
 Trains for a wall-time budget (``--budget`` seconds, the loop stops at the first step past

@@ -29,8 +29,8 @@ import time
 import torch
 
 from lqcdml.config import compose_experiment
-from lqcdml.config.build import build_model, build_sampler, initial_fields
-from lqcdml.config.chains import load_model
+from lqcdml.assembly import build_model, build_sampler, initial_fields
+from lqcdml.driver.specs import load_model
 from lqcdml.lattice import make_generators
 from lqcdml.samplers.slhmc import SmearedPseudofermion
 

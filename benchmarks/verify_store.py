@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lqcdml.config import SAMPLERS, compose_experiment
-from lqcdml.config.chains import store_meta
-from lqcdml.config.expectations import store_expectations
+from lqcdml.config import compose_experiment
+from lqcdml.kinds import SAMPLERS
+from lqcdml.driver.specs import store_meta
+from lqcdml.identity.expectations import store_expectations
 from lqcdml.lattice import SU, make_generators
 from lqcdml.observables import plaquette
 from lqcdml.store import EnsembleStore, verify_store

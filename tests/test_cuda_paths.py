@@ -19,15 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from lqcdml.config import compose_experiment, training_hash
-from lqcdml.config.chains import (
-    chain_spec,
-    check_compatible,
-    flow_trainer,
-    load_model,
-    slhmc_trainer,
-    store_meta,
-)
+from lqcdml.config import compose_experiment
+
+from lqcdml.identity import training_hash
+from lqcdml.driver.specs import chain_spec, check_compatible, flow_trainer, load_model, slhmc_trainer, store_meta
 from lqcdml.driver import run_chain_into_store, train_into_checkpoint
 from lqcdml.estimators import control_variate_terms, schwinger_dyson_term, train_control_variate
 from lqcdml.lattice import SU, U1, make_generators, randn, restore_generators

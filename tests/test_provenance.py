@@ -5,8 +5,8 @@ from __future__ import annotations
 import platform
 
 from lqcdml.config import compose_experiment, to_container
-from lqcdml.config.build import replica_seed
-from lqcdml.config.records import job_provenance
+from lqcdml.config import replica_seed
+from lqcdml.identity.provenance import job_provenance
 from lqcdml.provenance import RECORDED_PACKAGES, git_commit, package_versions
 
 
@@ -23,8 +23,11 @@ def test_job_record_has_the_resolved_config_its_seeds_and_where_it_ran():
     cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.seed=77"])
     rec = job_provenance(cfg, "u1", replica=2)
     assert rec["config"] == to_container(cfg.ensembles["u1"])
-    assert rec["seeds"] == {"chain": 77, "train": cfg.ensembles["u1"].train.seed,
-                            "estimator": cfg.ensembles["u1"].estimator.seed, "replica_stream": replica_seed(77, 2)}
+    # an HMC ensemble trains no model: no training seed
+    assert rec["seeds"] == {"chain": 77, "estimator": cfg.ensembles["u1"].estimator.seed,
+                            "replica_stream": replica_seed(77, 2)}
+    flow = job_provenance(cfg, "flow")
+    assert flow["seeds"]["train"] == cfg.ensembles["flow"].train.seed
     assert (rec["device"], rec["dtype"], rec["experiment"], rec["ensemble"]) == ("cpu", cfg.dtype, "ci_tiny", "u1")
     assert rec["git_commit"] == git_commit() and rec["versions"] == package_versions()
     from lqcdml.kernels import build

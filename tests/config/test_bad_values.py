@@ -7,9 +7,26 @@ import torch
 
 from lqcdml.cli.main import main
 from lqcdml.config import ConfigError, compose_experiment
-from lqcdml.config.build import replica_seed
-from lqcdml.config.schema import EnsembleConfig
-from lqcdml.config.validate import seed_limits, validate_ensemble
+from lqcdml.config import replica_seed
+from lqcdml.config.schema import ChainConfig, EnsembleConfig, SamplerConfig
+from lqcdml.config.validate import validate_shared
+from lqcdml.kinds.estimators import BiasCorrectedEstimator
+from lqcdml.kinds.models import StoutModel
+from lqcdml.kinds.theories import SUTheory
+from lqcdml.kinds.trainers import SLHMCTrain
+from lqcdml.kinds.validate import seed_limits, validate_ensemble as validate_kinds
+
+
+def _ensemble_with_every_seed() -> EnsembleConfig:
+    """An ensemble with a chain, a training and an estimator seed (defaults elsewhere)."""
+    return EnsembleConfig(theory=SUTheory(lattice=[4, 4, 4, 4], n_colors=2, fermion="staggered"),
+                          sampler=SamplerConfig(name="slhmc", options={"m_eff": 0.4}), chain=ChainConfig(),
+                          model=StoutModel(), train=SLHMCTrain(), estimator=BiasCorrectedEstimator(folds=5, features=["plaquette"]))
+
+
+def validate_ensemble(ens: EnsembleConfig, prefix: str) -> None:
+    validate_shared(ens, prefix + ".")
+    validate_kinds(ens, prefix + ".")
 
 
 @pytest.mark.parametrize("override,message", [
@@ -53,8 +70,7 @@ def test_runs_too_large_stop_before_anything_is_created(override, message, tmp_p
 
 @pytest.mark.parametrize("key", ["chain.seed", "train.seed", "estimator.seed"])
 def test_seeds_are_allowed_exactly_up_to_where_a_derived_seed_would_overflow(key):
-    ens = EnsembleConfig()  # the defaults validate; no Hydra needed
-    ens.estimator.folds = 5
+    ens = _ensemble_with_every_seed()  # validates as it is; no Hydra needed
     most = seed_limits(ens)[key]
     section, name = key.split(".")
     for value, ok in ((0, True), (most, True), (most + 1, False), (-1, False), (2**70, False)):
@@ -69,8 +85,7 @@ def test_seeds_are_allowed_exactly_up_to_where_a_derived_seed_would_overflow(key
 def test_the_seed_limits_are_where_the_derived_seeds_leave_their_generators_range():
     """chain: replica_seed(seed, 99); train: the SLHMC trainer's 1_000_003 seed + steps (torch,
     0 .. 2^64 - 1); estimator: seed + 100 x 6 + folds (scikit-learn's RandomState, 0 .. 2^32 - 1)."""
-    ens = EnsembleConfig()
-    ens.estimator.folds = 5
+    ens = _ensemble_with_every_seed()
     limits = seed_limits(ens)
     derived = {
         "chain.seed": lambda s: replica_seed(s, 99),

@@ -2,19 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from lqcdml.config import (
-    ConfigError,
-    compose,
-    compose_experiment,
-    config_dir,
-    dump,
-    ensemble_hash,
-    expand_overrides,
-    load,
-    select_ensemble,
-)
-from lqcdml.config import SAMPLERS
-from lqcdml.config.build import build_flow_model, build_group, build_sampler, initial_fields, site_shape
+from lqcdml.config import ConfigError, compose, compose_experiment, config_dir, dump, expand_overrides, load, select_ensemble
+
+from lqcdml.identity import ensemble_hash
+from lqcdml.kinds import SAMPLERS
+from lqcdml.assembly import build_model, build_group, build_sampler, initial_fields, site_shape
 from lqcdml.lattice import make_generators
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
@@ -27,7 +19,7 @@ def test_every_experiment_composes_validates_and_builds(experiment, tmp_path):
     for name, ens in cfg.ensembles.items():
         gens = make_generators(0, ens.chain.n_chains)
         # samplers that need a model get an untrained one of the configured architecture
-        model = build_flow_model(ens) if SAMPLERS.lookup(ens.sampler.name).needs_model else None
+        model = build_model(ens) if SAMPLERS.lookup(ens.sampler.name).needs_model else None
         sampler = build_sampler(ens, model)
         group = build_group(ens.theory)
         fields = sampler.start(gens, lambda g: initial_fields(ens, g, group.default_dtype, "cpu")).fields
@@ -42,7 +34,7 @@ def test_experiment_list_is_what_the_workflow_offers():
 
 BAD = [
     (["ensembles.u1_2d.theory.beta=-1"], "ensembles.u1_2d.theory.beta = -1.0; allowed: beta > 0"),
-    (["ensembles.u1_2d.theory.betta=1"], "unknown key 'betta'; allowed: name, lattice, beta"),
+    (["ensembles.u1_2d.theory.betta=1"], "unknown key 'betta' of theory.name = 'u1'; allowed: name, lattice, beta"),
     (["ensembles.u1_2d.theory.beta=abc"], "ensembles.u1_2d.theory.beta = 'abc'; allowed: a value of type float"),
     (["ensembles.su2_4d.theory.n_colors=4"], "n_colors = 4; allowed: 2 or 3"),
     (["ensembles.su2_4d.chain.n_configs=0"], "chain.n_configs = 0; allowed: n_configs >= 1"),

@@ -22,9 +22,12 @@ import torch
 
 from lqcdml.analysis import estimate
 from lqcdml.analysis.exact import free_scalar_propagator
-from lqcdml.config import SAMPLERS, ConfigError, SamplerKind, compose_experiment, ensemble_hash, sampler_options
-from lqcdml.config.build import build_action
-from lqcdml.config.chains import chain_spec
+from lqcdml.kinds import SAMPLERS, SamplerKind
+from lqcdml.config import ConfigError, compose_experiment
+from lqcdml.identity import ensemble_hash
+from lqcdml.kinds.samplers import sampler_options
+from lqcdml.assembly import build_action
+from lqcdml.driver.specs import chain_spec
 from lqcdml.driver import run_chain_into_store
 from lqcdml.lattice import randn
 from lqcdml.samplers import ChainState, StepInfo, metropolis_accept
@@ -72,7 +75,7 @@ def _validate(ens, prefix):
 
 if NAME not in SAMPLERS:
     SAMPLERS.register(SamplerKind(
-        NAME, _build, options=RandomWalkOptions, validate=_validate, theories=("phi4",),
+        name=NAME, build=_build, config=RandomWalkOptions, validate=_validate, theories=("phi4",),
         observable=lambda theory: ("phi_squared", lambda f: f.square().mean(dim=(1, 2))),
     ))
 
@@ -100,7 +103,8 @@ def test_the_sampler_is_configured_validated_and_hashed_like_a_built_in_one():
     assert ensemble_hash(more.ensembles["phi4_2d"], "float64") == ensemble_hash(ens, "float64")
     with pytest.raises(ConfigError, match=r"sampler.options.step = -1.0; allowed: > 0"):
         compose_experiment("quickstart", [*OVERRIDES, "ensembles.phi4_2d.sampler.options.step=-1"])
-    with pytest.raises(ConfigError, match=r"sampler.options: unknown key 'stpe'; allowed: step"):
+    with pytest.raises(ConfigError, match=rf"sampler.options.stpe: unknown key 'stpe' of sampler.name = '{NAME}'; "
+                                          r"allowed: step$"):
         compose_experiment("quickstart", [*OVERRIDES, "+ensembles.phi4_2d.sampler.options.stpe=1"])
     with pytest.raises(ConfigError, match=rf"sampler.name = '{NAME}'; allowed: for theory.name = 'u1'"):
         compose_experiment("quickstart", [f"ensembles.u1_2d.sampler.name={NAME}"])
@@ -110,7 +114,7 @@ _CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from tests.driver import test_new_sampler as t
-from lqcdml.config.chains import chain_spec
+from lqcdml.driver.specs import chain_spec
 from lqcdml.driver import run_chain_into_store
 cfg = t._cfg({n})
 run_chain_into_store(chain_spec(cfg, "phi4_2d", 1, store_path={store!r}), {store!r}, {n})

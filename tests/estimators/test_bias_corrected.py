@@ -183,7 +183,7 @@ def test_trained_regressors_reduce_the_error_and_stay_consistent(name):
 
 
 def test_the_config_knows_every_regressor():
-    from lqcdml.config.estimators import REGRESSOR_NAMES
+    from lqcdml.kinds.estimators import REGRESSOR_NAMES
     from lqcdml.estimators import REGRESSORS
 
     assert REGRESSOR_NAMES == REGRESSORS

@@ -1,7 +1,7 @@
 """Chain and training hashes: stable across releases that add config keys."""
 
 from lqcdml.config import compose_experiment
-from lqcdml.config.hashes import ensemble_hash, training_hash
+from lqcdml.identity.hashes import ensemble_hash, training_hash
 
 #: the hashes of ci_tiny's chains as lqcdml wrote them before chain.start_from, the SLHMC
 #: model keys (loops, extent) and training keys (method, source, loss, probe) existed: stores

@@ -165,14 +165,15 @@ def test_other_groups_and_devices_use_torch():
 def test_a_trajectory_follows_the_torch_path(fermion, monkeypatch):
     """One HMC trajectory (gauge, staggered or Wilson fermions) with the kernels and with the
     torch reference: the same end configuration to rounding and the same decision."""
-    from lqcdml.config.build import build_sampler, initial_fields
-    from lqcdml.config.schema import ChainConfig, EnsembleConfig, SamplerConfig, TheoryConfig
+    from lqcdml.assembly import build_sampler, initial_fields
+    from lqcdml.config.schema import ChainConfig, EnsembleConfig, SamplerConfig
+    from lqcdml.kinds.theories import SUTheory
 
-    theory = {"name": "su", "n_colors": 3, "lattice": [4, 4, 2, 2], "beta": 5.6}
+    theory = {"n_colors": 3, "lattice": [4, 4, 2, 2], "beta": 5.6}
     if fermion:
         theory |= {"fermion": fermion, "fermion_mass": 0.5, "n_flavours": 4 if fermion == "staggered" else 2}
     ens = EnsembleConfig(
-        theory=TheoryConfig(**theory),
+        theory=SUTheory(**theory),
         sampler=SamplerConfig(integrator="omelyan", n_steps=6, trajectory_length=0.5),
         chain=ChainConfig(n_chains=2, start="hot"),
     )

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lqcdml.config import compose_experiment
-from lqcdml.config.observables import measurement_plan
+from lqcdml.kinds.observables import measurement_plan
 from lqcdml.lattice import U1, make_generators, shift
 from lqcdml.observables.fermion import dense_operator
 from lqcdml.theories.staggered import StaggeredOperator

@@ -1,119 +1,89 @@
-"""Physics objects from configuration: groups, actions, samplers, start fields.
-
-Samplers, models and observables are built through their registries
-(``config.registry``); this module holds what every kind shares.
-"""
+"""Runtime objects of a resolved ensemble config: field dtype and device, action, sampler,
+start fields, models, measurements. Every question is asked of the kinds (``kinds``); this
+module reads no store."""
 
 from __future__ import annotations
 
 import torch
 
-from ..lattice import SU, U1, Manifold, Real
-from ..observables import abs_magnetization, plaquette
-from ..theories import Action, Phi4Action, WilsonGaugeAction
-from .models import build_model
-from .registry import SAMPLERS, BuildContext
-from .samplers import build_fermion_operator, build_fermion_terms, staggered_fields
-from .schema import EnsembleConfig, TheoryConfig
+from ..config.errors import ConfigError
+from ..config.schema import EnsembleConfig, TheoryConfig
+from ..kinds import SAMPLERS, BuildContext, theory_kind
+from ..kinds.models import build_model
+from ..lattice import Manifold
+from ..theories import Action
 
 __all__ = [
     "build_group",
     "build_action",
     "build_sampler",
-    "build_flow_model",
+    "build_model",
     "build_fermion_operator",
     "build_fermion_terms",
-    "staggered_fields",
     "site_shape",
+    "field_shape",
     "initial_fields",
     "cheap_observable",
-    "torch_dtype",
+    "field_dtype",
     "torch_device",
-    "replica_seed",
 ]
 
 
-def torch_dtype(group: Manifold, precision: str) -> torch.dtype:
-    """Field dtype of ``group`` at ``precision`` (``float64`` or ``float32``)."""
-    double = precision == "float64"
-    if isinstance(group, SU):
-        return torch.complex128 if double else torch.complex64
-    return torch.float64 if double else torch.float32
+def field_dtype(theory: TheoryConfig, precision: str) -> torch.dtype:
+    """Field dtype of ``theory`` at ``precision`` (``float64`` or ``float32``)."""
+    return theory_kind(theory).field_dtype(theory, precision)
 
 
 def torch_device(name: str) -> torch.device:
     """The device ``name`` (``cpu``, ``cuda``, ``cuda:N``), refused in one line if absent."""
-    from ..store import StoreError
-
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise StoreError(f"device = {name!r} but torch sees no CUDA device; allowed here: cpu")
+        raise ConfigError(f"device = {name!r} but torch sees no CUDA device; allowed here: cpu")
     return device
 
 
 def build_group(theory: TheoryConfig) -> Manifold:
-    if theory.name == "phi4":
-        return Real()
-    if theory.name == "u1":
-        return U1()
-    return SU(theory.n_colors)
+    return theory_kind(theory).group(theory)
 
 
 def build_action(theory: TheoryConfig) -> Action:
-    if theory.name == "phi4":
-        return Phi4Action(theory.m2, theory.lam, theory.convention)
-    return WilsonGaugeAction(theory.beta, build_group(theory))
+    return theory_kind(theory).action(theory)
 
 
-def build_flow_model(ens: EnsembleConfig) -> torch.nn.Module:
-    """The (untrained) model of ``ens.model`` in float64 (any registered model kind)."""
-    return build_model(ens)
+def build_fermion_operator(theory: TheoryConfig):
+    """The Dirac operator of ``theory`` (``None`` without fermions)."""
+    return theory_kind(theory).fermion_operator(theory)
+
+
+def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10, rational_tol: float = 1e-12) -> list:
+    """The pseudofermion actions of the dynamical flavours (none when quenched)."""
+    return theory_kind(theory).fermion_terms(theory, tol, rational_tol)
 
 
 def build_sampler(ens: EnsembleConfig, model: torch.nn.Module | None = None,
                   dtype: torch.dtype | None = None, device: torch.device | str = "cpu"):
-    """The sampler of ``ens.sampler.name`` through its registry entry (``model``: the
-    trained model of a sampler that needs one; ``dtype``: the field dtype)."""
+    """The sampler of ``ens.sampler.name`` through its kind (``model``: the trained model of a
+    sampler that needs one; ``dtype``: the field dtype, float64 precision by default)."""
     kind = SAMPLERS.lookup(ens.sampler.name)
-    dtype = dtype or torch_dtype(build_group(ens.theory), "float64")
+    dtype = dtype or field_dtype(ens.theory, "float64")
     return kind.build(BuildContext(ens, dtype, torch.device(device), model))
 
 
 def site_shape(theory: TheoryConfig) -> tuple[int, ...]:
     """Per-chain shape without internal axes: ``[L...]`` scalars, ``[d, L...]`` links."""
-    lattice = tuple(int(x) for x in theory.lattice)
-    return lattice if theory.name == "phi4" else (len(lattice), *lattice)
+    return theory_kind(theory).site_shape(theory)
+
+
+def field_shape(theory: TheoryConfig, n_chains: int) -> tuple[int, ...]:
+    """``[B, *site_shape, *internal]``."""
+    return theory_kind(theory).field_shape(theory, n_chains)
 
 
 def initial_fields(ens: EnsembleConfig, gens, dtype: torch.dtype, device) -> torch.Tensor:
-    """Start fields ``[B, ...]``: ``hot`` or ``cold`` (unit links, zero scalars).
-
-    Hot: Haar-random links; scalars ``0.5 N(0, 1)`` per site (a unit-normal start
-    puts phi^4 at strong coupling so far up its quartic wall that molecular dynamics
-    at equilibrium step sizes is unstable and the chain never accepts).
-    """
-    group = build_group(ens.theory)
-    shape = site_shape(ens.theory)
-    n = len(gens)
-    if ens.chain.start == "cold":
-        if isinstance(group, Real):
-            return torch.zeros((n, *shape), dtype=dtype, device=device)
-        return group.identity((n, *shape), dtype=dtype, device=device)
-    if isinstance(group, Real):
-        from ..lattice import randn
-
-        return 0.5 * randn(gens, shape, dtype, device)
-    return group.haar(gens, shape, dtype)
+    """Start fields ``[B, ...]`` of ``chain.start`` (``TheoryKind.start``)."""
+    return theory_kind(ens.theory).start(ens.theory, ens.chain.start, gens, dtype, device)
 
 
-def cheap_observable(theory: TheoryConfig):
+def cheap_observable(ens: EnsembleConfig):
     """``(name, fn)``: the per-configuration observable the ensemble store records."""
-    if theory.name == "phi4":
-        return "abs_magnetization", abs_magnetization
-    group = build_group(theory)
-    return "plaquette", lambda links: plaquette(links, group)
-
-
-def replica_seed(seed: int, replica: int) -> int:
-    """Seed of job replica ``replica`` (1-based) of a chain with seed ``seed``."""
-    return int(seed) * 1000 + int(replica)
+    return SAMPLERS.lookup(ens.sampler.name).cheap_observable(ens.theory)

@@ -1,7 +1,10 @@
-"""Structured configs, registries of samplers, models and observables, validation,
-hashes and Hydra composition."""
+"""The config language: the sections of an experiment, Hydra composition, typing each section
+by the kind it selects (found through ``config.catalogue``), validation, YAML in and out.
 
-from . import models, observables, samplers  # noqa: F401  (register the built-in kinds)
+This package imports no physics: the kinds are ``lqcdml.kinds``, the objects a config builds
+``lqcdml.assembly``, its hashes and provenance ``lqcdml.identity``.
+"""
+
 from .compose import (
     compose,
     compose_experiment,
@@ -9,55 +12,49 @@ from .compose import (
     dump,
     expand_overrides,
     load,
-    sampler_options,
+    merge_overrides,
     select_ensemble,
     to_container,
 )
 from .errors import ConfigError
-from .hashes import chain_definition, ensemble_hash, file_digest, matches_chain, training_hash
-from .registry import MODELS, OBSERVABLES, SAMPLERS, BuildContext, ModelKind, ObservableKind, SamplerKind
 from .schema import (
     ChainConfig,
     EnsembleConfig,
+    EstimatorConfig,
     GradientFlowConfig,
     MeasureConfig,
+    ModelConfig,
     PathsConfig,
     RootConfig,
     SamplerConfig,
     TheoryConfig,
+    TrainConfig,
 )
+from .seeds import replica_seed
 from .validate import validate_root
 
 __all__ = [
-    "MODELS",
-    "OBSERVABLES",
-    "SAMPLERS",
-    "BuildContext",
     "ChainConfig",
     "ConfigError",
     "EnsembleConfig",
+    "EstimatorConfig",
     "GradientFlowConfig",
     "MeasureConfig",
-    "ModelKind",
-    "ObservableKind",
+    "ModelConfig",
     "PathsConfig",
     "RootConfig",
     "SamplerConfig",
-    "SamplerKind",
     "TheoryConfig",
-    "chain_definition",
+    "TrainConfig",
     "compose",
     "compose_experiment",
     "config_dir",
     "dump",
-    "ensemble_hash",
-    "matches_chain",
     "expand_overrides",
-    "file_digest",
     "load",
-    "sampler_options",
+    "merge_overrides",
+    "replica_seed",
     "select_ensemble",
     "to_container",
-    "training_hash",
     "validate_root",
 ]

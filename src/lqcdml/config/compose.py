@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import typing
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,10 +18,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .catalogue import catalogue
 from .errors import ConfigError
-from .hashes import chain_definition, ensemble_hash, model_definition
-from .registry import SAMPLERS
-from .schema import EnsembleConfig, RootConfig
+from .schema import EnsembleConfig, LimitsConfig, PathsConfig, RootConfig, RootSchema
+from .sections import dataclasses_in, one_line
 from .validate import RENAMED_KEYS, validate_root
 
 __all__ = [
@@ -34,13 +33,9 @@ __all__ = [
     "load",
     "to_container",
     "expand_overrides",
-    "chain_definition",
-    "ensemble_hash",
-    "model_definition",
     "merge_overrides",
     "resolvers_allowed",
     "select_ensemble",
-    "sampler_options",
 ]
 
 #: libyaml's safe loader where PyYAML was built with it (the same documents, 10x faster); both
@@ -56,7 +51,7 @@ ALLOW_RESOLVERS_ENV = "LQCDML_ALLOW_RESOLVERS"
 _RESOLVER = re.compile(r"\$\{\s*([^${}:]*?)\s*:")
 
 _store = ConfigStore.instance()
-_store.store(name="base_config", node=RootConfig)
+_store.store(name="base_config", node=RootSchema)
 
 
 def config_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -97,45 +92,15 @@ def expand_overrides(overrides: Sequence[str], ensemble: str | None) -> list[str
     return out
 
 
-def _flatten_message(exc: BaseException) -> str:
-    parts = []
-    while exc is not None:
-        parts.append(str(exc))
-        exc = exc.__cause__ or exc.__context__
-    return "\n".join(parts)
-
-
-def _schema_fields(type_name: str) -> list[str]:
-    from dataclasses import fields
-
-    from . import schema
-
-    cls = getattr(schema, type_name, None)
-    return [f.name for f in fields(cls)] if cls is not None else []
-
-
 def _one_line(exc: BaseException, conf: Path | None = None) -> str:
     """Hydra's and OmegaConf's multi-line errors as one line: key, value, what is allowed."""
-    text = _flatten_message(exc)
-    m = re.search(r"Could not override '([^']+)'", text) or re.search(r"full_key: (\S+)", text)
-    key = m.group(1) if m else None
-    m = re.search(r"Key '([^']+)' not in '(\w+)'", text)
-    if m:
-        allowed = ", ".join(_schema_fields(m.group(2)))
-        return f"{key or m.group(1)}: unknown key {m.group(1)!r}; allowed: {allowed}"
-    m = re.search(r"Value '([^']*)' of type '(\w+)' could not be converted to (\w+)", text)
-    if m:
-        if key is None:
-            m_key = re.search(r"override (\S+?)=", text)
-            key = m_key.group(1) if m_key else "value"
-        return f"{key} = {m.group(1)!r}; allowed: a value of type {m.group(3).lower()}"
+    text = str(exc)
     m = re.search(r"Could not find '([\w/]+)/([^']+)'", text)
     if m and conf is not None:
         group = m.group(1)
         options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
         return f"{group} = {m.group(2)!r}; allowed: {', '.join(options)}"
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
-    return first
+    return one_line(exc, dataclasses_in(RootSchema))
 
 
 def _check_override_key(override: str) -> None:
@@ -224,77 +189,39 @@ def _refuse_renamed(cfg: DictConfig) -> None:
                                   "(the gradient flow)")
 
 
-def _sampler_options(obj: RootConfig) -> None:
-    """Fill in (and check) the ``sampler.options`` of samplers that declare a dataclass."""
-    for name, ens in obj.ensembles.items():
-        kind = SAMPLERS.get(ens.sampler.name)
-        key = f"ensembles.{name}.sampler.options"
-        if kind is None:
-            continue  # validation names the unknown sampler
-        if kind.options is None:
-            if ens.sampler.options:
-                raise ConfigError(f"{key} = {dict(ens.sampler.options)!r}; allowed: no options for "
-                                  f"sampler {kind.name!r}")
-            continue
-        allowed = [f.name for f in dataclasses.fields(kind.options)]
-        unknown = sorted(set(ens.sampler.options) - set(allowed))
-        if unknown:
-            raise ConfigError(f"{key}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
-        try:
-            typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(kind.options),
-                                                        dict(ens.sampler.options)))
-        except (OmegaConfBaseException, HydraException) as exc:
-            raise ConfigError(f"{key}: {_one_line(exc)}") from None
-        # options added after stores were written stay out at their default (config.hashes),
-        # so a resolved config can switch to another sampler without a stray key
-        from .hashes import OPTION_KEYS_ADDED
-
-        added = OPTION_KEYS_ADDED.get(kind.name, {})
-        ens.sampler.options = {k: v for k, v in dataclasses.asdict(typed).items() if not (k in added and v == added[k])}
-
-
-def sampler_options(ens: EnsembleConfig):
-    """The typed options dataclass of ``ens``'s sampler (``None`` if it declares none)."""
-    kind = SAMPLERS.lookup(ens.sampler.name)
-    return None if kind.options is None else kind.options(**ens.sampler.options)
-
-
-def _unknown_keys(data: object, cls: type, prefix: str) -> None:
-    """Refuse keys the schema does not have, at any depth (OmegaConf drops unknown keys
-    below a ``dict[str, dataclass]`` such as ``ensembles`` without a word)."""
-    if not isinstance(data, dict) or not dataclasses.is_dataclass(cls):
-        return
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key, value in data.items():
-        where = f"{prefix}{key}"
-        if key not in names:
-            if prefix or key != "hydra":
-                raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(names)}")
-            continue
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            _unknown_keys(value, hint, where + ".")
-        elif typing.get_origin(hint) is dict and isinstance(value, dict):
-            item = typing.get_args(hint)[1]
-            for name, sub in value.items():
-                _unknown_keys(sub, item, f"{where}.{name}.")
-
-
 def _typed(cfg: DictConfig) -> RootConfig:
+    """The composed ``cfg`` typed (root keys by ``RootSchema``, each ensemble by its kinds)
+    and validated."""
     _refuse_renamed(cfg)
-    _unknown_keys(OmegaConf.to_container(cfg, resolve=False), RootConfig, "")
+    if "hydra" in cfg:
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    allowed = [f.name for f in dataclasses.fields(RootSchema)]
+    unknown = [str(k) for k in cfg if k not in allowed]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(RootConfig), cfg)
-        obj = OmegaConf.to_object(merged)
+        merged = OmegaConf.merge(OmegaConf.structured(RootSchema), cfg)
+        plain = OmegaConf.to_container(merged, resolve=True)
     except (OmegaConfBaseException, HydraException) as exc:
         raise ConfigError(_one_line(exc)) from None
     except (TypeError, ValueError, AttributeError) as exc:  # a key the dataclasses cannot hold
         raise ConfigError(f"configuration cannot be built: {exc}") from None
-    assert isinstance(obj, RootConfig)
+    assert isinstance(plain, dict)
+    kinds = catalogue()
+    ensembles = plain.get("ensembles") or {}
+    if not isinstance(ensembles, dict):
+        raise ConfigError(f"ensembles = {ensembles!r}; allowed: a mapping of ensemble names to ensembles")
+    obj = RootConfig(
+        experiment=plain["experiment"],
+        ensembles={str(name): kinds.type_ensemble(data, f"ensembles.{name}") for name, data in ensembles.items()},
+        device=plain["device"],
+        dtype=plain["dtype"],
+        threads=plain["threads"],
+        paths=PathsConfig(**plain["paths"]),
+        limits=LimitsConfig(**plain["limits"]),
+    )
     _refuse_built_resolvers(obj)
-    _sampler_options(obj)
-    validate_root(obj)
+    validate_root(obj, kinds)
     return obj
 
 
@@ -310,8 +237,12 @@ def compose(
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except (OmegaConfBaseException, HydraException) as exc:
+        m = re.search(r"Could not override '(ensembles\.[^']+)'", str(exc))
+        if m:  # a key the ensemble's composed sections lack: its kind names the allowed ones
+            appended = [f"+{o}" if o.split("=", 1)[0] == m.group(1) else o for o in overrides]
+            if appended != list(overrides):
+                return compose(appended, conf_dir)
         raise ConfigError(_one_line(exc, directory)) from None
-    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     return _typed(cfg)
 
 
@@ -333,9 +264,17 @@ def compose_experiment(
     return compose([f"+experiment={experiment}", *overrides], conf_dir)
 
 
-def to_container(cfg: RootConfig | EnsembleConfig) -> dict:
-    """Plain nested dict (JSON and YAML serialisable)."""
-    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+def to_container(cfg: object) -> dict:
+    """A config or any of its sections as a plain nested dict (JSON and YAML serialisable) in
+    field order; an ensemble's ``model`` and ``train`` appear only where its sampler has them."""
+    data = dataclasses.asdict(cfg)
+    ensembles = data["ensembles"].values() if isinstance(cfg, RootConfig) else (
+        (data,) if isinstance(cfg, EnsembleConfig) else ())
+    for ens in ensembles:
+        for section in ("model", "train"):
+            if ens.get(section) is None:
+                ens.pop(section, None)
+    return data
 
 
 def dump(cfg: RootConfig, path: str | os.PathLike) -> None:

@@ -1,19 +1,17 @@
-"""Structured configuration: the schema Hydra validates every composed config against.
+"""The configuration's shape: the sections of an ensemble and of an experiment.
 
 An experiment holds named ensembles; each ensemble is a theory, a sampler, a chain
-(length, chains per job, replicas, seed) and the measurements made on it.
+(length, chains per job, replicas, seed) and the measurements made on it, with a trained
+model and an estimator where its kinds need them. The sections a kind selects (theory,
+model, train, estimator; ``sampler.options``) are typed by the selected kind's own
+dataclass, a subclass of the base section here (``config.sections``); the allowed words
+come from the kinds (``kinds``), not from this module, which imports no physics.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-from ..nn.conv import ACTIVATIONS
-from ..observables.fermion import NOISES
-from ..samplers.integrators import SCHEMES as INTEGRATORS
-from ..theories.phi4 import CONVENTIONS
-from ..train.flow import SCHEDULES
 
 __all__ = [
     "TheoryConfig",
@@ -28,54 +26,32 @@ __all__ = [
     "PathsConfig",
     "LimitsConfig",
     "RootConfig",
-    "THEORY_NAMES",
-    "INTEGRATORS",
-    "ACTIVATIONS",
-    "SCHEDULES",
+    "RootSchema",
     "DTYPES",
     "STARTS",
-    "CONVENTIONS",
-    "FERMIONS",
-    "NOISES",
 ]
 
-# allowed words that belong to the config itself; the others come from the modules
-# that implement them, and sampler, model and observable names from config.registry
-THEORY_NAMES = ("phi4", "u1", "su")
 DTYPES = ("float64", "float32")
 STARTS = ("hot", "cold")
-FERMIONS = ("none", "staggered", "wilson")
 
 
 @dataclass
 class TheoryConfig:
-    """``name``: phi4 (real scalar), u1 or su (Wilson gauge action, ``n_colors`` for SU(N)).
-
-    ``fermion`` (SU(N); U(1) quenched only): ``none``, ``staggered`` (``n_flavours >= 1``
-    continuum flavours, rooting by RHMC where Nf is not a multiple of 4; ``0``: quenched,
-    the operator for valence measurements only) or ``wilson`` (``n_flavours = 2``), bare mass
-    ``fermion_mass``, antiperiodic in time unless ``antiperiodic = false``.
-    """
+    """The keys every theory has: ``name`` selects the theory kind (``kinds.THEORIES``), whose
+    own dataclass adds its couplings; ``lattice`` lists the extents ``[L_0, ..., L_{d-1}]``
+    (``L_0`` is time)."""
 
     name: str = "u1"
     lattice: list[int] = field(default_factory=lambda: [8, 8])
-    beta: float = 1.0
-    n_colors: int = 3
-    m2: float = 1.0
-    lam: float = 0.0
-    convention: str = "flow"
-    fermion: str = "none"
-    fermion_mass: float = 0.3
-    n_flavours: int = 4
-    antiperiodic: bool = True
 
 
 @dataclass
 class SamplerConfig:
-    """``name``: a registered sampler (``config.registry.SAMPLERS``): ``hmc``, or ``flow``
-    (independence Metropolis with proposals from the trained normalizing flow of
+    """``name``: a registered sampler (``kinds.SAMPLERS``): ``hmc``, ``slhmc``, ``slhmc_thin``
+    or ``flow`` (independence Metropolis with proposals from the trained normalizing flow of
     ``model``; the HMC keys and ``chain.start`` are then unused: each chain starts from a
-    flow draw).
+    flow draw). The molecular-dynamics keys below are shared by the HMC-type samplers (each
+    sampler kind declares which it reads, ``SamplerKind.reads``).
 
     HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
     force runs ``gauge_steps`` steps inside each outer position update. ``solver_tol``
@@ -96,73 +72,21 @@ class SamplerConfig:
 
 @dataclass
 class ModelConfig:
-    """Normalizing flow of ``sampler.name = flow``.
-
-    ``kind``: ``affine`` (phi^4: checkerboard affine couplings, normal prior of width
-    ``prior_scale``), ``u1_equivariant`` (2D U(1): local gauge-equivariant couplings of
-    plaquettes, Kanwar et al.; ``loop_context`` adds the 1 x 2 loop of each active
-    plaquette to the conditioner's input) or ``u1_plaquette`` (2D U(1): checkerboard
-    couplings in plaquette coordinates with one sink plaquette, then ``n_partners``
-    autoregressive sink-partner layers with perceptrons of ``partner_hidden`` widths; 2D
-    only). Gauge-covariant networks of self-learning HMC (SU(N)): ``stout``
-    (``n_layers`` trainable stout layers weighing the staples of ``loops``: plaquette,
-    rectangle, polyakov) and ``cask`` (``n_layers`` attention blocks over ``1 x s``
-    rectangles, ``s = 1..extent``, each with query, key, value and final stout layers of
-    ``loops``); all weights start at zero (the identity). U(1) circle maps
-    mix ``n_mix`` non-compact projections; the prior is uniform. ``n_layers`` couplings,
-    each conditioned by periodic convolutions with ``hidden`` channels and a
-    ``kernel``-wide stencil.
-    """
+    """The trained model of a sampler that needs one: ``kind`` selects the model kind
+    (``kinds.MODELS``), whose dataclass adds its architecture keys."""
 
     kind: str = "affine"
-    n_layers: int = 16
-    hidden: list[int] = field(default_factory=lambda: [8, 8])
-    kernel: int = 3
-    activation: str = "leaky_relu"
-    n_mix: int = 6
-    prior_scale: float = 1.0
-    loop_context: bool = True
-    n_partners: int = 0
-    partner_hidden: list[int] = field(default_factory=lambda: [32, 32])
-    loops: list[str] = field(default_factory=lambda: ["plaquette", "polyakov"])
-    extent: int = 2
 
 
 @dataclass
 class TrainConfig:
-    """Reverse-KL training of the flow: Adam at ``lr`` with a ``schedule`` (constant or
-    cosine down to ``lr * min_lr_ratio``), ``steps`` batches of ``batch`` samples in
-    ``dtype``; gradients capped at the global norm ``grad_clip`` (0: no cap); a checkpoint
-    every ``checkpoint_every`` steps; the final model is judged on ``ess_samples`` fresh
-    float64 samples (ESS and independence-Metropolis acceptance).
+    """The keys every training has: ``steps`` optimiser steps, a checkpoint every
+    ``checkpoint_every`` steps, everything random from ``seed``. The model kind names its
+    trainer kind (``kinds.TRAINERS``), whose dataclass adds its own keys."""
 
-    Effective actions of self-learning HMC (``model.kind`` stout or cask) read ``method``,
-    ``loss``, ``steps``, ``lr``, ``seed``, ``checkpoint_every`` and, offline, ``batch`` and
-    ``source``. ``loss``: ``plain`` is the published ``(S_f - S_eff)^2``, ``centred`` the
-    same with the best constant offset (``train.slhmc``; an offset changes no force). ``online`` trains during ``steps`` SLHMC trajectories of the ensemble's
-    own chains (one Adam step after each); ``offline`` takes ``steps`` Adam steps on
-    batches of ``batch`` thermalised configurations of the ensemble ``source`` of the
-    same experiment (an HMC ensemble of the same theory), each with fresh pseudofermions;
-    online training starts from the last configurations of ``source`` if given. The
-    trained effective action is judged by one SLHMC trajectory from each of the last
-    ``probe`` configurations of ``source``: their mean Metropolis probability is the
-    chain's acceptance at equilibrium.
-    """
-
-    method: str = "online"
-    source: str = ""
-    loss: str = "centred"
     steps: int = 2500
-    batch: int = 64
-    lr: float = 3e-3
-    schedule: str = "cosine"
-    min_lr_ratio: float = 0.05
-    dtype: str = "float32"
     seed: int = 0
     checkpoint_every: int = 250
-    ess_samples: int = 10000
-    grad_clip: float = 0.0
-    probe: int = 64
 
 
 @dataclass
@@ -199,8 +123,8 @@ class GradientFlowConfig:
 
 @dataclass
 class MeasureConfig:
-    """``observables``: registered observables (``config.registry.OBSERVABLES``; empty: the
-    theory's defaults)."""
+    """``observables``: registered observables (``kinds.OBSERVABLES``; empty: the theory's
+    defaults). ``n_noise`` noise vectors of kind ``noise`` for stochastic traces."""
 
     observables: list[str] = field(default_factory=list)
     wilson_loops: list[list[int]] = field(default_factory=lambda: [[1, 1], [2, 2]])
@@ -212,56 +136,26 @@ class MeasureConfig:
 
 @dataclass
 class EstimatorConfig:
-    """Cheaper measurement without bias (``estimators/``), run by ``lqcdml estimate``.
-
-    ``kind = bias_corrected`` (REFERENCE.md "ML bias-corrected estimators"): the cheap
-    ``features`` (variables of the ``measure`` store, ``name`` or ``name:coord``) on every
-    configuration; the expensive tr D^-n (n = 1..4, ``sampler.solver_tol``, ``n_noise``
-    noises of ``measure``) only on the labelled fraction ``r_lb`` of the configurations,
-    ``r_tr`` of those training the ``regressor`` (``linear``, ``ridge``, ``gbt``, ``mlp``); with
-    ``folds >= 2`` also the K-fold cross-fitted estimator. ``scan_r_lb`` x ``scan_r_tr``
-    non-empty: the expensive observable is measured on every configuration (the reference
-    of the scan) and the heat maps of sigma_ML / sigma_full and of the central-value check
-    are drawn for ``scan_estimator``.
-
-    ``kind = control_variate`` (REFERENCE.md "Neural control variates"): for each entry of
-    ``networks`` (hidden widths of ``g_0``; ``[]`` is the linear ``g``) and each training-set
-    size in ``n_train``, ``g`` is trained by Adam (``steps``, ``lr``, ``batch``, ``schedule``)
-    on the first ``n_train`` configurations in chain order and judged on the chains after
-    them (whole chains, disjoint). ``divergence``: ``exact`` or ``hutchinson`` with ``n_probe``
-    vectors. The observable is the theory's: phi^4 the time-slice correlator at L_0 / 2,
-    U(1) the plaquette.
-    """
+    """Cheaper measurement without bias, run by ``lqcdml estimate``: ``kind`` selects the
+    estimator kind (``kinds.ESTIMATORS``; ``none``: no estimator), whose dataclass adds its
+    own keys; ``seed`` seeds its random splits and training."""
 
     kind: str = "none"
     seed: int = 0
-    features: list[str] = field(default_factory=lambda: ["plaquette", "polyakov_loop_re", "trace_inverse_sloppy_re:1"])
-    r_lb: float = 0.05
-    r_tr: float = 0.5
-    regressor: str = "gbt"
-    folds: int = 0
-    sloppy_iterations: int = 10
-    scan_r_lb: list[float] = field(default_factory=list)
-    scan_r_tr: list[float] = field(default_factory=list)
-    scan_estimator: str = "p2"
-    networks: list[list[int]] = field(default_factory=lambda: [[]])
-    n_train: list[int] = field(default_factory=lambda: [1000])
-    steps: int = 2000
-    lr: float = 1e-3
-    batch: int = 256
-    schedule: str = "constant"
-    divergence: str = "exact"
-    n_probe: int = 1
 
 
 @dataclass
 class EnsembleConfig:
+    """One ensemble: theory, sampler, chain and measurements; ``model`` and ``train`` only
+    for a sampler that needs a trained model (``None`` otherwise), ``estimator`` optional.
+    The kind-selected sections hold the selected kind's own dataclass."""
+
     theory: TheoryConfig = field(default_factory=TheoryConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig | None = None
+    train: TrainConfig | None = None
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
 
 
@@ -288,6 +182,21 @@ class LimitsConfig:
 class RootConfig:
     experiment: str = "none"
     ensembles: dict[str, EnsembleConfig] = field(default_factory=dict)
+    device: str = "cpu"
+    dtype: str = "float64"
+    threads: int = 2
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+
+@dataclass
+class RootSchema:
+    """What Hydra composes against: the root keys typed, each ensemble a plain mapping that
+    ``config.sections`` types by its kinds once composed (the kinds' dataclasses differ per
+    ensemble, which one structured schema cannot say)."""
+
+    experiment: str = "none"
+    ensembles: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     dtype: str = "float64"
     threads: int = 2

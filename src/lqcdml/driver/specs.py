@@ -1,4 +1,6 @@
-"""From configuration to the driver's objects: a replica's ``ChainSpec``, trained models."""
+"""A replica's chain from the config and its stores: the ``ChainSpec`` the driver runs, the
+store's attributes and the checks that a store continues the same chain, the size limits,
+trained models and the configurations of other ensembles read from their stores."""
 
 from __future__ import annotations
 
@@ -11,29 +13,21 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..driver import ChainSpec, Reprojection, read_complete_checkpoint
+from ..assembly import build_model, build_sampler, field_dtype, field_shape, initial_fields, torch_device
+from ..config.compose import to_container
+from ..config.errors import ConfigError
+from ..config.schema import EnsembleConfig, RootConfig
+from ..config.seeds import replica_seed
+from ..identity.expectations import store_expectations
+from ..identity.hashes import chain_definition, ensemble_hash, file_digest, training_hash
+from ..kinds import SAMPLERS, theory_kind
 from ..store import RECORDS, EnsembleStore, StoreError
 from ..store.ensemble import compressed_fraction, estimate_disk_bytes
-from .errors import ConfigError
-from .expectations import store_expectations
-from .build import (
-    build_group,
-    build_sampler,
-    cheap_observable,
-    initial_fields,
-    replica_seed,
-    site_shape,
-    torch_device,
-    torch_dtype,
-)
-from .compose import to_container
-from .hashes import chain_definition, ensemble_hash, file_digest, training_hash
-from .models import build_model
-from .registry import SAMPLERS
-from .schema import EnsembleConfig, RootConfig
+from .chain import ChainSpec, Reprojection
+from .checkpoints import read_complete_checkpoint
 
-__all__ = ["chain_spec", "start_from_store", "source_configurations", "check_sizes", "disk_estimate", "store_meta", "check_compatible", "load_model", "flow_trainer",
-           "slhmc_trainer", "FIELD_COPIES"]
+__all__ = ["chain_spec", "start_from_store", "source_configurations", "check_sizes", "disk_estimate", "store_meta",
+           "check_compatible", "load_model", "FIELD_COPIES"]
 
 
 def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str | None = None) -> dict:
@@ -266,89 +260,29 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
     elif model_path is not None:
         raise StoreError(f"--model = {str(model_path)!r}; allowed: only for samplers that use a model "
                          f"({', '.join(k.name for k in SAMPLERS if k.needs_model)})")
-    group = build_group(ens.theory)
-    dtype = torch_dtype(group, cfg.dtype)
-    field_shape = (ens.chain.n_chains, *site_shape(ens.theory)) + ((group.n, group.n) if group.internal_ndim else ())
+    dtype = field_dtype(ens.theory, cfg.dtype)
+    shape = field_shape(ens.theory, ens.chain.n_chains)
     store_path = Path(store_path)
     exists = (store_path / "zarr.json").is_file()
     committed = EnsembleStore.open(store_path).n_committed if exists else 0
-    check_sizes(cfg, ensemble, field_shape, dtype, store_path, max(ens.chain.n_configs - committed, 0),
+    check_sizes(cfg, ensemble, shape, dtype, store_path, max(ens.chain.n_configs - committed, 0),
                 new_store=not exists)
     meta = store_meta(cfg, ensemble, replica, digest)
     return ChainSpec(
         sampler=build_sampler(ens, model, dtype, device),
-        field_shape=field_shape,
+        field_shape=shape,
         dtype=str(np.dtype(torch.empty((), dtype=dtype).numpy().dtype)),
         seed=replica_seed(ens.chain.seed, replica),
         default_start=(
             (lambda gens: start_from_store(cfg, ensemble, replica, Path(start_store), len(gens), dtype, device))
             if start_store is not None else (lambda gens: initial_fields(ens, gens, dtype, device))
         ),
-        observable=(kind.observable or cheap_observable)(ens.theory),
+        observable=kind.cheap_observable(ens.theory),
         meta=meta,
         save_every=ens.chain.save_every,
-        reprojection=Reprojection(group, 1e-12 if cfg.dtype == "float64" else 1e-5),
+        reprojection=Reprojection(theory_kind(ens.theory).group(ens.theory), 1e-12 if cfg.dtype == "float64" else 1e-5),
         device=device,
         check_compatible=lambda old: check_compatible(meta, old, store_path),
         counters=kind.counters,
         expectations=store_expectations,
     )
-
-
-def _initial_model(ens: EnsembleConfig, device, dtype=torch.float64) -> torch.nn.Module:
-    """The untrained model, its initial weights from ``train.seed`` (global RNG untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        # the CPU generator only: the weights are drawn on the CPU, and torch.manual_seed
-        # would also reseed every CUDA generator, which fork_rng(devices=[]) does not restore
-        torch.default_generator.manual_seed(ens.train.seed)
-        return build_model(ens).to(device=device, dtype=dtype)
-
-
-def slhmc_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu",
-                  source_configs: torch.Tensor | None = None):
-    """The trainer of an SLHMC effective action: online (``chain.n_chains`` SLHMC chains
-    seeded by ``train.seed``, from ``chain.start`` or, given ``source_configs``, from the
-    last of them) or offline (on ``source_configs``). ``source_configs``:
-    ``[n, d, L..., N, N]``, thermalised configurations of ``train.source``."""
-    from ..train import OfflineSLHMCTrainer, OnlineSLHMCTrainer
-    from .samplers import build_fermion_terms, effective_fermion_terms
-
-    device = torch.device(device)
-    net = _initial_model(ens, device)
-    s, tr = ens.sampler, ens.train
-    exact = build_fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
-    effective = effective_fermion_terms(ens)
-    if tr.method == "offline":
-        if source_configs is None:
-            raise StoreError(f"train.method = 'offline' needs the configurations of train.source = {tr.source!r} "
-                             "(lqcdml train --source-store PATH)")
-        return OfflineSLHMCTrainer(net, source_configs.to(device), exact, effective, tr.batch, tr.lr, tr.seed,
-                                   tr.loss == "centred")
-    group = build_group(ens.theory)
-    dtype = torch_dtype(group, "float64")
-    from ..lattice import make_generators
-    from ..samplers import ChainState
-
-    gens = make_generators(replica_seed(tr.seed, 0), ens.chain.n_chains, device)
-    if source_configs is not None:  # continue from the last configurations of a thermalised ensemble
-        if source_configs.shape[0] < ens.chain.n_chains:
-            raise StoreError(f"train.source = {tr.source!r} has {source_configs.shape[0]} configurations; "
-                             f"allowed: at least chain.n_chains = {ens.chain.n_chains} to start online training")
-        fields = source_configs[-ens.chain.n_chains:].to(device=device, dtype=dtype)
-    else:
-        fields = initial_fields(ens, gens, dtype, device)
-    start = ChainState.initial(fields, gens)
-    return OnlineSLHMCTrainer(net, lambda model: build_sampler(ens, model, dtype, device), exact, effective,
-                              start, tr.lr, tr.loss == "centred")
-
-
-def flow_trainer(ens: EnsembleConfig, device: torch.device | str = "cpu"):
-    """The reverse-KL trainer of ``ens``'s flow, initial weights from ``train.seed``."""
-    from ..train import FlowTrainer
-    from .build import build_action
-
-    dtype = torch.float32 if ens.train.dtype == "float32" else torch.float64
-    model = _initial_model(ens, device, dtype)
-    tr = ens.train
-    return FlowTrainer(model, build_action(ens.theory).action, tr.steps, tr.batch, tr.lr, tr.schedule,
-                       tr.min_lr_ratio, tr.seed, tr.grad_clip)

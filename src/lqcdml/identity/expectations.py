@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
+from ..config.errors import ConfigError
+from ..config.schema import EnsembleConfig
+from ..kinds import SAMPLERS, theory_kind, type_ensemble
 from ..lattice import SU
 from ..observables import plaquette
 from ..store.ensemble import record_layout
 from ..store.verify import StoreExpectations
-from .build import build_group, cheap_observable, site_shape, torch_dtype
 from .hashes import stored_chain_hash
-from .registry import SAMPLERS
-from .schema import EnsembleConfig
 
 __all__ = ["store_expectations"]
 
@@ -46,10 +45,9 @@ def _imported(meta: dict) -> StoreExpectations:
 def _ensemble(config: dict) -> EnsembleConfig | None:
     """The typed ensemble config of a stored one (None where this version cannot read it)."""
     try:
-        obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(EnsembleConfig), config))
-    except Exception:  # noqa: BLE001 - a config of another version: its hash is checked all the same
+        return type_ensemble(config, "config", lenient=True)
+    except ConfigError:  # a config of another version: its hash is checked all the same
         return None
-    return obj if isinstance(obj, EnsembleConfig) else None
 
 
 def store_expectations(meta: dict) -> StoreExpectations:
@@ -66,18 +64,17 @@ def store_expectations(meta: dict) -> StoreExpectations:
     kind = SAMPLERS.get(ens.sampler.name) if ens is not None else None
     if ens is None or kind is None or meta.get("precision") not in ("float64", "float32"):
         return StoreExpectations(chain_hash=chain_hash)
-    name, fn = (kind.observable or cheap_observable)(ens.theory)
+    name, fn = kind.cheap_observable(ens.theory)
     digest = meta.get("format_version", 1) >= 2
     records = tuple(record_layout(name, kind.counters, digest))
     if not digest and list(meta.get("records", [])) == list(record_layout(name, (), False)):
         records = tuple(record_layout(name, (), False))  # format 1 stores written before the counters
-    group = build_group(ens.theory)
-    dtype = torch_dtype(group, meta["precision"])
-    internal = (group.n, group.n) if group.internal_ndim else ()
+    theory = theory_kind(ens.theory)
+    dtype = theory.field_dtype(ens.theory, meta["precision"])
     save_every = int(ens.chain.save_every)
     return StoreExpectations(
         records=records,
-        field_shape=(int(ens.chain.n_chains), *site_shape(ens.theory), *internal),
+        field_shape=theory.field_shape(ens.theory, int(ens.chain.n_chains)),
         field_dtype=str(torch.empty((), dtype=dtype).numpy().dtype),
         observable_name=name,
         observable=_numpy(fn),

@@ -13,6 +13,11 @@
   model kind's training reads); for SLHMC effective actions also the sampler (``m_eff``
   and the molecular dynamics the online training runs).
 - ``file_digest``: the content of a file (a trained model in a store's metadata).
+
+Hashes see the resolved config as plain data. The theory section enters in the form every
+store so far was hashed with: one flat section holding the keys of all built-in theories
+(``HASHED_THEORY_KEYS``, each at its value or, where the theory kind has no such key, at the
+flat section's old default). A theory kind's own keys beyond those enter as they are.
 """
 
 from __future__ import annotations
@@ -22,19 +27,27 @@ import hashlib
 import json
 from pathlib import Path
 
-from .registry import MODELS, SAMPLERS
+from ..config.compose import to_container
+from ..kinds import MODELS, SAMPLERS, TRAINERS
+from ..kinds.sections import OPTION_KEYS_ADDED
 
 __all__ = ["chain_definition", "model_definition", "training_definition", "ensemble_hash", "matches_chain",
-           "training_hash", "file_digest", "stored_chain_hash", "CHAIN_KEYS_IGNORED"]
+           "training_hash", "file_digest", "stored_chain_hash", "CHAIN_KEYS_IGNORED", "HASHED_THEORY_KEYS"]
 
 #: chain keys that do not change the chain of a replica
 CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
 #: chain keys added after stores were written: left out at their default, so that the
 #: hashes of existing stores stay valid
 CHAIN_KEYS_ADDED = {"start_from": ""}
-#: sampler options added after stores were written (sampler name -> {key: default}): left
-#: out at their default, for the same reason
-OPTION_KEYS_ADDED = {"hmc": {"trajectory_jitter": 0.0}}
+#: the flat theory section every chain hash has covered: its keys and their defaults
+HASHED_THEORY_KEYS = {"name": "u1", "lattice": [8, 8], "beta": 1.0, "n_colors": 3, "m2": 1.0, "lam": 0.0,
+                      "convention": "flow", "fermion": "none", "fermion_mass": 0.3, "n_flavours": 4,
+                      "antiperiodic": True}
+
+
+def _hashed_theory(theory: dict) -> dict:
+    """The theory section in its hashed form (``HASHED_THEORY_KEYS`` filled in)."""
+    return {**copy.deepcopy(HASHED_THEORY_KEYS), **dict(theory)}
 
 
 def _digest(data: dict) -> str:
@@ -50,11 +63,13 @@ def model_definition(model: dict) -> dict:
 
 
 def training_definition(model: dict, train: dict) -> dict:
-    """Training settings restricted to the keys the model kind's training reads."""
+    """Training settings restricted to the keys that determine the trained model (its
+    trainer kind's ``hashed``)."""
     kind = MODELS.get(model.get("kind"))
-    if kind is None:
+    trainer = TRAINERS.get(kind.trainer) if kind is not None else None
+    if trainer is None:
         return dict(train)
-    return {k: v for k, v in dict(train).items() if k in kind.train_reads}
+    return {k: v for k, v in dict(train).items() if k in trainer.hashed}
 
 
 def chain_definition(ensemble: dict) -> dict:
@@ -67,6 +82,8 @@ def chain_definition(ensemble: dict) -> dict:
         if chain.get(key, default) == default:
             chain.pop(key, None)
     data.pop("measure", None)
+    if isinstance(data.get("theory"), dict):
+        data["theory"] = _hashed_theory(data["theory"])
     sampler = data.get("sampler", {})
     kind = SAMPLERS.get(sampler.get("name", "hmc"))
     if kind is None:  # unknown sampler: keep everything it has
@@ -91,8 +108,6 @@ def ensemble_hash(ens, dtype: str, model_digest: str | None = None) -> str:
     ``model_digest``: the ``file_digest`` of the trained model a sampler that needs one runs
     with (part of the chain); ``None`` for every other sampler, and for the hash of a model
     sampler's chain definition alone (what the config fixes before any training)."""
-    from .compose import to_container
-
     data = chain_definition(to_container(ens))
     data["dtype"] = dtype
     if model_digest is not None:
@@ -120,13 +135,13 @@ def matches_chain(record: dict, ens, dtype: str) -> bool:
 
 def training_hash(ens) -> str:
     """Hash of what determines a trained model: theory, model and training settings."""
-    from .compose import to_container
-
     container = to_container(ens)
     data = {k: container[k] for k in ("theory", "model", "train")}
+    data["theory"] = _hashed_theory(data["theory"])
     data["train"] = training_definition(data["model"], data["train"])
     kind = MODELS.get(data["model"].get("kind"))
-    if kind is not None and kind.family == "smearing":  # the effective action depends on m_eff and the MD
+    trainer = TRAINERS.get(kind.trainer) if kind is not None else None
+    if trainer is not None and trainer.covers_sampler:  # the effective action depends on m_eff and the MD
         sampler = container["sampler"]
         skind = SAMPLERS.get(sampler.get("name"))
         data["sampler"] = {k: v for k, v in sampler.items()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.compose import to_container
+from ..config.schema import RootConfig
+from ..config.seeds import replica_seed
 from ..provenance import provenance
-from .build import replica_seed
-from .compose import to_container
 from .hashes import ensemble_hash
-from .schema import RootConfig
 
 __all__ = ["job_provenance"]
 
@@ -20,7 +20,9 @@ def job_provenance(cfg: RootConfig, ensemble: str, replica: int | None = None,
     ``model_digest``: the trained model of a job on a model sampler's chain (recorded, and part
     of the chain hash)."""
     ens = cfg.ensembles[ensemble]
-    seeds = {"chain": ens.chain.seed, "train": ens.train.seed, "estimator": ens.estimator.seed}
+    seeds = {"chain": ens.chain.seed, "estimator": ens.estimator.seed}
+    if ens.train is not None:
+        seeds["train"] = ens.train.seed
     if replica is not None:
         seeds["replica_stream"] = replica_seed(ens.chain.seed, replica)
     model = {} if model_digest is None else {"model_digest": model_digest}

@@ -1,0 +1,202 @@
+"""Estimator kinds: bias-corrected ML estimators and neural control variates.
+
+An estimator kind owns the ``estimator`` section (its dataclass adds its keys to the shared
+``kind`` and ``seed``) and declares the stores its estimate reads (``reads``): the workflow
+asks it which rules feed ``lqcdml estimate``. ``none`` is the kind of an ensemble without an
+estimator. The estimators themselves live in ``estimators/``; ``REGRESSOR_NAMES`` mirrors
+``estimators.REGRESSORS`` (a test keeps them equal; this layer does not import it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config.errors import fail
+from ..config.schema import EstimatorConfig
+from ..config.seeds import SKLEARN_SEED_MAX
+from .registry import Kind, Registry
+from .theories import theory_kind
+
+__all__ = ["EstimatorKind", "ESTIMATORS", "BiasCorrectedEstimator", "ControlVariateEstimator", "STORE_READS",
+           "SCAN_ESTIMATORS", "REGRESSOR_NAMES", "measured_configs", "n_measured"]
+
+#: the stores an estimate may read: the cheap observables, the expensive ones (``measure
+#: --expensive``), the ensembles' configurations
+STORE_READS = ("observables", "expensive", "ensembles")
+SCAN_ESTIMATORS = ("p1", "p2", "power_tuned", "cross_fit")
+REGRESSOR_NAMES = ("linear", "ridge", "gbt", "mlp")
+#: the bias-corrected estimate seeds target k of tr1..tr4, tr1_pow2..4 with seed + 100 k and
+#: cross-fitting fold f of it with that + 1 + f
+BIAS_CORRECTED_TARGETS = 7
+
+
+@dataclass(frozen=True, kw_only=True)
+class EstimatorKind(Kind):
+    """An estimator: ``reads`` the stores its estimate takes (empty: no estimate is made);
+    ``max_seed(es)`` the largest ``estimator.seed`` whose derived seeds fit their generators."""
+
+    reads: tuple[str, ...] = ()
+    max_seed: Callable[[Any], int] = field(default=lambda es: SKLEARN_SEED_MAX)
+
+    @property
+    def runs(self) -> bool:
+        """Whether an ensemble with this estimator gets an estimate."""
+        return bool(self.reads)
+
+
+ESTIMATORS: Registry[EstimatorKind] = Registry("estimator", "estimator.kind")
+
+
+def measured_configs(ens) -> int:
+    """Configurations per chain that ``measure`` reads (those after ``chain.n_therm``)."""
+    return ens.chain.n_configs - min(ens.chain.n_therm, ens.chain.n_configs - 1)
+
+
+def n_measured(ens) -> int:
+    return measured_configs(ens) * ens.chain.n_chains * ens.chain.replicas
+
+
+def _fraction(key: str, value: float, low_open: bool, high: float, high_open: bool, allowed: str) -> None:
+    ok = (value > 0 if low_open else value >= 0) and (value < high if high_open else value <= high)
+    if not (np.isfinite(value) and ok):
+        fail(key, value, allowed)
+
+
+# --- bias-corrected --------------------------------------------------------------------------
+
+
+@dataclass
+class BiasCorrectedEstimator(EstimatorConfig):
+    """Bias-corrected ML estimators (docs/reference.md, "ML bias-corrected estimators"): the
+    cheap ``features`` (variables of the ``measure`` store, ``name`` or ``name:coord``) on every
+    configuration; the expensive tr D^-n (n = 1..4, ``sampler.solver_tol``, ``n_noise`` noises of
+    ``measure``) only on the labelled fraction ``r_lb`` of the configurations, ``r_tr`` of those
+    training the ``regressor`` (``linear``, ``ridge``, ``gbt``, ``mlp``); with ``folds >= 2`` also
+    the K-fold cross-fitted estimator. ``scan_r_lb`` x ``scan_r_tr`` non-empty: the expensive
+    observable is measured on every configuration (the reference of the scan) and the heat maps
+    of sigma_ML / sigma_full and of the central-value check are drawn for ``scan_estimator``.
+    ``sloppy_iterations``: CG iterations of the truncated-solve feature."""
+
+    kind: str = "bias_corrected"
+    features: list[str] = field(default_factory=lambda: ["plaquette", "polyakov_loop_re", "trace_inverse_sloppy_re:1"])
+    r_lb: float = 0.05
+    r_tr: float = 0.5
+    regressor: str = "gbt"
+    folds: int = 0
+    sloppy_iterations: int = 10
+    scan_r_lb: list[float] = field(default_factory=list)
+    scan_r_tr: list[float] = field(default_factory=list)
+    scan_estimator: str = "p2"
+
+
+def _validate_bias_corrected(ens, p: str) -> None:
+    es, th = ens.estimator, ens.theory
+    if theory_kind(th).fermion_operator(th) is None:
+        fail(p + "estimator.kind", es.kind, "control_variate or none without fermions (the expensive "
+             "observable is tr D^-n)")
+    _fraction(p + "estimator.r_lb", es.r_lb, True, 1.0, False, "0 < r_lb <= 1")
+    _fraction(p + "estimator.r_tr", es.r_tr, True, 1.0, True, "0 < r_tr < 1")
+    for i, r in enumerate(es.scan_r_lb):
+        _fraction(f"{p}estimator.scan_r_lb[{i}]", r, True, 1.0, False, "0 < r_lb <= 1")
+    for i, r in enumerate(es.scan_r_tr):
+        _fraction(f"{p}estimator.scan_r_tr[{i}]", r, True, 1.0, True, "0 < r_tr < 1")
+    if bool(es.scan_r_lb) != bool(es.scan_r_tr):
+        fail(p + "estimator.scan_r_tr", list(es.scan_r_tr), "both scan lists empty or both non-empty")
+    if es.regressor not in REGRESSOR_NAMES:
+        fail(p + "estimator.regressor", es.regressor, ", ".join(REGRESSOR_NAMES))
+    if es.folds == 1 or es.folds < 0:
+        fail(p + "estimator.folds", es.folds, "0 (no cross-fitting) or folds >= 2")
+    if es.scan_estimator not in SCAN_ESTIMATORS or (es.scan_estimator == "cross_fit" and es.folds < 2):
+        fail(p + "estimator.scan_estimator", es.scan_estimator,
+             ", ".join(SCAN_ESTIMATORS) + " (cross_fit needs folds >= 2)")
+    if es.sloppy_iterations < 1:
+        fail(p + "estimator.sloppy_iterations", es.sloppy_iterations, "sloppy_iterations >= 1")
+    if not es.features:
+        fail(p + "estimator.features", list(es.features), "at least one cheap feature")
+    observables = set(ens.measure.observables)
+    for i, name in enumerate(es.features):
+        base = name.split(":")[0]
+        if base.startswith("trace_inverse_sloppy") and "trace_inverse_sloppy" not in observables:
+            fail(f"{p}estimator.features[{i}]", name, "features of measured observables (add 'trace_inverse_sloppy' "
+                 "to measure.observables)")
+    n_lb = int(round(n_measured(ens) * es.r_lb))  # docs/reference.md's sizes (estimators.splits)
+    if n_lb - int(round(n_lb * es.r_tr)) < 1:
+        fail(p + "estimator.r_lb", es.r_lb, f"a labelled set that leaves bias-correction data (N_LB = {n_lb} of "
+             f"{n_measured(ens)} configurations)")
+
+
+# --- control variates ------------------------------------------------------------------------
+
+
+@dataclass
+class ControlVariateEstimator(EstimatorConfig):
+    """Neural control variates (docs/reference.md, "Neural control variates"): for each entry of
+    ``networks`` (hidden widths of ``g_0``; ``[]`` is the linear ``g``) and each training-set size
+    in ``n_train``, ``g`` is trained by Adam (``steps``, ``lr``, ``batch``, ``schedule``) on the
+    first ``n_train`` configurations in chain order and judged on the chains after them (whole
+    chains, disjoint). ``divergence``: ``exact`` or ``hutchinson`` with ``n_probe`` vectors. The
+    observable is the theory's: phi^4 the time-slice correlator at L_0 / 2, U(1) the plaquette."""
+
+    kind: str = "control_variate"
+    networks: list[list[int]] = field(default_factory=lambda: [[]])
+    n_train: list[int] = field(default_factory=lambda: [1000])
+    steps: int = 2000
+    lr: float = 1e-3
+    batch: int = 256
+    schedule: str = "constant"
+    divergence: str = "exact"
+    n_probe: int = 1
+
+
+#: the theories whose Schwinger-Dyson control variate the estimator knows
+CONTROL_VARIATE_THEORIES = ("phi4", "u1")
+
+
+def _validate_control_variate(ens, p: str) -> None:
+    es, th = ens.estimator, ens.theory
+    if th.name not in CONTROL_VARIATE_THEORIES:
+        fail(p + "estimator.kind", es.kind, f"bias_corrected or none for theory.name = {th.name} (control variates: "
+             + ", ".join(CONTROL_VARIATE_THEORIES) + ")")
+    if not es.networks:
+        fail(p + "estimator.networks", list(es.networks), "at least one list of hidden widths ([] is linear)")
+    for i, widths in enumerate(es.networks):
+        if any(w < 1 for w in widths):
+            fail(f"{p}estimator.networks[{i}]", list(widths), "hidden widths >= 1")
+    per_chain = measured_configs(ens)
+    most = (ens.chain.n_chains * ens.chain.replicas - 1) * per_chain
+    for i, n in enumerate(es.n_train):
+        if not 10 <= n <= most:
+            fail(f"{p}estimator.n_train[{i}]", n, f"10 <= n_train <= {most} (whole chains must stay for "
+                 "the evaluation)")
+    for key in ("steps", "batch", "n_probe"):
+        if getattr(es, key) < 1:
+            fail(f"{p}estimator.{key}", getattr(es, key), f"{key} >= 1")
+    _fraction(p + "estimator.lr", es.lr, True, 1.0, True, "0 < lr < 1")
+    if es.schedule not in ("constant", "cosine"):
+        fail(p + "estimator.schedule", es.schedule, "constant, cosine")
+    if es.divergence not in ("exact", "hutchinson"):
+        fail(p + "estimator.divergence", es.divergence, "exact, hutchinson")
+
+
+# --- the built-in kinds ----------------------------------------------------------------------
+
+ESTIMATORS.register(EstimatorKind(
+    name="none", config=EstimatorConfig, doc="no estimator",
+    max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
+))
+ESTIMATORS.register(EstimatorKind(
+    name="bias_corrected", config=BiasCorrectedEstimator, validate=_validate_bias_corrected,
+    reads=("observables", "expensive"),
+    max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1) - es.folds,
+    doc="bias-corrected ML estimators of tr D^-n: cheap features on all configurations, the expensive "
+        "observable on a labelled subset",
+))
+ESTIMATORS.register(EstimatorKind(
+    name="control_variate", config=ControlVariateEstimator, validate=_validate_control_variate,
+    reads=("ensembles",), max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
+    doc="neural control variates from the Schwinger-Dyson identity",
+))

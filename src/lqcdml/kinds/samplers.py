@@ -1,0 +1,230 @@
+"""Sampler kinds: HMC (with fermions on nested time scales), self-learning HMC, flow MCMC.
+
+A sampler kind reads the shared molecular-dynamics keys it declares (``reads``) and its own
+``sampler.options`` (its ``config`` dataclass), says whether its chain needs a trained model
+and of which family, which cost counters its stores record, and builds the sampler.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from ..config.errors import fail
+from .registry import Kind, Registry
+from .theories import THEORIES, theory_kind
+
+__all__ = ["BuildContext", "SamplerKind", "SAMPLERS", "HMC_KEYS", "HMCOptions", "SLHMCOptions", "sampler_options",
+           "effective_fermion_terms", "validate_hmc"]
+
+#: the keys of the sampler section that HMC-type samplers read
+HMC_KEYS = ("integrator", "n_steps", "trajectory_length", "gauge_steps", "solver_tol", "rational_tol")
+#: the cost counters HMC-type stores record per configuration
+HMC_COUNTERS = ("cg_md", "cg_metropolis")
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a builder gets: the ensemble config, the field dtype, the device and (for
+    samplers that need one) the trained model."""
+
+    ensemble: Any  # EnsembleConfig
+    dtype: torch.dtype
+    device: torch.device = torch.device("cpu")
+    model: torch.nn.Module | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerKind(Kind):
+    """A sampler: ``build(ctx) -> Sampler``; ``config``: the dataclass of its
+    ``sampler.options`` (``None``: no options).
+
+    ``reads``: the keys of the shared ``sampler`` section it uses (with ``name`` and its
+    options they are the sampler's part of the chain hash). ``model_family``: the family of
+    trained model its chain needs (``flow``, ``smearing``; ``None``: none), so the ``model`` and
+    ``train`` sections belong to its chain definition and generation needs ``--model``.
+    ``theories``: the theory kinds it samples (``None``: every theory). ``observable``:
+    ``theory config -> (name, fields -> [B])``, the cheap observable its store records per
+    configuration (``None``: the theory's). ``counters``: ``StepInfo.counters`` its stores
+    record per configuration (cost: CG iterations, ...). ``reference``: an exact baseline
+    that the analysis compares every other sampler of the same theory with. ``label``: the
+    name of its effective action in tables and figures (``None``: the model's kind)."""
+
+    build: Callable[[BuildContext], Any]
+    reads: tuple[str, ...] = ()
+    model_family: str | None = None
+    theories: tuple[str, ...] | None = None
+    observable: Callable[[Any], tuple[str, Callable[[torch.Tensor], torch.Tensor]]] | None = None
+    counters: tuple[str, ...] = ()
+    reference: bool = False
+    label: str | None = None
+
+    @property
+    def options(self) -> type | None:
+        """The dataclass of ``sampler.options`` (the kind's ``config``)."""
+        return self.config
+
+    @property
+    def needs_model(self) -> bool:
+        return self.model_family is not None
+
+    def samples(self, theory: str) -> bool:
+        """Whether it samples the theory kind ``theory``."""
+        return self.theories is None or theory in self.theories
+
+    def chain_sections(self) -> tuple[str, ...]:
+        """The config sections that define this sampler's chain."""
+        return ("theory", "sampler", "chain") + (("model", "train") if self.needs_model else ())
+
+    def cheap_observable(self, th) -> tuple[str, Callable[[torch.Tensor], torch.Tensor]]:
+        """``(name, fn)``: the per-configuration observable its stores record."""
+        return (self.observable or theory_kind(th).cheap_observable)(th)
+
+
+SAMPLERS: Registry[SamplerKind] = Registry("sampler", "sampler.name")
+
+
+def validate_hmc(ens, p: str) -> None:
+    """The molecular-dynamics keys of HMC-type samplers."""
+    from ..samplers.integrators import SCHEMES
+
+    sa = ens.sampler
+    if sa.integrator not in SCHEMES:
+        fail(p + "sampler.integrator", sa.integrator, ", ".join(SCHEMES))
+    if sa.n_steps < 1:
+        fail(p + "sampler.n_steps", sa.n_steps, "n_steps >= 1")
+    if sa.gauge_steps < 1:
+        fail(p + "sampler.gauge_steps", sa.gauge_steps, "gauge_steps >= 1")
+    if not 0 < sa.solver_tol < 1e-3:
+        fail(p + "sampler.solver_tol", sa.solver_tol, "0 < solver_tol < 1e-3")
+    if not 1e-14 <= sa.rational_tol <= 1e-4:
+        fail(p + "sampler.rational_tol", sa.rational_tol, "1e-14 <= rational_tol <= 1e-4 (float64 resolves about 1e-14)")
+    if not sa.trajectory_length > 0:
+        fail(p + "sampler.trajectory_length", sa.trajectory_length, "trajectory_length > 0")
+
+
+# --- HMC -----------------------------------------------------------------------------------
+
+
+@dataclass
+class HMCOptions:
+    """``sampler.options`` of HMC: ``trajectory_jitter`` (relative; 0: fixed length)."""
+
+    trajectory_jitter: float = 0.0
+
+
+def build_hmc(ctx: BuildContext):
+    """HMC; with fermions a two-level integrator: fermion forces outside, gauge inside."""
+    from ..samplers import HMC, Integrator, Level
+
+    ens = ctx.ensemble
+    s, kind = ens.sampler, theory_kind(ens.theory)
+    action = kind.action(ens.theory)
+    fermions = kind.fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
+    jitter = float(s.options.get("trajectory_jitter", 0.0))
+    if not fermions:
+        return HMC(Integrator.single(action, s.n_steps, s.integrator), s.trajectory_length, trajectory_jitter=jitter)
+    levels = (Level(tuple(fermions), s.n_steps, s.integrator), Level((action,), s.gauge_steps, s.integrator))
+    return HMC(Integrator(action.group, levels), s.trajectory_length, trajectory_jitter=jitter)
+
+
+def _validate_hmc_options(ens, p: str) -> None:
+    validate_hmc(ens, p)
+    j = ens.sampler.options.get("trajectory_jitter", 0.0)
+    if not isinstance(j, (int, float)) or not 0.0 <= j < 1.0:
+        fail(p + "sampler.options.trajectory_jitter", j, "0 <= trajectory_jitter < 1 (0: a fixed length)")
+
+
+# --- self-learning HMC ---------------------------------------------------------------------
+
+
+@dataclass
+class SLHMCOptions:
+    """``sampler.options`` of self-learning HMC: ``m_eff``, the fermion mass of the
+    effective action of the molecular dynamics (the exact action keeps ``theory.fermion_mass``)."""
+
+    m_eff: float = 0.4
+
+
+def effective_fermion_terms(ens) -> list:
+    """The (unsmeared) pseudofermion actions of ``ens``'s theory at mass ``m_eff``."""
+    s = ens.sampler
+    theory = replace(ens.theory, fermion_mass=float(s.options["m_eff"]))
+    return theory_kind(theory).fermion_terms(theory, s.solver_tol, s.rational_tol)
+
+
+def build_slhmc(ctx: BuildContext):
+    """Self-learning HMC: MD with the fermion action at ``m_eff`` on links smeared by
+    ``ctx.model`` (thin links without a model kind), heat bath and Metropolis exact."""
+    from ..samplers import SmearedPseudofermion, slhmc
+
+    ens, s = ctx.ensemble, ctx.ensemble.sampler
+    kind = SAMPLERS.lookup(s.name)
+    if kind.needs_model and ctx.model is None:
+        raise ValueError(f"sampler.name = {s.name!r} needs a trained model (lqcdml generate --model PATH)")
+    net = ctx.model if kind.needs_model else None
+    th = theory_kind(ens.theory)
+    effective = [SmearedPseudofermion(t, net) for t in effective_fermion_terms(ens)]
+    return slhmc(th.action(ens.theory), th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
+                 effective, s.n_steps, s.gauge_steps, s.integrator, s.trajectory_length)
+
+
+def _validate_slhmc(ens, p: str) -> None:
+    validate_hmc(ens, p)
+    th = ens.theory
+    if not THEORIES.lookup(th.name).has_dynamical_fermions(th):
+        fail(p + "theory.fermion", th.fermion, "staggered or wilson with dynamical flavours (self-learning "
+             "HMC smears a fermion action; n_flavours >= 1)")
+    m_eff = ens.sampler.options["m_eff"]
+    if not isinstance(m_eff, (int, float)) or not math.isfinite(m_eff):
+        fail(p + "sampler.options.m_eff", m_eff, "a finite number")
+    if th.fermion == "staggered" and not m_eff > 0:
+        fail(p + "sampler.options.m_eff", m_eff, "m_eff > 0 for staggered fermions")
+    if th.fermion == "wilson" and not m_eff > -len(th.lattice):
+        fail(p + "sampler.options.m_eff", m_eff, f"m_eff > -{len(th.lattice)} (kappa > 0)")
+
+
+# --- flow MCMC -----------------------------------------------------------------------------
+
+
+def build_flow_mcmc(ctx: BuildContext):
+    """Independence Metropolis with proposals from the trained flow ``ctx.model``."""
+    from ..samplers import FlowMCMC
+
+    if ctx.model is None:
+        raise ValueError("sampler.name = 'flow' needs a trained model (lqcdml generate --model PATH)")
+    th = ctx.ensemble.theory
+    return FlowMCMC(ctx.model, theory_kind(th).action(th).action, field_dtype=ctx.dtype)
+
+
+# --- the built-in kinds --------------------------------------------------------------------
+
+SAMPLERS.register(SamplerKind(
+    name="hmc", build=build_hmc, reads=HMC_KEYS, config=HMCOptions, validate=_validate_hmc_options,
+    counters=HMC_COUNTERS, reference=True,
+    doc="hybrid Monte Carlo (RHMC with rooted staggered fermions)",
+))
+SAMPLERS.register(SamplerKind(
+    name="slhmc", build=build_slhmc, reads=HMC_KEYS, config=SLHMCOptions, validate=_validate_slhmc,
+    model_family="smearing", theories=("su",), counters=HMC_COUNTERS,
+    doc="self-learning HMC: MD on the fermion action at m_eff on links smeared by a trained network",
+))
+SAMPLERS.register(SamplerKind(
+    name="slhmc_thin", build=build_slhmc, reads=HMC_KEYS, config=SLHMCOptions, validate=_validate_slhmc,
+    theories=("su",), counters=HMC_COUNTERS, label="no network",
+    doc="self-learning HMC without a network: MD on the fermion action at m_eff on thin links",
+))
+SAMPLERS.register(SamplerKind(
+    name="flow", build=build_flow_mcmc, model_family="flow", theories=("phi4", "u1"),
+    doc="independence Metropolis with proposals from a trained normalizing flow",
+))
+
+
+def sampler_options(ens):
+    """The typed options dataclass of ``ens``'s sampler (``None`` if it declares none)."""
+    kind = SAMPLERS.lookup(ens.sampler.name)
+    return None if kind.options is None else kind.options(**ens.sampler.options)
