@@ -163,7 +163,7 @@ def test_a_solver_that_does_not_converge_stops_the_job_and_keeps_commits(tmp_pat
 
 def test_agreement_lines_count_values_within_three_sigma():
     from lqcdml.analysis.summary import Row
-    from lqcdml.cli.analyze import agreement_lines
+    from lqcdml.analysis.report_tables import agreement_lines
 
     rows = [
         Row("a", "plaquette", 0.70, 0.001, 1.0, 10, 2, 0.701, 0.0, "x"),  # -1 sigma

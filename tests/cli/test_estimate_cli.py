@@ -12,8 +12,9 @@ import torch
 
 from lqcdml.cli.main import main
 from lqcdml.config import compose_experiment, dump, load
-from lqcdml.cli.labels import label_split
-from lqcdml.config.observables import ama_generators
+from lqcdml.config.estimators import n_measured
+from lqcdml.estimators.pipeline_split import label_split
+from lqcdml.kinds.observables import ama_generators
 from lqcdml.estimators import EnsembleIndex, p1, train_on_split, make_regressor
 from lqcdml.lattice import make_generators
 from lqcdml.store import read_observables
@@ -45,7 +46,7 @@ def test_the_expensive_measurement_covers_exactly_the_labelled_split(ama):
     ds = read_observables(exp)
     t = ds["trace_inverse_noise_re"].transpose("replica", "config", "noise", "power").values
     measured = np.isfinite(t[..., 0, 0]).reshape(-1)
-    split = label_split(ens)
+    split = label_split(ens.estimator, n_measured(ens))
     assert np.array_equal(np.flatnonzero(measured), split.labelled)
     assert np.all(np.isfinite(t.reshape(len(measured), -1)[measured]))
     assert ds.attrs["measured_entries"] == len(split.labelled) and ds.attrs["expensive"] == 1
@@ -73,7 +74,7 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
                    .transpose("replica", "config").values).reshape(-1)
     n_cfg = cheap.sizes["config"]
     idx = EnsembleIndex("ama", np.repeat(cheap["replica"].values, n_cfg), np.tile(cheap["config"].values, 2))
-    split = label_split(ens)
+    split = label_split(ens.estimator, n_measured(ens))
     f = train_on_split(x, y, split, make_regressor("ridge", ens.estimator.seed))
     want = p1(idx, y, f, split)
     want.gamma_method()

@@ -33,7 +33,7 @@ def _committed_fields(store: Path) -> list[np.ndarray]:
 
 _DRIVER = """
 from lqcdml.config import load
-from lqcdml.config.chains import chain_spec
+from lqcdml.driver.specs import chain_spec
 from lqcdml.driver import run_chain_into_store
 cfg = load({cfg!r})
 run_chain_into_store(chain_spec(cfg, "u1", 1, store_path={store!r}), {store!r}, cfg.ensembles["u1"].chain.n_configs)

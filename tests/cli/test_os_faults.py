@@ -167,8 +167,8 @@ def test_the_disk_estimate_is_within_20_percent_of_what_a_run_writes(tmp_path, e
     chunk rounded up to a block and its chain of chunk folders, the record blocks, the
     metadata and the checkpoint (a 2D U(1) store of 512-byte configurations is mostly
     folders and rounding)."""
-    from lqcdml.config.build import build_group, site_shape, torch_dtype
-    from lqcdml.config.chains import disk_estimate
+    from lqcdml.assembly import build_group, site_shape, torch_dtype
+    from lqcdml.driver.specs import disk_estimate
 
     cfg = compose_experiment("ci_tiny", [f"ensembles.{ensemble}.chain.n_configs={n}"])
     dump(cfg, tmp_path / "config.yaml")

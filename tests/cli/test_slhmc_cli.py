@@ -80,7 +80,8 @@ def test_slhmc_generate_resumes_bit_for_bit_and_records_its_model(setup, tmp_pat
 def test_the_chain_hash_includes_the_trained_model(setup, tmp_path, capsys):
     """Two models of the same config (same training hash, other weights) sample two chains:
     their stores have different chain hashes, and neither continues the other's store."""
-    from lqcdml.config import ensemble_hash, file_digest, load, matches_chain
+    from lqcdml.identity import ensemble_hash, file_digest, matches_chain
+    from lqcdml.config import load
 
     cfg, hmc = setup
     model, tampered = tmp_path / "stout.pt", tmp_path / "tampered.pt"
@@ -128,7 +129,7 @@ def test_a_chain_starts_where_its_start_from_ensemble_ends(setup, tmp_path, caps
     assert "started from" in capsys.readouterr().err
     assert snapshot(tmp_path / "thin.zarr") == before
     from lqcdml.config import load
-    from lqcdml.config.chains import chain_spec
+    from lqcdml.driver.specs import chain_spec
 
     spec = chain_spec(load(cfg), "thin", 1, store_path=tmp_path / "other.zarr", start_store=hmc)
     from lqcdml.lattice import make_generators

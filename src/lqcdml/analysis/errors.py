@@ -121,17 +121,18 @@ def blocked_estimate(da, blocks: int = BLOCKS) -> Estimate:
     over the variance of the values, times the block length, over 2 (0.5 without
     autocorrelation)."""
     values = np.asarray(da.transpose("config", "replica").values, dtype=float)
-    means, sizes = [], []
+    block_means: list[float] = []
+    block_sizes: list[int] = []
     for column in values.T:
         column = column[np.isfinite(column)]
         if len(column) < blocks:
             continue
         for part in np.array_split(column, blocks):
-            means.append(part.mean())
-            sizes.append(len(part))
-    if len(means) < 2:
+            block_means.append(part.mean())
+            block_sizes.append(len(part))
+    if len(block_means) < 2:
         raise ValueError(f"blocked_estimate: {da.name!r} has no chain with {blocks} or more values")
-    means, sizes = np.array(means), np.array(sizes, dtype=float)
+    means, sizes = np.array(block_means), np.array(block_sizes, dtype=float)
     mean = float((sizes * means).sum() / sizes.sum())
     var_blocks = float((sizes * (means - mean) ** 2).sum() / sizes.sum()) * len(means) / (len(means) - 1)
     error = float(np.sqrt(var_blocks / len(means)))

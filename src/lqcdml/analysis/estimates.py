@@ -1,7 +1,8 @@
 """Tables and figures of ``lqcdml estimate`` results (bias-corrected ML, control variates).
 
 Every improved estimate stands beside the plain one; where an exact value is known (free
-scalar field, 2D U(1)) or a published figure exists (REFERENCE.md), it is shown too.
+scalar field, 2D U(1)) or a published figure exists (docs/reference.md#published-results),
+it is shown too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from .exact import free_scalar_zero_momentum_correlator, u1_2d_plaquette  # noqa
 
 __all__ = ["estimate_lines", "plot_estimates", "control_variate_exact", "PUBLISHED_CV"]
 
-#: variance reductions in Bedaque and Oh's logs (REFERENCE.md; interacting phi^4 at their point):
+#: variance reductions in Bedaque and Oh's logs (docs/reference.md#neural-control-variates;
+#: interacting phi^4 at their point):
 #: (hidden widths, n_train) -> factor
 PUBLISHED_CV = {((), 10_000): 74.0, ((1,), 1_000): 44.0, ((16,), 1_000): 8.0}
 ESTIMATOR_ORDER = ("full", "labelled_only", "p1", "p2", "power_tuned", "cross_fit")
@@ -98,7 +100,7 @@ def _control_variate_lines(res: dict, theory: dict | None) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if exact is not None else ""),
     ]
     for r in res["runs"]:
-        interacting_phi4 = bool(theory) and theory["name"] == "phi4" and theory.get("lam", 0.0) > 0
+        interacting_phi4 = bool(theory and theory["name"] == "phi4" and theory.get("lam", 0.0) > 0)
         pub = PUBLISHED_CV.get((tuple(r["hidden"]), r["n_train"])) if interacting_phi4 else None
         row = (f"| {r['network']} | {r['n_train']} | {r['n_eval']} | {_pm(r['plain'])} | {_pm(r['improved'])} "
                f"| {_pm(r['zero_mean'], 3)} | {r['variance_reduction']:.3g} | {r['error_reduction']:.3g} "

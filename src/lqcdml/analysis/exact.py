@@ -1,6 +1,6 @@
 """Exact and expansion results that tests and summaries compare against.
 
-Formulas are those of REFERENCE.md (conventions of DESIGN.md).
+Formulas are those of docs/reference.md#exact-results (conventions of docs/conventions.md).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def plot_series(da: xr.DataArray, ensemble: str, label: str, out_dir: str | os.P
 
 #: the second panel of a training figure: history key -> axis label
 _TRAINING_PANELS = {"ess": "batch ESS", "acceptance": "SLHMC acceptance per trajectory"}
-_LOSS_LABELS = {"ess": "reverse KL loss (mean log q + S)", "acceptance": "(S_f - S_f^eff)^2"}
+_LOSS_LABELS: dict[str | None, str] = {"ess": "reverse KL loss (mean log q + S)", "acceptance": "(S_f - S_f^eff)^2"}
 
 
 def plot_training(history: dict, ensemble: str, out_dir: str | os.PathLike) -> Path:

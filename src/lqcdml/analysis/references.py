@@ -19,7 +19,8 @@ __all__ = ["reference_value", "SLHMC_HMC_ROW", "TUTORIAL_HMC"]
 
 #: strong-coupling expansion trusted below these couplings (4D, closed-surface order)
 _STRONG_COUPLING_MAX_BETA = {2: 1.2, 3: 3.5}
-#: HMC references of REFERENCE.md at the flow-tutorial point (2D, L = 8, m2 = -4, lam = 8)
+#: HMC references at the flow-tutorial point (2D, L = 8, m2 = -4, lam = 8),
+#: docs/reference.md#flow-tutorial
 #: HMC row of the two-colour SLHMC paper (Polyakov loop there is tr, not / N: halved here)
 SLHMC_HMC_ROW = {"plaquette": (0.7025, 0.0001), "polyakov_loop_re": (0.41, 0.005), "chiral_condensate": (0.4245, 0.0005)}
 TUTORIAL_HMC = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009), "phi2": (0.1434576, 0.0000085)}

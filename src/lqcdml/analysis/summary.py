@@ -100,7 +100,8 @@ def thermalized(ds: xr.Dataset) -> xr.Dataset:
 
 def scalar_series(ds: xr.Dataset) -> Iterable[tuple[str, xr.DataArray]]:
     """``(label, DataArray(config, replica))`` for every scalar and every vector element."""
-    for name, da in ds.data_vars.items():
+    for key, da in ds.data_vars.items():
+        name = str(key)
         if name in _SKIP:
             continue
         extra = [d for d in da.dims if d not in ("config", "replica")]
@@ -117,7 +118,7 @@ def scalar_series(ds: xr.Dataset) -> Iterable[tuple[str, xr.DataArray]]:
             values = values[: len(values) // 2 + 1]
         for v in values:
             label = f"{name}[{dim}={v:.4g}]" if isinstance(v, (float, np.floating)) else f"{name}[{dim}={v}]"
-            yield label, da.sel({dim: v}).drop_vars(dim)
+            yield label, da.sel({dim: v}).drop_vars([dim])
 
 
 def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
@@ -187,7 +188,9 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def _drift(r: Row) -> str:
-    replicas = f"**replicas disagree: chi2/dof {r.replica_chi2 / r.replica_dof:.3g}**" if r.replicas_disagree else ""
+    chi2, dof, replicas = r.replica_chi2, r.replica_dof, ""
+    if r.replicas_disagree and chi2 is not None and dof:
+        replicas = f"**replicas disagree: chi2/dof {chi2 / dof:.3g}**"
     if r.drift_z is None:
         return replicas
     if not r.drifting:
@@ -207,7 +210,7 @@ def drift_lines(rows: Sequence[Row]) -> list[str]:
             need = ("no cut within half the kept chain passes: a longer chain is needed" if r.needed_cut is None
                     else f"dropping {r.needed_cut} more configurations per replica passes")
             parts = []
-            if not abs(r.drift_z) <= Z_MAX:
+            if r.drift_z is not None and not abs(r.drift_z) <= Z_MAX:
                 parts.append(f"first quarter vs last half of the kept chain differ by {r.drift_z:+.1f} sigma "
                              f"(|z| > {Z_MAX:g})")
             if r.windows_move:
@@ -221,7 +224,7 @@ def replica_lines(rows: Sequence[Row]) -> list[str]:
     """Notes (and log lines) for every row whose replica means disagree beyond their error."""
     out = []
     for r in rows:
-        if r.replicas_disagree:
+        if r.replicas_disagree and r.replica_chi2 is not None and r.replica_dof:
             out.append(f"- REPLICAS: `{r.ensemble}` {r.observable}: the {r.replica_dof + 1} replica means scatter by "
                        f"chi2/dof = {r.replica_chi2 / r.replica_dof:.3g} about the Gamma-method error {r.error:.2g}; "
                        f"their spread alone implies an error of {r.replica_error:.2g}. The chains do not sample one "

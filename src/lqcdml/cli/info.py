@@ -1,12 +1,30 @@
-"""``lqcdml info STORE``: what an ensemble store holds, as JSON."""
+"""``lqcdml info STORE`` (what an ensemble store holds, as JSON) and ``lqcdml verify STORE``
+(whether every configuration is intact; exit 4 if damaged)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
 from ..store import EnsembleStore
+from .args import path
 
-__all__ = ["info"]
+__all__ = ["info", "add_verify_parser", "add_info_parser"]
+
+
+def add_verify_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="check every configuration of a store (exit 4 if damaged)")
+    p.add_argument("store", type=path)
+    p.add_argument("--quick", action="store_true",
+                   help="read only the last configurations (records, checkpoint and metadata are checked whole)")
+    p.set_defaults(run=run_verify)
+
+
+def add_info_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="JSON description of an ensemble store")
+    p.add_argument("store", type=path)
+    p.set_defaults(run=run_info)
 
 
 def info(store_path: Path) -> dict:
@@ -30,3 +48,23 @@ def info(store_path: Path) -> dict:
         "field_shape": list(store.field_shape),
         "dtype": str(store.dtype),
     }
+
+
+def run_info(args: argparse.Namespace) -> int:
+    print(json.dumps(info(Path(args.store)), indent=2))
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from ..identity.expectations import store_expectations
+    from ..store import StoreDamage, verify_store
+    from ..store.verify import QUICK_TAIL
+
+    store = Path(args.store)
+    try:
+        expectations = store_expectations(EnsembleStore.open(store).meta)
+    except StoreDamage:
+        expectations = None  # verify_store reports what cannot be opened
+    report = verify_store(store, expectations, tail=QUICK_TAIL if args.quick else None)
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 4

@@ -11,6 +11,7 @@ overwritten without ``--force``.
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import yaml
 
 from ..atomic import write_text_atomic
 from ..errors import LqcdmlError
+from .args import path
 
-__all__ = ["install_profile", "profile_source", "user_profile_dir"]
+__all__ = ["install_profile", "profile_source", "user_profile_dir", "add_parser"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 #: rules that run on a GPU where the experiment asks for one (they declare resources.gpu)
@@ -28,6 +30,30 @@ GPU_RULES = ("generate", "measure", "measure_expensive", "train", "estimate")
 
 class ProfileError(LqcdmlError, ValueError):
     exit_code = 2
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profile", help="Snakemake profiles of the source tree (`snakemake --profile NAME`)")
+    prof = p.add_subparsers(dest="profile_command", required=True)
+    q = prof.add_parser("install", help="write profiles/NAME into Snakemake's user profile folder")
+    q.add_argument("name", help="profile name (a folder of profiles/, e.g. cluster)")
+    q.add_argument("--account", help="SLURM account (default-resources.slurm_account)")
+    q.add_argument("--partition", help="SLURM partition of CPU jobs")
+    q.add_argument("--gpu-partition", help="SLURM partition of the GPU rules")
+    q.add_argument("--gpu-model", help="GPU model the GPU rules ask for (gres)")
+    q.add_argument("--gpus", type=int, help="GPUs per job of the GPU rules (default: the profile's, 1); "
+                   "0: no GPUs, those rules on the CPU partition")
+    q.add_argument("--dest", type=path, help="folder to write NAME/config.yaml into (default: Snakemake's user folder)")
+    q.add_argument("--force", action="store_true", help="replace an existing profile")
+    q.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    dest = Path(args.dest) / args.name if args.dest else None
+    target = install_profile(args.name, args.account, args.partition, args.gpu_partition, args.gpu_model, dest,
+                             args.force, args.gpus)
+    print(f"profile {args.name!r} -> {target} (snakemake --profile {args.name})")
+    return 0
 
 
 def profile_source(name: str) -> Path:

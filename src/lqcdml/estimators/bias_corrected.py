@@ -1,5 +1,5 @@
-"""Bias-corrected ML estimators of an expensive observable (REFERENCE.md, "ML bias-corrected
-estimators").
+"""Bias-corrected ML estimators of an expensive observable
+(docs/reference.md#ml-bias-corrected-estimators).
 
 Notation: ``y`` the expensive observable (finite on the labelled positions, anything
 elsewhere), ``f`` the regressor's prediction from cheap features on every configuration,

@@ -1,4 +1,4 @@
-"""Neural control variates from Schwinger-Dyson identities (REFERENCE.md, "Neural control variates").
+"""Neural control variates from Schwinger-Dyson identities (docs/reference.md#neural-control-variates).
 
 For a smooth vector field ``g`` on the configuration space and ``dS`` the gradient of the
 action (``action.force``: ``dS/dphi_x`` for scalars, the Lie derivative ``dS/dtheta_l`` for

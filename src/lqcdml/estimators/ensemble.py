@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-with warnings.catch_warnings():  # pyerrors' import raises a scipy DeprecationWarning (DESIGN.md 5b)
+with warnings.catch_warnings():  # pyerrors' import raises a scipy DeprecationWarning (docs/architecture.md#pitfalls)
     warnings.simplefilter("ignore", DeprecationWarning)
     import pyerrors as pe
 

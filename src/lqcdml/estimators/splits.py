@@ -1,6 +1,6 @@
 """Labelled, training, bias-correction and unlabelled subsets, strided in Monte Carlo time.
 
-REFERENCE.md ("ML bias-corrected estimators"): of ``N`` configurations ``N_LB = round(N R_LB)``
+docs/reference.md#ml-bias-corrected-estimators: of ``N`` configurations ``N_LB = round(N R_LB)``
 are labelled (the expensive observable is measured there), ``N_TR = round(N_LB R_TR)`` of
 those train the regressor, the other ``N_BC = N_LB - N_TR`` correct its bias, and the
 ``N_UL = N - N_LB`` unlabelled ones only carry cheap features.
@@ -46,7 +46,8 @@ class LabelSplit:
 
 
 def strided_split(n: int, r_lb: float, r_tr: float, seed: int) -> LabelSplit:
-    """The split of REFERENCE.md for ``n`` measurements, fixed by ``seed``."""
+    """The split of docs/reference.md#ml-bias-corrected-estimators for ``n`` measurements,
+    fixed by ``seed``."""
     if not 0.0 < r_lb <= 1.0:
         raise ValueError(f"estimator.r_lb = {r_lb}; allowed: 0 < r_lb <= 1")
     if not 0.0 <= r_tr < 1.0:

@@ -1,8 +1,10 @@
-"""The cost table and the same-theory comparison of the summary."""
+"""The cost table, the same-theory comparison and the SLHMC acceptance scan of the summary."""
 
+from lqcdml.analysis.experiment import EnsembleView, ExperimentView
+from lqcdml.analysis.report_tables import acceptance_scan, consistency_lines, cost_lines
 from lqcdml.analysis.summary import Row
-from lqcdml.cli.analyze import consistency_lines, cost_lines
 from lqcdml.config import compose_experiment
+from lqcdml.driver.analyze import experiment_view
 
 
 def _rows():
@@ -14,7 +16,7 @@ def _rows():
 
 
 def test_same_theory_ensembles_are_compared_in_units_of_the_combined_error():
-    cfg = compose_experiment("paper_flow_phi4", [])
+    cfg = experiment_view(compose_experiment("paper_flow_phi4", []))
     lines = consistency_lines(cfg, _rows())
     text = "\n".join(lines)
     # (0.0870 - 0.0866) / sqrt(0.0002^2 + 0.0001^2) = +1.8
@@ -23,7 +25,7 @@ def test_same_theory_ensembles_are_compared_in_units_of_the_combined_error():
 
 
 def test_cost_table_counts_chain_configurations_and_two_tau_int():
-    cfg = compose_experiment("paper_flow_phi4", [])
+    cfg = experiment_view(compose_experiment("paper_flow_phi4", []))
     manifests = [
         {"store": "a", "ensemble": "hmc_2d", "n_committed": 2000, "resumed_from": 0, "seconds": 160.0,
          "acceptance": 0.8, "counters_per_trajectory": {"cg_md": 100.0, "cg_metropolis": 12.0}},
@@ -38,7 +40,7 @@ def test_cost_table_counts_chain_configurations_and_two_tau_int():
     # 240 s for 3000 configurations x 8 chains = 0.01 s; x 2 tau_int (24) = 0.24 s
     assert "| hmc_2d | hmc | 0.850 | abs_magnetization | 12.00 | 0.01 | 0.24 |" in row
     # CG iterations: the replicas' mean per trajectory, x save_every x 2 tau_int per independent sample
-    per_indep = 115 * cfg.ensembles["hmc_2d"].chain.save_every * 24
+    per_indep = 115 * cfg.ensembles["hmc_2d"].save_every * 24
     assert f"| 115 (105 + 10) | {per_indep:.3g} |" in row
     flow = next(line for line in lines if line.startswith("| flow_2d |"))
     # 32 s / (1000 x 16) = 0.002 s; 2 tau_int = 3: 0.006 s; training 300 s
@@ -46,7 +48,7 @@ def test_cost_table_counts_chain_configurations_and_two_tau_int():
 
 
 def test_same_theory_comparison_leaves_out_sampler_diagnostics_and_widens_disagreeing_replicas():
-    cfg = compose_experiment("paper_flow_phi4", [])
+    cfg = experiment_view(compose_experiment("paper_flow_phi4", []))
     rows = [
         Row("flow_2d", "acceptance", 0.5, 0.01, 0.5, 1000, 2),
         Row("hmc_2d", "acceptance", 0.9, 0.01, 0.5, 2000, 2),
@@ -63,3 +65,16 @@ def test_same_theory_comparison_leaves_out_sampler_diagnostics_and_widens_disagr
     assert "polyakov_loop_im" not in text
     # (0.0870 - 0.0866) / sqrt(0.0001^2 + 0.0003^2) = +1.3, not the +2.8 of the Gamma errors
     assert "abs_magnetization +1.3 (error from the replica spread)" in text
+
+
+def test_acceptance_scan_groups_slhmc_ensembles_by_effective_action_at_two_or_more_m_eff():
+    theory = {"name": "su", "lattice": [4, 4, 4, 4]}
+    view = ExperimentView("x", {
+        "thin_a": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.3}),
+        "thin_b": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.5}),
+        "net_a": EnsembleView(theory, "slhmc", {"m_eff": 0.3}, model_kind="stout"),
+        "hmc": EnsembleView(theory, "hmc"),
+    })
+    rows = [Row(e, "acceptance", 0.5 + i / 10, 0.01, 0.5, 100, 2) for i, e in enumerate(view.ensembles)]
+    scan = acceptance_scan(view, rows)
+    assert scan == {"no network": [(0.3, 0.5, 0.01), (0.5, 0.6, 0.01)]}  # one m_eff of the stout net: no curve
