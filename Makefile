@@ -8,11 +8,13 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
-# the compiled CPU kernels (src/lqcdml/kernels), rebuilt when their source changes
+# the compiled CPU kernels (src/lqcdml/kernels), rebuilt when their source or build rules
+# change; built here so tests never build mid-run (an install without make builds them on
+# first use: src/lqcdml/kernels/build.py)
 KERNELS := $(VENV)/.kernels
-KERNEL_SOURCES := $(wildcard src/lqcdml/kernels/csrc/*.cpp)
+KERNEL_SOURCES := $(wildcard src/lqcdml/kernels/csrc/*.cpp) src/lqcdml/kernels/build.py
 
-.PHONY: run test clean-venv
+.PHONY: run test typecheck clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +30,23 @@ run: $(KERNELS)
 
 test: $(KERNELS)
 	scripts/install_test_services.sh
-	$(VENV)/bin/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n auto --dist loadfile --durations=30 $(PYTEST_ARGS)
+
+# the public API's type check ([tool.mypy] in pyproject.toml); not in `make test` yet
+typecheck: $(STAMP)
+	$(VENV)/bin/python -m mypy
+
+# the documentation site (mkdocs.yml, docs/) into site/, warnings as errors; installs the
+# docs extra into .venv on first use (MKDOCS_ARGS=--quiet: only warnings and errors)
+DOCS_STAMP := $(VENV)/.docs-installed
+.PHONY: docs
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(VENV)/bin/pip install --quiet $(TORCH) -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site $(MKDOCS_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,9 +12,15 @@
 
 from pathlib import Path
 
+from snakemake.utils import min_version
+
+min_version("9.27")
+
 
 configfile: Path(workflow.basedir) / "conf" / "workflow.yaml"
 
+
+include: "workflow/rules/config.smk"  # the config against workflow/schemas/, before anything reads it
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"

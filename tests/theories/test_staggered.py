@@ -57,7 +57,7 @@ def test_operator_is_gauge_covariant(group):
 
 
 def test_free_condensate_from_the_exact_inverse():
-    """SU(2), 4^4, m = 0.3, antiperiodic: Re tr D^-1 / V = 0.37639 (REFERENCE.md)."""
+    """SU(2), 4^4, m = 0.3, antiperiodic: Re tr D^-1 / V = 0.37639 (docs/reference.md#free-staggered)."""
     group = SU(2)
     op = StaggeredOperator(0.3, group)
     d = dense_operator(op, group.identity((1, 4, 4, 4, 4, 4)))

@@ -43,7 +43,7 @@ import yaml
 
 from ..cli.helpers import BIN, REPO, assert_same_chain, env_with_bin, store_digest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 SCRIPT = REPO / "scripts" / "local_slurm.sh"
 SNAKEMAKE = str(BIN / "snakemake")

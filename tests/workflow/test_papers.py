@@ -19,7 +19,7 @@ from .smoke import smoke_papers
 
 SNAKEMAKE = str(BIN / "snakemake")
 PAPERS = ["paper_slhmc_hmc", "paper_slhmc", "paper_flow_phi4", "paper_flow_u1", "paper_cv_phi4", "paper_ama"]
-#: a published value each paper's table must show (REFERENCE.md)
+#: a published value each paper's table must show (docs/reference.md#published-results)
 PUBLISHED = {
     "paper_slhmc_hmc": "0.7025(1)",
     "paper_slhmc": "0.4241(5)",

@@ -80,6 +80,7 @@ def test_the_report_is_one_self_contained_html_file(report):
     assert {"summary.csv", "comparison.csv"} <= {r["name"] for r in results.values()}
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(browser.missing() is not None, reason=f"no headless browser: {browser.missing()}")
 def test_the_report_in_chromium_shows_every_figure_and_the_comparison_table(report):
     path, exp = report

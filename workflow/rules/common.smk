@@ -12,15 +12,17 @@ from pathlib import Path
 
 import lqcdml
 from lqcdml.cli.code_digest import source_digest
-from lqcdml.config import SAMPLERS, ConfigError, compose_experiment
+from lqcdml.config import ConfigError, compose_experiment
+from lqcdml.kinds import ESTIMATORS, SAMPLERS, trainer_kind
 
 CONF_DIR = str(Path(workflow.basedir) / "conf")
 CONF_ROOT = str(Path(CONF_DIR) / "config.yaml")
 CONF_FILES = sorted(str(p) for p in Path(CONF_DIR).glob("*/*.yaml"))
 SRC_DIR = Path(workflow.basedir) / "src" / "lqcdml"
-SCALE = str(config.get("scale", "full"))
-OVERRIDES = [str(o) for o in config.get("overrides", [])]
-JOB_THREADS = int(config.get("job_threads", 1))
+# config: conf/workflow.yaml with --configfile and --config, checked by rules/config.smk
+SCALE = config["scale"]
+OVERRIDES = list(config["overrides"])
+JOB_THREADS = config["job_threads"]
 # the published studies, each a target of its own (rules/papers.smk)
 PAPERS = ["paper_slhmc_hmc", "paper_slhmc", "paper_flow_phi4", "paper_flow_u1", "paper_cv_phi4", "paper_ama"]
 
@@ -41,7 +43,7 @@ def scaled(name, strict=True):
 
 
 # the experiment of --config experiment=... (the target `all`), which takes the overrides
-BASE_EXPERIMENT = str(config.get("experiment", "quickstart"))
+BASE_EXPERIMENT = config["experiment"]
 EXPERIMENT = scaled(BASE_EXPERIMENT, strict=False)
 
 
@@ -138,7 +140,8 @@ def replicas(experiment, ens):
 
 def train_source(wildcards):
     """The ensemble a model trains on (train.source: SLHMC networks trained offline), or None."""
-    return ensemble_cfg(wildcards).train.source or None
+    ens = ensemble_cfg(wildcards)
+    return trainer_kind(ens).source(ens.train) or None
 
 
 def train_inputs(wildcards):
@@ -193,36 +196,40 @@ def observable_stores(wildcards):
     return [f"{RESULTS}/{exp}/observables/{ens}/r{rep:02d}.zarr" for ens in ensembles(exp) for rep in replicas(exp, ens)]
 
 
-def estimator_kind(experiment, ens):
-    return cfg(experiment).ensembles[ens].estimator.kind
+def estimator(experiment, ens):
+    """The estimator kind of an ensemble (its `reads` say which stores feed the estimate)."""
+    return ESTIMATORS.lookup(cfg(experiment).ensembles[ens].estimator.kind)
+
+
+# the stores an estimator kind may read: each one's folder and the `lqcdml estimate` flag that takes it
+# (the ensemble stores are no declared output: the finished chains' manifests stand for them)
+ESTIMATE_STORE_FLAGS = {"observables": "--obs", "expensive": "--expensive-obs", "ensembles": "--store"}
 
 
 def estimate_inputs(wildcards):
-    """Bias-corrected: the cheap and the expensive observable stores; control variates: the
-    finished chains (their configurations)."""
+    """The resolved config and the stores the ensemble's estimator kind reads (`reads`)."""
     exp, ens = wildcards.experiment, wildcards.ensemble
     inputs = {"config": config_file(wildcards)}
-    reps = replicas(exp, ens)
-    if estimator_kind(exp, ens) == "bias_corrected":
-        inputs["obs"] = [f"{RESULTS}/{exp}/observables/{ens}/r{rep:02d}.zarr" for rep in reps]
-        inputs["expensive"] = [f"{RESULTS}/{exp}/expensive/{ens}/r{rep:02d}.zarr" for rep in reps]
-    else:
-        inputs["chains"] = [f"{RESULTS}/{exp}/ensembles/{ens}/r{rep:02d}.json" for rep in reps]
+    for store in estimator(exp, ens).reads:
+        suffix = "json" if store == "ensembles" else "zarr"
+        inputs[store] = [f"{RESULTS}/{exp}/{store}/{ens}/r{rep:02d}.{suffix}" for rep in replicas(exp, ens)]
     return inputs
 
 
 def estimate_args(wildcards, input):
-    """The estimate command's store arguments, from its inputs (control variates: the ensemble
-    store beside each finished chain's manifest; a list of arguments)."""
-    if estimator_kind(wildcards.experiment, wildcards.ensemble) == "bias_corrected":
-        return ["--obs", *input.obs, "--expensive-obs", *input.expensive]
-    return ["--store", *(m.removesuffix(".json") + ".zarr" for m in input.chains)]
+    """The estimate command's store arguments, from its inputs (a list of arguments; the
+    ensemble store beside each finished chain's manifest)."""
+    args = []
+    for store in estimator(wildcards.experiment, wildcards.ensemble).reads:
+        paths = [p.removesuffix(".json") + ".zarr" if store == "ensembles" else p for p in input[store]]
+        args += [ESTIMATE_STORE_FLAGS[store], *paths]
+    return args
 
 
 def estimates(wildcards):
     """Estimator results of the ensembles with an estimator (analyze reads them)."""
     exp = wildcards.experiment
-    return [f"{RESULTS}/{exp}/estimates/{ens}.json" for ens in ensembles(exp) if estimator_kind(exp, ens) != "none"]
+    return [f"{RESULTS}/{exp}/estimates/{ens}.json" for ens in ensembles(exp) if estimator(exp, ens).runs]
 
 
 def compose_overrides(wildcards):

@@ -4,12 +4,13 @@ from .configurations import abelian_flux_links
 from .gauge_transform import gauge_transform
 from .geometry import checkerboard, coordinates, parity, shift, volume
 from .gradient import algebra_gradient
-from .groups import SU, U1, Manifold, Real, group_from_name
+from .groups import SU, U1, GaugeGroup, Manifold, Real, group_from_name
 from .random import generator_states, make_generators, rand, randn, restore_generators
 
 __all__ = [
     "SU",
     "U1",
+    "GaugeGroup",
     "Manifold",
     "Real",
     "abelian_flux_links",

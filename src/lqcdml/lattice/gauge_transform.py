@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 
 from .geometry import shift
-from .groups import Manifold
+from .groups import GaugeGroup
 
 __all__ = ["gauge_transform"]
 
 
-def gauge_transform(links: torch.Tensor, omega: torch.Tensor, group: Manifold) -> torch.Tensor:
+def gauge_transform(links: torch.Tensor, omega: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     """``U_mu(x) -> Omega(x) U_mu(x) Omega(x + mu)^dag``.
 
     ``links``: ``[B, d, L..., *internal]``; ``omega``: a site field ``[B, L..., *internal]``

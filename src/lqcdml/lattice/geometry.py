@@ -69,7 +69,7 @@ def coordinates(
 
 def parity(shape: Sequence[int], device: torch.device | str | None = None) -> torch.Tensor:
     """Site parity ``(x_0 + ... + x_{d-1}) mod 2`` as an integer tensor of shape ``shape``."""
-    total = sum(coordinates(shape, device))
+    total = torch.stack(coordinates(shape, device)).sum(dim=0)
     return torch.remainder(total, 2)
 
 

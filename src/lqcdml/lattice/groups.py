@@ -31,7 +31,7 @@ import torch
 from .. import kernels
 from .random import Generators, rand, randn
 
-__all__ = ["Real", "U1", "SU", "Manifold", "group_from_name"]
+__all__ = ["Real", "U1", "SU", "Manifold", "GaugeGroup", "group_from_name"]
 
 
 def _real_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -98,7 +98,47 @@ class Real(Manifold):
         return "Real()"
 
 
-class U1(Manifold):
+class GaugeGroup(Manifold):
+    """A compact group of link fields, ``U1`` or ``SU``: elements, products, adjoints, traces."""
+
+    #: N of U(1) (1) and SU(N)
+    n: int
+
+    @abstractmethod
+    def identity(self, shape: Sequence[int], dtype: torch.dtype = ..., device=None) -> torch.Tensor:
+        """Identity elements of shape ``shape`` (and the internal axes)."""
+
+    @abstractmethod
+    def haar(self, gens: Generators, shape: Sequence[int], dtype: torch.dtype = ...) -> torch.Tensor:
+        """Haar-random elements, ``[B, *shape, *internal]``, chain ``b`` from ``gens[b]``."""
+
+    @abstractmethod
+    def near_identity(self, gens: Generators, shape: Sequence[int], eps: float,
+                      dtype: torch.dtype = ...) -> torch.Tensor:
+        """Random elements ``eps`` away from the identity."""
+
+    @abstractmethod
+    def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The group product ``a b``."""
+
+    @abstractmethod
+    def adj(self, a: torch.Tensor) -> torch.Tensor:
+        """The inverse ``a^dag``."""
+
+    @abstractmethod
+    def trace(self, a: torch.Tensor) -> torch.Tensor:
+        """Normalised trace ``tr U / N`` (complex)."""
+
+    @abstractmethod
+    def re_trace(self, a: torch.Tensor) -> torch.Tensor:
+        """``Re tr U / N``."""
+
+    @abstractmethod
+    def to_matrix(self, a: torch.Tensor) -> torch.Tensor:
+        """Elements as ``N x N`` complex matrices, ``[..., N, N]``."""
+
+
+class U1(GaugeGroup):
     """Compact U(1), elements stored as angles ``theta``: ``U = exp(i theta)``."""
 
     name = "u1"
@@ -145,7 +185,7 @@ class U1(Manifold):
         return "U1()"
 
 
-class SU(Manifold):
+class SU(GaugeGroup):
     """SU(N) in the fundamental representation; elements ``[..., N, N]`` complex."""
 
     internal_ndim = 2
@@ -177,7 +217,7 @@ class SU(Manifold):
                 s = torch.zeros(n, n, dtype=torch.complex128)
                 s[j, k] = s[k, j] = 0.5
                 a = torch.zeros(n, n, dtype=torch.complex128)
-                a[j, k], a[k, j] = -0.5j, 0.5j
+                a[j, k], a[k, j] = -0.5j, 0.5j  # type: ignore[assignment]  # torch stub: no complex
                 gens += [s, a]
         for l in range(1, n):
             d = torch.zeros(n, n, dtype=torch.complex128)

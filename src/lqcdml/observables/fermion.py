@@ -81,7 +81,7 @@ def trace_inverse_powers(
 
 
 def chiral_condensate(op, links: torch.Tensor, gens, n_noise: int = 4, noise: str = "z2", tol: float = 1e-12) -> torch.Tensor:
-    """``Re tr D^{-1} / V`` per noise vector, ``[B, n_noise]`` (DESIGN.md convention)."""
+    """``Re tr D^{-1} / V`` per noise vector, ``[B, n_noise]`` (docs/conventions.md#chiral-condensate)."""
     return trace_inverse_powers(op, links, gens, 1, n_noise, noise, tol)[..., 0].real
 
 

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ..lattice import SU, U1, Manifold, shift
+from ..lattice import SU, U1, GaugeGroup, shift
 from ..theories import planes, plaquette_field
 
 __all__ = [
@@ -29,12 +29,12 @@ def _per_chain_mean(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1).mean(dim=1)
 
 
-def plaquette(links: torch.Tensor, group: Manifold) -> torch.Tensor:
+def plaquette(links: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     """``Re tr U_P / N`` averaged over sites and planes (U(1): ``cos theta_P``)."""
     return _per_chain_mean(group.re_trace(plaquette_field(links, group)))
 
 
-def _line(links: torch.Tensor, group: Manifold, mu: int, length: int) -> torch.Tensor:
+def _line(links: torch.Tensor, group: GaugeGroup, mu: int, length: int) -> torch.Tensor:
     """Straight Wilson line ``U_mu(x) U_mu(x+mu) ... U_mu(x+(length-1) mu)`` at every ``x``."""
     u = links[:, mu]
     line = u
@@ -43,13 +43,13 @@ def _line(links: torch.Tensor, group: Manifold, mu: int, length: int) -> torch.T
     return line
 
 
-def polyakov_loop(links: torch.Tensor, group: Manifold) -> torch.Tensor:
+def polyakov_loop(links: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     """Complex ``tr prod_t U_0(t, x) / N`` averaged over spatial sites."""
     loops = _line(links, group, 0, links.shape[2])[:, 0]  # start at t = 0
     return group.trace(loops).reshape(links.shape[0], -1).mean(dim=1)
 
 
-def wilson_loop(links: torch.Tensor, group: Manifold, r: int, t: int) -> torch.Tensor:
+def wilson_loop(links: torch.Tensor, group: GaugeGroup, r: int, t: int) -> torch.Tensor:
     """``Re tr W / N`` of ``r x t`` loops (``t`` along time, ``r`` along each spatial axis).
 
     Averaged over positions and the ``d - 1`` spatial directions.
@@ -78,7 +78,7 @@ def topological_charge_u1_2d(links: torch.Tensor) -> torch.Tensor:
     return theta.reshape(links.shape[0], -1).sum(dim=1) / (2 * math.pi)
 
 
-def clover_field_strength(links: torch.Tensor, group: Manifold) -> torch.Tensor:
+def clover_field_strength(links: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     """Clover field strength ``F_{mu nu}(x)`` for every plane of ``planes(d)``.
 
     ``Q_{mu nu}`` is the sum of the four plaquette leaves around ``x`` (all oriented
@@ -112,7 +112,7 @@ def _tr_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b.mT).sum(dim=(-2, -1)).real
 
 
-def energy_density(links: torch.Tensor, group: Manifold) -> torch.Tensor:
+def energy_density(links: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     """Clover action density ``E = (1/4) G^a_{mu nu} G^a_{mu nu} = sum_{mu<nu} tr F_{mu nu}^2``.
 
     Averaged over sites. For U(1), ``E = sum_{mu<nu} F_{mu nu}^2``.
@@ -121,7 +121,7 @@ def energy_density(links: torch.Tensor, group: Manifold) -> torch.Tensor:
     return _per_chain_mean(_tr_product(f, f).sum(dim=1))
 
 
-def topological_charge(links: torch.Tensor, group: Manifold) -> torch.Tensor:
+def topological_charge(links: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     """4D clover charge ``Q = 1/(32 pi^2) sum_x eps_{mu nu rho sigma} tr F_{mu nu} F_{rho sigma}``.
 
     ``= 1/(4 pi^2) sum_x [tr F01 F23 - tr F02 F13 + tr F03 F12]`` (hermitian ``F``,

@@ -23,19 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..lattice import SU, Manifold
+from ..lattice import SU, GaugeGroup
 from ..theories import WilsonGaugeAction
 from .gauge import energy_density, topological_charge
 
 __all__ = ["flow_action", "flow_step_rk3", "flow_step_euler", "gradient_flow", "FlowResult", "scale_t0"]
 
 
-def flow_action(group: Manifold) -> WilsonGaugeAction:
+def flow_action(group: GaugeGroup) -> WilsonGaugeAction:
     """The action that generates the flow: Wilson at ``beta = N`` (U(1): ``beta = 1``)."""
     return WilsonGaugeAction(float(group.n), group)
 
 
-def flow_step_rk3(links: torch.Tensor, group: Manifold, eps: float) -> torch.Tensor:
+def flow_step_rk3(links: torch.Tensor, group: GaugeGroup, eps: float) -> torch.Tensor:
     """One third-order Runge-Kutta step of size ``eps``."""
     force = flow_action(group).force
     z0 = -force(links)
@@ -46,7 +46,7 @@ def flow_step_rk3(links: torch.Tensor, group: Manifold, eps: float) -> torch.Ten
     return group.update(w2, 0.75 * z2 - (8 / 9) * z1 + (17 / 36) * z0, eps)
 
 
-def flow_step_euler(links: torch.Tensor, group: Manifold, eps: float) -> torch.Tensor:
+def flow_step_euler(links: torch.Tensor, group: GaugeGroup, eps: float) -> torch.Tensor:
     """One first-order (Euler) step; for comparisons only."""
     return group.update(links, -flow_action(group).force(links), eps)
 
@@ -68,11 +68,11 @@ class FlowResult:
 
 def gradient_flow(
     links: torch.Tensor,
-    group: Manifold,
+    group: GaugeGroup,
     t_max: float,
     eps: float = 0.01,
     measure_every: int = 1,
-    step: Callable[[torch.Tensor, Manifold, float], torch.Tensor] = flow_step_rk3,
+    step: Callable[[torch.Tensor, GaugeGroup, float], torch.Tensor] = flow_step_rk3,
 ) -> FlowResult:
     """Flow ``links`` to ``t_max`` with step ``eps``, measuring ``E(t)`` (and ``Q(t)`` in 4D SU(N)).
 

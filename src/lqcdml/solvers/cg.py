@@ -210,7 +210,7 @@ def multishift_cg(
     # The shifted residuals zeta_k r are recurrences that drift from the true ones (by
     # about eps * cond); a shift whose true residual misses tol is finished by plain CG
     # on its own system, starting from its multi-shift iterate (a few iterations).
-    residuals = []
+    per_shift = []
     for k in range(n):
         shift = float(shifts_t[k])
 
@@ -227,7 +227,7 @@ def multishift_cg(
             x[k] = xk
             it += max(info.iterations, 1)
             res_k = info.residual
-        residuals.append(res_k)
-    residuals = torch.stack(residuals)
+        per_shift.append(res_k)
+    residuals = torch.stack(per_shift)
     _require_converged("multi-shift CG", residuals, tol, it, maxiter)
     return x, SolveInfo(it, residuals)

@@ -29,7 +29,7 @@ class RationalApproximation:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        return self.c0 + sum(a / (x + b) for a, b in zip(self.residues, self.shifts))
+        return self.c0 + sum((a / (x + b) for a, b in zip(self.residues, self.shifts)), np.zeros_like(x))
 
     def relative_error(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import zarr
@@ -39,6 +39,9 @@ from numcodecs import Zstd
 
 from ..errors import LqcdmlError
 from zarr.codecs import Crc32cCodec, ZstdCodec
+
+if TYPE_CHECKING:
+    from zarr.core.array_spec import ArrayConfigParams
 
 __all__ = ["EnsembleStore", "StoreError", "StoreDamage", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS",
            "DIGEST", "content_digest", "record_layout", "estimate_disk_bytes", "compressed_fraction"]
@@ -85,7 +88,7 @@ def content_digest(fields: np.ndarray, chain: str, index: int) -> int:
     the first 8 bytes of BLAKE2b over both and the fields' little-endian bytes, as uint64."""
     data = np.ascontiguousarray(fields, dtype=np.asarray(fields).dtype.newbyteorder("<"))
     h = hashlib.blake2b(f"{chain}|{int(index)}|{data.dtype.str}|{list(data.shape)}|".encode(), digest_size=8)
-    h.update(data.reshape(-1).view(np.uint8))
+    h.update(data.reshape(-1).view(np.uint8).data)
     return int.from_bytes(h.digest(), "little")
 
 
@@ -151,7 +154,23 @@ def estimate_disk_bytes(folder: str | os.PathLike, config_bytes: int, field_shap
 
 #: every chunk is written, also one equal to the fill value: a missing chunk is then damage,
 #: never "all zeros" (zarr reads an absent chunk as the fill value)
-_CONFIG = {"write_empty_chunks": True}
+_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
+
+
+def _array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of ``group`` (KeyError if there is none)."""
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise TypeError(f"{name!r} is a group, not an array")
+    return node
+
+
+def _group(group: zarr.Group, name: str) -> zarr.Group:
+    """The group ``name`` of ``group`` (KeyError if there is none)."""
+    node = group[name]
+    if not isinstance(node, zarr.Group):
+        raise TypeError(f"{name!r} is an array, not a group")
+    return node
 
 
 def _codecs() -> list:
@@ -164,9 +183,10 @@ class EnsembleStore:
     def __init__(self, group: zarr.Group, path: Path):
         self._group = group
         self.path = path
-        self._meta = dict(group.attrs["lqcdml"])
+        attrs: dict[str, Any] = group.attrs.asdict()
+        self._meta: dict[str, Any] = dict(attrs["lqcdml"])
         where = str(path)
-        n = group.attrs.get("n_committed")
+        n = attrs.get("n_committed")
         if isinstance(n, bool) or not isinstance(n, int):
             raise StoreDamage(f"store {where!r}: n_committed = {n!r} (missing or not an integer); the store is damaged")
         self._n_committed = n
@@ -176,7 +196,7 @@ class EnsembleStore:
         self._arrays = {}
         for name in ("fields", *records):
             try:
-                self._arrays[name] = group[name].with_config(_CONFIG)
+                self._arrays[name] = _array(group, name).with_config(_CONFIG)
             except KeyError:
                 raise StoreDamage(f"store {where!r}: array {name!r} is missing; the store is damaged") from None
             except Exception as exc:  # noqa: BLE001 - unreadable array metadata in any way
@@ -268,7 +288,7 @@ class EnsembleStore:
         )
 
     @classmethod
-    def open(cls, path: str | os.PathLike, mode: str = "r") -> EnsembleStore:
+    def open(cls, path: str | os.PathLike, mode: Literal["r", "r+"] = "r") -> EnsembleStore:
         """Open an existing store (``mode`` ``"r"`` or ``"r+"``)."""
         path = Path(path)
         if not path.exists():
@@ -334,7 +354,7 @@ class EnsembleStore:
             raise StoreDamage(f"configuration {i} of {str(self.path)!r} is missing its data chunk ({chunk.name} "
                              "deleted or never written); the other configurations are unaffected")
         try:
-            fields = self._arrays["fields"][i]
+            fields = cast(np.ndarray, self._arrays["fields"][i])  # zarr reads numpy arrays
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
             raise StoreDamage(
                 f"configuration {i} of {str(self.path)!r} is corrupted and cannot be read "
@@ -383,7 +403,7 @@ class EnsembleStore:
             raise StoreDamage(f"record {name!r} of {str(self.path)!r} has lost chunk(s) {lost} "
                               f"({self._block_range(name, lost)}); the store is damaged")
         try:
-            return arr[: self.n_committed]
+            return cast(np.ndarray, arr[: self.n_committed])
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
             raise StoreDamage(
                 f"record {name!r} is corrupted in {str(self.path)!r} ({exc.__class__.__name__}: {exc})"
@@ -402,7 +422,7 @@ class EnsembleStore:
     def _read_checkpoint(self, n: int) -> dict[str, Any]:
         where = str(self.path)
         try:
-            slot = self._group["checkpoint"][f"slot{n % 2}"]
+            slot = _group(_group(self._group, "checkpoint"), f"slot{n % 2}")
         except KeyError:
             raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} of commit {n} is missing") from None
         if slot.attrs.get("n") != n:
@@ -410,15 +430,15 @@ class EnsembleStore:
                               f"expected {n}: the store is damaged")
         if not isinstance(slot.attrs.get("trajectory"), int):
             raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} has no trajectory counter; damaged")
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
         for key in slot.array_keys():
             what = f"store {where!r}: checkpoint array {key!r} (slot{n % 2})"
             try:
-                arr = slot[key]
+                arr = _array(slot, key)
                 chunk = self.path / "checkpoint" / f"slot{n % 2}" / key / "c" / Path(*["0"] * arr.ndim)
                 if not chunk.is_file():  # zarr would return the fill value for a missing chunk
                     raise StoreDamage(f"{what} has lost its data chunk")
-                arrays[key] = arr[...]
+                arrays[key] = cast(np.ndarray, arr[...])
             except StoreDamage:
                 raise
             except Exception as exc:  # noqa: BLE001 - metadata, codec and checksum failures
@@ -463,6 +483,7 @@ class EnsembleStore:
         if n and checkpoint:
             try:
                 ckpt = self.checkpoint()
+                assert ckpt is not None  # n > 0
                 traj = self.read_records("trajectory")[n - 1]
                 if int(traj) != ckpt["attrs"]["trajectory"]:
                     out.append(f"store {where!r}: checkpoint trajectory {ckpt['attrs']['trajectory']} but record "
@@ -478,7 +499,7 @@ class EnsembleStore:
         where, out = str(self.path), []
         n_chains = self.field_shape[0] if self.field_shape else None
         for name, arr in self._arrays.items():
-            codecs = tuple(c.to_dict()["name"] for c in arr.metadata.codecs)
+            codecs = tuple(c.to_dict()["name"] for c in getattr(arr.metadata, "codecs", ()))  # v3 metadata
             if codecs != CODECS:
                 out.append(f"store {where!r}: array {name!r} has codecs {list(codecs)}; written with {list(CODECS)}")
             if name == "fields":
@@ -573,14 +594,14 @@ class EnsembleStore:
             self._arrays[name][index] = np.asarray(records[name])
         slot_name = f"slot{(index + 1) % 2}"
         if slot_name not in self._slots:
-            self._slots[slot_name] = self._group["checkpoint"].require_group(slot_name)
+            self._slots[slot_name] = _group(self._group, "checkpoint").require_group(slot_name)
         slot = self._slots[slot_name]
         for key, value in checkpoint_arrays.items():
             value = np.asarray(value)
             cache_key = f"{slot_name}/{key}"
             arr = self._slot_arrays.get(cache_key)
             if arr is None and key in slot:
-                arr = slot[key].with_config(_CONFIG)
+                arr = _array(slot, key).with_config(_CONFIG)
             if arr is None or arr.shape != value.shape or arr.dtype != value.dtype:
                 arr = slot.create_array(
                     key, shape=value.shape, dtype=value.dtype, chunks=value.shape,

@@ -2,7 +2,7 @@
 
 File order (NERSC and ILDG): ``[t, z, y, x, mu, N, N]`` with ``x`` fastest and the
 directions ``mu = x, y, z, t``. Our order: ``[mu, t, x, y, z, N, N]`` with ``mu = t, x, y, z``
-(direction 0 is time, DESIGN.md).
+(direction 0 is time, docs/architecture.md#tensor-layouts).
 """
 
 from __future__ import annotations

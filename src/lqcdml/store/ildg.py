@@ -91,10 +91,10 @@ def _format_record(records: dict[str, LimeEntry], path: Path) -> tuple[str, int,
         raise GaugeFileError(f"{path}: field = {field!r}; allowed: {', '.join(_FIELDS)}")
     try:
         precision = int(_tag(xml, "precision", path))
-        dims = tuple(int(_tag(xml, k, path)) for k in ("lx", "ly", "lz", "lt"))
+        lx, ly, lz, lt = (int(_tag(xml, k, path)) for k in ("lx", "ly", "lz", "lt"))
     except ValueError:
         raise GaugeFileError(f"{path}: ildg-format precision and lx..lt must be integers") from None
-    return field, precision, dims
+    return field, precision, (lx, ly, lz, lt)
 
 
 def _geometry(records: dict[str, LimeEntry], geometry: Geometry | None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def read_lime(path: str | os.PathLike, max_bytes: int = 1 << 34) -> list[LimeEnt
     first); a truncated or foreign file, or one of more than ``MAX_RECORDS`` records, is an
     error naming it."""
     path = Path(path)
-    records = []
+    records: list[LimeEntry] = []
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         offset = 0
@@ -125,7 +126,7 @@ def read_lime(path: str | os.PathLike, max_bytes: int = 1 << 34) -> list[LimeEnt
     return records
 
 
-def write_lime(path: str | os.PathLike, records: list[LimeRecord | LimeEntry]) -> None:
+def write_lime(path: str | os.PathLike, records: Sequence[LimeRecord | LimeEntry]) -> None:
     """Write records (through a temporary file and a rename)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         for rec in records:

@@ -29,6 +29,7 @@ def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
     The dataset is written beside the target and renamed into place, so a killed job
     leaves either the previous store or the new one.
     """
+    path = Path(path)
     if path.exists() and not _is_observable_store(path):
         raise StoreError(f"--out = {str(path)!r} exists and is not an observable store; allowed: a new path "
                          "or an observable store to replace (nothing was written)")

@@ -23,7 +23,8 @@ class Action(Protocol):
     shape as ``q``), the quantity molecular dynamics subtracts from the momenta.
     """
 
-    group: Manifold
+    @property
+    def group(self) -> Manifold: ...
 
     def action(self, q: torch.Tensor) -> torch.Tensor: ...
 
@@ -45,7 +46,10 @@ class PseudofermionAction(ABC):
     dynamics.
     """
 
-    group: Manifold
+    @property
+    @abstractmethod
+    def group(self) -> Manifold:
+        """The group of the links."""
 
     @abstractmethod
     def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor: ...

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import kernels
-from ..lattice import SU, U1, Manifold, shift
+from ..lattice import SU, U1, GaugeGroup, Manifold, shift
 
 __all__ = ["WilsonGaugeAction", "planes", "plaquette_field", "staple_sum"]
 
@@ -33,7 +33,7 @@ def _check_links(links: torch.Tensor, group: Manifold) -> int:
     return dim
 
 
-def plaquette_field(links: torch.Tensor, group: Manifold) -> torch.Tensor:
+def plaquette_field(links: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     """Plaquettes of all planes, stacked on axis 1 in the order of ``planes(d)``.
 
     U(1): angles ``theta_P`` ``[B, n_planes, L...]``; SU(N): ``[B, n_planes, L..., N, N]``.
@@ -76,7 +76,7 @@ class WilsonGaugeAction:
     """``S = beta sum_P (1 - Re tr U_P / N)``; U(1): ``beta sum_P (1 - cos theta_P)``."""
 
     beta: float
-    group: Manifold
+    group: GaugeGroup
 
     def __post_init__(self) -> None:
         if not isinstance(self.group, (U1, SU)):
@@ -101,14 +101,14 @@ class WilsonGaugeAction:
 
     def force_torch(self, links: torch.Tensor) -> torch.Tensor:
         """The force in torch: the reference, and the path of other devices and groups."""
-        if isinstance(self.group, U1):
-            dim = _check_links(links, self.group)
-            sin_p = torch.sin(plaquette_field(links, self.group))
-            force = [torch.zeros_like(links[:, 0]) for _ in range(dim)]
-            for p, (mu, nu) in enumerate(planes(dim)):
-                s = sin_p[:, p]
-                force[mu] = force[mu] + s - shift(s, nu, -1)
-                force[nu] = force[nu] - s + shift(s, mu, -1)
-            return self.beta * torch.stack(force, dim=1)
-        x = links @ staple_sum(links, self.group)
-        return (self.beta / (2 * self.group.n)) * self.group.traceless_hermitian(x)
+        if isinstance(self.group, SU):
+            x = links @ staple_sum(links, self.group)
+            return (self.beta / (2 * self.group.n)) * self.group.traceless_hermitian(x)
+        dim = _check_links(links, self.group)  # U(1)
+        sin_p = torch.sin(plaquette_field(links, self.group))
+        force = [torch.zeros_like(links[:, 0]) for _ in range(dim)]
+        for p, (mu, nu) in enumerate(planes(dim)):
+            s = sin_p[:, p]
+            force[mu] = force[mu] + s - shift(s, nu, -1)
+            force[nu] = force[nu] - s + shift(s, mu, -1)
+        return self.beta * torch.stack(force, dim=1)

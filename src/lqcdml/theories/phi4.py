@@ -17,7 +17,7 @@ CONVENTIONS = ("flow", "standard")
 class Phi4Action:
     """phi^4 action; fields ``[B, L_0, ..., L_{d-1}]`` real.
 
-    ``convention = "flow"`` (DESIGN.md, the flow papers):
+    ``convention = "flow"`` (docs/conventions.md#phi4, the flow papers):
         ``S = sum_x [ -2 sum_mu phi_x phi_{x+mu} + (m^2 + 2d) phi_x^2 + lam phi_x^4 ]``,
         i.e. ``sum_x [ (d phi)^2 + m^2 phi^2 + lam phi^4 ]``.
     ``convention = "standard"``:

@@ -1,6 +1,6 @@
 """Staggered fermions: the Dirac operator, its even-odd structure and pseudofermion actions.
 
-Convention (DESIGN.md): ``D = m + H`` with the hopping term
+Convention (docs/conventions.md#staggered-fermions): ``D = m + H`` with the hopping term
 ``H psi(x) = 1/2 sum_mu eta_mu(x) [U_mu(x) psi(x+mu) - U_mu(x-mu)^dag psi(x-mu)]``,
 ``eta_mu(x) = (-1)^(x_0 + ... + x_{mu-1})`` (0-based, ``eta_0 = 1``), antiperiodic in
 time (direction 0) and periodic in space. ``H`` is anti-hermitian and connects even
