@@ -22,7 +22,8 @@ import torch
 from lqcdml.config import compose_experiment
 
 from lqcdml.identity import training_hash
-from lqcdml.driver.specs import chain_spec, check_compatible, flow_trainer, load_model, slhmc_trainer, store_meta
+from lqcdml.driver.specs import chain_spec, check_compatible, load_model, store_meta
+from lqcdml.kinds import trainer_kind
 from lqcdml.driver import run_chain_into_store, train_into_checkpoint
 from lqcdml.estimators import control_variate_terms, schwinger_dyson_term, train_control_variate
 from lqcdml.lattice import SU, U1, make_generators, randn, restore_generators
@@ -373,10 +374,10 @@ def test_configured_flow_training_then_sampling(device, tmp_path):
     cfg = compose_experiment("ci_tiny", [f"device={device}"])
     ens = cfg.ensembles["flow"]
     meta, ckpt = {"training_hash": training_hash(ens)}, tmp_path / "flow.pt"
-    trainer = flow_trainer(ens, torch.device(device))
+    trainer = trainer_kind(ens).build(ens, torch.device(device), None)
     train_into_checkpoint(trainer, ckpt, 1, 1, meta)
     _on(device, *trainer.model.parameters())
-    resumed = flow_trainer(ens, torch.device(device))  # a later run: the checkpoint is read onto the CPU first
+    resumed = trainer_kind(ens).build(ens, torch.device(device), None)  # a later run: the checkpoint is read onto the CPU first
     train_into_checkpoint(resumed, ckpt, 2, 1, meta)
     assert resumed.step_count == 2 and resumed.history["loss"][:1] == trainer.history["loss"]
     assert all(math.isfinite(v) for v in resumed.history["loss"])
@@ -391,7 +392,7 @@ def test_configured_flow_training_then_sampling(device, tmp_path):
 def test_configured_slhmc_training_then_sampling(device, tmp_path):
     cfg = compose_experiment("ci_slhmc", [f"device={device}", "ensembles.cask.sampler.n_steps=2"])
     ens = cfg.ensembles["cask"]
-    trainer, ckpt = slhmc_trainer(ens, torch.device(device)), tmp_path / "cask.pt"
+    trainer, ckpt = trainer_kind(ens).build(ens, torch.device(device), None), tmp_path / "cask.pt"
     train_into_checkpoint(trainer, ckpt, 1, 1, {"training_hash": training_hash(ens)})
     assert all(math.isfinite(v) for v in trainer.history["loss"])
     _on(device, trainer.state.fields, *trainer.net.parameters())

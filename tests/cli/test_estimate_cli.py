@@ -12,7 +12,7 @@ import torch
 
 from lqcdml.cli.main import main
 from lqcdml.config import compose_experiment, dump, load
-from lqcdml.config.estimators import n_measured
+from lqcdml.kinds.estimators import n_measured
 from lqcdml.estimators.pipeline_split import label_split
 from lqcdml.kinds.observables import ama_generators
 from lqcdml.estimators import EnsembleIndex, p1, train_on_split, make_regressor
@@ -134,7 +134,9 @@ def test_truncated_and_full_traces_use_the_same_noise(monkeypatch):
     ("ensembles.ama.estimator.regressor=forest", "ensembles.ama.estimator.regressor = 'forest'; allowed: linear"),
     ("ensembles.ama.estimator.r_tr=1.0", "ensembles.ama.estimator.r_tr = 1.0; allowed: 0 < r_tr < 1"),
     ("ensembles.ama.estimator.folds=1", "ensembles.ama.estimator.folds = 1; allowed: 0 (no cross-fitting)"),
-    ("ensembles.cv_phi4.estimator.kind=bias_corrected", "ensembles.cv_phi4.estimator.kind = 'bias_corrected'"),
+    # another kind's section keeps the old kind's keys: the new kind names them and its own
+    ("ensembles.cv_phi4.estimator.kind=bias_corrected",
+     "ensembles.cv_phi4.estimator.networks: unknown key 'networks' of estimator.kind = 'bias_corrected'"),
     ("ensembles.cv_u1.estimator.n_train=[100000]", "ensembles.cv_u1.estimator.n_train[0] = 100000; allowed: 10"),
     ("ensembles.cv_u1.estimator.divergence=finite", "ensembles.cv_u1.estimator.divergence = 'finite'"),
     ("ensembles.ama.estimator.kind=magic", "ensembles.ama.estimator.kind = 'magic'; allowed: none, bias_corrected"),

@@ -167,15 +167,14 @@ def test_the_disk_estimate_is_within_20_percent_of_what_a_run_writes(tmp_path, e
     chunk rounded up to a block and its chain of chunk folders, the record blocks, the
     metadata and the checkpoint (a 2D U(1) store of 512-byte configurations is mostly
     folders and rounding)."""
-    from lqcdml.assembly import build_group, site_shape, torch_dtype
+    from lqcdml.assembly import field_dtype, field_shape
     from lqcdml.driver.specs import disk_estimate
 
     cfg = compose_experiment("ci_tiny", [f"ensembles.{ensemble}.chain.n_configs={n}"])
     dump(cfg, tmp_path / "config.yaml")
     ens = cfg.ensembles[ensemble]
-    group = build_group(ens.theory)
-    dtype = torch_dtype(group, cfg.dtype)
-    shape = (ens.chain.n_chains, *site_shape(ens.theory)) + ((group.n, group.n) if group.internal_ndim else ())
+    dtype = field_dtype(ens.theory, cfg.dtype)
+    shape = field_shape(ens.theory, ens.chain.n_chains)
     store = tmp_path / "s.zarr"
     estimate = disk_estimate(ens, shape, dtype, store, n, new_store=True)
     assert main(["generate", "--config", str(tmp_path / "config.yaml"), "--ensemble", ensemble, "--store",

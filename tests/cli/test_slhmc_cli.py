@@ -159,10 +159,10 @@ def test_training_needs_its_source_store(setup, tmp_path, capsys):
     ("ensembles.stout.model.loops=[plaquette,hexagon]", "ensembles.stout.model.loops = ['plaquette', 'hexagon']; "
                                                         "allowed: distinct loop types of plaquette, rectangle, polyakov"),
     ("ensembles.cask.train.method=later", "ensembles.cask.train.method = 'later'; allowed: online, offline"),
-    ("ensembles.stout.model.kind=affine", "ensembles.stout.model.kind = 'affine'; allowed: stout, cask for "
-                                          "theory.name = 'su'"),
+    ("~ensembles.stout.model.loops ensembles.stout.model.kind=affine",
+     "ensembles.stout.model.kind = 'affine'; allowed: stout, cask for theory.name = 'su'"),
 ])
 def test_bad_slhmc_settings_are_one_line(override, message, tmp_path, capsys):
-    assert main(["compose", "+experiment=ci_slhmc", override, "--out", str(tmp_path / "c.yaml")]) == 2
+    assert main(["compose", "+experiment=ci_slhmc", *override.split(), "--out", str(tmp_path / "c.yaml")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err

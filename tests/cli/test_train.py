@@ -85,9 +85,9 @@ def test_flow_generate_needs_a_matching_finished_model(tiny_cfg, tmp_path, capsy
                           "for theory.name = 'u1'"),
     ("train.lr=2.0", "train.lr = 2.0; allowed: 0 < lr < 1"),
     ("train.grad_clip=-1", "train.grad_clip = -1.0; allowed: grad_clip >= 0 (0: no clipping)"),
-    ("model.kind=u1_plaquette model.n_partners=15",
+    ("~model.loop_context model.kind=u1_plaquette model.n_partners=15",
      "ensembles.u1flow.model.n_partners = 15; allowed: 0 .. 14 (V - 2 for lattice [4, 4])"),
-    ("model.kind=u1_plaquette model.partner_hidden=[]", "ensembles.u1flow.model.partner_hidden = []; allowed: one"),
+    ("~model.loop_context model.kind=u1_plaquette model.partner_hidden=[]", "ensembles.u1flow.model.partner_hidden = []; allowed: one"),
 ])
 def test_bad_flow_settings_stop_with_one_line(override, message, tiny_cfg, tmp_path, capsys):
     ensemble = "u1" if override.startswith("sampler") else "u1flow" if "u1_" in override else "flow"
@@ -99,8 +99,8 @@ def test_bad_flow_settings_stop_with_one_line(override, message, tiny_cfg, tmp_p
 
 def test_u1_plaquette_flow_trains_and_generates(tiny_cfg, tmp_path, capsys):
     """The plaquette-coordinate flow through the CLI: train (with gradient clipping), then a
-    chain from the checkpoint; the model's own keys are in its hash, ignored keys are not."""
-    over = ["model.kind=u1_plaquette", "model.n_layers=2", "model.n_partners=3",
+    chain from the checkpoint; the model's own keys are in its hash, another kind's are refused."""
+    over = ["~model.loop_context", "model.kind=u1_plaquette", "model.n_layers=2", "model.n_partners=3",
             "model.partner_hidden=[8]", "train.grad_clip=1.0"]
     ckpt = tmp_path / "p.pt"
     assert _train(tiny_cfg, ckpt, *over, "--manifest", str(tmp_path / "p.json"), ensemble="u1flow") == 0
@@ -108,7 +108,9 @@ def test_u1_plaquette_flow_trains_and_generates(tiny_cfg, tmp_path, capsys):
     assert len(manifest["history"]["grad_norm"]) == manifest["steps"]
     gen = ["generate", "--config", str(tiny_cfg), "--ensemble", "u1flow", "--store", str(tmp_path / "s.zarr"),
            "--model", str(ckpt), "--progress", "lines"]
-    assert main([*gen, *over, "model.loop_context=false", "model.prior_scale=3.0"]) == 0  # ignored keys
+    assert main([*gen, *over, "+model.prior_scale=3.0"]) == 2  # a key of another model kind
+    assert "unknown key 'prior_scale' of model.kind = 'u1_plaquette'" in capsys.readouterr().err
+    assert main([*gen, *over]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_committed"] == 10  # chain.n_configs
     assert main([*gen, *over, "model.n_partners=2"]) == 2
     assert "different theory/model/train config" in capsys.readouterr().err

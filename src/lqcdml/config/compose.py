@@ -247,11 +247,26 @@ def compose(
 
 
 def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
-    """``cfg`` with dotted ``key=value`` overrides applied; typed and validated."""
+    """``cfg`` with dotted ``key=value`` overrides applied (``~key`` removes a key, as in Hydra:
+    switching a section to another kind drops the keys only the old kind has); typed and
+    validated."""
+    data = to_container(cfg)
+    assignments = []
     for override in overrides:
+        _check_override_key(override)
         _check_override_resolvers(override)
+        if override.startswith("~"):
+            *parents, last = override[1:].split("=", 1)[0].split(".")
+            node = data
+            for key in parents:
+                node = node.get(key) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or last not in node:
+                raise ConfigError(f"{override}: no key {override[1:].split('=', 1)[0]!r} to remove")
+            del node[last]
+        else:
+            assignments.append(override.lstrip("+"))
     try:
-        merged = OmegaConf.merge(OmegaConf.create(to_container(cfg)), OmegaConf.from_dotlist(list(overrides)))
+        merged = OmegaConf.merge(OmegaConf.create(data), OmegaConf.from_dotlist(assignments))
     except (OmegaConfBaseException, HydraException, ValueError) as exc:
         raise ConfigError(f"overrides {list(overrides)}: {_one_line(exc)}") from None
     return _typed(merged)
