@@ -23,7 +23,7 @@ from ..config.schema import ModelConfig
 from .registry import Kind, Registry
 
 __all__ = ["ModelKind", "MODELS", "AffineModel", "U1EquivariantModel", "U1PlaquetteModel", "StoutModel",
-           "CaskModel", "build_model"]
+           "CaskModel", "build_model", "check_model_fits"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +42,16 @@ class ModelKind(Kind):
 
 
 MODELS: Registry[ModelKind] = Registry("model", "model.kind")
+
+
+def check_model_fits(kind: str, theory: str, family: str | None, sampler: str, prefix: str) -> None:
+    """Refuse model kind ``kind`` unless it models ``theory`` and is of the ``family`` the sampler
+    needs (``prefix``: ``ensembles.NAME.``)."""
+    model = MODELS.lookup(kind, prefix + "model.kind")
+    if model.theory != theory or model.family != family:
+        wanted = [k.name for k in MODELS if k.theory == theory and k.family == family]
+        fail(prefix + "model.kind", kind, f"{', '.join(wanted) or 'none'} for theory.name = {theory!r} and "
+             f"sampler.name = {sampler!r} (a {family} model)")
 
 
 def build_model(ens) -> torch.nn.Module:

@@ -17,7 +17,7 @@ from ..config.schema import ChainConfig, EnsembleConfig, EstimatorConfig, Measur
     TheoryConfig
 from ..config.sections import typed_section
 from .estimators import ESTIMATORS
-from .models import MODELS
+from .models import MODELS, check_model_fits
 from .registry import Kind, Registry
 from .samplers import SAMPLERS
 from .theories import THEORIES
@@ -86,13 +86,9 @@ def type_ensemble(data: Any, prefix: str, lenient: bool = False) -> EnsembleConf
     kind = SAMPLERS.lookup(sampler.name)
     if kind.needs_model:
         ens.model = _kind_section(MODELS, ModelConfig, "kind", data.get("model"), prefix + ".model", lenient)
-        model = MODELS.lookup(ens.model.kind)
-        if not lenient and (model.theory != theory.name or model.family != kind.model_family):
-            wanted = [k.name for k in MODELS if k.theory == theory.name and k.family == kind.model_family]
-            raise ConfigError(f"{prefix}.model.kind = {model.name!r}; allowed: {', '.join(wanted) or 'none'} for "
-                              f"theory.name = {theory.name!r} and sampler.name = {sampler.name!r} (a "
-                              f"{kind.model_family} model)")
-        trainer = TRAINERS.lookup(model.trainer)
+        if not lenient:  # before the training section, which the model kind's trainer types
+            check_model_fits(ens.model.kind, theory.name, kind.model_family, sampler.name, prefix + ".")
+        trainer = TRAINERS.lookup(MODELS.lookup(ens.model.kind).trainer)
         ens.train = typed_section(trainer.config, data.get("train"), prefix + ".train",
                                   f"the trainer {trainer.name!r} of model.kind = {ens.model.kind!r}", lenient)
     elif not lenient:

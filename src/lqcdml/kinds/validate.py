@@ -9,7 +9,7 @@ from ..config.seeds import MAX_REPLICAS, TORCH_SEED_MAX
 from ..config.schema import EnsembleConfig, RootConfig
 from ..config.validate import RENAMED_OBSERVABLES
 from .estimators import ESTIMATORS
-from .models import MODELS
+from .models import MODELS, check_model_fits
 from .observables import OBSERVABLES
 from .samplers import SAMPLERS
 from .theories import THEORIES
@@ -68,11 +68,8 @@ def validate_ensemble(ens: EnsembleConfig, p: str) -> None:
 def _validate_model(ens: EnsembleConfig, p: str, family: str | None) -> None:
     th, mo = ens.theory, ens.model
     assert mo is not None
-    model = MODELS.lookup(mo.kind, p + "model.kind")
-    if model.theory != th.name or model.family != family:
-        wanted = [k.name for k in MODELS if k.theory == th.name and k.family == family]
-        fail(p + "model.kind", mo.kind, f"{', '.join(wanted) or 'none'} for theory.name = {th.name!r} and "
-             f"sampler.name = {ens.sampler.name!r} (a {family} model)")
+    check_model_fits(mo.kind, th.name, family, ens.sampler.name, p)
+    model = MODELS.lookup(mo.kind)
     if model.validate is not None:
         model.validate(ens, p)
     trainer = TRAINERS.lookup(model.trainer)
