@@ -24,6 +24,7 @@ import json
 import time
 
 import torch
+from kernel_timing import copy_bandwidth, kernels, timeit
 
 from lqcdml.assembly import build_sampler, initial_fields
 from lqcdml.config.schema import ChainConfig, EnsembleConfig, SamplerConfig
@@ -32,8 +33,6 @@ from lqcdml.lattice import SU, make_generators
 from lqcdml.solvers import cg
 from lqcdml.theories.staggered import StaggeredOperator
 from lqcdml.theories.wilson_fermion import WilsonOperator
-
-from kernel_timing import copy_bandwidth, kernels, timeit
 
 
 def dslash_case(name, op, group, extent, internal, flops_per_site, bytes_per_site, repeat, copy_gbs) -> list[dict]:
@@ -76,8 +75,9 @@ def cg_case(name, op, links, shape):
 
 def trajectory_case(n_flavours, n_chains, n_traj):
     ens = EnsembleConfig(
-        theory=SUTheory(n_colors=2, lattice=[4, 4, 4, 4], beta=2.7, fermion="staggered",
-                            fermion_mass=0.3, n_flavours=n_flavours),
+        theory=SUTheory(
+            n_colors=2, lattice=[4, 4, 4, 4], beta=2.7, fermion="staggered", fermion_mass=0.3, n_flavours=n_flavours
+        ),
         sampler=SamplerConfig(integrator="leapfrog", n_steps=20, gauge_steps=1, trajectory_length=1.0),
         chain=ChainConfig(n_chains=n_chains, start="hot"),
     )

@@ -55,11 +55,32 @@ def probe_rate(dtype: torch.dtype, action, batch: int, seconds: float, seed: int
 
 
 def start_peer(args, log_path: Path, out_path: Path) -> subprocess.Popen:
-    cmd = [sys.executable, str(PEER), "--threads", str(args.threads), "--dtype", args.dtype,
-           "--batch-size", str(args.batch), "--lr", str(args.peer_lr), "--steps", str(10**9),
-           "--time-budget", str(args.budget), "--ess-samples", str(args.samples),
-           "--ensemble-size", str(args.samples), "--n-therm", str(min(512, args.samples // 4)),
-           "--seed", str(args.seed), "--out", str(out_path)]
+    cmd = [
+        sys.executable,
+        str(PEER),
+        "--threads",
+        str(args.threads),
+        "--dtype",
+        args.dtype,
+        "--batch-size",
+        str(args.batch),
+        "--lr",
+        str(args.peer_lr),
+        "--steps",
+        str(10**9),
+        "--time-budget",
+        str(args.budget),
+        "--ess-samples",
+        str(args.samples),
+        "--ensemble-size",
+        str(args.samples),
+        "--n-therm",
+        str(min(512, args.samples // 4)),
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(out_path),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     log = open(log_path, "w")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -83,8 +104,7 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=None, help="default: FlowTrainer's")
-    parser.add_argument("--schedule", choices=["constant", "cosine"], default=None,
-                        help="default: FlowTrainer's")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default=None, help="default: FlowTrainer's")
     parser.add_argument("--budget", type=float, default=2500 / 8.5, help="training wall time in seconds")
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -101,8 +121,9 @@ def main() -> None:
     rate = probe_rate(dtype, action, args.batch, 3.0, args.seed)
     planned = max(1, int(args.budget * rate))
     torch.manual_seed(args.seed)
-    trainer = FlowTrainer(phi4_flow((8, 8)).to(dtype), action, steps=planned, batch=args.batch,
-                          seed=args.seed, **options)
+    trainer = FlowTrainer(
+        phi4_flow((8, 8)).to(dtype), action, steps=planned, batch=args.batch, seed=args.seed, **options
+    )
 
     peer = None
     if args.peer and PEER.is_file():
@@ -117,15 +138,26 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     quality = evaluate_flow(trainer.model, action, args.samples, args.seed + 1, dtype=None)
     ours = {
-        "steps_per_second": trainer.step_count / seconds, "trained_steps": trainer.step_count,
-        "train_seconds": seconds, "planned_steps": planned, "probe_steps_per_second": rate,
-        "lr": trainer.optimizer.param_groups[0]["initial_lr"], "schedule": trainer.schedule,
+        "steps_per_second": trainer.step_count / seconds,
+        "trained_steps": trainer.step_count,
+        "train_seconds": seconds,
+        "planned_steps": planned,
+        "probe_steps_per_second": rate,
+        "lr": trainer.optimizer.param_groups[0]["initial_lr"],
+        "schedule": trainer.schedule,
         "final_loss": sum(trainer.history["loss"][-100:]) / min(100, trainer.step_count),
-        "fresh_ess": quality["ess"], "fresh_acceptance": quality["acceptance"],
+        "fresh_ess": quality["ess"],
+        "fresh_acceptance": quality["acceptance"],
         "fresh_samples": quality["n_samples"],
     }
-    result = {"setup": SETUP, "dtype": args.dtype, "threads": args.threads, "batch": args.batch,
-              "budget_seconds": args.budget, "lqcdml": ours}
+    result = {
+        "setup": SETUP,
+        "dtype": args.dtype,
+        "threads": args.threads,
+        "batch": args.batch,
+        "budget_seconds": args.budget,
+        "lqcdml": ours,
+    }
     if args.peer and peer is None:
         result["peer"] = f"absent: {PEER} not found"
     elif peer is not None:
@@ -134,14 +166,22 @@ def main() -> None:
             raise RuntimeError(f"the peer exited with {peer.returncode}: {log_path.read_text()[-2000:]}")
         p = json.loads(out_path.read_text())
         result["peer"] = {
-            "source": p["source"], "steps_per_second": p["train_steps_per_s"], "trained_steps": p["train_steps"],
-            "train_seconds": p["train_wall_s"], "lr": p["lr"], "schedule": "constant",
+            "source": p["source"],
+            "steps_per_second": p["train_steps_per_s"],
+            "trained_steps": p["train_steps"],
+            "train_seconds": p["train_wall_s"],
+            "lr": p["lr"],
+            "schedule": "constant",
             "final_loss": p["final_loss_avg_last100"],
-            "fresh_ess": p["ess_per_sample_large_batch"], "fresh_ess_samples": p["ess_large_batch_n"],
-            "fresh_acceptance": p["mh_acceptance"], "fresh_acceptance_chain": p["mh_chain_length"],
+            "fresh_ess": p["ess_per_sample_large_batch"],
+            "fresh_ess_samples": p["ess_large_batch_n"],
+            "fresh_acceptance": p["mh_acceptance"],
+            "fresh_acceptance_chain": p["mh_chain_length"],
         }
-        result["ratio"] = {k: ours[k] / result["peer"][k] if result["peer"][k] else None
-                           for k in ("steps_per_second", "fresh_ess", "fresh_acceptance")}
+        result["ratio"] = {
+            k: ours[k] / result["peer"][k] if result["peer"][k] else None
+            for k in ("steps_per_second", "fresh_ess", "fresh_acceptance")
+        }
     print(json.dumps(result, indent=2))
 
 

@@ -28,13 +28,11 @@ import platform
 import time
 
 import torch
+from kernel_timing import copy_bandwidth, dgemm_gflops, kernels, timeit
 
 from lqcdml.lattice import SU, U1, make_generators, randn
 from lqcdml.samplers import HMC, Integrator
 from lqcdml.theories import Phi4Action, WilsonGaugeAction
-
-from kernel_timing import copy_bandwidth, dgemm_gflops, kernels, timeit
-
 
 FORCE_FLOPS_PER_SITE = 4 * 13 * 216
 
@@ -120,9 +118,7 @@ def main() -> None:
             hmc_case(f"u1_16^2_wilson_hmc_B{chains}", WilsonGaugeAction(2.0, group), start, 10, 4 * reps, 2 * 256)
         )
         start = 0.3 * randn(make_generators(3, chains), (16, 16))
-        results.append(
-            hmc_case(f"phi4_16^2_hmc_B{chains}", Phi4Action(-4.0, 8.0), start, 10, 4 * reps, 256)
-        )
+        results.append(hmc_case(f"phi4_16^2_hmc_B{chains}", Phi4Action(-4.0, 8.0), start, 10, 4 * reps, 256))
 
     copy_gbs = copy_bandwidth()
     peak = dgemm_gflops()

@@ -28,8 +28,8 @@ import time
 
 import torch
 
-from lqcdml.config import compose_experiment
 from lqcdml.assembly import build_model, build_sampler, initial_fields
+from lqcdml.config import compose_experiment
 from lqcdml.driver.specs import load_model
 from lqcdml.lattice import make_generators
 from lqcdml.samplers.slhmc import SmearedPseudofermion
@@ -60,8 +60,7 @@ def run_chain(sampler, fields: torch.Tensor, n_traj: int, seed: int) -> tuple[to
 
 def force_split(sampler, fields: torch.Tensor, repeats: int) -> dict:
     """One effective fermion force of ``sampler`` (an SLHMC with a net): total, solve, network."""
-    term = next(t for level in sampler.integrator.levels for t in level.terms
-                if isinstance(t, SmearedPseudofermion))
+    term = next(t for level in sampler.integrator.levels for t in level.terms if isinstance(t, SmearedPseudofermion))
     gens = make_generators(1, fields.shape[0])
     phi = term.heat_bath(fields, gens)
     smeared = term.smeared(fields)
@@ -75,8 +74,12 @@ def force_split(sampler, fields: torch.Tensor, repeats: int) -> dict:
 
     total = seconds(lambda: term.force(fields, phi))
     solve = seconds(lambda: term.base.force(smeared, phi))
-    return {"force_seconds": total, "solve_seconds": solve, "network_seconds": total - solve,
-            "network_fraction": (total - solve) / total}
+    return {
+        "force_seconds": total,
+        "solve_seconds": solve,
+        "network_seconds": total - solve,
+        "network_fraction": (total - solve) / total,
+    }
 
 
 def main() -> None:
@@ -92,8 +95,9 @@ def main() -> None:
         args.chains, args.therm, args.trajectories = 4, 5, 3
     torch.set_num_threads(args.threads)
 
-    cfg = compose_experiment("slhmc_light", [f"ensembles.{e}.chain.n_chains={args.chains}"
-                                             for e in ("hmc", "thin", "stout")])
+    cfg = compose_experiment(
+        "slhmc_light", [f"ensembles.{e}.chain.n_chains={args.chains}" for e in ("hmc", "thin", "stout")]
+    )
     hmc_ens, thin_ens, stout_ens = (cfg.ensembles[e] for e in ("hmc", "thin", "stout"))
     if args.model:
         net, net_source = load_model(stout_ens, args.model), args.model
@@ -117,21 +121,36 @@ def main() -> None:
         _, cases[name] = run_chain(sampler, fields, args.trajectories, seed=2)
     cases["stout"]["force"] = force_split(samplers["stout"], fields, repeats=3 if args.quick else 10)
     base = cases["hmc"]
-    for name, case in cases.items():
+    for case in cases.values():
         case["seconds_vs_hmc"] = case["seconds_per_trajectory"] / base["seconds_per_trajectory"]
         cg = case["cg_md_per_trajectory"] + case["cg_metropolis_per_trajectory"]
         case["cg_vs_hmc"] = cg / (base["cg_md_per_trajectory"] + base["cg_metropolis_per_trajectory"])
-    print(json.dumps({
-        "benchmark": "slhmc_cost",
-        "setup": {"lattice": list(hmc_ens.theory.lattice), "beta": hmc_ens.theory.beta,
-                  "mass": hmc_ens.theory.fermion_mass, "m_eff": float(thin_ens.sampler.options["m_eff"]),
-                  "n_flavours": hmc_ens.theory.n_flavours, "n_steps": hmc_ens.sampler.n_steps,
-                  "dtype": "float64", "net": net_source, "thermalisation_trajectories": args.therm,
-                  "thermalisation_seconds": therm_seconds},
-        "machine": {"threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
-                    "torch": torch.__version__},
-        "cases": cases,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "slhmc_cost",
+                "setup": {
+                    "lattice": list(hmc_ens.theory.lattice),
+                    "beta": hmc_ens.theory.beta,
+                    "mass": hmc_ens.theory.fermion_mass,
+                    "m_eff": float(thin_ens.sampler.options["m_eff"]),
+                    "n_flavours": hmc_ens.theory.n_flavours,
+                    "n_steps": hmc_ens.sampler.n_steps,
+                    "dtype": "float64",
+                    "net": net_source,
+                    "thermalisation_trajectories": args.therm,
+                    "thermalisation_seconds": therm_seconds,
+                },
+                "machine": {
+                    "threads": torch.get_num_threads(),
+                    "processor": platform.processor() or platform.machine(),
+                    "torch": torch.__version__,
+                },
+                "cases": cases,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="training dtype")
-    parser.add_argument("--compare", action="store_true",
-                        help="u1_plaquette: the layer-by-layer reference path beside the merged one, interleaved")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="u1_plaquette: the layer-by-layer reference path beside the merged one, interleaved",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype]
@@ -78,8 +81,9 @@ def main() -> None:
         probes = {}
         for merged in paths:
             torch.manual_seed(args.seed)
-            probes[merged] = FlowTrainer(build(kind, shape, args.partners, merged, dtype), action, steps=100,
-                                         seed=args.seed)
+            probes[merged] = FlowTrainer(
+                build(kind, shape, args.partners, merged, dtype), action, steps=100, seed=args.seed
+            )
             for _ in range(5):
                 probes[merged].step()
         elapsed = dict.fromkeys(paths, 0.0)
@@ -93,9 +97,14 @@ def main() -> None:
         trainers = {}
         for merged in paths:
             torch.manual_seed(args.seed)
-            trainers[merged] = FlowTrainer(build(kind, shape, args.partners, merged, dtype), action,
-                                           steps=max(1, int(speed[merged] * args.budget)), lr=args.lr,
-                                           seed=args.seed, grad_clip=1.0)
+            trainers[merged] = FlowTrainer(
+                build(kind, shape, args.partners, merged, dtype),
+                action,
+                steps=max(1, int(speed[merged] * args.budget)),
+                lr=args.lr,
+                seed=args.seed,
+                grad_clip=1.0,
+            )
         seconds = dict.fromkeys(paths, 0.0)
         running = list(paths)
         while running:
@@ -110,20 +119,35 @@ def main() -> None:
         for merged in paths:
             trainer = trainers[merged]
             fresh = evaluate_flow(trainer.model, action, args.samples, seed=args.seed + 1)
-            results.append({
-                "kind": kind,
-                "path": ("merged" if merged else "layer_by_layer") if kind == "u1_plaquette" else None,
-                "steps_per_second": round(speed[merged], 2),
-                "steps": trainer.step_count,
-                "train_seconds": round(seconds[merged], 1),
-                "kl_nats": round(float(np.mean(trainer.history["loss"][-100:])) + lz, 2),
-                "kl_identity_nats": round(args.size**2 * math.log(special.iv(0, args.beta)), 1),
-                "fresh_ess": round(fresh["ess"], 4),
-                "fresh_acceptance": round(fresh["acceptance"], 4),
-                "ess_bound": round(partner_ess_bound(args.beta, args.partners), 4) if kind == "u1_plaquette" else None,
-            })
-    print(json.dumps({"lattice": list(shape), "beta": args.beta, "threads": args.threads, "dtype": args.dtype,
-                      "samples": args.samples, "results": results}, indent=1))
+            results.append(
+                {
+                    "kind": kind,
+                    "path": ("merged" if merged else "layer_by_layer") if kind == "u1_plaquette" else None,
+                    "steps_per_second": round(speed[merged], 2),
+                    "steps": trainer.step_count,
+                    "train_seconds": round(seconds[merged], 1),
+                    "kl_nats": round(float(np.mean(trainer.history["loss"][-100:])) + lz, 2),
+                    "kl_identity_nats": round(args.size**2 * math.log(special.iv(0, args.beta)), 1),
+                    "fresh_ess": round(fresh["ess"], 4),
+                    "fresh_acceptance": round(fresh["acceptance"], 4),
+                    "ess_bound": round(partner_ess_bound(args.beta, args.partners), 4)
+                    if kind == "u1_plaquette"
+                    else None,
+                }
+            )
+    print(
+        json.dumps(
+            {
+                "lattice": list(shape),
+                "beta": args.beta,
+                "threads": args.threads,
+                "dtype": args.dtype,
+                "samples": args.samples,
+                "results": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

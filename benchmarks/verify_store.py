@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from lqcdml.config import compose_experiment
-from lqcdml.kinds import SAMPLERS
 from lqcdml.driver.specs import store_meta
 from lqcdml.identity.expectations import store_expectations
+from lqcdml.kinds import SAMPLERS
 from lqcdml.lattice import SU, make_generators
 from lqcdml.observables import plaquette
 from lqcdml.store import EnsembleStore, verify_store
@@ -40,23 +40,45 @@ from lqcdml.store.verify import QUICK_TAIL
 
 def _store(path: Path, extent: int, n_configs: int, n_chains: int) -> EnsembleStore:
     """A store of ``n_configs`` Haar-random SU(3) configurations, committed as a chain would."""
-    cfg = compose_experiment("ci_tiny", [f"ensembles.su2.theory.lattice=[{extent},{extent},{extent},{extent}]",
-                                         "ensembles.su2.theory.n_colors=3",
-                                         f"ensembles.su2.chain.n_chains={n_chains}",
-                                         f"ensembles.su2.chain.n_configs={n_configs}", "ensembles.su2.chain.n_therm=0"])
+    cfg = compose_experiment(
+        "ci_tiny",
+        [
+            f"ensembles.su2.theory.lattice=[{extent},{extent},{extent},{extent}]",
+            "ensembles.su2.theory.n_colors=3",
+            f"ensembles.su2.chain.n_chains={n_chains}",
+            f"ensembles.su2.chain.n_configs={n_configs}",
+            "ensembles.su2.chain.n_therm=0",
+        ],
+    )
     group = SU(3)
     shape = (n_chains, 4, extent, extent, extent, extent, 3, 3)
-    store = EnsembleStore.create(path, field_shape=shape, dtype="complex128", capacity=n_configs,
-                                 meta=store_meta(cfg, "su2", 1), observable="plaquette",
-                                 counters=SAMPLERS.lookup("hmc").counters)
+    store = EnsembleStore.create(
+        path,
+        field_shape=shape,
+        dtype="complex128",
+        capacity=n_configs,
+        meta=store_meta(cfg, "su2", 1),
+        observable="plaquette",
+        counters=SAMPLERS.lookup("hmc").counters,
+    )
     gens = make_generators(1, n_chains)
     for i in range(n_configs):
         links = group.haar(gens, shape[1:-2], torch.complex128)
-        records = {"trajectory": i + 1, "accepted": np.ones(n_chains), "delta_H": np.zeros(n_chains),
-                   "plaquette": plaquette(links, group).numpy(), "cg_md": 0, "cg_metropolis": 0}
-        store.commit(i, links.numpy(), records, {"rng_states": np.zeros((n_chains, 8), np.uint8),
-                                                 "n_accepted": np.full(n_chains, i + 1, np.int64)},
-                     {"trajectory": i + 1})
+        records = {
+            "trajectory": i + 1,
+            "accepted": np.ones(n_chains),
+            "delta_H": np.zeros(n_chains),
+            "plaquette": plaquette(links, group).numpy(),
+            "cg_md": 0,
+            "cg_metropolis": 0,
+        }
+        store.commit(
+            i,
+            links.numpy(),
+            records,
+            {"rng_states": np.zeros((n_chains, 8), np.uint8), "n_accepted": np.full(n_chains, i + 1, np.int64)},
+            {"trajectory": i + 1},
+        )
     return store
 
 
@@ -89,17 +111,32 @@ def main() -> None:
             full = _seconds(lambda: verify_store(path, expect))
             quick = _seconds(lambda: verify_store(path, expect, tail=QUICK_TAIL))
             assert verify_store(path, expect)["ok"]
-            rows.append({
-                "lattice": f"{extent}^4", "n_colors": 3, "chains": args.chains, "configurations": n,
-                "bytes_per_configuration": config_bytes,
-                "read_seconds_per_configuration": read / n,
-                "verify_seconds_per_configuration": full / n,
-                "quick_seconds_per_store": quick,
-                "read_MB_per_s": config_bytes * n / read / 1e6,
-                "verify_MB_per_s": config_bytes * n / full / 1e6,
-            })
-    print(json.dumps({"benchmark": "verify_store", "threads": args.threads, "dtype": "complex128",
-                      "machine": platform.machine(), "results": rows}, indent=2))
+            rows.append(
+                {
+                    "lattice": f"{extent}^4",
+                    "n_colors": 3,
+                    "chains": args.chains,
+                    "configurations": n,
+                    "bytes_per_configuration": config_bytes,
+                    "read_seconds_per_configuration": read / n,
+                    "verify_seconds_per_configuration": full / n,
+                    "quick_seconds_per_store": quick,
+                    "read_MB_per_s": config_bytes * n / read / 1e6,
+                    "verify_MB_per_s": config_bytes * n / full / 1e6,
+                }
+            )
+    print(
+        json.dumps(
+            {
+                "benchmark": "verify_store",
+                "threads": args.threads,
+                "dtype": "complex128",
+                "machine": platform.machine(),
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

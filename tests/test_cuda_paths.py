@@ -20,12 +20,11 @@ import pytest
 import torch
 
 from lqcdml.config import compose_experiment
-
-from lqcdml.identity import training_hash
-from lqcdml.driver.specs import chain_spec, check_compatible, load_model, store_meta
-from lqcdml.kinds import trainer_kind
 from lqcdml.driver import run_chain_into_store, train_into_checkpoint
+from lqcdml.driver.specs import chain_spec, check_compatible, load_model, store_meta
 from lqcdml.estimators import control_variate_terms, schwinger_dyson_term, train_control_variate
+from lqcdml.identity import training_hash
+from lqcdml.kinds import trainer_kind
 from lqcdml.lattice import SU, U1, make_generators, randn, restore_generators
 from lqcdml.nn import (
     PlaquetteVectorField,
@@ -73,8 +72,9 @@ from .helpers import randomize
 
 DEVICES = [
     "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                   reason="no CUDA device on this machine")),
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+    ),
 ]
 on_every_device = pytest.mark.parametrize("device", DEVICES)
 
@@ -133,8 +133,7 @@ def test_hmc_of_2d_u1(device, dtype):
     out = sampler.integrator.integrate(q0.to(device, dtype), p0.to(device, dtype), 1.0)
     tol = 1e-10 if dtype == torch.float64 else 1e-3
     _agree(out.q.double(), ref.q, tol)
-    _agree(sampler.hamiltonian((action,), out.q, out.p).double(),
-           sampler.hamiltonian((action,), ref.q, ref.p), tol)
+    _agree(sampler.hamiltonian((action,), out.q, out.p).double(), sampler.hamiltonian((action,), ref.q, ref.p), tol)
 
 
 @on_every_device
@@ -269,8 +268,9 @@ def test_slhmc(device, kind):
     ref = _smearing(kind)
     net = copy.deepcopy(ref).to(device).requires_grad_(False)
     effective = SmearedPseudofermion(_staggered(0.6), net)
-    sampler = slhmc(WilsonGaugeAction(2.0, SU2), [_staggered(0.4)], [effective], n_steps=2, gauge_steps=1,
-                    trajectory_length=0.3)
+    sampler = slhmc(
+        WilsonGaugeAction(2.0, SU2), [_staggered(0.4)], [effective], n_steps=2, gauge_steps=1, trajectory_length=0.3
+    )
     state = ChainState.initial(_su2_links().to(device), make_generators(21, 2, device))
     for _ in range(2):
         state, info = sampler.step(state)
@@ -311,8 +311,9 @@ def test_slhmc_training(device):
     net = copy.deepcopy(ref).to(device)
 
     def make_sampler(model):
-        return slhmc(WilsonGaugeAction(2.0, SU2), exact, [SmearedPseudofermion(eff[0], model)], n_steps=2,
-                     trajectory_length=0.3)
+        return slhmc(
+            WilsonGaugeAction(2.0, SU2), exact, [SmearedPseudofermion(eff[0], model)], n_steps=2, trajectory_length=0.3
+        )
 
     start = ChainState.initial(configs[:2].to(device), make_generators(33, 2, device))
     online = OnlineSLHMCTrainer(net, make_sampler, exact, eff, start, lr=1e-3)
@@ -377,7 +378,9 @@ def test_configured_flow_training_then_sampling(device, tmp_path):
     trainer = trainer_kind(ens).build(ens, torch.device(device), None)
     train_into_checkpoint(trainer, ckpt, 1, 1, meta)
     _on(device, *trainer.model.parameters())
-    resumed = trainer_kind(ens).build(ens, torch.device(device), None)  # a later run: the checkpoint is read onto the CPU first
+    resumed = trainer_kind(ens).build(
+        ens, torch.device(device), None
+    )  # a later run: the checkpoint is read onto the CPU first
     train_into_checkpoint(resumed, ckpt, 2, 1, meta)
     assert resumed.step_count == 2 and resumed.history["loss"][:1] == trainer.history["loss"]
     assert all(math.isfinite(v) for v in resumed.history["loss"])

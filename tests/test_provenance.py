@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from lqcdml.config import compose_experiment, to_container
-from lqcdml.config import replica_seed
+from lqcdml.config import compose_experiment, replica_seed, to_container
 from lqcdml.identity.provenance import job_provenance
 from lqcdml.provenance import RECORDED_PACKAGES, git_commit, package_versions
 
@@ -24,8 +23,11 @@ def test_job_record_has_the_resolved_config_its_seeds_and_where_it_ran():
     rec = job_provenance(cfg, "u1", replica=2)
     assert rec["config"] == to_container(cfg.ensembles["u1"])
     # an HMC ensemble trains no model: no training seed
-    assert rec["seeds"] == {"chain": 77, "estimator": cfg.ensembles["u1"].estimator.seed,
-                            "replica_stream": replica_seed(77, 2)}
+    assert rec["seeds"] == {
+        "chain": 77,
+        "estimator": cfg.ensembles["u1"].estimator.seed,
+        "replica_stream": replica_seed(77, 2),
+    }
     flow = job_provenance(cfg, "flow")
     assert flow["seeds"]["train"] == cfg.ensembles["flow"].train.seed
     assert (rec["device"], rec["dtype"], rec["experiment"], rec["ensemble"]) == ("cpu", cfg.dtype, "ci_tiny", "u1")

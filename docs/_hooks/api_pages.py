@@ -18,8 +18,25 @@ from pathlib import Path
 from mkdocs.structure.files import File
 
 #: the order of the layer table; the configuration packages after the physics and I/O
-LAYER_ORDER = ("kernels", "lattice", "solvers", "theories", "observables", "nn", "samplers", "train",
-               "estimators", "analysis", "store", "driver", "config", "kinds", "assembly", "identity", "cli")
+LAYER_ORDER = (
+    "kernels",
+    "lattice",
+    "solvers",
+    "theories",
+    "observables",
+    "nn",
+    "samplers",
+    "train",
+    "estimators",
+    "analysis",
+    "store",
+    "driver",
+    "config",
+    "kinds",
+    "assembly",
+    "identity",
+    "cli",
+)
 API_SECTION = "API reference"
 
 
@@ -66,8 +83,11 @@ def on_files(files, config):
             "::: lqcdml\n    options:\n      show_submodules: false\n" + top_blocks
         ),
     }
-    rows = [f"| [`lqcdml`](lqcdml.md) | {_summary(root / '__init__.py')} (modules: "
-            + ", ".join(f"`{m}`" for m in top) + ") |"]
+    rows = [
+        f"| [`lqcdml`](lqcdml.md) | {_summary(root / '__init__.py')} (modules: "
+        + ", ".join(f"`{m}`" for m in top)
+        + ") |"
+    ]
     for p in packages:
         generated[f"api/{p}.md"] = f"---\ntitle: lqcdml.{p}\n---\n\n::: lqcdml.{p}\n"
         rows.append(f"| [`lqcdml.{p}`]({p}.md) | {_summary(root / p / '__init__.py')} |")

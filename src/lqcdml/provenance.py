@@ -14,8 +14,19 @@ from typing import Any
 __all__ = ["git_commit", "kernels_record", "package_versions", "provenance", "RECORDED_PACKAGES"]
 
 #: distributions whose versions go into every record (the numbers depend on them)
-RECORDED_PACKAGES = ("lqcdml", "torch", "numpy", "scipy", "zarr", "xarray", "pyerrors", "hydra-core",
-                     "scikit-learn", "snakemake", "snakemake-executor-plugin-slurm")
+RECORDED_PACKAGES = (
+    "lqcdml",
+    "torch",
+    "numpy",
+    "scipy",
+    "zarr",
+    "xarray",
+    "pyerrors",
+    "hydra-core",
+    "scikit-learn",
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
+)
 
 
 @functools.cache
@@ -24,16 +35,16 @@ def git_commit() -> str:
     uncommitted changes), or ``"unknown"`` outside a git checkout; asked once per process."""
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if out.returncode != 0:
         return "unknown"
     dirty = subprocess.run(
         ["git", "-C", str(here), "status", "--porcelain", "--", str(here)],
-        capture_output=True, text=True, timeout=5,
+        capture_output=True,
+        text=True,
+        timeout=5,
     )
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
@@ -70,5 +81,11 @@ def provenance(config: Mapping[str, Any], seeds: Mapping[str, int], **extra: Any
     """The record of one job's output: the resolved config it ran (a JSON mapping), the seeds
     it drew from, package versions, the git commit and the kernels; ``extra`` adds fields
     (device, dtype)."""
-    return {"config": dict(config), "seeds": dict(seeds), "versions": package_versions(),
-            "git_commit": git_commit(), "kernels": kernels_record(), **extra}
+    return {
+        "config": dict(config),
+        "seeds": dict(seeds),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "kernels": kernels_record(),
+        **extra,
+    }

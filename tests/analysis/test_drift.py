@@ -80,22 +80,42 @@ def test_no_pull_for_rounding_noise():
 
 
 def test_the_published_slhmc_reference_needs_its_flavour_content():
-    theory = {"name": "su", "n_colors": 2, "lattice": [4, 4, 4, 4], "beta": 2.7, "fermion": "staggered",
-              "fermion_mass": 0.3, "antiperiodic": True, "n_flavours": 4}
+    theory = {
+        "name": "su",
+        "n_colors": 2,
+        "lattice": [4, 4, 4, 4],
+        "beta": 2.7,
+        "fermion": "staggered",
+        "fermion_mass": 0.3,
+        "antiperiodic": True,
+        "n_flavours": 4,
+    }
     assert reference_value(theory, "chiral_condensate")[0] == 0.4245
     assert reference_value({**theory, "n_flavours": 2}, "chiral_condensate") is None
     assert reference_value({**theory, "beta": 2.45}, "chiral_condensate") is None
 
 
 def test_summary_rows_have_a_fixed_order():
-    labels = ["plaquette", "correlator[t=10]", "correlator[t=2]", "wilson_loop[loop=2x2]", "acceptance",
-              "correlator[t=1]", "wilson_loop[loop=1x1]"]
+    labels = [
+        "plaquette",
+        "correlator[t=10]",
+        "correlator[t=2]",
+        "wilson_loop[loop=2x2]",
+        "acceptance",
+        "correlator[t=1]",
+        "wilson_loop[loop=1x1]",
+    ]
     rows = [Row(e, o, 0, 0, 0, 1, 1) for e in ("b", "a") for o in labels]
     once = [(r.ensemble, r.observable) for r in sorted(rows, key=_order)]
     again = [(r.ensemble, r.observable) for r in sorted(reversed(rows), key=_order)]
     assert once == again
-    assert once[:5] == [("a", "acceptance"), ("a", "correlator[t=1]"), ("a", "correlator[t=2]"),
-                        ("a", "correlator[t=10]"), ("a", "plaquette")]
+    assert once[:5] == [
+        ("a", "acceptance"),
+        ("a", "correlator[t=1]"),
+        ("a", "correlator[t=2]"),
+        ("a", "correlator[t=10]"),
+        ("a", "plaquette"),
+    ]
 
 
 def test_the_blocked_error_of_a_heavy_tailed_mean_covers_the_truth():

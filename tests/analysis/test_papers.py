@@ -20,10 +20,18 @@ from lqcdml.analysis.papers import (
 from lqcdml.analysis.summary import Row
 
 
-@pytest.mark.parametrize("value,error,text", [
-    (0.701992, 0.0003, "0.70199(30)"), (0.4245, 0.0005, "0.42450(50)"), (87.46, 2.3, "87.5(23)"),
-    (1234.0, 56.0, "1234(56)"), (0.5, None, "0.5"), (None, None, "not measured"), (0.3, float("nan"), "0.3"),
-])
+@pytest.mark.parametrize(
+    "value,error,text",
+    [
+        (0.701992, 0.0003, "0.70199(30)"),
+        (0.4245, 0.0005, "0.42450(50)"),
+        (87.46, 2.3, "87.5(23)"),
+        (1234.0, 56.0, "1234(56)"),
+        (0.5, None, "0.5"),
+        (None, None, "not measured"),
+        (0.3, float("nan"), "0.3"),
+    ],
+)
 def test_value_error_shows_two_digits_of_the_error(value, error, text):
     assert value_error(value, error) == text
 
@@ -41,8 +49,11 @@ def _row(ens, obs, value, error, tau=1.0, reference=None, reference_error=None, 
 
 
 def test_two_colour_table_doubles_the_polyakov_loop_and_pulls_against_the_published_row():
-    rows = [_row("nf4", "plaquette", 0.7022, 0.0003), _row("nf4", "polyakov_loop_re", 0.415, 0.008),
-            _row("nf4", "chiral_condensate", 0.4250, 0.0005)]
+    rows = [
+        _row("nf4", "plaquette", 0.7022, 0.0003),
+        _row("nf4", "polyakov_loop_re", 0.415, 0.008),
+        _row("nf4", "chiral_condensate", 0.4250, 0.0005),
+    ]
     table = {c.quantity: c for c in paper_comparisons("paper_slhmc_hmc", rows)}
     poly = next(c for q, c in table.items() if q.startswith("HMC, Nf = 4") and "Polyakov" in q)
     assert poly.ours == pytest.approx(0.83) and poly.ours_error == pytest.approx(0.016)
@@ -77,8 +88,13 @@ def test_paired_loss_difference_cancels_the_noise_both_networks_share():
 
 
 def test_control_variate_table_finds_the_published_runs_and_the_exact_free_value():
-    run = {"hidden": [], "n_train": 10_000, "network": "linear", "variance_reduction": 80.0,
-           "improved": {"value": 0.13781, "error": 0.00002}}
+    run = {
+        "hidden": [],
+        "n_train": 10_000,
+        "network": "linear",
+        "variance_reduction": 80.0,
+        "improved": {"value": 0.13781, "error": 0.00002},
+    }
     estimates = [{"ensemble": "phi4", "runs": [run]}, {"ensemble": "free", "runs": [run]}]
     theories = {"free": {"name": "phi4", "lattice": [40, 10], "m2": 0.01, "lam": 0.0, "convention": "standard"}}
     table = paper_comparisons("paper_cv_phi4", [], estimates, theories)
@@ -87,7 +103,9 @@ def test_control_variate_table_finds_the_published_runs_and_the_exact_free_value
     missing = next(c for c in table if "MLP 16" in c.quantity)
     assert missing.ours is None and "not run at this scale" in missing.published_text
     free = next(c for c in table if c.quantity.startswith("free field"))
-    assert free.published == pytest.approx(0.1378072225, abs=1e-10)  # the exact value of docs/reference.md#neural-control-variates
+    assert free.published == pytest.approx(
+        0.1378072225, abs=1e-10
+    )  # the exact value of docs/reference.md#neural-control-variates
 
 
 def test_smoke_table_says_it_is_not_the_paper_and_the_csv_matches(tmp_path):
@@ -103,16 +121,25 @@ def test_smoke_table_says_it_is_not_the_paper_and_the_csv_matches(tmp_path):
 
 
 def test_other_experiments_compare_every_row_with_a_reference(tmp_path):
-    rows = [_row("u1", "plaquette", 0.5, 0.01, reference=0.49, reference_error=0.0, source="exact"),
-            _row("u1", "acceptance", 0.9, 0.01)]
+    rows = [
+        _row("u1", "plaquette", 0.5, 0.01, reference=0.49, reference_error=0.0, source="exact"),
+        _row("u1", "acceptance", 0.9, 0.01),
+    ]
     table = comparison_table("quickstart", rows)
     assert comparison_lines("quickstart", table) == []
     write_comparison_csv(tmp_path / "c.csv", table)
     assert [c.quantity for c in table] == ["u1: plaquette"] and table[0].pull == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("value,error,text", [(0.7025, 1e-4, "0.7025(1)"), (0.1434576, 8.5e-6, "0.1434576(85)"),
-                                              (0.82, 0.01, "0.82(1)"), (0.08691, 9e-5, "0.08691(9)")])
+@pytest.mark.parametrize(
+    "value,error,text",
+    [
+        (0.7025, 1e-4, "0.7025(1)"),
+        (0.1434576, 8.5e-6, "0.1434576(85)"),
+        (0.82, 0.01, "0.82(1)"),
+        (0.08691, 9e-5, "0.08691(9)"),
+    ],
+)
 def test_published_values_keep_their_quoted_digits(value, error, text):
     assert value_error(value, error, as_quoted=True) == text
 

@@ -61,9 +61,13 @@ def test_unequal_replicas_weight_their_means_by_length():
 
 def test_the_summary_marks_a_stuck_ensemble():
     rng = np.random.default_rng(5)
-    ds = xr.Dataset({"plaquette": _series(np.tile(0.7 + 0.01 * rng.normal(size=8), (6, 1))),
-                     "acceptance": _series(np.zeros((6, 8)))},
-                    attrs={"theory": json.dumps(THEORY), "n_therm_configs": 0})
+    ds = xr.Dataset(
+        {
+            "plaquette": _series(np.tile(0.7 + 0.01 * rng.normal(size=8), (6, 1))),
+            "acceptance": _series(np.zeros((6, 8))),
+        },
+        attrs={"theory": json.dumps(THEORY), "n_therm_configs": 0},
+    )
     rows = {r.observable: r for r in summarize_ensemble("stuck", ds)}
     # the Gamma method sees no fluctuation at all; the stated error is the chains' spread
     assert rows["plaquette"].replicas_disagree and rows["plaquette"].error == rows["plaquette"].replica_error > 1e-3
@@ -75,10 +79,32 @@ def test_the_summary_marks_a_stuck_ensemble():
 def test_comparisons_use_the_error_the_replica_spread_implies():
     from lqcdml.analysis.summary import Row
 
-    agree = Row("a", "plaquette", 0.70, 1e-4, 1.0, 100, 32, reference=0.7005,
-                replica_chi2=30.0, replica_dof=31, replica_error=1.1e-4)
-    stuck = Row("a", "plaquette", 0.70, 1e-4, 1.0, 100, 32, reference=0.7005,
-                replica_chi2=31 * 7.4, replica_dof=31, replica_error=2.7e-4)
+    agree = Row(
+        "a",
+        "plaquette",
+        0.70,
+        1e-4,
+        1.0,
+        100,
+        32,
+        reference=0.7005,
+        replica_chi2=30.0,
+        replica_dof=31,
+        replica_error=1.1e-4,
+    )
+    stuck = Row(
+        "a",
+        "plaquette",
+        0.70,
+        1e-4,
+        1.0,
+        100,
+        32,
+        reference=0.7005,
+        replica_chi2=31 * 7.4,
+        replica_dof=31,
+        replica_error=2.7e-4,
+    )
     assert agree.comparison_error == 1e-4 and agree.pull == pytest.approx(-5.0)  # a fluctuation: Gamma error
     assert stuck.replicas_disagree and stuck.comparison_error == 2.7e-4
     assert stuck.pull == pytest.approx(-5e-4 / 2.7e-4)

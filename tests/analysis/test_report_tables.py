@@ -27,13 +27,33 @@ def test_same_theory_ensembles_are_compared_in_units_of_the_combined_error():
 def test_cost_table_counts_chain_configurations_and_two_tau_int():
     cfg = experiment_view(compose_experiment("paper_flow_phi4", []))
     manifests = [
-        {"store": "a", "ensemble": "hmc_2d", "n_committed": 2000, "resumed_from": 0, "seconds": 160.0,
-         "acceptance": 0.8, "counters_per_trajectory": {"cg_md": 100.0, "cg_metropolis": 12.0}},
-        {"store": "b", "ensemble": "hmc_2d", "n_committed": 2000, "resumed_from": 1000, "seconds": 80.0,
-         "acceptance": 0.9, "counters_per_trajectory": {"cg_md": 110.0, "cg_metropolis": 8.0}},
+        {
+            "store": "a",
+            "ensemble": "hmc_2d",
+            "n_committed": 2000,
+            "resumed_from": 0,
+            "seconds": 160.0,
+            "acceptance": 0.8,
+            "counters_per_trajectory": {"cg_md": 100.0, "cg_metropolis": 12.0},
+        },
+        {
+            "store": "b",
+            "ensemble": "hmc_2d",
+            "n_committed": 2000,
+            "resumed_from": 1000,
+            "seconds": 80.0,
+            "acceptance": 0.9,
+            "counters_per_trajectory": {"cg_md": 110.0, "cg_metropolis": 8.0},
+        },
         {"checkpoint": "m.pt", "ensemble": "flow_2d", "seconds": 300.0, "fresh": {"ess": 0.3, "acceptance": 0.5}},
-        {"store": "c", "ensemble": "flow_2d", "n_committed": 1000, "resumed_from": 0, "seconds": 32.0,
-         "acceptance": 0.5},
+        {
+            "store": "c",
+            "ensemble": "flow_2d",
+            "n_committed": 1000,
+            "resumed_from": 0,
+            "seconds": 32.0,
+            "acceptance": 0.5,
+        },
     ]
     lines = cost_lines(cfg, _rows(), manifests)
     row = next(line for line in lines if line.startswith("| hmc_2d |"))
@@ -54,8 +74,18 @@ def test_same_theory_comparison_leaves_out_sampler_diagnostics_and_widens_disagr
         Row("hmc_2d", "acceptance", 0.9, 0.01, 0.5, 2000, 2),
         Row("flow_2d", "abs_magnetization", 0.0870, 0.0001, 1.5, 1000, 32),
         # the HMC replicas scatter by chi2/dof 7 about the Gamma error: their spread implies 3e-4
-        Row("hmc_2d", "abs_magnetization", 0.0866, 0.0001, 12.0, 2000, 32,
-            replica_chi2=31 * 7.0, replica_dof=31, replica_error=0.0003),
+        Row(
+            "hmc_2d",
+            "abs_magnetization",
+            0.0866,
+            0.0001,
+            12.0,
+            2000,
+            32,
+            replica_chi2=31 * 7.0,
+            replica_dof=31,
+            replica_error=0.0003,
+        ),
         # zero to rounding in both (an imaginary part that vanishes exactly): nothing to compare
         Row("flow_2d", "polyakov_loop_im", -1.8e-17, 6e-18, 1.0, 1000, 2),
         Row("hmc_2d", "polyakov_loop_im", 3.1e-17, 1.2e-17, 1.0, 2000, 2),
@@ -69,12 +99,15 @@ def test_same_theory_comparison_leaves_out_sampler_diagnostics_and_widens_disagr
 
 def test_acceptance_scan_groups_slhmc_ensembles_by_effective_action_at_two_or_more_m_eff():
     theory = {"name": "su", "lattice": [4, 4, 4, 4]}
-    view = ExperimentView("x", {
-        "thin_a": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.3}),
-        "thin_b": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.5}),
-        "net_a": EnsembleView(theory, "slhmc", {"m_eff": 0.3}, model_kind="stout"),
-        "hmc": EnsembleView(theory, "hmc"),
-    })
+    view = ExperimentView(
+        "x",
+        {
+            "thin_a": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.3}),
+            "thin_b": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.5}),
+            "net_a": EnsembleView(theory, "slhmc", {"m_eff": 0.3}, model_kind="stout"),
+            "hmc": EnsembleView(theory, "hmc"),
+        },
+    )
     rows = [Row(e, "acceptance", 0.5 + i / 10, 0.01, 0.5, 100, 2) for i, e in enumerate(view.ensembles)]
     scan = acceptance_scan(view, rows)
     assert scan == {"no network": [(0.3, 0.5, 0.01), (0.5, 0.6, 0.01)]}  # one m_eff of the stout net: no curve

@@ -18,8 +18,22 @@ def tiny_cfg(tmp_path):
 
 
 def _gen(cfg, store, *extra):
-    return main(["generate", "--config", str(cfg), "--ensemble", "u1", "--replica", "1",
-                 "--store", str(store), "--progress", "lines", *extra])
+    return main(
+        [
+            "generate",
+            "--config",
+            str(cfg),
+            "--ensemble",
+            "u1",
+            "--replica",
+            "1",
+            "--store",
+            str(store),
+            "--progress",
+            "lines",
+            *extra,
+        ]
+    )
 
 
 def test_generate_resume_equals_uninterrupted_bit_for_bit(tiny_cfg, tmp_path, capsys):
@@ -48,43 +62,106 @@ def test_info_prints_committed_count_config_replica_versions(tiny_cfg, tmp_path,
 
 def test_measure_and_analyze_produce_observables_tables_and_figures(tiny_cfg, tmp_path, capsys):
     for r in (1, 2):
-        assert main(["generate", "--config", str(tiny_cfg), "--ensemble", "u1", "--replica", str(r),
-                     "--store", str(tmp_path / f"r{r}.zarr"), "--progress", "lines"]) == 0
-        assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "--store",
-                     str(tmp_path / f"r{r}.zarr"), "--out", str(tmp_path / f"o{r}.zarr")]) == 0
-    assert main(["analyze", "--config", str(tiny_cfg), "--obs", str(tmp_path / "o1.zarr"),
-                 str(tmp_path / "o2.zarr"), "--out", str(tmp_path / "an")]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--config",
+                    str(tiny_cfg),
+                    "--ensemble",
+                    "u1",
+                    "--replica",
+                    str(r),
+                    "--store",
+                    str(tmp_path / f"r{r}.zarr"),
+                    "--progress",
+                    "lines",
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(
+                [
+                    "measure",
+                    "--config",
+                    str(tiny_cfg),
+                    "--ensemble",
+                    "u1",
+                    "--store",
+                    str(tmp_path / f"r{r}.zarr"),
+                    "--out",
+                    str(tmp_path / f"o{r}.zarr"),
+                ]
+            )
+            == 0
+        )
+    assert (
+        main(
+            [
+                "analyze",
+                "--config",
+                str(tiny_cfg),
+                "--obs",
+                str(tmp_path / "o1.zarr"),
+                str(tmp_path / "o2.zarr"),
+                "--out",
+                str(tmp_path / "an"),
+            ]
+        )
+        == 0
+    )
     summary = (tmp_path / "an" / "summary.md").read_text()
     assert "| u1 | plaquette |" in summary and "exact (Bessel functions)" in summary
     assert (tmp_path / "an" / "summary.csv").read_text().startswith("ensemble,observable,value")
     figures = {p.name for p in (tmp_path / "an" / "figures").iterdir()}
-    assert {"u1__plaquette__history.png", "u1__plaquette__autocorrelation.png",
-            "u1__plaquette__histogram.png"} <= figures
+    assert {
+        "u1__plaquette__history.png",
+        "u1__plaquette__autocorrelation.png",
+        "u1__plaquette__histogram.png",
+    } <= figures
 
 
 BAD_INPUTS = [
-    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.beta=-2"],
-     "ensembles.u1.theory.beta = -2.0; allowed: beta > 0"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "su2", "theory.n_colors=5"],
-     "ensembles.su2.theory.n_colors = 5; allowed: 2 or 3"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "chain.n_configs=0"],
-     "ensembles.u1.chain.n_configs = 0; allowed: n_configs >= 1"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.bta=1"],
-     "unknown key 'bta'"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "sampler.n_steps=many"],
-     "ensembles.u1.sampler.n_steps = 'many'; allowed: a value of type integer"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "nope"], "--ensemble = 'nope'; allowed: flow, stag, su2, u1, u1flow"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "--replica", "3"],
-     "--replica = 3; allowed: 1..2"),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.beta=-2"],
+        "ensembles.u1.theory.beta = -2.0; allowed: beta > 0",
+    ),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "su2", "theory.n_colors=5"],
+        "ensembles.su2.theory.n_colors = 5; allowed: 2 or 3",
+    ),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "u1", "chain.n_configs=0"],
+        "ensembles.u1.chain.n_configs = 0; allowed: n_configs >= 1",
+    ),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.bta=1"], "unknown key 'bta'"),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "u1", "sampler.n_steps=many"],
+        "ensembles.u1.sampler.n_steps = 'many'; allowed: a value of type integer",
+    ),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "nope"],
+        "--ensemble = 'nope'; allowed: flow, stag, su2, u1, u1flow",
+    ),
+    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "--replica", "3"], "--replica = 3; allowed: 1..2"),
     (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "device=cuda:x"], "device = 'cuda:x'"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.lattice=[2,3,2,4]"],
-     "ensembles.stag.theory.lattice[1] = 3; allowed: even extents for staggered fermions"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.n_flavours=-1"],
-     "ensembles.stag.theory.n_flavours = -1; allowed: n_flavours >= 0 for staggered fermions (0: quenched"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "stag", "sampler.rational_tol=1e-20"],
-     "ensembles.stag.sampler.rational_tol = 1e-20; allowed: 1e-14 <= rational_tol <= 1e-4"),
-    (["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.fermion=wilson"],
-     "ensembles.u1.theory.fermion = 'wilson'; allowed: none for theory.name = 'u1'"),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.lattice=[2,3,2,4]"],
+        "ensembles.stag.theory.lattice[1] = 3; allowed: even extents for staggered fermions",
+    ),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "stag", "theory.n_flavours=-1"],
+        "ensembles.stag.theory.n_flavours = -1; allowed: n_flavours >= 0 for staggered fermions (0: quenched",
+    ),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "stag", "sampler.rational_tol=1e-20"],
+        "ensembles.stag.sampler.rational_tol = 1e-20; allowed: 1e-14 <= rational_tol <= 1e-4",
+    ),
+    (
+        ["generate", "+experiment=ci_tiny", "--ensemble", "u1", "theory.fermion=wilson"],
+        "ensembles.u1.theory.fermion = 'wilson'; allowed: none for theory.name = 'u1'",
+    ),
 ]
 
 
@@ -106,40 +183,94 @@ def test_missing_and_foreign_store_paths(tmp_path, capsys, tiny_cfg):
     before = snapshot(tmp_path)
     assert _gen(tiny_cfg, tmp_path / "foreign") == 2
     assert "not a Zarr store" in capsys.readouterr().err
-    assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "--store",
-                 str(tmp_path / "none.zarr"), "--out", str(tmp_path / "o.zarr")]) == 2
+    assert (
+        main(
+            [
+                "measure",
+                "--config",
+                str(tiny_cfg),
+                "--ensemble",
+                "u1",
+                "--store",
+                str(tmp_path / "none.zarr"),
+                "--out",
+                str(tmp_path / "o.zarr"),
+            ]
+        )
+        == 2
+    )
     assert snapshot(tmp_path) == before
 
 
 def test_resuming_with_an_incompatible_config_is_refused_untouched(tiny_cfg, tmp_path, capsys):
     _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=10")
     before = snapshot(tmp_path)
-    for override, key in [("theory.beta=3.5", "theory.beta = 3.5"), ("chain.seed=9", "chain.seed = 9"),
-                          ("dtype=float32", "precision = 'float32'"), ("chain.n_chains=1", "chain.n_chains = 1")]:
+    for override, key in [
+        ("theory.beta=3.5", "theory.beta = 3.5"),
+        ("chain.seed=9", "chain.seed = 9"),
+        ("dtype=float32", "precision = 'float32'"),
+        ("chain.n_chains=1", "chain.n_chains = 1"),
+    ]:
         assert _gen(tiny_cfg, tmp_path / "s.zarr", override) == 2
         err = capsys.readouterr().err
         assert "incompatible config" in err and key in err, err
     assert _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=8", "chain.n_therm=1") == 2
     assert "allowed: >= 10" in capsys.readouterr().err
-    assert main(["generate", "--config", str(tiny_cfg), "--ensemble", "u1", "--replica", "2",
-                 "--store", str(tmp_path / "s.zarr")]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--config",
+                str(tiny_cfg),
+                "--ensemble",
+                "u1",
+                "--replica",
+                "2",
+                "--store",
+                str(tmp_path / "s.zarr"),
+            ]
+        )
+        == 2
+    )
     assert "holds replica 1, not 2" in capsys.readouterr().err
     assert snapshot(tmp_path) == before
 
 
 def test_measure_refuses_a_store_of_another_config(tiny_cfg, tmp_path, capsys):
     _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=10")
-    assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "theory.beta=1.5",
-                 "--store", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "o.zarr")]) == 2
+    assert (
+        main(
+            [
+                "measure",
+                "--config",
+                str(tiny_cfg),
+                "--ensemble",
+                "u1",
+                "theory.beta=1.5",
+                "--store",
+                str(tmp_path / "s.zarr"),
+                "--out",
+                str(tmp_path / "o.zarr"),
+            ]
+        )
+        == 2
+    )
     assert "config hash differs" in capsys.readouterr().err
     assert not Path(tmp_path / "o.zarr").exists()
 
 
 def test_a_solver_that_does_not_converge_stops_the_job_and_keeps_commits(tmp_path, capsys):
-    cfg = compose_experiment("paper_slhmc_hmc", [
-        "ensembles.nf4.theory.lattice=[2,2,2,2]", "ensembles.nf4.chain.n_chains=1",
-        "ensembles.nf4.chain.n_configs=8", "ensembles.nf4.chain.n_therm=1",
-        "ensembles.nf4.sampler.n_steps=2", "ensembles.nf4.chain.replicas=1"])
+    cfg = compose_experiment(
+        "paper_slhmc_hmc",
+        [
+            "ensembles.nf4.theory.lattice=[2,2,2,2]",
+            "ensembles.nf4.chain.n_chains=1",
+            "ensembles.nf4.chain.n_configs=8",
+            "ensembles.nf4.chain.n_therm=1",
+            "ensembles.nf4.sampler.n_steps=2",
+            "ensembles.nf4.chain.replicas=1",
+        ],
+    )
     path = tmp_path / "config.yaml"
     dump(cfg, path)
     base = ["generate", "--config", str(path), "--ensemble", "nf4", "--store", str(tmp_path / "s.zarr")]
@@ -151,7 +282,8 @@ def test_a_solver_that_does_not_converge_stops_the_job_and_keeps_commits(tmp_pat
 
     original = stag.StaggeredOperator.solve_normal
     stag.StaggeredOperator.solve_normal = lambda self, links, b, tol=1e-12, maxiter=10_000: original(
-        self, links, b, 1e-14, 2)
+        self, links, b, 1e-14, 2
+    )
     try:
         assert main(base) == 3
     finally:
@@ -162,8 +294,8 @@ def test_a_solver_that_does_not_converge_stops_the_job_and_keeps_commits(tmp_pat
 
 
 def test_agreement_lines_count_values_within_three_sigma():
-    from lqcdml.analysis.summary import Row
     from lqcdml.analysis.report_tables import agreement_lines
+    from lqcdml.analysis.summary import Row
 
     rows = [
         Row("a", "plaquette", 0.70, 0.001, 1.0, 10, 2, 0.701, 0.0, "x"),  # -1 sigma
@@ -178,8 +310,24 @@ def test_agreement_lines_count_values_within_three_sigma():
 
 def test_analyze_of_another_experiments_stores_exits_2_with_one_line(tiny_cfg, tmp_path, capsys):
     assert _gen(tiny_cfg, tmp_path / "s.zarr", "chain.n_configs=8", "chain.n_therm=2") == 0
-    assert main(["measure", "--config", str(tiny_cfg), "--ensemble", "u1", "--store", str(tmp_path / "s.zarr"),
-                 "chain.n_configs=8", "chain.n_therm=2", "--out", str(tmp_path / "o.zarr")]) == 0
+    assert (
+        main(
+            [
+                "measure",
+                "--config",
+                str(tiny_cfg),
+                "--ensemble",
+                "u1",
+                "--store",
+                str(tmp_path / "s.zarr"),
+                "chain.n_configs=8",
+                "chain.n_therm=2",
+                "--out",
+                str(tmp_path / "o.zarr"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     other = tmp_path / "quickstart.yaml"
     dump(compose_experiment("quickstart"), other)
@@ -187,8 +335,12 @@ def test_analyze_of_another_experiments_stores_exits_2_with_one_line(tiny_cfg, t
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "belongs to experiment 'ci_tiny'; allowed: observable stores of experiment 'quickstart'" in err
-    assert main(["analyze", "--config", str(tiny_cfg), "--obs", str(tmp_path / "none.zarr"),
-                 "--out", str(tmp_path / "an")]) == 2
+    assert (
+        main(
+            ["analyze", "--config", str(tiny_cfg), "--obs", str(tmp_path / "none.zarr"), "--out", str(tmp_path / "an")]
+        )
+        == 2
+    )
     assert "does not exist or is not Zarr" in capsys.readouterr().err
 
 

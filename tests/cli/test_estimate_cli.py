@@ -12,18 +12,25 @@ import torch
 
 from lqcdml.cli.main import main
 from lqcdml.config import compose_experiment, dump, load
-from lqcdml.kinds.estimators import n_measured
+from lqcdml.estimators import EnsembleIndex, make_regressor, p1, train_on_split
 from lqcdml.estimators.pipeline_split import label_split
+from lqcdml.kinds.estimators import n_measured
 from lqcdml.kinds.observables import ama_generators
-from lqcdml.estimators import EnsembleIndex, p1, train_on_split, make_regressor
 from lqcdml.lattice import make_generators
 from lqcdml.store import read_observables
 
 from .helpers import snapshot
 
-AMA = ["ensembles.ama.chain.n_configs=60", "ensembles.ama.chain.n_therm=5", "ensembles.ama.chain.n_chains=2",
-       "ensembles.ama.chain.replicas=1", "ensembles.ama.estimator.r_lb=0.5", "ensembles.ama.estimator.folds=3",
-       "ensembles.ama.estimator.scan_r_lb=[]", "ensembles.ama.estimator.scan_r_tr=[]"]
+AMA = [
+    "ensembles.ama.chain.n_configs=60",
+    "ensembles.ama.chain.n_therm=5",
+    "ensembles.ama.chain.n_chains=2",
+    "ensembles.ama.chain.replicas=1",
+    "ensembles.ama.estimator.r_lb=0.5",
+    "ensembles.ama.estimator.folds=3",
+    "ensembles.ama.estimator.scan_r_lb=[]",
+    "ensembles.ama.estimator.scan_r_tr=[]",
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +62,24 @@ def test_the_expensive_measurement_covers_exactly_the_labelled_split(ama):
 def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, capsys):
     cfg, _, obs, exp = ama
     out = tmp_path / "ama.json"
-    assert main(["estimate", "--config", str(cfg), "--ensemble", "ama", "--obs", str(obs), "--expensive-obs", str(exp),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "estimate",
+                "--config",
+                str(cfg),
+                "--ensemble",
+                "ama",
+                "--obs",
+                str(obs),
+                "--expensive-obs",
+                str(exp),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     est = res["estimates"]
     assert set(est) == {"tr1", "tr2", "tr3", "tr4", "tr1_pow2", "kappa1", "kappa2"}  # n_noise = 2: up to k = 2
@@ -66,12 +89,19 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
     ens = load(cfg).ensembles["ama"]
     cheap, expensive = read_observables(obs), read_observables(exp)
     flat = lambda da: np.asarray(da.transpose("replica", "config").values, dtype=float).reshape(-1)  # noqa: E731
-    x = np.stack([flat(cheap["plaquette"]), flat(cheap["polyakov_loop_re"]),
-                  flat(cheap["wilson_loop"].sel(loop="1x2")),
-                  flat(cheap["trace_inverse_sloppy_re"].sel(power=1)),
-                  flat(cheap["trace_inverse_sloppy_re"].sel(power=2))], axis=1)
-    y = np.asarray(expensive["trace_inverse_noise_re"].sel(power=1).mean("noise")
-                   .transpose("replica", "config").values).reshape(-1)
+    x = np.stack(
+        [
+            flat(cheap["plaquette"]),
+            flat(cheap["polyakov_loop_re"]),
+            flat(cheap["wilson_loop"].sel(loop="1x2")),
+            flat(cheap["trace_inverse_sloppy_re"].sel(power=1)),
+            flat(cheap["trace_inverse_sloppy_re"].sel(power=2)),
+        ],
+        axis=1,
+    )
+    y = np.asarray(
+        expensive["trace_inverse_noise_re"].sel(power=1).mean("noise").transpose("replica", "config").values
+    ).reshape(-1)
     n_cfg = cheap.sizes["config"]
     idx = EnsembleIndex("ama", np.repeat(cheap["replica"].values, n_cfg), np.tile(cheap["config"].values, 2))
     split = label_split(ens.estimator, n_measured(ens))
@@ -84,15 +114,30 @@ def test_estimate_is_the_library_estimate_of_the_stored_data(ama, tmp_path, caps
     assert est["kappa1"]["p2"]["value"] == est["tr1"]["p2"]["value"]
     v = 4 * 2 * 2 * 2
     assert est["kappa2"]["p1"]["value"] == pytest.approx(
-        v * (est["tr1_pow2"]["p1"]["value"] - est["tr1"]["p1"]["value"] ** 2), rel=1e-12)
+        v * (est["tr1_pow2"]["p1"]["value"] - est["tr1"]["p1"]["value"] ** 2), rel=1e-12
+    )
     assert 0 < res["cost"]["expensive_fraction"] == pytest.approx(0.5)
 
 
 def test_estimate_refuses_an_expensive_store_of_another_split(ama, tmp_path, capsys):
     cfg, _, obs, exp = ama
     out = tmp_path / "ama.json"
-    code = main(["estimate", "--config", str(cfg), "--ensemble", "ama", "--obs", str(obs), "--expensive-obs", str(exp),
-                 "--out", str(out), "estimator.r_lb=0.4"])
+    code = main(
+        [
+            "estimate",
+            "--config",
+            str(cfg),
+            "--ensemble",
+            "ama",
+            "--obs",
+            str(obs),
+            "--expensive-obs",
+            str(exp),
+            "--out",
+            str(out),
+            "estimator.r_lb=0.4",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "does not cover the labelled configurations" in err
     assert not out.exists()
@@ -101,8 +146,21 @@ def test_estimate_refuses_an_expensive_store_of_another_split(ama, tmp_path, cap
 def test_measure_expensive_leaves_an_existing_store_alone_on_a_bad_value(ama, tmp_path, capsys):
     cfg, store, _, exp = ama
     before = snapshot(exp)
-    code = main(["measure", "--config", str(cfg), "--ensemble", "ama", "--store", str(store), "--out", str(exp),
-                 "--expensive", "estimator.r_lb=0"])
+    code = main(
+        [
+            "measure",
+            "--config",
+            str(cfg),
+            "--ensemble",
+            "ama",
+            "--store",
+            str(store),
+            "--out",
+            str(exp),
+            "--expensive",
+            "estimator.r_lb=0",
+        ]
+    )
     assert code == 2 and "estimator.r_lb = 0.0; allowed: 0 < r_lb <= 1" in capsys.readouterr().err
     assert snapshot(exp) == before
 
@@ -130,17 +188,22 @@ def test_truncated_and_full_traces_use_the_same_noise(monkeypatch):
     assert torch.equal(drawn[0], drawn[1])
 
 
-@pytest.mark.parametrize("override, message", [
-    ("ensembles.ama.estimator.regressor=forest", "ensembles.ama.estimator.regressor = 'forest'; allowed: linear"),
-    ("ensembles.ama.estimator.r_tr=1.0", "ensembles.ama.estimator.r_tr = 1.0; allowed: 0 < r_tr < 1"),
-    ("ensembles.ama.estimator.folds=1", "ensembles.ama.estimator.folds = 1; allowed: 0 (no cross-fitting)"),
-    # another kind's section keeps the old kind's keys: the new kind names them and its own
-    ("ensembles.cv_phi4.estimator.kind=bias_corrected",
-     "ensembles.cv_phi4.estimator.networks: unknown key 'networks' of estimator.kind = 'bias_corrected'"),
-    ("ensembles.cv_u1.estimator.n_train=[100000]", "ensembles.cv_u1.estimator.n_train[0] = 100000; allowed: 10"),
-    ("ensembles.cv_u1.estimator.divergence=finite", "ensembles.cv_u1.estimator.divergence = 'finite'"),
-    ("ensembles.ama.estimator.kind=magic", "ensembles.ama.estimator.kind = 'magic'; allowed: none, bias_corrected"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ensembles.ama.estimator.regressor=forest", "ensembles.ama.estimator.regressor = 'forest'; allowed: linear"),
+        ("ensembles.ama.estimator.r_tr=1.0", "ensembles.ama.estimator.r_tr = 1.0; allowed: 0 < r_tr < 1"),
+        ("ensembles.ama.estimator.folds=1", "ensembles.ama.estimator.folds = 1; allowed: 0 (no cross-fitting)"),
+        # another kind's section keeps the old kind's keys: the new kind names them and its own
+        (
+            "ensembles.cv_phi4.estimator.kind=bias_corrected",
+            "ensembles.cv_phi4.estimator.networks: unknown key 'networks' of estimator.kind = 'bias_corrected'",
+        ),
+        ("ensembles.cv_u1.estimator.n_train=[100000]", "ensembles.cv_u1.estimator.n_train[0] = 100000; allowed: 10"),
+        ("ensembles.cv_u1.estimator.divergence=finite", "ensembles.cv_u1.estimator.divergence = 'finite'"),
+        ("ensembles.ama.estimator.kind=magic", "ensembles.ama.estimator.kind = 'magic'; allowed: none, bias_corrected"),
+    ],
+)
 def test_bad_estimator_values_name_the_key(tmp_path, capsys, override, message):
     code = main(["compose", "+experiment=ci_estimators", override, "--out", str(tmp_path / "c.yaml")])
     err = capsys.readouterr().err.strip()
@@ -151,10 +214,13 @@ def test_control_variate_estimate_from_the_command_line(tmp_path, capsys):
     cfg = tmp_path / "config.yaml"
     dump(compose_experiment("ci_estimators", ["ensembles.cv_phi4.estimator.networks=[[]]"]), cfg)
     store, out = tmp_path / "cv.zarr", tmp_path / "cv.json"
-    assert main(["generate", "--config", str(cfg), "--ensemble", "cv_phi4", "--store", str(store),
-                 "--progress", "lines"]) == 0
-    assert main(["estimate", "--config", str(cfg), "--ensemble", "cv_phi4", "--store", str(store),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["generate", "--config", str(cfg), "--ensemble", "cv_phi4", "--store", str(store), "--progress", "lines"])
+        == 0
+    )
+    assert (
+        main(["estimate", "--config", str(cfg), "--ensemble", "cv_phi4", "--store", str(store), "--out", str(out)]) == 0
+    )
     (run,) = json.loads(out.read_text())["runs"]
     assert run["n_train"] == 400 and run["n_eval"] == 400  # two chains train, two others are judged
     plain, improved, zero = run["plain"], run["improved"], run["zero_mean"]

@@ -4,7 +4,6 @@ import json
 from dataclasses import replace
 
 import numpy as np
-import pytest
 import torch
 
 from lqcdml.cli.main import main
@@ -64,9 +63,24 @@ def test_export_refuses_a_store_without_4d_links(tmp_path, capsys):
 
 
 def test_non_finite_trajectories_are_rejected_logged_and_never_stored(tmp_path, capsys):
-    args = ["generate", "+experiment=quickstart", "--ensemble", "phi4_2d", "sampler.trajectory_length=1e80",
-            "sampler.n_steps=1", "chain.n_configs=6", "chain.n_therm=1", "chain.n_chains=2", "chain.replicas=1",
-            "--store", str(tmp_path / "s.zarr"), "--manifest", str(tmp_path / "m.json"), "--progress", "lines"]
+    args = [
+        "generate",
+        "+experiment=quickstart",
+        "--ensemble",
+        "phi4_2d",
+        "sampler.trajectory_length=1e80",
+        "sampler.n_steps=1",
+        "chain.n_configs=6",
+        "chain.n_therm=1",
+        "chain.n_chains=2",
+        "chain.replicas=1",
+        "--store",
+        str(tmp_path / "s.zarr"),
+        "--manifest",
+        str(tmp_path / "m.json"),
+        "--progress",
+        "lines",
+    ]
     assert main(args) == 0
     err = capsys.readouterr().err
     manifest = json.loads((tmp_path / "m.json").read_text())
@@ -85,8 +99,20 @@ def test_links_drifting_off_the_group_are_reprojected_and_reported(tmp_path, cap
         return replace(state, fields=state.fields * (1 + 1e-9)), info
 
     monkeypatch.setattr(HMC, "step", drifting)
-    args = ["generate", "+experiment=ci_tiny", "--ensemble", "su2", "chain.n_configs=5", "chain.n_therm=0",
-            "--store", str(tmp_path / "s.zarr"), "--manifest", str(tmp_path / "m.json"), "--progress", "lines"]
+    args = [
+        "generate",
+        "+experiment=ci_tiny",
+        "--ensemble",
+        "su2",
+        "chain.n_configs=5",
+        "chain.n_therm=0",
+        "--store",
+        str(tmp_path / "s.zarr"),
+        "--manifest",
+        str(tmp_path / "m.json"),
+        "--progress",
+        "lines",
+    ]
     assert main(args) == 0
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["reprojections"] == 5 and 1e-9 < manifest["max_drift"] < 1e-8

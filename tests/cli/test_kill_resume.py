@@ -47,8 +47,9 @@ def _kill_repeatedly(cmd: list[str], store: Path, n_kills: int, seed: int) -> tu
     kills, history, seen = 0, [], []
     while True:
         start_n = _n_committed(store)
-        proc = subprocess.Popen(cmd, env=env_with_bin(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env_with_bin(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         # wait for the job to commit something new, then kill it at a random moment
         deadline = time.time() + 60
         while proc.poll() is None and _n_committed(store) <= start_n and time.time() < deadline:
@@ -71,8 +72,9 @@ def _kill_repeatedly(cmd: list[str], store: Path, n_kills: int, seed: int) -> tu
 
 
 def _tiny(tmp_path: Path, n_configs: int) -> Path:
-    cfg = compose_experiment("ci_tiny", [f"ensembles.u1.chain.n_configs={n_configs}",
-                                         "ensembles.u1.theory.lattice=[8,8]", "threads=1"])
+    cfg = compose_experiment(
+        "ci_tiny", [f"ensembles.u1.chain.n_configs={n_configs}", "ensembles.u1.theory.lattice=[8,8]", "threads=1"]
+    )
     cfg_path = tmp_path / "config.yaml"
     dump(cfg, cfg_path)
     generate(cfg, "u1", 1, tmp_path / "reference.zarr", progress=False)
@@ -97,7 +99,19 @@ def test_twenty_random_sigkills_of_the_driver_lose_nothing_and_match_the_uninter
 def test_sigkilled_generate_command_resumes_to_the_uninterrupted_chain(tmp_path):
     cfg_path = _tiny(tmp_path, 120)
     store = tmp_path / "killed.zarr"
-    cmd = [str(BIN / "lqcdml"), "generate", "--config", str(cfg_path), "--ensemble", "u1",
-           "--replica", "1", "--store", str(store), "--progress", "lines"]
+    cmd = [
+        str(BIN / "lqcdml"),
+        "generate",
+        "--config",
+        str(cfg_path),
+        "--ensemble",
+        "u1",
+        "--replica",
+        "1",
+        "--store",
+        str(store),
+        "--progress",
+        "lines",
+    ]
     _kill_repeatedly(cmd, store, 3, 7)
     assert_same_chain(store_digest(tmp_path / "reference.zarr"), store_digest(store))

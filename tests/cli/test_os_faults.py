@@ -24,14 +24,42 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     cfg = compose_experiment("ci_tiny", [f"ensembles.u1.chain.n_configs={N}", "ensembles.u1.chain.n_therm=1"])
     dump(cfg, root / "config.yaml")
-    assert main(["generate", "--config", str(root / "config.yaml"), "--ensemble", "u1",
-                 "--store", str(root / "reference.zarr"), "--progress", "lines"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--config",
+                str(root / "config.yaml"),
+                "--ensemble",
+                "u1",
+                "--store",
+                str(root / "reference.zarr"),
+                "--progress",
+                "lines",
+            ]
+        )
+        == 0
+    )
     return root
 
 
 def _generate(root: Path, store: Path, *extra: str) -> int:
-    return main(["generate", "--config", str(root / "config.yaml"), "--ensemble", "u1", "--store", str(store),
-                 "--manifest", str(store.with_suffix(".json")), "--progress", "lines", *extra])
+    return main(
+        [
+            "generate",
+            "--config",
+            str(root / "config.yaml"),
+            "--ensemble",
+            "u1",
+            "--store",
+            str(store),
+            "--manifest",
+            str(store.with_suffix(".json")),
+            "--progress",
+            "lines",
+            *extra,
+        ]
+    )
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -72,8 +100,8 @@ def test_a_full_disk_at_any_write_is_one_line_and_loses_nothing(setup, tmp_path_
 
     zarr_local._put = failing_put
     try:
-        import io
         import contextlib
+        import io
 
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
@@ -110,8 +138,22 @@ def test_misplaced_paths_and_bad_configs_are_one_line(setup, tmp_path, capsys):
     # measure into a folder that is not an observable store: refused, the folder untouched
     (out_dir / "precious.txt").write_text("keep")
     before = snapshot(tmp_path)
-    assert main(["measure", "--config", str(setup / "config.yaml"), "--ensemble", "u1", "--store",
-                 str(setup / "reference.zarr"), "--out", str(out_dir)]) == 2
+    assert (
+        main(
+            [
+                "measure",
+                "--config",
+                str(setup / "config.yaml"),
+                "--ensemble",
+                "u1",
+                "--store",
+                str(setup / "reference.zarr"),
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 2
+    )
     assert "is not an observable store" in capsys.readouterr().err
     assert snapshot(tmp_path) == before
     assert not _leftovers(tmp_path)
@@ -135,8 +177,20 @@ def test_a_real_full_disk_and_a_read_only_file_system(setup, small_disk, capsys)
 
     store = small_disk / "s.zarr"
     many = ["chain.n_configs=4000", "limits.disk_gb=1000"]  # the user raised the disk limit past the disk
-    code = main(["generate", "--config", str(setup / "config.yaml"), "--ensemble", "u1", "--store", str(store),
-                 "--progress", "lines", *many])
+    code = main(
+        [
+            "generate",
+            "--config",
+            str(setup / "config.yaml"),
+            "--ensemble",
+            "u1",
+            "--store",
+            str(store),
+            "--progress",
+            "lines",
+            *many,
+        ]
+    )
     err = [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("[")]
     assert code == 2 and len(err) == 1 and "No space left on device" in err[0], err
     assert not _leftovers(small_disk)
@@ -145,12 +199,24 @@ def test_a_real_full_disk_and_a_read_only_file_system(setup, small_disk, capsys)
     n = EnsembleStore.open(store).n_committed
     assert n > 10 and verify_store(store)["ok"]  # what was committed before the disk filled is intact
     # without the raised limit the check refuses up front, writing nothing
-    assert main(["generate", "--config", str(setup / "config.yaml"), "--ensemble", "u1", "--store", str(store),
-                 "chain.n_configs=4000"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--config",
+                str(setup / "config.yaml"),
+                "--ensemble",
+                "u1",
+                "--store",
+                str(store),
+                "chain.n_configs=4000",
+            ]
+        )
+        == 2
+    )
     assert "raise with limits.disk_gb" in capsys.readouterr().err
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    code = main(["generate", "--config", str(setup / "config.yaml"), "--ensemble", "u1", "--store", str(store),
-                 *many])
+    code = main(["generate", "--config", str(setup / "config.yaml"), "--ensemble", "u1", "--store", str(store), *many])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Read-only file system" in err, err
     assert EnsembleStore.open(store).n_committed == n
@@ -177,7 +243,9 @@ def test_the_disk_estimate_is_within_20_percent_of_what_a_run_writes(tmp_path, e
     shape = field_shape(ens.theory, ens.chain.n_chains)
     store = tmp_path / "s.zarr"
     estimate = disk_estimate(ens, shape, dtype, store, n, new_store=True)
-    assert main(["generate", "--config", str(tmp_path / "config.yaml"), "--ensemble", ensemble, "--store",
-                 str(store)]) == 0
+    assert (
+        main(["generate", "--config", str(tmp_path / "config.yaml"), "--ensemble", ensemble, "--store", str(store)])
+        == 0
+    )
     written = _allocated(store)
     assert abs(estimate / written - 1) <= 0.2, (estimate, written)

@@ -26,8 +26,20 @@ def setup(tmp_path_factory):
 
 
 def _train(cfg, ensemble, ckpt, *extra):
-    return main(["train", "--config", str(cfg), "--ensemble", ensemble, "--checkpoint", str(ckpt),
-                 "--progress", "lines", *extra])
+    return main(
+        [
+            "train",
+            "--config",
+            str(cfg),
+            "--ensemble",
+            ensemble,
+            "--checkpoint",
+            str(ckpt),
+            "--progress",
+            "lines",
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.parametrize("ensemble, trainer", [("stout", OfflineSLHMCTrainer), ("cask", OnlineSLHMCTrainer)])
@@ -72,16 +84,18 @@ def test_slhmc_generate_resumes_bit_for_bit_and_records_its_model(setup, tmp_pat
     other = tmp_path / "other.pt"
     assert _train(cfg, "stout", other, "--source-store", str(hmc), "train.seed=4") == 0
     before = snapshot(tmp_path / "straight.zarr")
-    assert main([*gen[:-1], str(other), "train.seed=4", "--store", str(tmp_path / "straight.zarr"),
-                 "chain.n_configs=9"]) == 2
+    assert (
+        main([*gen[:-1], str(other), "train.seed=4", "--store", str(tmp_path / "straight.zarr"), "chain.n_configs=9"])
+        == 2
+    )
     assert snapshot(tmp_path / "straight.zarr") == before
 
 
 def test_the_chain_hash_includes_the_trained_model(setup, tmp_path, capsys):
     """Two models of the same config (same training hash, other weights) sample two chains:
     their stores have different chain hashes, and neither continues the other's store."""
-    from lqcdml.identity import ensemble_hash, file_digest, matches_chain
     from lqcdml.config import load
+    from lqcdml.identity import ensemble_hash, file_digest, matches_chain
 
     cfg, hmc = setup
     model, tampered = tmp_path / "stout.pt", tmp_path / "tampered.pt"
@@ -90,11 +104,32 @@ def test_the_chain_hash_includes_the_trained_model(setup, tmp_path, capsys):
     key = next(iter(ckpt["trainer"]["model"]))
     ckpt["trainer"]["model"][key] = ckpt["trainer"]["model"][key] + 0.01
     torch.save(ckpt, tampered)
-    gen = ["generate", "--config", str(cfg), "--ensemble", "stout", "--start-store", str(hmc),
-           "chain.n_configs=5", "chain.n_therm=0"]
+    gen = [
+        "generate",
+        "--config",
+        str(cfg),
+        "--ensemble",
+        "stout",
+        "--start-store",
+        str(hmc),
+        "chain.n_configs=5",
+        "chain.n_therm=0",
+    ]
     for path in (model, tampered):
-        assert main([*gen, "--model", str(path), "--store", str(tmp_path / f"{path.stem}.zarr"),
-                     "--manifest", str(tmp_path / f"{path.stem}.json")]) == 0
+        assert (
+            main(
+                [
+                    *gen,
+                    "--model",
+                    str(path),
+                    "--store",
+                    str(tmp_path / f"{path.stem}.zarr"),
+                    "--manifest",
+                    str(tmp_path / f"{path.stem}.json"),
+                ]
+            )
+            == 0
+        )
     metas = [EnsembleStore.open(tmp_path / f"{p.stem}.zarr").meta for p in (model, tampered)]
     assert [m["model_digest"] for m in metas] == [file_digest(model), file_digest(tampered)]
     assert metas[0]["config_hash"] != metas[1]["config_hash"]
@@ -109,8 +144,20 @@ def test_the_chain_hash_includes_the_trained_model(setup, tmp_path, capsys):
     # continuing a store with the other model: refused in one line, the store unchanged
     before = snapshot(tmp_path / "stout.zarr")
     capsys.readouterr()
-    assert main([*gen[:-2], "chain.n_configs=6", "chain.n_therm=0", "--model", str(tampered),
-                 "--store", str(tmp_path / "stout.zarr")]) == 2
+    assert (
+        main(
+            [
+                *gen[:-2],
+                "chain.n_configs=6",
+                "chain.n_therm=0",
+                "--model",
+                str(tampered),
+                "--store",
+                str(tmp_path / "stout.zarr"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert f"was sampled with model {file_digest(model)}, not {file_digest(tampered)}" in err and "\n" not in err
     assert snapshot(tmp_path / "stout.zarr") == before
@@ -151,17 +198,34 @@ def test_training_needs_its_source_store(setup, tmp_path, capsys):
     assert not (tmp_path / "m.pt").exists()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("ensembles.stout.sampler.options.m_eff=inf", "ensembles.stout.sampler.options.m_eff = inf; allowed: a finite number"),
-    ("ensembles.thin.sampler.options.m_eff=-0.1", "ensembles.thin.sampler.options.m_eff = -0.1; allowed: m_eff > 0"),
-    ("ensembles.stout.train.source=nowhere", "ensembles.stout.train.source = 'nowhere'; allowed: an ensemble of "
-                                             "this experiment without a model: hmc, thin"),
-    ("ensembles.stout.model.loops=[plaquette,hexagon]", "ensembles.stout.model.loops = ['plaquette', 'hexagon']; "
-                                                        "allowed: distinct loop types of plaquette, rectangle, polyakov"),
-    ("ensembles.cask.train.method=later", "ensembles.cask.train.method = 'later'; allowed: online, offline"),
-    ("~ensembles.stout.model.loops ensembles.stout.model.kind=affine",
-     "ensembles.stout.model.kind = 'affine'; allowed: stout, cask for theory.name = 'su'"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "ensembles.stout.sampler.options.m_eff=inf",
+            "ensembles.stout.sampler.options.m_eff = inf; allowed: a finite number",
+        ),
+        (
+            "ensembles.thin.sampler.options.m_eff=-0.1",
+            "ensembles.thin.sampler.options.m_eff = -0.1; allowed: m_eff > 0",
+        ),
+        (
+            "ensembles.stout.train.source=nowhere",
+            "ensembles.stout.train.source = 'nowhere'; allowed: an ensemble of "
+            "this experiment without a model: hmc, thin",
+        ),
+        (
+            "ensembles.stout.model.loops=[plaquette,hexagon]",
+            "ensembles.stout.model.loops = ['plaquette', 'hexagon']; "
+            "allowed: distinct loop types of plaquette, rectangle, polyakov",
+        ),
+        ("ensembles.cask.train.method=later", "ensembles.cask.train.method = 'later'; allowed: online, offline"),
+        (
+            "~ensembles.stout.model.loops ensembles.stout.model.kind=affine",
+            "ensembles.stout.model.kind = 'affine'; allowed: stout, cask for theory.name = 'su'",
+        ),
+    ],
+)
 def test_bad_slhmc_settings_are_one_line(override, message, tmp_path, capsys):
     assert main(["compose", "+experiment=ci_slhmc", *override.split(), "--out", str(tmp_path / "c.yaml")]) == 2
     err = capsys.readouterr().err.strip()

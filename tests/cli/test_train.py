@@ -20,8 +20,20 @@ def tiny_cfg(tmp_path):
 
 
 def _train(cfg, ckpt, *extra, ensemble="flow"):
-    return main(["train", "--config", str(cfg), "--ensemble", ensemble, "--checkpoint", str(ckpt),
-                 "--progress", "lines", *extra])
+    return main(
+        [
+            "train",
+            "--config",
+            str(cfg),
+            "--ensemble",
+            ensemble,
+            "--checkpoint",
+            str(ckpt),
+            "--progress",
+            "lines",
+            *extra,
+        ]
+    )
 
 
 def test_train_writes_a_complete_checkpoint_and_a_manifest(tiny_cfg, tmp_path, capsys):
@@ -80,15 +92,25 @@ def test_flow_generate_needs_a_matching_finished_model(tiny_cfg, tmp_path, capsy
     assert snapshot(store) == before
 
 
-@pytest.mark.parametrize("override,message", [
-    ("sampler.name=flow", "ensembles.u1.model.kind = 'affine'; allowed: u1_equivariant, u1_plaquette "
-                          "for theory.name = 'u1'"),
-    ("train.lr=2.0", "train.lr = 2.0; allowed: 0 < lr < 1"),
-    ("train.grad_clip=-1", "train.grad_clip = -1.0; allowed: grad_clip >= 0 (0: no clipping)"),
-    ("~model.loop_context model.kind=u1_plaquette model.n_partners=15",
-     "ensembles.u1flow.model.n_partners = 15; allowed: 0 .. 14 (V - 2 for lattice [4, 4])"),
-    ("~model.loop_context model.kind=u1_plaquette model.partner_hidden=[]", "ensembles.u1flow.model.partner_hidden = []; allowed: one"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        (
+            "sampler.name=flow",
+            "ensembles.u1.model.kind = 'affine'; allowed: u1_equivariant, u1_plaquette for theory.name = 'u1'",
+        ),
+        ("train.lr=2.0", "train.lr = 2.0; allowed: 0 < lr < 1"),
+        ("train.grad_clip=-1", "train.grad_clip = -1.0; allowed: grad_clip >= 0 (0: no clipping)"),
+        (
+            "~model.loop_context model.kind=u1_plaquette model.n_partners=15",
+            "ensembles.u1flow.model.n_partners = 15; allowed: 0 .. 14 (V - 2 for lattice [4, 4])",
+        ),
+        (
+            "~model.loop_context model.kind=u1_plaquette model.partner_hidden=[]",
+            "ensembles.u1flow.model.partner_hidden = []; allowed: one",
+        ),
+    ],
+)
 def test_bad_flow_settings_stop_with_one_line(override, message, tiny_cfg, tmp_path, capsys):
     ensemble = "u1" if override.startswith("sampler") else "u1flow" if "u1_" in override else "flow"
     assert _train(tiny_cfg, tmp_path / "m.pt", *override.split(), ensemble=ensemble) == 2
@@ -100,14 +122,31 @@ def test_bad_flow_settings_stop_with_one_line(override, message, tiny_cfg, tmp_p
 def test_u1_plaquette_flow_trains_and_generates(tiny_cfg, tmp_path, capsys):
     """The plaquette-coordinate flow through the CLI: train (with gradient clipping), then a
     chain from the checkpoint; the model's own keys are in its hash, another kind's are refused."""
-    over = ["~model.loop_context", "model.kind=u1_plaquette", "model.n_layers=2", "model.n_partners=3",
-            "model.partner_hidden=[8]", "train.grad_clip=1.0"]
+    over = [
+        "~model.loop_context",
+        "model.kind=u1_plaquette",
+        "model.n_layers=2",
+        "model.n_partners=3",
+        "model.partner_hidden=[8]",
+        "train.grad_clip=1.0",
+    ]
     ckpt = tmp_path / "p.pt"
     assert _train(tiny_cfg, ckpt, *over, "--manifest", str(tmp_path / "p.json"), ensemble="u1flow") == 0
     manifest = json.loads((tmp_path / "p.json").read_text())
     assert len(manifest["history"]["grad_norm"]) == manifest["steps"]
-    gen = ["generate", "--config", str(tiny_cfg), "--ensemble", "u1flow", "--store", str(tmp_path / "s.zarr"),
-           "--model", str(ckpt), "--progress", "lines"]
+    gen = [
+        "generate",
+        "--config",
+        str(tiny_cfg),
+        "--ensemble",
+        "u1flow",
+        "--store",
+        str(tmp_path / "s.zarr"),
+        "--model",
+        str(ckpt),
+        "--progress",
+        "lines",
+    ]
     assert main([*gen, *over, "+model.prior_scale=3.0"]) == 2  # a key of another model kind
     assert "unknown key 'prior_scale' of model.kind = 'u1_plaquette'" in capsys.readouterr().err
     assert main([*gen, *over]) == 0

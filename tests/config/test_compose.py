@@ -2,11 +2,19 @@ from pathlib import Path
 
 import pytest
 
-from lqcdml.config import ConfigError, compose, compose_experiment, config_dir, dump, expand_overrides, load, select_ensemble
-
+from lqcdml.assembly import build_group, build_model, build_sampler, initial_fields, site_shape
+from lqcdml.config import (
+    ConfigError,
+    compose,
+    compose_experiment,
+    config_dir,
+    dump,
+    expand_overrides,
+    load,
+    select_ensemble,
+)
 from lqcdml.identity import ensemble_hash
 from lqcdml.kinds import SAMPLERS
-from lqcdml.assembly import build_model, build_group, build_sampler, initial_fields, site_shape
 from lqcdml.lattice import make_generators
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
@@ -16,7 +24,7 @@ EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"
 def test_every_experiment_composes_validates_and_builds(experiment, tmp_path):
     cfg = compose_experiment(experiment)
     assert cfg.experiment == experiment and cfg.ensembles
-    for name, ens in cfg.ensembles.items():
+    for ens in cfg.ensembles.values():
         gens = make_generators(0, ens.chain.n_chains)
         # samplers that need a model get an untrained one of the configured architecture
         model = build_model(ens) if SAMPLERS.lookup(ens.sampler.name).needs_model else None
@@ -81,13 +89,17 @@ def test_select_ensemble_and_short_overrides():
     with pytest.raises(ConfigError, match="--ensemble = 'x'; allowed: phi4_2d, su2_4d, u1_2d"):
         select_ensemble(cfg, "x")
     assert expand_overrides(["+experiment=a", "threads=1", "theory.beta=1"], "e") == [
-        "+experiment=a", "threads=1", "ensembles.e.theory.beta=1"]
+        "+experiment=a",
+        "threads=1",
+        "ensembles.e.theory.beta=1",
+    ]
 
 
 def test_ensemble_hash_ignores_length_and_measurements_only():
     cfg = compose_experiment("quickstart")
-    longer = compose_experiment("quickstart", ["ensembles.u1_2d.chain.n_configs=5000",
-                                               "ensembles.u1_2d.measure.observables=[plaquette]"])
+    longer = compose_experiment(
+        "quickstart", ["ensembles.u1_2d.chain.n_configs=5000", "ensembles.u1_2d.measure.observables=[plaquette]"]
+    )
     hotter = compose_experiment("quickstart", ["ensembles.u1_2d.theory.beta=2.1"])
     h = ensemble_hash(cfg.ensembles["u1_2d"], "float64")
     assert ensemble_hash(longer.ensembles["u1_2d"], "float64") == h

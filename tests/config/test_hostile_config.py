@@ -17,14 +17,37 @@ from ..conftest import count_case
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 KEYS = [
-    "theory.beta", "theory.lattice", "theory.n_colors", "theory.m2", "theory.lam", "theory.fermion",
-    "theory.n_flavours", "theory.fermion_mass", "sampler.name", "sampler.n_steps", "sampler.trajectory_length",
-    "sampler.rational_tol", "chain.n_configs", "chain.n_therm", "chain.seed", "chain.start", "model.kind",
-    "model.hidden", "model.n_layers", "train.lr", "train.steps", "train.dtype", "measure.observables",
-    "dtype", "device", "threads", "paths.results", "experiment",
+    "theory.beta",
+    "theory.lattice",
+    "theory.n_colors",
+    "theory.m2",
+    "theory.lam",
+    "theory.fermion",
+    "theory.n_flavours",
+    "theory.fermion_mass",
+    "sampler.name",
+    "sampler.n_steps",
+    "sampler.trajectory_length",
+    "sampler.rational_tol",
+    "chain.n_configs",
+    "chain.n_therm",
+    "chain.seed",
+    "chain.start",
+    "model.kind",
+    "model.hidden",
+    "model.n_layers",
+    "train.lr",
+    "train.steps",
+    "train.dtype",
+    "measure.observables",
+    "dtype",
+    "device",
+    "threads",
+    "paths.results",
+    "experiment",
 ]
 VALUES = st.one_of(
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(max_size=30),
     st.lists(st.integers(-3, 64), max_size=6).map(lambda v: "[" + ",".join(map(str, v)) + "]"),
@@ -39,8 +62,12 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 @SETTINGS
-@given(key=st.one_of(st.sampled_from(KEYS), st.text(max_size=20)), value=VALUES,
-       prefix=st.sampled_from(["", "+", "++", "~"]), ensemble=st.sampled_from(["u1", "flow", "stag"]))
+@given(
+    key=st.one_of(st.sampled_from(KEYS), st.text(max_size=20)),
+    value=VALUES,
+    prefix=st.sampled_from(["", "+", "++", "~"]),
+    ensemble=st.sampled_from(["u1", "flow", "stag"]),
+)
 @example(key="__dict__", value="0", prefix="+", ensemble="u1")  # once a TypeError from the dataclasses
 def test_random_overrides_end_in_a_config_or_one_clean_line(in_tmp, capsys, key, value, prefix, ensemble):
     count_case("config: random overrides")
@@ -57,8 +84,12 @@ def test_random_overrides_end_in_a_config_or_one_clean_line(in_tmp, capsys, key,
 
 
 @SETTINGS
-@given(path=st.one_of(st.text(max_size=40), st.lists(st.sampled_from(["..", ".", "a", "b", "/"]), max_size=6)
-                      .map(lambda p: "/".join(p))))
+@given(
+    path=st.one_of(
+        st.text(max_size=40),
+        st.lists(st.sampled_from(["..", ".", "a", "b", "/"]), max_size=6).map(lambda p: "/".join(p)),
+    )
+)
 def test_results_folder_cannot_escape_unless_absolute(path):
     count_case("config: results paths")
     try:

@@ -31,11 +31,19 @@ def _refused(exc: pytest.ExceptionInfo, *names: str) -> None:
         assert name in message, (name, message)
 
 
-@pytest.mark.parametrize("override", [
-    SECRET, "paths.results=${ oc.env : HOME }", "paths.results=r${now:%H}", "paths.results=${oc.decode:'1'}",
-    "paths.results=${hydra:runtime.cwd}", "paths.results='${oc.create:{a: 1}}'", "paths.results=${${oc.env:X}}",
-    "+experiment=${oc.env:HOME}",
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        SECRET,
+        "paths.results=${ oc.env : HOME }",
+        "paths.results=r${now:%H}",
+        "paths.results=${oc.decode:'1'}",
+        "paths.results=${hydra:runtime.cwd}",
+        "paths.results='${oc.create:{a: 1}}'",
+        "paths.results=${${oc.env:X}}",
+        "+experiment=${oc.env:HOME}",
+    ],
+)
 def test_a_resolver_in_an_override_is_refused_in_one_line(secret, override):
     with pytest.raises(ConfigError) as exc:
         compose_experiment("ci_tiny", [override])
@@ -51,8 +59,9 @@ def test_a_resolver_in_a_merged_override_is_refused(secret, tiny):
 def test_a_resolver_pieced_together_from_references_is_refused(secret):
     """'$' and '{oc.env:...}' joined by a reference make a resolver call only once composed."""
     with pytest.raises(ConfigError) as exc:
-        compose_experiment("ci_tiny", ["paths.results='$'",
-                                       "ensembles.u1.measure.observables=['${paths.results}{oc.env:HOME}']"])
+        compose_experiment(
+            "ci_tiny", ["paths.results='$'", "ensembles.u1.measure.observables=['${paths.results}{oc.env:HOME}']"]
+        )
     _refused(exc, "ensembles.u1.measure.observables[0]")
 
 

@@ -62,8 +62,18 @@ def test_garbage_is_not_readable_in_one_line(tmp_path):
 
 def test_saved_numpy_and_paths_become_plain_data(tmp_path):
     path = tmp_path / "m.pt"
-    save_checkpoint(path, {"trainer": {"step": np.int64(3), "history": {"ess": [np.float32(0.5), 0.25]},
-                                       "array": np.arange(3), "where": tmp_path, "pair": (1, np.float64(2.0))}})
+    save_checkpoint(
+        path,
+        {
+            "trainer": {
+                "step": np.int64(3),
+                "history": {"ess": [np.float32(0.5), 0.25]},
+                "array": np.arange(3),
+                "where": tmp_path,
+                "pair": (1, np.float64(2.0)),
+            }
+        },
+    )
     assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
     trainer = read_checkpoint(path)["trainer"]
     assert trainer["step"] == 3 and type(trainer["step"]) is int
@@ -88,8 +98,11 @@ def tiny_cfg(tmp_path_factory):
 def test_cli_refuses_a_payload_checkpoint_without_running_it(command, tiny_cfg, tmp_path, capsys):
     marker = tmp_path / "MARKER"
     evil = _evil(tmp_path / "evil.pt", marker)
-    args = (["generate", "--store", str(tmp_path / "s.zarr"), "--model", str(evil)] if command == "generate"
-            else ["train", "--checkpoint", str(evil)])
+    args = (
+        ["generate", "--store", str(tmp_path / "s.zarr"), "--model", str(evil)]
+        if command == "generate"
+        else ["train", "--checkpoint", str(evil)]
+    )
     capsys.readouterr()
     assert main([*args, "--config", str(tiny_cfg), "--ensemble", "flow", "--progress", "lines"]) == 2
     err = capsys.readouterr().err.strip()

@@ -22,13 +22,13 @@ import torch
 
 from lqcdml.analysis import estimate
 from lqcdml.analysis.exact import free_scalar_propagator
-from lqcdml.kinds import SAMPLERS, SamplerKind
-from lqcdml.config import ConfigError, compose_experiment
-from lqcdml.identity import ensemble_hash
-from lqcdml.kinds.samplers import sampler_options
 from lqcdml.assembly import build_action
-from lqcdml.driver.specs import chain_spec
+from lqcdml.config import ConfigError, compose_experiment
 from lqcdml.driver import run_chain_into_store
+from lqcdml.driver.specs import chain_spec
+from lqcdml.identity import ensemble_hash
+from lqcdml.kinds import SAMPLERS, SamplerKind
+from lqcdml.kinds.samplers import sampler_options
 from lqcdml.lattice import randn
 from lqcdml.samplers import ChainState, StepInfo, metropolis_accept
 from lqcdml.store import EnsembleStore
@@ -74,17 +74,28 @@ def _validate(ens, prefix):
 
 
 if NAME not in SAMPLERS:
-    SAMPLERS.register(SamplerKind(
-        name=NAME, build=_build, config=RandomWalkOptions, validate=_validate, theories=("phi4",),
-        observable=lambda theory: ("phi_squared", lambda f: f.square().mean(dim=(1, 2))),
-    ))
+    SAMPLERS.register(
+        SamplerKind(
+            name=NAME,
+            build=_build,
+            config=RandomWalkOptions,
+            validate=_validate,
+            theories=("phi4",),
+            observable=lambda theory: ("phi_squared", lambda f: f.square().mean(dim=(1, 2))),
+        )
+    )
 
 L, M2 = 4, 0.8
 OVERRIDES = [
-    f"ensembles.phi4_2d.sampler.name={NAME}", "+ensembles.phi4_2d.sampler.options.step=0.15",
-    f"ensembles.phi4_2d.theory.lattice=[{L},{L}]", "ensembles.phi4_2d.theory.lam=0.0",
-    f"ensembles.phi4_2d.theory.m2={M2}", "ensembles.phi4_2d.chain.n_chains=16",
-    "ensembles.phi4_2d.chain.save_every=4", "ensembles.phi4_2d.chain.n_therm=20", "threads=1",
+    f"ensembles.phi4_2d.sampler.name={NAME}",
+    "+ensembles.phi4_2d.sampler.options.step=0.15",
+    f"ensembles.phi4_2d.theory.lattice=[{L},{L}]",
+    "ensembles.phi4_2d.theory.lam=0.0",
+    f"ensembles.phi4_2d.theory.m2={M2}",
+    "ensembles.phi4_2d.chain.n_chains=16",
+    "ensembles.phi4_2d.chain.save_every=4",
+    "ensembles.phi4_2d.chain.n_therm=20",
+    "threads=1",
 ]
 
 
@@ -103,8 +114,11 @@ def test_the_sampler_is_configured_validated_and_hashed_like_a_built_in_one():
     assert ensemble_hash(more.ensembles["phi4_2d"], "float64") == ensemble_hash(ens, "float64")
     with pytest.raises(ConfigError, match=r"sampler.options.step = -1.0; allowed: > 0"):
         compose_experiment("quickstart", [*OVERRIDES, "ensembles.phi4_2d.sampler.options.step=-1"])
-    with pytest.raises(ConfigError, match=rf"sampler.options.stpe: unknown key 'stpe' of sampler.name = '{NAME}'; "
-                                          r"allowed: step$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"sampler.options.stpe: unknown key 'stpe' of sampler.name = '{NAME}'; "
+        r"allowed: step$",
+    ):
         compose_experiment("quickstart", [*OVERRIDES, "+ensembles.phi4_2d.sampler.options.stpe=1"])
     with pytest.raises(ConfigError, match=rf"sampler.name = '{NAME}'; allowed: for theory.name = 'u1'"):
         compose_experiment("quickstart", [f"ensembles.u1_2d.sampler.name={NAME}"])
@@ -138,8 +152,9 @@ def test_a_registered_sampler_runs_resumes_after_sigkill_and_samples_the_free_fi
     root = str(Path(__file__).resolve().parents[2])
     code = _CHILD.format(root=root, n=n, store=str(killed))
     for target in (60, 200):  # two kills mid-chain, then a run to the end
-        proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.time() + 120
         while proc.poll() is None and _n_committed(killed) < target and time.time() < deadline:
             time.sleep(0.01)
@@ -165,7 +180,10 @@ def test_a_registered_sampler_runs_resumes_after_sigkill_and_samples_the_free_fi
         assert est.error < 0.03 * exact[0, 0], (r, est)  # the test resolves G
     assert max(abs(p) for p in pulls) < 3.5, pulls
     # the cheap observable it declared is recorded beside the fields
-    assert np.allclose(store.read_records("phi_squared"), np.square(np.stack(
-        [store.read_fields(i) for i in range(store.n_committed)])).mean(axis=(2, 3)), rtol=1e-12)
+    assert np.allclose(
+        store.read_records("phi_squared"),
+        np.square(np.stack([store.read_fields(i) for i in range(store.n_committed)])).mean(axis=(2, 3)),
+        rtol=1e-12,
+    )
     acc = store.read_records("accepted").mean()
     assert 0.2 < acc < 0.9, acc

@@ -36,7 +36,12 @@ def ar1(rng: np.random.Generator, n: int, rho: float = RHO) -> np.ndarray:
 def synthetic(rng: np.random.Generator, n_config: int, n_replica: int):
     """Feature x (cheap, noisy), target y = TRUE_MEAN + x_true + 0.3 x_true^2 - 0.3 + noise (mean TRUE_MEAN)."""
     x_true = np.concatenate([ar1(rng, n_config) for _ in range(n_replica)])
-    y = TRUE_MEAN + x_true + 0.3 * (x_true ** 2 - 1.0) + 0.2 * np.concatenate([ar1(rng, n_config) for _ in range(n_replica)])
+    y = (
+        TRUE_MEAN
+        + x_true
+        + 0.3 * (x_true**2 - 1.0)
+        + 0.2 * np.concatenate([ar1(rng, n_config) for _ in range(n_replica)])
+    )
     x = x_true + 0.1 * rng.normal(size=len(x_true))
     return x, y
 
@@ -86,7 +91,8 @@ def test_p1_with_an_exact_regressor_is_the_plain_mean_of_bias_correction_plus_un
     pt = power_tuned(ens, y, y, split)
     assert pt.lam == pytest.approx(1.0 / (1.0 + len(split.bias_correction) / len(split.unlabelled)), rel=1e-12)
     assert float(pt.estimate.value) == pytest.approx(
-        (1 - pt.lam) * y[split.bias_correction].mean() + pt.lam * y[split.unlabelled].mean(), abs=1e-13)
+        (1 - pt.lam) * y[split.bias_correction].mean() + pt.lam * y[split.unlabelled].mean(), abs=1e-13
+    )
 
 
 @pytest.mark.parametrize("n_config, n_replica, r_lb", [(1000, 2, 0.2), (120, 32, 0.02)])
@@ -107,9 +113,13 @@ def test_estimators_unbiased_and_errors_match_the_spread_over_independent_chains
         f = biased(x)  # a fixed, wrong regressor; the power-tuned weight is measured on the training set
         # cross-fitting trains its own (misspecified: linear in a quadratic target) regressors
         cf = cross_fit(ens, x[:, None], y, split, lambda k: make_regressor("linear"), folds=4).estimate
-        for name, obs in (("p1", p1(ens, y, f, split)), ("p2", p2(ens, y, f, split)),
-                          ("power", power_tuned(ens, y, f, split).estimate), ("cross_fit", cf),
-                          ("full", full_estimate(ens, y))):
+        for name, obs in (
+            ("p1", p1(ens, y, f, split)),
+            ("p2", p2(ens, y, f, split)),
+            ("power", power_tuned(ens, y, f, split).estimate),
+            ("cross_fit", cf),
+            ("full", full_estimate(ens, y)),
+        ):
             obs.gamma_method()
             values[name].append(float(obs.value))
             errors[name].append(float(obs.dvalue))
@@ -183,7 +193,7 @@ def test_trained_regressors_reduce_the_error_and_stay_consistent(name):
 
 
 def test_the_config_knows_every_regressor():
-    from lqcdml.kinds.estimators import REGRESSOR_NAMES
     from lqcdml.estimators import REGRESSORS
+    from lqcdml.kinds.estimators import REGRESSOR_NAMES
 
     assert REGRESSOR_NAMES == REGRESSORS

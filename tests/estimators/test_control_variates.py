@@ -21,6 +21,7 @@ from lqcdml.nn import PlaquetteVectorField, ShiftedMLP
 from lqcdml.observables import timeslice_correlator
 from lqcdml.samplers import HMC, Integrator, run_chain
 from lqcdml.theories import Phi4Action, WilsonGaugeAction
+
 from ..helpers import randomize
 
 
@@ -131,13 +132,17 @@ def test_free_field_training_finds_the_analytic_linear_g():
     t = lattice[0] // 2
     # A from the observable: O(phi) = phi^T A phi, read off by polarisation on basis vectors
     basis = torch.eye(v, dtype=torch.float64).reshape(v, *lattice)
-    o_of = lambda p: timeslice_correlator(p, t)
+
+    def o_of(p):
+        return timeslice_correlator(p, t)
+
     diag = torch.stack([o_of(basis[i][None])[0] for i in range(v)])
     pair = torch.stack([o_of(basis[i][None] + basis) for i in range(v)])  # [v, v]: O(e_i + e_j)
     a = 0.5 * (pair - diag[:, None] - diag[None, :])
     # K = -Laplacian + m^2 column by column
-    kmat = ((2 * len(lattice) + m2) * basis - sum(shift(basis, mu, 1) + shift(basis, mu, -1)
-                                                 for mu in range(len(lattice)))).reshape(v, v)
+    kmat = (
+        (2 * len(lattice) + m2) * basis - sum(shift(basis, mu, 1) + shift(basis, mu, -1) for mu in range(len(lattice)))
+    ).reshape(v, v)
     w_star = (-a @ torch.linalg.inv(kmat))[0]  # g_x = sum_y w_y phi_{x+y}: w_y = W_{0, y}
     exact_o = float(torch.trace(a @ torch.linalg.inv(kmat)))
 
@@ -145,13 +150,15 @@ def test_free_field_training_finds_the_analytic_linear_g():
     train_x = free_field(lattice, m2, 4000, seed=1)
     eval_x = free_field(lattice, m2, 4000, seed=2)
     g = ShiftedMLP(lattice, hidden=())
-    hist = train_control_variate(g, action.force, train_x, o_of(train_x), steps=1200, lr=3e-2, batch=128, seed=3,
-                                 schedule="cosine")
+    hist = train_control_variate(
+        g, action.force, train_x, o_of(train_x), steps=1200, lr=3e-2, batch=128, seed=3, schedule="cosine"
+    )
     w = g.g0[0].weight[0].detach()
     assert hist.loss[-1] < 1e-3 * hist.var_o
     assert torch.allclose(w, w_star, atol=1e-6 * float(w_star.abs().max())), (w, w_star)
-    res = control_variate_estimate(EnsembleIndex.grid("free", 4000, 1), o_of(eval_x).numpy(),
-                                   control_variate_terms(g, action.force, eval_x))
+    res = control_variate_estimate(
+        EnsembleIndex.grid("free", 4000, 1), o_of(eval_x).numpy(), control_variate_terms(g, action.force, eval_x)
+    )
     assert res.variance_reduction > 1e6
     assert abs(float(res.improved.value) - exact_o) < 4 * float(res.improved.dvalue) + 1e-12
     assert abs(float(res.plain.value) - exact_o) < 4 * float(res.plain.dvalue)
@@ -179,8 +186,19 @@ def test_training_with_the_hutchinson_divergence_reduces_the_variance():
     o_of = lambda p: timeslice_correlator(p, lattice[0] // 2)  # noqa: E731
     train_x, eval_x = free_field(lattice, m2, 2000, seed=4), free_field(lattice, m2, 2000, seed=5)
     g = ShiftedMLP(lattice, hidden=())
-    train_control_variate(g, action.force, train_x, o_of(train_x), steps=600, lr=3e-2, batch=128, seed=6,
-                          divergence="hutchinson", n_probe=2, schedule="cosine")
+    train_control_variate(
+        g,
+        action.force,
+        train_x,
+        o_of(train_x),
+        steps=600,
+        lr=3e-2,
+        batch=128,
+        seed=6,
+        divergence="hutchinson",
+        n_probe=2,
+        schedule="cosine",
+    )
     f_exact = control_variate_terms(g, action.force, eval_x)
     f_hutch = control_variate_terms(g, action.force, eval_x, divergence="hutchinson", n_probe=1, seed=7)
     res = control_variate_estimate(EnsembleIndex.grid("free", 2000, 1), o_of(eval_x).numpy(), f_exact)

@@ -26,8 +26,11 @@ def test_each_kind_that_estimates_has_one_function_in_one_table():
     assert pipeline_for("control_variate", "x") is run_control_variate
     with pytest.raises(EstimateInputError) as err:
         pipeline_for("none", "phi4")
-    assert str(err.value) == ("ensembles.phi4.estimator.kind = 'none'; allowed: bias_corrected, control_variate "
-                              "(nothing to estimate)") and err.value.exit_code == 2
+    assert (
+        str(err.value)
+        == ("ensembles.phi4.estimator.kind = 'none'; allowed: bias_corrected, control_variate (nothing to estimate)")
+        and err.value.exit_code == 2
+    )
 
 
 def test_flat_positions_run_replica_major():
@@ -47,7 +50,9 @@ class _Sources:
     def configurations(self):
         n = len(self._fields)
         replica = np.repeat(np.arange(1, n // self.per_chain + 1), self.per_chain)
-        return self._fields, EnsembleIndex(self.ensemble, replica, np.tile(np.arange(self.per_chain), n // self.per_chain))
+        return self._fields, EnsembleIndex(
+            self.ensemble, replica, np.tile(np.arange(self.per_chain), n // self.per_chain)
+        )
 
     def action(self):
         return Phi4Action(-1.0, 1.0, "standard")
@@ -57,10 +62,25 @@ class _Sources:
 
 
 def _bias_corrected_ens(**estimator):
-    es = dict(features=["plaquette"], regressor="ridge", r_lb=0.5, r_tr=0.5, seed=3, folds=0, scan_r_lb=[],
-              scan_r_tr=[], scan_estimator="p2") | estimator
-    return SimpleNamespace(estimator=SimpleNamespace(**es), measure=SimpleNamespace(n_noise=2),
-                           theory=SimpleNamespace(lattice=[2, 2, 2, 2]))
+    es = (
+        dict(
+            features=["plaquette"],
+            regressor="ridge",
+            r_lb=0.5,
+            r_tr=0.5,
+            seed=3,
+            folds=0,
+            scan_r_lb=[],
+            scan_r_tr=[],
+            scan_estimator="p2",
+        )
+        | estimator
+    )
+    return SimpleNamespace(
+        estimator=SimpleNamespace(**es),
+        measure=SimpleNamespace(n_noise=2),
+        theory=SimpleNamespace(lattice=[2, 2, 2, 2]),
+    )
 
 
 def _stores(ens, scanned: bool = False):
@@ -75,8 +95,7 @@ def _stores(ens, scanned: bool = False):
     traces[~np.isin(flat, labelled) & (not scanned)] = np.nan
     coords = {"config": np.arange(N_CFG), "replica": np.arange(1, N_CHAINS + 1)}
     cheap = xr.Dataset({"plaquette": (("config", "replica"), plaq)}, coords=coords)
-    expensive = xr.Dataset({"trace_inverse_noise_re": (("config", "replica", "noise", "power"), traces)},
-                           coords=coords)
+    expensive = xr.Dataset({"trace_inverse_noise_re": (("config", "replica", "noise", "power"), traces)}, coords=coords)
     cheap.attrs.update(measure_seconds=1.0, measured_entries=N_CFG * N_CHAINS)
     expensive.attrs.update(measure_seconds=10.0, measured_entries=len(labelled))
     return cheap, expensive
@@ -90,8 +109,9 @@ def test_bias_corrected_estimates_are_the_library_estimates_of_the_stores():
     assert set(res["estimates"]) == {*res["targets"], "kappa1", "kappa2"}
     assert res["cost"]["expensive_fraction"] == 0.5 and res["split"]["N"] == N_CFG * N_CHAINS
     x = np.asarray(cheap["plaquette"].transpose("replica", "config").values).reshape(-1, 1)
-    y = np.asarray(expensive["trace_inverse_noise_re"].isel(power=0).mean("noise").transpose("replica", "config")
-                   .values).reshape(-1)
+    y = np.asarray(
+        expensive["trace_inverse_noise_re"].isel(power=0).mean("noise").transpose("replica", "config").values
+    ).reshape(-1)
     idx = EnsembleIndex("ama", np.repeat([1, 2], N_CFG), np.tile(np.arange(N_CFG), 2))
     split = label_split(ens.estimator, N_CFG * N_CHAINS)
     want = p1(idx, y, train_on_split(x, y, split, make_regressor("ridge", 3)), split)
@@ -110,12 +130,17 @@ def test_bias_corrected_scan_fills_the_grid_and_logs_each_row():
     assert "full" in res["estimates"]["tr1"] and set(scan["full"]) == set(res["estimates"])
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda ens: setattr(ens.measure, "n_noise", 1), "ensembles.ama.measure.n_noise = 1; allowed: >= 2"),
-    (lambda ens: setattr(ens.estimator, "r_lb", 0.4), "does not cover the labelled configurations"),
-    (lambda ens: setattr(ens.estimator, "features", ["polyakov"]),
-     "estimator feature 'polyakov': no variable 'polyakov' in the observable store; allowed: plaquette"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda ens: setattr(ens.measure, "n_noise", 1), "ensembles.ama.measure.n_noise = 1; allowed: >= 2"),
+        (lambda ens: setattr(ens.estimator, "r_lb", 0.4), "does not cover the labelled configurations"),
+        (
+            lambda ens: setattr(ens.estimator, "features", ["polyakov"]),
+            "estimator feature 'polyakov': no variable 'polyakov' in the observable store; allowed: plaquette",
+        ),
+    ],
+)
 def test_bias_corrected_refuses_stores_that_do_not_fit_the_config_in_one_line(change, message):
     ens = _bias_corrected_ens()
     cheap, expensive = _stores(ens)
@@ -125,8 +150,17 @@ def test_bias_corrected_refuses_stores_that_do_not_fit_the_config_in_one_line(ch
 
 
 def test_control_variate_trains_each_network_and_estimates_on_the_other_chains():
-    es = SimpleNamespace(n_train=[10], networks=[[], [2]], seed=0, steps=3, lr=0.01, batch=5, divergence="exact",
-                         n_probe=1, schedule="constant")
+    es = SimpleNamespace(
+        n_train=[10],
+        networks=[[], [2]],
+        seed=0,
+        steps=3,
+        lr=0.01,
+        batch=5,
+        divergence="exact",
+        n_probe=1,
+        schedule="constant",
+    )
     ens = SimpleNamespace(estimator=es, theory=SimpleNamespace(name="phi4", lattice=[4, 2]))
     fields = torch.randn(30, 4, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     lines = []

@@ -30,10 +30,12 @@ def test_start_from_and_slhmc_settings_are_part_of_their_hashes():
         "start_from": compose_experiment("ci_slhmc", ["ensembles.thin.chain.start_from=''"]),
         "m_eff": compose_experiment("ci_slhmc", ["ensembles.thin.sampler.options.m_eff=0.6"]),
     }
-    assert ensemble_hash(variants["start_from"].ensembles["thin"], "float64") != \
-        ensemble_hash(base.ensembles["thin"], "float64")
-    assert ensemble_hash(variants["m_eff"].ensembles["thin"], "float64") != \
-        ensemble_hash(base.ensembles["thin"], "float64")
+    assert ensemble_hash(variants["start_from"].ensembles["thin"], "float64") != ensemble_hash(
+        base.ensembles["thin"], "float64"
+    )
+    assert ensemble_hash(variants["m_eff"].ensembles["thin"], "float64") != ensemble_hash(
+        base.ensembles["thin"], "float64"
+    )
     # the trained network depends on m_eff and on the training loss
     other_m = compose_experiment("ci_slhmc", ["ensembles.stout.sampler.options.m_eff=0.6"])
     plain = compose_experiment("ci_slhmc", ["ensembles.stout.train.loss=plain"])
@@ -49,8 +51,9 @@ def test_trajectory_jitter_and_the_estimator_in_the_chain_hash():
     base = compose_experiment("ci_tiny", [])
     zero = compose_experiment("ci_tiny", ["+ensembles.u1.sampler.options.trajectory_jitter=0.0"])
     some = compose_experiment("ci_tiny", ["+ensembles.u1.sampler.options.trajectory_jitter=0.2"])
-    est = compose_experiment("ci_tiny", ["ensembles.u1.estimator.kind=control_variate",
-                                         "ensembles.u1.estimator.n_train=[20]"])
+    est = compose_experiment(
+        "ci_tiny", ["ensembles.u1.estimator.kind=control_variate", "ensembles.u1.estimator.n_train=[20]"]
+    )
     h = lambda c: ensemble_hash(c.ensembles["u1"], c.dtype)  # noqa: E731
     assert h(zero) == h(base) == PINNED["u1"][0]
     assert h(some) != h(base)

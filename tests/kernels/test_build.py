@@ -45,6 +45,7 @@ def _fake_compile(calls: list, fail: str | None = None):
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"{build.module_name()}.so").write_bytes(b"")
         return types.SimpleNamespace(__name__=build.module_name())
+
     return compile_
 
 
@@ -123,8 +124,12 @@ def test_a_failed_build_runs_torch_and_says_why_once(fresh, monkeypatch, capsys)
     assert torch.equal(action.force(links), action.force_torch(links))
     assert not kernels.enabled(links, n=3) and len(calls) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[1:] == [("lqcdml kernels: no compiled kernels, the torch path runs "
-                        "(RuntimeError: Error building extension 'k': c++: not found)")]
+    assert err[1:] == [
+        (
+            "lqcdml kernels: no compiled kernels, the torch path runs "
+            "(RuntimeError: Error building extension 'k': c++: not found)"
+        )
+    ]
     assert err[0].startswith(BUILDING)
     monkeypatch.setenv("LQCDML_KERNELS", "extension")
     with pytest.raises(RuntimeError, match=r"unavailable \(RuntimeError: Error building extension"):
@@ -179,8 +184,12 @@ def test_a_real_build_goes_into_the_override_folder_once(tmp_path):
     before = os.stat(real).st_mtime_ns if real else None
     env = {**os.environ, "LQCDML_KERNEL_DIR": str(tmp_path), "LQCDML_KERNELS": "auto"}
     env.pop("LQCDML_KERNEL_ARCH", None)
-    runs = [subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
-                           timeout=900, check=False) for _ in range(2)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=900, check=False
+        )
+        for _ in range(2)
+    ]
     for run in runs:
         assert run.returncode == 0, run.stderr[-3000:]
     first, second = ([line for line in run.stderr.splitlines() if BUILDING in line] for run in runs)

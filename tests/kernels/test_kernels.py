@@ -34,7 +34,9 @@ def _field(shape, dtype=torch.complex128, seed: int = 5) -> torch.Tensor:
 
 def _close(a: torch.Tensor, b: torch.Tensor, rel: float) -> None:
     scale = b.abs().amax().item()
-    assert (a - b).abs().amax().item() <= rel * scale, f"max diff {(a - b).abs().amax().item():.3e} at scale {scale:.3e}"
+    assert (a - b).abs().amax().item() <= rel * scale, (
+        f"max diff {(a - b).abs().amax().item():.3e} at scale {scale:.3e}"
+    )
 
 
 def test_the_install_built_the_extension():
@@ -92,17 +94,26 @@ def test_single_precision_agrees_with_double():
     """complex64 inputs: the float kernels agree with the double reference to float accuracy."""
     for shape in ((4, 3, 5, 2, 3), (4, 2, 3, 2, 8)):
         links = _links(3, shape, 2)
-        _close(kernels.gauge_force(links.to(torch.complex64), 6.0).to(torch.complex128),
-               WilsonGaugeAction(6.0, SU(3)).force_torch(links), 1e-5)
+        _close(
+            kernels.gauge_force(links.to(torch.complex64), 6.0).to(torch.complex128),
+            WilsonGaugeAction(6.0, SU(3)).force_torch(links),
+            1e-5,
+        )
     links = _links(3, (4, 3, 5, 2, 3), 2)
     psi, spinor = _field((2, 3, 5, 2, 3, 3)), _field((2, 3, 5, 2, 3, 4, 3))
     f32 = links.to(torch.complex64)
     action = WilsonGaugeAction(6.0, SU(3))
     _close(kernels.gauge_force(f32, 6.0).to(torch.complex128), action.force_torch(links), 1e-5)
-    _close(kernels.staggered_hop(f32, psi.to(torch.complex64), True).to(torch.complex128),
-           StaggeredOperator(0.1, SU(3)).hop_torch(links, psi), 1e-5)
-    _close(kernels.wilson_hop(f32, spinor.to(torch.complex64), True).to(torch.complex128),
-           WilsonOperator(0.1, SU(3)).hop_torch(links, spinor), 1e-5)
+    _close(
+        kernels.staggered_hop(f32, psi.to(torch.complex64), True).to(torch.complex128),
+        StaggeredOperator(0.1, SU(3)).hop_torch(links, psi),
+        1e-5,
+    )
+    _close(
+        kernels.wilson_hop(f32, spinor.to(torch.complex64), True).to(torch.complex128),
+        WilsonOperator(0.1, SU(3)).hop_torch(links, spinor),
+        1e-5,
+    )
 
 
 def test_results_do_not_depend_on_the_thread_count():

@@ -116,9 +116,14 @@ class JumpDistanceTrainer:
         return float(loss)
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "walkers": self.walkers, "step_count": self.step_count,
-                "history": self.history}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "walkers": self.walkers,
+            "step_count": self.step_count,
+            "history": self.history,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -132,8 +137,9 @@ def _build_trainer(ens, device, source):
     from lqcdml.kinds.trainers import initial_model
 
     th, tr = ens.theory, ens.train
-    return JumpDistanceTrainer(initial_model(ens, device), theory_kind(th).action(th), tuple(th.lattice), tr.batch,
-                               tr.lr, tr.seed)
+    return JumpDistanceTrainer(
+        initial_model(ens, device), theory_kind(th).action(th), tuple(th.lattice), tr.batch, tr.lr, tr.seed
+    )
 
 
 def _evaluate(ens, trainer, source, device) -> dict:
@@ -186,18 +192,39 @@ def _sampler_checks(ens, p: str) -> None:
 # --- the three registrations ----------------------------------------------------------------
 
 if MODEL not in MODELS:
-    TRAINERS.register(TrainerKind(
-        name=TRAINER, config=JumpDistanceTrain, build=_build_trainer, evaluate=_evaluate,
-        hashed=("steps", "batch", "lr", "seed"), doc="expected squared jump distance of a random walk (test)",
-    ))
-    MODELS.register(ModelKind(
-        name=MODEL, config=StepSizeModel, theory="phi4", validate=_model_checks, family="step_size_test",
-        trainer=TRAINER, build=lambda ens: StepSize(ens.model.init_log_step), doc="one learnable step size (test)",
-    ))
-    SAMPLERS.register(SamplerKind(
-        name=SAMPLER, config=TrainedWalkOptions, build=_build_sampler, validate=_sampler_checks,
-        model_family="step_size_test", theories=("phi4",), doc="random-walk Metropolis with a trained step (test)",
-    ))
+    TRAINERS.register(
+        TrainerKind(
+            name=TRAINER,
+            config=JumpDistanceTrain,
+            build=_build_trainer,
+            evaluate=_evaluate,
+            hashed=("steps", "batch", "lr", "seed"),
+            doc="expected squared jump distance of a random walk (test)",
+        )
+    )
+    MODELS.register(
+        ModelKind(
+            name=MODEL,
+            config=StepSizeModel,
+            theory="phi4",
+            validate=_model_checks,
+            family="step_size_test",
+            trainer=TRAINER,
+            build=lambda ens: StepSize(ens.model.init_log_step),
+            doc="one learnable step size (test)",
+        )
+    )
+    SAMPLERS.register(
+        SamplerKind(
+            name=SAMPLER,
+            config=TrainedWalkOptions,
+            build=_build_sampler,
+            validate=_sampler_checks,
+            model_family="step_size_test",
+            theories=("phi4",),
+            doc="random-walk Metropolis with a trained step (test)",
+        )
+    )
 
 L, M2 = 4, 0.8
 EXPERIMENT = f"""# @package _global_
@@ -250,15 +277,22 @@ def test_the_kinds_compose_validate_and_hash(conf):
     assert training_hash(checkpointing.ensembles["walk"]) == training_hash(ens)  # not a hashed training key
     from lqcdml.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"^ensembles.walk.train.schedule: unknown key 'schedule' of the trainer "
-                                          rf"'{TRAINER}' of model.kind = '{MODEL}'; allowed: "):
+    with pytest.raises(
+        ConfigError,
+        match=r"^ensembles.walk.train.schedule: unknown key 'schedule' of the trainer "
+        rf"'{TRAINER}' of model.kind = '{MODEL}'; allowed: ",
+    ):
         compose_experiment("trained_walk", ["+ensembles.walk.train.schedule=cosine"], conf)
     with pytest.raises(ConfigError, match=r"^ensembles.walk.sampler.options.widen = -1.0; allowed: widen > 0$"):
         compose_experiment("trained_walk", ["ensembles.walk.sampler.options.widen=-1"], conf)
-    with pytest.raises(ConfigError, match=rf"^ensembles.walk.model.kind = 'affine'; allowed: {MODEL} for "
-                                          r"theory.name = 'phi4' and sampler.name"):
-        compose_experiment("trained_walk", ["~ensembles.walk.model.init_log_step", "ensembles.walk.model.kind=affine"],
-                           conf)
+    with pytest.raises(
+        ConfigError,
+        match=rf"^ensembles.walk.model.kind = 'affine'; allowed: {MODEL} for "
+        r"theory.name = 'phi4' and sampler.name",
+    ):
+        compose_experiment(
+            "trained_walk", ["~ensembles.walk.model.init_log_step", "ensembles.walk.model.kind=affine"], conf
+        )
 
 
 _CHILD = """
@@ -285,9 +319,24 @@ def test_trains_samples_resumes_after_sigkill_and_is_exact(conf, tmp_path):
     config = tmp_path / "config.yaml"
     dump(cfg, config)
     model = tmp_path / "model.pt"
-    train = subprocess.run([str(BIN / "lqcdml"), "train", "--config", str(config), "--ensemble", "walk",
-                            "--checkpoint", str(model), "--manifest", str(tmp_path / "model.json")],
-                           env=_env(), capture_output=True, text=True, timeout=600)
+    train = subprocess.run(
+        [
+            str(BIN / "lqcdml"),
+            "train",
+            "--config",
+            str(config),
+            "--ensemble",
+            "walk",
+            "--checkpoint",
+            str(model),
+            "--manifest",
+            str(tmp_path / "model.json"),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert train.returncode == 0, train.stderr
     # the trained step left its start (exp(-2) = 0.135) for one that moves the walk
     exact = float(free_scalar_propagator((L, L), M2)[0, 0])
@@ -300,8 +349,9 @@ def test_trains_samples_resumes_after_sigkill_and_is_exact(conf, tmp_path):
     killed = tmp_path / "killed.zarr"
     code = _CHILD.format(root=str(REPO), config=str(config), model=str(model), store=str(killed), n=n)
     for target in (50, 200):  # two kills mid-chain, then a run to the end
-        proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.time() + 300
         while _n_committed(killed) < target and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
@@ -322,9 +372,22 @@ def test_trains_samples_resumes_after_sigkill_and_is_exact(conf, tmp_path):
 
 def test_the_dag_of_an_experiment_using_it_builds(conf, tmp_path):
     root = conf.parent
-    out = subprocess.run([str(BIN / "snakemake"), "-s", str(root / "Snakefile"), "-d", str(tmp_path), "-n",
-                          "--config", "experiment=trained_walk"], env=_env(), capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [
+            str(BIN / "snakemake"),
+            "-s",
+            str(root / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "-n",
+            "--config",
+            "experiment=trained_walk",
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for rule in ("compose_config", "train", "generate", "measure", "analyze"):
         assert f"rule {rule}:" in out.stdout or f"localrule {rule}:" in out.stdout, rule

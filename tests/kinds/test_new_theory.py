@@ -62,13 +62,21 @@ def _validate(ens, p: str) -> None:
 
 
 if NAME not in THEORIES:
-    THEORIES.register(TheoryKind(
-        name=NAME, config=OscillatorTheory, validate=_validate, links=False,
-        group=lambda th: Real(), action=lambda th: OscillatorAction(th.m2),
-        cheap_observable=lambda th: ("x2", lambda x: x.square().mean(dim=1)),
-        hot_start=lambda th, gens, shape, dtype, device: torch.zeros((len(gens), *shape), dtype=dtype, device=device),
-        doc="Euclidean lattice harmonic oscillator (test)",
-    ))
+    THEORIES.register(
+        TheoryKind(
+            name=NAME,
+            config=OscillatorTheory,
+            validate=_validate,
+            links=False,
+            group=lambda th: Real(),
+            action=lambda th: OscillatorAction(th.m2),
+            cheap_observable=lambda th: ("x2", lambda x: x.square().mean(dim=1)),
+            hot_start=lambda th, gens, shape, dtype, device: torch.zeros(
+                (len(gens), *shape), dtype=dtype, device=device
+            ),
+            doc="Euclidean lattice harmonic oscillator (test)",
+        )
+    )
 
 N, M2 = 16, 0.5
 EXPERIMENT = f"""# @package _global_
@@ -107,8 +115,11 @@ def test_the_theory_composes_validates_and_hashes_like_a_built_in_one(conf):
     assert ensemble_hash(other.ensembles["osc"], "float64") != ensemble_hash(cfg.ensembles["osc"], "float64")
     with pytest.raises(ConfigError, match=r"^ensembles.osc.theory.m2 = -1.0; allowed: m2 > 0$"):
         compose_experiment("oscillator", ["ensembles.osc.theory.m2=-1"], conf)
-    with pytest.raises(ConfigError, match=rf"^ensembles.osc.theory.beta: unknown key 'beta' of theory.name = "
-                                          rf"'{NAME}'; allowed: name, lattice, m2$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^ensembles.osc.theory.beta: unknown key 'beta' of theory.name = "
+        rf"'{NAME}'; allowed: name, lattice, m2$",
+    ):
         compose_experiment("oscillator", ["+ensembles.osc.theory.beta=1"], conf)
 
 
@@ -125,7 +136,7 @@ def test_hmc_samples_the_exact_second_moment(conf, tmp_path):
     ens = cfg.ensembles["osc"]
     store = tmp_path / "osc.zarr"
     run_chain_into_store(chain_spec(cfg, "osc", 1, store_path=store), store, ens.chain.n_configs)
-    x2 = EnsembleStore.open(store).read_records("x2")[ens.chain.n_therm:]  # [configs, chains]
+    x2 = EnsembleStore.open(store).read_records("x2")[ens.chain.n_therm :]  # [configs, chains]
     est = estimate(x2)
     exact = exact_x2(N, M2)
     assert abs(est.value - exact) < 4 * est.error, (est.value, est.error, exact)

@@ -38,30 +38,41 @@ def test_the_chain_hash_leaves_out_replicas_length_and_measurements():
 
 
 def test_a_model_using_sampler_of_any_name_has_model_and_training_in_its_chain_hash():
-    SAMPLERS.register(SamplerKind(name="flow_alias_test", build=build_flow_mcmc, model_family="flow",
-                                  theories=("phi4",)))
+    SAMPLERS.register(
+        SamplerKind(name="flow_alias_test", build=build_flow_mcmc, model_family="flow", theories=("phi4",))
+    )
     try:
         base = compose_experiment("ci_tiny", ["ensembles.flow.sampler.name=flow_alias_test"])
         h = ensemble_hash(base.ensembles["flow"], "float64")
         for override in ("model.n_layers=2", "train.steps=41", "train.seed=3"):
-            other = compose_experiment("ci_tiny", ["ensembles.flow.sampler.name=flow_alias_test",
-                                                   f"ensembles.flow.{override}"])
+            other = compose_experiment(
+                "ci_tiny", ["ensembles.flow.sampler.name=flow_alias_test", f"ensembles.flow.{override}"]
+            )
             assert ensemble_hash(other.ensembles["flow"], "float64") != h, override
         # keys its model kind does not have are refused, naming the kind and its keys
-        with pytest.raises(ConfigError, match=r"^ensembles.flow.model.n_mix: unknown key 'n_mix' of model.kind = "
-                                              r"'affine'; allowed: kind, n_layers, hidden, kernel, activation, "
-                                              r"prior_scale$"):
-            compose_experiment("ci_tiny", ["ensembles.flow.sampler.name=flow_alias_test", "+ensembles.flow.model.n_mix=3"])
+        with pytest.raises(
+            ConfigError,
+            match=r"^ensembles.flow.model.n_mix: unknown key 'n_mix' of model.kind = "
+            r"'affine'; allowed: kind, n_layers, hidden, kernel, activation, "
+            r"prior_scale$",
+        ):
+            compose_experiment(
+                "ci_tiny", ["ensembles.flow.sampler.name=flow_alias_test", "+ensembles.flow.model.n_mix=3"]
+            )
         # an HMC ensemble has no model section
-        with pytest.raises(ConfigError, match=r"^ensembles.u1.model: a section for sampler.name = 'hmc', which uses "
-                                              r"no trained model; allowed: leave it out"):
+        with pytest.raises(
+            ConfigError,
+            match=r"^ensembles.u1.model: a section for sampler.name = 'hmc', which uses "
+            r"no trained model; allowed: leave it out",
+        ):
             compose_experiment("ci_tiny", ["+ensembles.u1.model.n_layers=3"])
     finally:
         SAMPLERS.unregister("flow_alias_test")
 
 
-@pytest.mark.parametrize("package", ["samplers", "theories", "lattice", "driver", "config", "kinds", "assembly",
-                                     "identity", "observables"])
+@pytest.mark.parametrize(
+    "package", ["samplers", "theories", "lattice", "driver", "config", "kinds", "assembly", "identity", "observables"]
+)
 def test_no_hasattr_probing_of_samplers_terms_operators_or_groups(package):
     for path in sorted((SRC / package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -69,16 +80,22 @@ def test_no_hasattr_probing_of_samplers_terms_operators_or_groups(package):
                 raise AssertionError(f"{path.relative_to(SRC)}:{node.lineno} probes with hasattr")
 
 
-@pytest.mark.parametrize("section,key,kind", [
-    ("theory", "m2", "theory.name = 'su'"),
-    ("train", "schedule", "the trainer 'slhmc' of model.kind = 'stout'"),
-    ("model", "hidden", "model.kind = 'stout'"),
-    ("estimator", "networks", "estimator.kind = 'bias_corrected'"),
-])
+@pytest.mark.parametrize(
+    "section,key,kind",
+    [
+        ("theory", "m2", "theory.name = 'su'"),
+        ("train", "schedule", "the trainer 'slhmc' of model.kind = 'stout'"),
+        ("model", "hidden", "model.kind = 'stout'"),
+        ("estimator", "networks", "estimator.kind = 'bias_corrected'"),
+    ],
+)
 def test_each_kind_owns_its_section(section, key, kind):
     """A key of another kind's section is refused, naming this kind and its keys."""
-    with pytest.raises(ConfigError, match=rf"^ensembles.nf4_slhmc.{section}.{key}: unknown key '{key}' of "
-                                          rf"{kind.replace('(', '[(]').replace(')', '[)]')}; allowed: "):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^ensembles.nf4_slhmc.{section}.{key}: unknown key '{key}' of "
+        rf"{kind.replace('(', '[(]').replace(')', '[)]')}; allowed: ",
+    ):
         data = _paper_ensemble()
         data.setdefault(section, {})[key] = 1
         type_ensemble(data, "ensembles.nf4_slhmc")

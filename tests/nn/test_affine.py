@@ -84,8 +84,8 @@ def test_site_list_flow_equals_the_masked_flow_with_gradients(shape, hidden):
     for direction in ("forward", "reverse"):
         (x, ld), (x_ref, ld_ref) = getattr(fast, direction)(z), getattr(masked, direction)(z)
         assert _close(x, x_ref) and _close(ld, ld_ref)
-        loss = ((x * probe).sum() + (x**3).sum() + (ld**2).sum())
-        loss_ref = ((x_ref * probe).sum() + (x_ref**3).sum() + (ld_ref**2).sum())
+        loss = (x * probe).sum() + (x**3).sum() + (ld**2).sum()
+        loss_ref = (x_ref * probe).sum() + (x_ref**3).sum() + (ld_ref**2).sum()
         grads = torch.autograd.grad(loss, [z, *fast.parameters()])
         expected = torch.autograd.grad(loss_ref, [z, *masked.parameters()])
         assert all(_close(g, e) for g, e in zip(grads, expected))

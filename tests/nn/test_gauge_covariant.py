@@ -49,8 +49,12 @@ def test_staples_close_the_loops_they_name(n, shape):
     n_planes, volume = 6, u[0, 0, ..., 0, 0].numel()
     plaq_sum = plaquette(u, group) * n * n_planes * volume
     assert torch.allclose(re_tr(u @ loop_staple(u, "plaquette")).sum(dim=(1, 2, 3, 4, 5)), 4 * plaq_sum, atol=1e-10)
-    rect = sum(re_tr(path_product(u, ((mu, 1), (mu, 1), (nu, 1), (mu, -1), (mu, -1), (nu, -1))))
-               for mu in range(4) for nu in range(4) if mu != nu).sum(dim=(1, 2, 3, 4))
+    rect = sum(
+        re_tr(path_product(u, ((mu, 1), (mu, 1), (nu, 1), (mu, -1), (mu, -1), (nu, -1))))
+        for mu in range(4)
+        for nu in range(4)
+        if mu != nu
+    ).sum(dim=(1, 2, 3, 4))
     assert torch.allclose(re_tr(u @ loop_staple(u, "rectangle")).sum(dim=(1, 2, 3, 4, 5)), 6 * rect, atol=1e-10)
     # the 1 x 1 rectangle staple on the +nu side is the upper plaquette staple
     upper = path_product(u, ((1, 1), (0, -1), (1, -1)), start=(1, 0, 0, 0))

@@ -26,7 +26,9 @@ def _sites(n, k, seed):
 
 def _nets():
     torch.manual_seed(0)
-    rolled = nn.Sequential(PeriodicConv(2, 1, 3, native=False), nn.ReLU(), PeriodicConv(2, 3, 2, native=False), nn.Tanh())
+    rolled = nn.Sequential(
+        PeriodicConv(2, 1, 3, native=False), nn.ReLU(), PeriodicConv(2, 3, 2, native=False), nn.Tanh()
+    )
     no_bias = nn.Sequential(PeriodicConv(2, 2, 4, bias=False), nn.LeakyReLU(0.2), PeriodicConv(2, 4, 3, bias=False))
     return [
         ("leaky_tanh_2d", (6, 4), conv_net(2, 1, 2, [5, 3], 3, "leaky_relu", "tanh")),

@@ -36,8 +36,16 @@ from lqcdml.nn.u1_plaquette import PlaquetteFlowModel, SinkPartnerCoupling, _par
 
 DT = torch.float64
 #: the flow layers and models of ``nn`` (the contract test below also finds any new one)
-FLOW_CLASSES = (AffineCoupling, U1EquivariantCoupling, PlaquetteCoupling, SinkPartnerCoupling, FlowModel,
-                CheckerboardFlow, PlaquetteFlowModel, Compose)
+FLOW_CLASSES = (
+    AffineCoupling,
+    U1EquivariantCoupling,
+    PlaquetteCoupling,
+    SinkPartnerCoupling,
+    FlowModel,
+    CheckerboardFlow,
+    PlaquetteFlowModel,
+    Compose,
+)
 
 
 def wrap(a: torch.Tensor) -> torch.Tensor:
@@ -74,8 +82,11 @@ def test_every_flow_layer_of_nn_is_an_invertible_layer():
 
 
 def test_the_flow_builders_compose_invertible_layers_on_a_prior():
-    for model in (phi4_flow((4, 4), 2, (4,)), u1_flow((4, 4), 2, (4,), n_mix=2),
-                  u1_plaquette_flow((4, 4), 2, (4,), n_mix=2, n_partners=2, partner_hidden=(4,))):
+    for model in (
+        phi4_flow((4, 4), 2, (4,)),
+        u1_flow((4, 4), 2, (4,), n_mix=2),
+        u1_plaquette_flow((4, 4), 2, (4,), n_mix=2, n_partners=2, partner_hidden=(4,)),
+    ):
         assert isinstance(model, FlowModel) and isinstance(model, InvertibleLayer)
         assert isinstance(model.prior, Prior)
         assert all(isinstance(layer, InvertibleLayer) for layer in model.layers)
@@ -113,13 +124,28 @@ def _flows():
     yield "u1 flow", randomize(u1_flow(shape, 4, (4,), n_mix=2), 6, 0.2), Domain.ANGLES
     yield "plaquette layer", _plaquette_layer(shape, 0, 7), Domain.ANGLES
     yield "sink partner", _partner(shape, 9, 8), Domain.ANGLES
-    yield "plaquette flow (merged)", randomize(
-        u1_plaquette_flow(shape, 2, (4,), n_mix=2, n_partners=3, partner_hidden=(4,)), 9, 0.3), Domain.ANGLES
-    yield "plaquette flow (layer by layer)", randomize(
-        u1_plaquette_flow(shape, 2, (4,), n_mix=2, n_partners=3, partner_hidden=(4,), merged=False), 9, 0.3), \
-        Domain.ANGLES
-    yield "compose of mixed u1 layers", Compose([_u1_layer(shape, 0, 1, 10), _plaquette_layer(shape, 1, 11),
-                                                 _partner(shape, 13, 12), _u1_layer(shape, 1, 3, 13)]), Domain.ANGLES
+    yield (
+        "plaquette flow (merged)",
+        randomize(u1_plaquette_flow(shape, 2, (4,), n_mix=2, n_partners=3, partner_hidden=(4,)), 9, 0.3),
+        Domain.ANGLES,
+    )
+    yield (
+        "plaquette flow (layer by layer)",
+        randomize(u1_plaquette_flow(shape, 2, (4,), n_mix=2, n_partners=3, partner_hidden=(4,), merged=False), 9, 0.3),
+        Domain.ANGLES,
+    )
+    yield (
+        "compose of mixed u1 layers",
+        Compose(
+            [
+                _u1_layer(shape, 0, 1, 10),
+                _plaquette_layer(shape, 1, 11),
+                _partner(shape, 13, 12),
+                _u1_layer(shape, 1, 3, 13),
+            ]
+        ),
+        Domain.ANGLES,
+    )
 
 
 def _draw(flow: InvertibleLayer, domain: Domain, gen: torch.Generator) -> torch.Tensor:
@@ -190,8 +216,11 @@ def test_priors_declare_domain_and_field_dtype():
             prior.field_dtype("float16x")
         with pytest.raises(ValueError, match=r"precision = torch.int64; allowed"):
             prior.field_dtype(torch.int64)
-        with pytest.raises(ValueError, match=rf"dtype = torch.complex128; allowed: torch.float64 \(domain "
-                                             rf"'{prior.domain.value}'\)"):
+        with pytest.raises(
+            ValueError,
+            match=rf"dtype = torch.complex128; allowed: torch.float64 \(domain "
+            rf"'{prior.domain.value}'\)",
+        ):
             prior.sample(2, dtype=torch.complex128)
     assert not Domain.REAL.is_complex and not Domain.ANGLES.is_complex
     assert Domain.SU_N.is_complex and Domain.COMPLEX.is_complex

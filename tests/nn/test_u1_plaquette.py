@@ -12,8 +12,8 @@ from scipy import special
 
 from lqcdml.lattice import U1, gauge_transform
 from lqcdml.nn import u1_plaquette_flow
-from lqcdml.nn.u1_equivariant import circle_map, zero_mixture_head
 from lqcdml.nn.flow import FlowModel, UniformAnglePrior
+from lqcdml.nn.u1_equivariant import circle_map, zero_mixture_head
 from lqcdml.nn.u1_plaquette import (
     PlaquetteCoupling,
     PlaquetteFlowModel,
@@ -170,8 +170,19 @@ def mixed_model(shape=(4, 6), seed=6):
     def partner(index, n_mix=3):
         return SinkPartnerCoupling(shape, index, _partner_net((8,), n_mix, "tanh"), n_mix)
 
-    layers = [coupling(0), partner(3), partner(4), partner(9), partner(2), coupling(1),
-              partner(20), partner(21, n_mix=2), partner(22, n_mix=2), coupling(0), partner(1)]
+    layers = [
+        coupling(0),
+        partner(3),
+        partner(4),
+        partner(9),
+        partner(2),
+        coupling(1),
+        partner(20),
+        partner(21, n_mix=2),
+        partner(22, n_mix=2),
+        coupling(0),
+        partner(1),
+    ]
     model = randomize(PlaquetteFlowModel(UniformAnglePrior((2, *shape)), layers), seed, 0.4)
     runs = [[p.index for p in run] if isinstance(run, list) else "c" for run in model._runs()]
     assert runs == ["c", [3, 4, 9], [2], "c", [20], [21, 22], "c", [1]]
@@ -182,8 +193,11 @@ def mixed_model(shape=(4, 6), seed=6):
 def test_merged_equals_layer_by_layer(shape, build):
     """Plaquettes computed once and links moved once: the same bijection, log-Jacobian and
     gradients as the layer-by-layer reference, on random links and non-trivial weights."""
-    merged = random_model(shape, n_layers=3, n_partners=shape[0] * shape[1] - 2, seed=11) if build == "standard" \
+    merged = (
+        random_model(shape, n_layers=3, n_partners=shape[0] * shape[1] - 2, seed=11)
+        if build == "standard"
         else mixed_model()
+    )
     ref = twin(merged, merged=False)
     assert merged.merged and not ref.merged
     x = haar(shape, n=6, seed=12)
@@ -230,8 +244,13 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match=r"u1 plaquette flow: layers \['Identity'\]"):
         PlaquetteFlowModel(UniformAnglePrior((2, 4, 4)), [torch.nn.Identity()])
     with pytest.raises(ValueError, match=r"on lattices \[\(4, 4\), \(4, 6\)\]"):
-        PlaquetteFlowModel(UniformAnglePrior((2, 4, 4)), [PlaquetteCoupling((4, 4), 0, torch.nn.Identity(), 1),
-                                                         PlaquetteCoupling((4, 6), 1, torch.nn.Identity(), 1)])
+        PlaquetteFlowModel(
+            UniformAnglePrior((2, 4, 4)),
+            [
+                PlaquetteCoupling((4, 4), 0, torch.nn.Identity(), 1),
+                PlaquetteCoupling((4, 6), 1, torch.nn.Identity(), 1),
+            ],
+        )
     partners = [SinkPartnerCoupling((4, 4), i, torch.nn.Identity(), 1) for i in (3, 2)]
     for chain in (partner_chain_forward, partner_chain_reverse):
         with pytest.raises(ValueError, match=r"plaquette indices \[3, 2\]; allowed: one or more, strictly"):

@@ -22,7 +22,9 @@ def _thermalised(group, shape, beta, n_traj=15, seed=0):
     return state.fields
 
 
-@pytest.mark.parametrize("group,shape,beta", [(SU(2), (4, 4, 4, 4, 4), 2.3), (SU(3), (4, 4, 4, 4, 4), 5.7), (U1(), (2, 8, 8), 2.0)], ids=str)
+@pytest.mark.parametrize(
+    "group,shape,beta", [(SU(2), (4, 4, 4, 4, 4), 2.3), (SU(3), (4, 4, 4, 4, 4), 5.7), (U1(), (2, 8, 8), 2.0)], ids=str
+)
 def test_wilson_action_never_increases_along_the_flow(group, shape, beta):
     links = _thermalised(group, shape, beta)
     action = flow_action(group)
@@ -49,9 +51,7 @@ def test_rk3_global_error_is_third_order_and_euler_first(group):
     ref = _flow_to(links, group, t, 0.0025, flow_step_rk3)
     err = {}
     for name, step in (("rk3", flow_step_rk3), ("euler", flow_step_euler)):
-        err[name] = [
-            (_flow_to(links, group, t, eps, step) - ref).abs().max().item() for eps in (0.1, 0.05, 0.025)
-        ]
+        err[name] = [(_flow_to(links, group, t, eps, step) - ref).abs().max().item() for eps in (0.1, 0.05, 0.025)]
     order = np.polyfit(np.log([0.1, 0.05, 0.025]), np.log(err["rk3"]), 1)[0]
     assert abs(order - 3) < 0.3, err["rk3"]
     order_euler = np.polyfit(np.log([0.1, 0.05, 0.025]), np.log(err["euler"]), 1)[0]

@@ -18,8 +18,9 @@ from lqcdml.theories.staggered import StaggeredOperator
 
 def free_trace(shape, m):
     """(1/V) sum_p m / (m^2 + sum_mu sin^2 p_mu), time antiperiodic: Re tr D^-1 / V of U = 1."""
-    ps = np.meshgrid(*[2 * np.pi * (np.arange(n) + (0.5 if mu == 0 else 0.0)) / n for mu, n in enumerate(shape)],
-                     indexing="ij")
+    ps = np.meshgrid(
+        *[2 * np.pi * (np.arange(n) + (0.5 if mu == 0 else 0.0)) / n for mu, n in enumerate(shape)], indexing="ij"
+    )
     return float(np.mean(m / (m * m + sum(np.sin(p) ** 2 for p in ps))))
 
 
@@ -29,7 +30,8 @@ def test_free_u1_staggered_trace_and_gauge_invariance():
     theta = torch.zeros(1, 2, *shape, dtype=torch.float64)
     d = dense_operator(op, U1().to_matrix(theta))
     assert float(torch.diagonal(torch.linalg.inv(d)).sum().real) / math.prod(shape) == pytest.approx(
-        free_trace(shape, m), rel=1e-12)
+        free_trace(shape, m), rel=1e-12
+    )
     gen = torch.Generator().manual_seed(3)
     theta = (2 * torch.rand(1, 2, *shape, generator=gen, dtype=torch.float64) - 1) * math.pi
     alpha = torch.randn(1, *shape, generator=gen, dtype=torch.float64)
@@ -42,10 +44,16 @@ def test_free_u1_staggered_trace_and_gauge_invariance():
 
 
 def test_u1_fermion_measurements_from_the_config():
-    cfg = compose_experiment("ci_tiny", ["ensembles.u1.theory.fermion=staggered", "ensembles.u1.theory.n_flavours=0",
-                                         "ensembles.u1.theory.fermion_mass=0.3",
-                                         "ensembles.u1.measure.observables=[plaquette,chiral_condensate,trace_inverse]",
-                                         "ensembles.u1.measure.n_noise=400"])
+    cfg = compose_experiment(
+        "ci_tiny",
+        [
+            "ensembles.u1.theory.fermion=staggered",
+            "ensembles.u1.theory.n_flavours=0",
+            "ensembles.u1.theory.fermion_mass=0.3",
+            "ensembles.u1.measure.observables=[plaquette,chiral_condensate,trace_inverse]",
+            "ensembles.u1.measure.n_noise=400",
+        ],
+    )
     ens = cfg.ensembles["u1"]
     shape = tuple(ens.theory.lattice)
     plan = measurement_plan(ens)

@@ -151,9 +151,7 @@ class Integrator:
             total = total + term.action(q)
         return total
 
-    def __call__(
-        self, q: torch.Tensor, p: torch.Tensor, tau: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, q: torch.Tensor, p: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Integrate ``(q, p)`` over MD time ``tau``; returns the new ``(q, p)``."""
         result = self.integrate(q, p, tau)
         return result.q, result.p

@@ -79,8 +79,11 @@ def test_the_haar_prior_declares_complex_fields_at_the_models_precision():
     assert float(GROUP.deviation(x)) < 1e-12
     z, ld = model.reverse(x)
     assert float((model(z)[0] - x).abs().max()) < 1e-12 and float(ld.abs().max()) == 0
-    with pytest.raises(ValueError, match=r"HaarPrior: dtype = torch.float64; allowed: torch.complex128 "
-                                         r"\(domain 'su_n'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"HaarPrior: dtype = torch.float64; allowed: torch.complex128 "
+        r"\(domain 'su_n'\)",
+    ):
         model.prior.sample(2, dtype=torch.float64)
 
 
@@ -124,11 +127,17 @@ def test_an_explicit_field_dtype_must_be_one_of_the_priors_domain():
     torch.manual_seed(0)
     model = phi4_flow((4, 4), 2, (4,)).double()
     action = Phi4Action(m2=-4.0, lam=8.0).action
-    with pytest.raises(ValueError, match=r"flow sampler: field_dtype = torch.complex128; allowed: torch.float64 "
-                                         r"\(the prior's domain 'real' at that precision\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"flow sampler: field_dtype = torch.complex128; allowed: torch.float64 "
+        r"\(the prior's domain 'real' at that precision\)",
+    ):
         FlowMCMC(model, action, field_dtype=torch.complex128)
-    with pytest.raises(ValueError, match=r"flow sampler: field_dtype = torch.float64; allowed: torch.complex128 "
-                                         r"\(the prior's domain 'su_n'"):
+    with pytest.raises(
+        ValueError,
+        match=r"flow sampler: field_dtype = torch.float64; allowed: torch.complex128 "
+        r"\(the prior's domain 'su_n'",
+    ):
         FlowMCMC(_haar_flow(), action, field_dtype=torch.float64)
     with pytest.raises(TypeError, match=r"flow sampler: model of type Identity; allowed: a FlowModel"):
         FlowMCMC(torch.nn.Identity(), action)

@@ -54,7 +54,10 @@ def test_untrained_flow_chain_satisfies_schwinger_dyson_at_lambda_positive():
     sampler = FlowMCMC(_untrained(shape, seed=2, prior_scale=0.5), action.action)
     state = sampler.init(0.5 * randn(make_generators(3, 32), shape), seed=9)
     _, rec = run_chain(
-        sampler, state, 1500, n_skip=100,
+        sampler,
+        state,
+        1500,
+        n_skip=100,
         measure=lambda p: (p * action.force(p)).reshape(p.shape[0], -1).mean(dim=1),
     )
     assert rec["accepted"].double().mean() > 0.05
@@ -97,7 +100,10 @@ def test_untrained_u1_flow_chain_reproduces_the_exact_plaquette_and_susceptibili
     sampler = FlowMCMC(model, action.action)
     state = sampler.init(group.haar(make_generators(5, 32), (2, 4, 4)), seed=11)
     _, rec = run_chain(
-        sampler, state, 1200, n_skip=50,
+        sampler,
+        state,
+        1200,
+        n_skip=50,
         measure=lambda u: {"plaq": plaquette(u, group), "q2": topological_charge_u1_2d(u) ** 2 / 16},
     )
     assert rec["accepted"].double().mean() > 0.2
@@ -130,7 +136,10 @@ def test_trained_plaquette_flow_chain_reproduces_exact_results_at_beta_3():
     sampler = FlowMCMC(model.double(), action.action)
     state = sampler.init(sampler.start(make_generators(6, 32)).fields, seed=12)
     _, rec = run_chain(
-        sampler, state, 400, n_skip=10,
+        sampler,
+        state,
+        400,
+        n_skip=10,
         measure=lambda u: {"plaq": plaquette(u, group), "q": topological_charge_u1_2d(u)},
     )
     assert rec["accepted"].double().mean() > 0.3

@@ -6,9 +6,8 @@ error, chains of a batch treated as replicas.
 
 import numpy as np
 import pytest
-import torch
 
-from lqcdml.analysis import derived_estimate, estimate
+from lqcdml.analysis import estimate
 from lqcdml.analysis.exact import (
     free_scalar_propagator,
     free_scalar_zero_momentum_correlator,

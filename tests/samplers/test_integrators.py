@@ -43,7 +43,8 @@ def _half(action):
 
 
 REVERSIBILITY_CASES = [(n, s) for n in THEORIES for s in ("leapfrog", "omelyan")] + [
-    (n, "nested") for n in ("u1", "su2", "su3")  # the nested split halves a gauge coupling
+    (n, "nested")
+    for n in ("u1", "su2", "su3")  # the nested split halves a gauge coupling
 ]
 
 

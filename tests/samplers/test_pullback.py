@@ -170,12 +170,14 @@ def test_slhmcs_effective_action_is_the_pull_back_without_a_jacobian_term():
 
 # --- field-transformed HMC: HMC on the pulled-back action is exact ------------------------------
 
+
 def _free_field(action: Phi4Action, shape: tuple[int, ...], n: int, seed: int) -> torch.Tensor:
     """Exact draws from ``exp(-S)`` of a free field (``lam = 0``, ``S = x M x / 2``):
     ``x = L^{-T} xi`` with ``M = L L^T``, so that ``cov x = M^{-1}``."""
     dim = math.prod(shape)
-    hessian = torch.autograd.functional.hessian(lambda v: action.action(v.reshape(1, *shape)).sum(),
-                                                torch.zeros(dim, dtype=DT))
+    hessian = torch.autograd.functional.hessian(
+        lambda v: action.action(v.reshape(1, *shape)).sum(), torch.zeros(dim, dtype=DT)
+    )
     chol = torch.linalg.cholesky(hessian)
     xi = torch.randn((dim, n), generator=torch.Generator().manual_seed(seed), dtype=DT)
     return torch.linalg.solve_triangular(chol.mT, xi, upper=True).T.reshape(n, *shape)

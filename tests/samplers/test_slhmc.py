@@ -50,8 +50,14 @@ def test_effective_force_equals_autograd_of_the_dense_effective_action(n, kind):
 def _sampler(net, m=0.3, m_eff=0.6, beta=2.0, n_steps=8, tau=0.5):
     group = SU(2)
     gauge = WilsonGaugeAction(beta, group)
-    return slhmc(gauge, [_pf(group, m, 1e-12)], [SmearedPseudofermion(_pf(group, m_eff, 1e-12), net)],
-                 n_steps=n_steps, scheme="omelyan", trajectory_length=tau)
+    return slhmc(
+        gauge,
+        [_pf(group, m, 1e-12)],
+        [SmearedPseudofermion(_pf(group, m_eff, 1e-12), net)],
+        n_steps=n_steps,
+        scheme="omelyan",
+        trajectory_length=tau,
+    )
 
 
 def test_molecular_dynamics_is_reversible():
@@ -96,8 +102,7 @@ def test_slhmc_with_a_poor_network_reproduces_hmc():
     exact = _pf(group, 0.3, 1e-11)
     hmc = HMC(Integrator(group, (Level((exact,), 5, "omelyan"), Level((gauge,), 1, "omelyan"))), 0.5)
     net = _random_weights(stout_net(group, 4, 1, ALL), 0.04, seed=9)
-    poor = slhmc(gauge, [exact], [SmearedPseudofermion(_pf(group, 0.8, 1e-11), net)], n_steps=5,
-                 trajectory_length=0.5)
+    poor = slhmc(gauge, [exact], [SmearedPseudofermion(_pf(group, 0.8, 1e-11), net)], n_steps=5, trajectory_length=0.5)
     op = exact.operator
     n_chains = 24
     state = hmc.init(group.identity((n_chains, 4, 2, 2, 2, 2)), seed=20)

@@ -59,8 +59,10 @@ def _lime_header(kind: str, length: int, flags: int = 0) -> bytes:
 
 def _format_xml(dims: tuple[int, ...]) -> bytes:
     lx, ly, lz, lt = dims
-    return (f"<ildgFormat><version>1.0</version><field>su3gauge</field><precision>64</precision>"
-            f"<lx>{lx}</lx><ly>{ly}</ly><lz>{lz}</lz><lt>{lt}</lt></ildgFormat>").encode()
+    return (
+        f"<ildgFormat><version>1.0</version><field>su3gauge</field><precision>64</precision>"
+        f"<lx>{lx}</lx><ly>{ly}</ly><lz>{lz}</lz><lt>{lt}</lt></ildgFormat>"
+    ).encode()
 
 
 def sparse_ildg(path: Path, dims: tuple[int, ...] = BIG_DIMS, checksum: bool = True) -> Path:
@@ -95,8 +97,10 @@ def byte_swapped_ildg(path: Path, checksum: bool = False) -> Path:
     t, x, y, z = SHAPE
     assert math.isnan(group_deviation(decode_links(values, (t, z, y, x), 3, 3)))  # the attack's premise
     data = values.tobytes()
-    records = [LimeRecord("ildg-format", _format_xml((x, y, z, t)), True, False),
-               LimeRecord("ildg-binary-data", data, False, not checksum)]
+    records = [
+        LimeRecord("ildg-format", _format_xml((x, y, z, t)), True, False),
+        LimeRecord("ildg-binary-data", data, False, not checksum),
+    ]
     if checksum:
         suma, sumb = scidac_checksum(np.frombuffer(data, np.uint8).reshape(t * z * y * x, -1))
         xml = f"<scidacChecksum><suma>{suma:08x}</suma><sumb>{sumb:08x}</sumb></scidacChecksum>"

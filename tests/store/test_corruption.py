@@ -58,16 +58,27 @@ def test_verify_passes_an_intact_store_and_flags_non_finite_values(store, capsys
     path, _ = store
     assert main(["verify", str(path)]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "store": str(path), "n_committed": 6, "ok": True, "checked": "all configurations", "bad": [],
+        "store": str(path),
+        "n_committed": 6,
+        "ok": True,
+        "checked": "all configurations",
+        "bad": [],
         "records": {"trajectory": "ok", "accepted": "ok", "delta_H": "ok", "plaquette": "ok", "digest": "ok"},
-        "checkpoint": "ok", "structure": [], "content": "content digests checked",
+        "checkpoint": "ok",
+        "structure": [],
+        "content": "content digests checked",
     }
     s = EnsembleStore.open(path, mode="r+")
     rng = np.random.default_rng(2)
     f = rng.normal(size=s.field_shape)
     f[0, 0, 0, 0] = np.nan
-    s.commit(6, f, {"trajectory": 70, "accepted": np.ones(2), "delta_H": np.zeros(2), "plaquette": np.zeros(2)},
-             {"n_accepted": np.zeros(2, dtype=np.int64)}, {"trajectory": 70})
+    s.commit(
+        6,
+        f,
+        {"trajectory": 70, "accepted": np.ones(2), "delta_H": np.zeros(2), "plaquette": np.zeros(2)},
+        {"n_accepted": np.zeros(2, dtype=np.int64)},
+        {"trajectory": 70},
+    )
     report = verify_store(path)
     assert report["bad"] == [{"index": 6, "error": "non-finite values"}]
 

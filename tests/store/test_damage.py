@@ -20,14 +20,32 @@ def pristine(tmp_path_factory):
     """Replicas 1 (``s.zarr``) and 2 (``r2.zarr``) of a 2D U(1) chain of 10 configurations,
     and a 4D SU(2) chain (``su2.zarr``)."""
     root = tmp_path_factory.mktemp("damage")
-    cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.n_configs=10", "ensembles.u1.chain.n_therm=2",
-                                         "ensembles.su2.chain.n_configs=7"])
+    cfg = compose_experiment(
+        "ci_tiny",
+        ["ensembles.u1.chain.n_configs=10", "ensembles.u1.chain.n_therm=2", "ensembles.su2.chain.n_configs=7"],
+    )
     for name in set(cfg.ensembles) - {"u1", "su2"}:  # a short config loads faster
         del cfg.ensembles[name]
     dump(cfg, root / "config.yaml")
     for ensemble, replica, store in (("u1", 1, "s.zarr"), ("u1", 2, "r2.zarr"), ("su2", 1, "su2.zarr")):
-        assert main(["generate", "--config", str(root / "config.yaml"), "--ensemble", ensemble, "--replica",
-                     str(replica), "--store", str(root / store), "--progress", "lines"]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--config",
+                    str(root / "config.yaml"),
+                    "--ensemble",
+                    ensemble,
+                    "--replica",
+                    str(replica),
+                    "--store",
+                    str(root / store),
+                    "--progress",
+                    "lines",
+                ]
+            )
+            == 0
+        )
     return root
 
 
@@ -81,8 +99,10 @@ def _swap_chunks(store, i, j):
 
 def _edit_config(store, section, key, change):
     """Edit the stored chain config (not its hash)."""
+
     def edit(attrs):
         attrs["lqcdml"]["config"][section][key] = change(attrs["lqcdml"]["config"][section][key])
+
     _set_attrs(store, edit)
 
 
@@ -95,6 +115,7 @@ def _non_unitary(store):
     def change(u):
         u[0, 0, 0, 0, 0, 0, 0, 0] *= 1.01
         return u
+
     _rewrite(store, "fields", 3, change)
 
 
@@ -104,85 +125,138 @@ DAMAGE = {
     "checkpoint chunk corrupted": (lambda s: _flip(_slot(s) / "n_accepted" / "c" / "0"), "'n_accepted'"),
     "records chunk deleted": (lambda s: (s / "accepted" / "c" / "0" / "0").unlink(), "record 'accepted'"),
     "checkpoint rng chunk deleted": (lambda s: shutil.rmtree(_slot(s) / "rng_states" / "c"), "'rng_states'"),
-    "checkpoint trajectory missing": (lambda s: _edit_json(_slot(s) / "zarr.json",
-                                                           lambda d: d["attributes"].pop("trajectory")),
-                                      "no trajectory counter"),
-    "fields shape edited": (lambda s: _edit_json(s / "fields" / "zarr.json", lambda d: (
-        d["shape"].__setitem__(-1, 5), d["chunk_grid"]["configuration"]["chunk_shape"].__setitem__(-1, 5))),
-        "fields of shape [2, 2, 4, 5]"),
-    "resize interrupted": (lambda s: _edit_json(s / "delta_H" / "zarr.json",
-                                                lambda d: d["shape"].__setitem__(0, 40)),
-                           "a resize was interrupted"),
-    "n_committed negative": (lambda s: _set_attrs(s, lambda a: a.__setitem__("n_committed", -3)),
-                             "n_committed = -3 outside 0..10"),
+    "checkpoint trajectory missing": (
+        lambda s: _edit_json(_slot(s) / "zarr.json", lambda d: d["attributes"].pop("trajectory")),
+        "no trajectory counter",
+    ),
+    "fields shape edited": (
+        lambda s: _edit_json(
+            s / "fields" / "zarr.json",
+            lambda d: (
+                d["shape"].__setitem__(-1, 5),
+                d["chunk_grid"]["configuration"]["chunk_shape"].__setitem__(-1, 5),
+            ),
+        ),
+        "fields of shape [2, 2, 4, 5]",
+    ),
+    "resize interrupted": (
+        lambda s: _edit_json(s / "delta_H" / "zarr.json", lambda d: d["shape"].__setitem__(0, 40)),
+        "a resize was interrupted",
+    ),
+    "n_committed negative": (
+        lambda s: _set_attrs(s, lambda a: a.__setitem__("n_committed", -3)),
+        "n_committed = -3 outside 0..10",
+    ),
     "n_committed deleted": (lambda s: _set_attrs(s, lambda a: a.pop("n_committed")), "n_committed = None"),
-    "n_committed a string": (lambda s: _set_attrs(s, lambda a: a.__setitem__("n_committed", "7")),
-                             "n_committed = '7'"),
+    "n_committed a string": (lambda s: _set_attrs(s, lambda a: a.__setitem__("n_committed", "7")), "n_committed = '7'"),
     "records array missing": (lambda s: shutil.rmtree(s / "delta_H"), "array 'delta_H' is missing"),
     "fields metadata missing": (lambda s: (s / "fields" / "zarr.json").unlink(), "array 'fields'"),
     "fields metadata garbage": (lambda s: (s / "fields" / "zarr.json").write_text("{not json"), "array 'fields'"),
     # chunks of the fields: damage of the bytes (the checksum fails), in the middle and at the end
     "fields chunk bit flip (middle)": (lambda s: _flip(_field_chunk(s, 4)), "configuration 4"),
     "fields chunk bit flip (last)": (lambda s: _flip(_field_chunk(s, 9)), "configuration 9"),
-    "fields chunk truncated": (lambda s: _field_chunk(s, 9).write_bytes(_field_chunk(s, 9).read_bytes()[:40]),
-                               "configuration 9"),
+    "fields chunk truncated": (
+        lambda s: _field_chunk(s, 9).write_bytes(_field_chunk(s, 9).read_bytes()[:40]),
+        "configuration 9",
+    ),
     "fields chunk emptied": (lambda s: _field_chunk(s, 6).write_bytes(b""), "configuration 6"),
-    "fields chunk garbage appended": (lambda s: _field_chunk(s, 9).write_bytes(
-        _field_chunk(s, 9).read_bytes() + b"garbage"), "configuration 9"),
+    "fields chunk garbage appended": (
+        lambda s: _field_chunk(s, 9).write_bytes(_field_chunk(s, 9).read_bytes() + b"garbage"),
+        "configuration 9",
+    ),
     "fields chunk deleted": (lambda s: _field_chunk(s, 5).unlink(), "configuration"),
     # valid checksums, wrong content
-    "fields NaN": (lambda s: _rewrite(s, "fields", 7, lambda f: np.where(f == f.flat[0], np.nan, f)),
-                   "configuration 7"),
+    "fields NaN": (
+        lambda s: _rewrite(s, "fields", 7, lambda f: np.where(f == f.flat[0], np.nan, f)),
+        "configuration 7",
+    ),
     "two field chunks swapped": (lambda s: _swap_chunks(s, 2, 6), "configuration 2"),
-    "chunk copied from another replica": (lambda s: shutil.copyfile(_field_chunk(s.parent / "r2.zarr", 3),
-                                                                    _field_chunk(s, 3)), "configuration 3"),
-    "plaquette record rewritten": (lambda s: _rewrite(s, "plaquette", 4, lambda p: p + 0.01),
-                                   "record plaquette[4, chain 0]"),
+    "chunk copied from another replica": (
+        lambda s: shutil.copyfile(_field_chunk(s.parent / "r2.zarr", 3), _field_chunk(s, 3)),
+        "configuration 3",
+    ),
+    "plaquette record rewritten": (
+        lambda s: _rewrite(s, "plaquette", 4, lambda p: p + 0.01),
+        "record plaquette[4, chain 0]",
+    ),
     "trajectory record rewritten": (lambda s: _rewrite(s, "trajectory", 3, lambda t: t + 1), "trajectory[3] = 5"),
     "accepted record rewritten": (_flip_accepted, "accepted"),
     "content digest rewritten": (lambda s: _rewrite(s, "digest", 8, lambda d: d + 1), "configuration 8"),
     # the stored config and its hash
-    "theory.beta edited, hash kept": (lambda s: _edit_config(s, "theory", "beta", lambda b: b + 0.5),
-                                      "stored config hashes to"),
-    "chain.seed edited, hash kept": (lambda s: _edit_config(s, "chain", "seed", lambda x: x + 1),
-                                     "stored config hashes to"),
-    "config_hash edited": (lambda s: _set_attrs(s, lambda a: a["lqcdml"].__setitem__("config_hash", "0" * 16)),
-                           "stored config hashes to"),
-    "precision edited": (lambda s: _set_attrs(s, lambda a: a["lqcdml"].__setitem__("precision", "float32")),
-                         "stored config hashes to"),
+    "theory.beta edited, hash kept": (
+        lambda s: _edit_config(s, "theory", "beta", lambda b: b + 0.5),
+        "stored config hashes to",
+    ),
+    "chain.seed edited, hash kept": (
+        lambda s: _edit_config(s, "chain", "seed", lambda x: x + 1),
+        "stored config hashes to",
+    ),
+    "config_hash edited": (
+        lambda s: _set_attrs(s, lambda a: a["lqcdml"].__setitem__("config_hash", "0" * 16)),
+        "stored config hashes to",
+    ),
+    "precision edited": (
+        lambda s: _set_attrs(s, lambda a: a["lqcdml"].__setitem__("precision", "float32")),
+        "stored config hashes to",
+    ),
     "replica edited": (lambda s: _set_attrs(s, lambda a: a["lqcdml"].__setitem__("replica", 2)), "content digest"),
-    "lattice edited in the theory attribute": (lambda s: _set_attrs(s, lambda a: a["lqcdml"]["theory"].__setitem__(
-        "lattice", [4, 5])), "attribute 'theory'"),
-    "plaquette removed from the records list": (lambda s: _set_attrs(s, lambda a: a["lqcdml"]["records"].remove(
-        "plaquette")), "missing from its records list"),
-    "digest removed from the records list": (lambda s: _set_attrs(s, lambda a: a["lqcdml"]["records"].remove(
-        "digest")), "missing from its records list"),
+    "lattice edited in the theory attribute": (
+        lambda s: _set_attrs(s, lambda a: a["lqcdml"]["theory"].__setitem__("lattice", [4, 5])),
+        "attribute 'theory'",
+    ),
+    "plaquette removed from the records list": (
+        lambda s: _set_attrs(s, lambda a: a["lqcdml"]["records"].remove("plaquette")),
+        "missing from its records list",
+    ),
+    "digest removed from the records list": (
+        lambda s: _set_attrs(s, lambda a: a["lqcdml"]["records"].remove("digest")),
+        "missing from its records list",
+    ),
     # array metadata
-    "fields dtype edited": (lambda s: _edit_json(s / "fields" / "zarr.json", lambda d: d.__setitem__(
-        "data_type", "float32")), "data type float32"),
-    "crc32c codec removed": (lambda s: _edit_json(s / "fields" / "zarr.json", lambda d: d.__setitem__(
-        "codecs", d["codecs"][:2])), "codecs"),
-    "record dtype edited": (lambda s: _edit_json(s / "trajectory" / "zarr.json", lambda d: d.__setitem__(
-        "data_type", "float64")), "record 'trajectory' of data type float64"),
+    "fields dtype edited": (
+        lambda s: _edit_json(s / "fields" / "zarr.json", lambda d: d.__setitem__("data_type", "float32")),
+        "data type float32",
+    ),
+    "crc32c codec removed": (
+        lambda s: _edit_json(s / "fields" / "zarr.json", lambda d: d.__setitem__("codecs", d["codecs"][:2])),
+        "codecs",
+    ),
+    "record dtype edited": (
+        lambda s: _edit_json(s / "trajectory" / "zarr.json", lambda d: d.__setitem__("data_type", "float64")),
+        "record 'trajectory' of data type float64",
+    ),
     # the checkpoint
-    "checkpoint rng chunk file deleted": (lambda s: (_slot(s) / "rng_states" / "c" / "0" / "0").unlink(),
-                                          "'rng_states'"),
-    "checkpoint n_accepted rewritten": (lambda s: _rewrite(s, f"checkpoint/{_slot(s).name}/n_accepted", 0,
-                                                           lambda a: a + 1), "the checkpoint counts"),
-    "checkpoint slot commit edited": (lambda s: _edit_json(_slot(s) / "zarr.json",
-                                                           lambda d: d["attributes"].__setitem__("n", 3)),
-                                      "belongs to commit 3"),
-    "n_committed raised by one": (lambda s: _set_attrs(s, lambda a: a.__setitem__("n_committed", 11)),
-                                  "n_committed = 11 outside 0..10"),
+    "checkpoint rng chunk file deleted": (
+        lambda s: (_slot(s) / "rng_states" / "c" / "0" / "0").unlink(),
+        "'rng_states'",
+    ),
+    "checkpoint n_accepted rewritten": (
+        lambda s: _rewrite(s, f"checkpoint/{_slot(s).name}/n_accepted", 0, lambda a: a + 1),
+        "the checkpoint counts",
+    ),
+    "checkpoint slot commit edited": (
+        lambda s: _edit_json(_slot(s) / "zarr.json", lambda d: d["attributes"].__setitem__("n", 3)),
+        "belongs to commit 3",
+    ),
+    "n_committed raised by one": (
+        lambda s: _set_attrs(s, lambda a: a.__setitem__("n_committed", 11)),
+        "n_committed = 11 outside 0..10",
+    ),
     "SU(2) link off the group": (_non_unitary, "configuration 3", "su2.zarr"),
 }
 
 
 #: damage that leaves what ``measure`` reads intact (it reads the fields, not the chain's
 #: bookkeeping): measure may go on; verify and generate refuse
-MEASURE_UNAFFECTED = {"theory.beta edited, hash kept", "chain.seed edited, hash kept", "precision edited",
-                      "plaquette record rewritten", "trajectory record rewritten", "accepted record rewritten",
-                      "lattice edited in the theory attribute"}
+MEASURE_UNAFFECTED = {
+    "theory.beta edited, hash kept",
+    "chain.seed edited, hash kept",
+    "precision edited",
+    "plaquette record rewritten",
+    "trajectory record rewritten",
+    "accepted record rewritten",
+    "lattice edited in the theory attribute",
+}
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
@@ -201,8 +275,17 @@ def test_damage_is_reported_and_refused_in_one_line(case, pristine, tmp_path, ca
     text = json.dumps(report)
     assert not report["ok"] and message in text, text
     cfg = str(pristine / "config.yaml")
-    measure = ["measure", "--config", cfg, "--ensemble", ensemble, "--store", str(store),
-               "--out", str(tmp_path / "o.zarr")]
+    measure = [
+        "measure",
+        "--config",
+        cfg,
+        "--ensemble",
+        ensemble,
+        "--store",
+        str(store),
+        "--out",
+        str(tmp_path / "o.zarr"),
+    ]
     if case == "resize interrupted":  # bookkeeping only: measure refuses, generate finishes the resize
         assert main(measure) == 4
         assert "a resize was interrupted" in capsys.readouterr().err
@@ -236,6 +319,21 @@ def test_the_pristine_stores_verify_and_continue(pristine, tmp_path, capsys):
     cfg = str(pristine / "config.yaml")
     for mode in ("tail", "full"):
         n = 11 if mode == "tail" else 12
-        assert main(["generate", "--config", cfg, "--ensemble", "u1", f"chain.n_configs={n}", "--verify", mode,
-                     "--store", str(tmp_path / "run" / "s.zarr")]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--config",
+                    cfg,
+                    "--ensemble",
+                    "u1",
+                    f"chain.n_configs={n}",
+                    "--verify",
+                    mode,
+                    "--store",
+                    str(tmp_path / "run" / "s.zarr"),
+                ]
+            )
+            == 0
+        )
     assert main(["verify", str(tmp_path / "run" / "s.zarr")]) == 0

@@ -9,17 +9,27 @@ from lqcdml.store import EnsembleStore, StoreError
 
 def _make(path, capacity=5, n_chains=2):
     return EnsembleStore.create(
-        path, field_shape=(n_chains, 2, 3, 3), dtype="float64", capacity=capacity,
-        meta={"ensemble": "e", "replica": 1, "config_hash": "abc"}, observable="plaquette",
+        path,
+        field_shape=(n_chains, 2, 3, 3),
+        dtype="float64",
+        capacity=capacity,
+        meta={"ensemble": "e", "replica": 1, "config_hash": "abc"},
+        observable="plaquette",
     )
 
 
 def _commit(store, i, rng):
     fields = rng.normal(size=store.field_shape)
-    records = {"trajectory": 10 * (i + 1), "accepted": np.array([1.0, 0.0]),
-               "delta_H": rng.normal(size=2), "plaquette": rng.normal(size=2)}
-    ckpt = {"rng_states": rng.integers(0, 255, size=(2, 16), dtype=np.uint8),
-            "n_accepted": np.array([i, i + 1], dtype=np.int64)}
+    records = {
+        "trajectory": 10 * (i + 1),
+        "accepted": np.array([1.0, 0.0]),
+        "delta_H": rng.normal(size=2),
+        "plaquette": rng.normal(size=2),
+    }
+    ckpt = {
+        "rng_states": rng.integers(0, 255, size=(2, 16), dtype=np.uint8),
+        "n_accepted": np.array([i, i + 1], dtype=np.int64),
+    }
     store.commit(i, fields, records, ckpt, {"trajectory": 10 * (i + 1)})
     return fields, records, ckpt
 
@@ -30,7 +40,7 @@ def test_round_trip_of_fields_records_and_checkpoint(tmp_path):
     written = [_commit(store, i, rng) for i in range(3)]
     reopened = EnsembleStore.open(tmp_path / "e.zarr")
     assert reopened.n_committed == 3 and reopened.capacity == 5
-    for i, (fields, records, _) in enumerate(written):
+    for i, (fields, _records, _) in enumerate(written):
         assert np.array_equal(reopened.read_fields(i), fields)
     assert np.array_equal(reopened.read_records("trajectory"), [10, 20, 30])
     assert np.array_equal(reopened.read_records("delta_H")[2], written[2][1]["delta_H"])

@@ -12,8 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lqcdml.store import GaugeFileError, read_ildg, read_nersc, write_ildg, write_nersc
-from lqcdml.store import gauge_layout, lime
+from lqcdml.store import GaugeFileError, gauge_layout, lime, read_ildg, read_nersc, write_ildg, write_nersc
 from lqcdml.store.gauge_layout import within
 from lqcdml.store.lime import EAGER_BYTES, MAX_RECORDS, read_lime
 
@@ -38,11 +37,14 @@ def _refused(reader, path, match, **kw):
     return message
 
 
-@pytest.mark.parametrize("dims,match", [
-    ((10**22, 4, 4, 4), r"DIMENSION_1 = 10000000000000000000000; allowed: 1 <= DIMENSION_1 <= 2\^28"),
-    ((4, 4, 4, -3), r"DIMENSION_4 = -3; allowed: 1 <= DIMENSION_4"),
-    ((2**16,) * 4, r"= 65536x65536x65536x65536 is 18446744073709551616 sites; allowed: at most 2\^28"),
-])
+@pytest.mark.parametrize(
+    "dims,match",
+    [
+        ((10**22, 4, 4, 4), r"DIMENSION_1 = 10000000000000000000000; allowed: 1 <= DIMENSION_1 <= 2\^28"),
+        ((4, 4, 4, -3), r"DIMENSION_4 = -3; allowed: 1 <= DIMENSION_4"),
+        ((2**16,) * 4, r"= 65536x65536x65536x65536 is 18446744073709551616 sites; allowed: at most 2\^28"),
+    ],
+)
 def test_nersc_extents_and_site_count_are_checked_as_python_integers(tmp_path, dims, match):
     _refused(read_nersc, hostile.huge_dimension_nersc(tmp_path / "huge.nersc", dims), match)
 
@@ -85,7 +87,9 @@ def test_a_lazy_record_cut_short_after_the_headers_were_read_is_an_error(tmp_pat
     assert len(binary.data) == 18432
     with open(tmp_path / "a.lime", "r+b") as fh:
         fh.truncate(binary.offset + 10)
-    with pytest.raises(GaugeFileError, match=f"'ildg-binary-data' holds 10 of its 18432 data bytes from byte {binary.offset}"):
+    with pytest.raises(
+        GaugeFileError, match=f"'ildg-binary-data' holds 10 of its 18432 data bytes from byte {binary.offset}"
+    ):
         binary.read()
 
 

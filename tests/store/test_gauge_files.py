@@ -35,7 +35,7 @@ def test_nersc_round_trips(n, precision, two_rows, tmp_path):
     # file -> links -> file: the stored numbers and the checksum are bit exact
     write_nersc(tmp_path / "b", v, precision, two_rows, sequence_number=7)
     a, b = (tmp_path / "a").read_bytes(), (tmp_path / "b").read_bytes()
-    assert a[_data_offset(a):] == b[_data_offset(b):]
+    assert a[_data_offset(a) :] == b[_data_offset(b) :]
     assert read_nersc(tmp_path / "b")[1]["CHECKSUM"] == header["CHECKSUM"]
     assert abs(float(header["PLAQUETTE"]) - mean_plaquette(u)) < 1e-12
 
@@ -62,11 +62,11 @@ def test_nersc_byte_layout_follows_the_documented_site_and_direction_order(tmp_p
     raw = (tmp_path / "f").read_bytes()
     rank = 1 + X * (0 + Y * (2 + Z * 3))
     start = _data_offset(raw) + (rank * 4 + 2) * 18 * 8
-    values = struct.unpack(">18d", raw[start:start + 144])
+    values = struct.unpack(">18d", raw[start : start + 144])
     stored = np.array(values[0::2]) + 1j * np.array(values[1::2])
     assert np.array_equal(stored.reshape(3, 3), mark)
     # the checksum is the 32-bit word sum of the data
-    words = np.frombuffer(raw[_data_offset(raw):], dtype=">u4").astype(np.uint64)
+    words = np.frombuffer(raw[_data_offset(raw) :], dtype=">u4").astype(np.uint64)
     # IEEE64BIG: each double's two big-endian words; the sum does not depend on the split order
     assert int(words.sum() % 2**32) == int(read_nersc(tmp_path / "f")[1]["CHECKSUM"], 16)
 
@@ -79,11 +79,11 @@ def test_ildg_layout_and_scidac_checksum_from_first_principles(tmp_path):
     data = records["ildg-binary-data"]
     site = 4 * 9 * 2 * 8
     # site rank 5 = (x=1, y=0, z=1, t=0): its x-link is our direction 1
-    chunk = np.frombuffer(data[5 * site: 5 * site + 144], dtype=">f8")
+    chunk = np.frombuffer(data[5 * site : 5 * site + 144], dtype=">f8")
     assert np.array_equal(chunk[0::2] + 1j * chunk[1::2], u[1, 0, 1, 0, 1].reshape(-1))
     suma = sumb = 0
     for r in range(T * X * Y * Z):
-        crc = zlib.crc32(data[r * site:(r + 1) * site])
+        crc = zlib.crc32(data[r * site : (r + 1) * site])
         a, b = r % 29, r % 31
         suma ^= ((crc << a) | (crc >> (32 - a))) & 0xFFFFFFFF if a else crc
         sumb ^= ((crc << b) | (crc >> (32 - b))) & 0xFFFFFFFF if b else crc
@@ -112,7 +112,9 @@ def test_a_wrong_header_plaquette_is_an_error_with_both_values(tmp_path):
     text = (tmp_path / "f").read_bytes()
     true = f"{mean_plaquette(u):.15g}".encode()
     (tmp_path / "g").write_bytes(text.replace(b"PLAQUETTE = " + true, b"PLAQUETTE = 0.123456"))
-    with pytest.raises(GaugeFileError, match=rf"g: plaquette mismatch: header 0.123456, recomputed {true.decode()[:8]}"):
+    with pytest.raises(
+        GaugeFileError, match=rf"g: plaquette mismatch: header 0.123456, recomputed {true.decode()[:8]}"
+    ):
         read_nersc(tmp_path / "g")
 
 
@@ -133,13 +135,16 @@ def test_truncated_files_are_errors(cut, tmp_path):
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
-@pytest.mark.parametrize("name,plaquette", [
-    ("su3_t4x2x2x2.nersc", 0.5366453789349408),
-    ("su3_t4x2x2x2_tworow_single.nersc", 0.5366453801795951),
-    ("su2_t4x2x2x2.nersc", 0.6934131918239324),
-    ("su3_t4x2x2x2.lime", 0.5366453789349408),
-    ("su2_t4x2x2x2_single.lime", 0.6934131871225978),
-])
+@pytest.mark.parametrize(
+    "name,plaquette",
+    [
+        ("su3_t4x2x2x2.nersc", 0.5366453789349408),
+        ("su3_t4x2x2x2_tworow_single.nersc", 0.5366453801795951),
+        ("su2_t4x2x2x2.nersc", 0.6934131918239324),
+        ("su3_t4x2x2x2.lime", 0.5366453789349408),
+        ("su2_t4x2x2x2_single.lime", 0.6934131871225978),
+    ],
+)
 def test_committed_fixtures_read_and_rewrite_to_the_same_bytes(name, plaquette, tmp_path):
     """Files written by an earlier version: a change of byte layout breaks this test."""
     path = FIXTURES / name
@@ -149,10 +154,15 @@ def test_committed_fixtures_read_and_rewrite_to_the_same_bytes(name, plaquette, 
         assert (tmp_path / name).read_bytes() == path.read_bytes()
     else:
         links, header = read_nersc(path)
-        write_nersc(tmp_path / name, links, "double" if "64" in header["FLOATING_POINT"] else "single",
-                    header["DATATYPE"] in ("4D_SU3_GAUGE", "4D_SU2_GAUGE"), header["ENSEMBLE_ID"],
-                    int(header["SEQUENCE_NUMBER"]))
+        write_nersc(
+            tmp_path / name,
+            links,
+            "double" if "64" in header["FLOATING_POINT"] else "single",
+            header["DATATYPE"] in ("4D_SU3_GAUGE", "4D_SU2_GAUGE"),
+            header["ENSEMBLE_ID"],
+            int(header["SEQUENCE_NUMBER"]),
+        )
         a, b = path.read_bytes(), (tmp_path / name).read_bytes()
-        assert a[_data_offset(a):] == b[_data_offset(b):]
+        assert a[_data_offset(a) :] == b[_data_offset(b) :]
         assert read_nersc(tmp_path / name)[1]["CHECKSUM"] == header["CHECKSUM"]
     assert abs(mean_plaquette(links) - plaquette) < 1e-14

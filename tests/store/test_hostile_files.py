@@ -44,8 +44,12 @@ def test_random_bytes(tmp_path, data):
 
 
 @SETTINGS
-@given(which=st.sampled_from([0, 1]), cut=st.floats(0, 1), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 7)),
-       max_size=4), insert=st.binary(max_size=16))
+@given(
+    which=st.sampled_from([0, 1]),
+    cut=st.floats(0, 1),
+    flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 7)), max_size=4),
+    insert=st.binary(max_size=16),
+)
 def test_truncated_and_mutated_valid_files(tmp_path, valid, which, cut, flips, insert):
     raw = bytearray(valid[which])
     for pos, bit in flips:
@@ -58,12 +62,18 @@ def test_truncated_and_mutated_valid_files(tmp_path, valid, which, cut, flips, i
 
 
 @SETTINGS
-@given(dims=st.lists(st.integers(-5, 2**40), min_size=4, max_size=4),
-       datatype=st.sampled_from(["4D_SU3_GAUGE_3x3", "4D_SU3_GAUGE", "4D_SU2_GAUGE", "junk"]),
-       fp=st.sampled_from(["IEEE64BIG", "IEEE32LITTLE", "IEEE128"]), checksum=st.text(max_size=10))
+@given(
+    dims=st.lists(st.integers(-5, 2**40), min_size=4, max_size=4),
+    datatype=st.sampled_from(["4D_SU3_GAUGE_3x3", "4D_SU3_GAUGE", "4D_SU2_GAUGE", "junk"]),
+    fp=st.sampled_from(["IEEE64BIG", "IEEE32LITTLE", "IEEE128"]),
+    checksum=st.text(max_size=10),
+)
 def test_oversized_and_inconsistent_nersc_headers(tmp_path, valid, dims, datatype, fp, checksum):
-    header = ("BEGIN_HEADER\n" + "".join(f"DIMENSION_{i + 1} = {d}\n" for i, d in enumerate(dims))
-              + f"DATATYPE = {datatype}\nFLOATING_POINT = {fp}\nCHECKSUM = {checksum}\nEND_HEADER\n")
+    header = (
+        "BEGIN_HEADER\n"
+        + "".join(f"DIMENSION_{i + 1} = {d}\n" for i, d in enumerate(dims))
+        + f"DATATYPE = {datatype}\nFLOATING_POINT = {fp}\nCHECKSUM = {checksum}\nEND_HEADER\n"
+    )
     path = tmp_path / "header.nersc"
     path.write_bytes(header.encode("utf-8", "replace") + valid[0][-2000:])
     _read_all(path, "gauge files: hostile NERSC headers")

@@ -17,15 +17,20 @@ from lqcdml.store import EnsembleStore, StoreError, lock_path, writer_lock
 
 from ..cli.helpers import BIN, assert_same_chain, env_with_bin, store_digest
 
-_HOLD = "import sys, time\nfrom lqcdml.store import writer_lock\nwith writer_lock(sys.argv[1]):\n" \
-        "    print('locked', flush=True)\n    time.sleep(60)\n"
+_HOLD = (
+    "import sys, time\nfrom lqcdml.store import writer_lock\nwith writer_lock(sys.argv[1]):\n"
+    "    print('locked', flush=True)\n    time.sleep(60)\n"
+)
 
 
 def test_a_second_writer_is_refused_with_the_holders_pid_and_host(tmp_path):
     store = tmp_path / "s.zarr"
     with writer_lock(store):
-        with pytest.raises(StoreError, match=rf"is being written by PID {os.getpid()} on host \S+; "
-                                             "allowed: one writer per store"):
+        with pytest.raises(
+            StoreError,
+            match=rf"is being written by PID {os.getpid()} on host \S+; "
+            "allowed: one writer per store",
+        ):
             with writer_lock(store):
                 pass
     with writer_lock(store):  # released on exit
@@ -80,8 +85,9 @@ def test_a_deleted_lock_file_does_not_let_a_second_writer_in(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("second_starts", ["mid_chain", "at_creation", "lock_file_deleted"])
 def test_two_generate_jobs_on_one_store_one_refuses_and_the_chain_is_the_uninterrupted_one(tmp_path, second_starts):
-    cfg = compose_experiment("ci_tiny", ["ensembles.u1.chain.n_configs=500", "ensembles.u1.theory.lattice=[8,8]",
-                                         "threads=1"])
+    cfg = compose_experiment(
+        "ci_tiny", ["ensembles.u1.chain.n_configs=500", "ensembles.u1.theory.lattice=[8,8]", "threads=1"]
+    )
     path = tmp_path / "config.yaml"
     dump(cfg, path)
     generate(cfg, "u1", 1, tmp_path / "reference.zarr", progress=False)

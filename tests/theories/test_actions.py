@@ -69,12 +69,7 @@ def test_phi4_rejects_bad_parameters():
 
 def test_u1_action_is_the_cosine_formula():
     links = random_links(U1(), (2, 3, 4), seed=8)
-    theta = (
-        links[:, 0]
-        + torch.roll(links[:, 1], -1, dims=1)
-        - torch.roll(links[:, 0], -1, dims=2)
-        - links[:, 1]
-    )
+    theta = links[:, 0] + torch.roll(links[:, 1], -1, dims=1) - torch.roll(links[:, 0], -1, dims=2) - links[:, 1]
     expected = 1.4 * (1 - torch.cos(theta)).sum(dim=(1, 2))
     assert torch.allclose(WilsonGaugeAction(1.4, U1()).action(links), expected, rtol=1e-13)
 

@@ -69,8 +69,12 @@ RUNS = {
     "phi4_masked_f64": (lambda: phi4_flow((4, 4), n_layers=2, hidden=(4,), fast=False), PHI4, torch.float64, 0.0),
     "phi4_fast_f32": (lambda: phi4_flow((4, 4), n_layers=2, hidden=(4,)), PHI4, torch.float32, 0.0),
     "u1_equivariant_f64": (lambda: u1_flow((4, 4), n_layers=2, hidden=(4,), n_mix=2), U1_ACTION, torch.float64, 1.0),
-    "u1_plaquette_f64": (lambda: u1_plaquette_flow((4, 4), n_layers=2, hidden=(4,), n_mix=2, n_partners=2,
-                                                   partner_hidden=(4,)), U1_ACTION, torch.float64, 1.0),
+    "u1_plaquette_f64": (
+        lambda: u1_plaquette_flow((4, 4), n_layers=2, hidden=(4,), n_mix=2, n_partners=2, partner_hidden=(4,)),
+        U1_ACTION,
+        torch.float64,
+        1.0,
+    ),
 }
 
 

@@ -1,8 +1,8 @@
 import torch
 
 from lqcdml.nn import phi4_flow
-from lqcdml.train import FlowTrainer
 from lqcdml.theories import Phi4Action
+from lqcdml.train import FlowTrainer
 
 
 def _trainer(seed=0, steps=150):

@@ -118,8 +118,9 @@ def test_training_resumes_bit_for_bit_from_its_state_dict():
         for k in range(4):
             if k == split:
                 state = tr.state_dict()
-                tr = OfflineSLHMCTrainer(stout_net(GROUP, 4, 1, ("plaquette",)), configs, EXACT, EFFECTIVE,
-                                         batch=2, lr=0.01, seed=3)
+                tr = OfflineSLHMCTrainer(
+                    stout_net(GROUP, 4, 1, ("plaquette",)), configs, EXACT, EFFECTIVE, batch=2, lr=0.01, seed=3
+                )
                 tr.load_state_dict(state)
             tr.step()
         runs.append((tr.history["loss"], tr.net.state_dict()))

@@ -27,9 +27,19 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 # as root, offline: no sandbox, no GPU, and nothing that would try the network in the background
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--disable-extensions", "--window-size=1600,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--window-size=1600,1000",
+)
 
 # installed before any script of the page runs: uncaught errors, rejected promises and
 # resources that failed to load (capture phase: those events do not bubble)
@@ -91,8 +101,9 @@ def missing() -> str | None:
         return "selenium is not installed (pip install -e '.[test]')"
     for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
         if not os.access(path, os.X_OK):
-            return f"{name} not found (Debian: apt-get install chromium chromium-driver; " \
-                   f"scripts/install_test_services.sh)"
+            return (
+                f"{name} not found (Debian: apt-get install chromium chromium-driver; scripts/install_test_services.sh)"
+            )
     return None
 
 
@@ -147,8 +158,9 @@ class ReportPage:
 
     def images(self, category: str | None = None) -> list[Shown]:
         """The images that rendered (decoded, non-zero size), of one category or all."""
-        return [s for s in self.shown if s.image and s.image[0] > 0 and s.image[1] > 0
-                and category in (None, s.category)]
+        return [
+            s for s in self.shown if s.image and s.image[0] > 0 and s.image[1] > 0 and category in (None, s.category)
+        ]
 
 
 def _wait(driver, script: str, *args, timeout: float = 30.0, what: str = "the page"):
@@ -207,8 +219,12 @@ def _open(driver, category: str, subcategory: str, only_one: bool, single_subcat
         if link is None:
             raise AssertionError(f"browser: no entry {subcategory!r} in category {category!r}")
         _click(driver, link)
-    _wait(driver, "return app.state.navbarMode === 'subcategory' && app.state.subcategory === arguments[0] "
-                  "? true : null;", subcategory, what=f"subcategory {subcategory!r}")
+    _wait(
+        driver,
+        "return app.state.navbarMode === 'subcategory' && app.state.subcategory === arguments[0] ? true : null;",
+        subcategory,
+        what=f"subcategory {subcategory!r}",
+    )
     return _wait(driver, _CONTENT)
 
 
@@ -220,9 +236,13 @@ def show_report(path: str | os.PathLike, timeout: float = 30.0) -> ReportPage:
         driver.set_page_load_timeout(timeout * 4)
         driver.get(url)
         try:
-            _wait(driver, "return typeof app !== 'undefined' && app && app.state "
-                          "&& document.querySelector('#loading-screen').style.display === 'none' ? true : null;",
-                  timeout=timeout, what="the report app")
+            _wait(
+                driver,
+                "return typeof app !== 'undefined' && app && app.state "
+                "&& document.querySelector('#loading-screen').style.display === 'none' ? true : null;",
+                timeout=timeout,
+                what="the report app",
+            )
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; errors: {_errors(driver)}") from None
         title = driver.title
@@ -246,11 +266,14 @@ def show_report(path: str | os.PathLike, timeout: float = 30.0) -> ReportPage:
                         shown.append(Shown(category, subcategory, p, meta[p]["name"], (got["width"], got["height"])))
                     else:  # a download link: read its description in the info view instead
                         _click(driver, info)
-                        got = _wait(driver, _CAPTION, before, timeout=timeout, what=f"info of row {i} of {subcategory!r}")
+                        got = _wait(
+                            driver, _CAPTION, before, timeout=timeout, what=f"info of row {i} of {subcategory!r}"
+                        )
                         p = got["path"]
                         shown.append(Shown(category, subcategory, p, meta[p]["name"], None, got["text"], got["tables"]))
                         _open(driver, category, subcategory, len(categories) == 1, len(subcats) == 1)
         errors = _errors(driver)
         requests = driver.execute_script(
-            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('data:'));")
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('data:'));"
+        )
     return ReportPage(title, categories, shown, errors, list(requests), time.monotonic() - start)

@@ -27,9 +27,23 @@ def smoke_papers(tmp_path_factory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             work.mkdir(exist_ok=True)
-            out = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(work), "-c2",
-                                  "papers", "--config", "scale=smoke"], env=env_with_bin(), capture_output=True,
-                                 text=True, timeout=3600)
+            out = subprocess.run(
+                [
+                    str(BIN / "snakemake"),
+                    "-s",
+                    str(REPO / "Snakefile"),
+                    "-d",
+                    str(work),
+                    "-c2",
+                    "papers",
+                    "--config",
+                    "scale=smoke",
+                ],
+                env=env_with_bin(),
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
             assert out.returncode == 0, out.stderr[-4000:]
             done.touch()
     return work

@@ -58,8 +58,7 @@ N_CHAIN = 500  # chain of the two interrupted runs (~10 s here unloaded, a minut
 INTERRUPT_AT = 10  # their jobs are interrupted once this many configurations are committed
 # Command-line --set-resources replaces the profile's whole set-resources: restate the
 # generate partition with the per-attempt time limit (minutes).
-TIME_LIMITED = ["--set-resources", "generate:slurm_partition=debug",
-                "generate:runtime=2 if attempt == 1 else 10"]
+TIME_LIMITED = ["--set-resources", "generate:slurm_partition=debug", "generate:runtime=2 if attempt == 1 else 10"]
 #: minutes of the first attempt: on a loaded machine the job step's two Snakemake starts
 #: alone took most of one minute, and SLURM ended the attempt before its chain had begun
 FIRST_LIMIT = 2
@@ -99,29 +98,37 @@ def slurm_cluster(tmp_path_factory):
     """A single-node SLURM cluster for the session; stopped (by PID) at its end, whatever happened."""
     if os.geteuid() != 0:
         pytest.skip("not root: cannot start slurmctld/slurmd/munged")
-    missing = [c for c in ("munged", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "scancel", "scontrol")
-               if shutil.which(c) is None]
+    missing = [
+        c
+        for c in ("munged", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "scancel", "scontrol")
+        if shutil.which(c) is None
+    ]
     if missing:
-        pytest.skip(f"SLURM/munge not installed ({', '.join(missing)} missing): "
-                    "scripts/install_test_services.sh installs them when run as root")
+        pytest.skip(
+            f"SLURM/munge not installed ({', '.join(missing)} missing): "
+            "scripts/install_test_services.sh installs them when run as root"
+        )
     run_dir = tmp_path_factory.mktemp("slurm")
-    env = {**os.environ, "LOCAL_SLURM_RUN_DIR": str(run_dir), "LOCAL_SLURM_PORT": str(_free_port_pair()),
-           # 4 job slots on 2 cores: the three runs' jobs run at once (slower each, never queued);
-           # finished jobs stay visible to squeue/scontrol for the whole file
-           "LOCAL_SLURM_CPUS": str(max(4, os.cpu_count() or 1)), "LOCAL_SLURM_MIN_JOB_AGE": "600",
-           "LOCAL_SLURM_KILL_WAIT": "5"}
+    env = {
+        **os.environ,
+        "LOCAL_SLURM_RUN_DIR": str(run_dir),
+        "LOCAL_SLURM_PORT": str(_free_port_pair()),
+        # 4 job slots on 2 cores: the three runs' jobs run at once (slower each, never queued);
+        # finished jobs stay visible to squeue/scontrol for the whole file
+        "LOCAL_SLURM_CPUS": str(max(4, os.cpu_count() or 1)),
+        "LOCAL_SLURM_MIN_JOB_AGE": "600",
+        "LOCAL_SLURM_KILL_WAIT": "5",
+    }
     env.pop("SLURM_CONF", None)
     try:
-        start = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True,
-                               timeout=120)
+        start = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=120)
         if start.returncode == 3:  # this machine cannot host it now; the script says why
             why = start.stderr.strip().splitlines()[-1].split("CANNOT START: ", 1)[-1]
             pytest.skip(f"cannot start a local SLURM cluster: {why}")
         assert start.returncode == 0, start.stderr[-3000:]
         yield run_dir
     finally:
-        stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
         assert stop.returncode == 0, stop.stderr[-3000:]
 
 
@@ -129,8 +136,13 @@ def slurm_cluster(tmp_path_factory):
 def user_home(tmp_path_factory) -> Path:
     """A HOME with the cluster profile installed as a user installs it."""
     home = tmp_path_factory.mktemp("home")
-    out = subprocess.run([LQCDML, "profile", "install", "cluster", "--account", "test", "--partition", "debug",
-                          "--gpus", "0"], env=_env(home), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [LQCDML, "profile", "install", "cluster", "--account", "test", "--partition", "debug", "--gpus", "0"],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert (home / ".config" / "snakemake" / "cluster" / "config.yaml").is_file()
     return home
@@ -138,10 +150,10 @@ def user_home(tmp_path_factory) -> Path:
 
 # --- the cluster's view of jobs --------------------------------------------------------
 
+
 def _squeue() -> list[tuple[str, str, str]]:
     """(job id, state, working directory) of every job the cluster still knows."""
-    out = subprocess.run(["squeue", "-h", "--states=all", "-o", "%i|%T|%Z"], capture_output=True, text=True,
-                         timeout=30)
+    out = subprocess.run(["squeue", "-h", "--states=all", "-o", "%i|%T|%Z"], capture_output=True, text=True, timeout=30)
     return [tuple(line.split("|", 2)) for line in out.stdout.splitlines() if line.count("|") == 2]
 
 
@@ -176,6 +188,7 @@ def _n_committed(store: Path) -> int:
 
 # --- the runs --------------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     """A command running in the background in its own folder, output to ``run.log`` there."""
@@ -190,8 +203,9 @@ class Run:
         workdir.mkdir(parents=True)
         log = workdir / "run.log"
         with open(log, "w") as fh:
-            proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return cls(name, workdir, proc, log)
 
     def wait(self) -> str:
@@ -260,8 +274,11 @@ class Monitor(threading.Thread):
             self.error = repr(exc)
 
     def _step(self):
-        pending = [r for r in (self.cancel, self.timeout) if r.name not in self.acted
-                   and _n_committed(r.workdir / ENSEMBLES / "r01.zarr") >= INTERRUPT_AT]
+        pending = [
+            r
+            for r in (self.cancel, self.timeout)
+            if r.name not in self.acted and _n_committed(r.workdir / ENSEMBLES / "r01.zarr") >= INTERRUPT_AT
+        ]
         if not pending:
             return
         jobs = _squeue()
@@ -271,8 +288,10 @@ class Monitor(threading.Thread):
             if len(running) != 1:
                 continue
             if running[0] != min((j for j, _ in mine), key=int):  # a retry: the first job is gone
-                self.error = (f"run {run.name!r}: its first job ended before its store held {INTERRUPT_AT} "
-                              f"configurations (jobs {mine}); the machine is too slow for this test's limits")
+                self.error = (
+                    f"run {run.name!r}: its first job ended before its store held {INTERRUPT_AT} "
+                    f"configurations (jobs {mine}); the machine is too slow for this test's limits"
+                )
                 return
             if run is self.timeout:
                 pids = _generate_processes(run.workdir)
@@ -316,20 +335,43 @@ def cluster_runs(slurm_cluster, user_home, tmp_path_factory):
 
     def on_cluster(name, *args):
         workdir = root / name
-        return Run.start(name, workdir, [SNAKEMAKE, "--profile", "cluster", *workflow, "-d", str(workdir), *FAST,
-                                         "--config", f"experiment={EXP}", *args], env)
+        return Run.start(
+            name,
+            workdir,
+            [
+                SNAKEMAKE,
+                "--profile",
+                "cluster",
+                *workflow,
+                "-d",
+                str(workdir),
+                *FAST,
+                "--config",
+                f"experiment={EXP}",
+                *args,
+            ],
+            env,
+        )
 
     # the rules' two commands, straight through: compose, then generate replica 1
-    reference = (f"{LQCDML} compose +experiment={EXP} ensembles.u1.chain.n_configs={N_CHAIN} --out config.yaml"
-                 f" && {LQCDML} generate --config config.yaml --ensemble u1 --replica 1 --store reference.zarr"
-                 " threads=1 --progress lines")
+    reference = (
+        f"{LQCDML} compose +experiment={EXP} ensembles.u1.chain.n_configs={N_CHAIN} --out config.yaml"
+        f" && {LQCDML} generate --config config.yaml --ensemble u1 --replica 1 --store reference.zarr"
+        " threads=1 --progress lines"
+    )
     runs = []
     try:
         runs.append(timeout := on_cluster("timeout", chain, *TIME_LIMITED, *target))
         runs.append(cancel := on_cluster("cancel", chain, *target))
         runs.append(dag := on_cluster("dag"))
-        runs.append(dag_local := Run.start("dag_local", root / "dag_local", [
-            SNAKEMAKE, "-c2", *workflow, "-d", str(root / "dag_local"), "--config", f"experiment={EXP}"], env))
+        runs.append(
+            dag_local := Run.start(
+                "dag_local",
+                root / "dag_local",
+                [SNAKEMAKE, "-c2", *workflow, "-d", str(root / "dag_local"), "--config", f"experiment={EXP}"],
+                env,
+            )
+        )
         runs.append(reference_run := Run.start("reference", root / "reference", ["bash", "-c", reference], env))
         monitor = Monitor(cancel, timeout)
         monitor.start()
@@ -344,6 +386,7 @@ def cluster_runs(slurm_cluster, user_home, tmp_path_factory):
 
 
 # --- the tests -------------------------------------------------------------------------
+
 
 def _summary(workdir: Path) -> dict[tuple[str, str], np.ndarray]:
     """(ensemble, observable) -> [value, error, tau_int] of summary.csv."""
@@ -380,8 +423,9 @@ def test_dag_on_the_cluster_gives_the_local_results(cluster_runs):
         assert _seconds(info["TimeLimit"]) == 60 * _profile_runtime(cluster_runs.profile, rule), (rule, info)
 
     for replica in ("r01", "r02"):
-        assert_same_chain(store_digest(local / ENSEMBLES / f"{replica}.zarr"),
-                          store_digest(cluster / ENSEMBLES / f"{replica}.zarr"))
+        assert_same_chain(
+            store_digest(local / ENSEMBLES / f"{replica}.zarr"), store_digest(cluster / ENSEMBLES / f"{replica}.zarr")
+        )
     on_cluster, here = _summary(cluster), _summary(local)
     assert on_cluster.keys() == here.keys() and ("u1", "plaquette") in here
     assert np.all(np.isfinite(here["u1", "plaquette"]))

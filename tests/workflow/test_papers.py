@@ -31,13 +31,18 @@ PUBLISHED = {
 
 
 def _snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
-                          env=env_with_bin(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
+        env=env_with_bin(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _job_counts(text: str) -> dict[str, int]:
     """The `Job stats` table of a dry run."""
-    lines = text[text.index("Job stats:"):].splitlines()[3:]
+    lines = text[text.index("Job stats:") :].splitlines()[3:]
     counts = {}
     for ln in lines:
         parts = ln.split()
@@ -85,8 +90,11 @@ def test_smoke_files_change_only_sizes_of_their_study():
         assert sorted(full.ensembles) == sorted(smoke.ensembles), paper
         for name, ens in full.ensembles.items():
             small = smoke.ensembles[name]
-            assert (small.theory.name, small.sampler.name, small.estimator.kind) == \
-                (ens.theory.name, ens.sampler.name, ens.estimator.kind), (paper, name)
+            assert (small.theory.name, small.sampler.name, small.estimator.kind) == (
+                ens.theory.name,
+                ens.sampler.name,
+                ens.estimator.kind,
+            ), (paper, name)
             assert small.chain.n_configs * small.chain.n_chains <= ens.chain.n_configs * ens.chain.n_chains
 
 
@@ -95,8 +103,9 @@ def test_job_device_follows_its_gpu_resource(tmp_path):
     cpu = _snakemake(tmp_path, "-n", "-p", "--config", "experiment=ci_tiny")
     assert cpu.returncode == 0, cpu.stderr[-2000:]
     assert "--gpus 0" in cpu.stdout and "--gpus 1" not in cpu.stdout
-    gpu = _snakemake(tmp_path, "-n", "-p", "--config", "experiment=ci_tiny",
-                     "--set-resources", "generate:gpu=1", "train:gpu=1")
+    gpu = _snakemake(
+        tmp_path, "-n", "-p", "--config", "experiment=ci_tiny", "--set-resources", "generate:gpu=1", "train:gpu=1"
+    )
     assert gpu.returncode == 0, gpu.stderr[-2000:]
     shells = [ln for ln in gpu.stdout.splitlines() if ln.startswith("lqcdml ")]
     assert all("--gpus 1" in s for s in shells if s.startswith(("lqcdml generate", "lqcdml train")))
@@ -134,7 +143,10 @@ def test_smoke_study_writes_its_summary_with_the_published_numbers_beside_ours(s
     for path in manifests:
         rec = json.loads(path.read_text())["provenance"]
         ens = path.parent.name
-        assert rec["config"] == config["ensembles"][ens] and rec["seeds"]["chain"] == config["ensembles"][ens]["chain"]["seed"]
+        assert (
+            rec["config"] == config["ensembles"][ens]
+            and rec["seeds"]["chain"] == config["ensembles"][ens]["chain"]["seed"]
+        )
         assert set(RECORDED_PACKAGES) <= set(rec["versions"]) and rec["git_commit"]
         manifest = json.loads(path.read_text())
         if "model_digest" in manifest:  # a model sampler: its chain hash names the trained model

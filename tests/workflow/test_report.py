@@ -36,7 +36,11 @@ _ALLOWED = ("data:", "#", "javascript:", "https://", "http://", "mailto:")
 def _snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(
         [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
-        check=False, env=env_with_bin(), capture_output=True, text=True, timeout=timeout,
+        check=False,
+        env=env_with_bin(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -68,8 +68,11 @@ def test_closure_follows_absolute_relative_lazy_and_package_imports(tmp_path):
     closure = module_closure(root, "fakepkg.cli.entry")
     assert closure == sorted(closure)
     assert _rel(root, closure) == {
-        "__init__.py", "cli/__init__.py", "cli/entry.py",  # the entry and its packages
-        "util/__init__.py", "util/absmod.py",  # import fakepkg.util.absmod (and its package)
+        "__init__.py",
+        "cli/__init__.py",
+        "cli/entry.py",  # the entry and its packages
+        "util/__init__.py",
+        "util/absmod.py",  # import fakepkg.util.absmod (and its package)
         "util/inner.py",  # imported by util/__init__.py
         "core.py",  # from ..core import thing: a name of the module core
         "cli/helper.py",  # from . import helper: a submodule
@@ -88,11 +91,9 @@ def test_closure_of_a_dispatcher_leaves_out_its_imports_inside_functions(tmp_pat
 
 def test_closure_of_a_package_and_of_several_entries(tmp_path):
     root = _fake_package(tmp_path)
-    assert _rel(root, module_closure(root, "fakepkg.util")) == {
-        "__init__.py", "util/__init__.py", "util/inner.py"}
+    assert _rel(root, module_closure(root, "fakepkg.util")) == {"__init__.py", "util/__init__.py", "util/inner.py"}
     both = _rel(root, module_closure(root, "fakepkg.cli.other", "fakepkg.sub.deep"))
-    assert both == {"__init__.py", "cli/__init__.py", "cli/other.py", "unused.py",
-                    "sub/__init__.py", "sub/deep.py"}
+    assert both == {"__init__.py", "cli/__init__.py", "cli/other.py", "unused.py", "sub/__init__.py", "sub/deep.py"}
 
 
 def test_closure_of_a_missing_entry_module_is_an_error(tmp_path):
@@ -139,8 +140,7 @@ def _folders(entries, dispatchers=()) -> set[str]:
 
 def test_generate_closure_has_every_folder_it_runs_and_not_the_analysis():
     folders = _folders(["lqcdml.cli.generate", "lqcdml.cli.main"], ["lqcdml.cli.main"])
-    assert {"solvers", "observables", "nn", "samplers", "theories", "lattice", "store",
-            "config"} <= folders
+    assert {"solvers", "observables", "nn", "samplers", "theories", "lattice", "store", "config"} <= folders
     assert "analysis" not in folders
 
 
@@ -149,15 +149,17 @@ def test_measure_closure_has_the_solvers():
     assert {"solvers", "observables", "theories", "lattice", "store", "config"} <= folders
 
 
-@pytest.mark.parametrize("entry", ["lqcdml.cli.generate", "lqcdml.cli.measure",
-                                   "lqcdml.cli.train", "lqcdml.cli.analyze", "lqcdml.cli.main"])
+@pytest.mark.parametrize(
+    "entry", ["lqcdml.cli.generate", "lqcdml.cli.measure", "lqcdml.cli.train", "lqcdml.cli.analyze", "lqcdml.cli.main"]
+)
 def test_closure_has_every_module_that_importing_it_loads(entry):
     """What Python actually loads on import is part of the static closure."""
-    code = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
-            "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items()) "
-            "if n.split('.')[0] == 'lqcdml' and getattr(m, '__file__', None)))")
-    out = subprocess.run([sys.executable, "-c", code, entry], capture_output=True, text=True,
-                         check=True, cwd=REPO)
+    code = (
+        "import sys, importlib; importlib.import_module(sys.argv[1]); "
+        "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items()) "
+        "if n.split('.')[0] == 'lqcdml' and getattr(m, '__file__', None)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, entry], capture_output=True, text=True, check=True, cwd=REPO)
     loaded = {Path(f).resolve() for f in out.stdout.split()}
     assert loaded and all(SRC in f.parents for f in loaded), loaded
     missing = loaded - {p.resolve() for p in module_closure(SRC, entry)}
@@ -200,9 +202,11 @@ def test_a_code_change_reruns_the_jobs_that_run_it(tmp_path):
 
     def snakemake(*args):
         out = subprocess.run(
-            [SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(repo), "-c1",
-             "--config", "experiment=ci_tiny", *args],
-            env=env_with_bin(), capture_output=True, text=True, timeout=300,
+            [SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(repo), "-c1", "--config", "experiment=ci_tiny", *args],
+            env=env_with_bin(),
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert out.returncode == 0, out.stderr[-3000:]
         return out.stdout + out.stderr

@@ -22,8 +22,20 @@ RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.
 #: a results folder that runs `touch M` and `touch BQ` if a shell ever reads it unquoted
 HOSTILE = "res a;b'c`touch BQ`$(touch M)"
 UNQUOTED_OK = re.compile(r"threads|resources\..+")
-PATH_OPTIONS = {"--config", "--store", "--manifest", "--model", "--start-store", "--source-store", "--checkpoint",
-                "--out", "--obs", "--expensive-obs", "--manifests", "--estimates"}
+PATH_OPTIONS = {
+    "--config",
+    "--store",
+    "--manifest",
+    "--model",
+    "--start-store",
+    "--source-store",
+    "--checkpoint",
+    "--out",
+    "--obs",
+    "--expensive-obs",
+    "--manifests",
+    "--estimates",
+}
 
 
 def _shell_commands(path: Path) -> list[str]:
@@ -34,7 +46,7 @@ def _shell_commands(path: Path) -> list[str]:
         if line.strip() != "shell:":
             continue
         parts = []
-        for nxt in lines[i + 1:]:
+        for nxt in lines[i + 1 :]:
             text = nxt.strip()
             if text.startswith("#"):
                 continue
@@ -57,8 +69,14 @@ def test_every_placeholder_of_every_shell_is_quoted():
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
-                          env=env_with_bin(), capture_output=True, text=True, timeout=600, cwd=workdir)
+    return subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
+        env=env_with_bin(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=workdir,
+    )
 
 
 def _hostile_override() -> str:
@@ -89,8 +107,11 @@ def test_dry_run_shells_pass_each_path_as_one_argument(tmp_path, experiment):
     out = _snakemake(tmp_path, "-n", "-p", "--config", f"experiment={experiment}", _hostile_override())
     assert out.returncode == 0, out.stderr[-3000:]
     _no_markers(tmp_path)
-    commands = [ln.split("Shell command: ", 1)[1] for ln in (out.stdout + out.stderr).splitlines()
-                if ln.startswith("Shell command: lqcdml")]
+    commands = [
+        ln.split("Shell command: ", 1)[1]
+        for ln in (out.stdout + out.stderr).splitlines()
+        if ln.startswith("Shell command: lqcdml")
+    ]
     assert len(commands) > 5, commands
     root = f"{HOSTILE}/{experiment}"
     seen = set()
@@ -102,6 +123,8 @@ def test_dry_run_shells_pass_each_path_as_one_argument(tmp_path, experiment):
                 seen.add(option)
                 assert value == root or value.startswith(f"{root}/"), (option, value, command)
         assert all(w.startswith(f"{root}/") for w in words if f"/{experiment}/" in w), command
-    expected = {"ci_slhmc": {"--model", "--start-store", "--source-store", "--checkpoint"},
-                "ci_estimators": {"--obs", "--expensive-obs", "--store"}}[experiment]
+    expected = {
+        "ci_slhmc": {"--model", "--start-store", "--source-store", "--checkpoint"},
+        "ci_estimators": {"--obs", "--expensive-obs", "--store"},
+    }[experiment]
     assert expected <= seen, seen

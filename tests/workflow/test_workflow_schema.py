@@ -18,8 +18,14 @@ SCHEMA = REPO / "workflow" / "schemas" / "workflow.schema.yaml"
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
-                          env=env_with_bin(), capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
+        env=env_with_bin(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_the_default_config_is_valid_and_the_schema_has_every_key_the_workflow_reads():
@@ -30,13 +36,16 @@ def test_the_default_config_is_valid_and_the_schema_has_every_key_the_workflow_r
     assert read and read <= set(schema["properties"]) == set(schema["required"]), read
 
 
-@pytest.mark.parametrize("entry,message", [
-    ("scale=huge", "config scale = 'huge'; allowed: full, or smoke"),
-    ("job_threads=0", "config job_threads = 0; allowed: an integer >= 1"),
-    ("experiment=a/b", "config experiment = 'a/b'; allowed: the name of a file of conf/experiment/"),
-    ("overrides=seed=3", "config overrides = 'seed=3'; allowed: a list of Hydra overrides"),
-    ("sclae=smoke", "config key 'sclae' is unknown; allowed keys: experiment, overrides, scale, job_threads"),
-])
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        ("scale=huge", "config scale = 'huge'; allowed: full, or smoke"),
+        ("job_threads=0", "config job_threads = 0; allowed: an integer >= 1"),
+        ("experiment=a/b", "config experiment = 'a/b'; allowed: the name of a file of conf/experiment/"),
+        ("overrides=seed=3", "config overrides = 'seed=3'; allowed: a list of Hydra overrides"),
+        ("sclae=smoke", "config key 'sclae' is unknown; allowed keys: experiment, overrides, scale, job_threads"),
+    ],
+)
 def test_a_bad_config_value_fails_the_dry_run_naming_the_key(tmp_path, entry, message):
     out = _snakemake(tmp_path, "-n", "--config", entry)
     assert out.returncode != 0
@@ -45,7 +54,14 @@ def test_a_bad_config_value_fails_the_dry_run_naming_the_key(tmp_path, entry, me
 
 
 def test_a_good_config_passes_the_dry_run(tmp_path):
-    out = _snakemake(tmp_path, "-n", "--config", "experiment=ci_tiny", "scale=full", "job_threads=2",
-                     "overrides=[ensembles.u1.theory.beta=2.5]")
+    out = _snakemake(
+        tmp_path,
+        "-n",
+        "--config",
+        "experiment=ci_tiny",
+        "scale=full",
+        "job_threads=2",
+        "overrides=[ensembles.u1.theory.beta=2.5]",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Job stats:" in out.stdout + out.stderr

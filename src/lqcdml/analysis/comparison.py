@@ -44,8 +44,14 @@ def value_error(value: float | None, error: float | None, as_quoted: bool = Fals
         return f"{value_error(value / 10**scale, error / 10**scale, as_quoted)}e{scale}"
     digits = max(0, 1 - math.floor(math.log10(error)))
     if as_quoted:  # one digit if the error has one (0.0001), two if it has two (8.5e-6)
-        digits = next((d for d in range(max(0, -math.floor(math.log10(error))), digits + 1)
-                       if abs(error * 10**d - round(error * 10**d)) < 1e-6), digits)
+        digits = next(
+            (
+                d
+                for d in range(max(0, -math.floor(math.log10(error))), digits + 1)
+                if abs(error * 10**d - round(error * 10**d)) < 1e-6
+            ),
+            digits,
+        )
     scaled = round(error * 10**digits)
     if digits == 0:
         return f"{value:.0f}({scaled})"
@@ -54,5 +60,6 @@ def value_error(value: float | None, error: float | None, as_quoted: bool = Fals
 
 def flagged(quantity: str, r: Row | None) -> str:
     """``quantity``, marked where the error is the replica spread's (``Row.comparison_error``)."""
-    return f"{quantity} (error from the replica spread: the replicas disagree)" if r and r.replicas_disagree \
-        else quantity
+    return (
+        f"{quantity} (error from the replica spread: the replicas disagree)" if r and r.replicas_disagree else quantity
+    )

@@ -109,8 +109,7 @@ def _p_windows(da: xr.DataArray, name: str) -> float | None:
     if n // WINDOWS < MIN_PART:
         return None
     edges = [k * n // WINDOWS for k in range(WINDOWS + 1)]
-    means, errors = np.array([_window_mean(da.isel(config=slice(a, b)), name)
-                              for a, b in zip(edges[:-1], edges[1:])]).T
+    means, errors = np.array([_window_mean(da.isel(config=slice(a, b)), name) for a, b in zip(edges[:-1], edges[1:])]).T
     scale = 1e-12 * max(1.0, float(np.max(np.abs(means))))
     if not np.all(errors > scale):  # windows that agree to rounding (a frozen or constant series)
         return 1.0 if np.ptp(means) <= scale else 0.0

@@ -47,8 +47,7 @@ def _pm(d: dict | None, digits: int = 6) -> str:
 def _bias_corrected_lines(res: dict) -> list[str]:
     sp, cost = res["split"], res["cost"]
     lines = [
-        f"### `{res['ensemble']}`: bias-corrected ML estimates ({res['regressor']} on "
-        f"{', '.join(res['features'])})",
+        f"### `{res['ensemble']}`: bias-corrected ML estimates ({res['regressor']} on {', '.join(res['features'])})",
         "",
         f"N = {sp['N']} configurations; labelled N_LB = {sp['N_LB']} (r_lb = {sp['r_lb']}), of which "
         f"N_TR = {sp['N_TR']} train and N_BC = {sp['N_BC']} correct the bias; N_UL = {sp['N_UL']} unlabelled "
@@ -58,12 +57,17 @@ def _bias_corrected_lines(res: dict) -> list[str]:
         f"{cost['cheap_seconds_per_config']:.3g} s cheap per configuration, {cost['training_seconds']:.1f} s training).",
         "",
     ]
-    lines += ["Targets: trN = Re tr D^-N / V (noise-averaged); tr1_powK = (Re tr D^-1 / V)^K unbiased from "
-              "distinct noises; kappaK = V^(K-1) times the K-th cumulant of the condensate, from the estimated "
-              "moments.", ""]
+    lines += [
+        "Targets: trN = Re tr D^-N / V (noise-averaged); tr1_powK = (Re tr D^-1 / V)^K unbiased from "
+        "distinct noises; kappaK = V^(K-1) times the K-th cumulant of the condensate, from the estimated "
+        "moments.",
+        "",
+    ]
     kinds = [k for k in ESTIMATOR_ORDER if any(k in v for v in res["estimates"].values())]
-    lines += ["| target | " + " | ".join(kinds) + " | lambda* | sigma_P2 / sigma_full |",
-              "|---|" + "---|" * (len(kinds) + 2)]
+    lines += [
+        "| target | " + " | ".join(kinds) + " | lambda* | sigma_P2 / sigma_full |",
+        "|---|" + "---|" * (len(kinds) + 2),
+    ]
     for target, est in res["estimates"].items():
         full, p2 = est.get("full"), est.get("p2")
         ratio = f"{p2['error'] / full['error']:.2f}" if (full and p2 and full["error"] > 0) else ""
@@ -72,15 +76,22 @@ def _bias_corrected_lines(res: dict) -> list[str]:
         lines.append(f"| {target} | " + " | ".join(_pm(est.get(k)) for k in kinds) + f" | {lam} | {ratio} |")
     scan = res.get("scan")
     if scan:
-        lines += ["", f"Scan of (r_lb, r_tr) for {scan['estimator']}: the smallest r_lb with sigma_ML / sigma_full "
-                  "<= 1.1 and the central-value check at 2 (published: about 1 % labelled, 26 % of the cost):", "",
-                  "| target | r_lb | r_tr | sigma_ML / sigma_full | wall fraction |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Scan of (r_lb, r_tr) for {scan['estimator']}: the smallest r_lb with sigma_ML / sigma_full "
+            "<= 1.1 and the central-value check at 2 (published: about 1 % labelled, 26 % of the cost):",
+            "",
+            "| target | r_lb | r_tr | sigma_ML / sigma_full | wall fraction |",
+            "|---|---|---|---|---|",
+        ]
         for target, best in scan["smallest_r_lb"].items():
             if best is None:
                 lines.append(f"| {target} | none on the grid | | | |")
             else:
-                lines.append(f"| {target} | {best['r_lb']:g} | {best['r_tr']:g} | {best['sigma_ratio']:.2f} "
-                             f"| {best['wall_fraction']:.1%} |")
+                lines.append(
+                    f"| {target} | {best['r_lb']:g} | {best['r_tr']:g} | {best['sigma_ratio']:.2f} "
+                    f"| {best['wall_fraction']:.1%} |"
+                )
     return lines + [""]
 
 
@@ -95,16 +106,18 @@ def _control_variate_lines(res: dict, theory: dict | None) -> list[str]:
         + (f" Exact <O> = {exact:.10g}." if exact is not None else ""),
         "",
         "| g | n_train | n_eval | plain <O> | <O - f> | <f> (zero) | variance reduction | error reduction "
-        "| published | training s |" + (" pull of <O - f> vs exact (error floor 1e-12 relative) |"
-                                         if exact is not None else ""),
+        "| published | training s |"
+        + (" pull of <O - f> vs exact (error floor 1e-12 relative) |" if exact is not None else ""),
         "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if exact is not None else ""),
     ]
     for r in res["runs"]:
         interacting_phi4 = bool(theory and theory["name"] == "phi4" and theory.get("lam", 0.0) > 0)
         pub = PUBLISHED_CV.get((tuple(r["hidden"]), r["n_train"])) if interacting_phi4 else None
-        row = (f"| {r['network']} | {r['n_train']} | {r['n_eval']} | {_pm(r['plain'])} | {_pm(r['improved'])} "
-               f"| {_pm(r['zero_mean'], 3)} | {r['variance_reduction']:.3g} | {r['error_reduction']:.3g} "
-               f"| {'' if pub is None else f'{pub:g}'} | {r['training_seconds']:.0f} |")
+        row = (
+            f"| {r['network']} | {r['n_train']} | {r['n_eval']} | {_pm(r['plain'])} | {_pm(r['improved'])} "
+            f"| {_pm(r['zero_mean'], 3)} | {r['variance_reduction']:.3g} | {r['error_reduction']:.3g} "
+            f"| {'' if pub is None else f'{pub:g}'} | {r['training_seconds']:.0f} |"
+        )
         if exact is not None:
             # a zero-variance control variate (free field, linear g) leaves only rounding: floor the error
             sigma = max(r["improved"]["error"], 1e-12 * abs(exact))
@@ -138,12 +151,18 @@ def plot_estimates(res: dict, out_dir: str | os.PathLike) -> list[Path]:
             n_col = min(4, len(targets))
             n_row = -(-len(targets) // n_col)
             fig, axes = plt.subplots(n_row, n_col, figsize=(3.0 * n_col, 2.8 * n_row), squeeze=False)
-            for ax in axes.flat[len(targets):]:
+            for ax in axes.flat[len(targets) :]:
                 ax.set_visible(False)
             for ax, t in zip(axes.flat, targets):
                 grid = np.array([[np.nan if v is None else v for v in row] for row in scan[what][t]], dtype=float)
-                im = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto",
-                               vmin=0 if what == "check" else None, vmax=2 if what == "check" else None)
+                im = ax.imshow(
+                    grid,
+                    origin="lower",
+                    cmap=cmap,
+                    aspect="auto",
+                    vmin=0 if what == "check" else None,
+                    vmax=2 if what == "check" else None,
+                )
                 ax.set_xticks(range(len(scan["r_tr"])), [f"{r:g}" for r in scan["r_tr"]])
                 ax.set_yticks(range(len(scan["r_lb"])), [f"{r:g}" for r in scan["r_lb"]])
                 ax.set_xlabel("r_tr")
@@ -165,7 +184,9 @@ def plot_estimates(res: dict, out_dir: str | os.PathLike) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for r in res["runs"]:
             steps = np.arange(len(r["loss"])) * r["loss_stride"]
-            ax.semilogy(steps, np.asarray(r["loss"]) / r["var_o"], lw=0.8, label=f"{r['network']}, n_train {r['n_train']}")
+            ax.semilogy(
+                steps, np.asarray(r["loss"]) / r["var_o"], lw=0.8, label=f"{r['network']}, n_train {r['n_train']}"
+            )
         ax.set_xlabel("Adam step")
         ax.set_ylabel("loss / Var(O)")
         ax.set_title(f"{res['ensemble']}: control-variate training", fontsize=10)

@@ -71,9 +71,7 @@ def u1_2d_topological_susceptibility(beta: float, n_plaquettes: int) -> float:
     return float(-big_f2 / (4 * np.pi**2 * n_p * big_f))
 
 
-def free_scalar_propagator(
-    shape: Sequence[int], m2: float, convention: str = "flow"
-) -> np.ndarray:
+def free_scalar_propagator(shape: Sequence[int], m2: float, convention: str = "flow") -> np.ndarray:
     """Exact ``G(x) = <phi_0 phi_x>`` of the free field (``lambda = 0``, ``m^2 > 0``).
 
     ``flow`` convention: ``G = (1/2V) sum_k e^{ikx} / (m^2 + sum_mu 4 sin^2(k_mu/2))``;
@@ -87,9 +85,7 @@ def free_scalar_propagator(
     return g / 2 if convention == "flow" else g
 
 
-def free_scalar_zero_momentum_correlator(
-    shape: Sequence[int], m2: float, convention: str = "flow"
-) -> np.ndarray:
+def free_scalar_zero_momentum_correlator(shape: Sequence[int], m2: float, convention: str = "flow") -> np.ndarray:
     """``C(t) = sum_{x-vec} G(t, x-vec)`` along axis 0."""
     g = free_scalar_propagator(shape, m2, convention)
     return g.reshape(g.shape[0], -1).sum(axis=1)
@@ -114,7 +110,7 @@ def single_plaquette_average(beta: float, n: int) -> tuple[float, float]:
         return float(np.log(total) + b)  # det of scaled Bessels carries e^{-b/N} per row
 
     h = 1e-4 * max(1.0, beta)
-    lm, l0, lp = log_z(beta - h), log_z(beta), log_z(beta + h)
+    lm, lp = log_z(beta - h), log_z(beta + h)
     u = (lp - lm) / (2 * h)
     h2 = 1e-3 * max(1.0, beta)
     um = (log_z(beta) - log_z(beta - 2 * h2)) / (2 * h2)

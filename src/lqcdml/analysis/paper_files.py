@@ -91,8 +91,10 @@ def _row(path: Path, where: str, spec: object, sources: dict) -> dict:
     try:
         row["quantity"].format(**dict.fromkeys(kind.placeholders, 0))
     except (KeyError, IndexError, ValueError):
-        raise PaperFileError(f"{path}: {where}.quantity = {row['quantity']!r}; allowed placeholders: "
-                             f"{', '.join('{' + p + '}' for p in kind.placeholders) or 'none'}") from None
+        raise PaperFileError(
+            f"{path}: {where}.quantity = {row['quantity']!r}; allowed placeholders: "
+            f"{', '.join('{' + p + '}' for p in kind.placeholders) or 'none'}"
+        ) from None
     return row
 
 
@@ -102,8 +104,13 @@ def _number(value: object) -> bool:
 
 def _typed(path: Path, where: str, want: object, value: object) -> object:
     """``value`` as ``want`` says (numbers as floats), or a one-line error naming what is allowed."""
-    if want == "published" and isinstance(value, list) and len(value) == 2 and _number(value[0]) \
-            and (value[1] is None or _number(value[1])):
+    if (
+        want == "published"
+        and isinstance(value, list)
+        and len(value) == 2
+        and _number(value[0])
+        and (value[1] is None or _number(value[1]))
+    ):
         return [float(value[0]), None if value[1] is None else float(value[1])]
     if want is float and _number(value):
         return float(value)
@@ -111,8 +118,11 @@ def _typed(path: Path, where: str, want: object, value: object) -> object:
         return value
     if want is str and isinstance(value, str):
         return value
-    if isinstance(want, list) and isinstance(value, list) and all(
-            isinstance(v, want[0]) and not isinstance(v, bool) for v in value):
+    if (
+        isinstance(want, list)
+        and isinstance(value, list)
+        and all(isinstance(v, want[0]) and not isinstance(v, bool) for v in value)
+    ):
         return list(value)
     allowed = {"published": "[value, error or null]"}.get(want) if isinstance(want, str) else None
     if isinstance(want, list):

@@ -75,8 +75,9 @@ def _exact(spec: dict, res: Results) -> list[Comparison]:
     r = res.row(spec["ensemble"], spec["observable"])
     quantity = flagged(spec["quantity"], r)
     if r is None or r.reference is None:
-        return [Comparison(quantity, r and r.value, r and r.comparison_error, None, None,
-                           "no exact value at this point")]
+        return [
+            Comparison(quantity, r and r.value, r and r.comparison_error, None, None, "no exact value at this point")
+        ]
     return [Comparison(quantity, r.value, r.comparison_error, r.reference, r.reference_error or 0.0, r.source)]
 
 
@@ -126,11 +127,13 @@ def _runs(res: Results, ensemble: str) -> list[dict]:
 
 def _variance_reduction(spec: dict, res: Results) -> list[Comparison]:
     hidden, n_train = tuple(spec["hidden"]), spec["n_train"]
-    run = next((r for r in _runs(res, spec["ensemble"]) if tuple(r["hidden"]) == hidden and r["n_train"] == n_train),
-               None)
+    run = next(
+        (r for r in _runs(res, spec["ensemble"]) if tuple(r["hidden"]) == hidden and r["n_train"] == n_train), None
+    )
     text = spec["text"] + ("" if run else " (not run at this scale)")
-    return [Comparison(spec["quantity"], run and run["variance_reduction"], None, *_published(spec), spec["source"],
-                       text)]
+    return [
+        Comparison(spec["quantity"], run and run["variance_reduction"], None, *_published(spec), spec["source"], text)
+    ]
 
 
 def _improved_vs_exact(spec: dict, res: Results) -> list[Comparison]:
@@ -139,8 +142,16 @@ def _improved_vs_exact(spec: dict, res: Results) -> list[Comparison]:
     out = []
     for run in _runs(res, spec["ensemble"]):
         imp = run["improved"]
-        out.append(Comparison(spec["quantity"].format(network=run["network"], n_train=run["n_train"]), imp["value"],
-                              imp["error"], exact, None if exact is None else 0.0, spec["source"]))
+        out.append(
+            Comparison(
+                spec["quantity"].format(network=run["network"], n_train=run["n_train"]),
+                imp["value"],
+                imp["error"],
+                exact,
+                None if exact is None else 0.0,
+                spec["source"],
+            )
+        )
     return out
 
 
@@ -156,8 +167,11 @@ def _wall_fraction(spec: dict, res: Results) -> list[Comparison]:
     est = res.estimate(spec["ensemble"])
     if est is None:
         return []
-    return [Comparison(spec["quantity"], est["cost"]["wall_fraction"], None, *_published(spec), spec["source"],
-                       spec["text"])]
+    return [
+        Comparison(
+            spec["quantity"], est["cost"]["wall_fraction"], None, *_published(spec), spec["source"], spec["text"]
+        )
+    ]
 
 
 def _central_value_check(spec: dict, res: Results) -> list[Comparison]:
@@ -169,9 +183,17 @@ def _central_value_check(spec: dict, res: Results) -> list[Comparison]:
             continue
         p2, full = e["p2"], e["full"]
         check = central_value_check_values(p2["value"], p2["error"], full["value"], full["error"])
-        out.append(Comparison(spec["quantity"].format(target=target), p2["value"], p2["error"], full["value"],
-                              full["error"], spec["source"],
-                              f"our full measurement {value_error(full['value'], full['error'])}; check {check}"))
+        out.append(
+            Comparison(
+                spec["quantity"].format(target=target),
+                p2["value"],
+                p2["error"],
+                full["value"],
+                full["error"],
+                spec["source"],
+                f"our full measurement {value_error(full['value'], full['error'])}; check {check}",
+            )
+        )
     return out
 
 
@@ -202,6 +224,16 @@ ROW_KINDS: dict[str, RowKind] = {
 
 #: the type each key of a row must have (``[t]``: a list of ``t``; ``published``: ``[value, error or null]``)
 KEY_TYPES: dict[str, Any] = {
-    "quantity": str, "ensemble": str, "observable": str, "against": str, "minus": str, "source": str, "text": str,
-    "factor": float, "n_train": int, "hidden": [int], "targets": [str], "published": "published",
+    "quantity": str,
+    "ensemble": str,
+    "observable": str,
+    "against": str,
+    "minus": str,
+    "source": str,
+    "text": str,
+    "factor": float,
+    "n_train": int,
+    "hidden": [int],
+    "targets": [str],
+    "published": "published",
 }

@@ -20,8 +20,17 @@ from .paper_files import load_paper, paper_names
 from .paper_rows import ROW_KINDS, Results, paired_loss_difference
 from .summary import Row
 
-__all__ = ["Comparison", "paper_of", "paper_comparisons", "comparison_table", "comparison_lines",
-           "paired_loss_difference", "reference_comparisons", "write_comparison_csv", "value_error"]
+__all__ = [
+    "Comparison",
+    "paper_of",
+    "paper_comparisons",
+    "comparison_table",
+    "comparison_lines",
+    "paired_loss_difference",
+    "reference_comparisons",
+    "write_comparison_csv",
+    "value_error",
+]
 
 
 def paper_of(experiment: str) -> tuple[str, str | None] | None:
@@ -35,9 +44,13 @@ def paper_of(experiment: str) -> tuple[str, str | None] | None:
     return None
 
 
-def paper_comparisons(experiment: str, rows: Sequence[Row], estimates: Sequence[dict] = (),
-                      theories: dict[str, dict] | None = None,
-                      histories: dict[str, dict] | None = None) -> list[Comparison]:
+def paper_comparisons(
+    experiment: str,
+    rows: Sequence[Row],
+    estimates: Sequence[dict] = (),
+    theories: dict[str, dict] | None = None,
+    histories: dict[str, dict] | None = None,
+) -> list[Comparison]:
     """The comparison rows of a paper experiment ([] for other experiments). ``estimates``: the
     JSON of ``lqcdml estimate``; ``theories``: each ensemble's resolved theory (exact values);
     ``histories``: each trained model's loss history by ensemble (``lqcdml train`` manifests)."""
@@ -48,9 +61,13 @@ def paper_comparisons(experiment: str, rows: Sequence[Row], estimates: Sequence[
     return [c for spec in load_paper(paper[0]).rows for c in ROW_KINDS[spec["kind"]].build(spec, res)]
 
 
-def comparison_table(experiment: str, rows: Sequence[Row], estimates: Sequence[dict] = (),
-                     theories: dict[str, dict] | None = None,
-                     histories: dict[str, dict] | None = None) -> list[Comparison]:
+def comparison_table(
+    experiment: str,
+    rows: Sequence[Row],
+    estimates: Sequence[dict] = (),
+    theories: dict[str, dict] | None = None,
+    histories: dict[str, dict] | None = None,
+) -> list[Comparison]:
     """The paper table of a paper experiment, else every row with a reference."""
     if paper_of(experiment):
         return paper_comparisons(experiment, rows, estimates, theories, histories)
@@ -66,9 +83,12 @@ def comparison_lines(experiment: str, table: Sequence[Comparison]) -> list[str]:
     name, scale = paper
     lines = [f"## Published results beside ours: {load_paper(name).title}", ""]
     if scale is not None:
-        lines += [f"**Scale `{scale}`**: a reduced rerun of `{name}` (smaller lattices, shorter chains and "
-                  "training). Its numbers test the pipeline, not the physics: only the full study "
-                  f"(`snakemake -c2 {name}`) is compared with the paper.", ""]
+        lines += [
+            f"**Scale `{scale}`**: a reduced rerun of `{name}` (smaller lattices, shorter chains and "
+            "training). Its numbers test the pipeline, not the physics: only the full study "
+            f"(`snakemake -c2 {name}`) is compared with the paper.",
+            "",
+        ]
     lines += ["| quantity | ours | published | pull | source |", "|---|---|---|---|---|"]
     for c in table:
         published = c.published_text or value_error(c.published, c.published_error, as_quoted=True)
@@ -79,16 +99,28 @@ def comparison_lines(experiment: str, table: Sequence[Comparison]) -> list[str]:
 
 def reference_comparisons(rows: Sequence[Row]) -> list[Comparison]:
     """Every summary row with an exact value or reference (the comparison of a non-paper experiment)."""
-    return [Comparison(flagged(f"{r.ensemble}: {r.observable}", r), r.value, r.comparison_error, r.reference,
-                       r.reference_error or 0.0, r.source) for r in rows if r.reference is not None]
+    return [
+        Comparison(
+            flagged(f"{r.ensemble}: {r.observable}", r),
+            r.value,
+            r.comparison_error,
+            r.reference,
+            r.reference_error or 0.0,
+            r.source,
+        )
+        for r in rows
+        if r.reference is not None
+    ]
 
 
 def write_comparison_csv(path: str | os.PathLike, table: Sequence[Comparison]) -> None:
     """``comparison.csv`` of a ``comparison_table``."""
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["quantity", "ours", "ours_error", "published", "published_error", "published_text", "pull",
-                         "source"])
+        writer.writerow(
+            ["quantity", "ours", "ours_error", "published", "published_error", "published_text", "pull", "source"]
+        )
         for c in table:
-            writer.writerow([c.quantity, c.ours, c.ours_error, c.published, c.published_error, c.published_text,
-                             c.pull, c.source])
+            writer.writerow(
+                [c.quantity, c.ours, c.ours_error, c.published, c.published_error, c.published_text, c.pull, c.source]
+            )

@@ -128,7 +128,7 @@ def plot_losses(histories: dict[str, dict], out_dir: str | os.PathLike, name: st
         ax.plot(steps, loss, lw=0.5, alpha=0.3, color=colour)
         window = max(1, len(loss) // 12)  # the batches are noisy: a running mean beside them
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, lw=1.2, color=colour, label=f"{label} (running mean of {window})")
+        ax.plot(steps[window - 1 :], smooth, lw=1.2, color=colour, label=f"{label} (running mean of {window})")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("loss (S_f - S_f^eff - c)^2")
@@ -136,14 +136,23 @@ def plot_losses(histories: dict[str, dict], out_dir: str | os.PathLike, name: st
     return _save(fig, Path(out_dir) / f"{_safe(name)}.png")
 
 
-def plot_acceptance_scan(points: dict[str, list[tuple[float, float, float]]], out_dir: str | os.PathLike,
-                         name: str = "acceptance_vs_m_eff") -> Path:
+def plot_acceptance_scan(
+    points: dict[str, list[tuple[float, float, float]]], out_dir: str | os.PathLike, name: str = "acceptance_vs_m_eff"
+) -> Path:
     """Acceptance against ``m_eff``: ``points[label] = [(m_eff, acceptance, error), ...]``."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for label, pts in sorted(points.items()):
         pts = sorted(pts)
-        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", ms=3,
-                    capsize=2, lw=0.8, label=label)
+        ax.errorbar(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            yerr=[p[2] for p in pts],
+            marker="o",
+            ms=3,
+            capsize=2,
+            lw=0.8,
+            label=label,
+        )
     ax.set_xlabel("m_eff (molecular dynamics)")
     ax.set_ylabel("acceptance")
     ax.set_ylim(0, 1.02)

@@ -22,13 +22,15 @@ _STRONG_COUPLING_MAX_BETA = {2: 1.2, 3: 3.5}
 #: HMC references at the flow-tutorial point (2D, L = 8, m2 = -4, lam = 8),
 #: docs/reference.md#flow-tutorial
 #: HMC row of the two-colour SLHMC paper (Polyakov loop there is tr, not / N: halved here)
-SLHMC_HMC_ROW = {"plaquette": (0.7025, 0.0001), "polyakov_loop_re": (0.41, 0.005), "chiral_condensate": (0.4245, 0.0005)}
+SLHMC_HMC_ROW = {
+    "plaquette": (0.7025, 0.0001),
+    "polyakov_loop_re": (0.41, 0.005),
+    "chiral_condensate": (0.4245, 0.0005),
+}
 TUTORIAL_HMC = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009), "phi2": (0.1434576, 0.0000085)}
 
 
-def reference_value(
-    theory: Mapping[str, Any], observable: str, coord: Any = None
-) -> tuple[float, float, str] | None:
+def reference_value(theory: Mapping[str, Any], observable: str, coord: Any = None) -> tuple[float, float, str] | None:
     """``(value, uncertainty, source)`` for ``observable`` of ``theory``, or ``None``.
 
     ``uncertainty`` is 0 for exact results. ``coord`` selects an element of a
@@ -53,9 +55,13 @@ def reference_value(
         if observable == "topological_charge":
             return 0.0, 0.0, "exact (parity)"
     slhmc = (
-        name == "su" and theory.get("n_colors") == 2 and lattice == [4, 4, 4, 4]
-        and np.isclose(theory["beta"], 2.7) and theory.get("fermion") == "staggered"
-        and np.isclose(theory.get("fermion_mass", 0), 0.3) and theory.get("antiperiodic", True)
+        name == "su"
+        and theory.get("n_colors") == 2
+        and lattice == [4, 4, 4, 4]
+        and np.isclose(theory["beta"], 2.7)
+        and theory.get("fermion") == "staggered"
+        and np.isclose(theory.get("fermion_mass", 0), 0.3)
+        and theory.get("antiperiodic", True)
         and theory.get("n_flavours") == 4  # the flavour content that reproduces the paper's HMC row
     )
     if slhmc and observable in SLHMC_HMC_ROW:

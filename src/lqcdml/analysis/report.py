@@ -28,9 +28,16 @@ from .summary import Row, drift_lines, replica_lines, scalar_series, summarize_e
 __all__ = ["write_report"]
 
 
-def write_report(experiment: ExperimentView, datasets: Mapping[str, xr.Dataset], out_dir: Path,
-                 manifests: Sequence[dict] = (), estimates: Sequence[dict] = (), figures: bool = True,
-                 config_path: Path | None = None, log: Callable[[str], None] | None = None) -> list[Row]:
+def write_report(
+    experiment: ExperimentView,
+    datasets: Mapping[str, xr.Dataset],
+    out_dir: Path,
+    manifests: Sequence[dict] = (),
+    estimates: Sequence[dict] = (),
+    figures: bool = True,
+    config_path: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[Row]:
     """Write the summary and figures into ``out_dir``; returns the summary rows.
 
     ``datasets``: each ensemble's observables, its replicas combined; ``manifests`` (of
@@ -79,13 +86,18 @@ def _notes(experiment: ExperimentView, rows: list[Row], log: Callable[[str], Non
     drifting, scattered = drift_lines(rows), replica_lines(rows)
     for line in drifting + scattered:
         log(line[2:])
-    notes += ["", "The drift column compares the first quarter with the last half of each kept chain (z, with the "
-              "error of the last half: the Gamma method's, with 8 or more chains at least their spread's); "
-              "|z| > 3 flags a thermalisation cut that was too short, and so do window means of the kept chain "
-              "that differ beyond their errors (5 windows, errors from the spread of the chains' window means "
-              "where there are 8 or more chains; p < 0.001). It also flags replicas whose means scatter "
-              "far beyond the Gamma-method error, which sees only the fluctuations within each chain "
-              f"(chi2 of the replica means, p < {P_MIN:g}).", *drifting, *scattered]
+    notes += [
+        "",
+        "The drift column compares the first quarter with the last half of each kept chain (z, with the "
+        "error of the last half: the Gamma method's, with 8 or more chains at least their spread's); "
+        "|z| > 3 flags a thermalisation cut that was too short, and so do window means of the kept chain "
+        "that differ beyond their errors (5 windows, errors from the spread of the chains' window means "
+        "where there are 8 or more chains; p < 0.001). It also flags replicas whose means scatter "
+        "far beyond the Gamma-method error, which sees only the fluctuations within each chain "
+        f"(chi2 of the replica means, p < {P_MIN:g}).",
+        *drifting,
+        *scattered,
+    ]
     return notes + agreement_lines(rows) + consistency_lines(experiment, rows)
 
 
@@ -105,4 +117,3 @@ def _training_figures(experiment: ExperimentView, rows: list[Row], manifests: li
     scan = acceptance_scan(experiment, rows)
     if scan:
         plot_acceptance_scan(scan, folder)
-

@@ -11,22 +11,30 @@ from .experiment import ExperimentView
 __all__ = ["provenance_lines"]
 
 
-def provenance_lines(experiment: ExperimentView, manifests: list[dict], estimates: list[dict],
-                     config_path: Path | None = None) -> list[str]:
+def provenance_lines(
+    experiment: ExperimentView, manifests: list[dict], estimates: list[dict], config_path: Path | None = None
+) -> list[str]:
     """Markdown: what reproduces these numbers. The resolved config (path and SHA-256), each
     ensemble's chain hash and seeds, device and dtype, and the git commits and package versions
     of the jobs that made the inputs (from their manifests) and of this analysis."""
     lines = ["## Provenance", ""]
     if config_path is not None:
         digest = hashlib.sha256(Path(config_path).read_bytes()).hexdigest()
-        lines.append(f"- resolved config: `{config_path}` (SHA-256 {digest[:16]}); device {experiment.device}, "
-                     f"dtype {experiment.dtype}")
+        lines.append(
+            f"- resolved config: `{config_path}` (SHA-256 {digest[:16]}); device {experiment.device}, "
+            f"dtype {experiment.dtype}"
+        )
     for name in sorted(experiment.ensembles):
         ens = experiment.ensembles[name]
         seeds = ", ".join(f"{k} {v}" for k, v in ens.seeds.items())
         # a model sampler's chain hash includes the trained model: the generate jobs record it
-        sampled = sorted({(m["config_hash"], m["model_digest"]) for m in manifests
-                          if m.get("ensemble") == name and "config_hash" in m and "model_digest" in m})
+        sampled = sorted(
+            {
+                (m["config_hash"], m["model_digest"])
+                for m in manifests
+                if m.get("ensemble") == name and "config_hash" in m and "model_digest" in m
+            }
+        )
         if sampled:
             chain = "; ".join(f"chain hash {h} (model {d})" for h, d in sampled)
         elif ens.needs_model:

@@ -38,11 +38,14 @@ def consistency_lines(experiment: ExperimentView, rows: Sequence[Row]) -> list[s
     names = sorted({r.ensemble for r in rows if r.ensemble in ens})
     lines = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             if ens[a].theory != ens[b].theory:
                 continue
-            if _has_hmc_twin(experiment, a, names) and _has_hmc_twin(experiment, b, names) and \
-                    not (is_hmc(ens[a]) or is_hmc(ens[b])):
+            if (
+                _has_hmc_twin(experiment, a, names)
+                and _has_hmc_twin(experiment, b, names)
+                and not (is_hmc(ens[a]) or is_hmc(ens[b]))
+            ):
                 continue  # where the theory has an HMC ensemble, each other sampler is compared with it
             va = {r.observable: r for r in rows if r.ensemble == a}
             vb = {r.observable: r for r in rows if r.ensemble == b}
@@ -103,8 +106,10 @@ def cost_lines(experiment: ExperimentView, rows: Sequence[Row], manifests: list[
             continue
         jobs = generated[ens_name]
         # whole chains where the store kept its wall time, else the last run's part
-        done = sum(j["n_committed"] if j.get("seconds_total") else j["n_committed"] - j["resumed_from"]
-                   for j in jobs) * ens.n_chains
+        done = (
+            sum(j["n_committed"] if j.get("seconds_total") else j["n_committed"] - j["resumed_from"] for j in jobs)
+            * ens.n_chains
+        )
         seconds = sum(j.get("seconds_total") or j["seconds"] for j in jobs)
         acc = sum(j["acceptance"] for j in jobs) / len(jobs)
         obs = COST_OBSERVABLE[ens.theory["name"]]
@@ -127,8 +132,7 @@ def cost_lines(experiment: ExperimentView, rows: Sequence[Row], manifests: list[
 def _cg_per_trajectory(jobs: list[dict]) -> tuple[float, float] | None:
     """Mean CG iterations per trajectory of the batched chains, (MD, accept/reject), over
     the replicas whose manifests carry them (one solve serves every chain of a batch)."""
-    counts = [j["counters_per_trajectory"] for j in jobs
-              if "cg_md" in (j.get("counters_per_trajectory") or {})]
+    counts = [j["counters_per_trajectory"] for j in jobs if "cg_md" in (j.get("counters_per_trajectory") or {})]
     if not counts:
         return None
     return (sum(c["cg_md"] for c in counts) / len(counts), sum(c["cg_metropolis"] for c in counts) / len(counts))

@@ -18,8 +18,17 @@ from .errors import BLOCKS, blocked_estimate, estimate_dataarray
 from .references import reference_value
 from .replicas import P_MIN, replica_test
 
-__all__ = ["Row", "summarize_ensemble", "write_tables", "thermalized", "scalar_series", "drift_lines",
-           "replica_lines", "SAMPLER_DIAGNOSTICS", "equal_to_rounding"]
+__all__ = [
+    "Row",
+    "summarize_ensemble",
+    "write_tables",
+    "thermalized",
+    "scalar_series",
+    "drift_lines",
+    "replica_lines",
+    "SAMPLER_DIAGNOSTICS",
+    "equal_to_rounding",
+]
 
 _SKIP = {"delta_H"}  # summarised as exp(-dH), whose mean is exactly 1
 #: below this (relative to the reference's size) value and error are rounding noise
@@ -128,7 +137,9 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
     rows = []
     for label, da in scalar_series(ds):
         gamma = est = estimate_dataarray(da, ensemble)
-        if label in HEAVY_TAILED and da.sizes["config"] >= BLOCKS:  # the blocked error where the Gamma method's runs low
+        if (
+            label in HEAVY_TAILED and da.sizes["config"] >= BLOCKS
+        ):  # the blocked error where the Gamma method's runs low
             blocked = blocked_estimate(da)
             est = replace(est, error=max(est.error, blocked.error))
         base, coord = label.split("[", 1) if "[" in label else (label, None)
@@ -207,15 +218,20 @@ def drift_lines(rows: Sequence[Row]) -> list[str]:
     out = []
     for r in rows:
         if r.drifting:
-            need = ("no cut within half the kept chain passes: a longer chain is needed" if r.needed_cut is None
-                    else f"dropping {r.needed_cut} more configurations per replica passes")
+            need = (
+                "no cut within half the kept chain passes: a longer chain is needed"
+                if r.needed_cut is None
+                else f"dropping {r.needed_cut} more configurations per replica passes"
+            )
             parts = []
             if r.drift_z is not None and not abs(r.drift_z) <= Z_MAX:
-                parts.append(f"first quarter vs last half of the kept chain differ by {r.drift_z:+.1f} sigma "
-                             f"(|z| > {Z_MAX:g})")
+                parts.append(
+                    f"first quarter vs last half of the kept chain differ by {r.drift_z:+.1f} sigma (|z| > {Z_MAX:g})"
+                )
             if r.windows_move:
-                parts.append(f"its {WINDOWS} window means differ beyond their errors (p = {r.drift_p:.2g} "
-                             f"< {P_WINDOWS:g})")
+                parts.append(
+                    f"its {WINDOWS} window means differ beyond their errors (p = {r.drift_p:.2g} < {P_WINDOWS:g})"
+                )
             out.append(f"- DRIFT: `{r.ensemble}` {r.observable}: {'; '.join(parts)}; {need}. Not a final number.")
     return out
 
@@ -225,16 +241,21 @@ def replica_lines(rows: Sequence[Row]) -> list[str]:
     out = []
     for r in rows:
         if r.replicas_disagree and r.replica_chi2 is not None and r.replica_dof:
-            out.append(f"- REPLICAS: `{r.ensemble}` {r.observable}: the {r.replica_dof + 1} replica means scatter by "
-                       f"chi2/dof = {r.replica_chi2 / r.replica_dof:.3g} about the Gamma-method error {r.error:.2g}; "
-                       f"their spread alone implies an error of {r.replica_error:.2g}. The chains do not sample one "
-                       "distribution within their length (stuck, trapped in a sector, or too short): "
-                       "not a final number.")
+            out.append(
+                f"- REPLICAS: `{r.ensemble}` {r.observable}: the {r.replica_dof + 1} replica means scatter by "
+                f"chi2/dof = {r.replica_chi2 / r.replica_dof:.3g} about the Gamma-method error {r.error:.2g}; "
+                f"their spread alone implies an error of {r.replica_error:.2g}. The chains do not sample one "
+                "distribution within their length (stuck, trapped in a sector, or too short): "
+                "not a final number."
+            )
     return out
 
 
 def write_tables(
-    rows: Sequence[Row], out_dir: str | os.PathLike, title: str, notes: Sequence[str] = (),
+    rows: Sequence[Row],
+    out_dir: str | os.PathLike,
+    title: str,
+    notes: Sequence[str] = (),
     appendix: Sequence[str] = (),
 ) -> None:
     """``summary.md`` (notes, the table, then ``appendix`` lines) and ``summary.csv`` in ``out_dir``."""

@@ -18,6 +18,21 @@ from .objects import (
     torch_device,
 )
 
-__all__ = ["build_action", "build_fermion_operator", "build_fermion_terms", "build_group", "build_model",
-           "build_sampler", "cheap_observable", "expensive_measurement", "field_dtype", "field_shape", "initial_fields",
-           "initial_model", "measurement_plan", "site_shape", "torch_device", "trainer_kind"]
+__all__ = [
+    "build_action",
+    "build_fermion_operator",
+    "build_fermion_terms",
+    "build_group",
+    "build_model",
+    "build_sampler",
+    "cheap_observable",
+    "expensive_measurement",
+    "field_dtype",
+    "field_shape",
+    "initial_fields",
+    "initial_model",
+    "measurement_plan",
+    "site_shape",
+    "torch_device",
+    "trainer_kind",
+]

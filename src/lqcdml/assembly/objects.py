@@ -60,8 +60,12 @@ def build_fermion_terms(theory: TheoryConfig, tol: float = 1e-10, rational_tol: 
     return theory_kind(theory).fermion_terms(theory, tol, rational_tol)
 
 
-def build_sampler(ens: EnsembleConfig, model: torch.nn.Module | None = None,
-                  dtype: torch.dtype | None = None, device: torch.device | str = "cpu"):
+def build_sampler(
+    ens: EnsembleConfig,
+    model: torch.nn.Module | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str = "cpu",
+):
     """The sampler of ``ens.sampler.name`` through its kind (``model``: the trained model of a
     sampler that needs one; ``dtype``: the field dtype, float64 precision by default)."""
     kind = SAMPLERS.lookup(ens.sampler.name)

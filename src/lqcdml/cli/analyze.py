@@ -19,8 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--obs", type=path, nargs="+", required=True, help="observable stores")
     p.add_argument("--out", type=path, required=True, help="output folder (summary.md, summary.csv, figures/)")
     p.add_argument("--manifests", type=path, nargs="*", default=[], help="generate/train manifests (cost table)")
-    p.add_argument("--estimates", type=path, nargs="*", default=[],
-                   help="JSON of `lqcdml estimate` (estimator tables)")
+    p.add_argument("--estimates", type=path, nargs="*", default=[], help="JSON of `lqcdml estimate` (estimator tables)")
     p.add_argument("--no-figures", action="store_true")
     p.set_defaults(run=run)
 
@@ -31,8 +30,15 @@ def _log(line: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    rows = analyze(cfg, [Path(p) for p in args.obs], Path(args.out), not args.no_figures,
-                   [Path(m) for m in args.manifests], [Path(e) for e in args.estimates],
-                   Path(args.config) if args.config else None, _log)
+    rows = analyze(
+        cfg,
+        [Path(p) for p in args.obs],
+        Path(args.out),
+        not args.no_figures,
+        [Path(m) for m in args.manifests],
+        [Path(e) for e in args.estimates],
+        Path(args.config) if args.config else None,
+        _log,
+    )
     print(f"{len(rows)} rows -> {Path(args.out) / 'summary.md'}")
     return 0

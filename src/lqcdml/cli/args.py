@@ -10,8 +10,18 @@ from typing import NoReturn
 from ..config import ConfigError, RootConfig, compose, expand_overrides, load
 from ..config.compose import merge_overrides
 
-__all__ = ["Parser", "one_line", "path", "new_path", "add_config_args", "add_gpus_arg", "add_progress_arg",
-           "progress_choice", "config_from_args", "device_for_gpus"]
+__all__ = [
+    "Parser",
+    "one_line",
+    "path",
+    "new_path",
+    "add_config_args",
+    "add_gpus_arg",
+    "add_progress_arg",
+    "progress_choice",
+    "config_from_args",
+    "device_for_gpus",
+]
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -42,8 +52,11 @@ def new_path(text: str) -> str:
 
 
 def add_gpus_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gpus", type=int, help="GPUs granted to this job: 0 runs on the CPU, 1+ on CUDA "
-                   "(sets device; default: the config's device)")
+    p.add_argument(
+        "--gpus",
+        type=int,
+        help="GPUs granted to this job: 0 runs on the CPU, 1+ on CUDA (sets device; default: the config's device)",
+    )
 
 
 def add_config_args(p: argparse.ArgumentParser, ensemble: bool = True) -> None:

@@ -142,9 +142,12 @@ def _version(root: Path) -> str:
     except (OSError, SyntaxError):
         tree = ast.Module(body=[], type_ignores=[])
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, str)
-                and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
+        ):
             return node.value.value
     from importlib.metadata import PackageNotFoundError, version
 
@@ -154,8 +157,7 @@ def _version(root: Path) -> str:
         return "0.0.0+unknown"
 
 
-def source_digest(root: Path, *modules: str, dispatchers: Iterable[str] = (),
-                  version: str | None = None) -> str:
+def source_digest(root: Path, *modules: str, dispatchers: Iterable[str] = (), version: str | None = None) -> str:
     """``"{version}-{hash}"``: the package version and the first 12 hex digits of the
     SHA-256 of the relative path and bytes of every file of ``module_closure(root,
     *modules, dispatchers=dispatchers)``, in path order. ``version`` defaults to the

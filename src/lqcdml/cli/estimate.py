@@ -33,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=new_path, required=True, help="JSON to write")
     p.add_argument("--obs", type=path, nargs="*", default=[], help="observable stores (cheap features)")
     p.add_argument("--expensive-obs", type=path, nargs="*", default=[], help="stores of `lqcdml measure --expensive`")
-    p.add_argument("--store", type=path, nargs="*", default=[],
-                   help="ensemble stores (control variates read the fields)")
+    p.add_argument(
+        "--store", type=path, nargs="*", default=[], help="ensemble stores (control variates read the fields)"
+    )
     p.set_defaults(run=run)
 
 
@@ -45,7 +46,14 @@ def _log(line: str) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     name, _ = select_ensemble(cfg, args.ensemble)
-    result = estimate(cfg, name, Path(args.out), [Path(p) for p in args.obs], [Path(p) for p in args.expensive_obs],
-                      [Path(p) for p in args.store], _log)
+    result = estimate(
+        cfg,
+        name,
+        Path(args.out),
+        [Path(p) for p in args.obs],
+        [Path(p) for p in args.expensive_obs],
+        [Path(p) for p in args.store],
+        _log,
+    )
     print(f"{result['kind']} estimates of {name} -> {args.out}")
     return 0

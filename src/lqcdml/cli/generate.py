@@ -14,9 +14,9 @@ import torch
 from .. import __version__
 from ..atomic import write_json_atomic
 from ..config import RootConfig, select_ensemble
+from ..driver import run_chain_into_store
 from ..driver.specs import chain_spec
 from ..identity import job_provenance
-from ..driver import run_chain_into_store
 from .args import add_config_args, add_gpus_arg, add_progress_arg, config_from_args, new_path, path, progress_choice
 from .progress import LazyProgress
 
@@ -29,12 +29,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_gpus_arg(p)
     p.add_argument("--replica", type=int, default=1, help="job replica, 1..chain.replicas")
     p.add_argument("--store", type=new_path, required=True, help="ensemble store (.zarr) to create or resume")
-    p.add_argument("--verify", choices=["full", "tail"], default="full",
-                   help="before continuing a store, read every configuration (full) or the last ones (tail)")
+    p.add_argument(
+        "--verify",
+        choices=["full", "tail"],
+        default="full",
+        help="before continuing a store, read every configuration (full) or the last ones (tail)",
+    )
     p.add_argument("--manifest", type=new_path, help="JSON written when the chain reaches its length")
     p.add_argument("--model", type=path, help="trained model checkpoint (sampler.name = flow or slhmc)")
-    p.add_argument("--start-store", type=path,
-                   help="store of the same replica of chain.start_from (its last configuration)")
+    p.add_argument(
+        "--start-store", type=path, help="store of the same replica of chain.start_from (its last configuration)"
+    )
     add_progress_arg(p)
     p.set_defaults(run=run)
 
@@ -42,9 +47,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     name, _ = select_ensemble(cfg, args.ensemble)
-    summary = generate(cfg, name, args.replica, Path(args.store), Path(args.manifest) if args.manifest else None,
-                       progress_choice(args.progress), Path(args.model) if args.model else None,
-                       Path(args.start_store) if args.start_store else None, args.verify)
+    summary = generate(
+        cfg,
+        name,
+        args.replica,
+        Path(args.store),
+        Path(args.manifest) if args.manifest else None,
+        progress_choice(args.progress),
+        Path(args.model) if args.model else None,
+        Path(args.start_store) if args.start_store else None,
+        args.verify,
+    )
     print(json.dumps(summary))
     return 0
 

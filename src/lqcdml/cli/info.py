@@ -16,8 +16,11 @@ __all__ = ["info", "add_verify_parser", "add_info_parser"]
 def add_verify_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check every configuration of a store (exit 4 if damaged)")
     p.add_argument("store", type=path)
-    p.add_argument("--quick", action="store_true",
-                   help="read only the last configurations (records, checkpoint and metadata are checked whole)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="read only the last configurations (records, checkpoint and metadata are checked whole)",
+    )
     p.set_defaults(run=run_verify)
 
 

@@ -21,10 +21,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lattice", help="T,X,Y,Z for ILDG files without an ildg-format record")
     p.add_argument("--colors", type=int, default=3, help="with --lattice: 2 or 3")
     p.add_argument("--precision", type=int, default=64, help="with --lattice: 64 or 32")
-    p.add_argument("--no-checksum", action="store_true",
-                   help="import files whose checksum is a placeholder or absent (recorded in the store)")
-    p.add_argument("--reproject", action="store_true",
-                   help="import links off SU(N) by more than 1e-5 projected onto it (deviation recorded)")
+    p.add_argument(
+        "--no-checksum",
+        action="store_true",
+        help="import files whose checksum is a placeholder or absent (recorded in the store)",
+    )
+    p.add_argument(
+        "--reproject",
+        action="store_true",
+        help="import links off SU(N) by more than 1e-5 projected onto it (deviation recorded)",
+    )
     p.set_defaults(run=run_import)
 
     p = sub.add_parser("export", help="an ensemble store's configurations as gauge files")
@@ -37,8 +43,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    options = ImportOptions(parse_geometry(args.lattice, args.colors, args.precision), not args.no_checksum,
-                            args.reproject)
+    options = ImportOptions(
+        parse_geometry(args.lattice, args.colors, args.precision), not args.no_checksum, args.reproject
+    )
     summary = import_files([Path(f) for f in args.files], Path(args.store), args.format, options)
     print(json.dumps({k: v for k, v in summary.items() if k != "sources"}))
     return 0

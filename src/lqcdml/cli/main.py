@@ -101,8 +101,11 @@ def _run_reporting(args: argparse.Namespace) -> int:
         return exc.exit_code
     except OSError as exc:  # the machine: disk full, read-only, a file where a folder should be, ...
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"lqcdml {args.command}: error: {one_line(exc.strerror or exc)}{where}; committed data is "
-              "intact (rerun when the cause is fixed)", file=sys.stderr)
+        print(
+            f"lqcdml {args.command}: error: {one_line(exc.strerror or exc)}{where}; committed data is "
+            "intact (rerun when the cause is fixed)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"lqcdml {args.command}: interrupted", file=sys.stderr)

@@ -20,10 +20,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_gpus_arg(p)
     p.add_argument("--store", type=path, required=True, help="ensemble store to read")
     p.add_argument("--out", type=new_path, required=True, help="observable store (.zarr) to write")
-    p.add_argument("--include-therm", action="store_true",
-                   help="measure the first chain.n_therm configurations too (skipped by default)")
-    p.add_argument("--expensive", action="store_true",
-                   help="the expensive target of estimator.kind = bias_corrected, on its labelled configurations")
+    p.add_argument(
+        "--include-therm",
+        action="store_true",
+        help="measure the first chain.n_therm configurations too (skipped by default)",
+    )
+    p.add_argument(
+        "--expensive",
+        action="store_true",
+        help="the expensive target of estimator.kind = bias_corrected, on its labelled configurations",
+    )
     add_progress_arg(p)
     p.set_defaults(run=run)
 
@@ -36,8 +42,9 @@ class _MeasureProgress:
         self.bar: Progress | None = None
 
     def begin(self, done: int, total: int, replica: int) -> None:
-        self.bar = Progress(total=total, initial=done, label=f"measure {self.ensemble} r{replica:02d}",
-                            enabled=self.enabled)
+        self.bar = Progress(
+            total=total, initial=done, label=f"measure {self.ensemble} r{replica:02d}", enabled=self.enabled
+        )
 
     def progress(self, done: int, total: int) -> None:
         if self.bar is not None:

@@ -41,8 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--partition", help="SLURM partition of CPU jobs")
     q.add_argument("--gpu-partition", help="SLURM partition of the GPU rules")
     q.add_argument("--gpu-model", help="GPU model the GPU rules ask for (gres)")
-    q.add_argument("--gpus", type=int, help="GPUs per job of the GPU rules (default: the profile's, 1); "
-                   "0: no GPUs, those rules on the CPU partition")
+    q.add_argument(
+        "--gpus",
+        type=int,
+        help="GPUs per job of the GPU rules (default: the profile's, 1); 0: no GPUs, those rules on the CPU partition",
+    )
     q.add_argument("--dest", type=path, help="folder to write NAME/config.yaml into (default: Snakemake's user folder)")
     q.add_argument("--force", action="store_true", help="replace an existing profile")
     q.set_defaults(run=run)
@@ -50,8 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     dest = Path(args.dest) / args.name if args.dest else None
-    target = install_profile(args.name, args.account, args.partition, args.gpu_partition, args.gpu_model, dest,
-                             args.force, args.gpus)
+    target = install_profile(
+        args.name, args.account, args.partition, args.gpu_partition, args.gpu_model, dest, args.force, args.gpus
+    )
     print(f"profile {args.name!r} -> {target} (snakemake --profile {args.name})")
     return 0
 
@@ -81,9 +85,16 @@ def _checked(key: str, value: str | None) -> str | None:
     return value
 
 
-def install_profile(name: str, account: str | None = None, partition: str | None = None,
-                    gpu_partition: str | None = None, gpu_model: str | None = None,
-                    dest: Path | None = None, force: bool = False, gpus: int | None = None) -> Path:
+def install_profile(
+    name: str,
+    account: str | None = None,
+    partition: str | None = None,
+    gpu_partition: str | None = None,
+    gpu_model: str | None = None,
+    dest: Path | None = None,
+    force: bool = False,
+    gpus: int | None = None,
+) -> Path:
     """Write the profile with the given site keys; returns the written ``config.yaml``.
 
     ``gpus``: GPUs per job of the GPU rules (their ``resources.gpu``, which sets the job's
@@ -120,7 +131,9 @@ def install_profile(name: str, account: str | None = None, partition: str | None
     if defaults.get("slurm_account") in (None, "CHANGE_ME"):
         raise ProfileError("--account = None; allowed: your SLURM account (sbatch --account)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    header = (f"# Snakemake profile {name!r}, installed by `lqcdml profile install` from {source}\n"
-              "# `snakemake --profile " + name + "` finds it here; edit or reinstall with --force.\n")
+    header = (
+        f"# Snakemake profile {name!r}, installed by `lqcdml profile install` from {source}\n"
+        "# `snakemake --profile " + name + "` finds it here; edit or reinstall with --force.\n"
+    )
     write_text_atomic(target, header + yaml.safe_dump(data, sort_keys=False))
     return target

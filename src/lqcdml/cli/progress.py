@@ -15,8 +15,15 @@ class Progress:
     ``step_percent`` of the run, so batch logs stay short.
     """
 
-    def __init__(self, total: int, initial: int = 0, label: str = "", enabled: bool | None = None,
-                 step_percent: float = 5.0, unit: str = "cfg"):
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        label: str = "",
+        enabled: bool | None = None,
+        step_percent: float = 5.0,
+        unit: str = "cfg",
+    ):
         self.total, self.label, self.unit = total, label, unit
         self.interactive = sys.stderr.isatty() if enabled is None else enabled
         self.step = max(1, int(total * step_percent / 100))
@@ -38,8 +45,11 @@ class Progress:
             self.next_line = done + self.step
             rate = (done - self.initial) / max(time.perf_counter() - self.t0, 1e-9)
             extra = " ".join(f"{k}={v:.3g}" for k, v in values.items())
-            print(f"[{self.label}] {done}/{self.total} ({100 * done / self.total:.0f}%) "
-                  f"{rate:.2f} {self.unit}/s {extra}", file=sys.stderr, flush=True)
+            print(
+                f"[{self.label}] {done}/{self.total} ({100 * done / self.total:.0f}%) {rate:.2f} {self.unit}/s {extra}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def message(self, text: str) -> None:
         """A line in the log (above the bar on a terminal)."""

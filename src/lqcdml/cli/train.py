@@ -19,8 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_args(p)
     add_gpus_arg(p)
     p.add_argument("--checkpoint", type=new_path, required=True, help="model checkpoint (.pt) to create or resume")
-    p.add_argument("--source-store", type=path, action="append", default=[],
-                   help="ensemble store of train.source (repeat for each replica)")
+    p.add_argument(
+        "--source-store",
+        type=path,
+        action="append",
+        default=[],
+        help="ensemble store of train.source (repeat for each replica)",
+    )
     p.add_argument("--manifest", type=new_path, help="JSON written when the training is complete")
     add_progress_arg(p)
     p.set_defaults(run=run)
@@ -31,8 +36,14 @@ def run(args: argparse.Namespace) -> int:
     name, _ = select_ensemble(cfg, args.ensemble)
     hooks = _TrainProgress(f"train {name}", progress_choice(args.progress), unit="step")
     try:
-        summary = train_model(cfg, name, Path(args.checkpoint), Path(args.manifest) if args.manifest else None,
-                              hooks, [Path(p) for p in args.source_store])
+        summary = train_model(
+            cfg,
+            name,
+            Path(args.checkpoint),
+            Path(args.manifest) if args.manifest else None,
+            hooks,
+            [Path(p) for p in args.source_store],
+        )
     finally:
         hooks.close()
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}))

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
-
-from ..atomic import write_text_atomic
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -18,6 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ..atomic import write_text_atomic
 from .catalogue import catalogue
 from .errors import ConfigError
 from .schema import EnsembleConfig, LimitsConfig, PathsConfig, RootConfig, RootSchema
@@ -112,9 +111,7 @@ def _check_override_key(override: str) -> None:
             raise ConfigError(f"{key}: the key {old!r} is renamed; allowed: {new!r} (the gradient flow)")
     for segment in re.split(r"[./@]", key):
         if segment.startswith("_"):
-            raise ConfigError(
-                f"{key}: unknown key {segment!r}; allowed: config keys, which never start with '_'"
-            )
+            raise ConfigError(f"{key}: unknown key {segment!r}; allowed: config keys, which never start with '_'")
 
 
 def resolvers_allowed() -> bool:
@@ -185,8 +182,9 @@ def _refuse_renamed(cfg: DictConfig) -> None:
             section, key = old.split(".")
             node = ens.get(section) if isinstance(ens, DictConfig) else None
             if isinstance(node, DictConfig) and key in node:
-                raise ConfigError(f"ensembles.{name}.{old}: the key {old!r} is renamed; allowed: {new!r} "
-                                  "(the gradient flow)")
+                raise ConfigError(
+                    f"ensembles.{name}.{old}: the key {old!r} is renamed; allowed: {new!r} (the gradient flow)"
+                )
 
 
 def _typed(cfg: DictConfig) -> RootConfig:
@@ -225,9 +223,7 @@ def _typed(cfg: DictConfig) -> RootConfig:
     return obj
 
 
-def compose(
-    overrides: Sequence[str] = (), conf_dir: str | os.PathLike | None = None
-) -> RootConfig:
+def compose(overrides: Sequence[str] = (), conf_dir: str | os.PathLike | None = None) -> RootConfig:
     """Compose ``config.yaml`` with ``overrides``; typed and validated, or ``ConfigError``."""
     directory = config_dir(conf_dir)
     for override in overrides:
@@ -283,8 +279,11 @@ def to_container(cfg: object) -> dict:
     """A config or any of its sections as a plain nested dict (JSON and YAML serialisable) in
     field order; an ensemble's ``model`` and ``train`` appear only where its sampler has them."""
     data = dataclasses.asdict(cfg)
-    ensembles = data["ensembles"].values() if isinstance(cfg, RootConfig) else (
-        (data,) if isinstance(cfg, EnsembleConfig) else ())
+    ensembles = (
+        data["ensembles"].values()
+        if isinstance(cfg, RootConfig)
+        else ((data,) if isinstance(cfg, EnsembleConfig) else ())
+    )
     for ens in ensembles:
         for section in ("model", "train"):
             if ens.get(section) is None:

@@ -16,8 +16,15 @@ from .errors import ConfigError, fail
 from .schema import DTYPES, STARTS, EnsembleConfig, RootConfig
 from .seeds import MAX_REPLICAS
 
-__all__ = ["ConfigError", "validate_root", "validate_shared", "check_finite", "RENAMED_KEYS", "RENAMED_OBSERVABLES",
-           "NAME_PATTERN"]
+__all__ = [
+    "ConfigError",
+    "validate_root",
+    "validate_shared",
+    "check_finite",
+    "RENAMED_KEYS",
+    "RENAMED_OBSERVABLES",
+    "NAME_PATTERN",
+]
 
 #: keys renamed in the config: old -> new (the old one is refused with the new name)
 RENAMED_KEYS = {"measure.flow": "measure.gradient_flow"}
@@ -51,9 +58,11 @@ def validate_shared(ens: EnsembleConfig, p: str) -> None:
         if getattr(ch, key) < 1:
             fail(f"{p}chain.{key}", getattr(ch, key), f"{key} >= 1")
     if not 0 <= ch.n_therm <= ch.n_configs - 5:
-        fail(p + "chain.n_therm", ch.n_therm,
-             f"0 <= n_therm <= n_configs - 5 = {ch.n_configs - 5} (the error analysis needs 5 "
-             "configurations per chain)")
+        fail(
+            p + "chain.n_therm",
+            ch.n_therm,
+            f"0 <= n_therm <= n_configs - 5 = {ch.n_configs - 5} (the error analysis needs 5 configurations per chain)",
+        )
     if ch.replicas > MAX_REPLICAS:
         fail(p + "chain.replicas", ch.replicas, f"at most {MAX_REPLICAS} (replica names r01..r99)")
     if ch.start not in STARTS:
@@ -65,8 +74,11 @@ def validate_shared(ens: EnsembleConfig, p: str) -> None:
             fail(f"{p}measure.wilson_loops[{i}]", list(loop), "[r, t] with r, t >= 1")
     gf = me.gradient_flow
     if gf.t_max < 0 or not gf.eps > 0 or gf.measure_every < 1:
-        fail(p + "measure.gradient_flow", dict(t_max=gf.t_max, eps=gf.eps, measure_every=gf.measure_every),
-             "t_max >= 0, eps > 0, measure_every >= 1")
+        fail(
+            p + "measure.gradient_flow",
+            dict(t_max=gf.t_max, eps=gf.eps, measure_every=gf.measure_every),
+            "t_max >= 0, eps > 0, measure_every >= 1",
+        )
     if me.batch < 1:
         fail(p + "measure.batch", me.batch, "batch >= 1")
 

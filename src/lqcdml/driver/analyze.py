@@ -27,9 +27,16 @@ if TYPE_CHECKING:
 __all__ = ["analyze", "experiment_view"]
 
 
-def analyze(cfg: RootConfig, observable_stores: Sequence[Path], out_dir: Path, figures: bool = True,
-            manifests: Sequence[Path] = (), estimates: Sequence[Path] = (), config_path: Path | None = None,
-            log: Callable[[str], None] | None = None) -> list[Row]:
+def analyze(
+    cfg: RootConfig,
+    observable_stores: Sequence[Path],
+    out_dir: Path,
+    figures: bool = True,
+    manifests: Sequence[Path] = (),
+    estimates: Sequence[Path] = (),
+    config_path: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[Row]:
     """Summary (``summary.md``, ``summary.csv``, ``comparison.csv``) and figures (``figures/``)
     in ``out_dir``; returns the summary rows. ``manifests``: of generate and train (cost table,
     training figures); ``estimates``: of ``lqcdml estimate``; ``config_path``: the resolved
@@ -53,8 +60,10 @@ def _observables(cfg: RootConfig, paths: Sequence[Path]) -> dict[str, xr.Dataset
         by_ensemble[ds.attrs["ensemble"]].append(ds)
     for ensemble in sorted(by_ensemble):
         if ensemble not in cfg.ensembles:
-            raise StoreError(f"observable stores of ensemble {ensemble!r}, which experiment "
-                             f"{cfg.experiment!r} does not define; allowed: {', '.join(sorted(cfg.ensembles))}")
+            raise StoreError(
+                f"observable stores of ensemble {ensemble!r}, which experiment "
+                f"{cfg.experiment!r} does not define; allowed: {', '.join(sorted(cfg.ensembles))}"
+            )
     return {ensemble: combine_replicas(by_ensemble[ensemble]) for ensemble in sorted(by_ensemble)}
 
 
@@ -65,15 +74,18 @@ def _estimate(cfg: RootConfig, path: Path) -> dict:
     res = json.loads(path.read_text())
     ens = cfg.ensembles.get(res.get("ensemble"))
     if res.get("experiment") != cfg.experiment or ens is None or not matches_chain(res, ens, cfg.dtype):
-        raise StoreError(f"estimate {str(path)!r} was not made for an ensemble of experiment {cfg.experiment!r} "
-                         "with this config (experiment, ensemble or chain hash differs)")
+        raise StoreError(
+            f"estimate {str(path)!r} was not made for an ensemble of experiment {cfg.experiment!r} "
+            "with this config (experiment, ensemble or chain hash differs)"
+        )
     return res
 
 
 def experiment_view(cfg: RootConfig) -> ExperimentView:
     """What the analysis reads of the config."""
-    return ExperimentView(cfg.experiment, {name: _ensemble_view(cfg, name) for name in cfg.ensembles},
-                          cfg.device, cfg.dtype)
+    return ExperimentView(
+        cfg.experiment, {name: _ensemble_view(cfg, name) for name in cfg.ensembles}, cfg.device, cfg.dtype
+    )
 
 
 def _ensemble_view(cfg: RootConfig, name: str) -> EnsembleView:
@@ -82,10 +94,17 @@ def _ensemble_view(cfg: RootConfig, name: str) -> EnsembleView:
 
     ens = cfg.ensembles[name]
     rec = job_provenance(cfg, name)
-    return EnsembleView(theory=to_container(ens.theory), sampler=ens.sampler.name,
-                        sampler_options=dict(ens.sampler.options or {}), model_kind=getattr(ens.model, "kind", ""),
-                        needs_model=_needs_model(ens), n_chains=ens.chain.n_chains, save_every=ens.chain.save_every,
-                        chain_hash=rec["config_hash"], seeds=dict(rec["seeds"]))
+    return EnsembleView(
+        theory=to_container(ens.theory),
+        sampler=ens.sampler.name,
+        sampler_options=dict(ens.sampler.options or {}),
+        model_kind=getattr(ens.model, "kind", ""),
+        needs_model=_needs_model(ens),
+        n_chains=ens.chain.n_chains,
+        save_every=ens.chain.save_every,
+        chain_hash=rec["config_hash"],
+        seeds=dict(rec["seeds"]),
+    )
 
 
 def _needs_model(ens: EnsembleConfig) -> bool:

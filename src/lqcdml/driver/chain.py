@@ -122,17 +122,21 @@ def _check_before_writing(spec: ChainSpec, path: Path, verify: str) -> EnsembleS
     expect = spec.expectations(reader.meta) if spec.expectations is not None else None
     report = verify_store(path, expect, tail=QUICK_TAIL if verify == "tail" else None, allow_resize=True)
     if not report["ok"]:
-        raise StoreDamage(f"{first_problem(report)}; refusing to extend it, the store is unchanged "
-                          "(lqcdml verify lists all damage)")
+        raise StoreDamage(
+            f"{first_problem(report)}; refusing to extend it, the store is unchanged (lqcdml verify lists all damage)"
+        )
     _check_same_chain(spec, reader)
     if reader.field_shape != tuple(spec.field_shape):
-        raise StoreDamage(f"store {str(path)!r}: fields of shape {list(reader.field_shape)} but its chain "
-                          f"definition gives {list(spec.field_shape)}; the store is damaged")
+        raise StoreDamage(
+            f"store {str(path)!r}: fields of shape {list(reader.field_shape)} but its chain "
+            f"definition gives {list(spec.field_shape)}; the store is damaged"
+        )
     return EnsembleStore.open(path, mode="r+")
 
 
-def _open_or_create(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks,
-                    verify: str = "full") -> EnsembleStore:
+def _open_or_create(
+    spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, verify: str = "full"
+) -> EnsembleStore:
     if path.exists():
         store = _check_before_writing(spec, path, verify)
         if n_configs < store.n_committed:
@@ -147,8 +151,15 @@ def _open_or_create(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHoo
         if n_configs > store.capacity:
             store.resize(n_configs)
         return store
-    return EnsembleStore.create(path, field_shape=spec.field_shape, dtype=spec.dtype, capacity=n_configs,
-                                meta=dict(spec.meta), observable=spec.observable[0], counters=spec.counters)
+    return EnsembleStore.create(
+        path,
+        field_shape=spec.field_shape,
+        dtype=spec.dtype,
+        capacity=n_configs,
+        meta=dict(spec.meta),
+        observable=spec.observable[0],
+        counters=spec.counters,
+    )
 
 
 def resume_state(store: EnsembleStore, device: torch.device | str = "cpu") -> ChainState:
@@ -156,8 +167,7 @@ def resume_state(store: EnsembleStore, device: torch.device | str = "cpu") -> Ch
     ckpt = store.checkpoint()
     if ckpt is None:
         raise StoreError(f"store {str(store.path)!r} has no commit to resume from")
-    return ChainState.from_checkpoint(store.read_fields(store.n_committed - 1), ckpt["arrays"], ckpt["attrs"],
-                                      device)
+    return ChainState.from_checkpoint(store.read_fields(store.n_committed - 1), ckpt["arrays"], ckpt["attrs"], device)
 
 
 def _nonfinite(info: StepInfo, index: int, hooks: ChainHooks) -> int:
@@ -168,8 +178,9 @@ def _nonfinite(info: StepInfo, index: int, hooks: ChainHooks) -> int:
     return len(bad)
 
 
-def run_chain_into_store(spec: ChainSpec, path: str | Path, n_configs: int,
-                         hooks: ChainHooks | None = None, verify: str = "full") -> dict[str, Any]:
+def run_chain_into_store(
+    spec: ChainSpec, path: str | Path, n_configs: int, hooks: ChainHooks | None = None, verify: str = "full"
+) -> dict[str, Any]:
     """Advance the chain of ``spec`` in the store at ``path`` to ``n_configs`` configurations.
 
     Creates the store, or continues it from its last commit after checking that it holds
@@ -187,8 +198,7 @@ def run_chain_into_store(spec: ChainSpec, path: str | Path, n_configs: int,
         return _run_locked(spec, path, n_configs, hooks or SilentHooks(), verify, lock)
 
 
-def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, verify: str,
-                lock) -> dict[str, Any]:
+def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, verify: str, lock) -> dict[str, Any]:
     store = _open_or_create(spec, path, n_configs, hooks, verify)
     lock.hold_store()  # a new store is locked as soon as it exists
     start = store.n_committed
@@ -227,8 +237,10 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, 
             faults["max_drift"] = max(faults["max_drift"], drift)
             if projected:
                 faults["reprojections"] += 1
-                hooks.message(f"configuration {index}: links drifted off the group by {drift:.3g} "
-                              f"(> {spec.reprojection.tol:g}): reprojected")
+                hooks.message(
+                    f"configuration {index}: links drifted off the group by {drift:.3g} "
+                    f"(> {spec.reprojection.tol:g}): reprojected"
+                )
         records = {
             "trajectory": state.trajectory,
             "accepted": (accepted / spec.save_every).numpy(),
@@ -237,8 +249,13 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, 
             **counts,
         }
         arrays, attrs = state.checkpoint()
-        store.commit(index, state.fields.detach().cpu().numpy(), records, arrays,
-                     {**attrs, "seconds": before + time.perf_counter() - t0})
+        store.commit(
+            index,
+            state.fields.detach().cpu().numpy(),
+            records,
+            arrays,
+            {**attrs, "seconds": before + time.perf_counter() - t0},
+        )
         hooks.progress(index + 1, n_configs, float(records["accepted"].mean()), float(np.mean(records["delta_H"])))
     seconds = time.perf_counter() - t0
     acc = store.read_records("accepted")

@@ -56,8 +56,10 @@ def plain_checkpoint_data(obj: Any, where: str = "checkpoint") -> Any:
         if all(a is b for a, b in zip(items, obj)):
             return obj
         return type(obj)(items) if type(obj) in (list, tuple) else list(items)
-    raise TypeError(f"{where} = {type(obj).__name__} object; allowed in a checkpoint: tensors, numbers, "
-                    "strings, None, dicts, lists, tuples")
+    raise TypeError(
+        f"{where} = {type(obj).__name__} object; allowed in a checkpoint: tensors, numbers, "
+        "strings, None, dicts, lists, tuples"
+    )
 
 
 def save_checkpoint(path: str | Path, data: dict[str, Any]) -> None:
@@ -96,13 +98,17 @@ def _load(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" not in str(exc):
-            raise StoreError(f"model checkpoint {str(path)!r} is not readable ({_first_line(exc)}); "
-                             f"allowed: {ALLOWED}") from None
-        raise StoreError(f"model checkpoint {str(path)!r} is not an lqcdml checkpoint "
-                         f"(it needs code to load: {_code_needed(path, exc)}); allowed: {ALLOWED}") from None
+            raise StoreError(
+                f"model checkpoint {str(path)!r} is not readable ({_first_line(exc)}); allowed: {ALLOWED}"
+            ) from None
+        raise StoreError(
+            f"model checkpoint {str(path)!r} is not an lqcdml checkpoint "
+            f"(it needs code to load: {_code_needed(path, exc)}); allowed: {ALLOWED}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise StoreError(f"model checkpoint {str(path)!r} is not readable ({_first_line(exc)}); "
-                         f"allowed: {ALLOWED}") from None
+        raise StoreError(
+            f"model checkpoint {str(path)!r} is not readable ({_first_line(exc)}); allowed: {ALLOWED}"
+        ) from None
 
 
 def read_checkpoint(path: str | Path, training_hash: str | None = None) -> dict[str, Any]:
@@ -110,8 +116,9 @@ def read_checkpoint(path: str | Path, training_hash: str | None = None) -> dict[
     path = Path(path)
     data = _load(path)
     if not isinstance(data, dict) or "trainer" not in data:
-        raise StoreError(f"model checkpoint {str(path)!r} is not an lqcdml model checkpoint "
-                         f"(no 'trainer' entry); allowed: {ALLOWED}")
+        raise StoreError(
+            f"model checkpoint {str(path)!r} is not an lqcdml model checkpoint (no 'trainer' entry); allowed: {ALLOWED}"
+        )
     if training_hash is not None and data.get("training_hash") != training_hash:
         raise StoreError(
             f"model checkpoint {str(path)!r} was trained for a different theory/model/train config; "

@@ -30,13 +30,19 @@ if TYPE_CHECKING:
 __all__ = ["estimate", "StoreSources"]
 
 
-def estimate(cfg: RootConfig, ensemble: str, out: Path, obs: list[Path], expensive: list[Path],
-             stores: list[Path], log: Callable[[str], None] | None = None) -> dict:
+def estimate(
+    cfg: RootConfig,
+    ensemble: str,
+    out: Path,
+    obs: list[Path],
+    expensive: list[Path],
+    stores: list[Path],
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """Run the ensemble's estimator; writes ``out`` (JSON) and returns its content. ``obs``:
     observable stores, ``expensive``: those of ``measure --expensive``, ``stores``: ensemble
     stores (the kinds read what they need); ``log`` gets the progress lines."""
-    from ..identity import ensemble_hash
-    from ..identity import job_provenance
+    from ..identity import ensemble_hash, job_provenance
 
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
@@ -46,9 +52,12 @@ def estimate(cfg: RootConfig, ensemble: str, out: Path, obs: list[Path], expensi
     digest = sources.model_digest  # the trained model of the chain the inputs come from
     if digest is not None:
         result["model_digest"] = digest
-    result |= {"experiment": cfg.experiment, "lqcdml_version": __version__,
-               "config_hash": ensemble_hash(ens, cfg.dtype, digest),
-               "provenance": job_provenance(cfg, ensemble, model_digest=digest)}
+    result |= {
+        "experiment": cfg.experiment,
+        "lqcdml_version": __version__,
+        "config_hash": ensemble_hash(ens, cfg.dtype, digest),
+        "provenance": job_provenance(cfg, ensemble, model_digest=digest),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out, result)
     return result
@@ -69,8 +78,10 @@ class StoreSources:
 
     def observables(self) -> tuple[list[xr.Dataset], list[xr.Dataset]]:
         opened = {p: read_observables(p) for p in [*self.obs, *self.expensive]}
-        self.model_digest = self._shared_model([(repr(str(p)), dict(ds.attrs)) for p, ds in opened.items()],
-                                               f"observable store of ensemble {self.ensemble!r}")
+        self.model_digest = self._shared_model(
+            [(repr(str(p)), dict(ds.attrs)) for p, ds in opened.items()],
+            f"observable store of ensemble {self.ensemble!r}",
+        )
         return _by_replica([opened[p] for p in self.obs]), _by_replica([opened[p] for p in self.expensive])
 
     def configurations(self) -> tuple[torch.Tensor, EnsembleIndex]:
@@ -78,17 +89,20 @@ class StoreSources:
 
         ens, per_chain = self.ens, self.per_chain
         opened = sorted((EnsembleStore.open(p) for p in self.stores), key=lambda s: int(s.meta["replica"]))
-        self.model_digest = self._shared_model([(f"of replica {st.meta.get('replica')}", st.meta) for st in opened],
-                                               f"ensemble store of {self.ensemble!r}")
+        self.model_digest = self._shared_model(
+            [(f"of replica {st.meta.get('replica')}", st.meta) for st in opened], f"ensemble store of {self.ensemble!r}"
+        )
         fields, replica, config = [], [], []
         for st in opened:
             n = st.n_committed
             if n < ens.chain.n_configs:
-                raise StoreError(f"store of replica {st.meta['replica']} holds {n} of {ens.chain.n_configs} "
-                                 "configurations: finish the chain first")
+                raise StoreError(
+                    f"store of replica {st.meta['replica']} holds {n} of {ens.chain.n_configs} "
+                    "configurations: finish the chain first"
+                )
             first = n - per_chain
             block = np.stack([st.read_fields(i) for i in range(first, first + per_chain)])  # [n, B, ...]
-            traj = st.read_records("trajectory")[first:first + per_chain].astype(np.int64)
+            traj = st.read_records("trajectory")[first : first + per_chain].astype(np.int64)
             n_b = block.shape[1]
             for b in range(n_b):
                 fields.append(block[:, b])
@@ -118,8 +132,10 @@ class StoreSources:
                 raise StoreError(f"{what} {name} was not made on this ensemble of this config (chain hash differs)")
         digests = sorted({str(rec.get("model_digest")) for _, rec in records})
         if len(digests) > 1:
-            raise StoreError(f"{what}s of one ensemble were sampled with the models {', '.join(digests)}; "
-                             "allowed: one trained model for every replica")
+            raise StoreError(
+                f"{what}s of one ensemble were sampled with the models {', '.join(digests)}; "
+                "allowed: one trained model for every replica"
+            )
         return records[0][1].get("model_digest") if records else None
 
 

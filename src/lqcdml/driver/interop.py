@@ -49,16 +49,25 @@ def _read(path: Path, fmt: str, options: ImportOptions) -> tuple[np.ndarray, dic
         fmt = detect_format(path)
     if fmt == "nersc":
         links, header = read_nersc(path, check_checksum=options.check_checksum, reproject=options.reproject)
-        return links, {"file": str(path), "format": "nersc", "checksum": header.get("CHECKSUM"),
-                       "checksum_checked": header["lqcdml_checksum"] == "verified",
-                       "plaquette": header.get("PLAQUETTE"),
-                       "group_deviation": float(header["lqcdml_group_deviation"]),
-                       "reprojected": options.reproject and not within(float(header["lqcdml_group_deviation"]), 1e-5)}
+        return links, {
+            "file": str(path),
+            "format": "nersc",
+            "checksum": header.get("CHECKSUM"),
+            "checksum_checked": header["lqcdml_checksum"] == "verified",
+            "plaquette": header.get("PLAQUETTE"),
+            "group_deviation": float(header["lqcdml_group_deviation"]),
+            "reprojected": options.reproject and not within(float(header["lqcdml_group_deviation"]), 1e-5),
+        }
     links, info = read_ildg(path, options.geometry, options.check_checksum, options.reproject)
-    return links, {"file": str(path), "format": "ildg", "checksum": info["checksum"],
-                   "checksum_checked": info["checksum"] == "verified", "format_record": info["format_record"],
-                   "group_deviation": info["group_deviation"],
-                   "reprojected": options.reproject and not within(info["group_deviation"], 1e-5)}
+    return links, {
+        "file": str(path),
+        "format": "ildg",
+        "checksum": info["checksum"],
+        "checksum_checked": info["checksum"] == "verified",
+        "format_record": info["format_record"],
+        "group_deviation": info["group_deviation"],
+        "reprojected": options.reproject and not within(info["group_deviation"], 1e-5),
+    }
 
 
 @dataclass(frozen=True)
@@ -116,38 +125,51 @@ def _import_locked(files: list[Path], store_path: Path, fmt: str, options: Impor
     if tmp.exists():
         shutil.rmtree(tmp)
     meta = {
-        "experiment": "imported", "ensemble": store_path.stem, "replica": 1,
+        "experiment": "imported",
+        "ensemble": store_path.stem,
+        "replica": 1,
         "config": {"theory": {"name": "su", "n_colors": n, "lattice": lattice}},
-        "config_hash": "imported", "precision": "float64", "chain_state": False,
+        "config_hash": "imported",
+        "precision": "float64",
+        "chain_state": False,
         "theory": {"name": "su", "n_colors": n, "lattice": lattice},
-        "version": __version__, "git_commit": git_commit(),
+        "version": __version__,
+        "git_commit": git_commit(),
     }
-    store = EnsembleStore.create(tmp, field_shape=(1, *first.shape), dtype="complex128", capacity=len(files),
-                                 meta=meta, observable="plaquette")
+    store = EnsembleStore.create(
+        tmp, field_shape=(1, *first.shape), dtype="complex128", capacity=len(files), meta=meta, observable="plaquette"
+    )
     sources = []
     try:
         for i, path in enumerate(files):
             links, info = (first, info) if i == 0 else _read(path, fmt, options)
             if links.shape != first.shape:
-                raise GaugeFileError(f"{path}: lattice {list(links.shape[1:5])} x SU({links.shape[-1]}); "
-                                     f"the first file has {lattice} x SU({n})")
-            records = {"trajectory": i, "accepted": np.ones(1), "delta_H": np.zeros(1),
-                       "plaquette": np.array([mean_plaquette(links)])}
+                raise GaugeFileError(
+                    f"{path}: lattice {list(links.shape[1:5])} x SU({links.shape[-1]}); "
+                    f"the first file has {lattice} x SU({n})"
+                )
+            records = {
+                "trajectory": i,
+                "accepted": np.ones(1),
+                "delta_H": np.zeros(1),
+                "plaquette": np.array([mean_plaquette(links)]),
+            }
             store.commit(i, links[None], records, {}, {"trajectory": i})
             sources.append(info)
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    store._group.attrs["lqcdml"] = {**store._group.attrs["lqcdml"], "sources": sources,
-                                    "checksums_checked": all(s["checksum_checked"] for s in sources),
-                                    "reprojected": any(s["reprojected"] for s in sources)}
+    store._group.attrs["lqcdml"] = {
+        **store._group.attrs["lqcdml"],
+        "sources": sources,
+        "checksums_checked": all(s["checksum_checked"] for s in sources),
+        "reprojected": any(s["reprojected"] for s in sources),
+    }
     tmp.rename(store_path)
-    return {"store": str(store_path), "n_committed": len(files), "lattice": lattice, "n_colors": n,
-            "sources": sources}
+    return {"store": str(store_path), "n_committed": len(files), "lattice": lattice, "n_colors": n, "sources": sources}
 
 
-def export_store(store_path: Path, out_dir: Path, fmt: str, precision: str = "double",
-                 two_rows: bool = False) -> dict:
+def export_store(store_path: Path, out_dir: Path, fmt: str, precision: str = "double", two_rows: bool = False) -> dict:
     """One gauge file per committed configuration and chain of a 4D SU(N) store."""
     if fmt not in FORMATS:
         raise StoreError(f"--format = {fmt!r}; allowed: {', '.join(FORMATS)}")
@@ -156,8 +178,10 @@ def export_store(store_path: Path, out_dir: Path, fmt: str, precision: str = "do
     store = EnsembleStore.open(store_path)
     theory = store.meta.get("theory", {})
     if theory.get("name") != "su" or len(theory.get("lattice", [])) != 4:
-        raise StoreError(f"store {str(store_path)!r} holds {theory.get('name')} in {len(theory.get('lattice', []))}D; "
-                         "allowed: 4D SU(2) or SU(3) links")
+        raise StoreError(
+            f"store {str(store_path)!r} holds {theory.get('name')} in {len(theory.get('lattice', []))}D; "
+            "allowed: 4D SU(2) or SU(3) links"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{store.meta.get('ensemble', store_path.stem)}_r{int(store.meta.get('replica', 1)):02d}"
     written = []

@@ -50,8 +50,15 @@ class _Silent:
         pass
 
 
-def measure_store(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, hooks: MeasureHooks | None = None,
-                  include_therm: bool = False, expensive: bool = False) -> xr.Dataset:
+def measure_store(
+    cfg: RootConfig,
+    ensemble: str,
+    store_path: Path,
+    out: Path,
+    hooks: MeasureHooks | None = None,
+    include_therm: bool = False,
+    expensive: bool = False,
+) -> xr.Dataset:
     """Measure ``store_path`` and write the observable store ``out``; returns the dataset.
 
     The first ``chain.n_therm`` configurations are skipped unless ``include_therm`` (the
@@ -63,23 +70,27 @@ def measure_store(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, h
         return _measure(cfg, ensemble, store_path, out, hooks or _Silent(), include_therm, expensive)
 
 
-def _labelled_chains(cfg: RootConfig, ensemble: str, replica: int, n_chains: int,
-                     first: int) -> Callable[[int], np.ndarray]:
+def _labelled_chains(
+    cfg: RootConfig, ensemble: str, replica: int, n_chains: int, first: int
+) -> Callable[[int], np.ndarray]:
     """``select(i) -> chains of configuration i to measure`` for ``measure --expensive``."""
     from ..kinds.estimators import measured_configs, n_measured
 
     ens = cfg.ensembles[ensemble]
     if ens.estimator.kind != "bias_corrected":
-        raise StoreError(f"measure --expensive: ensembles.{ensemble}.estimator.kind = {ens.estimator.kind!r}; "
-                         "allowed: bias_corrected")
+        raise StoreError(
+            f"measure --expensive: ensembles.{ensemble}.estimator.kind = {ens.estimator.kind!r}; "
+            "allowed: bias_corrected"
+        )
     if ens.estimator.scan_r_lb:
         return lambda i: np.arange(n_chains)
     labelled = set(label_split(ens.estimator, n_measured(ens)).labelled.tolist())
     per_chain = measured_configs(ens)
     global_replicas = (replica - 1) * n_chains + 1 + np.arange(n_chains)
-    return lambda i: np.array([c for c in range(n_chains)
-                               if int(flat_position(per_chain, global_replicas[c], i - first)) in labelled],
-                              dtype=np.int64)
+    return lambda i: np.array(
+        [c for c in range(n_chains) if int(flat_position(per_chain, global_replicas[c], i - first)) in labelled],
+        dtype=np.int64,
+    )
 
 
 def _open_checked(cfg: RootConfig, ensemble: str, store_path: Path) -> EnsembleStore:
@@ -100,8 +111,15 @@ def _open_checked(cfg: RootConfig, ensemble: str, store_path: Path) -> EnsembleS
     return store
 
 
-def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, hooks: MeasureHooks,
-             include_therm: bool, expensive: bool) -> xr.Dataset:
+def _measure(
+    cfg: RootConfig,
+    ensemble: str,
+    store_path: Path,
+    out: Path,
+    hooks: MeasureHooks,
+    include_therm: bool,
+    expensive: bool,
+) -> xr.Dataset:
     from ..assembly import torch_device
     from ..config import replica_seed
     from ..kinds.observables import expensive_measurement, measurement_plan
@@ -147,8 +165,9 @@ def _measure(cfg: RootConfig, ensemble: str, store_path: Path, out: Path, hooks:
     return ds
 
 
-def _dataset(store: EnsembleStore, rows: list[dict[str, np.ndarray]], layout: dict, first: int, replica: int,
-             n_chains: int) -> xr.Dataset:
+def _dataset(
+    store: EnsembleStore, rows: list[dict[str, np.ndarray]], layout: dict, first: int, replica: int, n_chains: int
+) -> xr.Dataset:
     """The measured rows (NaN where a configuration has none) and the chain's records."""
     coords = {
         "config": store.read_records("trajectory")[first:].astype(np.int64),
@@ -166,8 +185,16 @@ def _dataset(store: EnsembleStore, rows: list[dict[str, np.ndarray]], layout: di
     return xr.Dataset(data_vars, coords=coords)
 
 
-def _attrs(cfg: RootConfig, ensemble: str, store_path: Path, meta: dict, first: int, expensive: bool,
-           seconds: float, entries: int) -> dict:
+def _attrs(
+    cfg: RootConfig,
+    ensemble: str,
+    store_path: Path,
+    meta: dict,
+    first: int,
+    expensive: bool,
+    seconds: float,
+    entries: int,
+) -> dict:
     from ..identity import job_provenance
 
     ens, replica = cfg.ensembles[ensemble], int(meta["replica"])

@@ -36,15 +36,22 @@ def thinned(history: dict, keep: int = 500) -> dict:
     return {"step": list(range(1, n + 1))[::stride], **{k: v[::stride] for k, v in history.items()}}
 
 
-def train_model(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path | None = None,
-                hooks: TrainHooks | None = None, source_stores: Sequence[Path] = ()) -> dict:
+def train_model(
+    cfg: RootConfig,
+    ensemble: str,
+    checkpoint: Path,
+    manifest: Path | None = None,
+    hooks: TrainHooks | None = None,
+    source_stores: Sequence[Path] = (),
+) -> dict:
     """Train ``ensemble``'s model to ``train.steps`` steps, resuming from ``checkpoint``;
     ``source_stores``: the ensemble stores of ``train.source`` where the trainer uses one."""
     ens = cfg.ensembles[ensemble]
     if not SAMPLERS.lookup(ens.sampler.name).needs_model or ens.train is None:
         users = ", ".join(k.name for k in SAMPLERS if k.needs_model)
-        raise StoreError(f"ensemble {ensemble!r} has sampler.name = {ens.sampler.name!r}, which uses no "
-                         f"model; allowed: {users}")
+        raise StoreError(
+            f"ensemble {ensemble!r} has sampler.name = {ens.sampler.name!r}, which uses no model; allowed: {users}"
+        )
     device = torch_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     kind = trainer_kind(ens)
@@ -54,8 +61,14 @@ def train_model(cfg: RootConfig, ensemble: str, checkpoint: Path, manifest: Path
     source = source_configurations(cfg, source_name, list(source_stores)) if source_name else None
     trainer = kind.build(ens, device, source)
     digest = training_hash(ens)
-    meta = {"config": to_container(ens), "training_hash": digest, "version": __version__,
-            "git_commit": git_commit(), "ensemble": ensemble, "experiment": cfg.experiment}
+    meta = {
+        "config": to_container(ens),
+        "training_hash": digest,
+        "version": __version__,
+        "git_commit": git_commit(),
+        "ensemble": ensemble,
+        "experiment": cfg.experiment,
+    }
     done = train_into_checkpoint(trainer, checkpoint, ens.train.steps, ens.train.checkpoint_every, meta, hooks)
     hist = trainer.history
     tail = max(1, min(100, len(hist["loss"]) // 10))

@@ -26,8 +26,17 @@ from ..store.ensemble import compressed_fraction, estimate_disk_bytes
 from .chain import ChainSpec, Reprojection
 from .checkpoints import read_complete_checkpoint
 
-__all__ = ["chain_spec", "start_from_store", "source_configurations", "check_sizes", "disk_estimate", "store_meta",
-           "check_compatible", "load_model", "FIELD_COPIES"]
+__all__ = [
+    "chain_spec",
+    "start_from_store",
+    "source_configurations",
+    "check_sizes",
+    "disk_estimate",
+    "store_meta",
+    "check_compatible",
+    "load_model",
+    "FIELD_COPIES",
+]
 
 
 def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str | None = None) -> dict:
@@ -52,8 +61,11 @@ def store_meta(cfg: RootConfig, ensemble: str, replica: int, model_digest: str |
     source = ens.chain.start_from
     if source:  # where the chain starts: the last configuration of that chain definition
         src = cfg.ensembles[source]
-        meta["start"] = {"ensemble": source, "config_hash": ensemble_hash(src, cfg.dtype),
-                         "index": src.chain.n_configs - 1}
+        meta["start"] = {
+            "ensemble": source,
+            "config_hash": ensemble_hash(src, cfg.dtype),
+            "index": src.chain.n_configs - 1,
+        }
     return meta
 
 
@@ -75,8 +87,10 @@ def _check_device_type(meta: dict, old: dict, path: Path) -> None:
     if was is None or was == now:
         return
     allowed = "device = cpu (--gpus 0)" if was == "cpu" else f"device = {was} or {was}:N (--gpus 1)"
-    raise StoreError(f"store {str(path)!r} holds a chain generated on {was}, this run is on {now}: its random "
-                     f"generator states continue only on a {was} device; allowed: {allowed}")
+    raise StoreError(
+        f"store {str(path)!r} holds a chain generated on {was}, this run is on {now}: its random "
+        f"generator states continue only on a {was} device; allowed: {allowed}"
+    )
 
 
 def check_compatible(meta: dict, old: dict, path: Path) -> None:
@@ -92,9 +106,12 @@ def check_compatible(meta: dict, old: dict, path: Path) -> None:
                 f"store {str(path)!r} was sampled with model {old.get('model_digest')}, "
                 f"not {meta.get('model_digest')}; allowed: the same trained model (a new model needs a new store)"
             )
-        where = (f"{diff[0]} = {diff[2]!r} but the store was written with {diff[1]!r}" if diff else
-                 f"chain hash {meta['config_hash']} but the store has {old.get('config_hash')} (written by "
-                 f"lqcdml {old.get('version')}, whose chain hash covered other keys: regenerate it)")
+        where = (
+            f"{diff[0]} = {diff[2]!r} but the store was written with {diff[1]!r}"
+            if diff
+            else f"chain hash {meta['config_hash']} but the store has {old.get('config_hash')} (written by "
+            f"lqcdml {old.get('version')}, whose chain hash covered other keys: regenerate it)"
+        )
         raise StoreError(
             f"store {str(path)!r} was written by an incompatible config: {where}; "
             "allowed: the same theory, sampler, chain seed and precision (only n_configs may grow)"
@@ -141,14 +158,22 @@ def _compressed_fraction(ens: EnsembleConfig, dtype: torch.dtype) -> float:
 
     from ..lattice import make_generators
 
-    small = replace(ens, theory=replace(ens.theory, lattice=[4] * len(ens.theory.lattice)),
-                    chain=replace(ens.chain, start="hot"))
+    small = replace(
+        ens, theory=replace(ens.theory, lattice=[4] * len(ens.theory.lattice)), chain=replace(ens.chain, start="hot")
+    )
     sample = initial_fields(small, make_generators(0, 1, torch.device("cpu")), dtype, torch.device("cpu"))
     return compressed_fraction(sample.numpy())
 
 
-def disk_estimate(ens: EnsembleConfig, field_shape: tuple[int, ...], dtype: torch.dtype, store_path: Path,
-                  n_new: int, new_store: bool, config_bytes: int | None = None) -> int:
+def disk_estimate(
+    ens: EnsembleConfig,
+    field_shape: tuple[int, ...],
+    dtype: torch.dtype,
+    store_path: Path,
+    n_new: int,
+    new_store: bool,
+    config_bytes: int | None = None,
+) -> int:
     """Bytes the file system allocates for ``n_new`` more configurations of ``ens`` in the store at
     ``store_path`` (with a new store's metadata and checkpoint when ``new_store``)."""
     kind = SAMPLERS.lookup(ens.sampler.name)
@@ -158,12 +183,18 @@ def disk_estimate(ens: EnsembleConfig, field_shape: tuple[int, ...], dtype: torc
     n_records = len(RECORDS) + 2 + len(kind.counters)  # + the cheap observable and the content digest
     # generator states (CPU Mersenne twister: 5056 bytes a chain) and pseudofermion-sized extras
     checkpoint = field_shape[0] * 5056 + field_bytes // max(field_shape[1] if len(field_shape) > 1 else 1, 1)
-    return estimate_disk_bytes(store_path.parent, config_bytes, field_shape, n_new, n_records, checkpoint,
-                               new_store)
+    return estimate_disk_bytes(store_path.parent, config_bytes, field_shape, n_new, n_records, checkpoint, new_store)
 
 
-def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], dtype: torch.dtype,
-                store_path: Path, n_new: int, new_store: bool = True) -> None:
+def check_sizes(
+    cfg: RootConfig,
+    ensemble: str,
+    field_shape: tuple[int, ...],
+    dtype: torch.dtype,
+    store_path: Path,
+    n_new: int,
+    new_store: bool = True,
+) -> None:
     """Refuse a run whose fields do not fit the memory limit, or whose ``n_new`` new
     configurations do not fit the disk limit (as the file system allocates them,
     ``store.estimate_disk_bytes``), before anything is created."""
@@ -194,8 +225,9 @@ def check_sizes(cfg: RootConfig, ensemble: str, field_shape: tuple[int, ...], dt
         )
 
 
-def _other_store(cfg: RootConfig, path: Path, flag: str, key: str, source: str,
-                 replica: int | None = None) -> EnsembleStore:
+def _other_store(
+    cfg: RootConfig, path: Path, flag: str, key: str, source: str, replica: int | None = None
+) -> EnsembleStore:
     """The store at ``path`` (given as ``flag``), checked to hold ensemble ``source`` (named by
     the config key ``key``) of this experiment, and replica ``replica`` if given."""
     store = EnsembleStore.open(path)
@@ -204,13 +236,16 @@ def _other_store(cfg: RootConfig, path: Path, flag: str, key: str, source: str,
     if found != (source, cfg.experiment) + ((replica,) if replica else ()):
         which = f"replica {meta.get('replica')} of " if replica else ""
         wanted = f"replica {replica} of " if replica else "stores of "
-        raise StoreError(f"{flag} {str(path)!r} holds {which}ensemble {meta.get('ensemble')!r} of "
-                         f"{meta.get('experiment')!r}; allowed: {wanted}{key} = {source!r} of {cfg.experiment!r}")
+        raise StoreError(
+            f"{flag} {str(path)!r} holds {which}ensemble {meta.get('ensemble')!r} of "
+            f"{meta.get('experiment')!r}; allowed: {wanted}{key} = {source!r} of {cfg.experiment!r}"
+        )
     return store
 
 
-def start_from_store(cfg: RootConfig, ensemble: str, replica: int, path: Path, n_chains: int,
-                     dtype: torch.dtype, device) -> torch.Tensor:
+def start_from_store(
+    cfg: RootConfig, ensemble: str, replica: int, path: Path, n_chains: int, dtype: torch.dtype, device
+) -> torch.Tensor:
     """The last configuration of replica ``replica`` of ``chain.start_from`` (first ``n_chains``
     chains), read from its store at ``path``."""
     source = cfg.ensembles[ensemble].chain.start_from
@@ -231,22 +266,30 @@ def source_configurations(cfg: RootConfig, source: str, stores: list[Path]) -> t
     for path in stores:
         store = _other_store(cfg, path, "--source-store", "train.source", source)
         if store.n_committed <= n_therm:
-            raise StoreError(f"--source-store {str(path)!r} has {store.n_committed} configurations; allowed: more "
-                             f"than chain.n_therm = {n_therm} of {source!r}")
+            raise StoreError(
+                f"--source-store {str(path)!r} has {store.n_committed} configurations; allowed: more "
+                f"than chain.n_therm = {n_therm} of {source!r}"
+            )
         fields += [torch.from_numpy(store.read_fields(i)) for i in range(n_therm, store.n_committed)]
     return torch.cat(fields)
 
 
-def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | Path | None = None,
-               *, store_path: str | Path, start_store: str | Path | None = None) -> ChainSpec:
+def chain_spec(
+    cfg: RootConfig,
+    ensemble: str,
+    replica: int,
+    model_path: str | Path | None = None,
+    *,
+    store_path: str | Path,
+    start_store: str | Path | None = None,
+) -> ChainSpec:
     """The chain of replica ``replica`` of ``ensemble``: sampler, start, store layout, checks.
 
     ``start_store``: the store of replica ``replica`` of ``chain.start_from`` (read only
     when the chain starts)."""
     ens = cfg.ensembles[ensemble]
     if bool(ens.chain.start_from) != (start_store is not None):
-        raise StoreError(f"--start-store: needed exactly when chain.start_from is set (it is "
-                         f"{ens.chain.start_from!r})")
+        raise StoreError(f"--start-store: needed exactly when chain.start_from is set (it is {ens.chain.start_from!r})")
     if not 1 <= replica <= ens.chain.replicas:
         raise StoreError(f"--replica = {replica}; allowed: 1..{ens.chain.replicas} (chain.replicas)")
     device = torch_device(cfg.device)
@@ -258,15 +301,16 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
         model = load_model(ens, model_path, device)
         digest = file_digest(model_path)
     elif model_path is not None:
-        raise StoreError(f"--model = {str(model_path)!r}; allowed: only for samplers that use a model "
-                         f"({', '.join(k.name for k in SAMPLERS if k.needs_model)})")
+        raise StoreError(
+            f"--model = {str(model_path)!r}; allowed: only for samplers that use a model "
+            f"({', '.join(k.name for k in SAMPLERS if k.needs_model)})"
+        )
     dtype = field_dtype(ens.theory, cfg.dtype)
     shape = field_shape(ens.theory, ens.chain.n_chains)
     store_path = Path(store_path)
     exists = (store_path / "zarr.json").is_file()
     committed = EnsembleStore.open(store_path).n_committed if exists else 0
-    check_sizes(cfg, ensemble, shape, dtype, store_path, max(ens.chain.n_configs - committed, 0),
-                new_store=not exists)
+    check_sizes(cfg, ensemble, shape, dtype, store_path, max(ens.chain.n_configs - committed, 0), new_store=not exists)
     meta = store_meta(cfg, ensemble, replica, digest)
     return ChainSpec(
         sampler=build_sampler(ens, model, dtype, device),
@@ -275,7 +319,8 @@ def chain_spec(cfg: RootConfig, ensemble: str, replica: int, model_path: str | P
         seed=replica_seed(ens.chain.seed, replica),
         default_start=(
             (lambda gens: start_from_store(cfg, ensemble, replica, Path(start_store), len(gens), dtype, device))
-            if start_store is not None else (lambda gens: initial_fields(ens, gens, dtype, device))
+            if start_store is not None
+            else (lambda gens: initial_fields(ens, gens, dtype, device))
         ),
         observable=kind.cheap_observable(ens.theory),
         meta=meta,

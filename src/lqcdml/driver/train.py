@@ -31,8 +31,14 @@ class TrainHooks(Protocol):
     def progress(self, done: int, total: int, loss: float, **values: float) -> None: ...
 
 
-def train_into_checkpoint(trainer: Trainer, path: str | Path, steps: int, checkpoint_every: int,
-                          meta: Mapping[str, Any], hooks: TrainHooks | None = None) -> dict[str, Any]:
+def train_into_checkpoint(
+    trainer: Trainer,
+    path: str | Path,
+    steps: int,
+    checkpoint_every: int,
+    meta: Mapping[str, Any],
+    hooks: TrainHooks | None = None,
+) -> dict[str, Any]:
     """Run ``trainer`` to ``steps`` steps, checkpointing to ``path`` every ``checkpoint_every``.
 
     An existing checkpoint (of the same ``meta["training_hash"]``) is resumed. ``meta``
@@ -55,11 +61,19 @@ def train_into_checkpoint(trainer: Trainer, path: str | Path, steps: int, checkp
         loss = trainer.step()
         done = trainer.step_count == steps
         if done or trainer.step_count % checkpoint_every == 0:
-            save_checkpoint(path, {**meta, "trainer": trainer.state_dict(), "complete": done,
-                                   "seconds": before + time.perf_counter() - t0})
+            save_checkpoint(
+                path,
+                {
+                    **meta,
+                    "trainer": trainer.state_dict(),
+                    "complete": done,
+                    "seconds": before + time.perf_counter() - t0,
+                },
+            )
         if hooks is not None:
-            hooks.progress(trainer.step_count, steps, loss,
-                           **{k: v[-1] for k, v in trainer.history.items() if k != "loss" and v})
+            hooks.progress(
+                trainer.step_count, steps, loss, **{k: v[-1] for k, v in trainer.history.items() if k != "loss" and v}
+            )
     seconds = time.perf_counter() - t0
     if start == steps and not complete:  # a finished training whose last save was killed
         save_checkpoint(path, {**meta, "trainer": trainer.state_dict(), "complete": True, "seconds": before})

@@ -68,7 +68,7 @@ def hutchinson_divergence(
         xr = x.detach().requires_grad_(True)
         out = g(xr)
         total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        for k in range(n_probe):
+        for _ in range(n_probe):
             v = (2.0 * (torch.rand(x.shape, generator=generator, dtype=x.dtype) < 0.5) - 1.0).to(x.device)
             (jv,) = torch.autograd.grad(out, xr, grad_outputs=v, create_graph=True, retain_graph=True)
             total = total + _per_config(jv * v)
@@ -76,8 +76,12 @@ def hutchinson_divergence(
 
 
 def schwinger_dyson_term(
-    g: VectorField, force: Force, x: torch.Tensor, divergence: str = "exact",
-    generator: torch.Generator | None = None, n_probe: int = 1,
+    g: VectorField,
+    force: Force,
+    x: torch.Tensor,
+    divergence: str = "exact",
+    generator: torch.Generator | None = None,
+    n_probe: int = 1,
 ) -> torch.Tensor:
     """``f = div g - sum g dS`` per configuration ``[B]``; ``divergence`` is ``exact`` or ``hutchinson``."""
     if divergence == "exact":
@@ -92,7 +96,12 @@ def schwinger_dyson_term(
 
 
 def control_variate_terms(
-    g: VectorField, force: Force, x: torch.Tensor, batch: int = 256, divergence: str = "exact", seed: int = 0,
+    g: VectorField,
+    force: Force,
+    x: torch.Tensor,
+    batch: int = 256,
+    divergence: str = "exact",
+    seed: int = 0,
     n_probe: int = 1,
 ) -> np.ndarray:
     """``f`` on every configuration of ``x`` ``[n, ...]``, in batches; a numpy array ``[n]``."""
@@ -114,8 +123,16 @@ class ControlVariateTraining:
 
 
 def train_control_variate(
-    g: torch.nn.Module, force: Force, x: torch.Tensor, o: torch.Tensor, steps: int,
-    lr: float = 1e-3, batch: int = 256, seed: int = 0, divergence: str = "exact", n_probe: int = 1,
+    g: torch.nn.Module,
+    force: Force,
+    x: torch.Tensor,
+    o: torch.Tensor,
+    steps: int,
+    lr: float = 1e-3,
+    batch: int = 256,
+    seed: int = 0,
+    divergence: str = "exact",
+    n_probe: int = 1,
     schedule: str = "constant",
 ) -> ControlVariateTraining:
     """Adam on ``mean (o - f - mu)^2`` over minibatches of the training set ``(x, o)``.

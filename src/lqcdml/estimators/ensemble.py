@@ -54,12 +54,14 @@ class EnsembleIndex:
         replica = np.asarray(self.replica, dtype=np.int64)
         config = np.asarray(self.config, dtype=np.int64)
         if replica.shape != config.shape or replica.ndim != 1:
-            raise ValueError(f"EnsembleIndex: replica {replica.shape} and config {config.shape}; allowed: equal 1D shapes")
+            raise ValueError(
+                f"EnsembleIndex: replica {replica.shape} and config {config.shape}; allowed: equal 1D shapes"
+            )
         order = np.lexsort((config, replica))
-        if not np.array_equal(order, np.arange(len(order))) or np.any(
-            (np.diff(replica) == 0) & (np.diff(config) <= 0)
-        ):
-            raise ValueError("EnsembleIndex: entries must be replica-major with configurations increasing in each replica")
+        if not np.array_equal(order, np.arange(len(order))) or np.any((np.diff(replica) == 0) & (np.diff(config) <= 0)):
+            raise ValueError(
+                "EnsembleIndex: entries must be replica-major with configurations increasing in each replica"
+            )
         object.__setattr__(self, "replica", replica)
         object.__setattr__(self, "config", config)
         if len(config):
@@ -68,9 +70,11 @@ class EnsembleIndex:
             object.__setattr__(self, "_pooled_idl", ranks * 2 * span + (config - config.min()) + 1)
 
     @classmethod
-    def grid(cls, name: str, n_config: int, n_replica: int, first: int = 0) -> "EnsembleIndex":
+    def grid(cls, name: str, n_config: int, n_replica: int, first: int = 0) -> EnsembleIndex:
         """``n_replica`` chains of ``n_config`` consecutive configurations ``first, first + 1, ...``."""
-        return cls(name, np.repeat(np.arange(n_replica), n_config), np.tile(np.arange(first, first + n_config), n_replica))
+        return cls(
+            name, np.repeat(np.arange(n_replica), n_config), np.tile(np.arange(first, first + n_config), n_replica)
+        )
 
     def __len__(self) -> int:
         return len(self.config)
@@ -86,8 +90,10 @@ class EnsembleIndex:
             raise ValueError(f"EnsembleIndex.mean: values of shape {values.shape}; allowed: ({len(self)},)")
         pos = np.arange(len(self)) if positions is None else np.sort(np.asarray(positions, dtype=np.int64))
         if len(pos) < MIN_PER_REPLICA:
-            raise ValueError(f"EnsembleIndex.mean: a subset of {len(pos)} entries; allowed: {MIN_PER_REPLICA} or "
-                             "more (raise the labelled fraction)")
+            raise ValueError(
+                f"EnsembleIndex.mean: a subset of {len(pos)} entries; allowed: {MIN_PER_REPLICA} or "
+                "more (raise the labelled fraction)"
+            )
         chains, counts = np.unique(self.replica[pos], return_counts=True)
         if counts.min() < MIN_PER_REPLICA or len(chains) < len(np.unique(self.replica)):
             sparse = f"{self.name}~sparse"

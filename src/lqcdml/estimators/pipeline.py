@@ -27,6 +27,7 @@ PIPELINES: dict[str, Pipeline] = {"bias_corrected": run_bias_corrected, "control
 def pipeline_for(kind: str, ensemble: str) -> Pipeline:
     """The estimate of ``estimator.kind = kind``; a one-line error for a kind that makes none."""
     if kind not in PIPELINES:
-        raise EstimateInputError(f"ensembles.{ensemble}.estimator.kind = {kind!r}; allowed: "
-                                 f"{', '.join(PIPELINES)} (nothing to estimate)")
+        raise EstimateInputError(
+            f"ensembles.{ensemble}.estimator.kind = {kind!r}; allowed: {', '.join(PIPELINES)} (nothing to estimate)"
+        )
     return PIPELINES[kind]

@@ -40,22 +40,28 @@ def run_bias_corrected(ens: EnsembleConfig, sources: EstimatorSources, log: Log)
     sizes and the cost of the estimate beside measuring every configuration."""
     es, name = ens.estimator, sources.ensemble
     if ens.measure.n_noise < 2:
-        raise EstimateInputError(f"ensembles.{name}.measure.n_noise = {ens.measure.n_noise}; allowed: >= 2 for "
-                                 "estimator.kind = bias_corrected (the unbiased square of tr D^-1 needs two noises)")
+        raise EstimateInputError(
+            f"ensembles.{name}.measure.n_noise = {ens.measure.n_noise}; allowed: >= 2 for "
+            "estimator.kind = bias_corrected (the unbiased square of tr D^-1 needs two noises)"
+        )
     cheap, exp = sources.observables()
     idx, split = layout(cheap, name), label_split(es, sources.n_measured)
     if len(idx) != split.n or not np.array_equal(layout(exp, name).config, idx.config):
-        raise EstimateInputError(f"estimate: the observable stores hold {len(idx)} entries, the split of "
-                                 f"ensembles.{name} expects {split.n}: measure every replica to the chain's length")
+        raise EstimateInputError(
+            f"estimate: the observable stores hold {len(idx)} entries, the split of "
+            f"ensembles.{name} expects {split.n}: measure every replica to the chain's length"
+        )
     x = np.stack([feature(cheap, f) for f in es.features], axis=1)
     ys = targets(exp)
     scanning = bool(es.scan_r_lb)
     measured = np.isfinite(ys["tr1"])
     want_measured = np.ones(len(idx), dtype=bool) if scanning else np.isin(np.arange(len(idx)), split.labelled)
     if not np.array_equal(measured, want_measured):
-        raise EstimateInputError("estimate: the expensive measurement does not cover the labelled configurations "
-                                 "of the split (measured with another estimator config?): rerun `lqcdml measure "
-                                 "--expensive`")
+        raise EstimateInputError(
+            "estimate: the expensive measurement does not cover the labelled configurations "
+            "of the split (measured with another estimator config?): rerun `lqcdml measure "
+            "--expensive`"
+        )
     volume = int(np.prod(ens.theory.lattice))
     t_cheap, t_exp = cost_per_entry(cheap), cost_per_entry(exp)
 
@@ -77,10 +83,13 @@ def run_bias_corrected(ens: EnsembleConfig, sources: EstimatorSources, log: Log)
         "split": split.sizes | {"r_lb": es.r_lb, "r_tr": es.r_tr, "seed": es.seed},
         "estimates": {t: {k: obs_summary(o) for k, o in d.items()} for t, d in est.items()},
         "power_tuned_lambda": lambdas,
-        "cost": {"cheap_seconds_per_config": t_cheap, "expensive_seconds_per_config": t_exp,
-                 "training_seconds": train_seconds,
-                 "expensive_fraction": len(split.labelled) / n,
-                 "wall_fraction": (len(split.labelled) * t_exp + n * t_cheap + train_seconds) / (n * t_exp)},
+        "cost": {
+            "cheap_seconds_per_config": t_cheap,
+            "expensive_seconds_per_config": t_exp,
+            "training_seconds": train_seconds,
+            "expensive_fraction": len(split.labelled) / n,
+            "wall_fraction": (len(split.labelled) * t_exp + n * t_cheap + train_seconds) / (n * t_exp),
+        },
     }
     if scanning:
         full = {t: d["full"] for t, d in est.items()}  # the reference of every grid point
@@ -108,8 +117,9 @@ def _estimators(ens_idx, x, y, split, es, seed, only: str | None = None) -> tupl
             out["power_tuned"], lam = pt.estimate, pt.lam
     if es.folds >= 2 and only in (None, "cross_fit"):
         t0 = time.perf_counter()
-        out["cross_fit"] = cross_fit(ens_idx, x, y, split, lambda k: make_regressor(es.regressor, seed + 1 + k),
-                                     es.folds).estimate
+        out["cross_fit"] = cross_fit(
+            ens_idx, x, y, split, lambda k: make_regressor(es.regressor, seed + 1 + k), es.folds
+        ).estimate
         seconds += time.perf_counter() - t0
     return out, seconds, lam
 
@@ -156,17 +166,26 @@ def _scan(idx, x, ys, full, es, volume, t_cheap, t_exp, n, log: Log) -> dict:
         log(f"estimate: scan r_lb = {r_lb:g} done")
     best = {}
     for t in names:
-        ok = [(r_lb, r_tr, float(ratio[t][i, j]), float(cost[i, j]))
-              for i, r_lb in enumerate(es.scan_r_lb) for j, r_tr in enumerate(es.scan_r_tr)
-              if ratio[t][i, j] <= 1.1 and check[t][i, j] == 2]
+        ok = [
+            (r_lb, r_tr, float(ratio[t][i, j]), float(cost[i, j]))
+            for i, r_lb in enumerate(es.scan_r_lb)
+            for j, r_tr in enumerate(es.scan_r_tr)
+            if ratio[t][i, j] <= 1.1 and check[t][i, j] == 2
+        ]
         best[t] = min(ok, default=None)
-    return {"estimator": es.scan_estimator, "r_lb": list(es.scan_r_lb), "r_tr": list(es.scan_r_tr),
-            "sigma_ratio": {t: _json_grid(ratio[t]) for t in names},
-            "check": {t: check[t].tolist() for t in names},
-            "wall_fraction": _json_grid(cost),
-            "full": {t: obs_summary(o) for t, o in full.items()},
-            "smallest_r_lb": {t: (None if b is None else {"r_lb": b[0], "r_tr": b[1], "sigma_ratio": b[2],
-                                                           "wall_fraction": b[3]}) for t, b in best.items()}}
+    return {
+        "estimator": es.scan_estimator,
+        "r_lb": list(es.scan_r_lb),
+        "r_tr": list(es.scan_r_tr),
+        "sigma_ratio": {t: _json_grid(ratio[t]) for t in names},
+        "check": {t: check[t].tolist() for t in names},
+        "wall_fraction": _json_grid(cost),
+        "full": {t: obs_summary(o) for t, o in full.items()},
+        "smallest_r_lb": {
+            t: (None if b is None else {"r_lb": b[0], "r_tr": b[1], "sigma_ratio": b[2], "wall_fraction": b[3]})
+            for t, b in best.items()
+        },
+    }
 
 
 def _json_grid(a: np.ndarray) -> list:

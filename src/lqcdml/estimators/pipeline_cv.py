@@ -53,23 +53,54 @@ def run_control_variate(ens: EnsembleConfig, sources: EstimatorSources, log: Log
             torch.manual_seed(es.seed)
             g = _network(th, widths, x)
             t0 = time.perf_counter()
-            hist = train_control_variate(g, action.force, x[:n_train], o[:n_train], es.steps, es.lr, es.batch,
-                                         es.seed, es.divergence, es.n_probe, es.schedule)
+            hist = train_control_variate(
+                g,
+                action.force,
+                x[:n_train],
+                o[:n_train],
+                es.steps,
+                es.lr,
+                es.batch,
+                es.seed,
+                es.divergence,
+                es.n_probe,
+                es.schedule,
+            )
             seconds = time.perf_counter() - t0
-            f = control_variate_terms(g, action.force, x[evaluate], divergence=es.divergence, seed=es.seed + 1,
-                                      n_probe=es.n_probe)
+            f = control_variate_terms(
+                g, action.force, x[evaluate], divergence=es.divergence, seed=es.seed + 1, n_probe=es.n_probe
+            )
             res = control_variate_estimate(eval_idx, o[evaluate].cpu().numpy(), f)
             stride = max(1, len(hist.loss) // 200)
-            log(f"estimate {name}: g {widths or 'linear'}, n_train {n_train}: variance reduction "
-                f"{res.variance_reduction:.3g}, {seconds:.0f} s training")
-            runs.append({
-                "network": "linear" if not widths else "mlp " + "-".join(str(w) for w in widths),
-                "hidden": list(widths), "n_train": n_train, "n_eval": int(len(evaluate)),
-                "plain": obs_summary(res.plain), "improved": obs_summary(res.improved),
-                "zero_mean": obs_summary(res.zero_mean),
-                "variance_reduction": res.variance_reduction, "error_reduction": res.error_reduction,
-                "training_seconds": seconds, "final_loss": float(np.mean(hist.loss[-stride:])), "var_o": hist.var_o,
-                "loss": [float(v) for v in np.asarray(hist.loss)[::stride]], "loss_stride": stride,
-            })
-    return {"kind": "control_variate", "ensemble": name, "observable": observable, "runs": runs,
-            "divergence": es.divergence, "steps": es.steps, "lr": es.lr, "batch": es.batch}
+            log(
+                f"estimate {name}: g {widths or 'linear'}, n_train {n_train}: variance reduction "
+                f"{res.variance_reduction:.3g}, {seconds:.0f} s training"
+            )
+            runs.append(
+                {
+                    "network": "linear" if not widths else "mlp " + "-".join(str(w) for w in widths),
+                    "hidden": list(widths),
+                    "n_train": n_train,
+                    "n_eval": int(len(evaluate)),
+                    "plain": obs_summary(res.plain),
+                    "improved": obs_summary(res.improved),
+                    "zero_mean": obs_summary(res.zero_mean),
+                    "variance_reduction": res.variance_reduction,
+                    "error_reduction": res.error_reduction,
+                    "training_seconds": seconds,
+                    "final_loss": float(np.mean(hist.loss[-stride:])),
+                    "var_o": hist.var_o,
+                    "loss": [float(v) for v in np.asarray(hist.loss)[::stride]],
+                    "loss_stride": stride,
+                }
+            )
+    return {
+        "kind": "control_variate",
+        "ensemble": name,
+        "observable": observable,
+        "runs": runs,
+        "divergence": es.divergence,
+        "steps": es.steps,
+        "lr": es.lr,
+        "batch": es.batch,
+    }

@@ -23,22 +23,26 @@ def feature(ds_list: list[xr.Dataset], name: str) -> np.ndarray:
     for ds in ds_list:
         if base not in ds:
             available = ", ".join(sorted(v for v in ds.data_vars))
-            raise EstimateInputError(f"estimator feature {name!r}: no variable {base!r} in the observable store; "
-                                     f"allowed: {available}")
+            raise EstimateInputError(
+                f"estimator feature {name!r}: no variable {base!r} in the observable store; allowed: {available}"
+            )
         da = ds[base]
         extra = [d for d in da.dims if d not in ("config", "replica")]
         if coord:
             if len(extra) != 1:
-                raise EstimateInputError(f"estimator feature {name!r}: {base!r} has axes {extra}; "
-                                         "'name:coord' needs one")
+                raise EstimateInputError(
+                    f"estimator feature {name!r}: {base!r} has axes {extra}; 'name:coord' needs one"
+                )
             values = [str(v) for v in da[extra[0]].values]
             if coord not in values:
-                raise EstimateInputError(f"estimator feature {name!r}: {extra[0]} = {coord!r}; "
-                                         f"allowed: {', '.join(values)}")
+                raise EstimateInputError(
+                    f"estimator feature {name!r}: {extra[0]} = {coord!r}; allowed: {', '.join(values)}"
+                )
             da = da.isel({extra[0]: values.index(coord)})
         elif extra:
-            raise EstimateInputError(f"estimator feature {name!r}: {base!r} has axes {extra}; name one element as "
-                                     f"'{base}:<{extra[0]}>'")
+            raise EstimateInputError(
+                f"estimator feature {name!r}: {base!r} has axes {extra}; name one element as '{base}:<{extra[0]}>'"
+            )
         parts.append(np.asarray(da.transpose("replica", "config").values, dtype=float))
     return np.concatenate(parts, axis=0).reshape(-1)
 
@@ -57,8 +61,10 @@ def layout(ds_list: list[xr.Dataset], ensemble: str) -> EnsembleIndex:
 def targets(expensive: list[xr.Dataset]) -> dict[str, np.ndarray]:
     """Per-entry targets: ``tr1..tr4`` (``Re tr D^-n / V`` averaged over noise) and
     ``tr1_pow2..`` (``(Re tr D^-1 / V)^k`` unbiased from distinct noises)."""
-    parts = [np.asarray(ds["trace_inverse_noise_re"].transpose("replica", "config", "noise", "power").values)
-             for ds in expensive]
+    parts = [
+        np.asarray(ds["trace_inverse_noise_re"].transpose("replica", "config", "noise", "power").values)
+        for ds in expensive
+    ]
     t = np.concatenate(parts, axis=0)  # [replica, config, noise, power]
     t = t.reshape(-1, *t.shape[2:])
     out = {f"tr{n}": t[:, :, n - 1].mean(axis=1) for n in range(1, 5)}

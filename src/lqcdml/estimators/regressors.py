@@ -16,7 +16,7 @@ __all__ = ["Regressor", "TorchMLPRegressor", "make_regressor", "REGRESSORS"]
 
 
 class Regressor(Protocol):
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "Regressor": ...
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Regressor: ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -28,11 +28,17 @@ class TorchMLPRegressor:
     penalty. Deterministic for a given ``seed`` (CPU).
     """
 
-    def __init__(self, hidden: tuple[int, ...] = (16, 16), steps: int = 2000, lr: float = 1e-2,
-                 weight_decay: float = 1e-4, seed: int = 0):
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (16, 16),
+        steps: int = 2000,
+        lr: float = 1e-2,
+        weight_decay: float = 1e-4,
+        seed: int = 0,
+    ):
         self.hidden, self.steps, self.lr, self.weight_decay, self.seed = tuple(hidden), steps, lr, weight_decay, seed
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "TorchMLPRegressor":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> TorchMLPRegressor:
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         self._xm, self._xs = x.mean(axis=0), x.std(axis=0) + 1e-300
         self._ym, self._ys = float(y.mean()), float(y.std()) + 1e-300
@@ -78,8 +84,9 @@ def make_regressor(name: str, seed: int = 0, alpha: float = 1.0) -> Regressor:
     if name == "ridge":
         return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
     if name == "gbt":
-        return GradientBoostingRegressor(n_estimators=100, max_depth=2, learning_rate=0.1, subsample=0.8,
-                                         random_state=seed)
+        return GradientBoostingRegressor(
+            n_estimators=100, max_depth=2, learning_rate=0.1, subsample=0.8, random_state=seed
+        )
     if name == "mlp":
         return TorchMLPRegressor(seed=seed)
     raise ValueError(f"estimator.regressor = {name!r}; allowed: {', '.join(REGRESSORS)}")

@@ -41,8 +41,13 @@ class LabelSplit:
 
     @property
     def sizes(self) -> dict[str, int]:
-        return {"N": self.n, "N_LB": len(self.labelled), "N_TR": len(self.train),
-                "N_BC": len(self.bias_correction), "N_UL": len(self.unlabelled)}
+        return {
+            "N": self.n,
+            "N_LB": len(self.labelled),
+            "N_TR": len(self.train),
+            "N_BC": len(self.bias_correction),
+            "N_UL": len(self.unlabelled),
+        }
 
 
 def strided_split(n: int, r_lb: float, r_tr: float, seed: int) -> LabelSplit:

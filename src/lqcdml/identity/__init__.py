@@ -13,5 +13,14 @@ from .hashes import (
 )
 from .provenance import job_provenance
 
-__all__ = ["chain_definition", "ensemble_hash", "file_digest", "job_provenance", "matches_chain", "model_definition",
-           "stored_chain_hash", "training_definition", "training_hash"]
+__all__ = [
+    "chain_definition",
+    "ensemble_hash",
+    "file_digest",
+    "job_provenance",
+    "matches_chain",
+    "model_definition",
+    "stored_chain_hash",
+    "training_definition",
+    "training_hash",
+]

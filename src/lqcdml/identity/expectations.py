@@ -36,7 +36,10 @@ def _imported(meta: dict) -> StoreExpectations:
     shape = (1, len(lattice), *lattice, n, n) if isinstance(lattice, list) and isinstance(n, int) else None
     group = SU(n) if isinstance(n, int) and n >= 2 else None
     return StoreExpectations(
-        records=tuple(layout), field_shape=shape, field_dtype="complex128", observable_name="plaquette",
+        records=tuple(layout),
+        field_shape=shape,
+        field_dtype="complex128",
+        observable_name="plaquette",
         observable=_numpy(lambda u: plaquette(u, group)) if group is not None else None,
         trajectory=lambda i: i,
     )

@@ -31,8 +31,18 @@ from ..config.compose import to_container
 from ..kinds import MODELS, SAMPLERS, TRAINERS
 from ..kinds.sections import OPTION_KEYS_ADDED
 
-__all__ = ["chain_definition", "model_definition", "training_definition", "ensemble_hash", "matches_chain",
-           "training_hash", "file_digest", "stored_chain_hash", "CHAIN_KEYS_IGNORED", "HASHED_THEORY_KEYS"]
+__all__ = [
+    "chain_definition",
+    "model_definition",
+    "training_definition",
+    "ensemble_hash",
+    "matches_chain",
+    "training_hash",
+    "file_digest",
+    "stored_chain_hash",
+    "CHAIN_KEYS_IGNORED",
+    "HASHED_THEORY_KEYS",
+]
 
 #: chain keys that do not change the chain of a replica
 CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
@@ -40,9 +50,19 @@ CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
 #: hashes of existing stores stay valid
 CHAIN_KEYS_ADDED = {"start_from": ""}
 #: the flat theory section every chain hash has covered: its keys and their defaults
-HASHED_THEORY_KEYS = {"name": "u1", "lattice": [8, 8], "beta": 1.0, "n_colors": 3, "m2": 1.0, "lam": 0.0,
-                      "convention": "flow", "fermion": "none", "fermion_mass": 0.3, "n_flavours": 4,
-                      "antiperiodic": True}
+HASHED_THEORY_KEYS = {
+    "name": "u1",
+    "lattice": [8, 8],
+    "beta": 1.0,
+    "n_colors": 3,
+    "m2": 1.0,
+    "lam": 0.0,
+    "convention": "flow",
+    "fermion": "none",
+    "fermion_mass": 0.3,
+    "n_flavours": 4,
+    "antiperiodic": True,
+}
 
 
 def _hashed_theory(theory: dict) -> dict:
@@ -88,8 +108,11 @@ def chain_definition(ensemble: dict) -> dict:
     kind = SAMPLERS.get(sampler.get("name", "hmc"))
     if kind is None:  # unknown sampler: keep everything it has
         return data
-    options = {k: v for k, v in dict(sampler.get("options") or {}).items()
-               if OPTION_KEYS_ADDED.get(kind.name, {}).get(k, object()) != v}
+    options = {
+        k: v
+        for k, v in dict(sampler.get("options") or {}).items()
+        if OPTION_KEYS_ADDED.get(kind.name, {}).get(k, object()) != v
+    }
     data["sampler"] = {k: v for k, v in sampler.items() if k == "name" or k in kind.reads}
     if options:
         data["sampler"]["options"] = options
@@ -144,8 +167,11 @@ def training_hash(ens) -> str:
     if trainer is not None and trainer.covers_sampler:  # the effective action depends on m_eff and the MD
         sampler = container["sampler"]
         skind = SAMPLERS.get(sampler.get("name"))
-        data["sampler"] = {k: v for k, v in sampler.items()
-                           if k == "name" or k == "options" or (skind is not None and k in skind.reads)}
+        data["sampler"] = {
+            k: v
+            for k, v in sampler.items()
+            if k == "name" or k == "options" or (skind is not None and k in skind.reads)
+        }
     data["model"] = model_definition(data["model"])
     return _digest(data)
 

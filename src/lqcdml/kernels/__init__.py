@@ -32,12 +32,12 @@ from .dispatch import enabled, extension, geometry, mode
 from .ops import gauge_force, staggered_hop, su3_exp_update, wilson_hop
 
 __all__ = [
-           "enabled",
-           "extension",
-           "gauge_force",
-           "geometry",
-           "mode",
-           "staggered_hop",
-           "su3_exp_update",
-           "wilson_hop",
+    "enabled",
+    "extension",
+    "gauge_force",
+    "geometry",
+    "mode",
+    "staggered_hop",
+    "su3_exp_update",
+    "wilson_hop",
 ]

@@ -210,8 +210,13 @@ def _compile(directory: Path, verbose: bool) -> ModuleType:
     if not verbose:
         log.setLevel(logging.ERROR)  # its compiler warnings: not the one line of a first use
     try:
-        return load(name=module_name(), sources=[str(SOURCE)], extra_cflags=list(cflags()),
-                    build_directory=str(directory), verbose=verbose)
+        return load(
+            name=module_name(),
+            sources=[str(SOURCE)],
+            extra_cflags=list(cflags()),
+            build_directory=str(directory),
+            verbose=verbose,
+        )
     finally:
         os.environ["PATH"] = path
         log.setLevel(level)
@@ -252,8 +257,11 @@ def build(verbose: bool = False) -> ModuleType:
             module = _import(library)
         else:
             note = f"; {why}" if why else ""
-            print(f"lqcdml kernels: building the compiled CPU kernels once into {directory} "
-                  f"(about a minute{note})", file=sys.stderr, flush=True)
+            print(
+                f"lqcdml kernels: building the compiled CPU kernels once into {directory} (about a minute{note})",
+                file=sys.stderr,
+                flush=True,
+            )
             module = _compile(directory, verbose)
         _remove_stale(root)
     return module

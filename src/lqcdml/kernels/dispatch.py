@@ -54,8 +54,7 @@ def _load(build_missing: bool, announce: bool) -> ModuleType | None:
             lines = str(exc).strip().splitlines() or [""]
             _why = f"{type(exc).__name__}: {lines[0][:300]}"
             if announce:
-                print(f"lqcdml kernels: no compiled kernels, the torch path runs ({_why})",
-                      file=sys.stderr, flush=True)
+                print(f"lqcdml kernels: no compiled kernels, the torch path runs ({_why})", file=sys.stderr, flush=True)
         return _module
 
 
@@ -77,8 +76,9 @@ def extension(required: bool = False) -> ModuleType | None:
     required = required or mode() == "extension"
     module = _load(build_missing=required, announce=not required)
     if module is None and required:
-        raise RuntimeError(f"lqcdml kernels: unavailable ({_why or 'not built'}); "
-                           "use LQCDML_KERNELS=torch, or fix the build")
+        raise RuntimeError(
+            f"lqcdml kernels: unavailable ({_why or 'not built'}); use LQCDML_KERNELS=torch, or fix the build"
+        )
     return module
 
 

@@ -51,6 +51,5 @@ def report() -> dict[str, Any]:
         "tag": build.tag(),
         "directory": str(build.build_directory()),
         "built": build.built_library() is not None,
-        "paths": {name: {"path": path, "why": why, "computes": text, "takes": SCOPE}
-                  for name, text in KERNELS.items()},
+        "paths": {name: {"path": path, "why": why, "computes": text, "takes": SCOPE} for name, text in KERNELS.items()},
     }

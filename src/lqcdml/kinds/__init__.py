@@ -19,10 +19,29 @@ from .theories import THEORIES, TheoryKind, theory_kind
 from .trainers import TRAINERS, TrainerKind, trainer_kind
 from .validate import validate_ensemble, validate_experiment
 
-__all__ = ["CATALOGUE", "ESTIMATORS", "MODELS", "OBSERVABLES", "SAMPLERS", "THEORIES", "TRAINERS", "BuildContext",
-           "EstimatorKind", "Kind", "ModelKind", "ObservableKind", "Registry", "SamplerKind", "TheoryKind",
-           "TrainerKind", "theory_kind", "trainer_kind", "type_ensemble", "validate_ensemble",
-           "validate_experiment"]
+__all__ = [
+    "CATALOGUE",
+    "ESTIMATORS",
+    "MODELS",
+    "OBSERVABLES",
+    "SAMPLERS",
+    "THEORIES",
+    "TRAINERS",
+    "BuildContext",
+    "EstimatorKind",
+    "Kind",
+    "ModelKind",
+    "ObservableKind",
+    "Registry",
+    "SamplerKind",
+    "TheoryKind",
+    "TrainerKind",
+    "theory_kind",
+    "trainer_kind",
+    "type_ensemble",
+    "validate_ensemble",
+    "validate_experiment",
+]
 
 
 class _Catalogue:

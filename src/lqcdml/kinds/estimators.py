@@ -21,8 +21,17 @@ from ..config.seeds import SKLEARN_SEED_MAX
 from .registry import Kind, Registry
 from .theories import theory_kind
 
-__all__ = ["EstimatorKind", "ESTIMATORS", "BiasCorrectedEstimator", "ControlVariateEstimator", "STORE_READS",
-           "SCAN_ESTIMATORS", "REGRESSOR_NAMES", "measured_configs", "n_measured"]
+__all__ = [
+    "EstimatorKind",
+    "ESTIMATORS",
+    "BiasCorrectedEstimator",
+    "ControlVariateEstimator",
+    "STORE_READS",
+    "SCAN_ESTIMATORS",
+    "REGRESSOR_NAMES",
+    "measured_configs",
+    "n_measured",
+]
 
 #: the stores an estimate may read: the cheap observables, the expensive ones (``measure
 #: --expensive``), the ensembles' configurations
@@ -96,8 +105,11 @@ class BiasCorrectedEstimator(EstimatorConfig):
 def _validate_bias_corrected(ens, p: str) -> None:
     es, th = ens.estimator, ens.theory
     if theory_kind(th).fermion_operator(th) is None:
-        fail(p + "estimator.kind", es.kind, "control_variate or none without fermions (the expensive "
-             "observable is tr D^-n)")
+        fail(
+            p + "estimator.kind",
+            es.kind,
+            "control_variate or none without fermions (the expensive observable is tr D^-n)",
+        )
     _fraction(p + "estimator.r_lb", es.r_lb, True, 1.0, False, "0 < r_lb <= 1")
     _fraction(p + "estimator.r_tr", es.r_tr, True, 1.0, True, "0 < r_tr < 1")
     for i, r in enumerate(es.scan_r_lb):
@@ -111,8 +123,11 @@ def _validate_bias_corrected(ens, p: str) -> None:
     if es.folds == 1 or es.folds < 0:
         fail(p + "estimator.folds", es.folds, "0 (no cross-fitting) or folds >= 2")
     if es.scan_estimator not in SCAN_ESTIMATORS or (es.scan_estimator == "cross_fit" and es.folds < 2):
-        fail(p + "estimator.scan_estimator", es.scan_estimator,
-             ", ".join(SCAN_ESTIMATORS) + " (cross_fit needs folds >= 2)")
+        fail(
+            p + "estimator.scan_estimator",
+            es.scan_estimator,
+            ", ".join(SCAN_ESTIMATORS) + " (cross_fit needs folds >= 2)",
+        )
     if es.sloppy_iterations < 1:
         fail(p + "estimator.sloppy_iterations", es.sloppy_iterations, "sloppy_iterations >= 1")
     if not es.features:
@@ -121,12 +136,18 @@ def _validate_bias_corrected(ens, p: str) -> None:
     for i, name in enumerate(es.features):
         base = name.split(":")[0]
         if base.startswith("trace_inverse_sloppy") and "trace_inverse_sloppy" not in observables:
-            fail(f"{p}estimator.features[{i}]", name, "features of measured observables (add 'trace_inverse_sloppy' "
-                 "to measure.observables)")
+            fail(
+                f"{p}estimator.features[{i}]",
+                name,
+                "features of measured observables (add 'trace_inverse_sloppy' to measure.observables)",
+            )
     n_lb = int(round(n_measured(ens) * es.r_lb))  # docs/reference.md's sizes (estimators.splits)
     if n_lb - int(round(n_lb * es.r_tr)) < 1:
-        fail(p + "estimator.r_lb", es.r_lb, f"a labelled set that leaves bias-correction data (N_LB = {n_lb} of "
-             f"{n_measured(ens)} configurations)")
+        fail(
+            p + "estimator.r_lb",
+            es.r_lb,
+            f"a labelled set that leaves bias-correction data (N_LB = {n_lb} of {n_measured(ens)} configurations)",
+        )
 
 
 # --- control variates ------------------------------------------------------------------------
@@ -159,8 +180,13 @@ CONTROL_VARIATE_THEORIES = ("phi4", "u1")
 def _validate_control_variate(ens, p: str) -> None:
     es, th = ens.estimator, ens.theory
     if th.name not in CONTROL_VARIATE_THEORIES:
-        fail(p + "estimator.kind", es.kind, f"bias_corrected or none for theory.name = {th.name} (control variates: "
-             + ", ".join(CONTROL_VARIATE_THEORIES) + ")")
+        fail(
+            p + "estimator.kind",
+            es.kind,
+            f"bias_corrected or none for theory.name = {th.name} (control variates: "
+            + ", ".join(CONTROL_VARIATE_THEORIES)
+            + ")",
+        )
     if not es.networks:
         fail(p + "estimator.networks", list(es.networks), "at least one list of hidden widths ([] is linear)")
     for i, widths in enumerate(es.networks):
@@ -170,8 +196,9 @@ def _validate_control_variate(ens, p: str) -> None:
     most = (ens.chain.n_chains * ens.chain.replicas - 1) * per_chain
     for i, n in enumerate(es.n_train):
         if not 10 <= n <= most:
-            fail(f"{p}estimator.n_train[{i}]", n, f"10 <= n_train <= {most} (whole chains must stay for "
-                 "the evaluation)")
+            fail(
+                f"{p}estimator.n_train[{i}]", n, f"10 <= n_train <= {most} (whole chains must stay for the evaluation)"
+            )
     for key in ("steps", "batch", "n_probe"):
         if getattr(es, key) < 1:
             fail(f"{p}estimator.{key}", getattr(es, key), f"{key} >= 1")
@@ -184,19 +211,32 @@ def _validate_control_variate(ens, p: str) -> None:
 
 # --- the built-in kinds ----------------------------------------------------------------------
 
-ESTIMATORS.register(EstimatorKind(
-    name="none", config=EstimatorConfig, doc="no estimator",
-    max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
-))
-ESTIMATORS.register(EstimatorKind(
-    name="bias_corrected", config=BiasCorrectedEstimator, validate=_validate_bias_corrected,
-    reads=("observables", "expensive"),
-    max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1) - es.folds,
-    doc="bias-corrected ML estimators of tr D^-n: cheap features on all configurations, the expensive "
+ESTIMATORS.register(
+    EstimatorKind(
+        name="none",
+        config=EstimatorConfig,
+        doc="no estimator",
+        max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
+    )
+)
+ESTIMATORS.register(
+    EstimatorKind(
+        name="bias_corrected",
+        config=BiasCorrectedEstimator,
+        validate=_validate_bias_corrected,
+        reads=("observables", "expensive"),
+        max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1) - es.folds,
+        doc="bias-corrected ML estimators of tr D^-n: cheap features on all configurations, the expensive "
         "observable on a labelled subset",
-))
-ESTIMATORS.register(EstimatorKind(
-    name="control_variate", config=ControlVariateEstimator, validate=_validate_control_variate,
-    reads=("ensembles",), max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
-    doc="neural control variates from the Schwinger-Dyson identity",
-))
+    )
+)
+ESTIMATORS.register(
+    EstimatorKind(
+        name="control_variate",
+        config=ControlVariateEstimator,
+        validate=_validate_control_variate,
+        reads=("ensembles",),
+        max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
+        doc="neural control variates from the Schwinger-Dyson identity",
+    )
+)

@@ -22,8 +22,17 @@ from ..config.errors import fail
 from ..config.schema import ModelConfig
 from .registry import Kind, Registry
 
-__all__ = ["ModelKind", "MODELS", "AffineModel", "U1EquivariantModel", "U1PlaquetteModel", "StoutModel",
-           "CaskModel", "build_model", "check_model_fits"]
+__all__ = [
+    "ModelKind",
+    "MODELS",
+    "AffineModel",
+    "U1EquivariantModel",
+    "U1PlaquetteModel",
+    "StoutModel",
+    "CaskModel",
+    "build_model",
+    "check_model_fits",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,8 +59,12 @@ def check_model_fits(kind: str, theory: str, family: str | None, sampler: str, p
     model = MODELS.lookup(kind, prefix + "model.kind")
     if model.theory != theory or model.family != family:
         wanted = [k.name for k in MODELS if k.theory == theory and k.family == family]
-        fail(prefix + "model.kind", kind, f"{', '.join(wanted) or 'none'} for theory.name = {theory!r} and "
-             f"sampler.name = {sampler!r} (a {family} model)")
+        fail(
+            prefix + "model.kind",
+            kind,
+            f"{', '.join(wanted) or 'none'} for theory.name = {theory!r} and "
+            f"sampler.name = {sampler!r} (a {family} model)",
+        )
 
 
 def build_model(ens) -> torch.nn.Module:
@@ -218,8 +231,16 @@ def _u1_plaquette(ens) -> torch.nn.Module:
     from ..nn import u1_plaquette_flow
 
     mo = ens.model
-    return u1_plaquette_flow(_shape(ens), mo.n_layers, tuple(mo.hidden), mo.kernel, mo.n_mix, mo.activation,
-                             mo.n_partners, tuple(mo.partner_hidden))
+    return u1_plaquette_flow(
+        _shape(ens),
+        mo.n_layers,
+        tuple(mo.hidden),
+        mo.kernel,
+        mo.n_mix,
+        mo.activation,
+        mo.n_partners,
+        tuple(mo.partner_hidden),
+    )
 
 
 def _stout(ens) -> torch.nn.Module:
@@ -240,24 +261,57 @@ def _cask(ens) -> torch.nn.Module:
 
 # --- the built-in kinds --------------------------------------------------------------------
 
-MODELS.register(ModelKind(
-    name="affine", config=AffineModel, theory="phi4", build=_affine, validate=_affine_checks,
-    doc="checkerboard affine couplings, normal prior",
-))
-MODELS.register(ModelKind(
-    name="u1_equivariant", config=U1EquivariantModel, theory="u1", build=_u1_equivariant,
-    validate=_u1_equivariant_checks, doc="local gauge-equivariant couplings of plaquettes (Kanwar et al.)",
-))
-MODELS.register(ModelKind(
-    name="u1_plaquette", config=U1PlaquetteModel, theory="u1", build=_u1_plaquette, validate=_u1_plaquette_checks,
-    doc="couplings in plaquette coordinates with a sink plaquette and sink partners (2D)",
-))
-MODELS.register(ModelKind(
-    name="stout", config=StoutModel, theory="su", build=_stout, validate=_smearing_checks, family="smearing",
-    trainer="slhmc", doc="trainable stout layers (plaquette, rectangle, Polyakov-line staples): the covariant net "
-    "of SLHMC",
-))
-MODELS.register(ModelKind(
-    name="cask", config=CaskModel, theory="su", build=_cask, validate=_cask_checks, family="smearing",
-    trainer="slhmc", doc="CASK gauge-covariant attention blocks over 1 x s rectangles",
-))
+MODELS.register(
+    ModelKind(
+        name="affine",
+        config=AffineModel,
+        theory="phi4",
+        build=_affine,
+        validate=_affine_checks,
+        doc="checkerboard affine couplings, normal prior",
+    )
+)
+MODELS.register(
+    ModelKind(
+        name="u1_equivariant",
+        config=U1EquivariantModel,
+        theory="u1",
+        build=_u1_equivariant,
+        validate=_u1_equivariant_checks,
+        doc="local gauge-equivariant couplings of plaquettes (Kanwar et al.)",
+    )
+)
+MODELS.register(
+    ModelKind(
+        name="u1_plaquette",
+        config=U1PlaquetteModel,
+        theory="u1",
+        build=_u1_plaquette,
+        validate=_u1_plaquette_checks,
+        doc="couplings in plaquette coordinates with a sink plaquette and sink partners (2D)",
+    )
+)
+MODELS.register(
+    ModelKind(
+        name="stout",
+        config=StoutModel,
+        theory="su",
+        build=_stout,
+        validate=_smearing_checks,
+        family="smearing",
+        trainer="slhmc",
+        doc="trainable stout layers (plaquette, rectangle, Polyakov-line staples): the covariant net of SLHMC",
+    )
+)
+MODELS.register(
+    ModelKind(
+        name="cask",
+        config=CaskModel,
+        theory="su",
+        build=_cask,
+        validate=_cask_checks,
+        family="smearing",
+        trainer="slhmc",
+        doc="CASK gauge-covariant attention blocks over 1 x s rectangles",
+    )
+)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config.errors import fail as _fail
 from ..observables import (
     abs_magnetization,
     gradient_flow,
@@ -27,13 +28,19 @@ from ..observables import (
     zero_momentum_correlator,
 )
 from ..observables.fermion import chiral_condensate, pion_correlator, trace_inverse_powers
-from ..config.errors import fail as _fail
 from .estimators import BiasCorrectedEstimator
 from .registry import Kind, Registry, Validator
 from .theories import theory_kind
 
-__all__ = ["ObservableKind", "OBSERVABLES", "Measurement", "measurement_plan", "expensive_measurement",
-           "ama_generators", "Variable"]
+__all__ = [
+    "ObservableKind",
+    "OBSERVABLES",
+    "Measurement",
+    "measurement_plan",
+    "expensive_measurement",
+    "ama_generators",
+    "Variable",
+]
 
 Variable = tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]
 #: (fields [B, ...], per-chain generators) -> {variable: (values [B, ...], dims, coords)}
@@ -74,10 +81,24 @@ def _volume(ens) -> int:
     return int(np.prod(ens.theory.lattice))
 
 
-def _register(name: str, theories: tuple[str, ...], build, default_for=(), validate: Validator | None = None,
-              needs_fermions: bool = False) -> None:
-    OBSERVABLES.register(ObservableKind(name=name, theories=theories, build=build, default_for=tuple(default_for),
-                                        validate=validate, needs_fermions=needs_fermions))
+def _register(
+    name: str,
+    theories: tuple[str, ...],
+    build,
+    default_for=(),
+    validate: Validator | None = None,
+    needs_fermions: bool = False,
+) -> None:
+    OBSERVABLES.register(
+        ObservableKind(
+            name=name,
+            theories=theories,
+            build=build,
+            default_for=tuple(default_for),
+            validate=validate,
+            needs_fermions=needs_fermions,
+        )
+    )
 
 
 # --- scalar field ----------------------------------------------------------------------
@@ -92,12 +113,12 @@ def _correlator(ens) -> Measurement:
 
 
 _PHI4 = ("phi4",)
-_register("magnetization", _PHI4, lambda ens: _scalar("magnetization", lambda p: magnetization(p) / _volume(ens)),
-          _PHI4)
+_register(
+    "magnetization", _PHI4, lambda ens: _scalar("magnetization", lambda p: magnetization(p) / _volume(ens)), _PHI4
+)
 _register("abs_magnetization", _PHI4, lambda ens: _scalar("abs_magnetization", abs_magnetization), _PHI4)
 _register("chi2", _PHI4, lambda ens: _scalar("chi2", two_point_susceptibility), _PHI4)
-_register("phi2", _PHI4, lambda ens: _scalar("phi2", lambda p: p.square().reshape(p.shape[0], -1).mean(dim=1)),
-          _PHI4)
+_register("phi2", _PHI4, lambda ens: _scalar("phi2", lambda p: p.square().reshape(p.shape[0], -1).mean(dim=1)), _PHI4)
 _register("schwinger_dyson", _PHI4, _schwinger_dyson, _PHI4)
 _register("correlator", _PHI4, _correlator)
 
@@ -141,8 +162,11 @@ def _charge(ens) -> Measurement:
 
 def _charge_checks(ens, p: str) -> None:
     if len(ens.theory.lattice) != 2:
-        _fail(p + "measure.observables", list(ens.measure.observables),
-              "topological_charge only in 2D (the geometric U(1) charge); in 4D measure 'gradient_flow'")
+        _fail(
+            p + "measure.observables",
+            list(ens.measure.observables),
+            "topological_charge only in 2D (the geometric U(1) charge); in 4D measure 'gradient_flow'",
+        )
 
 
 def _gradient_flow(ens) -> Measurement:
@@ -164,8 +188,11 @@ def _gradient_flow(ens) -> Measurement:
 
 def _gradient_flow_checks(ens, p: str) -> None:
     if ens.measure.gradient_flow.t_max <= 0:
-        _fail(p + "measure.gradient_flow.t_max", ens.measure.gradient_flow.t_max,
-              "t_max > 0 when 'gradient_flow' is measured")
+        _fail(
+            p + "measure.gradient_flow.t_max",
+            ens.measure.gradient_flow.t_max,
+            "t_max > 0 when 'gradient_flow' is measured",
+        )
 
 
 _GAUGE = ("u1", "su")
@@ -213,7 +240,9 @@ def _traces(ens) -> Measurement:
 
 def _pion(ens) -> Measurement:
     (op, links_of), tol, t = _operator(ens), ens.sampler.solver_tol, np.arange(ens.theory.lattice[0])
-    return lambda links, gens: {"pion_correlator": (pion_correlator(op, links_of(links), tol).cpu().numpy(), ("t",), {"t": t})}
+    return lambda links, gens: {
+        "pion_correlator": (pion_correlator(op, links_of(links), tol).cpu().numpy(), ("t",), {"t": t})
+    }
 
 
 def ama_generators(gens) -> list[torch.Generator]:
@@ -243,7 +272,9 @@ def _sloppy_traces(ens) -> Measurement:
     coords = {"power": np.arange(1, 5)}
 
     def measure(links, gens):
-        t = trace_inverse_powers(op, links_of(links), ama_generators(gens), 4, me.n_noise, me.noise, truncate=k).mean(dim=1)
+        t = trace_inverse_powers(op, links_of(links), ama_generators(gens), 4, me.n_noise, me.noise, truncate=k).mean(
+            dim=1
+        )
         return {"trace_inverse_sloppy_re": (t.real.cpu().numpy(), ("power",), coords)}
 
     return measure

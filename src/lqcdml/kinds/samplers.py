@@ -18,8 +18,17 @@ from ..config.errors import fail
 from .registry import Kind, Registry
 from .theories import THEORIES, theory_kind
 
-__all__ = ["BuildContext", "SamplerKind", "SAMPLERS", "HMC_KEYS", "HMCOptions", "SLHMCOptions", "sampler_options",
-           "effective_fermion_terms", "validate_hmc"]
+__all__ = [
+    "BuildContext",
+    "SamplerKind",
+    "SAMPLERS",
+    "HMC_KEYS",
+    "HMCOptions",
+    "SLHMCOptions",
+    "sampler_options",
+    "effective_fermion_terms",
+    "validate_hmc",
+]
 
 #: the keys of the sampler section that HMC-type samplers read
 HMC_KEYS = ("integrator", "n_steps", "trajectory_length", "gauge_steps", "solver_tol", "rational_tol")
@@ -102,7 +111,9 @@ def validate_hmc(ens, p: str) -> None:
     if not 0 < sa.solver_tol < 1e-3:
         fail(p + "sampler.solver_tol", sa.solver_tol, "0 < solver_tol < 1e-3")
     if not 1e-14 <= sa.rational_tol <= 1e-4:
-        fail(p + "sampler.rational_tol", sa.rational_tol, "1e-14 <= rational_tol <= 1e-4 (float64 resolves about 1e-14)")
+        fail(
+            p + "sampler.rational_tol", sa.rational_tol, "1e-14 <= rational_tol <= 1e-4 (float64 resolves about 1e-14)"
+        )
     if not sa.trajectory_length > 0:
         fail(p + "sampler.trajectory_length", sa.trajectory_length, "trajectory_length > 0")
 
@@ -169,16 +180,26 @@ def build_slhmc(ctx: BuildContext):
     net = ctx.model if kind.needs_model else None
     th = theory_kind(ens.theory)
     effective = [SmearedPseudofermion(t, net) for t in effective_fermion_terms(ens)]
-    return slhmc(th.action(ens.theory), th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
-                 effective, s.n_steps, s.gauge_steps, s.integrator, s.trajectory_length)
+    return slhmc(
+        th.action(ens.theory),
+        th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
+        effective,
+        s.n_steps,
+        s.gauge_steps,
+        s.integrator,
+        s.trajectory_length,
+    )
 
 
 def _validate_slhmc(ens, p: str) -> None:
     validate_hmc(ens, p)
     th = ens.theory
     if not THEORIES.lookup(th.name).has_dynamical_fermions(th):
-        fail(p + "theory.fermion", th.fermion, "staggered or wilson with dynamical flavours (self-learning "
-             "HMC smears a fermion action; n_flavours >= 1)")
+        fail(
+            p + "theory.fermion",
+            th.fermion,
+            "staggered or wilson with dynamical flavours (self-learning HMC smears a fermion action; n_flavours >= 1)",
+        )
     m_eff = ens.sampler.options["m_eff"]
     if not isinstance(m_eff, (int, float)) or not math.isfinite(m_eff):
         fail(p + "sampler.options.m_eff", m_eff, "a finite number")
@@ -203,25 +224,53 @@ def build_flow_mcmc(ctx: BuildContext):
 
 # --- the built-in kinds --------------------------------------------------------------------
 
-SAMPLERS.register(SamplerKind(
-    name="hmc", build=build_hmc, reads=HMC_KEYS, config=HMCOptions, validate=_validate_hmc_options,
-    counters=HMC_COUNTERS, reference=True,
-    doc="hybrid Monte Carlo (RHMC with rooted staggered fermions)",
-))
-SAMPLERS.register(SamplerKind(
-    name="slhmc", build=build_slhmc, reads=HMC_KEYS, config=SLHMCOptions, validate=_validate_slhmc,
-    model_family="smearing", theories=("su",), counters=HMC_COUNTERS,
-    doc="self-learning HMC: MD on the fermion action at m_eff on links smeared by a trained network",
-))
-SAMPLERS.register(SamplerKind(
-    name="slhmc_thin", build=build_slhmc, reads=HMC_KEYS, config=SLHMCOptions, validate=_validate_slhmc,
-    theories=("su",), counters=HMC_COUNTERS, label="no network",
-    doc="self-learning HMC without a network: MD on the fermion action at m_eff on thin links",
-))
-SAMPLERS.register(SamplerKind(
-    name="flow", build=build_flow_mcmc, model_family="flow", theories=("phi4", "u1"),
-    doc="independence Metropolis with proposals from a trained normalizing flow",
-))
+SAMPLERS.register(
+    SamplerKind(
+        name="hmc",
+        build=build_hmc,
+        reads=HMC_KEYS,
+        config=HMCOptions,
+        validate=_validate_hmc_options,
+        counters=HMC_COUNTERS,
+        reference=True,
+        doc="hybrid Monte Carlo (RHMC with rooted staggered fermions)",
+    )
+)
+SAMPLERS.register(
+    SamplerKind(
+        name="slhmc",
+        build=build_slhmc,
+        reads=HMC_KEYS,
+        config=SLHMCOptions,
+        validate=_validate_slhmc,
+        model_family="smearing",
+        theories=("su",),
+        counters=HMC_COUNTERS,
+        doc="self-learning HMC: MD on the fermion action at m_eff on links smeared by a trained network",
+    )
+)
+SAMPLERS.register(
+    SamplerKind(
+        name="slhmc_thin",
+        build=build_slhmc,
+        reads=HMC_KEYS,
+        config=SLHMCOptions,
+        validate=_validate_slhmc,
+        theories=("su",),
+        counters=HMC_COUNTERS,
+        label="no network",
+        doc="self-learning HMC without a network: MD on the fermion action at m_eff on thin links",
+    )
+)
+SAMPLERS.register(
+    SamplerKind(
+        name="flow",
+        build=build_flow_mcmc,
+        model_family="flow",
+        theories=("phi4", "u1"),
+        doc="independence Metropolis with proposals from a trained normalizing flow",
+    )
+)
 
 
 def sampler_options(ens):

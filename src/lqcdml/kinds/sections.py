@@ -13,8 +13,15 @@ import dataclasses
 from typing import Any
 
 from ..config.errors import ConfigError
-from ..config.schema import ChainConfig, EnsembleConfig, EstimatorConfig, MeasureConfig, ModelConfig, SamplerConfig, \
-    TheoryConfig
+from ..config.schema import (
+    ChainConfig,
+    EnsembleConfig,
+    EstimatorConfig,
+    MeasureConfig,
+    ModelConfig,
+    SamplerConfig,
+    TheoryConfig,
+)
 from ..config.sections import typed_section
 from .estimators import ESTIMATORS
 from .models import MODELS, check_model_fits
@@ -80,8 +87,9 @@ def type_ensemble(data: Any, prefix: str, lenient: bool = False) -> EnsembleConf
         sampler=sampler,
         chain=typed_section(ChainConfig, data.get("chain"), prefix + ".chain", lenient=lenient),
         measure=typed_section(MeasureConfig, data.get("measure"), prefix + ".measure", lenient=lenient),
-        estimator=_kind_section(ESTIMATORS, EstimatorConfig, "kind", data.get("estimator"), prefix + ".estimator",
-                                lenient),
+        estimator=_kind_section(
+            ESTIMATORS, EstimatorConfig, "kind", data.get("estimator"), prefix + ".estimator", lenient
+        ),
     )
     kind = SAMPLERS.lookup(sampler.name)
     if kind.needs_model:
@@ -89,12 +97,19 @@ def type_ensemble(data: Any, prefix: str, lenient: bool = False) -> EnsembleConf
         if not lenient:  # before the training section, which the model kind's trainer types
             check_model_fits(ens.model.kind, theory.name, kind.model_family, sampler.name, prefix + ".")
         trainer = TRAINERS.lookup(MODELS.lookup(ens.model.kind).trainer)
-        ens.train = typed_section(trainer.config, data.get("train"), prefix + ".train",
-                                  f"the trainer {trainer.name!r} of model.kind = {ens.model.kind!r}", lenient)
+        ens.train = typed_section(
+            trainer.config,
+            data.get("train"),
+            prefix + ".train",
+            f"the trainer {trainer.name!r} of model.kind = {ens.model.kind!r}",
+            lenient,
+        )
     elif not lenient:
         for section in ("model", "train"):
             if data.get(section) is not None:
                 users = ", ".join(k.name for k in SAMPLERS if k.needs_model)
-                raise ConfigError(f"{prefix}.{section}: a section for sampler.name = {sampler.name!r}, which uses no "
-                                  f"trained model; allowed: leave it out, or a sampler with a model ({users})")
+                raise ConfigError(
+                    f"{prefix}.{section}: a section for sampler.name = {sampler.name!r}, which uses no "
+                    f"trained model; allowed: leave it out, or a sampler with a model ({users})"
+                )
     return ens

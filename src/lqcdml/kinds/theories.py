@@ -25,8 +25,16 @@ from ..theories import Action, Phi4Action, WilsonGaugeAction
 from ..theories.phi4 import CONVENTIONS
 from .registry import Kind, Registry
 
-__all__ = ["TheoryKind", "THEORIES", "Phi4Theory", "U1Theory", "SUTheory", "FERMIONS", "staggered_fields",
-           "theory_kind"]
+__all__ = [
+    "TheoryKind",
+    "THEORIES",
+    "Phi4Theory",
+    "U1Theory",
+    "SUTheory",
+    "FERMIONS",
+    "staggered_fields",
+    "theory_kind",
+]
 
 FERMIONS = ("none", "staggered", "wilson")
 
@@ -184,7 +192,9 @@ def _fermion_terms(th, tol: float = 1e-10, rational_tol: float = 1e-12) -> list:
         return []
     if th.fermion == "wilson":
         return [WilsonPseudofermion(op, tol=tol)]
-    return [StaggeredPseudofermion(op, nf, tol=tol, rational_tol=rational_tol) for nf in staggered_fields(th.n_flavours)]
+    return [
+        StaggeredPseudofermion(op, nf, tol=tol, rational_tol=rational_tol) for nf in staggered_fields(th.n_flavours)
+    ]
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -225,8 +235,11 @@ def _gauge_checks(ens, p: str) -> None:
         if not th.fermion_mass > 0:
             fail(p + "theory.fermion_mass", th.fermion_mass, "fermion_mass > 0 for staggered fermions")
         if th.n_flavours < 0:
-            fail(p + "theory.n_flavours", th.n_flavours,
-                 "n_flavours >= 0 for staggered fermions (0: quenched, valence quarks only)")
+            fail(
+                p + "theory.n_flavours",
+                th.n_flavours,
+                "n_flavours >= 0 for staggered fermions (0: quenched, valence quarks only)",
+            )
     if th.fermion == "wilson":
         if th.n_flavours != 2:
             fail(p + "theory.n_flavours", th.n_flavours, "2 for Wilson fermions")
@@ -237,8 +250,12 @@ def _gauge_checks(ens, p: str) -> None:
 def _u1_checks(ens, p: str) -> None:
     th = ens.theory
     if th.fermion != "none" and (th.fermion != "staggered" or th.n_flavours != 0):
-        fail(p + "theory.fermion", th.fermion, "none for theory.name = 'u1', or staggered with n_flavours = 0 "
-             "(U(1) takes quenched valence staggered quarks; dynamical fermions need SU(N))")
+        fail(
+            p + "theory.fermion",
+            th.fermion,
+            "none for theory.name = 'u1', or staggered with n_flavours = 0 "
+            "(U(1) takes quenched valence staggered quarks; dynamical fermions need SU(N))",
+        )
     _gauge_checks(ens, p)
     if len(th.lattice) != 2 and not ens.measure.observables:
         fail(p + "measure.observables", [], "an explicit list for U(1) outside 2D (the default has the 2D charge)")
@@ -252,22 +269,46 @@ def _su_checks(ens, p: str) -> None:
 
 # --- the built-in kinds --------------------------------------------------------------------
 
-THEORIES.register(TheoryKind(
-    name="phi4", config=Phi4Theory, validate=_phi4_checks, links=False,
-    group=lambda th: Real(), action=lambda th: Phi4Action(th.m2, th.lam, th.convention),
-    cheap_observable=lambda th: ("abs_magnetization", abs_magnetization), hot_start=_scalar_start,
-    doc="real scalar phi^4 (2D, 3D, ...)",
-))
-THEORIES.register(TheoryKind(
-    name="u1", config=U1Theory, validate=_u1_checks, links=True,
-    group=lambda th: U1(), action=_gauge_action, cheap_observable=_plaquette, hot_start=_haar,
-    fermion_operator=_fermion_operator, fermion_terms=_fermion_terms,
-    doc="compact U(1) gauge theory, Wilson action (quenched; valence staggered quarks)",
-))
-THEORIES.register(TheoryKind(
-    name="su", config=SUTheory, validate=_su_checks, links=True,
-    group=lambda th: SU(th.n_colors), action=_gauge_action, cheap_observable=_plaquette, hot_start=_haar,
-    fermion_operator=_fermion_operator, fermion_terms=_fermion_terms,
-    doc="SU(N) gauge theory, Wilson action, with dynamical staggered (RHMC) or Wilson quarks",
-))
-
+THEORIES.register(
+    TheoryKind(
+        name="phi4",
+        config=Phi4Theory,
+        validate=_phi4_checks,
+        links=False,
+        group=lambda th: Real(),
+        action=lambda th: Phi4Action(th.m2, th.lam, th.convention),
+        cheap_observable=lambda th: ("abs_magnetization", abs_magnetization),
+        hot_start=_scalar_start,
+        doc="real scalar phi^4 (2D, 3D, ...)",
+    )
+)
+THEORIES.register(
+    TheoryKind(
+        name="u1",
+        config=U1Theory,
+        validate=_u1_checks,
+        links=True,
+        group=lambda th: U1(),
+        action=_gauge_action,
+        cheap_observable=_plaquette,
+        hot_start=_haar,
+        fermion_operator=_fermion_operator,
+        fermion_terms=_fermion_terms,
+        doc="compact U(1) gauge theory, Wilson action (quenched; valence staggered quarks)",
+    )
+)
+THEORIES.register(
+    TheoryKind(
+        name="su",
+        config=SUTheory,
+        validate=_su_checks,
+        links=True,
+        group=lambda th: SU(th.n_colors),
+        action=_gauge_action,
+        cheap_observable=_plaquette,
+        hot_start=_haar,
+        fermion_operator=_fermion_operator,
+        fermion_terms=_fermion_terms,
+        doc="SU(N) gauge theory, Wilson action, with dynamical staggered (RHMC) or Wilson quarks",
+    )
+)

@@ -26,8 +26,15 @@ from .registry import Kind, Registry
 from .samplers import SAMPLERS, BuildContext, effective_fermion_terms
 from .theories import theory_kind
 
-__all__ = ["TrainerKind", "TRAINERS", "ReverseKLTrain", "SLHMCTrain", "trainer_kind", "initial_model",
-           "TrainingInputError"]
+__all__ = [
+    "TrainerKind",
+    "TRAINERS",
+    "ReverseKLTrain",
+    "SLHMCTrain",
+    "trainer_kind",
+    "initial_model",
+    "TrainingInputError",
+]
 
 
 class TrainingInputError(LqcdmlError, ValueError):
@@ -203,32 +210,37 @@ def _slhmc(ens, device, source_configs) -> Any:
     effective = effective_fermion_terms(ens)
     if tr.method == "offline":
         if source_configs is None:
-            raise TrainingInputError(f"train.method = 'offline' needs the configurations of train.source = "
-                                     f"{tr.source!r} (lqcdml train --source-store PATH)")
-        return OfflineSLHMCTrainer(net, source_configs.to(device), exact, effective, tr.batch, tr.lr, tr.seed,
-                                   tr.loss == "centred")
+            raise TrainingInputError(
+                f"train.method = 'offline' needs the configurations of train.source = "
+                f"{tr.source!r} (lqcdml train --source-store PATH)"
+            )
+        return OfflineSLHMCTrainer(
+            net, source_configs.to(device), exact, effective, tr.batch, tr.lr, tr.seed, tr.loss == "centred"
+        )
     dtype = th.field_dtype(ens.theory, "float64")
     gens = make_generators(replica_seed(tr.seed, 0), ens.chain.n_chains, device)
     if source_configs is not None:  # continue from the last configurations of a thermalised ensemble
         if source_configs.shape[0] < ens.chain.n_chains:
-            raise TrainingInputError(f"train.source = {tr.source!r} has {source_configs.shape[0]} configurations; "
-                                     f"allowed: at least chain.n_chains = {ens.chain.n_chains} to start online training")
-        fields = source_configs[-ens.chain.n_chains:].to(device=device, dtype=dtype)
+            raise TrainingInputError(
+                f"train.source = {tr.source!r} has {source_configs.shape[0]} configurations; "
+                f"allowed: at least chain.n_chains = {ens.chain.n_chains} to start online training"
+            )
+        fields = source_configs[-ens.chain.n_chains :].to(device=device, dtype=dtype)
     else:
         fields = th.start(ens.theory, ens.chain.start, gens, dtype, device)
     start = ChainState.initial(fields, gens)
-    return OnlineSLHMCTrainer(net, lambda model: _sampler(ens, model, dtype, device), exact, effective,
-                              start, tr.lr, tr.loss == "centred")
+    return OnlineSLHMCTrainer(
+        net, lambda model: _sampler(ens, model, dtype, device), exact, effective, start, tr.lr, tr.loss == "centred"
+    )
 
 
 def _evaluate_slhmc(ens, trainer, source, device) -> dict:
     from ..train import equilibrium_acceptance
 
     hist = trainer.history
-    quality = ({"final_acceptance": _thinned_tail(hist["acceptance"], len(hist["loss"]))}
-               if "acceptance" in hist else {})
+    quality = {"final_acceptance": _thinned_tail(hist["acceptance"], len(hist["loss"]))} if "acceptance" in hist else {}
     if source is not None:  # the trained chain's acceptance at equilibrium, from the source's configurations
-        probe = source[-min(len(source), ens.train.probe):]
+        probe = source[-min(len(source), ens.train.probe) :]
         sampler = _sampler(ens, trainer.net.eval().requires_grad_(False), probe.dtype, device)
         quality["fresh"] = equilibrium_acceptance(sampler, probe.to(device), ens.train.seed + 1)
     return quality
@@ -236,14 +248,38 @@ def _evaluate_slhmc(ens, trainer, source, device) -> dict:
 
 # --- the built-in kinds --------------------------------------------------------------------
 
-TRAINERS.register(TrainerKind(
-    name="reverse_kl", config=ReverseKLTrain, validate=_reverse_kl_checks, build=_reverse_kl, evaluate=_evaluate_flow,
-    hashed=("steps", "batch", "lr", "schedule", "min_lr_ratio", "dtype", "seed", "checkpoint_every", "ess_samples",
-            "grad_clip"),
-    doc="reverse Kullback-Leibler training of a normalizing flow on its own samples",
-))
-TRAINERS.register(TrainerKind(
-    name="slhmc", config=SLHMCTrain, validate=_slhmc_checks, build=_slhmc, evaluate=_evaluate_slhmc,
-    hashed=("method", "loss", "steps", "batch", "lr", "seed", "source"), uses_source=True, covers_sampler=True,
-    doc="online or offline regression of the smeared effective fermion action on the exact one",
-))
+TRAINERS.register(
+    TrainerKind(
+        name="reverse_kl",
+        config=ReverseKLTrain,
+        validate=_reverse_kl_checks,
+        build=_reverse_kl,
+        evaluate=_evaluate_flow,
+        hashed=(
+            "steps",
+            "batch",
+            "lr",
+            "schedule",
+            "min_lr_ratio",
+            "dtype",
+            "seed",
+            "checkpoint_every",
+            "ess_samples",
+            "grad_clip",
+        ),
+        doc="reverse Kullback-Leibler training of a normalizing flow on its own samples",
+    )
+)
+TRAINERS.register(
+    TrainerKind(
+        name="slhmc",
+        config=SLHMCTrain,
+        validate=_slhmc_checks,
+        build=_slhmc,
+        evaluate=_evaluate_slhmc,
+        hashed=("method", "loss", "steps", "batch", "lr", "seed", "source"),
+        uses_source=True,
+        covers_sampler=True,
+        doc="online or offline regression of the smeared effective fermion action on the exact one",
+    )
+)

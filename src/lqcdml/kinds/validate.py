@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..config.errors import fail
-from ..config.seeds import MAX_REPLICAS, TORCH_SEED_MAX
 from ..config.schema import EnsembleConfig, RootConfig
+from ..config.seeds import MAX_REPLICAS, TORCH_SEED_MAX
 from ..config.validate import RENAMED_OBSERVABLES
 from .estimators import ESTIMATORS
 from .models import MODELS, check_model_fits
@@ -52,8 +52,11 @@ def validate_ensemble(ens: EnsembleConfig, p: str) -> None:
         theory.validate(ens, p)
     sampler = SAMPLERS.lookup(ens.sampler.name, p + "sampler.name")
     if not sampler.samples(th.name):
-        fail(p + "sampler.name", ens.sampler.name, f"for theory.name = {th.name!r}: "
-             + ", ".join(k.name for k in SAMPLERS if k.samples(th.name)))
+        fail(
+            p + "sampler.name",
+            ens.sampler.name,
+            f"for theory.name = {th.name!r}: " + ", ".join(k.name for k in SAMPLERS if k.samples(th.name)),
+        )
     if sampler.validate is not None:
         sampler.validate(ens, p)
     if sampler.needs_model:
@@ -121,8 +124,11 @@ def _validate_start_from(cfg: RootConfig, name: str, ens: EnsembleConfig) -> Non
             fail(key, source, f"an ensemble of the same fields (its theory.{field} is {theirs!r}, this one's {mine!r})")
     for field in ("n_chains", "replicas"):
         if getattr(src.chain, field) < getattr(ens.chain, field):
-            fail(key, source, f"an ensemble with chain.{field} >= {getattr(ens.chain, field)} "
-                 f"(it has {getattr(src.chain, field)})")
+            fail(
+                key,
+                source,
+                f"an ensemble with chain.{field} >= {getattr(ens.chain, field)} (it has {getattr(src.chain, field)})",
+            )
 
 
 def _validate_training_source(cfg: RootConfig, name: str, ens: EnsembleConfig) -> None:
@@ -141,5 +147,9 @@ def _validate_training_source(cfg: RootConfig, name: str, ens: EnsembleConfig) -
     mine, theirs = dataclasses.asdict(ens.theory), dataclasses.asdict(src)
     for field in [*mine, *(k for k in theirs if k not in mine)]:
         if theirs.get(field) != mine.get(field):
-            fail(key, source, f"an ensemble of the same theory (its theory.{field} is {theirs.get(field)!r}, this "
-                 f"one's {mine.get(field)!r})")
+            fail(
+                key,
+                source,
+                f"an ensemble of the same theory (its theory.{field} is {theirs.get(field)!r}, this "
+                f"one's {mine.get(field)!r})",
+            )

@@ -52,9 +52,7 @@ def abelian_flux_links(
         lmu, lnu = shape[mu], shape[nu]
         for j, q in enumerate(quanta):
             theta[nu, ..., j] += 2 * math.pi * q * x[mu] / (lmu * lnu)
-            theta[mu, ..., j] += torch.where(
-                x[mu] == lmu - 1, -2 * math.pi * q * x[nu] / lnu, 0.0
-            )
+            theta[mu, ..., j] += torch.where(x[mu] == lmu - 1, -2 * math.pi * q * x[nu] / lnu, 0.0)
     if isinstance(group, U1):
         return theta[..., 0].unsqueeze(0).to(dtype or torch.float64)
     phases = torch.polar(torch.ones_like(theta), theta)

@@ -17,8 +17,5 @@ def gauge_transform(links: torch.Tensor, omega: torch.Tensor, group: GaugeGroup)
     of group elements (angles for U(1)).
     """
     dim = links.shape[1]
-    out = [
-        group.mul(group.mul(omega, links[:, mu]), group.adj(shift(omega, mu)))
-        for mu in range(dim)
-    ]
+    out = [group.mul(group.mul(omega, links[:, mu]), group.adj(shift(omega, mu))) for mu in range(dim)]
     return torch.stack(out, dim=1)

@@ -59,9 +59,7 @@ def shift(
     return out * torch.tensor(values, dtype=dtype, device=field.device).reshape(shape)
 
 
-def coordinates(
-    shape: Sequence[int], device: torch.device | str | None = None
-) -> list[torch.Tensor]:
+def coordinates(shape: Sequence[int], device: torch.device | str | None = None) -> list[torch.Tensor]:
     """Integer coordinate grids ``x_mu`` of a lattice, each of shape ``shape``."""
     ranges = [torch.arange(int(L), device=device) for L in shape]
     return list(torch.meshgrid(*ranges, indexing="ij"))
@@ -73,9 +71,7 @@ def parity(shape: Sequence[int], device: torch.device | str | None = None) -> to
     return torch.remainder(total, 2)
 
 
-def checkerboard(
-    shape: Sequence[int], which: int = 0, device: torch.device | str | None = None
-) -> torch.Tensor:
+def checkerboard(shape: Sequence[int], which: int = 0, device: torch.device | str | None = None) -> torch.Tensor:
     """Boolean mask of the sites with parity ``which`` (0: even, 1: odd).
 
     A checkerboard is a proper two-colouring of the periodic lattice only if every

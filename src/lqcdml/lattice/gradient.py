@@ -11,9 +11,7 @@ from .groups import Manifold
 __all__ = ["algebra_gradient"]
 
 
-def algebra_gradient(
-    fn: Callable[[torch.Tensor], torch.Tensor], q: torch.Tensor, group: Manifold
-) -> torch.Tensor:
+def algebra_gradient(fn: Callable[[torch.Tensor], torch.Tensor], q: torch.Tensor, group: Manifold) -> torch.Tensor:
     """Derivative of ``fn`` along ``exp(i w^a t^a) q`` at ``w = 0``, as an algebra element.
 
     ``fn`` maps a batch of fields to one value per chain (``[B]``; chains are

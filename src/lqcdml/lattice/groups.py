@@ -113,8 +113,9 @@ class GaugeGroup(Manifold):
         """Haar-random elements, ``[B, *shape, *internal]``, chain ``b`` from ``gens[b]``."""
 
     @abstractmethod
-    def near_identity(self, gens: Generators, shape: Sequence[int], eps: float,
-                      dtype: torch.dtype = ...) -> torch.Tensor:
+    def near_identity(
+        self, gens: Generators, shape: Sequence[int], eps: float, dtype: torch.dtype = ...
+    ) -> torch.Tensor:
         """Random elements ``eps`` away from the identity."""
 
     @abstractmethod
@@ -219,12 +220,12 @@ class SU(GaugeGroup):
                 a = torch.zeros(n, n, dtype=torch.complex128)
                 a[j, k], a[k, j] = -0.5j, 0.5j  # type: ignore[assignment]  # torch stub: no complex
                 gens += [s, a]
-        for l in range(1, n):
+        for m in range(1, n):
             d = torch.zeros(n, n, dtype=torch.complex128)
-            norm = 1.0 / math.sqrt(2.0 * l * (l + 1))
-            for j in range(l):
+            norm = 1.0 / math.sqrt(2.0 * m * (m + 1))
+            for j in range(m):
                 d[j, j] = norm
-            d[l, l] = -l * norm
+            d[m, m] = -m * norm
             gens.append(d)
         return torch.stack(gens)
 
@@ -253,9 +254,7 @@ class SU(GaugeGroup):
         and keeps the measure invariant.
         """
         rdt = _real_dtype(dtype)
-        z = torch.complex(
-            randn(gens, (*shape, self.n, self.n), rdt), randn(gens, (*shape, self.n, self.n), rdt)
-        )
+        z = torch.complex(randn(gens, (*shape, self.n, self.n), rdt), randn(gens, (*shape, self.n, self.n), rdt))
         q, r = torch.linalg.qr(z)
         d = torch.diagonal(r, dim1=-2, dim2=-1)
         q = q * (d / d.abs()).unsqueeze(-2)

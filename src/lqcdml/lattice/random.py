@@ -16,9 +16,7 @@ __all__ = ["make_generators", "randn", "rand", "generator_states", "restore_gene
 Generators = Sequence[torch.Generator]
 
 
-def make_generators(
-    seed: int, n_chains: int, device: torch.device | str = "cpu"
-) -> list[torch.Generator]:
+def make_generators(seed: int, n_chains: int, device: torch.device | str = "cpu") -> list[torch.Generator]:
     """Generators for chains ``0..n_chains-1``, seeded from ``(seed, chain index)``.
 
     The per-chain seed mixes the run seed and the chain index with a fixed odd
@@ -43,9 +41,7 @@ def randn(
 ) -> torch.Tensor:
     """Standard normal numbers of shape ``[len(gens), *shape]``, chain ``b`` from ``gens[b]``."""
     device = device if device is not None else gens[0].device
-    return torch.stack(
-        [torch.randn(tuple(shape), generator=g, dtype=dtype, device=device) for g in gens]
-    )
+    return torch.stack([torch.randn(tuple(shape), generator=g, dtype=dtype, device=device) for g in gens])
 
 
 def rand(
@@ -56,9 +52,7 @@ def rand(
 ) -> torch.Tensor:
     """Uniform numbers in [0, 1) of shape ``[len(gens), *shape]``, chain ``b`` from ``gens[b]``."""
     device = device if device is not None else gens[0].device
-    return torch.stack(
-        [torch.rand(tuple(shape), generator=g, dtype=dtype, device=device) for g in gens]
-    )
+    return torch.stack([torch.rand(tuple(shape), generator=g, dtype=dtype, device=device) for g in gens])
 
 
 def generator_states(gens: Generators) -> list[torch.Tensor]:
@@ -66,9 +60,7 @@ def generator_states(gens: Generators) -> list[torch.Tensor]:
     return [g.get_state().clone() for g in gens]
 
 
-def restore_generators(
-    states: Sequence[torch.Tensor], device: torch.device | str = "cpu"
-) -> list[torch.Generator]:
+def restore_generators(states: Sequence[torch.Tensor], device: torch.device | str = "cpu") -> list[torch.Generator]:
     """New generators on ``device`` set to ``states``.
 
     CPU and CUDA generators are different algorithms (Mersenne twister, Philox) with states

@@ -52,8 +52,14 @@ class _SiteCoupling(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, tables: SiteConvNet, reverse: bool, x_frozen: torch.Tensor, x_active: torch.Tensor,
-                *params: torch.Tensor | None):
+    def forward(
+        ctx,
+        tables: SiteConvNet,
+        reverse: bool,
+        x_frozen: torch.Tensor,
+        x_active: torch.Tensor,
+        *params: torch.Tensor | None,
+    ):
         out, state = tables.run(x_frozen.unsqueeze(0), params)
         s, t = out[0], out[1]
         if reverse:
@@ -71,8 +77,10 @@ class _SiteCoupling(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor, grad_log_det: torch.Tensor):
         if torch.is_grad_enabled():  # create_graph=True: refuse rather than drop the second derivative
-            raise RuntimeError("affine coupling on site lists: first derivatives only (create_graph=True); "
-                               "use the masked formulation (fast=False) for higher ones")
+            raise RuntimeError(
+                "affine coupling on site lists: first derivatives only (create_graph=True); "
+                "use the masked formulation (fast=False) for higher ones"
+            )
         kept, scale, *params = ctx.saved_tensors
         grad_out = torch.empty((2, *grad_y.shape), dtype=grad_y.dtype, device=grad_y.device)
         grad_x_active = grad_y * scale
@@ -135,7 +143,9 @@ class AffineCoupling(InvertibleLayer):
         self.register_buffer("active_sites", active_sites, persistent=False)
         if all(extent % 2 == 0 for extent in mask.shape):
             for parity in (0, 1):
-                if torch.equal(frozen_sites.cpu(), torch.nonzero(checkerboard(mask.shape, parity).reshape(-1)).flatten()):
+                if torch.equal(
+                    frozen_sites.cpu(), torch.nonzero(checkerboard(mask.shape, parity).reshape(-1)).flatten()
+                ):
                     self.parity = parity
 
     def _scale_shift(self, x_frozen: torch.Tensor):
@@ -146,13 +156,13 @@ class AffineCoupling(InvertibleLayer):
     def couple(self, x_frozen: torch.Tensor, x_active: torch.Tensor, reverse: bool = False):
         """The map on site lists (fast path): ``x_frozen [N_f, B]``, ``x_active [N_a, B]`` (sites in
         increasing flat index) to ``(y_active [N_a, B], log|det| [B])``; ``reverse``: the inverse map."""
-        return _SiteCoupling.apply(self.conditioner, reverse, x_frozen, x_active,
-                                   *SiteConvNet.parameters_of(self.net))
+        return _SiteCoupling.apply(self.conditioner, reverse, x_frozen, x_active, *SiteConvNet.parameters_of(self.net))
 
     def _map_sites(self, x: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
         sites = x.reshape(x.shape[0], -1).t()
-        y_active, log_det = self.couple(sites.index_select(0, self.frozen_sites),
-                                        sites.index_select(0, self.active_sites), reverse)
+        y_active, log_det = self.couple(
+            sites.index_select(0, self.frozen_sites), sites.index_select(0, self.active_sites), reverse
+        )
         return sites.index_copy(0, self.active_sites, y_active).t().reshape(x.shape), log_det
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,7 +205,7 @@ class CheckerboardFlow(FlowModel):
 
     def _run(self, x: torch.Tensor, parities: list[int], layers, reverse: bool):
         sites = x.reshape(x.shape[0], -1).t().index_select(0, self.order)
-        halves = [sites[: self.half], sites[self.half:]]
+        halves = [sites[: self.half], sites[self.half :]]
         log_det = None
         for layer, p in zip(layers, parities):
             halves[1 - p], ld = layer.couple(halves[p], halves[1 - p], reverse)
@@ -238,8 +248,9 @@ def phi4_flow(
     even, odd = checkerboard_masks(tuple(shape))
     dim = len(shape)
     layers = [
-        AffineCoupling(even if i % 2 == 0 else odd, conv_net(dim, 1, 2, list(hidden), kernel, activation, "tanh"),
-                       fast=fast)
+        AffineCoupling(
+            even if i % 2 == 0 else odd, conv_net(dim, 1, 2, list(hidden), kernel, activation, "tanh"), fast=fast
+        )
         for i in range(n_layers)
     ]
     return CheckerboardFlow(NormalPrior(tuple(shape), prior_scale), layers, tuple(shape))

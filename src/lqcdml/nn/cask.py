@@ -38,8 +38,7 @@ class CASKBlock(torch.nn.Module):
     """One attention block: query/key/value stout layers, attention over ``1 x s``
     rectangles (``s = 1..extent``), then a final stout layer (all with ``loops``)."""
 
-    def __init__(self, group: SU, dim: int, loops: Sequence[str] = ("plaquette",), extent: int = 2,
-                 init: float = 0.0):
+    def __init__(self, group: SU, dim: int, loops: Sequence[str] = ("plaquette",), extent: int = 2, init: float = 0.0):
         super().__init__()
         if int(extent) != extent or extent < 1:
             raise ValueError(f"cask extent = {extent!r}; allowed: an integer >= 1")
@@ -50,8 +49,9 @@ class CASKBlock(torch.nn.Module):
         self.final = StoutLayer(group, dim, loops, init)
         self.scale = math.pi / (4 * (group.n + 0.01))
 
-    def attention_staple(self, links: torch.Tensor, uq: torch.Tensor, uk: torch.Tensor,
-                         uv: torch.Tensor) -> torch.Tensor:
+    def attention_staple(
+        self, links: torch.Tensor, uq: torch.Tensor, uk: torch.Tensor, uv: torch.Tensor
+    ) -> torch.Tensor:
         """``sum_{nu, s} a_{mu nu s}(x) W_{mu nu s}(U^V)`` for every ``mu``: shape of ``links``."""
         out = []
         for mu in range(self.dim):
@@ -60,8 +60,9 @@ class CASKBlock(torch.nn.Module):
                 if nu == mu:
                     continue
                 for s in range(1, self.extent + 1):
-                    arg = (_re_tr(uq[:, mu] @ rectangle_staple(uk, mu, nu, s))
-                           - _re_tr(links[:, mu] @ rectangle_staple(links, mu, nu, s)))
+                    arg = _re_tr(uq[:, mu] @ rectangle_staple(uk, mu, nu, s)) - _re_tr(
+                        links[:, mu] @ rectangle_staple(links, mu, nu, s)
+                    )
                     a = torch.tan(self.scale * arg)
                     total = total + a[..., None, None] * rectangle_staple(uv, mu, nu, s)
             out.append(total)
@@ -80,7 +81,13 @@ def _re_tr(x: torch.Tensor) -> torch.Tensor:
     return torch.diagonal(x, dim1=-2, dim2=-1).sum(-1).real
 
 
-def cask_net(group: SU, dim: int, n_blocks: int, loops: Sequence[str] = ("plaquette", "polyakov"),
-             extent: int = 2, init: float = 0.0) -> GaugeCovariantNet:
+def cask_net(
+    group: SU,
+    dim: int,
+    n_blocks: int,
+    loops: Sequence[str] = ("plaquette", "polyakov"),
+    extent: int = 2,
+    init: float = 0.0,
+) -> GaugeCovariantNet:
     """``n_blocks`` CASK blocks in sequence."""
     return GaugeCovariantNet([CASKBlock(group, dim, loops, extent, init) for _ in range(n_blocks)])

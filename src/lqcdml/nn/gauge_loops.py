@@ -20,7 +20,7 @@ other ``L_mu - 1`` links of the line through ``x``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -78,7 +78,7 @@ def _inverse(path: Path) -> Path:
     return tuple((mu, -sign) for mu, sign in reversed(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def closing_paths(shape: str, mu: int, dim: int) -> tuple[Path, ...]:
     """Every path that closes a loop of ``shape`` through the link ``U_mu(x)``.
 

@@ -107,8 +107,10 @@ class Prior(nn.Module, ABC):
         if not self.domain.is_complex:
             return real
         if real not in _COMPLEX:
-            raise ValueError(f"{type(self).__name__}: precision = {real}; allowed: torch.float32, torch.float64 "
-                             f"(domain {self.domain.value!r} has complex fields)")
+            raise ValueError(
+                f"{type(self).__name__}: precision = {real}; allowed: torch.float32, torch.float64 "
+                f"(domain {self.domain.value!r} has complex fields)"
+            )
         return _COMPLEX[real]
 
     def resolve_dtype(self, dtype: torch.dtype | None) -> torch.dtype:
@@ -117,13 +119,19 @@ class Prior(nn.Module, ABC):
             return self.field_dtype()
         expected = self.field_dtype(real_dtype(dtype))
         if dtype != expected:
-            raise ValueError(f"{type(self).__name__}: dtype = {dtype}; allowed: {expected} "
-                             f"(domain {self.domain.value!r})")
+            raise ValueError(
+                f"{type(self).__name__}: dtype = {dtype}; allowed: {expected} (domain {self.domain.value!r})"
+            )
         return dtype
 
     @abstractmethod
-    def sample(self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
-               device: torch.device | str | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
         """``n`` draws ``[n, *shape]`` from ``generator`` (``device`` ``None``: the prior's)."""
 
     @abstractmethod

@@ -34,7 +34,12 @@ from .conv import PeriodicConv, kernel_offsets
 
 __all__ = ["SiteConvNet", "site_conv_supported"]
 
-_ACTIVATION_KINDS: dict[type, str] = {nn.LeakyReLU: "leaky_relu", nn.ReLU: "leaky_relu", nn.Tanh: "tanh", nn.SiLU: "silu"}
+_ACTIVATION_KINDS: dict[type, str] = {
+    nn.LeakyReLU: "leaky_relu",
+    nn.ReLU: "leaky_relu",
+    nn.Tanh: "tanh",
+    nn.SiLU: "silu",
+}
 
 
 def _activation(module: nn.Module | None) -> tuple[str | None, float]:
@@ -43,8 +48,10 @@ def _activation(module: nn.Module | None) -> tuple[str | None, float]:
         return None, 0.0
     kind = _ACTIVATION_KINDS.get(type(module))
     if kind is None:
-        raise ValueError(f"site convolution: activation {type(module).__name__}; allowed: "
-                         + ", ".join(t.__name__ for t in _ACTIVATION_KINDS))
+        raise ValueError(
+            f"site convolution: activation {type(module).__name__}; allowed: "
+            + ", ".join(t.__name__ for t in _ACTIVATION_KINDS)
+        )
     slope = float(module.negative_slope) if isinstance(module, nn.LeakyReLU) else 0.0
     if slope < 0:
         raise ValueError(f"site convolution: LeakyReLU negative_slope = {slope}; allowed: >= 0")
@@ -66,8 +73,10 @@ def _stages(net: nn.Sequential, dim: int) -> list[tuple[PeriodicConv, nn.Module 
             _activation(module)
             stages[-1] = (stages[-1][0], module)
         else:
-            raise ValueError(f"site convolution: {type(module).__name__} not after a convolution; "
-                             "allowed: PeriodicConv, each followed by at most one activation")
+            raise ValueError(
+                f"site convolution: {type(module).__name__} not after a convolution; "
+                "allowed: PeriodicConv, each followed by at most one activation"
+            )
     if not stages:
         raise ValueError("site convolution: the network has no convolution")
     return stages
@@ -82,15 +91,16 @@ def site_conv_supported(net: nn.Module, dim: int) -> bool:
     return True
 
 
-def _positions(coords: torch.Tensor, shape: tuple[int, ...], sites: torch.Tensor,
-               targets: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, bool]:
+def _positions(
+    coords: torch.Tensor, shape: tuple[int, ...], sites: torch.Tensor, targets: torch.Tensor, offsets: torch.Tensor
+) -> tuple[torch.Tensor, bool]:
     """``pos[k, n]``: the position in ``sites`` of site ``targets[n] + offsets[k]`` (periodic),
     ``len(sites)`` where it is not in ``sites``; and whether that happens."""
     n_sites = coords.shape[0]
     where = torch.full((n_sites,), len(sites), dtype=torch.long)
     where[sites] = torch.arange(len(sites))
     extents = torch.tensor(shape)
-    strides = torch.tensor([math.prod(shape[mu + 1:]) for mu in range(len(shape))])
+    strides = torch.tensor([math.prod(shape[mu + 1 :]) for mu in range(len(shape))])
     neighbours = ((coords[targets][None] + offsets[:, None]) % extents * strides).sum(-1)
     pos = where[neighbours]
     return pos, bool((pos == len(sites)).any())
@@ -164,8 +174,9 @@ def _activation_backward(stage: _Stage, grad: torch.Tensor, kept: torch.Tensor) 
     return grad
 
 
-def _stage_forward(stage: _Stage, fwd_index: torch.Tensor, x: torch.Tensor, batch: int,
-                   weight: torch.Tensor, bias: torch.Tensor | None):
+def _stage_forward(
+    stage: _Stage, fwd_index: torch.Tensor, x: torch.Tensor, batch: int, weight: torch.Tensor, bias: torch.Tensor | None
+):
     """``x [C, M_in B] -> (activated output [O, M_out B], the gathered input or None, kept)``."""
     c, o, k = stage.c_in, stage.c_out, stage.taps
     gathered = None
@@ -192,9 +203,19 @@ def _stage_forward(stage: _Stage, fwd_index: torch.Tensor, x: torch.Tensor, batc
     return out, gathered, kept
 
 
-def _stage_backward(stage: _Stage, bwd_index: torch.Tensor, g: torch.Tensor, batch: int,
-                    x: torch.Tensor, gathered: torch.Tensor | None, weight: torch.Tensor,
-                    kept: torch.Tensor, need_x: bool, need_w: bool, need_b: bool):
+def _stage_backward(
+    stage: _Stage,
+    bwd_index: torch.Tensor,
+    g: torch.Tensor,
+    batch: int,
+    x: torch.Tensor,
+    gathered: torch.Tensor | None,
+    weight: torch.Tensor,
+    kept: torch.Tensor,
+    need_x: bool,
+    need_w: bool,
+    need_b: bool,
+):
     """Gradients ``(x [C, M_in B], weight, bias)`` of one stage from that of its output ``[O, M_out B]``."""
     c, o, k = stage.c_in, stage.c_out, stage.taps
     g = _activation_backward(stage, g, kept)
@@ -249,8 +270,10 @@ class _SiteConvFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         if torch.is_grad_enabled():  # create_graph=True: refuse rather than drop the second derivative
-            raise RuntimeError("site convolution on site lists: first derivatives only (create_graph=True); "
-                               "use the masked formulation (fast=False) for higher ones")
+            raise RuntimeError(
+                "site convolution on site lists: first derivatives only (create_graph=True); "
+                "use the masked formulation (fast=False) for higher ones"
+            )
         needs = ctx.needs_input_grad
         gx, grads = ctx.net.run_backward(ctx.state, ctx.saved_tensors, grad, needs[1], needs[2:])
         return (None, gx, *grads)
@@ -269,8 +292,14 @@ class SiteConvNet(nn.Module):
     ``state_dict``.
     """
 
-    def __init__(self, net: nn.Sequential, shape: tuple[int, ...], sites_in: torch.Tensor,
-                 sites_out: torch.Tensor, gather: tuple[bool, bool] | None = None) -> None:
+    def __init__(
+        self,
+        net: nn.Sequential,
+        shape: tuple[int, ...],
+        sites_in: torch.Tensor,
+        sites_out: torch.Tensor,
+        gather: tuple[bool, bool] | None = None,
+    ) -> None:
         super().__init__()
         shape = tuple(int(s) for s in shape)
         dim = len(shape)
@@ -300,8 +329,11 @@ class SiteConvNet(nn.Module):
                 k_ = torch.arange(taps)[:, None, None]
                 bwd_pos = (k_ * c_in + torch.arange(c_in)[None, :, None]) * (m_out + bwd_pad) + bwd_pos[:, None, :]
             kind, slope = _activation(act)
-            stages.append(_Stage(c_in, c_out, taps, m_in, m_out, conv.native, fwd_gather, bwd_gather,
-                                 fwd_pad, bwd_pad, kind, slope))
+            stages.append(
+                _Stage(
+                    c_in, c_out, taps, m_in, m_out, conv.native, fwd_gather, bwd_gather, fwd_pad, bwd_pad, kind, slope
+                )
+            )
             self.register_buffer(f"fwd_{i}", fwd_pos.flatten().to(device), persistent=False)
             self.register_buffer(f"bwd_{i}", bwd_pos.flatten().to(device), persistent=False)
         self.stages: tuple[_Stage, ...] = tuple(stages)
@@ -330,8 +362,9 @@ class SiteConvNet(nn.Module):
             state.kept.append(kept)
         return h.view(h.shape[0], -1, batch), state
 
-    def run_backward(self, state: SiteConvState, params, grad: torch.Tensor, need_x: bool,
-                     need_params) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
+    def run_backward(
+        self, state: SiteConvState, params, grad: torch.Tensor, need_x: bool, need_params
+    ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
         """``(d/dx [C_0, M_in, B] or None, [d/dw_0, d/db_0, ...])`` from the gradient
         ``grad [C_last, M_out, B]`` of the output of ``run``; ``need_params[j]``: whether
         parameter ``j`` needs its gradient."""
@@ -342,8 +375,18 @@ class SiteConvNet(nn.Module):
         for i in reversed(range(len(self.stages))):
             bias = params[2 * i + 1]
             g, grads[2 * i], grads[2 * i + 1] = _stage_backward(
-                self.stages[i], buffers[f"bwd_{i}"], g, batch, state.inputs[i], state.gathered[i], params[2 * i],
-                state.kept[i], i > 0 or need_x, need_params[2 * i], bias is not None and need_params[2 * i + 1])
+                self.stages[i],
+                buffers[f"bwd_{i}"],
+                g,
+                batch,
+                state.inputs[i],
+                state.gathered[i],
+                params[2 * i],
+                state.kept[i],
+                i > 0 or need_x,
+                need_params[2 * i],
+                bias is not None and need_params[2 * i + 1],
+            )
         return (None if g is None else g.view(g.shape[0], -1, batch)), grads
 
     def forward(self, net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,9 @@ class StoutLayer(torch.nn.Module):
         super().__init__()
         unknown = [t for t in loops if t not in LOOP_TYPES]
         if unknown or not loops:
-            raise ValueError(f"stout layer loops = {list(loops)}; allowed: a non-empty subset of {', '.join(LOOP_TYPES)}")
+            raise ValueError(
+                f"stout layer loops = {list(loops)}; allowed: a non-empty subset of {', '.join(LOOP_TYPES)}"
+            )
         self.group, self.dim, self.loops = group, int(dim), tuple(dict.fromkeys(loops))
         for t in self.loops:
             shape = (self.dim,) if t == "polyakov" else ()
@@ -84,7 +86,8 @@ class GaugeCovariantNet(torch.nn.Module):
         return links
 
 
-def stout_net(group: SU, dim: int, n_layers: int, loops: Sequence[str] = ("plaquette", "polyakov"),
-              init: float = 0.0) -> GaugeCovariantNet:
+def stout_net(
+    group: SU, dim: int, n_layers: int, loops: Sequence[str] = ("plaquette", "polyakov"), init: float = 0.0
+) -> GaugeCovariantNet:
     """``n_layers`` trainable stout layers (the covariant net of self-learning HMC)."""
     return GaugeCovariantNet([StoutLayer(group, dim, loops, init) for _ in range(n_layers)])

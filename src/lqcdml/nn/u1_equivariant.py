@@ -110,9 +110,7 @@ def _half_angles(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.sin(0.5 * (math.pi - u.abs())), torch.sin(0.5 * u)
 
 
-def projection_mixture(
-    u: torch.Tensor, s: torch.Tensor, w: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def projection_mixture(u: torch.Tensor, s: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(g(u), g'(u))`` for ``u in [-pi, pi]``.
 
     ``u``: ``[B, L...]``; ``s`` (log-scales) and ``w`` (weights, summing to 1 on axis 1):
@@ -152,9 +150,7 @@ def projection_mixture_inverse(
     return u0 - (g - v) / dg
 
 
-def circle_map(
-    p: torch.Tensor, s: torch.Tensor, w: torch.Tensor, t: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def circle_map(p: torch.Tensor, s: torch.Tensor, w: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(h(p), h'(p))`` with ``h(p) = wrap(g(wrap(p - t)) + t)``; ``p, t``: ``[B, L...]``."""
     g, dg = projection_mixture(wrap(p - t), s, w)
     return wrap(g + t), dg
@@ -181,20 +177,14 @@ def u1_link_masks(
     if offset not in (0, 1, 2, 3):
         raise ValueError(f"u1 coupling: offset = {offset!r}; allowed: 0, 1, 2, 3")
     if len(shape) != 2:
-        raise ValueError(
-            f"u1 coupling: lattice shape {tuple(shape)}; allowed: two extents (L_0, L_1)"
-        )
+        raise ValueError(f"u1 coupling: lattice shape {tuple(shape)}; allowed: two extents (L_0, L_1)")
     nu = 1 - mu
     if shape[mu] % 2 or shape[mu] < 2:
         raise ValueError(
-            f"u1 coupling (mu = {mu}): L_{mu} = {shape[mu]}; allowed: an even extent "
-            f"along the updated direction mu"
+            f"u1 coupling (mu = {mu}): L_{mu} = {shape[mu]}; allowed: an even extent along the updated direction mu"
         )
     if shape[nu] % 4 or shape[nu] < 4:
-        raise ValueError(
-            f"u1 coupling (mu = {mu}): L_{nu} = {shape[nu]}; allowed: a multiple of 4 "
-            f"along nu = {nu}"
-        )
+        raise ValueError(f"u1 coupling (mu = {mu}): L_{nu} = {shape[nu]}; allowed: a multiple of 4 along nu = {nu}")
     x = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
     links = (x[mu] % 2 == offset % 2) & (x[nu] % 4 == offset)
     # active(y) = links(y + a_mu), passive(y) = links(y + b_mu); see the module docstring
@@ -291,9 +281,7 @@ def check_links(x: torch.Tensor, shape: tuple[int, int], who: str) -> None:
         raise ValueError(f"{who}: links of shape {tuple(x.shape)}; allowed: [B, 2, {shape[0]}, {shape[1]}]")
 
 
-def mixture_params(
-    out: torch.Tensor, n_mix: int, who: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def mixture_params(out: torch.Tensor, n_mix: int, who: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Circle-map parameters ``(s, w, t)`` from conditioner output ``[B, 2 n_mix + 2, ...]``:
     ``n_mix`` log-scales, softmax weights of ``n_mix`` logits, and ``t = atan2(b, 1 + a)``
     from the last two channels ``(a, b)``."""
@@ -348,7 +336,5 @@ def u1_flow(
         c_in = 4 if loop_context else 2
         net = conv_net(2, c_in, 2 * n_mix + 2, list(hidden), kernel, activation, final=None)
         zero_mixture_head(net, n_mix)
-        layers.append(
-            U1EquivariantCoupling(shape, i % 2, (i // 2) % 4, net, n_mix, loop_context)
-        )
+        layers.append(U1EquivariantCoupling(shape, i % 2, (i // 2) % 4, net, n_mix, loop_context))
     return FlowModel(UniformAnglePrior((2, *shape)), layers)

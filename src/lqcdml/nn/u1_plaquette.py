@@ -97,9 +97,7 @@ _U1 = U1()
 
 def _check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     if len(shape) != 2 or min(shape) < 2:
-        raise ValueError(
-            f"u1 plaquette flow: lattice shape {tuple(shape)}; allowed: two extents (L_0, L_1), each >= 2"
-        )
+        raise ValueError(f"u1 plaquette flow: lattice shape {tuple(shape)}; allowed: two extents (L_0, L_1), each >= 2")
     return int(shape[0]), int(shape[1])
 
 
@@ -263,15 +261,11 @@ def _chain_indices(partners: list[SinkPartnerCoupling]) -> list[int]:
     """The partners' plaquette indices; ``ValueError`` unless strictly increasing."""
     idx = [layer.index for layer in partners]
     if not idx or any(b <= a for a, b in zip(idx, idx[1:])):
-        raise ValueError(
-            f"u1 sink partner chain: plaquette indices {idx}; allowed: one or more, strictly increasing"
-        )
+        raise ValueError(f"u1 sink partner chain: plaquette indices {idx}; allowed: one or more, strictly increasing")
     return idx
 
 
-def partner_chain_forward(
-    plaq: torch.Tensor, partners: list[SinkPartnerCoupling]
-) -> tuple[torch.Tensor, torch.Tensor]:
+def partner_chain_forward(plaq: torch.Tensor, partners: list[SinkPartnerCoupling]) -> tuple[torch.Tensor, torch.Tensor]:
     """Partner layers in sequence on flat plaquettes ``[B, V]`` (row-major; strictly
     increasing indices): ``(P', log|det|)`` ``[B, V]``, ``[B]``.
 
@@ -295,9 +289,7 @@ def partner_chain_forward(
     return plaq.index_copy(1, index, torch.stack(news, dim=1)), log_det
 
 
-def partner_chain_reverse(
-    plaq: torch.Tensor, partners: list[SinkPartnerCoupling]
-) -> tuple[torch.Tensor, torch.Tensor]:
+def partner_chain_reverse(plaq: torch.Tensor, partners: list[SinkPartnerCoupling]) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of ``partner_chain_forward`` (same shapes; ``partners`` in forward order).
 
     Undoing partner ``j`` leaves the plaquettes before ``q_j`` as given, so every ``S_j``
@@ -306,9 +298,7 @@ def partner_chain_reverse(
     idx = _chain_indices(partners)
     n_mix = partners[0].n_mix
     if any(layer.n_mix != n_mix for layer in partners):
-        raise ValueError(
-            f"u1 sink partners: n_mix = {[layer.n_mix for layer in partners]}; allowed: one value"
-        )
+        raise ValueError(f"u1 sink partners: n_mix = {[layer.n_mix for layer in partners]}; allowed: one value")
     index = torch.tensor(idx, device=plaq.device)
     # sum of the plaquettes before idx[j]: the sum before idx[0] plus a cumulative sum
     between = torch.cumsum(plaq[:, idx[0] : idx[-1]], dim=1)
@@ -351,8 +341,7 @@ class PlaquetteFlowModel(FlowModel):
         for layer in self.layers:
             last = runs[-1] if runs else None
             if isinstance(layer, SinkPartnerCoupling):
-                if (isinstance(last, list) and layer.index > last[-1].index
-                        and layer.n_mix == last[-1].n_mix):
+                if isinstance(last, list) and layer.index > last[-1].index and layer.n_mix == last[-1].n_mix:
                     last.append(layer)
                 else:
                     runs.append([layer])

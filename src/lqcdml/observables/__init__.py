@@ -7,14 +7,6 @@ from .fermion import (
     pion_correlator,
     trace_inverse_powers,
 )
-from .gradient_flow import (
-    FlowResult,
-    flow_action,
-    flow_step_euler,
-    flow_step_rk3,
-    gradient_flow,
-    scale_t0,
-)
 from .gauge import (
     clover_field_strength,
     energy_density,
@@ -24,11 +16,19 @@ from .gauge import (
     topological_charge_u1_2d,
     wilson_loop,
 )
+from .gradient_flow import (
+    FlowResult,
+    flow_action,
+    flow_step_euler,
+    flow_step_rk3,
+    gradient_flow,
+    scale_t0,
+)
 from .scalar import (
     abs_magnetization,
     magnetization,
-    two_point_function,
     timeslice_correlator,
+    two_point_function,
     two_point_susceptibility,
     zero_momentum_correlator,
 )

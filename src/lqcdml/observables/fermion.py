@@ -45,20 +45,32 @@ def noise_vectors(gens, shape, kind: str = "z2", dtype=torch.complex128) -> torc
     raise ValueError(f"noise = {kind!r}; allowed: {', '.join(NOISES)}")
 
 
-def apply_inverse(op, links: torch.Tensor, b: torch.Tensor, tol: float = 1e-12, maxiter: int = 10_000,
-                  truncate: int | None = None) -> torch.Tensor:
+def apply_inverse(
+    op, links: torch.Tensor, b: torch.Tensor, tol: float = 1e-12, maxiter: int = 10_000, truncate: int | None = None
+) -> torch.Tensor:
     """``D^{-1} b = (D^dag D)^{-1} D^dag b``; ``truncate = k``: CG stopped after ``k`` iterations
     (a cheap, biased approximation: the truncated solves of ML feature sets)."""
     if truncate is not None:
-        x, _ = cg(lambda v: op.normal(links, v), op.apply_dagger(links, b), tol=0.0, maxiter=truncate,
-                  require_convergence=False)
+        x, _ = cg(
+            lambda v: op.normal(links, v),
+            op.apply_dagger(links, b),
+            tol=0.0,
+            maxiter=truncate,
+            require_convergence=False,
+        )
         return x
     x, _ = cg(lambda v: op.normal(links, v), op.apply_dagger(links, b), tol=tol, maxiter=maxiter)
     return x
 
 
 def trace_inverse_powers(
-    op, links: torch.Tensor, gens, n_max: int = 4, n_noise: int = 4, noise: str = "z2", tol: float = 1e-12,
+    op,
+    links: torch.Tensor,
+    gens,
+    n_max: int = 4,
+    n_noise: int = 4,
+    noise: str = "z2",
+    tol: float = 1e-12,
     truncate: int | None = None,
 ) -> torch.Tensor:
     """Stochastic ``tr D^{-n} / V`` (colour and spin summed), ``n = 1..n_max``.
@@ -80,7 +92,9 @@ def trace_inverse_powers(
     return torch.stack(out, dim=1)
 
 
-def chiral_condensate(op, links: torch.Tensor, gens, n_noise: int = 4, noise: str = "z2", tol: float = 1e-12) -> torch.Tensor:
+def chiral_condensate(
+    op, links: torch.Tensor, gens, n_noise: int = 4, noise: str = "z2", tol: float = 1e-12
+) -> torch.Tensor:
     """``Re tr D^{-1} / V`` per noise vector, ``[B, n_noise]`` (docs/conventions.md#chiral-condensate)."""
     return trace_inverse_powers(op, links, gens, 1, n_noise, noise, tol)[..., 0].real
 

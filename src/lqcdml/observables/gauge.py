@@ -131,7 +131,5 @@ def topological_charge(links: torch.Tensor, group: GaugeGroup) -> torch.Tensor:
     if links.shape[1] != 4:
         raise ValueError(f"topological_charge: d = {links.shape[1]}; allowed: 4")
     f = clover_field_strength(links, group)  # planes 01 02 03 12 13 23
-    density = _tr_product(f[:, 0], f[:, 5]) - _tr_product(f[:, 1], f[:, 4]) + _tr_product(
-        f[:, 2], f[:, 3]
-    )
+    density = _tr_product(f[:, 0], f[:, 5]) - _tr_product(f[:, 1], f[:, 4]) + _tr_product(f[:, 2], f[:, 3])
     return density.reshape(links.shape[0], -1).sum(dim=1) / (4 * math.pi**2)

@@ -115,8 +115,7 @@ def scale_t0(times: Sequence[float], t2e: Sequence[float], target: float = 0.3) 
     above = np.nonzero(y >= target)[0]
     if above.size == 0 or above[0] == 0:
         raise ValueError(
-            f"scale_t0: t^2 E(t) never crosses {target} on [{t[0]}, {t[-1]}] "
-            f"(max {y.max():.4g}); flow longer"
+            f"scale_t0: t^2 E(t) never crosses {target} on [{t[0]}, {t[-1]}] (max {y.max():.4g}); flow longer"
         )
     i = above[0]
     return float(t[i - 1] + (target - y[i - 1]) * (t[i] - t[i - 1]) / (y[i] - y[i - 1]))

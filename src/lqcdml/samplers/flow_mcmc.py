@@ -71,8 +71,10 @@ class FlowMCMC:
             prior = self.model.prior
             expected = prior.field_dtype(real_dtype(self.field_dtype))
             if self.field_dtype != expected:
-                raise ValueError(f"flow sampler: field_dtype = {self.field_dtype}; allowed: {expected} (the prior's "
-                                 f"domain {prior.domain.value!r} at that precision)")
+                raise ValueError(
+                    f"flow sampler: field_dtype = {self.field_dtype}; allowed: {expected} (the prior's "
+                    f"domain {prior.domain.value!r} at that precision)"
+                )
 
     def _log_weight(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         return -self.action(x) - log_q

@@ -63,9 +63,7 @@ class HMC:
 
     def __post_init__(self) -> None:
         if not self.trajectory_length > 0:
-            raise ValueError(
-                f"hmc trajectory_length = {self.trajectory_length!r}; allowed: > 0"
-            )
+            raise ValueError(f"hmc trajectory_length = {self.trajectory_length!r}; allowed: > 0")
         if not 0.0 <= self.trajectory_jitter < 1.0:
             raise ValueError(f"hmc trajectory_jitter = {self.trajectory_jitter!r}; allowed: 0 <= jitter < 1")
         if self.target is not None:

@@ -83,19 +83,12 @@ class Scheme:
             for i, c in enumerate(coefs):
                 number = isinstance(c, (int, float)) and not isinstance(c, bool)
                 if not number or not math.isfinite(c) or c == 0:
-                    raise ValueError(
-                        f"scheme {name!r}: {key}[{i}] = {c!r}; allowed: a finite nonzero number"
-                    )
+                    raise ValueError(f"scheme {name!r}: {key}[{i}] = {c!r}; allowed: a finite nonzero number")
             total = math.fsum(coefs)
             if abs(total - 1.0) > _SUM_TOLERANCE:
-                raise ValueError(
-                    f"scheme {name!r}: {key} = {coefs!r} sums to {total!r}; allowed: sum 1"
-                )
+                raise ValueError(f"scheme {name!r}: {key} = {coefs!r} sums to {total!r}; allowed: sum 1")
             if coefs != coefs[::-1]:
-                raise ValueError(
-                    f"scheme {name!r}: {key} = {coefs!r}; "
-                    "allowed: a symmetric sequence (time-reversible)"
-                )
+                raise ValueError(f"scheme {name!r}: {key} = {coefs!r}; allowed: a symmetric sequence (time-reversible)")
 
     @property
     def force_evaluations_per_step(self) -> int:
@@ -117,9 +110,7 @@ def _table(*schemes: Scheme) -> dict[str, Scheme]:
     table: dict[str, Scheme] = {}
     for scheme in schemes:
         if scheme.name in table:
-            raise ValueError(
-                f"scheme name = {scheme.name!r}; allowed: a name not already in the table"
-            )
+            raise ValueError(f"scheme name = {scheme.name!r}; allowed: a name not already in the table")
         table[scheme.name] = scheme
     return table
 
@@ -153,7 +144,7 @@ SCHEMES: dict[str, Scheme] = _table(
         momentum=(_OMF4_VARTHETA, _OMF4_LAMBDA, _OMF4_P, _OMF4_P, _OMF4_LAMBDA, _OMF4_VARTHETA),
         position=(_OMF4_RHO, _OMF4_THETA, _OMF4_Q, _OMF4_THETA, _OMF4_RHO),
         doc=(
-            "fourth-order minimum norm, velocity version \"4MN5FV\" (Omelyan, Mryglod, Folk, "
+            'fourth-order minimum norm, velocity version "4MN5FV" (Omelyan, Mryglod, Folk, '
             "Comput. Phys. Commun. 151 (2003) 272, eqs. (63), (71)): ``P(v h) Q(r h) P(l h) Q(t h) "
             "P((1-2(l+v)) h/2) Q((1-2(t+r)) h) P((1-2(l+v)) h/2) Q(t h) P(l h) Q(r h) P(v h)`` "
             "with ``r = 0.2539785108410595``, ``t = -0.03230286765269967``, "
@@ -163,8 +154,7 @@ SCHEMES: dict[str, Scheme] = _table(
 )
 
 __doc__ = (__doc__ or "") + "".join(
-    f"\n- ``{s.name}`` (order {s.order}, force evaluations a step: "
-    f"{s.force_evaluations_per_step}): {s.doc}\n"
+    f"\n- ``{s.name}`` (order {s.order}, force evaluations a step: {s.force_evaluations_per_step}): {s.doc}\n"
     for s in SCHEMES.values()
 )
 
@@ -267,9 +257,7 @@ class Integrator:
             total = total + term.action(q)
         return total
 
-    def __call__(
-        self, q: torch.Tensor, p: torch.Tensor, tau: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, q: torch.Tensor, p: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Integrate ``(q, p)`` over MD time ``tau``; returns the new ``(q, p)``."""
         result = self.integrate(q, p, tau)
         return result.q, result.p

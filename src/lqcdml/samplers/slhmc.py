@@ -93,14 +93,23 @@ def _thin(links: torch.Tensor) -> torch.Tensor:
     return links
 
 
-def slhmc(gauge: Action, exact: Sequence[PseudofermionAction], effective: Sequence[PseudofermionAction],
-          n_steps: int, gauge_steps: int = 1, scheme: str = "omelyan", trajectory_length: float = 1.0) -> HMC:
+def slhmc(
+    gauge: Action,
+    exact: Sequence[PseudofermionAction],
+    effective: Sequence[PseudofermionAction],
+    n_steps: int,
+    gauge_steps: int = 1,
+    scheme: str = "omelyan",
+    trajectory_length: float = 1.0,
+) -> HMC:
     """Self-learning HMC: MD on ``gauge + effective`` (fermions outside, ``n_steps``; gauge
     inside, ``gauge_steps`` per outer position update), heat bath and Metropolis on
     ``gauge + exact``. ``effective[i]`` shares the pseudofermion field of ``exact[i]``."""
     exact, effective = tuple(exact), tuple(effective)
     if len(exact) != len(effective) or not exact:
-        raise ValueError(f"slhmc: {len(exact)} exact and {len(effective)} effective pseudofermion terms; "
-                         "allowed: the same number, at least one (they share the fields)")
+        raise ValueError(
+            f"slhmc: {len(exact)} exact and {len(effective)} effective pseudofermion terms; "
+            "allowed: the same number, at least one (they share the fields)"
+        )
     levels = (Level(effective, n_steps, scheme), Level((gauge,), gauge_steps, scheme))
     return HMC(Integrator(gauge.group, levels), trajectory_length, target=(gauge, *exact))

@@ -64,9 +64,7 @@ class ChainState:
         **extra: torch.Tensor,
     ) -> ChainState:
         """The state after one more Markov step."""
-        n_acc = self.n_accepted if self.n_accepted is not None else torch.zeros(
-            self.n_chains, dtype=torch.int64
-        )
+        n_acc = self.n_accepted if self.n_accepted is not None else torch.zeros(self.n_chains, dtype=torch.int64)
         return replace(
             self,
             fields=fields,
@@ -86,9 +84,7 @@ class ChainState:
             "rng_states": torch.stack(list(self.rng_states)),
             "trajectory": int(self.trajectory),
             "n_accepted": (
-                self.n_accepted.cpu()
-                if self.n_accepted is not None
-                else torch.zeros(self.n_chains, dtype=torch.int64)
+                self.n_accepted.cpu() if self.n_accepted is not None else torch.zeros(self.n_chains, dtype=torch.int64)
             ),
         }
         out.update({f"{_PSEUDOFERMION}{i}": p.detach().cpu() for i, p in enumerate(self.pseudofermions)})
@@ -105,7 +101,7 @@ class ChainState:
             trajectory=int(data["trajectory"]),
             n_accepted=torch.as_tensor(data["n_accepted"]).clone(),
             pseudofermions=tuple(torch.as_tensor(data[f"{_PSEUDOFERMION}{i}"]).to(device) for i in range(n_pf)),
-            extra={k[len(_EXTRA):]: torch.as_tensor(v).to(device) for k, v in data.items() if k.startswith(_EXTRA)},
+            extra={k[len(_EXTRA) :]: torch.as_tensor(v).to(device) for k, v in data.items() if k.startswith(_EXTRA)},
         )
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
@@ -118,10 +114,14 @@ class ChainState:
 
     @classmethod
     def from_checkpoint(
-        cls, fields: np.ndarray | torch.Tensor, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any],
+        cls,
+        fields: np.ndarray | torch.Tensor,
+        arrays: Mapping[str, np.ndarray],
+        attrs: Mapping[str, Any],
         device: torch.device | str = "cpu",
     ) -> ChainState:
         """Inverse of ``checkpoint`` given the fields of the same commit."""
         data = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in arrays.items()}
-        return cls.from_dict({**data, "fields": torch.as_tensor(np.asarray(fields)), "trajectory": attrs["trajectory"]},
-                             device)
+        return cls.from_dict(
+            {**data, "fields": torch.as_tensor(np.asarray(fields)), "trajectory": attrs["trajectory"]}, device
+        )

@@ -188,7 +188,9 @@ def multishift_cg(
         ap = base(p_base)
         pap = inner(p_base, ap).real
         alpha = rr / pap
-        denom = alpha[None] * beta_old[None] * (zeta_old - zeta) + zeta_old * alpha_old[None] * (1 + sig_b * alpha[None])
+        denom = alpha[None] * beta_old[None] * (zeta_old - zeta) + zeta_old * alpha_old[None] * (
+            1 + sig_b * alpha[None]
+        )
         zeta_new = zeta * zeta_old * alpha_old[None] / denom
         # converged shifts stop (their zeta may underflow to 0: avoid 0/0)
         ratio = torch.where(done | (zeta == 0), torch.zeros_like(zeta), zeta_new / torch.where(zeta == 0, 1.0, zeta))

@@ -70,9 +70,9 @@ def zolotarev_inverse_sqrt(lo: float, hi: float, n_poles: int) -> RationalApprox
     d = 2.0 / (g.max() + g.min())
     # partial fractions of prod (y + num) / (y + den) = 1 + sum_l beta_l / (y + den_l)
     beta = []
-    for l, b in enumerate(den):
+    for i, b in enumerate(den):
         top = np.prod(num - b)
-        bottom = np.prod(np.delete(den, l) - b)
+        bottom = np.prod(np.delete(den, i) - b)
         beta.append(top / bottom)
     scale = d / np.sqrt(lo)
     residues = tuple(float(scale * bl * lo) for bl in beta)

@@ -226,8 +226,9 @@ def rational_power(power: float, lo: float, hi: float, tol: float = 1e-12) -> Ra
     """
     if not 1e-14 <= tol < 1:
         raise ValueError(f"rational approximation: tol = {tol}; allowed: 1e-14 <= tol < 1")
-    build = (lambda n: zolotarev_inverse_sqrt(lo, hi, n)) if power == -0.5 else (
-        lambda n: remez_power(power, lo, hi, n))
+    build = (
+        (lambda n: zolotarev_inverse_sqrt(lo, hi, n)) if power == -0.5 else (lambda n: remez_power(power, lo, hi, n))
+    )
     # Zolotarev's error exp(-2 pi^2 n / ln(16 kappa)) sets the first guess for every power
     rate = 2 * math.pi**2 / math.log(16 * hi / lo)
     n = max(1, int(math.log(1 / tol) / rate))

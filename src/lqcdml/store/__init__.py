@@ -2,8 +2,8 @@
 
 from .ensemble import BLOCK, FORMAT, FORMAT_VERSION, RECORDS, EnsembleStore, StoreDamage, StoreError
 from .gauge_layout import GaugeFileError
-from .lock import lock_path, writer_lock
 from .ildg import read_ildg, write_ildg
+from .lock import lock_path, writer_lock
 from .nersc import read_nersc, write_nersc
 from .observables import combine_replicas, read_observables, write_observables
 from .verify import verify_store

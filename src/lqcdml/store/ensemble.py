@@ -36,15 +36,27 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 import zarr
 from numcodecs import Zstd
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from ..errors import LqcdmlError
-from zarr.codecs import Crc32cCodec, ZstdCodec
 
 if TYPE_CHECKING:
     from zarr.core.array_spec import ArrayConfigParams
 
-__all__ = ["EnsembleStore", "StoreError", "StoreDamage", "FORMAT", "FORMAT_VERSION", "BLOCK", "RECORDS",
-           "DIGEST", "content_digest", "record_layout", "estimate_disk_bytes", "compressed_fraction"]
+__all__ = [
+    "EnsembleStore",
+    "StoreError",
+    "StoreDamage",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "BLOCK",
+    "RECORDS",
+    "DIGEST",
+    "content_digest",
+    "record_layout",
+    "estimate_disk_bytes",
+    "compressed_fraction",
+]
 
 FORMAT = "lqcdml-ensemble"
 #: the version new stores are written in; 1 (without content digests) is still read and continued
@@ -134,8 +146,15 @@ def compressed_fraction(sample: np.ndarray) -> float:
     return len(Zstd(level=1, checksum=False).encode(raw)) / max(len(raw), 1)
 
 
-def estimate_disk_bytes(folder: str | os.PathLike, config_bytes: int, field_shape: Sequence[int], n_configs: int,
-                        n_records: int, checkpoint_bytes: int, new: bool) -> int:
+def estimate_disk_bytes(
+    folder: str | os.PathLike,
+    config_bytes: int,
+    field_shape: Sequence[int],
+    n_configs: int,
+    n_records: int,
+    checkpoint_bytes: int,
+    new: bool,
+) -> int:
     """Disk space ``n_configs`` more configurations of ``field_shape`` ``[B, ...]`` take in a
     store in ``folder``, as the file system allocates it: each configuration one chunk of
     ``config_bytes`` (compressed) plus its checksum, rounded up to the allocation unit, in a
@@ -200,12 +219,14 @@ class EnsembleStore:
             except KeyError:
                 raise StoreDamage(f"store {where!r}: array {name!r} is missing; the store is damaged") from None
             except Exception as exc:  # noqa: BLE001 - unreadable array metadata in any way
-                raise StoreDamage(f"store {where!r}: array {name!r} has damaged metadata "
-                                  f"({exc.__class__.__name__}: {exc})") from None
+                raise StoreDamage(
+                    f"store {where!r}: array {name!r} has damaged metadata ({exc.__class__.__name__}: {exc})"
+                ) from None
         capacity = self._arrays["fields"].shape[0]
         if not 0 <= n <= capacity:
-            raise StoreDamage(f"store {where!r}: n_committed = {n} outside 0..{capacity} (the capacity); "
-                              "the store is damaged")
+            raise StoreDamage(
+                f"store {where!r}: n_committed = {n} outside 0..{capacity} (the capacity); the store is damaged"
+            )
         self._slots: dict[str, zarr.Group] = {}
         self._slot_arrays: dict[str, zarr.Array] = {}  # "slotK/key" -> checkpoint array (cache)
         self._digests: np.ndarray | None = None  # content digests of the committed configurations (cache)
@@ -246,8 +267,15 @@ class EnsembleStore:
         return cls.open(path, mode="r+")
 
     @staticmethod
-    def _build(tmp: Path, field_shape, dtype: str, capacity: int, meta: Mapping[str, Any], observable: str,
-               counters: tuple[str, ...] = ()) -> None:
+    def _build(
+        tmp: Path,
+        field_shape,
+        dtype: str,
+        capacity: int,
+        meta: Mapping[str, Any],
+        observable: str,
+        counters: tuple[str, ...] = (),
+    ) -> None:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         n_chains = int(field_shape[0])
         group.create_array(
@@ -269,7 +297,7 @@ class EnsembleStore:
                 chunks=(BLOCK, n_chains) if per_chain else (BLOCK,),
                 dtype=dt,
                 compressors=_codecs(),
-            config=_CONFIG,
+                config=_CONFIG,
                 fill_value=0,
             )
         group.require_group("checkpoint")
@@ -298,8 +326,10 @@ class EnsembleStore:
         try:
             group = zarr.open_group(str(path), mode=mode, zarr_format=3)
         except PermissionError as exc:
-            raise StoreError(f"store {str(path)!r} cannot be opened for {'writing' if mode != 'r' else 'reading'}: "
-                             f"{exc.strerror or exc}") from None
+            raise StoreError(
+                f"store {str(path)!r} cannot be opened for {'writing' if mode != 'r' else 'reading'}: "
+                f"{exc.strerror or exc}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - any reader failure means "not ours"
             raise StoreError(f"{str(path)!r} could not be opened as a Zarr v3 group: {exc}") from None
         info = group.attrs.get("lqcdml")
@@ -351,8 +381,10 @@ class EnsembleStore:
         i = self._check_index(index)
         chunk = self._field_chunk(i)
         if not chunk.is_file():  # zarr would return the fill value for a missing chunk
-            raise StoreDamage(f"configuration {i} of {str(self.path)!r} is missing its data chunk ({chunk.name} "
-                             "deleted or never written); the other configurations are unaffected")
+            raise StoreDamage(
+                f"configuration {i} of {str(self.path)!r} is missing its data chunk ({chunk.name} "
+                "deleted or never written); the other configurations are unaffected"
+            )
         try:
             fields = cast(np.ndarray, self._arrays["fields"][i])  # zarr reads numpy arrays
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
@@ -400,8 +432,10 @@ class EnsembleStore:
         arr = self._arrays[name]
         lost = self._lost_record_blocks(name)  # zarr would read a lost chunk as zeros
         if lost:
-            raise StoreDamage(f"record {name!r} of {str(self.path)!r} has lost chunk(s) {lost} "
-                              f"({self._block_range(name, lost)}); the store is damaged")
+            raise StoreDamage(
+                f"record {name!r} of {str(self.path)!r} has lost chunk(s) {lost} "
+                f"({self._block_range(name, lost)}); the store is damaged"
+            )
         try:
             return cast(np.ndarray, arr[: self.n_committed])
         except Exception as exc:  # noqa: BLE001 - codec and checksum failures
@@ -426,8 +460,10 @@ class EnsembleStore:
         except KeyError:
             raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} of commit {n} is missing") from None
         if slot.attrs.get("n") != n:
-            raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} belongs to commit {slot.attrs.get('n')}, "
-                              f"expected {n}: the store is damaged")
+            raise StoreDamage(
+                f"store {where!r}: checkpoint slot{n % 2} belongs to commit {slot.attrs.get('n')}, "
+                f"expected {n}: the store is damaged"
+            )
         if not isinstance(slot.attrs.get("trajectory"), int):
             raise StoreDamage(f"store {where!r}: checkpoint slot{n % 2} has no trajectory counter; damaged")
         arrays: dict[str, np.ndarray] = {}
@@ -473,8 +509,10 @@ class EnsembleStore:
                 out.append(f"store {where!r}: record {name!r} has {shape[1]} chains, the fields {n_chains}")
         missing = [i for i in range(n) if not self._field_chunk(i).is_file()]
         if missing:
-            out.append(f"store {where!r}: configurations {missing[:10]}{'...' if len(missing) > 10 else ''} "
-                       "have lost their data chunk")
+            out.append(
+                f"store {where!r}: configurations {missing[:10]}{'...' if len(missing) > 10 else ''} "
+                "have lost their data chunk"
+            )
         for name in self.record_names:
             try:  # the records are small: read through their checksums, lost chunks refused
                 self.read_records(name)
@@ -486,8 +524,10 @@ class EnsembleStore:
                 assert ckpt is not None  # n > 0
                 traj = self.read_records("trajectory")[n - 1]
                 if int(traj) != ckpt["attrs"]["trajectory"]:
-                    out.append(f"store {where!r}: checkpoint trajectory {ckpt['attrs']['trajectory']} but record "
-                               f"trajectory[{n - 1}] = {int(traj)}")
+                    out.append(
+                        f"store {where!r}: checkpoint trajectory {ckpt['attrs']['trajectory']} but record "
+                        f"trajectory[{n - 1}] = {int(traj)}"
+                    )
             except StoreError as exc:
                 out.append(str(exc))
         return out
@@ -508,8 +548,9 @@ class EnsembleStore:
                     out.append(f"store {where!r}: fields of data type {arr.dtype}; the store was written with {dtype}")
                 shape = self._meta.get("field_shape")
                 if shape is not None and list(arr.shape[1:]) != list(shape):
-                    out.append(f"store {where!r}: fields of shape {list(arr.shape[1:])}; the store was written "
-                               f"with {shape}")
+                    out.append(
+                        f"store {where!r}: fields of shape {list(arr.shape[1:])}; the store was written with {shape}"
+                    )
                 if tuple(arr.chunks) != (1, *arr.shape[1:]):
                     out.append(f"store {where!r}: fields chunked {list(arr.chunks)}; written one configuration a chunk")
                 continue
@@ -517,13 +558,16 @@ class EnsembleStore:
             wanted = "float64" if per_chain else ("uint64" if name == DIGEST else "int64")
             chunks = (BLOCK, n_chains) if per_chain else (BLOCK,)
             if str(arr.dtype) != wanted or arr.ndim not in (1, 2) or tuple(arr.chunks) != chunks:
-                out.append(f"store {where!r}: record {name!r} of data type {arr.dtype}, chunks {list(arr.chunks)}; "
-                           f"written as {wanted} in chunks {list(chunks)}")
+                out.append(
+                    f"store {where!r}: record {name!r} of data type {arr.dtype}, chunks {list(arr.chunks)}; "
+                    f"written as {wanted} in chunks {list(chunks)}"
+                )
         listed = {"fields", *self.record_names}
         unlisted = sorted(set(self._group.array_keys()) - listed)
         if unlisted:
-            out.append(f"store {where!r}: array(s) {unlisted} on disk are missing from its records list "
-                       f"{self.record_names}")
+            out.append(
+                f"store {where!r}: array(s) {unlisted} on disk are missing from its records list {self.record_names}"
+            )
         if self.format_version >= 2 and DIGEST not in self.record_names:
             out.append(f"store {where!r}: its records list {self.record_names} lacks {DIGEST!r} (format 2)")
         return out
@@ -532,8 +576,11 @@ class EnsembleStore:
         """Chunks (blocks of configurations) of record ``name`` missing below ``n_committed``."""
         arr = self._arrays[name]
         block, suffix = arr.chunks[0], ("0",) * (arr.ndim - 1)
-        return [b for b in range((self.n_committed + block - 1) // block)
-                if not (self.path / name / "c" / str(b)).joinpath(*suffix).is_file()]
+        return [
+            b
+            for b in range((self.n_committed + block - 1) // block)
+            if not (self.path / name / "c" / str(b)).joinpath(*suffix).is_file()
+        ]
 
     def _block_range(self, name: str, blocks: list[int]) -> str:
         block = self._arrays[name].chunks[0]
@@ -547,8 +594,7 @@ class EnsembleStore:
         """Grow every per-configuration array to ``capacity`` (never below ``n_committed``)."""
         if capacity < self.n_committed:
             raise StoreError(
-                f"capacity {capacity} of {str(self.path)!r} is below the "
-                f"{self.n_committed} committed configurations"
+                f"capacity {capacity} of {str(self.path)!r} is below the {self.n_committed} committed configurations"
             )
         for arr in self._arrays.values():
             if arr.shape[0] != capacity:
@@ -563,8 +609,10 @@ class EnsembleStore:
         if len(capacities) == 1:
             return None
         if min(capacities) < self.n_committed:
-            raise StoreDamage(f"store {str(self.path)!r}: an array shorter ({min(capacities)}) than the "
-                              f"{self.n_committed} committed configurations; the store is damaged")
+            raise StoreDamage(
+                f"store {str(self.path)!r}: an array shorter ({min(capacities)}) than the "
+                f"{self.n_committed} committed configurations; the store is damaged"
+            )
         self.resize(max(capacities))
         return max(capacities)
 
@@ -604,8 +652,13 @@ class EnsembleStore:
                 arr = _array(slot, key).with_config(_CONFIG)
             if arr is None or arr.shape != value.shape or arr.dtype != value.dtype:
                 arr = slot.create_array(
-                    key, shape=value.shape, dtype=value.dtype, chunks=value.shape,
-                    compressors=_codecs(), overwrite=True, config=_CONFIG,
+                    key,
+                    shape=value.shape,
+                    dtype=value.dtype,
+                    chunks=value.shape,
+                    compressors=_codecs(),
+                    overwrite=True,
+                    config=_CONFIG,
                 )
             self._slot_arrays[cache_key] = arr
             arr[...] = value

@@ -57,8 +57,10 @@ def check_sites(extents: dict[str, int], path) -> int:
             raise GaugeFileError(f"{path}: {key} = {extent}; allowed: 1 <= {key} <= 2^28 = {MAX_SITES}")
     sites = math.prod(extents.values())
     if sites > MAX_SITES:
-        raise GaugeFileError(f"{path}: {', '.join(extents)} = {'x'.join(map(str, extents.values()))} is {sites} "
-                             f"sites; allowed: at most 2^28 = {MAX_SITES}")
+        raise GaugeFileError(
+            f"{path}: {', '.join(extents)} = {'x'.join(map(str, extents.values()))} is {sites} "
+            f"sites; allowed: at most 2^28 = {MAX_SITES}"
+        )
     return sites
 
 
@@ -78,9 +80,11 @@ def check_memory(path, data_bytes: int, n_sites: int, n: int) -> None:
     needed = data_bytes + LINK_COPIES * 4 * n_sites * n * n * 16
     allowed = memory_allowed()
     if needed > allowed:
-        raise GaugeFileError(f"{path}: reading its {n_sites} sites of SU({n}) links needs about "
-                             f"{needed / 2**30:.3g} GiB of memory; allowed: {allowed / 2**30:.3g} GiB "
-                             "(half of this machine's physical memory)")
+        raise GaugeFileError(
+            f"{path}: reading its {n_sites} sites of SU({n}) links needs about "
+            f"{needed / 2**30:.3g} GiB of memory; allowed: {allowed / 2**30:.3g} GiB "
+            "(half of this machine's physical memory)"
+        )
 
 
 def file_order_to_links(matrices: np.ndarray) -> np.ndarray:
@@ -153,10 +157,14 @@ def checked_links(links: np.ndarray, path, tol: float = 1e-5, reproject: bool = 
     if within(deviation, tol):
         return links, deviation
     if not reproject or not math.isfinite(deviation):
-        hint = f" (or --reproject to import them projected onto SU({n}))" if math.isfinite(deviation) else \
-            " (byte-swapped or not gauge links?)"
-        raise GaugeFileError(f"{path}: links are not SU({n}): max(|U^dag U - 1|, |det U - 1|) = {deviation:.3g}; "
-                             f"allowed: {tol:g}{hint}")
+        hint = (
+            f" (or --reproject to import them projected onto SU({n}))"
+            if math.isfinite(deviation)
+            else " (byte-swapped or not gauge links?)"
+        )
+        raise GaugeFileError(
+            f"{path}: links are not SU({n}): max(|U^dag U - 1|, |det U - 1|) = {deviation:.3g}; allowed: {tol:g}{hint}"
+        )
     from ..lattice import SU
 
     u = torch.from_numpy(np.ascontiguousarray(links, dtype=np.complex128))
@@ -166,8 +174,10 @@ def checked_links(links: np.ndarray, path, tol: float = 1e-5, reproject: bool = 
         projected = np.full_like(links, np.nan)
     after = group_deviation(projected) if np.all(np.isfinite(projected)) else math.nan
     if not within(after, tol):
-        raise GaugeFileError(f"{path}: links are not SU({n}) (deviation {deviation:.3g}) and their projection "
-                             f"is not either (deviation {after:.3g}); allowed: {tol:g}")
+        raise GaugeFileError(
+            f"{path}: links are not SU({n}) (deviation {deviation:.3g}) and their projection "
+            f"is not either (deviation {after:.3g}); allowed: {tol:g}"
+        )
     return projected, deviation
 
 

@@ -50,8 +50,7 @@ def _rotl(values: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
 def scidac_checksum(site_bytes: np.ndarray) -> tuple[int, int]:
     """``(suma, sumb)`` of ``site_bytes`` ``[n_sites, bytes_per_site]`` (uint8, file order)."""
-    crcs = np.fromiter((zlib.crc32(row.tobytes()) for row in site_bytes), dtype=np.uint32,
-                       count=site_bytes.shape[0])
+    crcs = np.fromiter((zlib.crc32(row.tobytes()) for row in site_bytes), dtype=np.uint32, count=site_bytes.shape[0])
     rank = np.arange(site_bytes.shape[0], dtype=np.uint64)
     suma = np.bitwise_xor.reduce(_rotl(crcs, rank % 29)) if len(crcs) else 0
     sumb = np.bitwise_xor.reduce(_rotl(crcs, rank % 31)) if len(crcs) else 0
@@ -97,22 +96,30 @@ def _format_record(records: dict[str, LimeEntry], path: Path) -> tuple[str, int,
     return field, precision, (lx, ly, lz, lt)
 
 
-def _geometry(records: dict[str, LimeEntry], geometry: Geometry | None,
-              path: Path) -> tuple[str, int, tuple[int, int, int, int]]:
+def _geometry(
+    records: dict[str, LimeEntry], geometry: Geometry | None, path: Path
+) -> tuple[str, int, tuple[int, int, int, int]]:
     """``(field, precision, (lx, ly, lz, lt))`` from the ``ildg-format`` record, which a given
     ``geometry`` must agree with, or from ``geometry`` for a file without one."""
     if "ildg-format" in records:
         field, precision, (lx, ly, lz, lt) = _format_record(records, path)
         if geometry is not None:
-            given = ({2: "su2gauge", 3: "su3gauge"}.get(geometry.n_colors), geometry.precision,
-                     (geometry.lattice[1], geometry.lattice[2], geometry.lattice[3], geometry.lattice[0]))
+            given = (
+                {2: "su2gauge", 3: "su3gauge"}.get(geometry.n_colors),
+                geometry.precision,
+                (geometry.lattice[1], geometry.lattice[2], geometry.lattice[3], geometry.lattice[0]),
+            )
             if given != (field, precision, (lx, ly, lz, lt)):
-                raise GaugeFileError(f"{path}: ildg-format says {field}, precision {precision}, "
-                                     f"lx..lt {[lx, ly, lz, lt]}; the given geometry disagrees")
+                raise GaugeFileError(
+                    f"{path}: ildg-format says {field}, precision {precision}, "
+                    f"lx..lt {[lx, ly, lz, lt]}; the given geometry disagrees"
+                )
         return field, precision, (lx, ly, lz, lt)
     if geometry is None:
-        raise GaugeFileError(f"{path}: no ildg-format record; allowed: give the geometry "
-                             "(--lattice T,X,Y,Z --colors N --precision 64|32)")
+        raise GaugeFileError(
+            f"{path}: no ildg-format record; allowed: give the geometry "
+            "(--lattice T,X,Y,Z --colors N --precision 64|32)"
+        )
     if geometry.n_colors not in (2, 3) or geometry.precision not in (32, 64) or len(geometry.lattice) != 4:
         raise GaugeFileError(f"{path}: geometry {geometry}; allowed: 4 extents, 2 or 3 colours, precision 32 or 64")
     lt, lx, ly, lz = (int(v) for v in geometry.lattice)
@@ -128,8 +135,9 @@ def _stored_checksum(records: dict[str, LimeEntry], path: Path) -> tuple[int, in
         raise GaugeFileError(f"{path}: scidac-checksum suma/sumb are not hexadecimal") from None
 
 
-def read_ildg(path: str | os.PathLike, geometry: Geometry | None = None, check_checksum: bool = True,
-              reproject: bool = False) -> tuple[np.ndarray, dict]:
+def read_ildg(
+    path: str | os.PathLike, geometry: Geometry | None = None, check_checksum: bool = True, reproject: bool = False
+) -> tuple[np.ndarray, dict]:
     """``(links [4, T, X, Y, Z, N, N] complex128, info)``; the SciDAC checksum is verified.
 
     A file with only an ``ildg-binary-data`` record (some codes write such files) needs
@@ -154,16 +162,25 @@ def read_ildg(path: str | os.PathLike, geometry: Geometry | None = None, check_c
     expected = n_sites * site_values * dtype.itemsize
     binary = records["ildg-binary-data"]
     if binary.length != expected:
-        raise GaugeFileError(f"{path}: ildg-binary-data has {binary.length} bytes; {field} {lx}x{ly}x{lz}x{lt} "
-                             f"at precision {precision} needs {expected}")
+        raise GaugeFileError(
+            f"{path}: ildg-binary-data has {binary.length} bytes; {field} {lx}x{ly}x{lz}x{lt} "
+            f"at precision {precision} needs {expected}"
+        )
     if check_checksum and "scidac-checksum" not in records:
-        raise GaugeFileError(f"{path}: no scidac-checksum record, so its data cannot be checked; allowed: "
-                             "--no-checksum to import it unchecked")
+        raise GaugeFileError(
+            f"{path}: no scidac-checksum record, so its data cannot be checked; allowed: "
+            "--no-checksum to import it unchecked"
+        )
     stored = _stored_checksum(records, path) if check_checksum else None
     check_memory(path, expected, n_sites, n)
     data = binary.read()
-    info = {"field": field, "precision": precision, "lattice": [lx, ly, lz, lt], "checksum": "not checked",
-            "format_record": "ildg-format" in records}
+    info = {
+        "field": field,
+        "precision": precision,
+        "lattice": [lx, ly, lz, lt],
+        "checksum": "not checked",
+        "format_record": "ildg-format" in records,
+    }
     if stored is not None:
         computed = scidac_checksum(np.frombuffer(data, dtype=np.uint8).reshape(-1, site_values * dtype.itemsize))
         if stored != computed:
@@ -192,13 +209,19 @@ def write_ildg(path: str | os.PathLike, links: np.ndarray, precision: int = 64, 
     data = encode_links(links, n, ">f8" if precision == 64 else ">f4").tobytes()
     site_bytes = np.frombuffer(data, dtype=np.uint8).reshape(t * z * y * x, -1)
     suma, sumb = scidac_checksum(site_bytes)
-    fmt = (f'<?xml version="1.0" encoding="UTF-8"?><ildgFormat><version>1.0</version><field>{field}</field>'
-           f"<precision>{precision}</precision><lx>{x}</lx><ly>{y}</ly><lz>{z}</lz><lt>{t}</lt></ildgFormat>")
-    checksum = (f'<?xml version="1.0" encoding="UTF-8"?><scidacChecksum><version>1.0</version>'
-                f"<suma>{suma:08x}</suma><sumb>{sumb:08x}</sumb></scidacChecksum>")
-    records = [LimeRecord("ildg-format", fmt.encode(), True, False),
-               LimeRecord("ildg-binary-data", data, False, lfn is None),
-               LimeRecord("scidac-checksum", checksum.encode(), False, lfn is None)]
+    fmt = (
+        f'<?xml version="1.0" encoding="UTF-8"?><ildgFormat><version>1.0</version><field>{field}</field>'
+        f"<precision>{precision}</precision><lx>{x}</lx><ly>{y}</ly><lz>{z}</lz><lt>{t}</lt></ildgFormat>"
+    )
+    checksum = (
+        f'<?xml version="1.0" encoding="UTF-8"?><scidacChecksum><version>1.0</version>'
+        f"<suma>{suma:08x}</suma><sumb>{sumb:08x}</sumb></scidacChecksum>"
+    )
+    records = [
+        LimeRecord("ildg-format", fmt.encode(), True, False),
+        LimeRecord("ildg-binary-data", data, False, lfn is None),
+        LimeRecord("scidac-checksum", checksum.encode(), False, lfn is None),
+    ]
     if lfn is not None:
         records.append(LimeRecord("ildg-data-lfn", lfn.encode(), False, True))
     write_lime(path, records)

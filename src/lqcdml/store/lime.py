@@ -66,14 +66,17 @@ class LimeEntry:
         if self.eager is not None:
             return self.eager
         if max_bytes is not None and self.length > max_bytes:
-            raise GaugeFileError(f"{self.path}: LIME record {self.type!r} has {self.length} bytes; "
-                                 f"allowed: at most {max_bytes}")
+            raise GaugeFileError(
+                f"{self.path}: LIME record {self.type!r} has {self.length} bytes; allowed: at most {max_bytes}"
+            )
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
             data = fh.read(self.length)
         if len(data) != self.length:
-            raise GaugeFileError(f"{self.path}: LIME record {self.type!r} holds {len(data)} of its {self.length} "
-                                 f"data bytes from byte {self.offset} (file changed?)")
+            raise GaugeFileError(
+                f"{self.path}: LIME record {self.type!r} holds {len(data)} of its {self.length} "
+                f"data bytes from byte {self.offset} (file changed?)"
+            )
         return data
 
     @property
@@ -89,13 +92,14 @@ def _record_header(head: bytes, offset: int, size: int, max_bytes: int, path: Pa
         raise GaugeFileError(f"{path}: truncated LIME record header at byte {offset}")
     magic, version, flags, length, kind = _HEADER.unpack(head)
     if magic != LIME_MAGIC:
-        raise GaugeFileError(f"{path}: not a LIME record at byte {offset} (magic {magic:#x}, "
-                             f"expected {LIME_MAGIC:#x})")
+        raise GaugeFileError(f"{path}: not a LIME record at byte {offset} (magic {magic:#x}, expected {LIME_MAGIC:#x})")
     if version != 1:
         raise GaugeFileError(f"{path}: LIME version {version} at byte {offset}; allowed: 1")
     if length > max_bytes or offset + _HEADER.size + length > size:
-        raise GaugeFileError(f"{path}: LIME record at byte {offset} claims {length} bytes; "
-                             f"the file has {size - offset - _HEADER.size} left")
+        raise GaugeFileError(
+            f"{path}: LIME record at byte {offset} claims {length} bytes; "
+            f"the file has {size - offset - _HEADER.size} left"
+        )
     try:
         name = kind.rstrip(b"\0").decode("ascii")
     except UnicodeDecodeError:

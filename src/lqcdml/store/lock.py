@@ -65,15 +65,18 @@ def _acquire(lock: Path, path) -> int:
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise StoreError(f"store {str(path)!r}: {str(ancestor)!r} is a file, not a folder; allowed: a path "
-                         "whose parent folders are folders")
+        raise StoreError(
+            f"store {str(path)!r}: {str(ancestor)!r} is a file, not a folder; allowed: a path "
+            "whose parent folders are folders"
+        )
     for _ in range(100):
         try:
             lock.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreError(f"store {str(path)!r}: cannot create its lock file {str(lock)!r} "
-                             f"({exc.strerror or exc})") from None
+            raise StoreError(
+                f"store {str(path)!r}: cannot create its lock file {str(lock)!r} ({exc.strerror or exc})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

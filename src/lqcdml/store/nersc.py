@@ -61,14 +61,15 @@ def nersc_checksum(values: np.ndarray) -> int:
 def _parse_header(raw: bytes, path: Path) -> tuple[dict[str, str], int]:
     end = raw.find(b"END_HEADER")
     if not raw.startswith(b"BEGIN_HEADER") or end < 0:
-        raise GaugeFileError(f"{path}: not a NERSC file (no BEGIN_HEADER ... END_HEADER in the first "
-                             f"{MAX_HEADER} bytes)")
+        raise GaugeFileError(
+            f"{path}: not a NERSC file (no BEGIN_HEADER ... END_HEADER in the first {MAX_HEADER} bytes)"
+        )
     newline = raw.find(b"\n", end)
     if newline < 0:
         raise GaugeFileError(f"{path}: truncated after END_HEADER")
     header = {}
     try:
-        text = raw[len(b"BEGIN_HEADER"):end].decode("ascii")
+        text = raw[len(b"BEGIN_HEADER") : end].decode("ascii")
     except UnicodeDecodeError:
         raise GaugeFileError(f"{path}: header is not ASCII") from None
     for line in text.splitlines():
@@ -117,8 +118,10 @@ def _read_data(path: Path) -> tuple[dict[str, str], bytes, int, int, tuple[int, 
         n_bytes = n_sites * 4 * rows * n_colors * 2 * dtype.itemsize
         available = os.fstat(fh.fileno()).st_size - offset
         if available != n_bytes:
-            raise GaugeFileError(f"{path}: {available} data bytes; the header ({header['DATATYPE']}, "
-                                 f"{header['FLOATING_POINT']}, {x}x{y}x{z}x{t}) needs {n_bytes}")
+            raise GaugeFileError(
+                f"{path}: {available} data bytes; the header ({header['DATATYPE']}, "
+                f"{header['FLOATING_POINT']}, {x}x{y}x{z}x{t}) needs {n_bytes}"
+            )
         check_memory(path, n_bytes, n_sites, n_colors)
         fh.seek(offset)
         data = fh.read(n_bytes)
@@ -133,15 +136,18 @@ def _check_checksum(header: dict[str, str], values: np.ndarray, path: Path) -> N
     try:
         stored_int = int(stored, 16)
     except ValueError:
-        raise GaugeFileError(f"{path}: CHECKSUM = {stored!r} is not hexadecimal "
-                             "(--no-checksum imports a file whose checksum is a placeholder)") from None
+        raise GaugeFileError(
+            f"{path}: CHECKSUM = {stored!r} is not hexadecimal "
+            "(--no-checksum imports a file whose checksum is a placeholder)"
+        ) from None
     if stored_int != computed:
-        raise GaugeFileError(f"{path}: checksum mismatch: header {stored_int:08x}, data {computed:08x} "
-                             "(--no-checksum imports a file whose checksum is a placeholder)")
+        raise GaugeFileError(
+            f"{path}: checksum mismatch: header {stored_int:08x}, data {computed:08x} "
+            "(--no-checksum imports a file whose checksum is a placeholder)"
+        )
 
 
-def _check_averages(header: dict[str, str], raw: np.ndarray, plaquette_tol: float, single: bool,
-                    path: Path) -> None:
+def _check_averages(header: dict[str, str], raw: np.ndarray, plaquette_tol: float, single: bool, path: Path) -> None:
     """The header's PLAQUETTE and LINK_TRACE against the links' (NaN-safe: a NaN or an
     infinite recomputed value never agrees)."""
     for key, value in (("PLAQUETTE", mean_plaquette(raw)), ("LINK_TRACE", link_trace(raw))):
@@ -157,8 +163,9 @@ def _check_averages(header: dict[str, str], raw: np.ndarray, plaquette_tol: floa
                 )
 
 
-def read_nersc(path: str | os.PathLike, plaquette_tol: float = 1e-6, check_checksum: bool = True,
-               reproject: bool = False) -> tuple[np.ndarray, dict[str, str]]:
+def read_nersc(
+    path: str | os.PathLike, plaquette_tol: float = 1e-6, check_checksum: bool = True, reproject: bool = False
+) -> tuple[np.ndarray, dict[str, str]]:
     """``(links [4, T, X, Y, Z, N, N] complex128, header)`` with every check applied.
 
     ``check_checksum = False`` skips the checksum (a placeholder such as ``ffffffff``); the

@@ -31,8 +31,10 @@ def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """
     path = Path(path)
     if path.exists() and not _is_observable_store(path):
-        raise StoreError(f"--out = {str(path)!r} exists and is not an observable store; allowed: a new path "
-                         "or an observable store to replace (nothing was written)")
+        raise StoreError(
+            f"--out = {str(path)!r} exists and is not an observable store; allowed: a new path "
+            "or an observable store to replace (nothing was written)"
+        )
     # fixed-width numpy strings (labels such as the Wilson loops' "1x2") have no Zarr v3
     # specification; variable-length UTF-8 strings do
     ds = ds.assign_coords({k: ds[k].astype(object) for k in ds.coords if ds[k].dtype.kind == "U"})
@@ -62,8 +64,9 @@ def read_observables(path: str | os.PathLike) -> xr.Dataset:
             with xr.open_zarr(str(path), consolidated=False, zarr_format=3) as ds:
                 return ds.load()
         except (OSError, ValueError, KeyError) as exc:
-            raise StoreError(f"observable store {str(path)!r} cannot be read ({exc.__class__.__name__}: "
-                             f"{exc})") from None
+            raise StoreError(
+                f"observable store {str(path)!r} cannot be read ({exc.__class__.__name__}: {exc})"
+            ) from None
 
 
 def combine_replicas(datasets: Sequence[xr.Dataset]) -> xr.Dataset:

@@ -98,19 +98,24 @@ class _Checker:
         s, e, where = self.store, self.expect, self.where
         out = list(e.problems) + s.structural_problems(allow_resize=allow_resize)
         if e.chain_hash is not None and e.chain_hash != s.meta.get("config_hash"):
-            out.append(f"store {where!r}: its stored config hashes to {e.chain_hash}, its attributes say "
-                       f"config_hash = {s.meta.get('config_hash')!r}: config or hash edited")
+            out.append(
+                f"store {where!r}: its stored config hashes to {e.chain_hash}, its attributes say "
+                f"config_hash = {s.meta.get('config_hash')!r}: config or hash edited"
+            )
         if e.records is not None and list(e.records) != s.record_names:
             out.append(f"store {where!r}: records list {s.record_names}; this chain records {list(e.records)}")
         if e.field_shape is not None and tuple(s.field_shape) != tuple(e.field_shape):
-            out.append(f"store {where!r}: fields of shape {list(s.field_shape)}, the stored config gives "
-                       f"{list(e.field_shape)}")
+            out.append(
+                f"store {where!r}: fields of shape {list(s.field_shape)}, the stored config gives {list(e.field_shape)}"
+            )
         if e.field_dtype is not None and str(s.dtype) != e.field_dtype:
             out.append(f"store {where!r}: fields of data type {s.dtype}, the stored config gives {e.field_dtype}")
         config_theory = (s.meta.get("config") or {}).get("theory")
         if config_theory is not None and config_theory != self.theory:
-            out.append(f"store {where!r}: attribute 'theory' {self.theory} differs from the stored config's "
-                       f"theory {config_theory}")
+            out.append(
+                f"store {where!r}: attribute 'theory' {self.theory} differs from the stored config's "
+                f"theory {config_theory}"
+            )
         return out
 
     def read_records(self) -> dict[str, str]:
@@ -131,8 +136,9 @@ class _Checker:
             wrong = [i for i in range(n) if int(traj[i]) != e.trajectory(i)]
             if wrong:
                 i = wrong[0]
-                report["trajectory"] = (f"trajectory[{i}] = {int(traj[i])}, the chain gives {e.trajectory(i)} "
-                                        f"({len(wrong)} wrong)")
+                report["trajectory"] = (
+                    f"trajectory[{i}] = {int(traj[i])}, the chain gives {e.trajectory(i)} ({len(wrong)} wrong)"
+                )
         acc = self.records.get("accepted")
         steps = e.steps_per_config
         if steps is None or acc is None or report.get("accepted") != "ok":
@@ -142,15 +148,19 @@ class _Checker:
             off = ~(np.abs(counts - np.round(counts)) <= 1e-9) | ~((acc >= 0) & (acc <= 1))
         if off.any():
             i, c = (int(x[0]) for x in np.nonzero(off))
-            report["accepted"] = (f"accepted[{i}, chain {c}] = {acc[i, c]!r}; allowed: k / {steps}, "
-                                  f"k = 0..{steps} (accepted steps per configuration)")
+            report["accepted"] = (
+                f"accepted[{i}, chain {c}] = {acc[i, c]!r}; allowed: k / {steps}, "
+                f"k = 0..{steps} (accepted steps per configuration)"
+            )
             return
         if checkpoint is not None and "n_accepted" in checkpoint["arrays"]:
             total = np.round(counts).astype(np.int64).sum(axis=0)
             n_acc = checkpoint["arrays"]["n_accepted"]
             if total.shape != n_acc.shape or not np.array_equal(total, n_acc):
-                report["accepted"] = (f"accepted records sum to {total.tolist()} accepted steps per chain, the "
-                                      f"checkpoint counts {n_acc.tolist()}")
+                report["accepted"] = (
+                    f"accepted records sum to {total.tolist()} accepted steps per chain, the "
+                    f"checkpoint counts {n_acc.tolist()}"
+                )
 
     def configuration(self, i: int, fields: np.ndarray, before: np.ndarray | None) -> str | None:
         """The first problem of configuration ``i`` (``before``: configuration ``i - 1``)."""
@@ -166,8 +176,9 @@ class _Checker:
                 ok = np.abs(recomputed - values[i]) <= tol * np.maximum(1.0, np.abs(recomputed))
             if not ok.all():
                 c = int(np.nonzero(~ok)[0][0])
-                return (f"record {e.observable_name}[{i}, chain {c}] = {values[i][c]!r}, the fields give "
-                        f"{recomputed[c]!r}")
+                return (
+                    f"record {e.observable_name}[{i}, chain {c}] = {values[i][c]!r}, the fields give {recomputed[c]!r}"
+                )
         acc = self.records.get("accepted")
         if before is not None and e.steps_per_config is not None and acc is not None:
             moved = _moved(fields, before)
@@ -176,8 +187,10 @@ class _Checker:
             if wrong.size:
                 c = int(wrong[0])
                 state = "moved" if moved[c] else "did not move"
-                return (f"record accepted[{i}, chain {c}] = {acc[i][c]!r} but the chain's fields {state} "
-                        f"since configuration {i - 1}")
+                return (
+                    f"record accepted[{i}, chain {c}] = {acc[i][c]!r} but the chain's fields {state} "
+                    f"since configuration {i - 1}"
+                )
         return None
 
     def configurations(self) -> None:
@@ -197,8 +210,12 @@ class _Checker:
             before = fields
 
 
-def verify_store(path: str | os.PathLike, expectations: StoreExpectations | None = None,
-                 tail: int | None = None, allow_resize: bool = False) -> dict:
+def verify_store(
+    path: str | os.PathLike,
+    expectations: StoreExpectations | None = None,
+    tail: int | None = None,
+    allow_resize: bool = False,
+) -> dict:
     """``{"store", "n_committed", "ok", "checked", "bad": [{"index", "error"}], "records",
     "checkpoint", "structure", "content"}``.
 
@@ -213,8 +230,17 @@ def verify_store(path: str | os.PathLike, expectations: StoreExpectations | None
     try:
         store = EnsembleStore.open(Path(path))
     except StoreDamage as exc:
-        return {"store": str(path), "n_committed": None, "ok": False, "checked": "nothing", "bad": [],
-                "records": {}, "checkpoint": "not checked", "structure": [str(exc)], "content": "not checked"}
+        return {
+            "store": str(path),
+            "n_committed": None,
+            "ok": False,
+            "checked": "nothing",
+            "bad": [],
+            "records": {},
+            "checkpoint": "not checked",
+            "structure": [str(exc)],
+            "content": "not checked",
+        }
     n = store.n_committed
     first = 0 if tail is None else max(n - tail, 0)
     check = _Checker(store, expect, first)
@@ -227,14 +253,23 @@ def verify_store(path: str | os.PathLike, expectations: StoreExpectations | None
         ckpt, checkpoint = None, f"damaged: {exc}"
     check.record_consistency(records, ckpt)
     check.configurations()
-    content = ("content digests checked" if DIGEST in store.record_names
-               else f"no content digests (store format {store.format_version}): swapped or foreign chunks "
-                    "cannot be told apart")
+    content = (
+        "content digests checked"
+        if DIGEST in store.record_names
+        else f"no content digests (store format {store.format_version}): swapped or foreign chunks cannot be told apart"
+    )
     ok = not check.bad and all(v == "ok" for v in records.values()) and checkpoint == "ok" and not structure
-    return {"store": str(path), "n_committed": n, "ok": ok,
-            "checked": "all configurations" if first == 0 else f"configurations {first}..{n - 1}",
-            "bad": check.bad, "records": records, "checkpoint": checkpoint, "structure": structure,
-            "content": content}
+    return {
+        "store": str(path),
+        "n_committed": n,
+        "ok": ok,
+        "checked": "all configurations" if first == 0 else f"configurations {first}..{n - 1}",
+        "bad": check.bad,
+        "records": records,
+        "checkpoint": checkpoint,
+        "structure": structure,
+        "content": content,
+    }
 
 
 def first_problem(report: dict) -> str:
@@ -249,6 +284,9 @@ def first_problem(report: dict) -> str:
     if report["bad"]:
         bad = report["bad"][0]
         more = f" ({len(report['bad'])} damaged configurations)" if len(report["bad"]) > 1 else ""
-        return (bad["error"] if str(report["store"]) in bad["error"]
-                else f"store {report['store']!r}: configuration {bad['index']}: {bad['error']}") + more
+        return (
+            bad["error"]
+            if str(report["store"]) in bad["error"]
+            else f"store {report['store']!r}: configuration {bad['index']}: {bad['error']}"
+        ) + more
     return "no problem"

@@ -34,9 +34,7 @@ class Phi4Action:
 
     def __post_init__(self) -> None:
         if self.convention not in CONVENTIONS:
-            raise ValueError(
-                f"phi4: convention = {self.convention!r}; allowed: {', '.join(CONVENTIONS)}"
-            )
+            raise ValueError(f"phi4: convention = {self.convention!r}; allowed: {', '.join(CONVENTIONS)}")
         if self.lam < 0:
             raise ValueError(f"phi4: lam = {self.lam}; allowed: lam >= 0 (action bounded below)")
 

@@ -26,8 +26,12 @@ __all__ = ["FlowTrainer", "evaluate_flow", "reverse_kl_loss"]
 SCHEDULES = ("constant", "cosine")
 
 
-def reverse_kl_loss(model: FlowModel, action: Callable[[torch.Tensor], torch.Tensor], batch: int,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def reverse_kl_loss(
+    model: FlowModel,
+    action: Callable[[torch.Tensor], torch.Tensor],
+    batch: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(mean(log q + S), log w)`` for ``batch`` fresh samples in the prior's field dtype
     (``log w = -S - log q``)."""
     x, log_q = model.sample(batch, generator)
@@ -79,12 +83,15 @@ class FlowTrainer:
         fused = True if device.type in ("cpu", "cuda") else None
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
         if schedule == "cosine":
+
             def factor(step: int) -> float:
                 c = 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
                 return min_lr_ratio + (1 - min_lr_ratio) * c
         else:
+
             def factor(step: int) -> float:
                 return 1.0
+
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.step_count = 0
         self.history: dict[str, list[float]] = {"loss": [], "ess": [], "lr": [], "grad_norm": []}
@@ -124,17 +131,24 @@ class FlowTrainer:
         try:
             self.generator.set_state(state["generator"])
         except RuntimeError as exc:  # a CPU (Mersenne twister) state on CUDA (Philox) or the reverse
-            raise ValueError(f"flow training: the checkpoint's generator state does not fit a "
-                             f"{self.generator.device.type} generator ({exc}); allowed: resume on the "
-                             "device type the training started on") from None
+            raise ValueError(
+                f"flow training: the checkpoint's generator state does not fit a "
+                f"{self.generator.device.type} generator ({exc}); allowed: resume on the "
+                "device type the training started on"
+            ) from None
         self.step_count = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.history.setdefault("grad_norm", [math.nan] * len(self.history["loss"]))
 
 
 @torch.no_grad()
-def evaluate_flow(model: FlowModel, action: Callable[[torch.Tensor], torch.Tensor], n_samples: int, seed: int,
-                  dtype: torch.dtype | str | None = torch.float64) -> dict:
+def evaluate_flow(
+    model: FlowModel,
+    action: Callable[[torch.Tensor], torch.Tensor],
+    n_samples: int,
+    seed: int,
+    dtype: torch.dtype | str | None = torch.float64,
+) -> dict:
     """ESS and independence-Metropolis acceptance on ``n_samples`` fresh samples drawn at
     precision ``dtype`` (a real dtype; the fields are the prior's domain at it; ``None``: the
     model's own precision)."""

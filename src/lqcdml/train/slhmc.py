@@ -87,8 +87,15 @@ def action_mismatch(
 class _EffectiveActionTrainer:
     """Adam on the mismatch loss of ``net``; the state every SLHMC trainer shares."""
 
-    def __init__(self, net: torch.nn.Module, exact: Sequence[PseudofermionAction],
-                 effective: Sequence[PseudofermionAction], lr: float, centred: bool, history: Sequence[str]) -> None:
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        exact: Sequence[PseudofermionAction],
+        effective: Sequence[PseudofermionAction],
+        lr: float,
+        centred: bool,
+        history: Sequence[str],
+    ) -> None:
         self.net, self.centred = net, bool(centred)
         self.exact, self.effective = tuple(exact), tuple(effective)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
@@ -133,9 +140,16 @@ class OnlineSLHMCTrainer(_EffectiveActionTrainer):
     configurations), ``acceptance``, ``delta_H`` (mean |dH|).
     """
 
-    def __init__(self, net: torch.nn.Module, make_sampler: Callable[[torch.nn.Module], object],
-                 exact: Sequence[PseudofermionAction], effective: Sequence[PseudofermionAction],
-                 start: ChainState, lr: float = 1e-3, centred: bool = True) -> None:
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        make_sampler: Callable[[torch.nn.Module], object],
+        exact: Sequence[PseudofermionAction],
+        effective: Sequence[PseudofermionAction],
+        start: ChainState,
+        lr: float = 1e-3,
+        centred: bool = True,
+    ) -> None:
         super().__init__(net, exact, effective, lr, centred, ("acceptance", "delta_H"))
         self.make_sampler, self.state = make_sampler, start
 
@@ -165,12 +179,22 @@ class OfflineSLHMCTrainer(_EffectiveActionTrainer):
     for bit from any step. History: ``loss``.
     """
 
-    def __init__(self, net: torch.nn.Module, configs: torch.Tensor, exact: Sequence[PseudofermionAction],
-                 effective: Sequence[PseudofermionAction], batch: int = 4, lr: float = 1e-3, seed: int = 0,
-                 centred: bool = True) -> None:
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        configs: torch.Tensor,
+        exact: Sequence[PseudofermionAction],
+        effective: Sequence[PseudofermionAction],
+        batch: int = 4,
+        lr: float = 1e-3,
+        seed: int = 0,
+        centred: bool = True,
+    ) -> None:
         if configs.shape[0] < 1 or batch < 1:
-            raise ValueError(f"offline slhmc training: {configs.shape[0]} configurations, batch = {batch}; "
-                             "allowed: at least one configuration, batch >= 1")
+            raise ValueError(
+                f"offline slhmc training: {configs.shape[0]} configurations, batch = {batch}; "
+                "allowed: at least one configuration, batch >= 1"
+            )
         super().__init__(net, exact, effective, lr, centred, ())
         self.configs, self.batch, self.seed = configs, int(batch), int(seed)
 
