@@ -14,7 +14,7 @@ TORCH := torch==2.13.0
 KERNELS := $(VENV)/.kernels
 KERNEL_SOURCES := $(wildcard src/lqcdml/kernels/csrc/*.cpp) src/lqcdml/kernels/build.py
 
-.PHONY: run test typecheck clean-venv
+.PHONY: run test lint typecheck clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: $(KERNELS)
 test: $(KERNELS)
 	scripts/install_test_services.sh
 	$(VENV)/bin/python -m pytest -n auto --dist loadfile --durations=30 $(PYTEST_ARGS)
+
+# lint and format check ([tool.ruff] in pyproject.toml); runs in CI
+lint: $(STAMP)
+	$(VENV)/bin/python -m ruff check --quiet .
+	$(VENV)/bin/python -m ruff format --check --quiet .
 
 # the public API's type check ([tool.mypy] in pyproject.toml); not in `make test` yet
 typecheck: $(STAMP)
