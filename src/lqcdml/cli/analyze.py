@@ -7,7 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..driver.analyze import analyze
 from .args import add_config_args, config_from_args, path
 
 __all__ = ["add_parser", "run"]
@@ -29,6 +28,8 @@ def _log(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..driver.analyze import analyze
+
     cfg = config_from_args(args)
     rows = analyze(
         cfg,

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 from ..config import select_ensemble
-from ..driver.estimate import estimate
 from .args import add_config_args, add_gpus_arg, config_from_args, new_path, path
 
 __all__ = ["add_parser", "run"]
@@ -44,6 +43,8 @@ def _log(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..driver.estimate import estimate
+
     cfg = config_from_args(args)
     name, _ = select_ensemble(cfg, args.ensemble)
     result = estimate(

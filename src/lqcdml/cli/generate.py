@@ -8,17 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..atomic import write_json_atomic
-from ..config import RootConfig, select_ensemble
-from ..driver import run_chain_into_store
-from ..driver.specs import chain_spec
-from ..identity import job_provenance
+from ..config import select_ensemble
 from .args import add_config_args, add_gpus_arg, add_progress_arg, config_from_args, new_path, path, progress_choice
 from .progress import LazyProgress
+
+if TYPE_CHECKING:
+    from ..config import RootConfig
 
 __all__ = ["generate", "ProgressHooks", "add_parser"]
 
@@ -87,6 +85,13 @@ def generate(
     see ``driver.run_chain_into_store``). Returns (and writes to ``manifest``) a JSON
     summary.
     """
+    import torch
+
+    from ..atomic import write_json_atomic
+    from ..driver import run_chain_into_store
+    from ..driver.specs import chain_spec
+    from ..identity import job_provenance
+
     spec = chain_spec(cfg, ensemble, replica, model_path, store_path=store_path, start_store=start_store)
     torch.set_num_threads(cfg.threads)
     hooks = ProgressHooks(f"{ensemble} r{replica:02d}", progress)

@@ -7,7 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-from ..store import EnsembleStore
 from .args import path
 
 __all__ = ["info", "add_verify_parser", "add_info_parser"]
@@ -31,6 +30,8 @@ def add_info_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def info(store_path: Path) -> dict:
+    from ..store import EnsembleStore
+
     """What ``lqcdml info STORE`` prints."""
     store = EnsembleStore.open(store_path)
     meta = store.meta
@@ -60,7 +61,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     from ..identity.expectations import store_expectations
-    from ..store import StoreDamage, verify_store
+    from ..store import EnsembleStore, StoreDamage, verify_store
     from ..store.verify import QUICK_TAIL
 
     store = Path(args.store)

@@ -7,7 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-from ..driver.interop import ImportOptions, export_store, import_files, parse_geometry
 from .args import new_path, path
 
 __all__ = ["add_parsers"]
@@ -43,6 +42,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from ..driver.interop import ImportOptions, import_files, parse_geometry
+
     options = ImportOptions(
         parse_geometry(args.lattice, args.colors, args.precision), not args.no_checksum, args.reproject
     )
@@ -52,6 +53,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from ..driver.interop import export_store
+
     summary = export_store(Path(args.store), Path(args.out), args.format, args.precision, args.two_rows)
     print(json.dumps({**summary, "files": len(summary["files"])}))
     return 0

@@ -7,7 +7,6 @@ import argparse
 from pathlib import Path
 
 from ..config import select_ensemble
-from ..driver.measure import measure_store
 from .args import add_config_args, add_gpus_arg, add_progress_arg, config_from_args, new_path, path, progress_choice
 from .progress import Progress
 
@@ -56,6 +55,8 @@ class _MeasureProgress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..driver.measure import measure_store
+
     cfg = config_from_args(args)
     name, _ = select_ensemble(cfg, args.ensemble)
     hooks = _MeasureProgress(name, progress_choice(args.progress))

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from ..config import select_ensemble
-from ..driver.models import train_model
 from .args import add_config_args, add_gpus_arg, add_progress_arg, config_from_args, new_path, path, progress_choice
 from .progress import LazyProgress
 
@@ -32,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..driver.models import train_model
+
     cfg = config_from_args(args)
     name, _ = select_ensemble(cfg, args.ensemble)
     hooks = _TrainProgress(f"train {name}", progress_choice(args.progress), unit="step")
