@@ -26,6 +26,7 @@ and non-Python files read at run time.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -115,13 +116,20 @@ def module_closure(root: Path, *modules: str, dispatchers: Iterable[str] = ()) -
             if file is None:
                 continue
             seen[name] = file
-            try:
-                tree = ast.parse(file.read_bytes(), filename=str(file))
-            except SyntaxError:
-                continue  # counted; the command fails on it anyway
-            nodes = _outside_functions(tree) if name in shallow else ast.walk(tree)
-            todo.extend(_imports(nodes, name, file, root) - seen.keys())
+            todo.extend(_file_imports(file.read_bytes(), name, file, root, name in shallow) - seen.keys())
     return sorted(set(seen.values()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_imports(source: bytes, name: str, file: Path, root: Path, shallow: bool) -> frozenset[str]:
+    """``_imports`` of one module file's source, cached by its bytes: the digests of a
+    workflow's rules walk overlapping closures, each file is parsed once per process."""
+    try:
+        tree = ast.parse(source, filename=str(file))
+    except SyntaxError:
+        return frozenset()  # counted; the command fails on it anyway
+    nodes = _outside_functions(tree) if shallow else ast.walk(tree)
+    return frozenset(_imports(nodes, name, file, root))
 
 
 def _outside_functions(node: ast.AST) -> Iterable[ast.AST]:
