@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..nn.control_variates import VectorField
+from ..nn.control_variates import TrainableVectorField, VectorField
 from .ensemble import EnsembleIndex, pe
 
 __all__ = [
@@ -123,7 +123,7 @@ class ControlVariateTraining:
 
 
 def train_control_variate(
-    g: torch.nn.Module,
+    g: TrainableVectorField,
     force: Force,
     x: torch.Tensor,
     o: torch.Tensor,

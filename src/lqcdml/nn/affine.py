@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -105,6 +106,11 @@ class AffineCoupling(InvertibleLayer):
     checkerboard colour and the fast path is on, else ``None``.
     """
 
+    # buffers (register_buffer): declared for the type checker
+    frozen: torch.Tensor
+    frozen_sites: torch.Tensor
+    active_sites: torch.Tensor
+
     def __init__(self, frozen: torch.Tensor, net: nn.Module, fast: bool | None = None) -> None:
         super().__init__()
         self.register_buffer("frozen", frozen.clone())
@@ -129,7 +135,8 @@ class AffineCoupling(InvertibleLayer):
         elif not site_conv_supported(self.net, mask.ndim):
             reason = "the network is not a conv_net of PeriodicConv layers with supported activations"
         else:
-            convs = [m for m in self.net if isinstance(m, PeriodicConv)]
+            # site_conv_supported: the network is a conv_net (an nn.Sequential)
+            convs = [m for m in cast(nn.Sequential, self.net) if isinstance(m, PeriodicConv)]
             if convs[0].c_in != 1 or convs[-1].c_out != 2:
                 reason = "the network does not map 1 channel to 2"
         if self.fast and reason is not None:
@@ -138,7 +145,8 @@ class AffineCoupling(InvertibleLayer):
         if reason is not None or self.fast is False:
             self.conditioner = None
             return
-        self.conditioner = SiteConvNet(self.net, tuple(mask.shape), frozen_sites, active_sites)
+        # supported (reason is None): the network is a conv_net (an nn.Sequential)
+        self.conditioner = SiteConvNet(cast(nn.Sequential, self.net), tuple(mask.shape), frozen_sites, active_sites)
         self.register_buffer("frozen_sites", frozen_sites, persistent=False)
         self.register_buffer("active_sites", active_sites, persistent=False)
         if all(extent % 2 == 0 for extent in mask.shape):
@@ -156,7 +164,8 @@ class AffineCoupling(InvertibleLayer):
     def couple(self, x_frozen: torch.Tensor, x_active: torch.Tensor, reverse: bool = False):
         """The map on site lists (fast path): ``x_frozen [N_f, B]``, ``x_active [N_a, B]`` (sites in
         increasing flat index) to ``(y_active [N_a, B], log|det| [B])``; ``reverse``: the inverse map."""
-        return _SiteCoupling.apply(self.conditioner, reverse, x_frozen, x_active, *SiteConvNet.parameters_of(self.net))
+        net = cast(nn.Sequential, self.net)  # a conditioner exists only for a conv_net (nn.Sequential)
+        return _SiteCoupling.apply(self.conditioner, reverse, x_frozen, x_active, *SiteConvNet.parameters_of(net))
 
     def _map_sites(self, x: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
         sites = x.reshape(x.shape[0], -1).t()
@@ -191,11 +200,15 @@ class CheckerboardFlow(FlowModel):
     ``state_dict`` as a ``FlowModel`` of the same layers.
     """
 
+    # buffers (register_buffer): declared for the type checker
+    order: torch.Tensor
+    inverse: torch.Tensor
+
     def __init__(self, prior: Prior, layers: Sequence[InvertibleLayer], shape: tuple[int, ...]) -> None:
         super().__init__(prior, layers)
         even = checkerboard(tuple(shape), 0).reshape(-1)
         order = torch.cat([torch.nonzero(even).flatten(), torch.nonzero(~even).flatten()])
-        self.half = math.prod(shape) // 2
+        self.n_half = math.prod(shape) // 2  # sites of one colour (not `half`: nn.Module.half)
         self.register_buffer("order", order, persistent=False)
         self.register_buffer("inverse", torch.argsort(order), persistent=False)
 
@@ -205,7 +218,7 @@ class CheckerboardFlow(FlowModel):
 
     def _run(self, x: torch.Tensor, parities: list[int], layers, reverse: bool):
         sites = x.reshape(x.shape[0], -1).t().index_select(0, self.order)
-        halves = [sites[: self.half], sites[self.half :]]
+        halves = [sites[: self.n_half], sites[self.n_half :]]
         log_det = None
         for layer, p in zip(layers, parities):
             halves[1 - p], ld = layer.couple(halves[p], halves[1 - p], reverse)

@@ -18,7 +18,8 @@ its exact divergence ``sum_i dg_i / dx_i`` per configuration, ``[B]``.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from collections.abc import Iterator
+from typing import Protocol, cast
 
 import torch
 
@@ -33,16 +34,25 @@ class VectorField(Protocol):
 
     def divergence(self, x: torch.Tensor) -> torch.Tensor: ...
 
+    def forward_and_divergence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class TrainableVectorField(VectorField, Protocol):
+    """A ``VectorField`` with weights to train (a ``torch.nn.Module``: ``ShiftedMLP``, ...)."""
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
 
 def _mlp(widths: tuple[int, ...], bias: bool, dtype: torch.dtype) -> torch.nn.Sequential:
     layers: list[torch.nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
         layers += [torch.nn.Linear(a, b, bias=bias, dtype=dtype), torch.nn.Tanh()]
     net = torch.nn.Sequential(*layers[:-1])
+    last = cast(torch.nn.Linear, net[-1])  # layers alternate Linear, Tanh: the last kept is a Linear
     with torch.no_grad():
-        net[-1].weight.zero_()
+        last.weight.zero_()
         if bias:
-            net[-1].bias.zero_()
+            last.bias.zero_()
     return net
 
 
@@ -75,7 +85,8 @@ class ShiftedMLP(torch.nn.Module):
     def _first(self, phi: torch.Tensor) -> torch.Tensor:
         """``h [B, V, h_1]``: the first layer on every shifted field."""
         dims = tuple(range(1, phi.ndim))
-        w = self.g0[0].weight.reshape(-1, *self.lattice)  # [h_1, L...]
+        first = cast(torch.nn.Linear, self.g0[0])  # _mlp: the first layer is a Linear
+        w = first.weight.reshape(-1, *self.lattice)  # [h_1, L...]
         spec = torch.fft.fftn(phi, dim=dims)[:, None] * torch.fft.fftn(w, dim=dims).conj()[None]
         h = torch.fft.ifftn(spec, dim=tuple(d + 1 for d in dims)).real
         return h.reshape(phi.shape[0], w.shape[0], -1).transpose(1, 2)
@@ -92,7 +103,8 @@ class ShiftedMLP(torch.nn.Module):
 
     def forward_and_divergence(self, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``g`` and its divergence from one forward pass."""
-        w0 = self.g0[0].weight[:, 0]  # [h_1]: the weight of psi_0 = phi_x
+        first = cast(torch.nn.Linear, self.g0[0])  # _mlp: the first layer is a Linear
+        w0 = first.weight[:, 0]  # [h_1]: the weight of psi_0 = phi_x
         with torch.enable_grad():
             h = self._first(phi.detach())
             if len(self.g0) == 1:  # linear: g_x = h(x), dg_x/dphi_x = w_0

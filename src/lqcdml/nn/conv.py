@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -55,14 +56,14 @@ class PeriodicConv(nn.Module):
         if self.native:
             return self.conv(x)
         dims = tuple(range(2, 2 + self.dim))
-        out = 0
+        out: torch.Tensor | int = 0
         for w, off in zip(self.weight, self.offsets):
             # out(x) += W_off . in(x + off): roll by -off brings in(x + off) to x
             shifted = torch.roll(x, shifts=tuple(-o for o in off), dims=dims)
             out = out + torch.einsum("oc,bc...->bo...", w, shifted)
         if self.bias is not None:
             out = out + self.bias.view(1, -1, *([1] * self.dim))
-        return out
+        return cast(torch.Tensor, out)  # kernel**dim >= 1 taps: a tensor after the loop
 
 
 def conv_net(

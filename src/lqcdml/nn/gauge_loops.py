@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import cast
 
 import torch
 
@@ -71,7 +72,7 @@ def path_product(links: torch.Tensor, path: Path, start: Sequence[int] | None = 
             y[mu] -= 1
             factor = _shifted(links[:, mu], y).mH
         out = factor if out is None else out @ factor
-    return out
+    return cast(torch.Tensor, out)  # a path has at least one link
 
 
 def _inverse(path: Path) -> Path:
@@ -111,7 +112,7 @@ def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
     ``U_mu(x)`` is ``Re tr[U_mu(x) S_mu(x)]``.
     """
     dim = links.shape[1]
-    out = []
+    out: list[torch.Tensor] = []
     for mu in range(dim):
         start = [0] * dim
         start[mu] = 1
@@ -119,7 +120,7 @@ def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
         for path in closing_paths(shape, mu, dim):
             p = path_product(links, path, start)
             total = p if total is None else total + p
-        out.append(total)
+        out.append(cast(torch.Tensor, total))  # links [B, d >= 2, ...]: loops through every link
     return torch.stack(out, dim=1)
 
 

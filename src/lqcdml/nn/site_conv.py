@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +59,7 @@ def _activation(module: nn.Module | None) -> tuple[str | None, float]:
     return kind, slope
 
 
-def _stages(net: nn.Sequential, dim: int) -> list[tuple[PeriodicConv, nn.Module | None]]:
+def _stages(net: nn.Module, dim: int) -> list[tuple[PeriodicConv, nn.Module | None]]:
     """``net`` as ``(convolution, activation after it or None)`` pairs; ``ValueError`` if it is not
     an alternation of ``PeriodicConv`` (in ``dim`` dimensions) and single supported activations."""
     if not isinstance(net, nn.Sequential):
@@ -85,7 +86,7 @@ def _stages(net: nn.Sequential, dim: int) -> list[tuple[PeriodicConv, nn.Module 
 def site_conv_supported(net: nn.Module, dim: int) -> bool:
     """Whether ``SiteConvNet`` can evaluate ``net`` (a ``conv_net`` of ``PeriodicConv`` layers)."""
     try:
-        _stages(net, dim)  # type: ignore[arg-type]
+        _stages(net, dim)
     except ValueError:
         return False
     return True
@@ -242,6 +243,7 @@ def _stage_backward(
                 products = F.pad(products.view(k * c, stage.m_out, batch), (0, 0, 0, 1))
             gx = products.view(-1, batch).index_select(0, bwd_index).view(k, -1).sum(0).view(c, -1)
         if need_w:
+            assert gathered is not None  # no bwd_gather implies fwd_gather: the forward kept it
             gw = torch.mm(g, gathered.t())
             gw = gw.view(weight.shape) if stage.native else gw.view(o, c, k).permute(2, 0, 1).contiguous()
     return gx, gw, gb
@@ -353,7 +355,7 @@ class SiteConvNet(nn.Module):
         in place before that."""
         batch = x.shape[-1]
         state = SiteConvState([], [], [])
-        buffers = self._buffers
+        buffers = cast(dict[str, torch.Tensor], self._buffers)  # the tables: tensors, never None
         h = x.reshape(x.shape[0], -1).contiguous()
         for i, stage in enumerate(self.stages):
             state.inputs.append(h)
@@ -370,7 +372,7 @@ class SiteConvNet(nn.Module):
         parameter ``j`` needs its gradient."""
         batch = grad.shape[-1]
         grads: list[torch.Tensor | None] = [None] * (2 * len(self.stages))
-        buffers = self._buffers
+        buffers = cast(dict[str, torch.Tensor], self._buffers)  # the tables: tensors, never None
         g = grad.reshape(grad.shape[0], -1).contiguous()
         for i in reversed(range(len(self.stages))):
             bias = params[2 * i + 1]

@@ -165,7 +165,7 @@ def circle_map_inverse(
 
 
 def u1_link_masks(
-    shape: tuple[int, int], mu: int, offset: int
+    shape: tuple[int, ...], mu: int, offset: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Boolean masks ``[L_0, L_1]`` of layer ``(mu, offset)``: ``(links, active, passive, frozen)``.
 
@@ -202,9 +202,15 @@ class U1EquivariantCoupling(InvertibleLayer):
     ``n_mix`` log-scales, ``n_mix`` mixture logits, then ``(a, b)`` with ``t = atan2(b, 1 + a)``.
     """
 
+    # buffers (register_buffer): declared for the type checker
+    link_mask: torch.Tensor
+    active: torch.Tensor
+    passive: torch.Tensor
+    frozen: torch.Tensor
+
     def __init__(
         self,
-        shape: tuple[int, int],
+        shape: tuple[int, ...],
         mu: int,
         offset: int,
         net: nn.Module,
@@ -275,7 +281,7 @@ class U1EquivariantCoupling(InvertibleLayer):
         return x, log_det
 
 
-def check_links(x: torch.Tensor, shape: tuple[int, int], who: str) -> None:
+def check_links(x: torch.Tensor, shape: tuple[int, ...], who: str) -> None:
     """``ValueError`` unless ``x`` holds 2D U(1) links ``[B, 2, L_0, L_1]`` of ``shape``."""
     if x.ndim != 4 or tuple(x.shape[1:]) != (2, *shape):
         raise ValueError(f"{who}: links of shape {tuple(x.shape)}; allowed: [B, 2, {shape[0]}, {shape[1]}]")
@@ -309,11 +315,12 @@ def zero_mixture_head(net: nn.Module, n_mix: int, spread: float = 0.5) -> None:
             p.zero_()
         bias = last.conv.bias if isinstance(last, PeriodicConv) and last.native else last.bias
         if n_mix > 1:
+            assert bias is not None  # a circle-map conditioner's last layer has biases
             bias[:n_mix] = torch.linspace(-spread, spread, n_mix)
 
 
 def u1_flow(
-    shape: tuple[int, int],
+    shape: tuple[int, ...],
     n_layers: int = 24,
     hidden: tuple[int, ...] = (8, 8),
     kernel: int = 3,

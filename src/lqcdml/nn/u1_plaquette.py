@@ -60,6 +60,7 @@ angles: the plaquettes a layer reads differ from the recomputed ones by ``2 pi``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -144,6 +145,11 @@ class PlaquetteCoupling(InvertibleLayer):
     frozen plaquettes (zero on active ones and the sink), outputs read as in
     ``U1EquivariantCoupling``.
     """
+
+    # buffers (register_buffer): declared for the type checker
+    active: torch.Tensor
+    frozen: torch.Tensor
+    active_index: torch.Tensor
 
     def __init__(self, shape: tuple[int, int], parity: int, net: nn.Module, n_mix: int) -> None:
         super().__init__()
@@ -345,8 +351,8 @@ class PlaquetteFlowModel(FlowModel):
                     last.append(layer)
                 else:
                     runs.append([layer])
-            else:
-                runs.append(layer)
+            else:  # __init__ admits only the two coupling kinds
+                runs.append(cast(PlaquetteCoupling, layer))
         return runs
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -403,7 +409,7 @@ def _partner_net(hidden: tuple[int, ...], n_mix: int, activation: str) -> nn.Seq
 
 
 def u1_plaquette_flow(
-    shape: tuple[int, int],
+    shape: tuple[int, ...],
     n_layers: int = 2,
     hidden: tuple[int, ...] = (8, 8),
     kernel: int = 3,
@@ -429,7 +435,7 @@ def u1_plaquette_flow(
             f"u1_plaquette_flow: n_partners = {n_partners}; allowed: 0 .. {volume - 2} "
             f"(V - 2 on a {shape[0]} x {shape[1]} lattice)"
         )
-    layers = []
+    layers: list[InvertibleLayer] = []
     for i in range(n_layers):
         net = conv_net(2, 2, 2 * n_mix + 2, list(hidden), kernel, activation, final=None)
         zero_mixture_head(net, n_mix)
