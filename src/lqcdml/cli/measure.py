@@ -1,9 +1,10 @@
 """``lqcdml measure``: observables of every committed configuration of a store
-(``driver.measure.measure_store``)."""
+(``driver.measure.measure_store``); a killed run, rerun, continues from its journal."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..config import select_ensemble
@@ -48,6 +49,13 @@ class _MeasureProgress:
     def progress(self, done: int, total: int) -> None:
         if self.bar is not None:
             self.bar.update(done)
+
+    def message(self, text: str) -> None:
+        """One line in the log (above the bar once there is one)."""
+        if self.bar is None:
+            print(f"[measure {self.ensemble}] {text}", file=sys.stderr, flush=True)
+        else:
+            self.bar.message(text)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,23 +1,33 @@
-"""Measure every committed configuration of an ensemble store into an observable store.
+"""Measure every committed configuration of an ensemble store into an observable store,
+resumable like generation.
 
-A measurement is made whole and replaces its store atomically: the dataset is written
-beside ``out`` and renamed into place (``store.write_observables``), so a killed run leaves
-the previous observable store (or none) and a rerun measures again from the first kept
-configuration. The noise of configuration ``i`` is seeded by (chain seed, job replica,
-``i``) alone, so a rerun gives the same values. The run holds the writer lock of ``out``
-throughout (one writer per observable store). The store's attrs record where it comes from
-(ensemble store, chain hash, model digest, provenance), the thermalisation cut, whether it
-is the expensive measurement, its wall time (``measure_seconds``) and how many
-(configuration, chain) entries it measured (``measured_entries``).
+Each configuration's rows are committed to a measurement journal beside ``out``
+(``<out>.measuring``, ``store.measure_journal``) as they are measured; a killed run, rerun,
+continues from the first configuration not committed and writes the same store bit for bit
+(the noise of configuration ``i`` is seeded by (chain seed, job replica, ``i``) alone). The
+journal is used only while it matches (``_identity``: the ensemble store's chain hash, model
+digest and replica, the thermalisation cut, the expensive flag, the measurement plan and its
+settings, device type, precision and lqcdml version; and the ensemble store's records of every
+journalled configuration unchanged); otherwise, or if it is damaged, it is discarded with one
+line through the hooks and the measurement starts again. The observable store itself is made
+whole and replaces its predecessor atomically at the end (``store.write_observables``), then
+the journal is removed; a failure before (a full disk while journalling included) leaves the
+previous observable store (or none). The run holds the writer lock of ``out`` throughout (one
+writer per observable store). The store's attrs record where it comes from (ensemble store,
+chain hash, model digest, provenance), the thermalisation cut, whether it is the expensive
+measurement, its wall time over all runs that measured it (``measure_seconds``) and how many
+(configuration, chain) entries it measured (``measured_entries``, resumed ones included).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -27,6 +37,7 @@ from .. import __version__
 from ..estimators.pipeline_split import flat_position, label_split
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreDamage, StoreError, write_observables, writer_lock
+from ..store.measure_journal import MeasureJournal, journal_path, record_sources, remove_journal
 
 if TYPE_CHECKING:
     from ..config import RootConfig
@@ -35,11 +46,15 @@ __all__ = ["MeasureHooks", "measure_store"]
 
 
 class MeasureHooks(Protocol):
-    """What a caller sees of a running measurement (progress bars, logs)."""
+    """What a caller sees of a running measurement (progress bars, logs): ``begin`` with the
+    first configuration still to measure (later than the cut when resumed), ``message`` one
+    line (a discarded journal; hooks without it get a ``UserWarning``)."""
 
     def begin(self, done: int, total: int, replica: int) -> None: ...
 
     def progress(self, done: int, total: int) -> None: ...
+
+    def message(self, text: str) -> None: ...
 
 
 class _Silent:
@@ -48,6 +63,19 @@ class _Silent:
 
     def progress(self, done: int, total: int) -> None:
         pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+def _tell(hooks: MeasureHooks, text: str) -> None:
+    """One line to the caller: ``hooks.message``, or a warning for hooks without it."""
+    line = " ".join(text.split())
+    message = getattr(hooks, "message", None)
+    if callable(message):
+        message(line)
+    else:
+        warnings.warn(line, stacklevel=3)
 
 
 def measure_store(
@@ -111,6 +139,18 @@ def _open_checked(cfg: RootConfig, ensemble: str, store_path: Path) -> EnsembleS
     return store
 
 
+@dataclass
+class _Measured:
+    """What is measured so far: the rows of each configuration from the cut on, the layout
+    of each variable (dims, coords, row shape; the last measured configuration's), entries
+    and wall time."""
+
+    rows: list[dict[str, np.ndarray]] = field(default_factory=list)
+    layout: dict[str, tuple[tuple[str, ...], Any, tuple[int, ...]]] = field(default_factory=dict)
+    entries: int = 0
+    seconds: float = 0.0
+
+
 def _measure(
     cfg: RootConfig,
     ensemble: str,
@@ -130,39 +170,172 @@ def _measure(
     meta, n = store.meta, store.n_committed
     plan = [expensive_measurement(ens)] if expensive else measurement_plan(ens)
     device = torch_device(cfg.device)
-    rows: list[dict[str, np.ndarray]] = []
-    layout: dict[str, tuple[tuple[str, ...], dict, tuple[int, ...]]] = {}
     first = 0 if include_therm else min(ens.chain.n_therm, n - 1)
     replica, n_chains = int(meta["replica"]), store.field_shape[0]
-    hooks.begin(first, n, replica)
     select = _labelled_chains(cfg, ensemble, replica, n_chains, first) if expensive else (lambda i: None)
-    entries, t0 = 0, time.perf_counter()
-    for i in range(first, n):
-        fields = torch.from_numpy(store.read_fields(i)).to(device)
+    trajectories, sources = record_sources(store, first)
+    identity = _identity(cfg, ensemble, meta, first, expensive, device.type)
+    journal, done = _journal(journal_path(out), identity, trajectories, sources, first, hooks)
+    hooks.begin(first + len(done.rows), n, replica)
+    seed = replica_seed(ens.chain.seed, replica) * 100_003
+    t0 = time.perf_counter()
+    for i in range(first + len(done.rows), n):
         # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
-        gens = make_generators(replica_seed(ens.chain.seed, replica) * 100_003 + i, n_chains, device)
-        chains = select(i)
-        if chains is not None:  # a sub-batch: the labelled chains of this configuration
-            fields, gens = fields[torch.as_tensor(chains, device=device)], [gens[c] for c in chains]
-        rows.append({})
-        for m in plan:
-            if chains is not None and len(chains) == 0:
-                continue  # nothing labelled here: NaN rows, filled in below
-            for name, (values, dims, coords) in m(fields, gens).items():
-                row = np.asarray(values)
-                if chains is not None:  # back to all chains, NaN where not measured
-                    full = np.full((n_chains, *row.shape[1:]), np.nan)
-                    full[chains] = row
-                    row = full
-                rows[-1][name] = row
-                layout[name] = (dims, coords, row.shape)
-        entries += n_chains if chains is None else len(chains)
+        gens = make_generators(seed + i, n_chains, device)
+        row, layout, entries = _measure_one(store.read_fields(i), plan, gens, select(i), n_chains, device)
+        done.rows.append(row)
+        done.layout.update(layout)
+        done.entries += entries
+        k = i - first
+        record = {"trajectory": int(trajectories[k]), "source": sources[k], "entries": entries}
+        _commit(journal, k, done, record, done.seconds + time.perf_counter() - t0, out)
         hooks.progress(i + 1, n)
-    seconds = time.perf_counter() - t0
-    ds = _dataset(store, rows, layout, first, replica, n_chains)
-    ds.attrs.update(_attrs(cfg, ensemble, store_path, meta, first, expensive, seconds, entries))
+    seconds = done.seconds + time.perf_counter() - t0
+    ds = _dataset(store, done.rows, done.layout, first, replica, n_chains)
+    ds.attrs.update(_attrs(cfg, ensemble, store_path, meta, first, expensive, seconds, done.entries))
     write_observables(ds, out)
+    try:
+        remove_journal(journal.path)
+    except OSError as exc:  # harmless: a journal of a finished measurement only repeats it
+        _tell(hooks, f"could not remove the measurement journal {str(journal.path)!r} ({exc})")
     return ds
+
+
+def _measure_one(
+    fields_np: np.ndarray,
+    plan: list,
+    gens: list[torch.Generator],
+    chains: np.ndarray | None,
+    n_chains: int,
+    device: torch.device,
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[tuple[str, ...], Any, tuple[int, ...]]], int]:
+    """The rows of one configuration (all chains; NaN on chains not in ``chains``, none at all
+    if ``chains`` is empty; ``None``: every chain), their layout and the entries measured."""
+    fields = torch.from_numpy(fields_np).to(device)
+    if chains is not None:  # a sub-batch: the labelled chains of this configuration
+        fields, gens = fields[torch.as_tensor(chains, device=device)], [gens[c] for c in chains]
+    rows: dict[str, np.ndarray] = {}
+    layout: dict[str, tuple[tuple[str, ...], Any, tuple[int, ...]]] = {}
+    for m in plan:
+        if chains is not None and len(chains) == 0:
+            continue  # nothing labelled here: NaN rows, filled in by _dataset
+        for name, (values, dims, coords) in m(fields, gens).items():
+            row = np.asarray(values)
+            if chains is not None:  # back to all chains, NaN where not measured
+                full = np.full((n_chains, *row.shape[1:]), np.nan)
+                full[chains] = row
+                row = full
+            rows[name] = row
+            layout[name] = (dims, coords, row.shape)
+    return rows, layout, n_chains if chains is None else len(chains)
+
+
+def _commit(journal: MeasureJournal, k: int, done: _Measured, record: dict, seconds: float, out: Path) -> None:
+    """Commit entry ``k`` to the journal; a failing disk is a ``StoreError`` (``out`` untouched)."""
+    layout = {name: (dims, coords) for name, (dims, coords, _) in done.layout.items()}
+    try:
+        journal.commit(k, done.rows[k], layout, record, seconds)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the measurement journal {str(journal.path)!r} ({exc.strerror or exc}); "
+            f"{str(out)!r} is untouched (an observable store is replaced only when complete)"
+        ) from None
+
+
+def _plan_names(ens: Any, expensive: bool) -> list[str]:
+    """The observables measured: the ``measure`` section's, or the theory's defaults."""
+    from ..kinds.observables import OBSERVABLES
+
+    if expensive:
+        return ["expensive:trace_inverse_noise"]
+    return list(ens.measure.observables) or [k.name for k in OBSERVABLES if ens.theory.name in k.default_for]
+
+
+def _identity(cfg: RootConfig, ensemble: str, meta: dict, first: int, expensive: bool, device: str) -> dict:
+    """What a journal must have been written for to be continued (JSON)."""
+    from ..config import replica_seed
+    from ..config.compose import to_container
+
+    ens = cfg.ensembles[ensemble]
+    identity = {
+        "config_hash": meta["config_hash"],
+        "model_digest": meta.get("model_digest"),
+        "replica": int(meta["replica"]),
+        "first": first,
+        "expensive": expensive,
+        "plan": _plan_names(ens, expensive),
+        "measure": to_container(ens.measure),
+        "estimator": to_container(ens.estimator),
+        "solver_tol": getattr(ens.sampler, "solver_tol", None),
+        "noise_seed": replica_seed(ens.chain.seed, int(meta["replica"])),
+        "device": device,
+        "dtype": cfg.dtype,
+        "lqcdml_version": __version__,
+    }
+    return json.loads(json.dumps(identity, default=str))
+
+
+def _difference(ours: Any, theirs: Any, key: str) -> str | None:
+    """The first key whose values differ, as ``key = theirs (here ours)``; None if equal."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        for sub in [*ours, *(k for k in theirs if k not in ours)]:
+            found = _difference(ours.get(sub), theirs.get(sub), f"{key}.{sub}" if key else sub)
+            if found:
+                return found
+        return None
+    return None if ours == theirs else f"{key} = {theirs!r} there, {ours!r} here"
+
+
+def _foreign(journal: MeasureJournal, identity: dict) -> str | None:
+    """Why ``journal`` belongs to another measurement; None if it is this one's."""
+    found = _difference(identity, journal.identity, "")
+    return f"measurement journal {str(journal.path)!r} was written for another measurement ({found})" if found else None
+
+
+def _changed(journal: MeasureJournal, records: dict, trajectories: np.ndarray, sources: np.ndarray) -> str | None:
+    """Why the journal's ``records`` no longer match the ensemble store's; None if they do."""
+    where, k = f"measurement journal {str(journal.path)!r}", journal.n_committed
+    if k > len(sources):
+        return f"{where} holds {k} configurations, the ensemble store {len(sources)} from the cut on"
+    changed = np.flatnonzero((records["trajectory"] != trajectories[:k]) | (records["source"] != sources[:k]))
+    if changed.size:
+        j = int(changed[0])
+        return (
+            f"{where}: entry {j} (trajectory {int(records['trajectory'][j])}) no longer matches the "
+            f"ensemble store's records (trajectory {int(trajectories[j])}): the store changed"
+        )
+    return None
+
+
+def _journal(
+    path: Path, identity: dict, trajectories: np.ndarray, sources: np.ndarray, first: int, hooks: MeasureHooks
+) -> tuple[MeasureJournal, _Measured]:
+    """The journal to continue and what it holds, or a new one (the old discarded with one line)."""
+    if path.exists():
+        try:
+            journal = MeasureJournal.open(path)
+            reason = _foreign(journal, identity)
+            if reason is None:
+                rows, records = journal.read()
+                reason = _changed(journal, records, trajectories, sources)
+            if reason is None:
+                _grow(journal, len(sources))
+                return journal, _Measured(rows, journal.layout, int(records["entries"].sum()), journal.seconds)
+        except (StoreDamage, OSError) as exc:  # never trusted, never fatal
+            reason = str(exc)
+        _tell(hooks, f"{reason}; discarded, measuring from configuration {first}")
+    try:
+        remove_journal(path)
+        return MeasureJournal.create(path, identity, len(sources)), _Measured()
+    except OSError as exc:
+        raise StoreError(f"cannot create the measurement journal {str(path)!r} ({exc.strerror or exc})") from None
+
+
+def _grow(journal: MeasureJournal, capacity: int) -> None:
+    try:
+        journal.grow(capacity)
+    except OSError as exc:
+        raise StoreError(f"cannot grow the measurement journal {str(journal.path)!r} ({exc.strerror or exc})") from None
 
 
 def _dataset(
