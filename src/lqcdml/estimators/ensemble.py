@@ -11,7 +11,7 @@ over different subsets of one ensemble are kept by the Gamma method.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,7 @@ class EnsembleIndex:
     name: str
     replica: np.ndarray
     config: np.ndarray
+    _pooled_idl: np.ndarray = field(init=False, repr=False, compare=False)  # set when there are entries
 
     def __post_init__(self) -> None:
         replica = np.asarray(self.replica, dtype=np.int64)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 
 from ..lattice import Manifold, make_generators, rand
 from ..lattice.random import Generators
 from ..solvers import count_iterations
-from ..theories import PseudofermionAction
+from ..theories import Action, PseudofermionAction
 from .contract import StartFields, StepInfo
 from .integrators import Integrator, Term, bind_terms
 from .state import ChainState
@@ -60,6 +61,7 @@ class HMC:
     trajectory_length: float = 1.0
     target: tuple[Term, ...] | None = None
     trajectory_jitter: float = 0.0
+    _heat_bath: tuple[PseudofermionAction, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.trajectory_length > 0:
@@ -93,7 +95,7 @@ class HMC:
         """Initial state at ``fields`` ``[B, ...]`` with per-chain generators from ``seed``."""
         return self.start(make_generators(seed, fields.shape[0], fields.device), lambda gens: fields)
 
-    def hamiltonian(self, terms: Sequence[Term], q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    def hamiltonian(self, terms: Sequence[Action], q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """``K(p) + sum_terms S(q)`` per chain (pseudofermion terms bound)."""
         potential = terms[0].action(q)
         for term in terms[1:]:
@@ -109,7 +111,8 @@ class HMC:
             if phis:
                 target, md = bind_terms(self.target_terms, phis), self.integrator.bind(phis)
             else:
-                target, md = self.target_terms, self.integrator
+                # no heat-bath term: the target has no pseudofermion term to bind
+                target, md = cast(tuple[Action, ...], self.target_terms), self.integrator
             site_shape = q0.shape[1 : q0.ndim - self.group.internal_ndim]
             p0 = self.group.random_momentum(gens, site_shape, dtype=q0.dtype)
             h0 = self.hamiltonian(target, q0, p0)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import cast
 
 import torch
 
@@ -190,8 +191,9 @@ class Level:
         object.__setattr__(self, "terms", tuple(self.terms))
 
     def force(self, q: torch.Tensor) -> torch.Tensor:
-        total = self.terms[0].force(q)
-        for term in self.terms[1:]:
+        terms = cast(tuple[Action, ...], self.terms)  # bound before molecular dynamics (Integrator.bind)
+        total = terms[0].force(q)
+        for term in terms[1:]:
             total = total + term.force(q)
         return total
 
@@ -215,6 +217,7 @@ class Integrator:
 
     group: Manifold
     levels: tuple[Level, ...]
+    _n_pseudofermions: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", tuple(self.levels))
@@ -252,8 +255,9 @@ class Integrator:
 
     def potential(self, q: torch.Tensor) -> torch.Tensor:
         """``sum_terms S(q)`` per chain."""
-        total = self.terms[0].action(q)
-        for term in self.terms[1:]:
+        terms = cast(tuple[Action, ...], self.terms)  # bound before molecular dynamics (bind)
+        total = terms[0].action(q)
+        for term in terms[1:]:
             total = total + term.action(q)
         return total
 
