@@ -14,7 +14,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -47,7 +47,8 @@ class ModelKind(Kind):
     @property
     def reads(self) -> tuple[str, ...]:
         """The keys of the ``model`` section it reads (its dataclass's, without ``kind``)."""
-        return tuple(f.name for f in dataclasses.fields(self.config) if f.name != "kind")
+        config = cast(type, self.config)  # a model kind owns the model section: never None
+        return tuple(f.name for f in dataclasses.fields(config) if f.name != "kind")
 
 
 MODELS: Registry[ModelKind] = Registry("model", "model.kind")

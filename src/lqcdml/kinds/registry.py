@@ -61,8 +61,9 @@ class Registry(Generic[K]):
     def __iter__(self) -> Iterator[K]:
         return iter(self._entries.values())
 
-    def get(self, name: str) -> K | None:
-        return self._entries.get(name)
+    def get(self, name: str | None) -> K | None:
+        """The entry ``name``, or ``None`` (an unknown name, or no name)."""
+        return None if name is None else self._entries.get(name)
 
     def lookup(self, name: str, key: str | None = None) -> K:
         """The entry ``name``, or a ConfigError naming the key and the allowed names."""

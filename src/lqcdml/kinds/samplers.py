@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from ..config.errors import fail
 from .registry import Kind, Registry
 from .theories import THEORIES, theory_kind
+
+if TYPE_CHECKING:
+    from ..nn import FlowModel
 
 __all__ = [
     "BuildContext",
@@ -219,7 +222,8 @@ def build_flow_mcmc(ctx: BuildContext):
     if ctx.model is None:
         raise ValueError("sampler.name = 'flow' needs a trained model (lqcdml generate --model PATH)")
     th = ctx.ensemble.theory
-    return FlowMCMC(ctx.model, theory_kind(th).action(th).action, field_dtype=ctx.dtype)
+    # model_family "flow": a FlowModel (check_model_fits; FlowMCMC checks it again)
+    return FlowMCMC(cast("FlowModel", ctx.model), theory_kind(th).action(th).action, field_dtype=ctx.dtype)
 
 
 # --- the built-in kinds --------------------------------------------------------------------

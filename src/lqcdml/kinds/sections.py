@@ -10,7 +10,7 @@ dataclass of the model kind's trainer, ``estimator`` by the estimator kind's
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 from ..config.errors import ConfigError
 from ..config.schema import (
@@ -51,7 +51,8 @@ def _selector(data: Any, base: type, key: str, where: str) -> str:
 def _kind_section(registry: Registry, base: type, selector: str, data: Any, where: str, lenient: bool):
     name = _selector(data, base, selector, where)
     kind: Kind = registry.lookup(name, f"{where}.{selector}")
-    return typed_section(kind.config, data, where, f"{registry.key} = {name!r}", lenient)
+    config = cast(type, kind.config)  # theory, estimator and model kinds own their section: never None
+    return typed_section(config, data, where, f"{registry.key} = {name!r}", lenient)
 
 
 def _sampler(data: Any, where: str, lenient: bool) -> SamplerConfig:
@@ -63,7 +64,7 @@ def _sampler(data: Any, where: str, lenient: bool) -> SamplerConfig:
             raise ConfigError(f"{key} = {dict(sampler.options)!r}; allowed: no options for sampler {kind.name!r}")
         sampler.options = {}
         return sampler
-    typed = typed_section(kind.options, dict(sampler.options), key, f"sampler.name = {kind.name!r}", lenient)
+    typed: Any = typed_section(kind.options, dict(sampler.options), key, f"sampler.name = {kind.name!r}", lenient)
     # options added after stores were written stay out at their default (identity.hashes),
     # so a resolved config can switch to another sampler without a stray key
     added = OPTION_KEYS_ADDED.get(kind.name, {})
@@ -98,7 +99,7 @@ def type_ensemble(data: Any, prefix: str, lenient: bool = False) -> EnsembleConf
             check_model_fits(ens.model.kind, theory.name, kind.model_family, sampler.name, prefix + ".")
         trainer = TRAINERS.lookup(MODELS.lookup(ens.model.kind).trainer)
         ens.train = typed_section(
-            trainer.config,
+            cast(type, trainer.config),  # a trainer kind owns the train section: never None
             data.get("train"),
             prefix + ".train",
             f"the trainer {trainer.name!r} of model.kind = {ens.model.kind!r}",

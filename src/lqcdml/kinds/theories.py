@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from ..config.errors import fail
 from ..config.schema import TheoryConfig
-from ..lattice import SU, U1, Manifold, Real
+from ..lattice import SU, U1, GaugeGroup, Manifold, Real
 from ..observables import abs_magnetization, plaquette
 from ..theories import Action, Phi4Action, WilsonGaugeAction
 from ..theories.phi4 import CONVENTIONS
@@ -67,7 +67,8 @@ class TheoryKind(Kind):
     def field_shape(self, th: TheoryConfig, n_chains: int) -> tuple[int, ...]:
         """``[B, *site_shape, *internal]`` of ``n_chains`` chains' fields."""
         group = self.group(th)
-        internal = (group.n, group.n) if group.internal_ndim else ()
+        # internal axes: a matrix group (SU(N)), a GaugeGroup
+        internal = (cast(GaugeGroup, group).n,) * 2 if group.internal_ndim else ()
         return (int(n_chains), *self.site_shape(th), *internal)
 
     def field_dtype(self, th: TheoryConfig, precision: str) -> torch.dtype:
@@ -87,7 +88,8 @@ class TheoryKind(Kind):
         group = self.group(th)
         if isinstance(group, Real):
             return torch.zeros((len(gens), *shape), dtype=dtype, device=device)
-        return group.identity((len(gens), *shape), dtype=dtype, device=device)
+        # a theory's fields are real scalars or gauge links: not Real, a GaugeGroup
+        return cast(GaugeGroup, group).identity((len(gens), *shape), dtype=dtype, device=device)
 
     def has_dynamical_fermions(self, th: TheoryConfig) -> bool:
         """Whether the theory's measure includes a fermion determinant (pseudofermion terms)."""
@@ -143,17 +145,22 @@ class SUTheory(U1Theory):
 # --- shared pieces -------------------------------------------------------------------------
 
 
+def _gauge_group(th) -> GaugeGroup:
+    """The group of the gauge theory ``th`` (u1, su): a ``GaugeGroup``."""
+    return cast(GaugeGroup, THEORIES.lookup(th.name).group(th))  # TheoryKind.group: any Manifold
+
+
 def _gauge_action(th) -> Action:
-    return WilsonGaugeAction(th.beta, THEORIES.lookup(th.name).group(th))
+    return WilsonGaugeAction(th.beta, _gauge_group(th))
 
 
 def _plaquette(th) -> CheapObservable:
-    group = THEORIES.lookup(th.name).group(th)
+    group = _gauge_group(th)
     return "plaquette", lambda links: plaquette(links, group)
 
 
 def _haar(th, gens, shape, dtype, device) -> torch.Tensor:
-    return THEORIES.lookup(th.name).group(th).haar(gens, shape, dtype)
+    return _gauge_group(th).haar(gens, shape, dtype)
 
 
 def _scalar_start(th, gens, shape, dtype, device) -> torch.Tensor:

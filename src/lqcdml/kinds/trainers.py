@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from .models import MODELS, build_model
 from .registry import Kind, Registry
 from .samplers import SAMPLERS, BuildContext, effective_fermion_terms
 from .theories import theory_kind
+
+if TYPE_CHECKING:
+    from ..nn import FlowModel
 
 __all__ = [
     "TrainerKind",
@@ -139,7 +142,10 @@ def _reverse_kl(ens, device, source) -> Any:
     tr = ens.train
     model = initial_model(ens, device, torch.float32 if tr.dtype == "float32" else torch.float64)
     action = theory_kind(ens.theory).action(ens.theory).action
-    return FlowTrainer(model, action, tr.steps, tr.batch, tr.lr, tr.schedule, tr.min_lr_ratio, tr.seed, tr.grad_clip)
+    # the reverse-KL trainer's models are of the flow family: FlowModels (FlowTrainer checks it again)
+    return FlowTrainer(
+        cast("FlowModel", model), action, tr.steps, tr.batch, tr.lr, tr.schedule, tr.min_lr_ratio, tr.seed, tr.grad_clip
+    )
 
 
 def _evaluate_flow(ens, trainer, source, device) -> dict:
@@ -238,7 +244,9 @@ def _evaluate_slhmc(ens, trainer, source, device) -> dict:
     from ..train import equilibrium_acceptance
 
     hist = trainer.history
-    quality = {"final_acceptance": _thinned_tail(hist["acceptance"], len(hist["loss"]))} if "acceptance" in hist else {}
+    quality: dict[str, Any] = (
+        {"final_acceptance": _thinned_tail(hist["acceptance"], len(hist["loss"]))} if "acceptance" in hist else {}
+    )
     if source is not None:  # the trained chain's acceptance at equilibrium, from the source's configurations
         probe = source[-min(len(source), ens.train.probe) :]
         sampler = _sampler(ens, trainer.net.eval().requires_grad_(False), probe.dtype, device)

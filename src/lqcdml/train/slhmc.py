@@ -31,11 +31,12 @@ Both keep everything needed to continue bit for bit in ``state_dict``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 
 from ..lattice import make_generators
-from ..samplers import ChainState
+from ..samplers import ChainState, Sampler
 from ..theories import PseudofermionAction
 
 __all__ = ["action_mismatch", "equilibrium_acceptance", "OnlineSLHMCTrainer", "OfflineSLHMCTrainer"]
@@ -63,7 +64,7 @@ def action_mismatch(
     with torch.no_grad():
         s_f = sum(t.action(links, p) for t, p in zip(exact, phis))
         s_eff = sum(t.action(v_det, p) for t, p in zip(effective, phis))
-    diff = s_f - s_eff
+    diff = cast(torch.Tensor, s_f - s_eff)  # at least one pseudofermion term: sums of tensors
     if centred:
         if diff.shape[0] < 2:
             raise ValueError("slhmc training: the centred loss needs a batch of at least 2 configurations")
@@ -143,7 +144,7 @@ class OnlineSLHMCTrainer(_EffectiveActionTrainer):
     def __init__(
         self,
         net: torch.nn.Module,
-        make_sampler: Callable[[torch.nn.Module], object],
+        make_sampler: Callable[[torch.nn.Module], Sampler],
         exact: Sequence[PseudofermionAction],
         effective: Sequence[PseudofermionAction],
         start: ChainState,
