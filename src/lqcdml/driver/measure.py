@@ -34,7 +34,6 @@ import torch
 import xarray as xr
 
 from .. import __version__
-from ..estimators.pipeline_split import flat_position, label_split
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreDamage, StoreError, write_observables, writer_lock
 from ..store.measure_journal import MeasureJournal, journal_path, record_sources, remove_journal
@@ -102,6 +101,7 @@ def _labelled_chains(
     cfg: RootConfig, ensemble: str, replica: int, n_chains: int, first: int
 ) -> Callable[[int], np.ndarray]:
     """``select(i) -> chains of configuration i to measure`` for ``measure --expensive``."""
+    from ..estimators.pipeline_split import flat_position, label_split  # imported when needed: slow
     from ..kinds.estimators import measured_configs, n_measured
 
     ens = cfg.ensembles[ensemble]
@@ -292,18 +292,19 @@ def _foreign(journal: MeasureJournal, identity: dict) -> str | None:
     return f"measurement journal {str(journal.path)!r} was written for another measurement ({found})" if found else None
 
 
-def _changed(journal: MeasureJournal, records: dict, trajectories: np.ndarray, sources: np.ndarray) -> str | None:
+def _changed(
+    journal: MeasureJournal, records: dict, trajectories: np.ndarray, sources: np.ndarray, first: int
+) -> str | None:
     """Why the journal's ``records`` no longer match the ensemble store's; None if they do."""
     where, k = f"measurement journal {str(journal.path)!r}", journal.n_committed
     if k > len(sources):
-        return f"{where} holds {k} configurations, the ensemble store {len(sources)} from the cut on"
+        return f"{where} holds {k} configurations, the ensemble store {len(sources)} from configuration {first} on"
     changed = np.flatnonzero((records["trajectory"] != trajectories[:k]) | (records["source"] != sources[:k]))
     if changed.size:
         j = int(changed[0])
-        return (
-            f"{where}: entry {j} (trajectory {int(records['trajectory'][j])}) no longer matches the "
-            f"ensemble store's records (trajectory {int(trajectories[j])}): the store changed"
-        )
+        was, now = int(records["trajectory"][j]), int(trajectories[j])
+        trajectory = f"trajectory {now}" if was == now else f"trajectory {was}, now {now}"
+        return f"{where}: configuration {first + j} ({trajectory}) changed in the ensemble store since it was measured"
     return None
 
 
@@ -317,7 +318,7 @@ def _journal(
             reason = _foreign(journal, identity)
             if reason is None:
                 rows, records = journal.read()
-                reason = _changed(journal, records, trajectories, sources)
+                reason = _changed(journal, records, trajectories, sources, first)
             if reason is None:
                 _grow(journal, len(sources))
                 return journal, _Measured(rows, journal.layout, int(records["entries"].sum()), journal.seconds)

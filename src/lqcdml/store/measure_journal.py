@@ -91,12 +91,19 @@ def remove_journal(path: str | os.PathLike) -> None:
     aside first, so that a removal killed halfway never leaves a journal that looks whole."""
     path = Path(path)
     creating, removing = _leftovers(path)
-    if path.exists():
-        shutil.rmtree(removing, ignore_errors=True)
+    if path.exists() or path.is_symlink():
+        _remove(removing)
         path.rename(removing)
     for leftover in (creating, removing):
-        if leftover.exists():
-            shutil.rmtree(leftover)
+        _remove(leftover)
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder or a file (a journal's path may hold anything after damage)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def _digest(data: bytes | memoryview) -> int:
