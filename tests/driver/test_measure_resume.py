@@ -308,10 +308,10 @@ def test_a_failing_journal_write_leaves_the_observable_store_untouched(chain, tm
     out = tmp_path / "o.zarr"
     shutil.copytree(store.with_name("reference.zarr"), out)
     before = snapshot(out)
-    commit = MeasureJournal.commit
+    commit, full_at = MeasureJournal.commit, [0]
 
     def full_disk(self, k, *args, **kwargs):
-        if k == 3:
+        if k == full_at[0]:
             raise OSError(errno.ENOSPC, "No space left on device")
         return commit(self, k, *args, **kwargs)
 
@@ -322,12 +322,16 @@ def test_a_failing_journal_write_leaves_the_observable_store_untouched(chain, tm
         m.setattr(MeasureJournal, "commit", full_disk)
         with pytest.raises(StoreError, match="No space left on device.*is untouched"):
             measure_store(cfg, "u1", store, out)
+        assert snapshot(out) == before and not journal_path(out).exists()  # nothing committed: nothing left
+        full_at[0] = 3
+        with pytest.raises(StoreError, match="No space left on device.*is untouched"):
+            measure_store(cfg, "u1", store, out)
     assert snapshot(out) == before and _committed(out) == 3
     with monkeypatch.context() as m:
         m.setattr(MeasureJournal, "create", read_only)
         with pytest.raises(StoreError, match="cannot create the measurement journal"):
             measure_store(cfg, "u1", store, tmp_path / "new.zarr")
-    assert not (tmp_path / "new.zarr").exists()
+    assert not (tmp_path / "new.zarr").exists() and not journal_path(tmp_path / "new.zarr").exists()
     hooks = _Hooks()
     measure_store(cfg, "u1", store, out, hooks)  # the disk has room again: continues
     assert hooks.begun == N_THERM + 3

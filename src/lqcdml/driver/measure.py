@@ -37,6 +37,7 @@ from .. import __version__
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreDamage, StoreError, write_observables, writer_lock
 from ..store.measure_journal import MeasureJournal, journal_path, record_sources, remove_journal
+from ..store.observables import check_observables_target
 
 if TYPE_CHECKING:
     from ..config import RootConfig
@@ -167,6 +168,7 @@ def _measure(
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
     store = _open_checked(cfg, ensemble, store_path)
+    check_observables_target(out)  # refused now, not after measuring
     meta, n = store.meta, store.n_committed
     plan = [expensive_measurement(ens)] if expensive else measurement_plan(ens)
     device = torch_device(cfg.device)
@@ -179,17 +181,22 @@ def _measure(
     hooks.begin(first + len(done.rows), n, replica)
     seed = replica_seed(ens.chain.seed, replica) * 100_003
     t0 = time.perf_counter()
-    for i in range(first + len(done.rows), n):
-        # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
-        gens = make_generators(seed + i, n_chains, device)
-        row, layout, entries = _measure_one(store.read_fields(i), plan, gens, select(i), n_chains, device)
-        done.rows.append(row)
-        done.layout.update(layout)
-        done.entries += entries
-        k = i - first
-        record = {"trajectory": int(trajectories[k]), "source": sources[k], "entries": entries}
-        _commit(journal, k, done, record, done.seconds + time.perf_counter() - t0, out)
-        hooks.progress(i + 1, n)
+    try:
+        for i in range(first + len(done.rows), n):
+            # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
+            gens = make_generators(seed + i, n_chains, device)
+            row, layout, entries = _measure_one(store.read_fields(i), plan, gens, select(i), n_chains, device)
+            done.rows.append(row)
+            done.layout.update(layout)
+            done.entries += entries
+            k = i - first
+            record = {"trajectory": int(trajectories[k]), "source": sources[k], "entries": entries}
+            _commit(journal, k, done, record, done.seconds + time.perf_counter() - t0, out)
+            hooks.progress(i + 1, n)
+    except BaseException:
+        if journal.n_committed == 0:  # nothing to resume from: leave nothing behind
+            _remove_quietly(journal.path)
+        raise
     seconds = done.seconds + time.perf_counter() - t0
     ds = _dataset(store, done.rows, done.layout, first, replica, n_chains)
     ds.attrs.update(_attrs(cfg, ensemble, store_path, meta, first, expensive, seconds, done.entries))
@@ -199,6 +206,13 @@ def _measure(
     except OSError as exc:  # harmless: a journal of a finished measurement only repeats it
         _tell(hooks, f"could not remove the measurement journal {str(journal.path)!r} ({exc})")
     return ds
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        remove_journal(path)
+    except OSError:
+        pass  # an empty journal left behind is discarded or continued by the next run
 
 
 def _measure_one(

@@ -20,7 +20,18 @@ import xarray as xr
 from ..atomic import atomic_path
 from .ensemble import StoreError
 
-__all__ = ["write_observables", "read_observables", "combine_replicas"]
+__all__ = ["check_observables_target", "write_observables", "read_observables", "combine_replicas"]
+
+
+def check_observables_target(path: str | os.PathLike) -> None:
+    """``StoreError`` unless ``path`` is new or an observable store (which may be replaced);
+    what ``write_observables`` checks, for a caller to check before the work."""
+    path = Path(path)
+    if path.exists() and not _is_observable_store(path):
+        raise StoreError(
+            f"--out = {str(path)!r} exists and is not an observable store; allowed: a new path "
+            "or an observable store to replace (nothing was written)"
+        )
 
 
 def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
@@ -30,11 +41,7 @@ def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
     leaves either the previous store or the new one.
     """
     path = Path(path)
-    if path.exists() and not _is_observable_store(path):
-        raise StoreError(
-            f"--out = {str(path)!r} exists and is not an observable store; allowed: a new path "
-            "or an observable store to replace (nothing was written)"
-        )
+    check_observables_target(path)
     # fixed-width numpy strings (labels such as the Wilson loops' "1x2") have no Zarr v3
     # specification; variable-length UTF-8 strings do
     ds = ds.assign_coords({k: ds[k].astype(object) for k in ds.coords if ds[k].dtype.kind == "U"})
