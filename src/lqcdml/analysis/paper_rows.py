@@ -61,7 +61,9 @@ def _published(spec: dict) -> tuple[float | None, float | None]:
 
 def _measured(spec: dict, res: Results) -> list[Comparison]:
     r, factor = res.row(spec["ensemble"], spec["observable"]), spec.get("factor", 1.0)
-    ours = (None, None) if r is None else (factor * r.value, factor * r.comparison_error)
+    ours: tuple[float | None, float | None] = (
+        (None, None) if r is None else (factor * r.value, factor * r.comparison_error)
+    )
     return [Comparison(flagged(spec["quantity"], r), *ours, *_published(spec), spec["source"], spec.get("text", ""))]
 
 
@@ -75,15 +77,15 @@ def _exact(spec: dict, res: Results) -> list[Comparison]:
     r = res.row(spec["ensemble"], spec["observable"])
     quantity = flagged(spec["quantity"], r)
     if r is None or r.reference is None:
-        return [
-            Comparison(quantity, r and r.value, r and r.comparison_error, None, None, "no exact value at this point")
-        ]
+        ours: tuple[float | None, float | None] = (None, None) if r is None else (r.value, r.comparison_error)
+        return [Comparison(quantity, *ours, None, None, "no exact value at this point")]
     return [Comparison(quantity, r.value, r.comparison_error, r.reference, r.reference_error or 0.0, r.source)]
 
 
 def _tau_int(spec: dict, res: Results) -> list[Comparison]:
     r = res.row(spec["ensemble"], spec["observable"])
-    return [Comparison(spec["quantity"], r and r.tau_int, None, None, None, spec["source"], spec["text"])]
+    tau = None if r is None else r.tau_int
+    return [Comparison(spec["quantity"], tau, None, None, None, spec["source"], spec["text"])]
 
 
 def _difference(spec: dict, res: Results) -> list[Comparison]:
@@ -132,7 +134,9 @@ def _variance_reduction(spec: dict, res: Results) -> list[Comparison]:
     )
     text = spec["text"] + ("" if run else " (not run at this scale)")
     return [
-        Comparison(spec["quantity"], run and run["variance_reduction"], None, *_published(spec), spec["source"], text)
+        Comparison(
+            spec["quantity"], run["variance_reduction"] if run else None, None, *_published(spec), spec["source"], text
+        )
     ]
 
 
@@ -176,8 +180,10 @@ def _wall_fraction(spec: dict, res: Results) -> list[Comparison]:
 
 def _central_value_check(spec: dict, res: Results) -> list[Comparison]:
     est = res.estimate(spec["ensemble"])
-    out = []
-    for target in spec["targets"] if est is not None else ():
+    out: list[Comparison] = []
+    if est is None:
+        return out
+    for target in spec["targets"]:
         e = est["estimates"].get(target)
         if not e or "p2" not in e or "full" not in e:
             continue

@@ -64,6 +64,7 @@ class ProgressHooks(LazyProgress):
     """Driver hooks that report through a ``Progress`` display (bar or log lines)."""
 
     def progress(self, done: int, total: int, acceptance: float, delta_h: float) -> None:
+        assert self.bar is not None  # the driver calls begin first
         self.bar.update(done, acceptance=acceptance, dH=delta_h)
 
 

@@ -53,4 +53,5 @@ def run(args: argparse.Namespace) -> int:
 
 class _TrainProgress(LazyProgress):
     def progress(self, done: int, total: int, loss: float, **values: float) -> None:
+        assert self.bar is not None  # the driver calls begin first
         self.bar.update(done, loss=loss, **{k: v for k, v in values.items() if k in ("ess", "acceptance")})

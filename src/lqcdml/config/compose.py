@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import yaml
 from hydra import compose as hydra_compose
@@ -22,6 +23,9 @@ from .errors import ConfigError
 from .schema import EnsembleConfig, LimitsConfig, PathsConfig, RootConfig, RootSchema
 from .sections import dataclasses_in, one_line
 from .validate import RENAMED_KEYS, validate_root
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "ROOT_KEYS",
@@ -142,9 +146,11 @@ def _first_resolver(data: object, key: str = "") -> tuple[str, str, str] | None:
         items = ((f"{key}.{name}" if key else str(name), value) for name, value in data.items())
     elif isinstance(data, (list, tuple)):
         items = ((f"{key}[{i}]", value) for i, value in enumerate(data))
-    else:
-        found = _resolver(data) if isinstance(data, str) else None
+    elif isinstance(data, str):
+        found = _resolver(data)
         return (key, data, found) if found else None
+    else:
+        return None
     return next((hit for k, v in items if (hit := _first_resolver(v, k))), None)
 
 
@@ -183,7 +189,7 @@ def _refuse_renamed(cfg: DictConfig) -> None:
             node = ens.get(section) if isinstance(ens, DictConfig) else None
             if isinstance(node, DictConfig) and key in node:
                 raise ConfigError(
-                    f"ensembles.{name}.{old}: the key {old!r} is renamed; allowed: {new!r} (the gradient flow)"
+                    f"ensembles.{name!s}.{old}: the key {old!r} is renamed; allowed: {new!r} (the gradient flow)"
                 )
 
 
@@ -192,7 +198,7 @@ def _typed(cfg: DictConfig) -> RootConfig:
     and validated."""
     _refuse_renamed(cfg)
     if "hydra" in cfg:
-        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        cfg = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
     allowed = [f.name for f in dataclasses.fields(RootSchema)]
     unknown = [str(k) for k in cfg if k not in allowed]
     if unknown:
@@ -253,7 +259,7 @@ def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
         _check_override_resolvers(override)
         if override.startswith("~"):
             *parents, last = override[1:].split("=", 1)[0].split(".")
-            node = data
+            node: dict | None = data
             for key in parents:
                 node = node.get(key) if isinstance(node, dict) else None
             if not isinstance(node, dict) or last not in node:
@@ -265,7 +271,7 @@ def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
         merged = OmegaConf.merge(OmegaConf.create(data), OmegaConf.from_dotlist(assignments))
     except (OmegaConfBaseException, HydraException, ValueError) as exc:
         raise ConfigError(f"overrides {list(overrides)}: {_one_line(exc)}") from None
-    return _typed(merged)
+    return _typed(cast(DictConfig, merged))  # merged onto a DictConfig: a DictConfig
 
 
 def compose_experiment(
@@ -275,7 +281,7 @@ def compose_experiment(
     return compose([f"+experiment={experiment}", *overrides], conf_dir)
 
 
-def to_container(cfg: object) -> dict:
+def to_container(cfg: DataclassInstance) -> dict:
     """A config or any of its sections as a plain nested dict (JSON and YAML serialisable) in
     field order; an ensemble's ``model`` and ``train`` appear only where its sampler has them."""
     data = dataclasses.asdict(cfg)

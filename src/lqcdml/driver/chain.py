@@ -209,7 +209,9 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, 
         before = 0.0
     else:
         state = resume_state(store, spec.device)
-        before = float(store.checkpoint()["attrs"].get("seconds", 0.0))  # cached by the store
+        ckpt = store.checkpoint()  # cached by the store
+        assert ckpt is not None  # resume_state found it
+        before = float(ckpt["attrs"].get("seconds", 0.0))
     obs_name, obs_fn = spec.observable
     # counters of the store (one written before the spec declared them records none)
     recorded = [c for c in spec.counters if c in store.record_names]
@@ -241,7 +243,7 @@ def _run_locked(spec: ChainSpec, path: Path, n_configs: int, hooks: ChainHooks, 
                     f"configuration {index}: links drifted off the group by {drift:.3g} "
                     f"(> {spec.reprojection.tol:g}): reprojected"
                 )
-        records = {
+        records: dict[str, Any] = {
             "trajectory": state.trajectory,
             "accepted": (accepted / spec.save_every).numpy(),
             "delta_H": info.delta_H.detach().cpu().numpy(),

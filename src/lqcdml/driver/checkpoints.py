@@ -52,10 +52,10 @@ def plain_checkpoint_data(obj: Any, where: str = "checkpoint") -> Any:
             return obj
         return dict(items)
     if isinstance(obj, (list, tuple)):
-        items = [plain_checkpoint_data(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-        if all(a is b for a, b in zip(items, obj)):
+        elements = [plain_checkpoint_data(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        if all(a is b for a, b in zip(elements, obj)):
             return obj
-        return type(obj)(items) if type(obj) in (list, tuple) else list(items)
+        return type(obj)(elements) if type(obj) in (list, tuple) else list(elements)
     raise TypeError(
         f"{where} = {type(obj).__name__} object; allowed in a checkpoint: tensors, numbers, "
         "strings, None, dicts, lists, tuples"

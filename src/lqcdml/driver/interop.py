@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -160,7 +161,7 @@ def _import_locked(files: list[Path], store_path: Path, fmt: str, options: Impor
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     store._group.attrs["lqcdml"] = {
-        **store._group.attrs["lqcdml"],
+        **cast(dict, store._group.attrs["lqcdml"]),  # the store's own attributes: a mapping
         "sources": sources,
         "checksums_checked": all(s["checksum_checked"] for s in sources),
         "reprojected": any(s["reprojected"] for s in sources),
