@@ -178,7 +178,7 @@ def _encode_layout(layout: Layout, rows: Mapping[str, np.ndarray], known: Mappin
     for name, (dims, coords) in layout.items():
         like = known[name] if name in known else np.asarray(rows[name])
         dtype = np.dtype(like.dtype).newbyteorder("<")
-        entry = {"dims": list(dims), "coords": _encode_coords(name, coords), "dtype": dtype.str}
+        entry: dict[str, Any] = {"dims": list(dims), "coords": _encode_coords(name, coords), "dtype": dtype.str}
         out.append([name, {**entry, "shape": list(like.shape)}])
     return out
 
@@ -195,7 +195,7 @@ class MeasureJournal:
 
     def __init__(self, group: zarr.Group, path: Path):
         self._group, self.path = group, path
-        attrs = group.attrs.asdict()
+        attrs: dict[str, Any] = group.attrs.asdict()  # JSON values, checked and converted below
         info = attrs.get(_KEY)
         if not isinstance(info, dict) or info.get("format") != JOURNAL_FORMAT:
             raise StoreDamage(f"{self._where}: not an lqcdml measurement journal")
@@ -227,7 +227,11 @@ class MeasureJournal:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-            info = {"format": JOURNAL_FORMAT, "format_version": JOURNAL_VERSION, "identity": dict(identity)}
+            info: dict[str, Any] = {
+                "format": JOURNAL_FORMAT,
+                "format_version": JOURNAL_VERSION,
+                "identity": dict(identity),
+            }
             group.attrs.update({_KEY: info, "layout": [], "capacity": capacity, "n_committed": 0, "seconds": 0.0})
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
