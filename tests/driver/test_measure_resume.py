@@ -24,7 +24,7 @@ from lqcdml.cli.main import main
 from lqcdml.config import compose_experiment, dump
 from lqcdml.driver import measure as measure_module
 from lqcdml.driver.measure import measure_store
-from lqcdml.store import StoreError, read_observables
+from lqcdml.store import EnsembleStore, StoreDamage, StoreError, read_observables
 from lqcdml.store.measure_journal import MeasureJournal, journal_path
 
 from ..cli.helpers import BIN, env_with_bin, snapshot
@@ -336,3 +336,21 @@ def test_a_failing_journal_write_leaves_the_observable_store_untouched(chain, tm
     measure_store(cfg, "u1", store, out, hooks)  # the disk has room again: continues
     assert hooks.begun == N_THERM + 3
     _assert_same(reference, out)
+
+
+def test_a_measurement_that_fails_by_itself_leaves_no_journal(chain, tmp_path, monkeypatch):
+    """A damaged configuration (or a solver that does not converge) is one line and leaves
+    nothing behind; a rerun would fail the same way."""
+    cfg, _, store, _ = chain
+    out = tmp_path / "o.zarr"
+    read_fields = EnsembleStore.read_fields
+
+    def damaged(self, i):
+        if i == N_THERM + 3:
+            raise StoreDamage(f"configuration {i} is corrupted")
+        return read_fields(self, i)
+
+    monkeypatch.setattr(EnsembleStore, "read_fields", damaged)
+    with pytest.raises(StoreDamage, match="configuration 5 is corrupted"):
+        measure_store(cfg, "u1", store, out)
+    assert not out.exists() and not journal_path(out).exists()

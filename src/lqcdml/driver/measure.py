@@ -11,8 +11,11 @@ settings, device type, precision and lqcdml version; and the ensemble store's re
 journalled configuration unchanged); otherwise, or if it is damaged, it is discarded with one
 line through the hooks and the measurement starts again. The observable store itself is made
 whole and replaces its predecessor atomically at the end (``store.write_observables``), then
-the journal is removed; a failure before (a full disk while journalling included) leaves the
-previous observable store (or none). The run holds the writer lock of ``out`` throughout (one
+the journal is removed; a failure before leaves the previous observable store (or none). A
+run killed, interrupted or stopped by the machine (a full disk while journalling:
+``JournalWriteError``) keeps its journal for a rerun; one that fails by itself (a damaged
+configuration, a solver that does not converge) stops in one line and leaves nothing behind.
+The run holds the writer lock of ``out`` throughout (one
 writer per observable store). The store's attrs record where it comes from (ensemble store,
 chain hash, model digest, provenance), the thermalisation cut, whether it is the expensive
 measurement, its wall time over all runs that measured it (``measure_seconds``) and how many
@@ -34,6 +37,7 @@ import torch
 import xarray as xr
 
 from .. import __version__
+from ..errors import LqcdmlError
 from ..lattice import make_generators
 from ..store import EnsembleStore, StoreDamage, StoreError, write_observables, writer_lock
 from ..store.measure_journal import MeasureJournal, journal_path, record_sources, remove_journal
@@ -42,7 +46,7 @@ from ..store.observables import check_observables_target
 if TYPE_CHECKING:
     from ..config import RootConfig
 
-__all__ = ["MeasureHooks", "measure_store"]
+__all__ = ["JournalWriteError", "MeasureHooks", "measure_store"]
 
 
 class MeasureHooks(Protocol):
@@ -193,8 +197,8 @@ def _measure(
             record = {"trajectory": int(trajectories[k]), "source": sources[k], "entries": entries}
             _commit(journal, k, done, record, done.seconds + time.perf_counter() - t0, out)
             hooks.progress(i + 1, n)
-    except BaseException:
-        if journal.n_committed == 0:  # nothing to resume from: leave nothing behind
+    except BaseException as exc:
+        if journal.n_committed == 0 or _failed_itself(exc):  # nothing to resume: nothing left behind
             _remove_quietly(journal.path)
         raise
     seconds = done.seconds + time.perf_counter() - t0
@@ -206,6 +210,18 @@ def _measure(
     except OSError as exc:  # harmless: a journal of a finished measurement only repeats it
         _tell(hooks, f"could not remove the measurement journal {str(journal.path)!r} ({exc})")
     return ds
+
+
+class JournalWriteError(StoreError):
+    """The journal could not be written (a full disk, a read-only file system): what is
+    committed stays for a rerun, the observable store is untouched."""
+
+
+def _failed_itself(exc: BaseException) -> bool:
+    """Whether the measurement failed by itself (a damaged configuration, a solver that does
+    not converge: one line, nothing left behind) rather than being stopped (killed,
+    interrupted, the machine's fault: the journal stays for a rerun)."""
+    return isinstance(exc, LqcdmlError) and not isinstance(exc, JournalWriteError)
 
 
 def _remove_quietly(path: Path) -> None:
@@ -250,7 +266,7 @@ def _commit(journal: MeasureJournal, k: int, done: _Measured, record: dict, seco
     try:
         journal.commit(k, done.rows[k], layout, record, seconds)
     except OSError as exc:
-        raise StoreError(
+        raise JournalWriteError(
             f"cannot write the measurement journal {str(journal.path)!r} ({exc.strerror or exc}); "
             f"{str(out)!r} is untouched (an observable store is replaced only when complete)"
         ) from None
