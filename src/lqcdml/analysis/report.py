@@ -104,7 +104,7 @@ def _notes(experiment: ExperimentView, rows: list[Row], log: Callable[[str], Non
 def _training_figures(experiment: ExperimentView, rows: list[Row], manifests: list[dict], folder: Path) -> None:
     """Each trained model's history, SLHMC networks side by side at equal ``m_eff``, and the
     SLHMC acceptance against ``m_eff``."""
-    smearing = defaultdict(dict)  # SLHMC networks by m_eff
+    smearing: defaultdict[float | None, dict[str, dict]] = defaultdict(dict)  # SLHMC networks by m_eff
     for m in manifests:
         if "checkpoint" in m and m.get("history"):
             plot_training(m["history"], m["ensemble"], folder)

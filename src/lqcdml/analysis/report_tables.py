@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import cast
 
 from .experiment import ExperimentView, is_hmc, is_network_free_slhmc
 from .summary import SAMPLER_DIAGNOSTICS, Row, equal_to_rounding
@@ -22,8 +23,9 @@ def agreement_lines(rows: Sequence[Row]) -> list[str]:
         checked = [r for r in rows if r.ensemble == ensemble and r.pull is not None]
         if not checked:
             continue
-        good = [r for r in checked if abs(r.pull) < 3]
-        bad = ", ".join(f"{r.observable} ({r.pull:+.1f} sigma)" for r in checked if abs(r.pull) >= 3)
+        # checked: rows with a pull (a property, so not narrowed by the filter above)
+        good = [r for r in checked if abs(cast(float, r.pull)) < 3]
+        bad = ", ".join(f"{r.observable} ({r.pull:+.1f} sigma)" for r in checked if abs(cast(float, r.pull)) >= 3)
         lines.append(
             f"- `{ensemble}`: {len(good)} of {len(checked)} compared values within 3 sigma"
             + (f"; off: {bad}" if bad else "")
