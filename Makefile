@@ -37,9 +37,10 @@ lint: $(STAMP)
 	$(VENV)/bin/python -m ruff check --quiet .
 	$(VENV)/bin/python -m ruff format --check --quiet .
 
-# the public API's type check ([tool.mypy] in pyproject.toml); not in `make test` yet
+# the public API's type check ([tool.mypy] in pyproject.toml); runs in CI (.ci/run), with
+# MYPY_ARGS=--no-error-summary: nothing printed when it passes
 typecheck: $(STAMP)
-	$(VENV)/bin/python -m mypy
+	$(VENV)/bin/python -m mypy $(MYPY_ARGS)
 
 # the documentation site (mkdocs.yml, docs/) into site/, warnings as errors; installs the
 # docs extra into .venv on first use (MKDOCS_ARGS=--quiet: only warnings and errors)
