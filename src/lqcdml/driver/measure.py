@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -107,7 +107,7 @@ def _labelled_chains(
 ) -> Callable[[int], np.ndarray]:
     """``select(i) -> chains of configuration i to measure`` for ``measure --expensive``."""
     from ..estimators.pipeline_split import flat_position, label_split  # imported when needed: slow
-    from ..kinds.estimators import measured_configs, n_measured
+    from ..kinds.estimators import BiasCorrectedEstimator, measured_configs, n_measured
 
     ens = cfg.ensembles[ensemble]
     if ens.estimator.kind != "bias_corrected":
@@ -115,13 +115,17 @@ def _labelled_chains(
             f"measure --expensive: ensembles.{ensemble}.estimator.kind = {ens.estimator.kind!r}; "
             "allowed: bias_corrected"
         )
-    if ens.estimator.scan_r_lb:
+    if cast(BiasCorrectedEstimator, ens.estimator).scan_r_lb:
         return lambda i: np.arange(n_chains)
     labelled = set(label_split(ens.estimator, n_measured(ens)).labelled.tolist())
     per_chain = measured_configs(ens)
     global_replicas = (replica - 1) * n_chains + 1 + np.arange(n_chains)
     return lambda i: np.array(
-        [c for c in range(n_chains) if int(flat_position(per_chain, global_replicas[c], i - first)) in labelled],
+        [
+            c
+            for c in range(n_chains)
+            if int(flat_position(per_chain, global_replicas[c], np.asarray(i - first))) in labelled
+        ],
         dtype=np.int64,
     )
 
