@@ -25,6 +25,7 @@ configurations and the slot that belongs to them, the other slot may be half new
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -37,6 +38,7 @@ import numpy as np
 import zarr
 from numcodecs import Zstd
 from zarr.codecs import Crc32cCodec, ZstdCodec
+from zarr.core.sync import sync
 
 from ..errors import LqcdmlError
 
@@ -190,6 +192,22 @@ def _group(group: zarr.Group, name: str) -> zarr.Group:
     if not isinstance(node, zarr.Group):
         raise TypeError(f"{name!r} is an array, not a group")
     return node
+
+
+def _write_together(writes: Sequence[tuple[zarr.Array, Any, np.ndarray]]) -> None:
+    """``array[selection] = value`` for every entry, in one round trip to zarr's event loop
+    (the chunks are separate files; one call per array cost a thread hand-off each, most of a
+    small lattice's commit). Returns when every write has ended; the first error is raised
+    then, so that no write of a failed commit is still running when the caller goes on."""
+
+    async def _all() -> list:
+        return await asyncio.gather(
+            *(arr._async_array.setitem(sel, value) for arr, sel, value in writes), return_exceptions=True
+        )
+
+    errors = [r for r in sync(_all()) if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
 
 
 def _codecs() -> list:
@@ -637,9 +655,8 @@ class EnsembleStore:
         missing = set(self.record_names) - set(records)
         if missing:
             raise StoreError(f"commit to {str(self.path)!r} lacks records {sorted(missing)}")
-        self._arrays["fields"][index] = fields
-        for name in self.record_names:
-            self._arrays[name][index] = np.asarray(records[name])
+        writes: list[tuple[zarr.Array, Any, np.ndarray]] = [(self._arrays["fields"], index, fields)]
+        writes += [(self._arrays[name], index, np.asarray(records[name])) for name in self.record_names]
         slot_name = f"slot{(index + 1) % 2}"
         if slot_name not in self._slots:
             self._slots[slot_name] = _group(self._group, "checkpoint").require_group(slot_name)
@@ -661,7 +678,9 @@ class EnsembleStore:
                     config=_CONFIG,
                 )
             self._slot_arrays[cache_key] = arr
-            arr[...] = value
+            writes.append((arr, ..., value))
+        # the data and the checkpoint first, then the slot's and the store's counters, in this order
+        _write_together(writes)
         slot.attrs.update({**dict(checkpoint_attrs), "n": index + 1})
         self._group.attrs["n_committed"] = index + 1
         self._n_committed = index + 1
