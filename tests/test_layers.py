@@ -29,7 +29,7 @@ ALLOWED = {
     "nn": {"lattice", "theories", "observables"},
     "samplers": {"lattice", "solvers", "theories", "observables", "nn"},
     "train": {"kernels", "lattice", "solvers", "theories", "observables", "nn", "samplers"},
-    "kinds": PHYSICS | {"config"},
+    "kinds": PHYSICS | {"config", "estimators", "analysis"},
     "assembly": PHYSICS | {"config", "kinds"},
     "store": {"lattice", "observables"},
     "identity": PHYSICS | {"config", "kinds", "store"},

@@ -102,10 +102,10 @@ def test_acceptance_scan_groups_slhmc_ensembles_by_effective_action_at_two_or_mo
     view = ExperimentView(
         "x",
         {
-            "thin_a": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.3}),
-            "thin_b": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.5}),
+            "thin_a": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.3}, label="no network"),
+            "thin_b": EnsembleView(theory, "slhmc_thin", {"m_eff": 0.5}, label="no network"),
             "net_a": EnsembleView(theory, "slhmc", {"m_eff": 0.3}, model_kind="stout"),
-            "hmc": EnsembleView(theory, "hmc"),
+            "hmc": EnsembleView(theory, "hmc", reference=True),
         },
     )
     rows = [Row(e, "acceptance", 0.5 + i / 10, 0.01, 0.5, 100, 2) for i, e in enumerate(view.ensembles)]

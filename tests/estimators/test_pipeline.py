@@ -1,6 +1,6 @@
-"""The estimate of each estimator kind from the data it reads (``estimators.pipeline``): one
-function per kind in one table, the labelled split shared with the expensive measurement,
-and the estimates those of the library on the same arrays."""
+"""The estimate of each estimator kind from the data it reads (``estimators.pipeline_*``): the
+kinds that estimate name their function, the labelled split is shared with the expensive
+measurement, and the estimates are those of the library on the same arrays."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 import xarray as xr
 
 from lqcdml.estimators import EnsembleIndex, make_regressor, p1, train_on_split
-from lqcdml.estimators.pipeline import PIPELINES, pipeline_for, run_bias_corrected, run_control_variate
+from lqcdml.estimators.pipeline_bias import run_bias_corrected
+from lqcdml.estimators.pipeline_cv import run_control_variate
 from lqcdml.estimators.pipeline_inputs import EstimateInputError
 from lqcdml.estimators.pipeline_split import flat_position, label_split
 from lqcdml.lattice import Real
@@ -21,16 +22,32 @@ from lqcdml.theories import Phi4Action
 N_CFG, N_CHAINS = 40, 2  # one job replica of two chains
 
 
-def test_each_kind_that_estimates_has_one_function_in_one_table():
-    assert PIPELINES == {"bias_corrected": run_bias_corrected, "control_variate": run_control_variate}
-    assert pipeline_for("control_variate", "x") is run_control_variate
+def test_each_kind_that_estimates_names_its_estimate_and_the_others_make_none(monkeypatch):
+    from lqcdml.kinds import ESTIMATORS
+
+    # (a test module may have registered more kinds in this process)
+    assert [k.name for k in ESTIMATORS if k.runs][:2] == ["bias_corrected", "control_variate"]
+    assert not ESTIMATORS.lookup("none").runs and ESTIMATORS.lookup("none").reads == ()
+    # the kind's function runs the pipeline function of estimators/ (imported when called)
+    seen = []
+    monkeypatch.setattr("lqcdml.estimators.pipeline_cv.run_control_variate", lambda *a: seen.append(a) or {})
+    assert ESTIMATORS.lookup("control_variate").estimate("ens", "sources", print) == {}
+    assert seen == [("ens", "sources", print)]
+
+
+def test_an_ensemble_without_an_estimate_is_one_line(tmp_path):
+    from lqcdml.config import compose_experiment
+    from lqcdml.driver.estimate import estimate
+
+    cfg = compose_experiment("quickstart")
+    name = sorted(cfg.ensembles)[0]
     with pytest.raises(EstimateInputError) as err:
-        pipeline_for("none", "phi4")
-    assert (
-        str(err.value)
-        == ("ensembles.phi4.estimator.kind = 'none'; allowed: bias_corrected, control_variate (nothing to estimate)")
-        and err.value.exit_code == 2
+        estimate(cfg, name, tmp_path / "e.json", [], [], [])
+    assert str(err.value).startswith(
+        f"ensembles.{name}.estimator.kind = 'none'; allowed: bias_corrected, control_variate"
     )
+    assert str(err.value).endswith(" (nothing to estimate)")
+    assert err.value.exit_code == 2 and not (tmp_path / "e.json").exists()
 
 
 def test_flat_positions_run_replica_major():

@@ -1,6 +1,9 @@
 """Tables and figures of ``lqcdml estimate`` results (bias-corrected ML, control variates).
 
-Every improved estimate stands beside the plain one; where an exact value is known (free
+Each estimator kind shows its own result: ``estimate_lines`` and ``plot_estimates`` ask the
+kind of each result (an ``EstimateReport``: ``kinds.EstimatorKind`` is one) for its lines
+and figures; the built-in kinds' are the functions below. Every improved estimate stands
+beside the plain one; where an exact value is known (free
 scalar field, 2D U(1)) or a published figure exists (docs/reference.md#published-results),
 it is shown too.
 """
@@ -8,7 +11,9 @@ it is shown too.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 import matplotlib
 
@@ -18,7 +23,17 @@ import numpy as np  # noqa: E402
 
 from .exact import free_scalar_zero_momentum_correlator, u1_2d_plaquette  # noqa: E402
 
-__all__ = ["estimate_lines", "plot_estimates", "control_variate_exact", "PUBLISHED_CV"]
+__all__ = [
+    "EstimateReport",
+    "estimate_lines",
+    "plot_estimates",
+    "bias_corrected_lines",
+    "control_variate_lines",
+    "plot_bias_corrected_scan",
+    "plot_control_variate_training",
+    "control_variate_exact",
+    "PUBLISHED_CV",
+]
 
 #: variance reductions in Bedaque and Oh's logs (docs/reference.md#neural-control-variates;
 #: interacting phi^4 at their point):
@@ -44,7 +59,8 @@ def _pm(d: dict | None, digits: int = 6) -> str:
     return f"{d['value']:.{digits}g} +- {d['error']:.2g}"
 
 
-def _bias_corrected_lines(res: dict) -> list[str]:
+def bias_corrected_lines(res: dict) -> list[str]:
+    """The tables of a bias-corrected estimate: its split and cost, each target's estimators."""
     sp, cost = res["split"], res["cost"]
     lines = [
         f"### `{res['ensemble']}`: bias-corrected ML estimates ({res['regressor']} on {', '.join(res['features'])})",
@@ -95,7 +111,9 @@ def _bias_corrected_lines(res: dict) -> list[str]:
     return lines + [""]
 
 
-def _control_variate_lines(res: dict, theory: dict | None) -> list[str]:
+def control_variate_lines(res: dict, theory: dict | None) -> list[str]:
+    """The table of a control-variate estimate: per network and training size, plain and
+    improved values, the variance reduction, and the exact value where one is known."""
     exact = control_variate_exact(theory) if theory else None
     lines = [
         f"### `{res['ensemble']}`: Schwinger-Dyson control variates for {res['observable']}",
@@ -126,25 +144,40 @@ def _control_variate_lines(res: dict, theory: dict | None) -> list[str]:
     return lines + [""]
 
 
-def estimate_lines(results: list[dict], theories: dict[str, dict]) -> list[str]:
-    """Markdown sections for the summary, one per estimate JSON."""
+class EstimateReport(Protocol):
+    """How the summary shows the result of one estimator kind."""
+
+    def report(self, result: dict, theory: dict | None) -> list[str]:
+        """Markdown lines (``theory``: the ensemble's resolved theory section, or None)."""
+        ...
+
+    def figures(self, result: dict, out_dir: Path) -> list[Path]:
+        """Write the result's figures into ``out_dir``; their paths."""
+        ...
+
+
+def estimate_lines(results: list[dict], theories: dict[str, dict], kinds: Mapping[str, EstimateReport]) -> list[str]:
+    """Markdown sections for the summary, one per estimate JSON, each from its kind."""
     if not results:
         return []
     lines = ["## Cheaper measurements without bias", ""]
     for res in results:
-        if res["kind"] == "bias_corrected":
-            lines += _bias_corrected_lines(res)
-        else:
-            lines += _control_variate_lines(res, theories.get(res["ensemble"]))
+        lines += kinds[res["kind"]].report(res, theories.get(res["ensemble"]))
     return lines
 
 
-def plot_estimates(res: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Heat maps of a bias-corrected scan; training losses of control variates."""
+def plot_estimates(res: dict, out_dir: str | os.PathLike, kinds: Mapping[str, EstimateReport]) -> list[Path]:
+    """The figures of one estimate JSON, from its kind."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    return kinds[res["kind"]].figures(res, out_dir)
+
+
+def plot_bias_corrected_scan(res: dict, out_dir: Path) -> list[Path]:
+    """Heat maps of a bias-corrected (r_lb, r_tr) scan: sigma_ML / sigma_full and the
+    central-value check per target (none without a scan)."""
     paths = []
-    if res["kind"] == "bias_corrected" and res.get("scan"):
+    if res.get("scan"):
         scan = res["scan"]
         targets = list(scan["sigma_ratio"])
         for what, cmap in (("sigma_ratio", "viridis"), ("check", "RdYlGn")):
@@ -180,7 +213,13 @@ def plot_estimates(res: dict, out_dir: str | os.PathLike) -> list[Path]:
             fig.savefig(path, dpi=110)
             plt.close(fig)
             paths.append(path)
-    if res["kind"] == "control_variate" and res["runs"]:
+    return paths
+
+
+def plot_control_variate_training(res: dict, out_dir: Path) -> list[Path]:
+    """Training losses (relative to Var(O)) of every control-variate run."""
+    paths = []
+    if res["runs"]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for r in res["runs"]:
             steps = np.arange(len(r["loss"])) * r["loss_stride"]

@@ -1,8 +1,8 @@
 """What the summary reads of an experiment's config, as plain data.
 
 The caller (``driver.analyze``) makes an ``ExperimentView`` from the resolved config, so the
-analysis does not depend on the config's types. The questions the summary asks of a sampler
-are each one small function below, to become declared attributes of the sampler kind.
+analysis does not depend on the config's types. What the summary asks of a sampler is what its
+kind declares (``kinds.SamplerKind``: ``reference``, ``label``), copied into the view.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EnsembleView", "ExperimentView", "is_hmc", "is_network_free_slhmc"]
+__all__ = ["EnsembleView", "ExperimentView"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,9 @@ class EnsembleView:
     """One ensemble: its resolved ``theory`` section, sampler name and options, model kind,
     chains per job and Markov steps per stored configuration; ``needs_model``: its chain needs
     a trained model; ``chain_hash`` (of the chain definition, without a model) and ``seeds``:
-    its provenance record's."""
+    its provenance record's. ``reference``: its sampler is an exact baseline that every other
+    sampler of the same theory is compared with (HMC); ``label``: the name of its effective
+    action in tables and figures (empty: the model's kind)."""
 
     theory: dict[str, Any]
     sampler: str
@@ -29,6 +31,13 @@ class EnsembleView:
     save_every: int = 1
     chain_hash: str = ""
     seeds: dict[str, int] = field(default_factory=dict)
+    reference: bool = False
+    label: str = ""
+
+    @property
+    def action_label(self) -> str:
+        """The name of its effective action in tables and figures."""
+        return self.label or self.model_kind
 
 
 @dataclass(frozen=True)
@@ -43,15 +52,3 @@ class ExperimentView:
     def theories(self) -> dict[str, dict[str, Any]]:
         """Each ensemble's resolved theory (exact values and references depend on it)."""
         return {name: e.theory for name, e in self.ensembles.items()}
-
-
-def is_hmc(ens: EnsembleView) -> bool:
-    """Plain HMC: the sampler other samplers of the same theory are compared with."""
-    # kind question: becomes a declared attribute of the sampler kind
-    return ens.sampler == "hmc"
-
-
-def is_network_free_slhmc(ens: EnsembleView) -> bool:
-    """Self-learning HMC without a network (its effective action is the thin-link one)."""
-    # kind question: becomes a declared attribute of the sampler kind
-    return ens.sampler == "slhmc_thin"

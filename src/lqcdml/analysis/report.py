@@ -16,7 +16,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from .estimates import estimate_lines, plot_estimates
+from .estimates import EstimateReport, estimate_lines, plot_estimates
 from .experiment import ExperimentView
 from .papers import comparison_lines, comparison_table, write_comparison_csv
 from .plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
@@ -37,6 +37,7 @@ def write_report(
     figures: bool = True,
     config_path: Path | None = None,
     log: Callable[[str], None] | None = None,
+    estimators: Mapping[str, EstimateReport] | None = None,
 ) -> list[Row]:
     """Write the summary and figures into ``out_dir``; returns the summary rows.
 
@@ -44,7 +45,7 @@ def write_report(
     generate and train) add the sampling-cost table and the training figures; ``estimates``
     (of ``lqcdml estimate``) the tables of the improved estimators; ``config_path``: the
     resolved config the experiment was analysed with; ``log`` gets the drift and replica
-    warnings."""
+    warnings; ``estimators``: the kind of each estimate by name (its tables and figures)."""
     rows = []
     for ensemble in sorted(datasets):
         ds = datasets[ensemble]
@@ -59,10 +60,11 @@ def write_report(
     appendix = cost_lines(experiment, rows, manifests)
     theories = experiment.theories()
     if results:
-        appendix = [*appendix, "", *estimate_lines(results, theories)]
+        kinds = estimators or {}
+        appendix = [*appendix, "", *estimate_lines(results, theories, kinds)]
         if figures:
             for res in results:
-                plot_estimates(res, out_dir / "figures")
+                plot_estimates(res, out_dir / "figures", kinds)
     histories = {m["ensemble"]: m["history"] for m in manifests if "checkpoint" in m and m.get("history")}
     comparison = comparison_table(experiment.name, rows, results, theories, histories)
     notes = [*comparison_lines(experiment.name, comparison), *notes]

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import cast
 
-from .experiment import ExperimentView, is_hmc, is_network_free_slhmc
+from .experiment import ExperimentView
 from .summary import SAMPLER_DIAGNOSTICS, Row, equal_to_rounding
 
 __all__ = ["agreement_lines", "consistency_lines", "acceptance_scan", "cost_lines", "COST_OBSERVABLE"]
@@ -46,7 +46,7 @@ def consistency_lines(experiment: ExperimentView, rows: Sequence[Row]) -> list[s
             if (
                 _has_hmc_twin(experiment, a, names)
                 and _has_hmc_twin(experiment, b, names)
-                and not (is_hmc(ens[a]) or is_hmc(ens[b]))
+                and not (ens[a].reference or ens[b].reference)
             ):
                 continue  # where the theory has an HMC ensemble, each other sampler is compared with it
             va = {r.observable: r for r in rows if r.ensemble == a}
@@ -66,7 +66,7 @@ def consistency_lines(experiment: ExperimentView, rows: Sequence[Row]) -> list[s
 def _has_hmc_twin(experiment: ExperimentView, name: str, names: list[str]) -> bool:
     """Whether another ensemble of ``name``'s theory is sampled by HMC."""
     ens = experiment.ensembles
-    return any(n != name and is_hmc(ens[n]) and ens[n].theory == ens[name].theory for n in names)
+    return any(n != name and ens[n].reference and ens[n].theory == ens[name].theory for n in names)
 
 
 def acceptance_scan(experiment: ExperimentView, rows: Sequence[Row]) -> dict[str, list[tuple[float, float, float]]]:
@@ -77,7 +77,7 @@ def acceptance_scan(experiment: ExperimentView, rows: Sequence[Row]) -> dict[str
         ens = experiment.ensembles.get(r.ensemble)
         if r.observable != "acceptance" or ens is None or "m_eff" not in ens.sampler_options:
             continue
-        label = "no network" if is_network_free_slhmc(ens) else ens.model_kind
+        label = ens.action_label
         points[label].append((float(ens.sampler_options["m_eff"]), r.value, r.error))
     return {k: v for k, v in points.items() if len({p[0] for p in v}) > 1}
 

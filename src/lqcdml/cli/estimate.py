@@ -1,7 +1,7 @@
 """``lqcdml estimate``: the ensemble's ``estimator`` (bias-corrected ML or control variates).
 
 Writes one JSON (``--out``) that ``lqcdml analyze`` turns into tables and figures
-(``driver.estimate``; the estimators of each kind: ``estimators.pipeline``).
+(``driver.estimate``; each estimator kind makes its estimate: ``kinds.estimators``).
 
 - ``bias_corrected`` reads the cheap observable stores (``--obs``: features on every
   configuration) and the expensive ones (``--expensive-obs``, from ``lqcdml measure

@@ -22,7 +22,6 @@ from ..store import StoreError, combine_replicas, read_observables
 
 if TYPE_CHECKING:
     from ..config import RootConfig
-    from ..config.schema import EnsembleConfig
 
 __all__ = ["analyze", "experiment_view"]
 
@@ -44,7 +43,10 @@ def analyze(
     datasets = _observables(cfg, observable_stores)
     loaded = [json.loads(Path(m).read_text()) for m in manifests]
     results = [_estimate(cfg, Path(e)) for e in estimates]
-    return write_report(experiment_view(cfg), datasets, out_dir, loaded, results, figures, config_path, log)
+    kinds = {res["kind"]: _estimator_kind(cfg, res) for res in results}
+    return write_report(
+        experiment_view(cfg), datasets, out_dir, loaded, results, figures, config_path, log, estimators=kinds
+    )
 
 
 def _observables(cfg: RootConfig, paths: Sequence[Path]) -> dict[str, xr.Dataset]:
@@ -81,6 +83,19 @@ def _estimate(cfg: RootConfig, path: Path) -> dict:
     return res
 
 
+def _estimator_kind(cfg: RootConfig, res: dict):
+    """The estimator kind of an estimate JSON: the one its ensemble's config names."""
+    from ..kinds import ESTIMATORS
+
+    kind = cfg.ensembles[res["ensemble"]].estimator.kind
+    if res.get("kind") != kind:
+        raise StoreError(
+            f"estimate of ensemble {res['ensemble']!r} has kind {res.get('kind')!r}; allowed: {kind!r} "
+            "(the ensemble's estimator.kind)"
+        )
+    return ESTIMATORS.lookup(kind)
+
+
 def experiment_view(cfg: RootConfig) -> ExperimentView:
     """What the analysis reads of the config."""
     return ExperimentView(
@@ -91,25 +106,21 @@ def experiment_view(cfg: RootConfig) -> ExperimentView:
 def _ensemble_view(cfg: RootConfig, name: str) -> EnsembleView:
     from ..config import to_container
     from ..identity import job_provenance
+    from ..kinds import SAMPLERS
 
     ens = cfg.ensembles[name]
     rec = job_provenance(cfg, name)
+    sampler = SAMPLERS.lookup(ens.sampler.name)
     return EnsembleView(
         theory=to_container(ens.theory),
         sampler=ens.sampler.name,
         sampler_options=dict(ens.sampler.options or {}),
         model_kind=getattr(ens.model, "kind", ""),
-        needs_model=_needs_model(ens),
+        needs_model=sampler.needs_model,
         n_chains=ens.chain.n_chains,
         save_every=ens.chain.save_every,
         chain_hash=rec["config_hash"],
         seeds=dict(rec["seeds"]),
+        reference=sampler.reference,
+        label=sampler.label or "",
     )
-
-
-def _needs_model(ens: EnsembleConfig) -> bool:
-    """Whether the ensemble's chain needs a trained model."""
-    # kind question: a declared attribute of the sampler kind (config.SAMPLERS)
-    from ..kinds import SAMPLERS
-
-    return SAMPLERS.lookup(ens.sampler.name).needs_model

@@ -1,8 +1,8 @@
 """Run an ensemble's estimator on its stores and write the estimate JSON (``lqcdml estimate``).
 
 The stores are opened here and checked against the ensemble's chain (its chain hash, with
-the one trained model every replica shares); ``estimators.pipeline`` computes the estimate
-of the ensemble's ``estimator.kind``. The JSON is written atomically, with the experiment,
+the one trained model every replica shares); the ensemble's estimator kind
+(``kinds.ESTIMATORS``) computes the estimate. The JSON is written atomically, with the experiment,
 the chain hash and the job's provenance.
 """
 
@@ -19,7 +19,6 @@ import xarray as xr
 from .. import __version__
 from ..atomic import write_json_atomic
 from ..estimators import EnsembleIndex
-from ..estimators.pipeline import pipeline_for
 from ..lattice import Manifold
 from ..store import EnsembleStore, StoreError, read_observables
 from ..theories import Action
@@ -42,13 +41,21 @@ def estimate(
     """Run the ensemble's estimator; writes ``out`` (JSON) and returns its content. ``obs``:
     observable stores, ``expensive``: those of ``measure --expensive``, ``stores``: ensemble
     stores (the kinds read what they need); ``log`` gets the progress lines."""
+    from ..estimators.pipeline_inputs import EstimateInputError
     from ..identity import ensemble_hash, job_provenance
+    from ..kinds import ESTIMATORS
 
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
-    run = pipeline_for(ens.estimator.kind, ensemble)
+    kind = ESTIMATORS.lookup(ens.estimator.kind, f"ensembles.{ensemble}.estimator.kind")
+    if kind.estimate is None:
+        allowed = ", ".join(k.name for k in ESTIMATORS if k.runs)
+        raise EstimateInputError(
+            f"ensembles.{ensemble}.estimator.kind = {kind.name!r}; allowed: {allowed} (nothing to estimate)"
+        )
     sources = StoreSources(cfg, ensemble, obs, expensive, stores)
-    result = run(ens, sources, log or (lambda line: None))
+    result = kind.estimate(ens, sources, log or (lambda line: None))
+    result |= {"kind": kind.name, "ensemble": ensemble}
     digest = sources.model_digest  # the trained model of the chain the inputs come from
     if digest is not None:
         result["model_digest"] = digest

@@ -126,7 +126,7 @@ def _estimators(ens_idx, x, y, split, es, seed, only: str | None = None) -> tupl
 
 def _cumulants(est: dict[str, dict], volume: int) -> dict[str, dict]:
     """``kappa1..kappa4`` of the condensate for every estimator of tr1 and its powers."""
-    out = {}
+    out: dict[str, dict] = {}
     for kind in est["tr1"]:
         moments = {1: est["tr1"][kind]}
         moments.update({k: est[f"tr1_pow{k}"][kind] for k in (2, 3, 4) if kind in est.get(f"tr1_pow{k}", {})})

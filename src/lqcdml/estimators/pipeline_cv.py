@@ -10,10 +10,12 @@ theories the plaquette with a plaquette vector field.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import numpy as np
 import torch
 
+from ..lattice import GaugeGroup
 from ..nn import PlaquetteVectorField, ShiftedMLP
 from ..observables import plaquette, timeslice_correlator
 from .control_variates import control_variate_estimate, control_variate_terms, train_control_variate
@@ -27,10 +29,10 @@ def _observable(theory, x: torch.Tensor, sources: EstimatorSources) -> tuple[str
     """``(name, O per configuration)``: the observable whose mean the control variate improves."""
     if theory.name == "phi4":
         return f"timeslice_correlator(t = {theory.lattice[0] // 2})", timeslice_correlator(x, theory.lattice[0] // 2)
-    return "plaquette", plaquette(x, sources.group())
+    return "plaquette", plaquette(x, cast(GaugeGroup, sources.group()))  # the other theory is U(1)
 
 
-def _network(theory, widths: tuple[int, ...], x: torch.Tensor) -> torch.nn.Module:
+def _network(theory, widths: tuple[int, ...], x: torch.Tensor) -> ShiftedMLP | PlaquetteVectorField:
     """The untrained ``g`` of hidden ``widths`` ([]: linear) for the theory's fields."""
     if theory.name == "phi4":
         return ShiftedMLP(tuple(theory.lattice), tuple(widths), dtype=x.dtype).to(x.device)

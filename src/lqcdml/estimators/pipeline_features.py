@@ -22,7 +22,7 @@ def feature(ds_list: list[xr.Dataset], name: str) -> np.ndarray:
     parts = []
     for ds in ds_list:
         if base not in ds:
-            available = ", ".join(sorted(v for v in ds.data_vars))
+            available = ", ".join(sorted(str(v) for v in ds.data_vars))
             raise EstimateInputError(
                 f"estimator feature {name!r}: no variable {base!r} in the observable store; allowed: {available}"
             )

@@ -1,4 +1,4 @@
-"""What an estimator kind's estimate reads and reports, shared by the kinds of ``pipeline``.
+"""What an estimator kind's estimate reads and reports, shared by the estimates of the kinds (``kinds.estimators``).
 
 This layer does not import ``config`` or ``store``: the caller (``driver.estimate``) opens
 the stores, checks them against the ensemble's chain and builds the theory's objects.

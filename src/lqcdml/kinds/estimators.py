@@ -1,16 +1,20 @@
 """Estimator kinds: bias-corrected ML estimators and neural control variates.
 
 An estimator kind owns the ``estimator`` section (its dataclass adds its keys to the shared
-``kind`` and ``seed``) and declares the stores its estimate reads (``reads``): the workflow
-asks it which rules feed ``lqcdml estimate``. ``none`` is the kind of an ensemble without an
-estimator. The estimators themselves live in ``estimators/``; ``REGRESSOR_NAMES`` mirrors
-``estimators.REGRESSORS`` (a test keeps them equal; this layer does not import it).
+``kind`` and ``seed``) and says what it does end to end: the stores its estimate reads
+(``reads``: the workflow asks it which rules feed ``lqcdml estimate``), the estimate itself
+(``estimate``), the summary's lines and figures of its result (``report``, ``figures``).
+``none`` is the kind of an ensemble without an estimator. The built-in kinds' functions live
+in ``estimators/`` (the estimates) and ``analysis/estimates.py`` (their reports) and are
+imported when called, so that composing a config imports neither. ``REGRESSOR_NAMES``
+mirrors ``estimators.REGRESSORS`` (a test keeps them equal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +28,9 @@ from .theories import theory_kind
 __all__ = [
     "EstimatorKind",
     "ESTIMATORS",
+    "Estimate",
+    "EstimateLines",
+    "EstimateFigures",
     "BiasCorrectedEstimator",
     "ControlVariateEstimator",
     "STORE_READS",
@@ -43,18 +50,51 @@ REGRESSOR_NAMES = ("linear", "ridge", "gbt", "mlp")
 BIAS_CORRECTED_TARGETS = 7
 
 
+#: (ensemble config, sources, log) -> the JSON-ready result; ``sources`` follows
+#: ``estimators.pipeline_inputs.EstimatorSources``, ``log`` takes one progress line at a time
+Estimate = Callable[[Any, Any, Callable[[str], None]], dict]
+#: (result, the ensemble's resolved theory section or None) -> markdown lines of the summary
+EstimateLines = Callable[[dict, "dict | None"], list[str]]
+#: (result, figure folder) -> the figures written
+EstimateFigures = Callable[[dict, Path], list[Path]]
+
+
+def _result_lines(result: dict, theory: dict | None) -> list[str]:
+    """The summary lines of a kind that declares none: each ``estimates`` entry that has a
+    ``value`` and an ``error``."""
+    rows = [
+        f"| {name} | {v['value']:.6g} +- {v['error']:.2g} |"
+        for name, v in sorted(result.get("estimates", {}).items())
+        if isinstance(v, dict) and {"value", "error"} <= v.keys()
+    ]
+    head = [f"### `{result.get('ensemble')}`: {result.get('kind')}", ""]
+    return head + (["| estimate | value |", "|---|---|", *rows, ""] if rows else ["(no estimates)", ""])
+
+
 @dataclass(frozen=True, kw_only=True)
 class EstimatorKind(Kind):
-    """An estimator: ``reads`` the stores its estimate takes (empty: no estimate is made);
-    ``max_seed(es)`` the largest ``estimator.seed`` whose derived seeds fit their generators."""
+    """An estimator: ``reads`` the stores its estimate takes (a subset of ``STORE_READS``;
+    empty: no estimate is made), ``estimate`` makes it (``None`` exactly when ``reads`` is
+    empty), ``report`` and ``figures`` show its result in the summary; ``max_seed(es)`` the
+    largest ``estimator.seed`` whose derived seeds fit their generators."""
 
     reads: tuple[str, ...] = ()
+    estimate: Estimate | None = None
+    report: EstimateLines = _result_lines
+    figures: EstimateFigures = field(default=lambda result, out_dir: [])
     max_seed: Callable[[Any], int] = field(default=lambda es: SKLEARN_SEED_MAX)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.reads) - set(STORE_READS))
+        if unknown:
+            raise ValueError(f"estimator {self.name!r}: reads {unknown}; allowed: {', '.join(STORE_READS)}")
+        if bool(self.reads) != (self.estimate is not None):
+            raise ValueError(f"estimator {self.name!r}: an estimate needs the stores it reads, and reads one")
 
     @property
     def runs(self) -> bool:
         """Whether an ensemble with this estimator gets an estimate."""
-        return bool(self.reads)
+        return self.estimate is not None
 
 
 ESTIMATORS: Registry[EstimatorKind] = Registry("estimator", "estimator.kind")
@@ -211,6 +251,43 @@ def _validate_control_variate(ens, p: str) -> None:
 
 # --- the built-in kinds ----------------------------------------------------------------------
 
+
+def _bias_corrected_estimate(ens, sources, log) -> dict:
+    from ..estimators.pipeline_bias import run_bias_corrected
+
+    return run_bias_corrected(ens, sources, log)
+
+
+def _bias_corrected_report(result: dict, theory: dict | None) -> list[str]:
+    from ..analysis.estimates import bias_corrected_lines
+
+    return bias_corrected_lines(result)
+
+
+def _bias_corrected_figures(result: dict, out_dir: Path) -> list[Path]:
+    from ..analysis.estimates import plot_bias_corrected_scan
+
+    return plot_bias_corrected_scan(result, out_dir)
+
+
+def _control_variate_estimate(ens, sources, log) -> dict:
+    from ..estimators.pipeline_cv import run_control_variate
+
+    return run_control_variate(ens, sources, log)
+
+
+def _control_variate_report(result: dict, theory: dict | None) -> list[str]:
+    from ..analysis.estimates import control_variate_lines
+
+    return control_variate_lines(result, theory)
+
+
+def _control_variate_figures(result: dict, out_dir: Path) -> list[Path]:
+    from ..analysis.estimates import plot_control_variate_training
+
+    return plot_control_variate_training(result, out_dir)
+
+
 ESTIMATORS.register(
     EstimatorKind(
         name="none",
@@ -225,6 +302,9 @@ ESTIMATORS.register(
         config=BiasCorrectedEstimator,
         validate=_validate_bias_corrected,
         reads=("observables", "expensive"),
+        estimate=_bias_corrected_estimate,
+        report=_bias_corrected_report,
+        figures=_bias_corrected_figures,
         max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1) - es.folds,
         doc="bias-corrected ML estimators of tr D^-n: cheap features on all configurations, the expensive "
         "observable on a labelled subset",
@@ -236,6 +316,9 @@ ESTIMATORS.register(
         config=ControlVariateEstimator,
         validate=_validate_control_variate,
         reads=("ensembles",),
+        estimate=_control_variate_estimate,
+        report=_control_variate_report,
+        figures=_control_variate_figures,
         max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
         doc="neural control variates from the Schwinger-Dyson identity",
     )
