@@ -15,8 +15,8 @@ the journal is removed; a failure before leaves the previous observable store (o
 run killed, interrupted or stopped by the machine (a full disk while journalling:
 ``JournalWriteError``) keeps its journal for a rerun; one that fails by itself (a damaged
 configuration, a solver that does not converge) stops in one line and leaves nothing behind.
-The run holds the writer lock of ``out`` throughout (one
-writer per observable store). The store's attrs record where it comes from (ensemble store,
+The run holds the writer lock of ``out`` throughout (one writer per observable store, and
+so per journal). The store's attrs record where it comes from (ensemble store,
 chain hash, model digest, provenance), the thermalisation cut, whether it is the expensive
 measurement, its wall time over all runs that measured it (``measure_seconds``) and how many
 (configuration, chain) entries it measured (``measured_entries``, resumed ones included).
@@ -160,6 +160,23 @@ class _Measured:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What measuring configuration ``i`` needs: the store, the plan, the chains to measure
+    (``select(i)``, ``None``: all), the device, the noise seed (``seed + i``), the cut and the
+    store's ``trajectory`` and ``source`` of each configuration from the cut on."""
+
+    store: EnsembleStore
+    plan: list[Callable]
+    select: Callable[[int], np.ndarray | None]
+    device: torch.device
+    seed: int
+    first: int
+    trajectories: np.ndarray
+    sources: np.ndarray
+    out: Path
+
+
 def _measure(
     cfg: RootConfig,
     ensemble: str,
@@ -184,36 +201,46 @@ def _measure(
     replica, n_chains = int(meta["replica"]), store.field_shape[0]
     select = _labelled_chains(cfg, ensemble, replica, n_chains, first) if expensive else (lambda i: None)
     trajectories, sources = record_sources(store, first)
+    # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
+    seed = replica_seed(ens.chain.seed, replica) * 100_003
+    job = _Job(store, plan, select, device, seed, first, trajectories, sources, out)
     identity = _identity(cfg, ensemble, meta, first, expensive, device.type)
     journal, done = _journal(journal_path(out), identity, trajectories, sources, first, hooks)
     hooks.begin(first + len(done.rows), n, replica)
-    seed = replica_seed(ens.chain.seed, replica) * 100_003
-    t0 = time.perf_counter()
-    try:
-        for i in range(first + len(done.rows), n):
-            # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
-            gens = make_generators(seed + i, n_chains, device)
-            row, layout, entries = _measure_one(store.read_fields(i), plan, gens, select(i), n_chains, device)
-            done.rows.append(row)
-            done.layout.update(layout)
-            done.entries += entries
-            k = i - first
-            record = {"trajectory": int(trajectories[k]), "source": sources[k], "entries": entries}
-            _commit(journal, k, done, record, done.seconds + time.perf_counter() - t0, out)
-            hooks.progress(i + 1, n)
-    except BaseException as exc:
-        if journal.n_committed == 0 or _failed_itself(exc):  # nothing to resume: nothing left behind
-            _remove_quietly(journal.path)
-        raise
-    seconds = done.seconds + time.perf_counter() - t0
+    _measure_rest(job, journal, done, hooks)
     ds = _dataset(store, done.rows, done.layout, first, replica, n_chains)
-    ds.attrs.update(_attrs(cfg, ensemble, store_path, meta, first, expensive, seconds, done.entries))
+    ds.attrs.update(_attrs(cfg, ensemble, store_path, meta, first, expensive, done.seconds, done.entries))
     write_observables(ds, out)
     try:
         remove_journal(journal.path)
     except OSError as exc:  # harmless: a journal of a finished measurement only repeats it
         _tell(hooks, f"could not remove the measurement journal {str(journal.path)!r} ({exc})")
     return ds
+
+
+def _measure_rest(job: _Job, journal: MeasureJournal, done: _Measured, hooks: MeasureHooks) -> None:
+    """Measure the configurations after those ``done`` holds, each committed to ``journal``
+    and added to ``done`` (its wall time too) before its progress is reported."""
+    n, n_chains, before, t0 = job.store.n_committed, job.store.field_shape[0], done.seconds, time.perf_counter()
+    try:
+        for i in range(job.first + len(done.rows), n):
+            gens = make_generators(job.seed + i, n_chains, job.device)
+            row, layout, entries = _measure_one(
+                job.store.read_fields(i), job.plan, gens, job.select(i), n_chains, job.device
+            )
+            done.rows.append(row)
+            done.layout.update(layout)
+            done.entries += entries
+            done.seconds = before + time.perf_counter() - t0
+            k = i - job.first
+            record = {"trajectory": int(job.trajectories[k]), "source": job.sources[k], "entries": entries}
+            _commit(journal, k, done, record, job.out)
+            hooks.progress(i + 1, n)
+    except BaseException as exc:
+        if journal.n_committed == 0 or _failed_itself(exc):  # nothing to resume: nothing left behind
+            _remove_quietly(journal.path)
+        raise
+    done.seconds = before + time.perf_counter() - t0
 
 
 class JournalWriteError(StoreError):
@@ -264,11 +291,11 @@ def _measure_one(
     return rows, layout, n_chains if chains is None else len(chains)
 
 
-def _commit(journal: MeasureJournal, k: int, done: _Measured, record: dict, seconds: float, out: Path) -> None:
-    """Commit entry ``k`` to the journal; a failing disk is a ``StoreError`` (``out`` untouched)."""
+def _commit(journal: MeasureJournal, k: int, done: _Measured, record: dict, out: Path) -> None:
+    """Commit entry ``k`` to the journal; a failing disk is a ``JournalWriteError`` (``out`` untouched)."""
     layout = {name: (dims, coords) for name, (dims, coords, _) in done.layout.items()}
     try:
-        journal.commit(k, done.rows[k], layout, record, seconds)
+        journal.commit(k, done.rows[k], layout, record, done.seconds)
     except OSError as exc:
         raise JournalWriteError(
             f"cannot write the measurement journal {str(journal.path)!r} ({exc.strerror or exc}); "
