@@ -8,6 +8,7 @@
 # are. `--config scale=smoke` turns every experiment name E into E_smoke (its file in
 # conf/experiment/ shrinks the study to minutes).
 import functools
+import hashlib
 from pathlib import Path
 
 import lqcdml
@@ -85,6 +86,15 @@ def code_version(*modules, dispatchers=()):
     return source_digest(SRC_DIR, *modules, dispatchers=dispatchers, version=lqcdml.__version__)
 
 
+def files_digest(folder, pattern):
+    """The first 12 hex digits of the SHA-256 of the names and bytes of ``folder/pattern``."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob(pattern)):
+        data = path.read_bytes()
+        digest.update(b"%s\0%d:" % (path.name.encode(), len(data)) + data)
+    return digest.hexdigest()[:12]
+
+
 # Rerun triggers (params.code): a digest of the files of the CLI module a rule's shell
 # command runs and of every package module it imports, found by static analysis of
 # SRC_DIR (lqcdml/cli/code_digest.py: also imports inside functions, and the packages'
@@ -98,7 +108,9 @@ MAIN = "lqcdml.cli.main"
 COMPOSE_CODE = code_version(MAIN, "lqcdml.config", dispatchers=[MAIN])
 GENERATE_CODE = code_version("lqcdml.cli.generate", MAIN, dispatchers=[MAIN])
 MEASURE_CODE = code_version("lqcdml.cli.measure")
-ANALYZE_CODE = code_version("lqcdml.cli.analyze")
+# the published comparisons are data the analysis reads (analysis/published/*.yaml): their
+# bytes join its trigger, which follows Python imports only
+ANALYZE_CODE = code_version("lqcdml.cli.analyze") + "+" + files_digest(SRC_DIR / "analysis" / "published", "*.yaml")
 TRAIN_CODE = code_version("lqcdml.cli.train")
 ESTIMATE_CODE = code_version("lqcdml.cli.estimate")
 

@@ -93,5 +93,5 @@ def reference_value(theory: Mapping[str, Any], observable: str, coord: Any = Non
         )
         if tutorial and observable in TUTORIAL_HMC:
             value, err = TUTORIAL_HMC[observable]
-            return value, err, "HMC reference (REFERENCE.md)"
+            return value, err, "HMC reference (docs/reference.md)"
     return None

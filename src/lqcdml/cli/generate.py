@@ -1,6 +1,6 @@
 """``lqcdml generate``: run (or resume) one replica of an ensemble into a Zarr store.
 
-Config -> ``ChainSpec`` (``config.chains``) -> ``driver.run_chain_into_store``.
+Config -> ``ChainSpec`` (``driver.specs.chain_spec``) -> ``driver.run_chain_into_store``.
 """
 
 from __future__ import annotations

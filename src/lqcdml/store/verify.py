@@ -6,7 +6,7 @@ the crc32c checksum, data types, chunking), every chunk present and readable thr
 checksum, values finite and links on the group, the content digest of each configuration
 (format 2: a chunk swapped with another index or copied from another store fails), the
 checkpoint array by array. And, given ``StoreExpectations`` (built by the config layer from
-the store's stored config, ``config.chains.store_expectations``): the stored config
+the store's stored config, ``identity.expectations.store_expectations``): the stored config
 re-hashed against its chain hash, the records list against the sampler's declared
 records, the field shape and dtype, the cheap observable recomputed from the fields, the
 trajectory counter, and the acceptance records against the fields and the checkpoint's

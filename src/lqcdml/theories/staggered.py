@@ -142,7 +142,7 @@ class StaggeredPseudofermion(PseudofermionAction):
       ``rational_tol``, each applied by one multi-shift CG.
 
     Other ``n_f`` combine these as several pseudofermion fields
-    (``config.build.staggered_fields``). The pseudofermion field is part of the chain
+    (``kinds.theories.staggered_fields``). The pseudofermion field is part of the chain
     state, not of this object (``heat_bath`` draws it at the start of a trajectory).
     """
 
