@@ -2,7 +2,7 @@
 module of ``src/lqcdml`` reaches itself through its imports.
 
 ``kernels`` (compiled CPU kernels) sits below ``lattice`` and imports torch only; the
-top-level helper modules (``errors``, ``atomic``, ``provenance``) may be imported anywhere.
+top-level helper modules (``errors``, ``atomic``, ``provenance``, ``code_digest``) may be imported anywhere.
 ``config`` (the config language) imports no physics: it finds the kinds through the plugin
 loader ``config.catalogue`` by name, not by an import. Imports inside functions count.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import lqcdml
 
 ROOT = Path(lqcdml.__file__).parent
-HELPERS = {"errors", "atomic", "provenance", "__version__"}
+HELPERS = {"errors", "atomic", "provenance", "code_digest", "__version__"}
 PHYSICS = {"kernels", "lattice", "solvers", "theories", "observables", "nn", "samplers", "train"}
 ALLOWED = {
     "config": set(),
@@ -29,7 +29,7 @@ ALLOWED = {
     "nn": {"lattice", "theories", "observables"},
     "samplers": {"lattice", "solvers", "theories", "observables", "nn"},
     "train": {"kernels", "lattice", "solvers", "theories", "observables", "nn", "samplers"},
-    "kinds": PHYSICS | {"config", "estimators", "analysis"},
+    "kinds": PHYSICS | {"config"},
     "assembly": PHYSICS | {"config", "kinds"},
     "store": {"lattice", "observables"},
     "identity": PHYSICS | {"config", "kinds", "store"},

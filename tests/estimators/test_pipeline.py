@@ -29,6 +29,10 @@ def test_each_kind_that_estimates_names_its_estimate_and_the_others_make_none(mo
     assert [k.name for k in ESTIMATORS if k.runs][:2] == ["bias_corrected", "control_variate"]
     assert not ESTIMATORS.lookup("none").runs and ESTIMATORS.lookup("none").reads == ()
     # the kind's function runs the pipeline function of estimators/ (imported when called)
+    assert ESTIMATORS.lookup("control_variate").modules == (
+        "lqcdml.analysis.estimates",
+        "lqcdml.estimators.pipeline_cv",
+    )
     seen = []
     monkeypatch.setattr("lqcdml.estimators.pipeline_cv.run_control_variate", lambda *a: seen.append(a) or {})
     assert ESTIMATORS.lookup("control_variate").estimate("ens", "sources", print) == {}

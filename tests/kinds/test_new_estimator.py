@@ -88,8 +88,8 @@ if KIND not in ESTIMATORS:
             config=MassReweighting,
             validate=_checks,
             reads=("ensembles",),
-            estimate=_reweight,
-            report=_lines,
+            estimate_fn=_reweight,
+            report_fn=_lines,
             doc="<phi^2> reweighted to another mass (test)",
         )
     )

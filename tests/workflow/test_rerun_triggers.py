@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lqcdml.cli.code_digest import module_closure, source_digest
+from lqcdml.code_digest import module_closure, source_digest
 
 from ..cli.helpers import BIN, REPO, env_with_bin
 

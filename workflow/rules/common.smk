@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 import lqcdml
-from lqcdml.cli.code_digest import source_digest
+from lqcdml.code_digest import source_digest
 from lqcdml.config import ConfigError, compose_experiment
 from lqcdml.kinds import ESTIMATORS, SAMPLERS, trainer_kind
 
@@ -97,22 +97,26 @@ def files_digest(folder, pattern):
 
 # Rerun triggers (params.code): a digest of the files of the CLI module a rule's shell
 # command runs and of every package module it imports, found by static analysis of
-# SRC_DIR (lqcdml/cli/code_digest.py: also imports inside functions, and the packages'
+# SRC_DIR (lqcdml/code_digest.py: also imports inside functions, and the packages'
 # __init__.py). Every `lqcdml CMD` runs cli/main.py first; main.py counts for compose
 # and generate as a dispatcher: its module-level imports are followed, not the lazy
 # import of each subcommand inside run(), which would make the generate trigger the
 # union of all subcommands (an edit in analysis/ would rerun every chain). measure,
 # train and analyze leave main.py out; an edit of it reruns them anyway: it changes the
 # compose trigger, and a recomposed config reruns every job below it in the same run.
+# the estimator kinds name their estimates and reports as "module:function" (imported when
+# called, so that generate's closure, which looks kinds up, leaves them out): estimate and
+# analyze add those modules
+KIND_MODULES = sorted({m for kind in ESTIMATORS for m in kind.modules if m.startswith("lqcdml.")})
 MAIN = "lqcdml.cli.main"
 COMPOSE_CODE = code_version(MAIN, "lqcdml.config", dispatchers=[MAIN])
 GENERATE_CODE = code_version("lqcdml.cli.generate", MAIN, dispatchers=[MAIN])
 MEASURE_CODE = code_version("lqcdml.cli.measure")
 # the published comparisons are data the analysis reads (analysis/published/*.yaml): their
 # bytes join its trigger, which follows Python imports only
-ANALYZE_CODE = code_version("lqcdml.cli.analyze") + "+" + files_digest(SRC_DIR / "analysis" / "published", "*.yaml")
+ANALYZE_CODE = code_version("lqcdml.cli.analyze", *KIND_MODULES) + "+" + files_digest(SRC_DIR / "analysis" / "published", "*.yaml")
 TRAIN_CODE = code_version("lqcdml.cli.train")
-ESTIMATE_CODE = code_version("lqcdml.cli.estimate")
+ESTIMATE_CODE = code_version("lqcdml.cli.estimate", *KIND_MODULES)
 
 
 def model_ensembles(experiment):

@@ -48,7 +48,7 @@ def estimate(
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
     kind = ESTIMATORS.lookup(ens.estimator.kind, f"ensembles.{ensemble}.estimator.kind")
-    if kind.estimate is None:
+    if not kind.runs:
         allowed = ", ".join(k.name for k in ESTIMATORS if k.runs)
         raise EstimateInputError(
             f"ensembles.{ensemble}.estimator.kind = {kind.name!r}; allowed: {allowed} (nothing to estimate)"

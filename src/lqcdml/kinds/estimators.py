@@ -4,14 +4,17 @@ An estimator kind owns the ``estimator`` section (its dataclass adds its keys to
 ``kind`` and ``seed``) and says what it does end to end: the stores its estimate reads
 (``reads``: the workflow asks it which rules feed ``lqcdml estimate``), the estimate itself
 (``estimate``), the summary's lines and figures of its result (``report``, ``figures``).
-``none`` is the kind of an ensemble without an estimator. The built-in kinds' functions live
-in ``estimators/`` (the estimates) and ``analysis/estimates.py`` (their reports) and are
-imported when called, so that composing a config imports neither. ``REGRESSOR_NAMES``
+``none`` is the kind of an ensemble without an estimator. The built-in kinds name their
+functions as ``"module:function"`` (in ``estimators/`` and ``analysis/estimates.py``),
+imported when called: the catalogue imports neither, and the rerun trigger of a command
+that only looks kinds up (``generate``) does not follow them; the workflow adds the modules
+the kinds name (``EstimatorKind.modules``) to the triggers of ``estimate`` and ``analyze``. ``REGRESSOR_NAMES``
 mirrors ``estimators.REGRESSORS`` (a test keeps them equal).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +60,20 @@ Estimate = Callable[[Any, Any, Callable[[str], None]], dict]
 EstimateLines = Callable[[dict, "dict | None"], list[str]]
 #: (result, figure folder) -> the figures written
 EstimateFigures = Callable[[dict, Path], list[Path]]
+#: a function, or where it lives as ``"package.module:function"`` (imported when called)
+FunctionRef = Callable[..., Any] | str
+
+
+def resolve(ref: FunctionRef) -> Callable[..., Any]:
+    """The function ``ref`` names (itself when it is one)."""
+    if callable(ref):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _no_figures(result: dict, out_dir: Path) -> list[Path]:
+    return []
 
 
 def _result_lines(result: dict, theory: dict | None) -> list[str]:
@@ -74,27 +91,49 @@ def _result_lines(result: dict, theory: dict | None) -> list[str]:
 @dataclass(frozen=True, kw_only=True)
 class EstimatorKind(Kind):
     """An estimator: ``reads`` the stores its estimate takes (a subset of ``STORE_READS``;
-    empty: no estimate is made), ``estimate`` makes it (``None`` exactly when ``reads`` is
-    empty), ``report`` and ``figures`` show its result in the summary; ``max_seed(es)`` the
-    largest ``estimator.seed`` whose derived seeds fit their generators."""
+    empty: no estimate is made); ``estimate_fn`` makes it (an ``Estimate``; ``None`` exactly
+    when ``reads`` is empty), ``report_fn`` (``EstimateLines``) and ``figures_fn``
+    (``EstimateFigures``) show its result in the summary, each a function or its
+    ``"module:function"``; ``max_seed(es)`` the largest ``estimator.seed`` whose derived seeds
+    fit their generators."""
 
     reads: tuple[str, ...] = ()
-    estimate: Estimate | None = None
-    report: EstimateLines = _result_lines
-    figures: EstimateFigures = field(default=lambda result, out_dir: [])
+    estimate_fn: FunctionRef | None = None
+    report_fn: FunctionRef = _result_lines
+    figures_fn: FunctionRef = _no_figures
     max_seed: Callable[[Any], int] = field(default=lambda es: SKLEARN_SEED_MAX)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.reads) - set(STORE_READS))
         if unknown:
             raise ValueError(f"estimator {self.name!r}: reads {unknown}; allowed: {', '.join(STORE_READS)}")
-        if bool(self.reads) != (self.estimate is not None):
+        if bool(self.reads) != (self.estimate_fn is not None):
             raise ValueError(f"estimator {self.name!r}: an estimate needs the stores it reads, and reads one")
 
     @property
     def runs(self) -> bool:
         """Whether an ensemble with this estimator gets an estimate."""
-        return self.estimate is not None
+        return self.estimate_fn is not None
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The modules its functions named as ``"module:function"`` live in."""
+        refs = (self.estimate_fn, self.report_fn, self.figures_fn)
+        return tuple(sorted({r.partition(":")[0] for r in refs if isinstance(r, str)}))
+
+    def estimate(self, ens: Any, sources: Any, log: Callable[[str], None]) -> dict:
+        """The estimate of ensemble config ``ens`` from ``sources`` (progress lines to ``log``)."""
+        if self.estimate_fn is None:
+            raise ValueError(f"estimator {self.name!r} makes no estimate")
+        return resolve(self.estimate_fn)(ens, sources, log)
+
+    def report(self, result: dict, theory: dict | None) -> list[str]:
+        """The summary's markdown lines of ``result`` (``theory``: the ensemble's, or None)."""
+        return resolve(self.report_fn)(result, theory)
+
+    def figures(self, result: dict, out_dir: Path) -> list[Path]:
+        """Write the figures of ``result`` into ``out_dir``; their paths."""
+        return resolve(self.figures_fn)(result, out_dir)
 
 
 ESTIMATORS: Registry[EstimatorKind] = Registry("estimator", "estimator.kind")
@@ -144,7 +183,7 @@ class BiasCorrectedEstimator(EstimatorConfig):
 
 def _validate_bias_corrected(ens, p: str) -> None:
     es, th = ens.estimator, ens.theory
-    if theory_kind(th).fermion_operator(th) is None:
+    if not theory_kind(th).has_fermions(th):
         fail(
             p + "estimator.kind",
             es.kind,
@@ -252,40 +291,8 @@ def _validate_control_variate(ens, p: str) -> None:
 # --- the built-in kinds ----------------------------------------------------------------------
 
 
-def _bias_corrected_estimate(ens, sources, log) -> dict:
-    from ..estimators.pipeline_bias import run_bias_corrected
-
-    return run_bias_corrected(ens, sources, log)
-
-
 def _bias_corrected_report(result: dict, theory: dict | None) -> list[str]:
-    from ..analysis.estimates import bias_corrected_lines
-
-    return bias_corrected_lines(result)
-
-
-def _bias_corrected_figures(result: dict, out_dir: Path) -> list[Path]:
-    from ..analysis.estimates import plot_bias_corrected_scan
-
-    return plot_bias_corrected_scan(result, out_dir)
-
-
-def _control_variate_estimate(ens, sources, log) -> dict:
-    from ..estimators.pipeline_cv import run_control_variate
-
-    return run_control_variate(ens, sources, log)
-
-
-def _control_variate_report(result: dict, theory: dict | None) -> list[str]:
-    from ..analysis.estimates import control_variate_lines
-
-    return control_variate_lines(result, theory)
-
-
-def _control_variate_figures(result: dict, out_dir: Path) -> list[Path]:
-    from ..analysis.estimates import plot_control_variate_training
-
-    return plot_control_variate_training(result, out_dir)
+    return resolve("lqcdml.analysis.estimates:bias_corrected_lines")(result)
 
 
 ESTIMATORS.register(
@@ -302,9 +309,9 @@ ESTIMATORS.register(
         config=BiasCorrectedEstimator,
         validate=_validate_bias_corrected,
         reads=("observables", "expensive"),
-        estimate=_bias_corrected_estimate,
-        report=_bias_corrected_report,
-        figures=_bias_corrected_figures,
+        estimate_fn="lqcdml.estimators.pipeline_bias:run_bias_corrected",
+        report_fn=_bias_corrected_report,
+        figures_fn="lqcdml.analysis.estimates:plot_bias_corrected_scan",
         max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1) - es.folds,
         doc="bias-corrected ML estimators of tr D^-n: cheap features on all configurations, the expensive "
         "observable on a labelled subset",
@@ -316,9 +323,9 @@ ESTIMATORS.register(
         config=ControlVariateEstimator,
         validate=_validate_control_variate,
         reads=("ensembles",),
-        estimate=_control_variate_estimate,
-        report=_control_variate_report,
-        figures=_control_variate_figures,
+        estimate_fn="lqcdml.estimators.pipeline_cv:run_control_variate",
+        report_fn="lqcdml.analysis.estimates:control_variate_lines",
+        figures_fn="lqcdml.analysis.estimates:plot_control_variate_training",
         max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1),
         doc="neural control variates from the Schwinger-Dyson identity",
     )
