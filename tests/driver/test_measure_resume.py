@@ -199,18 +199,18 @@ def test_a_journal_of_a_store_that_grew_is_continued(chain, tmp_path):
     _assert_same(read_observables(tmp_path / "reference.zarr"), out)
 
 
-def _other_store(cfg, store: Path, tmp_path: Path) -> tuple[object, Path, str]:
+def _other_store(cfg, store: Path, tmp_path: Path, monkeypatch) -> tuple[object, Path, str]:
     other = compose_experiment("ci_tiny", [*SETTINGS, "ensembles.u1.chain.seed=99", "ensembles.u1.chain.n_configs=8"])
     generate(other, "u1", 1, tmp_path / "other.zarr", progress=False)
     return other, tmp_path / "other.zarr", "config_hash"
 
 
-def _other_plan(cfg, store: Path, tmp_path: Path) -> tuple[object, Path, str]:
+def _other_plan(cfg, store: Path, tmp_path: Path, monkeypatch) -> tuple[object, Path, str]:
     other = compose_experiment("ci_tiny", [*SETTINGS, "ensembles.u1.measure.observables=[plaquette,wilson_loops]"])
     return other, store, "plan"
 
 
-def _changed_records(cfg, store: Path, tmp_path: Path) -> tuple[object, Path, str]:
+def _changed_records(cfg, store: Path, tmp_path: Path, monkeypatch) -> tuple[object, Path, str]:
     changed = tmp_path / "changed.zarr"
     shutil.copytree(store, changed)
     delta_h = zarr.open_array(str(changed / "delta_H"), mode="r+")
@@ -218,12 +218,21 @@ def _changed_records(cfg, store: Path, tmp_path: Path) -> tuple[object, Path, st
     return cfg, changed, f"configuration {N_THERM + 1} (trajectory {N_THERM + 2}) changed in the ensemble store"
 
 
-@pytest.mark.parametrize("other", [_other_store, _other_plan, _changed_records])
-def test_a_journal_of_another_measurement_is_discarded_with_one_line(chain, tmp_path, other):
+def _other_code(cfg, store: Path, tmp_path: Path, monkeypatch) -> tuple[object, Path, str]:
+    """The measure command's source edited between the kill and the rerun."""
+    import lqcdml.code_digest
+
+    real = lqcdml.code_digest.source_digest
+    monkeypatch.setattr(lqcdml.code_digest, "source_digest", lambda *a, **k: real(*a, **k) + "-edited")
+    return cfg, store, "code"
+
+
+@pytest.mark.parametrize("other", [_other_store, _other_plan, _changed_records, _other_code])
+def test_a_journal_of_another_measurement_is_discarded_with_one_line(chain, tmp_path, other, monkeypatch):
     cfg, _, store, _ = chain
     out = tmp_path / "o.zarr"
     _interrupted(cfg, store, out, 4)
-    other_cfg, other_store, why = other(cfg, store, tmp_path)
+    other_cfg, other_store, why = other(cfg, store, tmp_path, monkeypatch)
     hooks = _Hooks()
     measure_store(other_cfg, "u1", other_store, out, hooks)
     assert len(hooks.messages) == 1 and why in hooks.messages[0] and "discarded" in hooks.messages[0]

@@ -7,7 +7,9 @@ continues from the first configuration not committed and writes the same store b
 (the noise of configuration ``i`` is seeded by (chain seed, job replica, ``i``) alone). The
 journal is used only while it matches (``_identity``: the ensemble store's chain hash, model
 digest and replica, the thermalisation cut, the expensive flag, the measurement plan and its
-settings, device type, precision and lqcdml version; and the ensemble store's records of every
+settings, device type, precision, lqcdml version and the digest of the source files the
+measure command runs (``code_digest``: an edit between a kill and the rerun, such as one that
+makes the workflow rerun the job, measures anew); and the ensemble store's records of every
 journalled configuration unchanged); otherwise, or if it is damaged, it is discarded with one
 line through the hooks and the measurement starts again. The observable store itself is made
 whole and replaces its predecessor atomically at the end (``store.write_observables``), then
@@ -314,6 +316,7 @@ def _plan_names(ens: Any, expensive: bool) -> list[str]:
 
 def _identity(cfg: RootConfig, ensemble: str, meta: dict, first: int, expensive: bool, device: str) -> dict:
     """What a journal must have been written for to be continued (JSON)."""
+    from ..code_digest import source_digest
     from ..config import replica_seed
     from ..config.compose import to_container
 
@@ -332,6 +335,7 @@ def _identity(cfg: RootConfig, ensemble: str, meta: dict, first: int, expensive:
         "device": device,
         "dtype": cfg.dtype,
         "lqcdml_version": __version__,
+        "code": source_digest(Path(__file__).parents[1], "lqcdml.cli.measure", version=__version__),
     }
     return json.loads(json.dumps(identity, default=str))
 
