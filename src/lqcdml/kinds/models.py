@@ -6,6 +6,11 @@ its builder reads (they, and ``kind``, are the model's part of every hash). It n
 theory kind it models, its ``family`` (what kind of object it is: a ``flow`` density or a
 ``smearing`` of links for an effective action; a sampler asks for one family) and its
 ``trainer`` (a kind of ``kinds.TRAINERS``, whose dataclass types the ``train`` section).
+
+Importing this module imports neither torch nor ``nn`` (the workflow validates configs at
+parse time): the builders import the networks when called, and the checks read
+``ACTIVATION_NAMES`` and ``LOOP_TYPE_NAMES``, which mirror ``nn.conv.ACTIVATIONS`` and
+``nn.LOOP_TYPES`` (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import torch
+from typing import TYPE_CHECKING, Any, cast
 
 from ..config.errors import fail
 from ..config.schema import ModelConfig
 from .registry import Kind, Registry
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "ModelKind",
@@ -32,7 +38,14 @@ __all__ = [
     "CaskModel",
     "build_model",
     "check_model_fits",
+    "ACTIVATION_NAMES",
+    "LOOP_TYPE_NAMES",
 ]
+
+#: the keys of ``nn.conv.ACTIVATIONS`` and ``nn.LOOP_TYPES`` (a test keeps them equal): the
+#: checks of the model section import no torch
+ACTIVATION_NAMES = ("leaky_relu", "tanh", "silu", "relu")
+LOOP_TYPE_NAMES = ("plaquette", "rectangle", "polyakov")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,8 +157,6 @@ class CaskModel(StoutModel):
 
 
 def _network_checks(ens, p: str) -> None:
-    from ..nn.conv import ACTIVATIONS
-
     mo = ens.model
     if mo.n_layers < 1:
         fail(p + "model.n_layers", mo.n_layers, "n_layers >= 1")
@@ -153,8 +164,8 @@ def _network_checks(ens, p: str) -> None:
         fail(p + "model.hidden", list(mo.hidden), "channel counts >= 1")
     if mo.kernel < 1 or mo.kernel % 2 == 0:
         fail(p + "model.kernel", mo.kernel, "an odd kernel width >= 1")
-    if mo.activation not in ACTIVATIONS:
-        fail(p + "model.activation", mo.activation, ", ".join(ACTIVATIONS))
+    if mo.activation not in ACTIVATION_NAMES:
+        fail(p + "model.activation", mo.activation, ", ".join(ACTIVATION_NAMES))
 
 
 def _affine_checks(ens, p: str) -> None:
@@ -196,13 +207,11 @@ def _u1_plaquette_checks(ens, p: str) -> None:
 
 
 def _smearing_checks(ens, p: str) -> None:
-    from ..nn import LOOP_TYPES
-
     mo = ens.model
     if mo.n_layers < 1:
         fail(p + "model.n_layers", mo.n_layers, "n_layers >= 1")
-    if not mo.loops or any(t not in LOOP_TYPES for t in mo.loops) or len(set(mo.loops)) != len(mo.loops):
-        fail(p + "model.loops", list(mo.loops), f"distinct loop types of {', '.join(LOOP_TYPES)}")
+    if not mo.loops or any(t not in LOOP_TYPE_NAMES for t in mo.loops) or len(set(mo.loops)) != len(mo.loops):
+        fail(p + "model.loops", list(mo.loops), f"distinct loop types of {', '.join(LOOP_TYPE_NAMES)}")
 
 
 def _cask_checks(ens, p: str) -> None:

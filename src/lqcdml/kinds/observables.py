@@ -4,33 +4,26 @@ An observable kind names the theory kinds it measures (``theories``) and those t
 by default (``default_for``: when ``measure.observables`` is empty). Each entry builds, from the ensemble config, a measurement that maps a batch of fields
 ``[B, ...]`` and per-chain generators to ``{variable: (values, dims, coords)}`` with
 ``values`` of shape ``[B, *extra]`` and ``dims``/``coords`` naming the extra axes.
+
+Importing this module imports neither torch nor ``observables`` (the workflow validates
+configs at parse time): each builder imports what its measurement uses when it is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..config.errors import fail as _fail
-from ..observables import (
-    abs_magnetization,
-    gradient_flow,
-    magnetization,
-    plaquette,
-    polyakov_loop,
-    topological_charge_u1_2d,
-    two_point_susceptibility,
-    wilson_loop,
-    zero_momentum_correlator,
-)
-from ..observables.fermion import chiral_condensate, pion_correlator, trace_inverse_powers
 from .estimators import BiasCorrectedEstimator
 from .registry import Kind, Registry, Validator
 from .theories import theory_kind
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "ObservableKind",
@@ -44,7 +37,7 @@ __all__ = [
 
 Variable = tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]
 #: (fields [B, ...], per-chain generators) -> {variable: (values [B, ...], dims, coords)}
-Measurement = Callable[[torch.Tensor, list], dict]
+Measurement = Callable[["torch.Tensor", list], dict]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,34 +95,60 @@ def _register(
 
 
 # --- scalar field ----------------------------------------------------------------------
+def _magnetization(ens) -> Measurement:
+    from ..observables import magnetization
+
+    return _scalar("magnetization", lambda p: magnetization(p) / _volume(ens))
+
+
+def _abs_magnetization(ens) -> Measurement:
+    from ..observables import abs_magnetization
+
+    return _scalar("abs_magnetization", abs_magnetization)
+
+
+def _chi2(ens) -> Measurement:
+    from ..observables import two_point_susceptibility
+
+    return _scalar("chi2", two_point_susceptibility)
+
+
+def _phi2(ens) -> Measurement:
+    return _scalar("phi2", lambda p: p.square().reshape(p.shape[0], -1).mean(dim=1))
+
+
 def _schwinger_dyson(ens) -> Measurement:
     action = theory_kind(ens.theory).action(ens.theory)
     return _scalar("schwinger_dyson", lambda p: (p * action.force(p)).reshape(p.shape[0], -1).mean(dim=1))
 
 
 def _correlator(ens) -> Measurement:
+    from ..observables import zero_momentum_correlator
+
     t = np.arange(ens.theory.lattice[0])
     return lambda p, gens: {"correlator": (zero_momentum_correlator(p).cpu().numpy(), ("t",), {"t": t})}
 
 
 _PHI4 = ("phi4",)
-_register(
-    "magnetization", _PHI4, lambda ens: _scalar("magnetization", lambda p: magnetization(p) / _volume(ens)), _PHI4
-)
-_register("abs_magnetization", _PHI4, lambda ens: _scalar("abs_magnetization", abs_magnetization), _PHI4)
-_register("chi2", _PHI4, lambda ens: _scalar("chi2", two_point_susceptibility), _PHI4)
-_register("phi2", _PHI4, lambda ens: _scalar("phi2", lambda p: p.square().reshape(p.shape[0], -1).mean(dim=1)), _PHI4)
+_register("magnetization", _PHI4, _magnetization, _PHI4)
+_register("abs_magnetization", _PHI4, _abs_magnetization, _PHI4)
+_register("chi2", _PHI4, _chi2, _PHI4)
+_register("phi2", _PHI4, _phi2, _PHI4)
 _register("schwinger_dyson", _PHI4, _schwinger_dyson, _PHI4)
 _register("correlator", _PHI4, _correlator)
 
 
 # --- gauge fields ----------------------------------------------------------------------
 def _plaquette(ens) -> Measurement:
+    from ..observables import plaquette
+
     group = _group(ens)
     return _scalar("plaquette", lambda u: plaquette(u, group))
 
 
 def _polyakov(ens) -> Measurement:
+    from ..observables import polyakov_loop
+
     group = _group(ens)
 
     def measure(links, gens):
@@ -140,6 +159,10 @@ def _polyakov(ens) -> Measurement:
 
 
 def _loops(ens) -> Measurement:
+    import torch
+
+    from ..observables import wilson_loop
+
     group, loops = _group(ens), ens.measure.wilson_loops
     labels = np.array([f"{r}x{t}" for r, t in loops])
 
@@ -151,6 +174,8 @@ def _loops(ens) -> Measurement:
 
 
 def _charge(ens) -> Measurement:
+    from ..observables import topological_charge_u1_2d
+
     volume = _volume(ens)
 
     def measure(links, gens):
@@ -170,6 +195,8 @@ def _charge_checks(ens, p: str) -> None:
 
 
 def _gradient_flow(ens) -> Measurement:
+    from ..observables import gradient_flow
+
     group, gf = _group(ens), ens.measure.gradient_flow
 
     def measure(links, gens):
@@ -215,6 +242,8 @@ def _operator(ens):
 
 
 def _condensate(ens) -> Measurement:
+    from ..observables.fermion import chiral_condensate
+
     (op, links_of), me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
 
     def measure(links, gens):
@@ -225,6 +254,8 @@ def _condensate(ens) -> Measurement:
 
 
 def _traces(ens) -> Measurement:
+    from ..observables.fermion import trace_inverse_powers
+
     (op, links_of), me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
     coords = {"power": np.arange(1, 5)}
 
@@ -239,6 +270,8 @@ def _traces(ens) -> Measurement:
 
 
 def _pion(ens) -> Measurement:
+    from ..observables.fermion import pion_correlator
+
     (op, links_of), tol, t = _operator(ens), ens.sampler.solver_tol, np.arange(ens.theory.lattice[0])
     return lambda links, gens: {
         "pion_correlator": (pion_correlator(op, links_of(links), tol).cpu().numpy(), ("t",), {"t": t})
@@ -253,6 +286,8 @@ def ama_generators(gens) -> list[torch.Generator]:
     measure --expensive``, the labelled ones) of a configuration use the same noise vectors
     whatever else is measured: the features are then strongly correlated with the target.
     """
+    import torch
+
     out = []
     for g in gens:
         fresh = torch.Generator(device=g.device)
@@ -268,6 +303,8 @@ def _sloppy_iterations(ens) -> int:
 
 
 def _sloppy_traces(ens) -> Measurement:
+    from ..observables.fermion import trace_inverse_powers
+
     (op, links_of), me, k = _operator(ens), ens.measure, _sloppy_iterations(ens)
     coords = {"power": np.arange(1, 5)}
 
@@ -283,6 +320,8 @@ def _sloppy_traces(ens) -> Measurement:
 def expensive_measurement(ens) -> Measurement:
     """The expensive target of the bias-corrected estimators: Re tr D^-n / V, n = 1..4, per
     noise vector (``[B, noise, power]``), at ``sampler.solver_tol``, noise of ``ama_generators``."""
+    from ..observables.fermion import trace_inverse_powers
+
     (op, links_of), me, tol = _operator(ens), ens.measure, ens.sampler.solver_tol
     coords = {"noise": np.arange(me.n_noise), "power": np.arange(1, 5)}
 

@@ -3,22 +3,26 @@
 A sampler kind reads the shared molecular-dynamics keys it declares (``reads``) and its own
 ``sampler.options`` (its ``config`` dataclass), says whether its chain needs a trained model
 and of which family, which cost counters its stores record, and builds the sampler.
+
+Importing this module imports neither torch nor ``samplers`` (the workflow validates configs
+at parse time): the builders import the samplers when called, and the checks read
+``INTEGRATOR_NAMES``, which mirrors ``samplers.integrators.SCHEMES`` (a test keeps them equal).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
-
-import torch
 
 from ..config.errors import fail
 from .registry import Kind, Registry
-from .theories import THEORIES, theory_kind
+from .theories import THEORIES, CheapObservable, theory_kind
 
 if TYPE_CHECKING:
+    import torch
+
     from ..nn import FlowModel
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "SamplerKind",
     "SAMPLERS",
     "HMC_KEYS",
+    "INTEGRATOR_NAMES",
     "HMCOptions",
     "SLHMCOptions",
     "sampler_options",
@@ -37,6 +42,15 @@ __all__ = [
 HMC_KEYS = ("integrator", "n_steps", "trajectory_length", "gauge_steps", "solver_tol", "rational_tol")
 #: the cost counters HMC-type stores record per configuration
 HMC_COUNTERS = ("cg_md", "cg_metropolis")
+#: the names of ``samplers.integrators.SCHEMES`` (a test keeps them equal): the checks of the
+#: sampler section import no torch
+INTEGRATOR_NAMES = ("leapfrog", "omelyan", "omelyan4")
+
+
+def _cpu() -> torch.device:
+    import torch
+
+    return torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ class BuildContext:
 
     ensemble: Any  # EnsembleConfig
     dtype: torch.dtype
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=_cpu)
     model: torch.nn.Module | None = None
 
 
@@ -70,7 +84,7 @@ class SamplerKind(Kind):
     reads: tuple[str, ...] = ()
     model_family: str | None = None
     theories: tuple[str, ...] | None = None
-    observable: Callable[[Any], tuple[str, Callable[[torch.Tensor], torch.Tensor]]] | None = None
+    observable: Callable[[Any], CheapObservable] | None = None
     counters: tuple[str, ...] = ()
     reference: bool = False
     label: str | None = None
@@ -92,7 +106,7 @@ class SamplerKind(Kind):
         """The config sections that define this sampler's chain."""
         return ("theory", "sampler", "chain") + (("model", "train") if self.needs_model else ())
 
-    def cheap_observable(self, th) -> tuple[str, Callable[[torch.Tensor], torch.Tensor]]:
+    def cheap_observable(self, th) -> CheapObservable:
         """``(name, fn)``: the per-configuration observable its stores record."""
         return (self.observable or theory_kind(th).cheap_observable)(th)
 
@@ -102,11 +116,9 @@ SAMPLERS: Registry[SamplerKind] = Registry("sampler", "sampler.name")
 
 def validate_hmc(ens, p: str) -> None:
     """The molecular-dynamics keys of HMC-type samplers."""
-    from ..samplers.integrators import SCHEMES
-
     sa = ens.sampler
-    if sa.integrator not in SCHEMES:
-        fail(p + "sampler.integrator", sa.integrator, ", ".join(SCHEMES))
+    if sa.integrator not in INTEGRATOR_NAMES:
+        fail(p + "sampler.integrator", sa.integrator, ", ".join(INTEGRATOR_NAMES))
     if sa.n_steps < 1:
         fail(p + "sampler.n_steps", sa.n_steps, "n_steps >= 1")
     if sa.gauge_steps < 1:

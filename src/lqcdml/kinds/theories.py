@@ -7,23 +7,28 @@ hot and cold starts, and its Dirac operator and pseudofermion terms where it has
 
 Built in: ``phi4`` (real scalar, ``theories.Phi4Action``), ``u1`` and ``su`` (Wilson gauge
 action ``S = -(beta/N) sum_P Re tr U_P``; ``su`` with staggered or Wilson quarks).
+
+Importing this module imports neither torch nor the physics packages (the workflow composes
+and validates configs at parse time): the kinds' functions import what they use when called,
+and the checks read ``PHI4_CONVENTIONS``, which mirrors ``theories.phi4.CONVENTIONS`` (a test
+keeps them equal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import torch
+from typing import TYPE_CHECKING, Any, cast
 
 from ..config.errors import fail
 from ..config.schema import TheoryConfig
-from ..lattice import SU, U1, GaugeGroup, Manifold, Real
-from ..observables import abs_magnetization, plaquette
-from ..theories import Action, Phi4Action, WilsonGaugeAction
-from ..theories.phi4 import CONVENTIONS
 from .registry import Kind, Registry
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..lattice import GaugeGroup, Manifold
+    from ..theories import Action
 
 __all__ = [
     "TheoryKind",
@@ -32,14 +37,17 @@ __all__ = [
     "U1Theory",
     "SUTheory",
     "FERMIONS",
+    "PHI4_CONVENTIONS",
     "staggered_fields",
     "theory_kind",
 ]
 
 FERMIONS = ("none", "staggered", "wilson")
+#: ``theories.phi4.CONVENTIONS`` (a test keeps them equal): the checks import no torch
+PHI4_CONVENTIONS = ("flow", "standard")
 
 #: ``(name, fields [B, ...] -> [B])``: the observable an ensemble store records per configuration
-CheapObservable = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
+CheapObservable = tuple[str, Callable[["torch.Tensor"], "torch.Tensor"]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +57,11 @@ class TheoryKind(Kind):
     ``[L...]``), ``cheap_observable(th)``, ``hot_start(th, gens, shape, dtype, device)`` (a
     random start, chain ``b`` from ``gens[b]``), and for theories with quarks
     ``fermion_operator(th)`` (``None`` without) and ``fermion_terms(th, tol, rational_tol)``
-    (the pseudofermion actions of the dynamical flavours; empty when quenched)."""
+    (the pseudofermion actions of the dynamical flavours; empty when quenched).
+
+    ``fermions(th)`` and ``dynamical(th)``: whether ``th`` has a Dirac operator and whether it
+    has dynamical flavours, answered from the config alone (the checks ask them; building the
+    operator imports torch). ``None``: build the operator and the terms and look."""
 
     group: Callable[[Any], Manifold]
     action: Callable[[Any], Action]
@@ -58,6 +70,8 @@ class TheoryKind(Kind):
     hot_start: Callable[..., torch.Tensor]
     fermion_operator: Callable[[Any], Any] = field(default=lambda th: None)
     fermion_terms: Callable[[Any, float, float], list] = field(default=lambda th, tol, rational_tol: [])
+    fermions: Callable[[Any], bool] | None = None
+    dynamical: Callable[[Any], bool] | None = None
 
     def site_shape(self, th: TheoryConfig) -> tuple[int, ...]:
         """Per-chain shape without internal axes: ``[L...]`` site values, ``[d, L...]`` links."""
@@ -68,12 +82,14 @@ class TheoryKind(Kind):
         """``[B, *site_shape, *internal]`` of ``n_chains`` chains' fields."""
         group = self.group(th)
         # internal axes: a matrix group (SU(N)), a GaugeGroup
-        internal = (cast(GaugeGroup, group).n,) * 2 if group.internal_ndim else ()
+        internal = (cast("GaugeGroup", group).n,) * 2 if group.internal_ndim else ()
         return (int(n_chains), *self.site_shape(th), *internal)
 
     def field_dtype(self, th: TheoryConfig, precision: str) -> torch.dtype:
         """The dtype of the fields at ``precision`` (``float64``, ``float32``): complex for
         matrix groups, real for angles and scalars."""
+        import torch
+
         double = precision == "float64"
         if self.group(th).internal_ndim:
             return torch.complex128 if double else torch.complex64
@@ -82,6 +98,10 @@ class TheoryKind(Kind):
     def start(self, th: TheoryConfig, start: str, gens, dtype: torch.dtype, device) -> torch.Tensor:
         """Start fields ``[B, ...]`` of ``len(gens)`` chains: ``hot`` (``hot_start``) or ``cold``
         (unit links, zero scalars)."""
+        import torch
+
+        from ..lattice import Real
+
         shape = self.site_shape(th)
         if start == "hot":
             return self.hot_start(th, gens, shape, dtype, device)
@@ -89,10 +109,18 @@ class TheoryKind(Kind):
         if isinstance(group, Real):
             return torch.zeros((len(gens), *shape), dtype=dtype, device=device)
         # a theory's fields are real scalars or gauge links: not Real, a GaugeGroup
-        return cast(GaugeGroup, group).identity((len(gens), *shape), dtype=dtype, device=device)
+        return cast("GaugeGroup", group).identity((len(gens), *shape), dtype=dtype, device=device)
+
+    def has_fermions(self, th: TheoryConfig) -> bool:
+        """Whether the theory has a Dirac operator (``fermion_operator(th)`` is not ``None``)."""
+        if self.fermions is not None:
+            return self.fermions(th)
+        return self.fermion_operator(th) is not None
 
     def has_dynamical_fermions(self, th: TheoryConfig) -> bool:
         """Whether the theory's measure includes a fermion determinant (pseudofermion terms)."""
+        if self.dynamical is not None:
+            return self.dynamical(th)
         return bool(self.fermion_terms(th, 1e-10, 1e-12))
 
 
@@ -145,16 +173,50 @@ class SUTheory(U1Theory):
 # --- shared pieces -------------------------------------------------------------------------
 
 
+def _real(th) -> Manifold:
+    from ..lattice import Real
+
+    return Real()
+
+
+def _u1(th) -> Manifold:
+    from ..lattice import U1
+
+    return U1()
+
+
+def _su(th) -> Manifold:
+    from ..lattice import SU
+
+    return SU(th.n_colors)
+
+
+def _phi4_action(th) -> Action:
+    from ..theories import Phi4Action
+
+    return Phi4Action(th.m2, th.lam, th.convention)
+
+
+def _abs_magnetization(th) -> CheapObservable:
+    from ..observables import abs_magnetization
+
+    return "abs_magnetization", abs_magnetization
+
+
 def _gauge_group(th) -> GaugeGroup:
     """The group of the gauge theory ``th`` (u1, su): a ``GaugeGroup``."""
-    return cast(GaugeGroup, THEORIES.lookup(th.name).group(th))  # TheoryKind.group: any Manifold
+    return cast("GaugeGroup", THEORIES.lookup(th.name).group(th))  # TheoryKind.group: any Manifold
 
 
 def _gauge_action(th) -> Action:
+    from ..theories import WilsonGaugeAction
+
     return WilsonGaugeAction(th.beta, _gauge_group(th))
 
 
 def _plaquette(th) -> CheapObservable:
+    from ..observables import plaquette
+
     group = _gauge_group(th)
     return "plaquette", lambda links: plaquette(links, group)
 
@@ -176,6 +238,16 @@ def staggered_fields(n_flavours: int) -> list[int]:
     RHMC field for the remainder 1, 2 or 3."""
     rest = n_flavours % 4
     return [8] * (n_flavours // 8) + [4] * ((n_flavours % 8) // 4) + ([rest] if rest else [])
+
+
+def _has_operator(th) -> bool:
+    """Whether ``th`` has a Dirac operator (``_fermion_operator`` is not ``None``)."""
+    return th.fermion in ("staggered", "wilson")
+
+
+def _has_dynamical(th) -> bool:
+    """Whether ``_fermion_terms(th)`` is not empty: Wilson quarks, or staggered with flavours."""
+    return _has_operator(th) and (th.fermion == "wilson" or bool(staggered_fields(th.n_flavours)))
 
 
 def _fermion_operator(th):
@@ -222,8 +294,8 @@ def _phi4_checks(ens, p: str) -> None:
         fail(p + "theory.lam", th.lam, "lam >= 0")
     if th.lam == 0 and th.m2 <= 0:
         fail(p + "theory.m2", th.m2, "m2 > 0 when lam = 0 (free field must be massive)")
-    if th.convention not in CONVENTIONS:
-        fail(p + "theory.convention", th.convention, ", ".join(CONVENTIONS))
+    if th.convention not in PHI4_CONVENTIONS:
+        fail(p + "theory.convention", th.convention, ", ".join(PHI4_CONVENTIONS))
 
 
 def _gauge_checks(ens, p: str) -> None:
@@ -282,9 +354,9 @@ THEORIES.register(
         config=Phi4Theory,
         validate=_phi4_checks,
         links=False,
-        group=lambda th: Real(),
-        action=lambda th: Phi4Action(th.m2, th.lam, th.convention),
-        cheap_observable=lambda th: ("abs_magnetization", abs_magnetization),
+        group=_real,
+        action=_phi4_action,
+        cheap_observable=_abs_magnetization,
         hot_start=_scalar_start,
         doc="real scalar phi^4 (2D, 3D, ...)",
     )
@@ -295,12 +367,14 @@ THEORIES.register(
         config=U1Theory,
         validate=_u1_checks,
         links=True,
-        group=lambda th: U1(),
+        group=_u1,
         action=_gauge_action,
         cheap_observable=_plaquette,
         hot_start=_haar,
         fermion_operator=_fermion_operator,
         fermion_terms=_fermion_terms,
+        fermions=_has_operator,
+        dynamical=_has_dynamical,
         doc="compact U(1) gauge theory, Wilson action (quenched; valence staggered quarks)",
     )
 )
@@ -310,12 +384,14 @@ THEORIES.register(
         config=SUTheory,
         validate=_su_checks,
         links=True,
-        group=lambda th: SU(th.n_colors),
+        group=_su,
         action=_gauge_action,
         cheap_observable=_plaquette,
         hot_start=_haar,
         fermion_operator=_fermion_operator,
         fermion_terms=_fermion_terms,
+        fermions=_has_operator,
+        dynamical=_has_dynamical,
         doc="SU(N) gauge theory, Wilson action, with dynamical staggered (RHMC) or Wilson quarks",
     )
 )

@@ -6,6 +6,10 @@ adds its own keys to the shared ``steps``, ``seed`` and ``checkpoint_every``), b
 trainer the driver runs (``driver.train_into_checkpoint``) and judges the trained model.
 ``hashed``: the keys that determine the trained model (the training hash, and for samplers
 with a model the chain hash, cover only these).
+
+Importing this module imports neither torch nor ``train`` (the workflow validates configs at
+parse time): the trainers are imported when built, and the checks read ``SCHEDULE_NAMES``,
+which mirrors ``train.flow.SCHEDULES`` (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import torch
 
 from ..config.errors import fail
 from ..config.schema import DTYPES, TrainConfig
@@ -27,6 +30,8 @@ from .samplers import SAMPLERS, BuildContext, effective_fermion_terms
 from .theories import theory_kind
 
 if TYPE_CHECKING:
+    import torch
+
     from ..nn import FlowModel
 
 __all__ = [
@@ -37,7 +42,11 @@ __all__ = [
     "trainer_kind",
     "initial_model",
     "TrainingInputError",
+    "SCHEDULE_NAMES",
 ]
+
+#: ``train.flow.SCHEDULES`` (a test keeps them equal): the checks import no torch
+SCHEDULE_NAMES = ("constant", "cosine")
 
 
 class TrainingInputError(LqcdmlError, ValueError):
@@ -71,8 +80,13 @@ def trainer_kind(ens) -> TrainerKind:
     return TRAINERS.lookup(MODELS.lookup(ens.model.kind).trainer)
 
 
-def initial_model(ens, device, dtype=torch.float64) -> torch.nn.Module:
-    """The untrained model, its initial weights from ``train.seed`` (global RNG untouched)."""
+def initial_model(ens, device, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """The untrained model, its initial weights from ``train.seed`` (global RNG untouched), in
+    ``dtype`` (``None``: float64)."""
+    import torch
+
+    if dtype is None:
+        dtype = torch.float64
     with torch.random.fork_rng(devices=[]):
         # the CPU generator only: the weights are drawn on the CPU, and torch.manual_seed
         # would also reseed every CUDA generator, which fork_rng(devices=[]) does not restore
@@ -117,14 +131,12 @@ class ReverseKLTrain(TrainConfig):
 
 
 def _reverse_kl_checks(ens, p: str) -> None:
-    from ..train.flow import SCHEDULES
-
     _common_checks(ens, p)
     tr = ens.train
     if tr.ess_samples < 100:
         fail(p + "train.ess_samples", tr.ess_samples, "ess_samples >= 100")
-    if tr.schedule not in SCHEDULES:
-        fail(p + "train.schedule", tr.schedule, ", ".join(SCHEDULES))
+    if tr.schedule not in SCHEDULE_NAMES:
+        fail(p + "train.schedule", tr.schedule, ", ".join(SCHEDULE_NAMES))
     if not 0 < tr.min_lr_ratio <= 1:
         fail(p + "train.min_lr_ratio", tr.min_lr_ratio, "0 < min_lr_ratio <= 1")
     if tr.dtype not in DTYPES:
@@ -135,6 +147,8 @@ def _reverse_kl_checks(ens, p: str) -> None:
 
 def _reverse_kl(ens, device, source) -> Any:
     """The reverse-KL trainer of ``ens``'s flow, initial weights from ``train.seed``."""
+    import torch
+
     from ..train import FlowTrainer
 
     if source is not None:
@@ -198,6 +212,8 @@ def _slhmc_checks(ens, p: str) -> None:
 
 
 def _sampler(ens, model, dtype, device):
+    import torch
+
     return SAMPLERS.lookup(ens.sampler.name).build(BuildContext(ens, dtype, torch.device(device), model))
 
 
@@ -205,6 +221,8 @@ def _slhmc(ens, device, source_configs) -> Any:
     """Online (``chain.n_chains`` SLHMC chains seeded by ``train.seed``, from ``chain.start`` or,
     given ``source_configs``, from the last of them) or offline (on ``source_configs``).
     ``source_configs``: ``[n, d, L..., N, N]``, thermalised configurations of ``train.source``."""
+    import torch
+
     from ..lattice import make_generators
     from ..samplers import ChainState
     from ..train import OfflineSLHMCTrainer, OnlineSLHMCTrainer

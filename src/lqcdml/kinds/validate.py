@@ -1,4 +1,8 @@
-"""The kinds' checks of an ensemble and of an experiment (after ``config.validate``'s)."""
+"""The kinds' checks of an ensemble and of an experiment (after ``config.validate``'s).
+
+They import no torch (the workflow validates configs at parse time): ``NOISE_NAMES`` mirrors
+``observables.fermion.NOISES`` (a test keeps them equal).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ from .samplers import SAMPLERS
 from .theories import THEORIES
 from .trainers import TRAINERS, trainer_kind
 
-__all__ = ["validate_ensemble", "validate_experiment", "seed_limits"]
+__all__ = ["validate_ensemble", "validate_experiment", "seed_limits", "NOISE_NAMES"]
+
+#: ``observables.fermion.NOISES`` (a test keeps them equal)
+NOISE_NAMES = ("z2", "u1")
 
 
 def seed_limits(ens: EnsembleConfig) -> dict[str, int]:
@@ -83,7 +90,7 @@ def _validate_model(ens: EnsembleConfig, p: str, family: str | None) -> None:
 def _validate_observables(ens: EnsembleConfig, p: str) -> None:
     th = ens.theory
     allowed = [k.name for k in OBSERVABLES if th.name in k.theories]
-    has_fermions = THEORIES.lookup(th.name).fermion_operator(th) is not None
+    has_fermions = THEORIES.lookup(th.name).has_fermions(th)
     for i, name in enumerate(ens.measure.observables):
         if name in RENAMED_OBSERVABLES and name not in OBSERVABLES:
             fail(f"{p}measure.observables[{i}]", name, f"renamed: {RENAMED_OBSERVABLES[name]!r} (the gradient flow)")
@@ -94,10 +101,8 @@ def _validate_observables(ens: EnsembleConfig, p: str) -> None:
             fail(f"{p}measure.observables[{i}]", name, "fermion observables need theory.fermion != none")
         if kind.validate is not None:
             kind.validate(ens, p)
-    from ..observables.fermion import NOISES
-
-    if ens.measure.noise not in NOISES:
-        fail(p + "measure.noise", ens.measure.noise, ", ".join(NOISES))
+    if ens.measure.noise not in NOISE_NAMES:
+        fail(p + "measure.noise", ens.measure.noise, ", ".join(NOISE_NAMES))
 
 
 def validate_experiment(cfg: RootConfig) -> None:
