@@ -10,6 +10,7 @@ loader ``config.catalogue`` by name, not by an import. Imports inside functions 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,70 @@ def test_the_config_language_loads_without_torch():
     code = "import sys, lqcdml.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+#: what the Snakefile's parse must not import (seconds each; torch several)
+HEAVY = ("torch", "scipy", "sklearn", "matplotlib", "pyerrors", "xarray", "zarr")
+
+
+def test_composing_every_experiment_loads_no_torch():
+    """The Snakefile imports the catalogue and composes experiments at parse time (twice per
+    cluster job): the kinds import torch, the physics packages, ``estimators`` and ``analysis``
+    only where they build or run something, never to type or validate a config."""
+    below = sorted(f"lqcdml.{p}" for p in PHYSICS | {"estimators", "analysis", "assembly", "identity", "store"})
+    code = (
+        "import sys, lqcdml.kinds\n"
+        "from lqcdml.config import compose_experiment, config_dir\n"
+        "names = sorted(p.stem for p in (config_dir() / 'experiment').glob('*.yaml'))\n"
+        "for name in names:\n"
+        "    compose_experiment(name)\n"
+        f"print(len(names), [m for m in {list(HEAVY) + below!r} if m in sys.modules])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LQCDML_PLUGINS"}  # the built-in kinds only
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    n, loaded = out.strip().split(" ", 1)
+    assert int(n) >= 1 and loaded == "[]", out
+
+
+def test_the_kinds_mirror_the_names_their_checks_allow():
+    """The kinds' checks read copies of the names the physics packages accept (importing those
+    would import torch): the same names, in the same order (the messages list them)."""
+    from lqcdml.kinds.models import ACTIVATION_NAMES, LOOP_TYPE_NAMES
+    from lqcdml.kinds.samplers import INTEGRATOR_NAMES
+    from lqcdml.kinds.theories import PHI4_CONVENTIONS
+    from lqcdml.kinds.trainers import SCHEDULE_NAMES
+    from lqcdml.kinds.validate import NOISE_NAMES
+    from lqcdml.nn import LOOP_TYPES
+    from lqcdml.nn.conv import ACTIVATIONS
+    from lqcdml.observables.fermion import NOISES
+    from lqcdml.samplers.integrators import SCHEMES
+    from lqcdml.theories.phi4 import CONVENTIONS
+    from lqcdml.train.flow import SCHEDULES
+
+    assert PHI4_CONVENTIONS == tuple(CONVENTIONS)
+    assert ACTIVATION_NAMES == tuple(ACTIVATIONS)
+    assert LOOP_TYPE_NAMES == tuple(LOOP_TYPES)
+    assert INTEGRATOR_NAMES == tuple(SCHEMES)
+    assert SCHEDULE_NAMES == tuple(SCHEDULES)
+    assert NOISE_NAMES == tuple(NOISES)
+
+
+def test_the_kinds_answer_fermion_questions_as_their_operators_do():
+    """``TheoryKind.fermions`` and ``dynamical`` (asked by the checks, from the config alone)
+    agree with building the operator and the pseudofermion terms."""
+    from lqcdml.kinds import THEORIES
+    from lqcdml.kinds.theories import SUTheory, U1Theory
+
+    cases = [U1Theory(lattice=[4, 4]), U1Theory(lattice=[4, 4], fermion="staggered", n_flavours=0)]
+    cases += [
+        SUTheory(lattice=[4, 4, 4, 4], fermion=f, n_flavours=n)
+        for f, n in [("none", 0), ("staggered", 0), ("staggered", 1), ("staggered", 4), ("staggered", 6), ("wilson", 2)]
+    ]
+    for th in cases:
+        kind = THEORIES.lookup(th.name)
+        assert kind.fermions is not None and kind.dynamical is not None
+        assert kind.fermions(th) == (kind.fermion_operator(th) is not None), th
+        assert kind.dynamical(th) == bool(kind.fermion_terms(th, 1e-10, 1e-12)), th
 
 
 def test_the_kernels_need_torch_only():
