@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -97,9 +97,9 @@ def measure_store(
 
     The first ``chain.n_therm`` configurations are skipped unless ``include_therm`` (the
     analysis drops them anyway). ``expensive``: instead of ``measure.observables``, the
-    expensive target of ``estimator.kind = bias_corrected`` (full-precision tr D^-n per
-    noise) on the labelled configurations of its split only (every configuration when the
-    estimator scans), NaN elsewhere."""
+    expensive observable of the ensemble's estimator kind (``bias_corrected``: full-precision
+    tr D^-n per noise) on the entries it names (the labelled configurations of its split,
+    every configuration when it scans), NaN elsewhere."""
     with writer_lock(out):
         return _measure(cfg, ensemble, store_path, out, hooks or _Silent(), include_therm, expensive)
 
@@ -108,18 +108,13 @@ def _labelled_chains(
     cfg: RootConfig, ensemble: str, replica: int, n_chains: int, first: int
 ) -> Callable[[int], np.ndarray]:
     """``select(i) -> chains of configuration i to measure`` for ``measure --expensive``."""
-    from ..estimators.pipeline_split import flat_position, label_split  # imported when needed: slow
-    from ..kinds.estimators import BiasCorrectedEstimator, measured_configs, n_measured
+    from ..estimators.pipeline_split import flat_position  # imported when needed: slow
+    from ..kinds.estimators import measured_configs
 
     ens = cfg.ensembles[ensemble]
-    if ens.estimator.kind != "bias_corrected":
-        raise StoreError(
-            f"measure --expensive: ensembles.{ensemble}.estimator.kind = {ens.estimator.kind!r}; "
-            "allowed: bias_corrected"
-        )
-    if cast(BiasCorrectedEstimator, ens.estimator).scan_r_lb:
+    labelled = _expensive_kind(cfg, ensemble).expensive_entries(ens)
+    if labelled is None:
         return lambda i: np.arange(n_chains)
-    labelled = set(label_split(ens.estimator, n_measured(ens)).labelled.tolist())
     per_chain = measured_configs(ens)
     global_replicas = (replica - 1) * n_chains + 1 + np.arange(n_chains)
     return lambda i: np.array(
@@ -130,6 +125,19 @@ def _labelled_chains(
         ],
         dtype=np.int64,
     )
+
+
+def _expensive_kind(cfg: RootConfig, ensemble: str):
+    """The ensemble's estimator kind, refused in one line unless it reads an expensive observable."""
+    from ..kinds import ESTIMATORS
+
+    kind = ESTIMATORS.lookup(cfg.ensembles[ensemble].estimator.kind)
+    if "expensive" not in kind.reads:
+        allowed = ", ".join(k.name for k in ESTIMATORS if "expensive" in k.reads)
+        raise StoreError(
+            f"measure --expensive: ensembles.{ensemble}.estimator.kind = {kind.name!r}; allowed: {allowed}"
+        )
+    return kind
 
 
 def _open_checked(cfg: RootConfig, ensemble: str, store_path: Path) -> EnsembleStore:
@@ -190,14 +198,14 @@ def _measure(
 ) -> xr.Dataset:
     from ..assembly import torch_device
     from ..config import replica_seed
-    from ..kinds.observables import expensive_measurement, measurement_plan
+    from ..kinds.observables import measurement_plan
 
     ens = cfg.ensembles[ensemble]
     torch.set_num_threads(cfg.threads)
     store = _open_checked(cfg, ensemble, store_path)
     check_observables_target(out)  # refused now, not after measuring
     meta, n = store.meta, store.n_committed
-    plan = [expensive_measurement(ens)] if expensive else measurement_plan(ens)
+    plan = [_expensive_kind(cfg, ensemble).expensive_measurement(ens)] if expensive else measurement_plan(ens)
     device = torch_device(cfg.device)
     first = 0 if include_therm else min(ens.chain.n_therm, n - 1)
     replica, n_chains = int(meta["replica"]), store.field_shape[0]

@@ -95,10 +95,15 @@ class EstimatorKind(Kind):
     when ``reads`` is empty), ``report_fn`` (``EstimateLines``) and ``figures_fn``
     (``EstimateFigures``) show its result in the summary, each a function or its
     ``"module:function"``; ``max_seed(es)`` the largest ``estimator.seed`` whose derived seeds
-    fit their generators."""
+    fit their generators. An estimator that reads ``expensive`` stores names the observable
+    ``measure --expensive`` records (``expensive_fn``: ``ens -> Measurement``) and the entries
+    it is measured on (``expensive_entries_fn``: ``ens -> set of flat positions``, replica-major
+    over the measured entries, or None for every entry)."""
 
     reads: tuple[str, ...] = ()
     estimate_fn: FunctionRef | None = None
+    expensive_fn: FunctionRef | None = None
+    expensive_entries_fn: FunctionRef | None = None
     report_fn: FunctionRef = _result_lines
     figures_fn: FunctionRef = _no_figures
     max_seed: Callable[[Any], int] = field(default=lambda es: SKLEARN_SEED_MAX)
@@ -109,6 +114,8 @@ class EstimatorKind(Kind):
             raise ValueError(f"estimator {self.name!r}: reads {unknown}; allowed: {', '.join(STORE_READS)}")
         if bool(self.reads) != (self.estimate_fn is not None):
             raise ValueError(f"estimator {self.name!r}: an estimate needs the stores it reads, and reads one")
+        if ("expensive" in self.reads) != (self.expensive_fn is not None and self.expensive_entries_fn is not None):
+            raise ValueError(f"estimator {self.name!r}: reading expensive stores needs expensive_fn and its entries")
 
     @property
     def runs(self) -> bool:
@@ -118,7 +125,7 @@ class EstimatorKind(Kind):
     @property
     def modules(self) -> tuple[str, ...]:
         """The modules its functions named as ``"module:function"`` live in."""
-        refs = (self.estimate_fn, self.report_fn, self.figures_fn)
+        refs = (self.estimate_fn, self.report_fn, self.figures_fn, self.expensive_fn, self.expensive_entries_fn)
         return tuple(sorted({r.partition(":")[0] for r in refs if isinstance(r, str)}))
 
     def estimate(self, ens: Any, sources: Any, log: Callable[[str], None]) -> dict:
@@ -126,6 +133,18 @@ class EstimatorKind(Kind):
         if self.estimate_fn is None:
             raise ValueError(f"estimator {self.name!r} makes no estimate")
         return resolve(self.estimate_fn)(ens, sources, log)
+
+    def expensive_measurement(self, ens: Any) -> Any:
+        """The ``Measurement`` of ``measure --expensive`` (``kinds.observables.Measurement``)."""
+        if self.expensive_fn is None:
+            raise ValueError(f"estimator {self.name!r} reads no expensive observable")
+        return resolve(self.expensive_fn)(ens)
+
+    def expensive_entries(self, ens: Any) -> set[int] | None:
+        """The flat positions measured by ``measure --expensive`` (None: every entry)."""
+        if self.expensive_entries_fn is None:
+            raise ValueError(f"estimator {self.name!r} reads no expensive observable")
+        return resolve(self.expensive_entries_fn)(ens)
 
     def report(self, result: dict, theory: dict | None) -> list[str]:
         """The summary's markdown lines of ``result`` (``theory``: the ensemble's, or None)."""
@@ -291,6 +310,14 @@ def _validate_control_variate(ens, p: str) -> None:
 # --- the built-in kinds ----------------------------------------------------------------------
 
 
+def _bias_corrected_entries(ens) -> set[int] | None:
+    """The labelled entries of the split (every entry when the estimator scans (r_lb, r_tr))."""
+    if ens.estimator.scan_r_lb:
+        return None
+    split = resolve("lqcdml.estimators.pipeline_split:label_split")(ens.estimator, n_measured(ens))
+    return set(split.labelled.tolist())
+
+
 def _bias_corrected_report(result: dict, theory: dict | None) -> list[str]:
     return resolve("lqcdml.analysis.estimates:bias_corrected_lines")(result)
 
@@ -310,6 +337,8 @@ ESTIMATORS.register(
         validate=_validate_bias_corrected,
         reads=("observables", "expensive"),
         estimate_fn="lqcdml.estimators.pipeline_bias:run_bias_corrected",
+        expensive_fn="lqcdml.kinds.observables:expensive_measurement",
+        expensive_entries_fn=_bias_corrected_entries,
         report_fn=_bias_corrected_report,
         figures_fn="lqcdml.analysis.estimates:plot_bias_corrected_scan",
         max_seed=lambda es: SKLEARN_SEED_MAX - 100 * (BIAS_CORRECTED_TARGETS - 1) - es.folds,
