@@ -12,6 +12,7 @@ import torch
 import xarray as xr
 
 from lqcdml.estimators import EnsembleIndex, make_regressor, p1, train_on_split
+from lqcdml.estimators.cv_problems import SCALAR_TIMESLICE
 from lqcdml.estimators.pipeline_bias import run_bias_corrected
 from lqcdml.estimators.pipeline_cv import run_control_variate
 from lqcdml.estimators.pipeline_inputs import EstimateInputError
@@ -80,6 +81,9 @@ class _Sources:
 
     def group(self):
         return Real()
+
+    def control_variate(self):
+        return SCALAR_TIMESLICE
 
 
 def _bias_corrected_ens(**estimator):

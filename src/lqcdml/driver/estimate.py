@@ -19,6 +19,7 @@ import xarray as xr
 from .. import __version__
 from ..atomic import write_json_atomic
 from ..estimators import EnsembleIndex
+from ..estimators.cv_problems import ControlVariateProblem
 from ..lattice import Manifold
 from ..store import EnsembleStore, StoreError, read_observables
 from ..theories import Action
@@ -128,6 +129,14 @@ class StoreSources:
         from ..assembly import build_group
 
         return build_group(self.ens.theory)
+
+    def control_variate(self) -> ControlVariateProblem:
+        from ..kinds import resolve, theory_kind
+
+        ref = theory_kind(self.ens.theory).control_variate
+        if ref is None:
+            raise StoreError(f"theory.name = {self.ens.theory.name!r} names no control-variate problem")
+        return resolve(ref)
 
     def _shared_model(self, records: list[tuple[str, dict]], what: str) -> str | None:
         """Check that every ``(name, record)`` (store metadata or observable-store attributes)

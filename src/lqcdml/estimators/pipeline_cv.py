@@ -3,21 +3,18 @@
 Reads the ensemble's configurations; for each ``n_train`` and each network of
 ``estimator.networks`` trains ``g`` on the first whole chains that hold ``n_train``
 configurations and estimates ``<O>`` on the other chains. The observable and the network
-follow the theory: phi^4 the timeslice correlator at ``T / 2`` with a shifted MLP, gauge
-theories the plaquette with a plaquette vector field.
+are the theory's (``sources.control_variate()``, an ``estimators.cv_problems`` problem named
+by the theory kind: phi^4 the timeslice correlator at ``T / 2`` with a shifted MLP, U(1) the
+plaquette with a plaquette vector field).
 """
 
 from __future__ import annotations
 
 import time
-from typing import cast
 
 import numpy as np
 import torch
 
-from ..lattice import GaugeGroup
-from ..nn import PlaquetteVectorField, ShiftedMLP
-from ..observables import plaquette, timeslice_correlator
 from .control_variates import control_variate_estimate, control_variate_terms, train_control_variate
 from .ensemble import EnsembleIndex
 from .pipeline_inputs import EnsembleConfig, EstimatorSources, Log, obs_summary
@@ -25,26 +22,13 @@ from .pipeline_inputs import EnsembleConfig, EstimatorSources, Log, obs_summary
 __all__ = ["run_control_variate"]
 
 
-def _observable(theory, x: torch.Tensor, sources: EstimatorSources) -> tuple[str, torch.Tensor]:
-    """``(name, O per configuration)``: the observable whose mean the control variate improves."""
-    if theory.name == "phi4":
-        return f"timeslice_correlator(t = {theory.lattice[0] // 2})", timeslice_correlator(x, theory.lattice[0] // 2)
-    return "plaquette", plaquette(x, cast(GaugeGroup, sources.group()))  # the other theory is U(1)
-
-
-def _network(theory, widths: tuple[int, ...], x: torch.Tensor) -> ShiftedMLP | PlaquetteVectorField:
-    """The untrained ``g`` of hidden ``widths`` ([]: linear) for the theory's fields."""
-    if theory.name == "phi4":
-        return ShiftedMLP(tuple(theory.lattice), tuple(widths), dtype=x.dtype).to(x.device)
-    return PlaquetteVectorField(tuple(widths), dtype=x.dtype).to(x.device)
-
-
 def run_control_variate(ens: EnsembleConfig, sources: EstimatorSources, log: Log) -> dict:
     """Plain and improved ``<O>``, variance and error reduction of every (``n_train``, network)."""
     es, th, name = ens.estimator, ens.theory, sources.ensemble
     x, idx = sources.configurations()
     action = sources.action()
-    observable, o = _observable(th, x, sources)
+    problem = sources.control_variate()
+    observable, o = problem.observable(th, x, sources.group())
     per_chain = sources.per_chain
     runs = []
     for n_train in es.n_train:
@@ -53,7 +37,7 @@ def run_control_variate(ens: EnsembleConfig, sources: EstimatorSources, log: Log
         eval_idx = EnsembleIndex(name, idx.replica[evaluate], idx.config[evaluate])
         for widths in es.networks:
             torch.manual_seed(es.seed)
-            g = _network(th, widths, x)
+            g = problem.network(th, tuple(widths), x)
             t0 = time.perf_counter()
             hist = train_control_variate(
                 g,

@@ -15,6 +15,7 @@ import xarray as xr
 from ..errors import LqcdmlError
 from ..lattice import Manifold
 from ..theories import Action
+from .cv_problems import ControlVariateProblem
 from .ensemble import EnsembleIndex
 
 __all__ = ["EnsembleConfig", "EstimatorSources", "EstimateInputError", "Log", "obs_summary"]
@@ -53,6 +54,10 @@ class EstimatorSources(Protocol):
 
     def group(self) -> Manifold:
         """The theory's field manifold."""
+        ...
+
+    def control_variate(self) -> ControlVariateProblem:
+        """The theory's control-variate problem (its observable and network)."""
         ...
 
 

@@ -12,7 +12,7 @@ from . import estimators, models, observables, samplers, theories, trainers  # n
 from .estimators import ESTIMATORS, EstimatorKind
 from .models import MODELS, ModelKind
 from .observables import OBSERVABLES, ObservableKind
-from .registry import Kind, Registry
+from .registry import FunctionRef, Kind, Registry, resolve
 from .samplers import SAMPLERS, BuildContext, SamplerKind
 from .sections import type_ensemble
 from .theories import THEORIES, TheoryKind, theory_kind
@@ -33,6 +33,8 @@ __all__ = [
     "ModelKind",
     "ObservableKind",
     "Registry",
+    "FunctionRef",
+    "resolve",
     "SamplerKind",
     "TheoryKind",
     "TrainerKind",

@@ -14,7 +14,6 @@ mirrors ``estimators.REGRESSORS`` (a test keeps them equal).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from ..config.errors import fail
 from ..config.schema import EstimatorConfig
 from ..config.seeds import SKLEARN_SEED_MAX
-from .registry import Kind, Registry
+from .registry import FunctionRef, Kind, Registry, resolve
 from .theories import theory_kind
 
 __all__ = [
@@ -60,16 +59,6 @@ Estimate = Callable[[Any, Any, Callable[[str], None]], dict]
 EstimateLines = Callable[[dict, "dict | None"], list[str]]
 #: (result, figure folder) -> the figures written
 EstimateFigures = Callable[[dict, Path], list[Path]]
-#: a function, or where it lives as ``"package.module:function"`` (imported when called)
-FunctionRef = Callable[..., Any] | str
-
-
-def resolve(ref: FunctionRef) -> Callable[..., Any]:
-    """The function ``ref`` names (itself when it is one)."""
-    if callable(ref):
-        return ref
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _no_figures(result: dict, out_dir: Path) -> list[Path]:
@@ -271,18 +260,16 @@ class ControlVariateEstimator(EstimatorConfig):
     n_probe: int = 1
 
 
-#: the theories whose Schwinger-Dyson control variate the estimator knows
-CONTROL_VARIATE_THEORIES = ("phi4", "u1")
-
-
 def _validate_control_variate(ens, p: str) -> None:
+    from .theories import THEORIES
+
     es, th = ens.estimator, ens.theory
-    if th.name not in CONTROL_VARIATE_THEORIES:
+    if theory_kind(th).control_variate is None:
         fail(
             p + "estimator.kind",
             es.kind,
             f"bias_corrected or none for theory.name = {th.name} (control variates: "
-            + ", ".join(CONTROL_VARIATE_THEORIES)
+            + ", ".join(k.name for k in THEORIES if k.control_variate is not None)
             + ")",
         )
     if not es.networks:

@@ -9,16 +9,32 @@ kind, never decided by testing its name elsewhere.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ..config.errors import ConfigError
 
-__all__ = ["Kind", "Registry", "Validator"]
+__all__ = ["FunctionRef", "Kind", "Registry", "Validator", "resolve"]
 
 #: (ensemble config, key prefix such as "ensembles.u1.") -> None, raising ConfigError
 Validator = Callable[[Any, str], None]
+
+
+#: a function (or object), or where it lives as ``"package.module:name"``: imported when
+#: resolved, so that a kind can name code of a layer above the catalogue (``estimators``,
+#: ``analysis``) without importing it, and without the workflow's rerun triggers of commands
+#: that only look kinds up following it
+FunctionRef = Callable[..., Any] | str
+
+
+def resolve(ref: Any) -> Any:
+    """What ``ref`` names (``ref`` itself unless it is a ``"module:name"`` string)."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True, kw_only=True)

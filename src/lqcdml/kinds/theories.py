@@ -61,7 +61,9 @@ class TheoryKind(Kind):
 
     ``fermions(th)`` and ``dynamical(th)``: whether ``th`` has a Dirac operator and whether it
     has dynamical flavours, answered from the config alone (the checks ask them; building the
-    operator imports torch). ``None``: build the operator and the terms and look."""
+    operator imports torch). ``None``: build the operator and the terms and look.
+    ``control_variate``: ``"module:NAME"`` of its Schwinger-Dyson control-variate problem
+    (``estimators.cv_problems.ControlVariateProblem``; ``None``: control variates do not apply)."""
 
     group: Callable[[Any], Manifold]
     action: Callable[[Any], Action]
@@ -72,6 +74,7 @@ class TheoryKind(Kind):
     fermion_terms: Callable[[Any, float, float], list] = field(default=lambda th, tol, rational_tol: [])
     fermions: Callable[[Any], bool] | None = None
     dynamical: Callable[[Any], bool] | None = None
+    control_variate: str | None = None
 
     def site_shape(self, th: TheoryConfig) -> tuple[int, ...]:
         """Per-chain shape without internal axes: ``[L...]`` site values, ``[d, L...]`` links."""
@@ -358,6 +361,7 @@ THEORIES.register(
         action=_phi4_action,
         cheap_observable=_abs_magnetization,
         hot_start=_scalar_start,
+        control_variate="lqcdml.estimators.cv_problems:SCALAR_TIMESLICE",
         doc="real scalar phi^4 (2D, 3D, ...)",
     )
 )
@@ -375,6 +379,7 @@ THEORIES.register(
         fermion_terms=_fermion_terms,
         fermions=_has_operator,
         dynamical=_has_dynamical,
+        control_variate="lqcdml.estimators.cv_problems:GAUGE_PLAQUETTE",
         doc="compact U(1) gauge theory, Wilson action (quenched; valence staggered quarks)",
     )
 )
