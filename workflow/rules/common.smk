@@ -114,7 +114,7 @@ GENERATE_CODE = code_version("lqcdml.cli.generate", MAIN, dispatchers=[MAIN])
 MEASURE_CODE = code_version("lqcdml.cli.measure")
 # the published comparisons are data the analysis reads (analysis/published/*.yaml): their
 # bytes join its trigger, which follows Python imports only
-ANALYZE_CODE = code_version("lqcdml.cli.analyze", *KIND_MODULES) + "+" + files_digest(SRC_DIR / "analysis" / "published", "*.yaml")
+ANALYZE_CODE = f'{code_version("lqcdml.cli.analyze", *KIND_MODULES)}+{files_digest(SRC_DIR / "analysis" / "published", "*.yaml")}'
 TRAIN_CODE = code_version("lqcdml.cli.train")
 ESTIMATE_CODE = code_version("lqcdml.cli.estimate", *KIND_MODULES)
 
