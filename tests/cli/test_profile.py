@@ -101,7 +101,7 @@ def test_gpu_check_rule_reports_the_devices_a_job_sees(tmp_path):
 
 def test_profile_install_sets_the_gpus_of_the_gpu_rules_or_sends_them_to_the_cpu_partition(tmp_path):
     from lqcdml.cli.main import main
-    from lqcdml.cli.profile import GPU_RULES
+    from lqcdml.driver.profiles import GPU_RULES
 
     assert (
         main(
