@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from torch import nn
 
 from lqcdml.analysis import estimate
 from lqcdml.analysis.exact import free_scalar_propagator
-from lqcdml.config import ModelConfig, TrainConfig, compose_experiment, config_dir, dump
+from lqcdml.config import ModelConfig, TrainConfig, compose_experiment, dump
 from lqcdml.config.errors import fail
 from lqcdml.driver import run_chain_into_store
 from lqcdml.driver.specs import chain_spec
@@ -41,7 +40,8 @@ from lqcdml.lattice import randn
 from lqcdml.samplers import ChainState, StepInfo, metropolis_accept
 from lqcdml.store import EnsembleStore
 
-from ..cli.helpers import BIN, REPO, assert_same_chain, env_with_bin, store_digest
+from ..cli.helpers import BIN, REPO, assert_same_chain, store_digest
+from .plugin_workflow import plugin_env, workflow_with
 
 MODEL, TRAINER, SAMPLER = "step_size_test", "jump_distance_test", "trained_walk_test"
 PLUGIN = "tests.kinds.test_model_backed_sampler"
@@ -249,20 +249,11 @@ ensembles:
 @pytest.fixture(scope="module")
 def conf(tmp_path_factory) -> Path:
     """The repository's workflow and config with the experiment file added."""
-    root = tmp_path_factory.mktemp("workflow")
-    shutil.copytree(config_dir(), root / "conf")
-    shutil.copytree(REPO / "workflow", root / "workflow")
-    shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    (root / "src").symlink_to(REPO / "src")  # the rerun triggers digest the source below the workflow
-    (root / "conf" / "experiment" / "trained_walk.yaml").write_text(EXPERIMENT)
-    return root / "conf"
+    return workflow_with(tmp_path_factory.mktemp("workflow"), "trained_walk", EXPERIMENT) / "conf"
 
 
 def _env() -> dict:
-    env = env_with_bin()
-    env["LQCDML_PLUGINS"] = PLUGIN
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    return env
+    return plugin_env(PLUGIN)
 
 
 def test_the_kinds_compose_validate_and_hash(conf):

@@ -13,8 +13,6 @@ experiment file uses it, the Snakemake DAG generates, measures, runs ``lqcdml es
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +22,13 @@ import pytest
 
 from lqcdml.analysis.errors import derived_estimate, estimate
 from lqcdml.analysis.exact import free_scalar_propagator
-from lqcdml.config import ConfigError, EstimatorConfig, compose_experiment, config_dir
+from lqcdml.config import ConfigError, EstimatorConfig, compose_experiment
 from lqcdml.config.errors import fail
 from lqcdml.kinds import ESTIMATORS, EstimatorKind
 from lqcdml.theories import Phi4Action
 
-from ..cli.helpers import BIN, REPO, env_with_bin
+from ..cli.helpers import BIN
+from .plugin_workflow import plugin_env, workflow_with
 
 KIND = "mass_reweighting_test"
 PLUGIN = "tests.kinds.test_new_estimator"
@@ -119,13 +118,7 @@ ensembles:
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory) -> Path:
     """The repository's workflow and config with the experiment file added."""
-    root = tmp_path_factory.mktemp("workflow")
-    shutil.copytree(config_dir(), root / "conf")
-    shutil.copytree(REPO / "workflow", root / "workflow")
-    shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    (root / "src").symlink_to(REPO / "src")  # the rerun triggers digest the source below the workflow
-    (root / "conf" / "experiment" / "reweighting.yaml").write_text(EXPERIMENT)
-    return root
+    return workflow_with(tmp_path_factory.mktemp("workflow"), "reweighting", EXPERIMENT)
 
 
 def test_the_kind_owns_its_section_and_checks_it(workflow):
@@ -147,13 +140,10 @@ def test_the_kind_owns_its_section_and_checks_it(workflow):
 
 
 def test_the_dag_estimates_with_it_and_the_summary_shows_it(workflow, tmp_path):
-    env = env_with_bin()
-    env["LQCDML_PLUGINS"] = PLUGIN
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     out = subprocess.run(
         [str(BIN / "snakemake"), "-s", str(workflow / "Snakefile"), "-d", str(tmp_path), "-c2"]
         + ["--config", "experiment=reweighting"],
-        env=env,
+        env=plugin_env(PLUGIN),
         capture_output=True,
         text=True,
         timeout=900,
