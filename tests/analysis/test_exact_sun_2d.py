@@ -1,0 +1,103 @@
+"""Exact 2D SU(N) at finite volume (``analysis.exact_sun_2d``): the character coefficients against
+closed forms and the character expansion itself, the plaquette from ``d ln Z / d beta`` against
+the Wilson loop of area 1 from the fusion rule (two independent routes), the infinite-volume
+limits, and HMC on small tori where the finite volume shows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from lqcdml.analysis import estimate
+from lqcdml.analysis.exact import single_plaquette_average
+from lqcdml.analysis.exact_sun_2d import (
+    su_n_2d_plaquette,
+    su_n_2d_plaquette_susceptibility,
+    su_n_2d_wilson_loop,
+    su_n_character_coefficients,
+)
+from lqcdml.lattice import SU, make_generators
+from lqcdml.observables import plaquette, wilson_loop
+from lqcdml.samplers import HMC, Integrator, run_chain
+from lqcdml.theories import WilsonGaugeAction
+
+
+def test_su2_coefficients_are_the_bessel_ratios():
+    """``exp((beta/2) tr U) = (2/beta) sum_j (2j + 1) I_{2j+1}(beta) chi_j(U)``: ``f_j = (2/beta) I_{2j+1}``."""
+    for beta in (1.0, 4.0):
+        log_f = su_n_character_coefficients(beta, 2, 12)
+        for (twice_j,), value in log_f.items():
+            assert abs(math.exp(value) / (2 / beta * special.iv(twice_j + 1, beta)) - 1) < 1e-12
+
+
+def _schur(rows: tuple[int, ...], z: np.ndarray) -> complex:
+    """The character ``chi_l`` at eigenvalues ``z`` (Weyl's formula)."""
+    n = len(z)
+    full = [*rows, 0]
+    num = np.linalg.det(np.array([[zj ** (full[i] + n - 1 - i) for zj in z] for i in range(n)]))
+    den = np.linalg.det(np.array([[zj ** (n - 1 - i) for zj in z] for i in range(n)]))
+    return num / den
+
+
+def _dimension(rows: tuple[int, ...]) -> float:
+    """Weyl's dimension formula."""
+    full = [*rows, 0]
+    n = len(full)
+    return math.prod((full[i] - full[j] + j - i) / (j - i) for i in range(n) for j in range(i + 1, n))
+
+
+def test_the_character_expansion_sums_to_the_weight():
+    """``sum_l d_l f_l chi_l(U) = exp((beta/N) Re tr U)`` at random SU(2) and SU(3) matrices."""
+    for n, beta in ((2, 3.0), (3, 5.0)):
+        log_f = su_n_character_coefficients(beta, n, 16)
+        u = SU(n).haar(make_generators(n, 1), (3,))[0].numpy()
+        for z in np.linalg.eigvals(u):
+            total = sum(math.exp(lf) * _dimension(rows) * _schur(rows, z) for rows, lf in log_f.items())
+            assert abs(total / math.exp(beta / n * z.sum().real) - 1) < 1e-10, (n, beta)
+
+
+def test_plaquette_from_ln_z_equals_the_area_one_wilson_loop_and_the_limits_hold():
+    for n, beta in ((2, 2.0), (2, 4.0), (3, 4.0), (3, 6.0)):
+        for volume in (4, 64):
+            p = su_n_2d_plaquette(beta, n, volume)
+            assert abs(p - su_n_2d_wilson_loop(beta, n, volume, 1)) < 1e-9, (n, beta, volume)
+        u, du = single_plaquette_average(beta, n)  # the infinite-volume plaquette and its slope
+        assert abs(su_n_2d_plaquette(beta, n, 64) - u) < 1e-7
+        # infinite volume: independent plaquettes, <W_A> = u^A and the susceptibility du / d beta
+        assert abs(su_n_2d_wilson_loop(beta, n, 64, 4) - u**4) < 1e-7
+        assert abs(su_n_2d_plaquette_susceptibility(beta, n, 64) - du) < 1e-5, (n, beta)
+
+
+def _hmc(n: int, beta: float, length: int, n_traj: int, measure) -> dict:
+    group = SU(n)
+    hmc = HMC(Integrator.single(WilsonGaugeAction(beta, group), 6, "omelyan"), 1.0)
+    start = group.haar(make_generators(5, 16), (2, length, length))
+    _, rec = run_chain(hmc, hmc.init(start, 23), n_traj, measure, n_skip=30)
+    assert rec["accepted"].double().mean() > 0.7
+    return rec
+
+
+def test_hmc_on_a_two_by_two_torus_sees_the_finite_volume():
+    """SU(2), beta = 2, V = 4: the exact finite-volume plaquette 0.4461 against 0.4331 at V = oo."""
+    group = SU(2)
+    rec = _hmc(2, 2.0, 2, 1000, lambda links: plaquette(links, group))
+    est = estimate(rec["value"].numpy())
+    finite, infinite = su_n_2d_plaquette(2.0, 2, 4), su_n_2d_plaquette(2.0, 2, 10_000)
+    assert abs(est.pull(finite)) < 3, (est, finite)
+    assert abs(finite - infinite) > 4 * est.error, (est, finite, infinite)
+
+
+def test_hmc_wilson_loops_on_a_four_by_four_torus():
+    group = SU(3)
+    rec = _hmc(
+        3,
+        6.0,
+        4,
+        300,
+        lambda links: {"w12": wilson_loop(links, group, 1, 2), "w22": wilson_loop(links, group, 2, 2)},
+    )
+    for key, area in (("w12", 2), ("w22", 4)):
+        est = estimate(rec[key].numpy())
+        assert abs(est.pull(su_n_2d_wilson_loop(6.0, 3, 16, area))) < 3, (key, est)
