@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from .rq_spline import n_spline_params, rq_spline
+from .rq_spline import n_spline_params, rq_spline, rq_spline_inverse
 
 __all__ = ["SU2PhaseFlow", "SU3PhaseFlow", "su3_to_square", "square_to_su3"]
 
@@ -73,6 +73,12 @@ class SU2PhaseFlow(nn.Module):
         x, log_d = rq_spline(theta / math.pi, params, self.bins)
         return math.pi * x, log_d
 
+    def reverse(self, theta: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inverse map and its ``log|det|``."""
+        params: torch.Tensor = self.params if self.net is None else self.net(context)
+        x, log_d = rq_spline_inverse(theta / math.pi, params, self.bins)
+        return math.pi * x, log_d
+
 
 class SU3PhaseFlow(nn.Module):
     """Coupling layers on the SU(3) phase square: layer ``i`` moves ``w`` (even ``i``) or ``r``
@@ -105,3 +111,17 @@ class SU3PhaseFlow(nn.Module):
             log_det = log_det + log_d
         theta_new, log_back = square_to_su3(wr)
         return theta_new, log_det + log_back
+
+    def reverse(self, theta: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inverse map and its ``log|det|`` (the layers undone in reverse order)."""
+        wr, log_det = su3_to_square(theta)
+        for i in reversed(range(len(self.nets))):
+            moved, fixed = (0, 1) if i % 2 == 0 else (1, 0)
+            features = wr[..., fixed : fixed + 1]
+            if context is not None:
+                features = torch.cat([features, context], -1)
+            old, log_d = rq_spline_inverse(wr[..., moved], self.nets[i](features), self.bins)
+            wr = torch.stack([old, wr[..., 1]], -1) if moved == 0 else torch.stack([wr[..., 0], old], -1)
+            log_det = log_det + log_d
+        theta_old, log_back = square_to_su3(wr)
+        return theta_old, log_det + log_back
