@@ -31,7 +31,8 @@ from lqcdml.nn import (
     u1_flow,
     u1_plaquette_flow,
 )
-from lqcdml.nn.prior import cast_precision
+from lqcdml.nn.prior import HaarPrior, cast_precision
+from lqcdml.nn.su_equivariant import su_flow
 from lqcdml.nn.u1_plaquette import PlaquetteFlowModel, SinkPartnerCoupling, _partner_net
 
 DT = torch.float64
@@ -78,7 +79,7 @@ def test_every_flow_layer_of_nn_is_an_invertible_layer():
     assert set(FLOW_CLASSES) <= set(with_reverse)
     assert all(issubclass(c, InvertibleLayer) for c in with_reverse), with_reverse
     priors = [c for c in classes if issubclass(c, Prior) and not inspect.isabstract(c)]
-    assert set(priors) == {NormalPrior, UniformAnglePrior}
+    assert set(priors) == {NormalPrior, UniformAnglePrior, HaarPrior}
 
 
 def test_the_flow_builders_compose_invertible_layers_on_a_prior():
@@ -86,6 +87,7 @@ def test_the_flow_builders_compose_invertible_layers_on_a_prior():
         phi4_flow((4, 4), 2, (4,)),
         u1_flow((4, 4), 2, (4,), n_mix=2),
         u1_plaquette_flow((4, 4), 2, (4,), n_mix=2, n_partners=2, partner_hidden=(4,)),
+        su_flow((4, 4), 2, n_layers=2, hidden=4, bins=4),
     ):
         assert isinstance(model, FlowModel) and isinstance(model, InvertibleLayer)
         assert isinstance(model.prior, Prior)

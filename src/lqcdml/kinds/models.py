@@ -135,6 +135,18 @@ class U1PlaquetteModel(_Convolutional):
 
 
 @dataclass
+class SUEquivariantModel(ModelConfig):
+    """2D SU(2)/SU(3): gauge-equivariant couplings of untraced plaquettes (Boyda et al.), the
+    eigenphases moved by rational-quadratic splines (``bins``) conditioned on the frozen
+    plaquettes through a periodic convolution of ``hidden`` channels; Haar prior."""
+
+    kind: str = "su_equivariant"
+    n_layers: int = 16
+    hidden: int = 16
+    bins: int = 8
+
+
+@dataclass
 class StoutModel(ModelConfig):
     """``n_layers`` trainable stout layers weighing the staples of ``loops`` (plaquette,
     rectangle, polyakov); all weights start at zero (the identity)."""
@@ -194,6 +206,28 @@ def _u1_equivariant_checks(ens, p: str) -> None:
     for mu, extent in enumerate(ens.theory.lattice):
         if extent % 4:
             fail(f"{p}theory.lattice[{mu}]", extent, "multiples of 4 for u1_equivariant plaquette masks")
+
+
+def _su_equivariant_checks(ens, p: str) -> None:
+    _two_dimensions(ens, p)
+    mo, th = ens.model, ens.theory
+    if th.n_colors not in (2, 3):
+        fail(p + "theory.n_colors", th.n_colors, "2 or 3 for su_equivariant flows")
+    if th.fermion != "none":
+        fail(p + "theory.fermion", th.fermion, "none for su_equivariant flows (pure gauge)")
+    for mu, extent in enumerate(th.lattice):
+        if extent % 4:
+            fail(f"{p}theory.lattice[{mu}]", extent, "multiples of 4 for su_equivariant plaquette masks")
+    for key in ("n_layers", "hidden", "bins"):
+        if getattr(mo, key) < 1:
+            fail(f"{p}model.{key}", getattr(mo, key), f"{key} >= 1")
+
+
+def _su_equivariant(ens) -> torch.nn.Module:
+    from ..nn.su_equivariant import su_flow
+
+    mo = ens.model
+    return su_flow(_shape(ens), int(ens.theory.n_colors), mo.n_layers, mo.hidden, mo.bins)
 
 
 def _u1_plaquette_checks(ens, p: str) -> None:
@@ -289,6 +323,16 @@ MODELS.register(
         build=_u1_equivariant,
         validate=_u1_equivariant_checks,
         doc="local gauge-equivariant couplings of plaquettes (Kanwar et al.)",
+    )
+)
+MODELS.register(
+    ModelKind(
+        name="su_equivariant",
+        config=SUEquivariantModel,
+        theory="su",
+        build=_su_equivariant,
+        validate=_su_equivariant_checks,
+        doc="2D SU(N) gauge-equivariant couplings of plaquette eigenphases (Boyda et al.)",
     )
 )
 MODELS.register(

@@ -283,7 +283,7 @@ SAMPLERS.register(
         name="flow",
         build=build_flow_mcmc,
         model_family="flow",
-        theories=("phi4", "u1"),
+        theories=("phi4", "u1", "su"),
         doc="independence Metropolis with proposals from a trained normalizing flow",
     )
 )

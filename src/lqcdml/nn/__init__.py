@@ -7,9 +7,10 @@ from .cask import CASKBlock, cask_net
 from .control_variates import PlaquetteVectorField, ShiftedMLP, VectorField, shifted_fields
 from .conv import PeriodicConv, conv_net
 from .flow import FlowModel
-from .prior import Domain, NormalPrior, Prior, UniformAnglePrior
+from .prior import Domain, HaarPrior, NormalPrior, Prior, UniformAnglePrior
 from .site_conv import SiteConvNet
 from .stout import LOOP_TYPES, GaugeCovariantNet, StoutLayer, stout_net
+from .su_equivariant import SUEquivariantCoupling, su_flow
 from .transform import Compose, InvertibleLayer
 from .u1_equivariant import U1EquivariantCoupling, u1_flow
 from .u1_plaquette import PlaquetteCoupling, plaquette_change_links, u1_plaquette_flow
@@ -38,10 +39,13 @@ __all__ = [
     "SiteConvNet",
     "U1EquivariantCoupling",
     "UniformAnglePrior",
+    "HaarPrior",
+    "SUEquivariantCoupling",
     "checkerboard_masks",
     "conv_net",
     "phi4_flow",
     "plaquette_change_links",
     "u1_flow",
+    "su_flow",
     "u1_plaquette_flow",
 ]

@@ -26,11 +26,11 @@ from typing import ClassVar, TypeVar
 import torch
 from torch import nn
 
-from ..lattice import rand, randn
+from ..lattice import SU, rand, randn
 from ..lattice.random import Generators
 from .transform import real_dtype
 
-__all__ = ["Domain", "NormalPrior", "Prior", "UniformAnglePrior", "cast_precision", "precision_dtype"]
+__all__ = ["Domain", "HaarPrior", "NormalPrior", "Prior", "UniformAnglePrior", "cast_precision", "precision_dtype"]
 
 #: precision names and the real dtypes they stand for
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -181,3 +181,30 @@ class UniformAnglePrior(Prior):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return torch.full(z.shape[:1], -math.log(2 * math.pi) * math.prod(self.shape), dtype=z.dtype, device=z.device)
+
+
+class HaarPrior(Prior):
+    """Haar-random SU(``n``) matrices at every site of ``shape`` (which ends in ``n, n``); the
+    density against Haar measure is 1 (``log r = 0``), the measure SU(N) actions are given in."""
+
+    domain = Domain.SU_N
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        if len(shape) < 2 or shape[-1] != shape[-2] or shape[-1] < 2:
+            raise ValueError(f"haar prior: shape = {tuple(shape)}; allowed: (..., N, N) with N >= 2")
+        super().__init__(shape)
+
+    def _group(self) -> SU:
+        return SU(self.shape[-1])
+
+    def sample(self, n, generator=None, dtype=None, device=None):
+        dtype, device = self.resolve_dtype(dtype), self.device if device is None else device
+        if generator is None:  # a generator seeded from torch's global one
+            generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
+        return self._group().haar([generator], (n, *self.shape[:-2]), dtype=dtype)[0].to(device)
+
+    def sample_chains(self, gens, dtype=None):
+        return self._group().haar(gens, self.shape[:-2], dtype=self.resolve_dtype(dtype))
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(z.shape[:1], dtype=real_dtype(z.dtype), device=z.device)

@@ -25,12 +25,14 @@ from torch import nn
 from ..lattice import SU, shift
 from ..theories.gauge import plaquette_field
 from .conv import conv_net
+from .flow import FlowModel
+from .prior import HaarPrior, cast_precision
 from .su_phase_flows import SU2PhaseFlow, SU3PhaseFlow
 from .su_spectral_maps import su2_spectral_map, su3_spectral_map
 from .transform import InvertibleLayer
 from .u1_equivariant import u1_link_masks
 
-__all__ = ["SUEquivariantCoupling", "su_coupling_stack"]
+__all__ = ["SUEquivariantCoupling", "su_coupling_stack", "su_flow"]
 
 
 class SUEquivariantCoupling(InvertibleLayer):
@@ -88,7 +90,7 @@ class SUEquivariantCoupling(InvertibleLayer):
         def phases(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             if self.n == 2:
                 theta = theta.clamp(1e-12, torch.pi - 1e-12)
-            return self.flow.reverse(theta, context) if reverse else self.flow(theta, context)
+            return self.flow.inverse(theta, context) if reverse else self.flow(theta, context)
 
         new, log_det = self._map(w, phases)
         mu = self.mu
@@ -124,3 +126,14 @@ def su_coupling_stack(
         )
         out.append(SUEquivariantCoupling(shape, n, mu, offset, net, flow))
     return out
+
+
+def su_flow(shape: tuple[int, ...], n: int, n_layers: int = 16, hidden: int = 16, bins: int = 8) -> FlowModel:
+    """Haar prior on 2D SU(``n``) links ``[B, 2, L_0, L_1, n, n]`` and ``n_layers`` couplings
+    (``su_coupling_stack``), in float64 (cast by the caller for another precision)."""
+    if n_layers < 1:
+        raise ValueError(f"su_flow: n_layers = {n_layers}; allowed: >= 1")
+    shape = tuple(int(x) for x in shape)
+    return cast_precision(
+        FlowModel(HaarPrior((2, *shape, n, n)), su_coupling_stack(shape, n, n_layers, hidden, bins)), "float64"
+    )

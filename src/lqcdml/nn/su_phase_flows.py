@@ -11,7 +11,9 @@ density is a class function (docs/reference.md#conjugation-equivariant).
   (a small network), and back. Splines fix 0 and 1: the cell's walls stay where they are.
 
 ``context`` (optional, ``[..., C]``): features the parameters depend on (in a lattice coupling
-layer, gauge-invariant features of frozen loops); ``None`` for a single matrix.
+layer, gauge-invariant features of frozen loops); ``None`` for a single matrix. These are maps
+of phases with a context, not layers of field space: their inverse is ``inverse`` (the
+``InvertibleLayer`` contract is ``nn.su_equivariant``'s).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class SU2PhaseFlow(nn.Module):
         x, log_d = rq_spline(theta / math.pi, params, self.bins)
         return math.pi * x, log_d
 
-    def reverse(self, theta: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def inverse(self, theta: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The inverse map and its ``log|det|``."""
         params: torch.Tensor = self.params if self.net is None else self.net(context)
         x, log_d = rq_spline_inverse(theta / math.pi, params, self.bins)
@@ -112,7 +114,7 @@ class SU3PhaseFlow(nn.Module):
         theta_new, log_back = square_to_su3(wr)
         return theta_new, log_det + log_back
 
-    def reverse(self, theta: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def inverse(self, theta: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The inverse map and its ``log|det|`` (the layers undone in reverse order)."""
         wr, log_det = su3_to_square(theta)
         for i in reversed(range(len(self.nets))):
