@@ -56,14 +56,21 @@ def _take(t: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return torch.gather(t, -1, k.unsqueeze(-1)).squeeze(-1)
 
 
+def _bin_of(
+    value: torch.Tensor, params: torch.Tensor, bins: int, by_y: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x_k, y_k, w, h, s, d_k, d_{k+1})`` of the bin holding ``value`` (an ``x``, or a ``y``
+    with ``by_y``)."""
+    xs, ys, d = _knots(params.expand(*value.shape, params.shape[-1]), bins)
+    k = _bin(ys if by_y else xs, value)
+    x0, y0 = _take(xs, k), _take(ys, k)
+    w, h = _take(xs, k + 1) - x0, _take(ys, k + 1) - y0
+    return x0, y0, w, h, h / w, _take(d, k), _take(d, k + 1)
+
+
 def rq_spline(x: torch.Tensor, params: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(y, log dy/dx)`` of ``x`` in ``[0, 1]`` (``params [..., 3K + 1]`` broadcast against ``x``)."""
-    xs, ys, d = _knots(params.expand(*x.shape, params.shape[-1]), bins)
-    k = _bin(xs, x)
-    x0, x1, y0, y1 = _take(xs, k), _take(xs, k + 1), _take(ys, k), _take(ys, k + 1)
-    d0, d1 = _take(d, k), _take(d, k + 1)
-    w, h = x1 - x0, y1 - y0
-    s = h / w
+    x0, y0, w, h, s, d0, d1 = _bin_of(x, params, bins, by_y=False)
     xi = ((x - x0) / w).clamp(0, 1)
     mix = xi * (1 - xi)
     denom = s + (d0 + d1 - 2 * s) * mix
@@ -74,12 +81,7 @@ def rq_spline(x: torch.Tensor, params: torch.Tensor, bins: int) -> tuple[torch.T
 
 def rq_spline_inverse(y: torch.Tensor, params: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, log dx/dy)``: the inverse of ``rq_spline`` at ``y`` in ``[0, 1]``."""
-    xs, ys, d = _knots(params.expand(*y.shape, params.shape[-1]), bins)
-    k = _bin(ys, y)
-    x0, x1, y0, y1 = _take(xs, k), _take(xs, k + 1), _take(ys, k), _take(ys, k + 1)
-    d0, d1 = _take(d, k), _take(d, k + 1)
-    w, h = x1 - x0, y1 - y0
-    s = h / w
+    x0, y0, w, h, s, d0, d1 = _bin_of(y, params, bins, by_y=True)
     dy = y - y0
     curve = d0 + d1 - 2 * s
     a = h * (s - d0) + dy * curve
