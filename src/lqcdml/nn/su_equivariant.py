@@ -63,18 +63,17 @@ class SUEquivariantCoupling(InvertibleLayer):
         """Channels of the frozen plaquettes' features for SU(``n``)."""
         return 1 if n == 2 else 2
 
-    def _loops(self, x: torch.Tensor) -> torch.Tensor:
-        """``W`` ``[B, L_0, L_1, N, N]``: the active loop starting with ``U_mu(x)``, at every ``x``."""
-        plaq = plaquette_field(x, self.group)[:, 0]
+    def _loops(self, x: torch.Tensor, plaq: torch.Tensor) -> torch.Tensor:
+        """``W`` ``[B, L_0, L_1, N, N]``: the active loop starting with ``U_mu(x)``, at every ``x``
+        (``plaq``: the plaquettes ``P(x)`` of ``x``)."""
         if self.mu == 0:
             return plaq
         p, u0 = shift(plaq, 0, -1), shift(x[:, 0], 0, -1)  # P(x - e_0), U_0(x - e_0)
         return u0.mH @ p @ u0
 
-    def _context(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-site context ``[B, L_0, L_1, C]`` from the frozen plaquettes only (at the active
-        plaquette's corner: ``x`` for ``mu = 0``, ``x - e_0`` for ``mu = 1``)."""
-        plaq = plaquette_field(x, self.group)[:, 0]
+    def _context(self, plaq: torch.Tensor) -> torch.Tensor:
+        """Per-site context ``[B, L_0, L_1, C]`` from the frozen plaquettes of ``plaq`` only (at
+        the active plaquette's corner: ``x`` for ``mu = 0``, ``x - e_0`` for ``mu = 1``)."""
         trace = torch.diagonal(plaq, dim1=-2, dim2=-1).sum(-1) / self.n
         frozen = self.frozen.to(trace.real.dtype)
         parts = [trace.real * frozen] + ([trace.imag * frozen] if self.n == 3 else [])
@@ -84,8 +83,9 @@ class SUEquivariantCoupling(InvertibleLayer):
         return context.movedim(1, -1)
 
     def _couple(self, x: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        w = self._loops(x)
-        context = self._context(x)  # frozen plaquettes: unchanged by the layer
+        plaq = plaquette_field(x, self.group)[:, 0]  # the one plane of 2D
+        w = self._loops(x, plaq)
+        context = self._context(plaq)  # frozen plaquettes: unchanged by the layer
 
         def phases(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             if self.n == 2:

@@ -101,15 +101,24 @@ class SU3PhaseFlow(nn.Module):
             )
             self.nets.append(net)
 
+    def _layer(
+        self, i: int, wr: torch.Tensor, context: torch.Tensor | None, inverse: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer ``i`` (or its inverse) on ``(w, r)`` ``[..., 2]``: the moved coordinate's spline,
+        parameters from the fixed one (and the context); the new ``(w, r)`` and ``log|det|``."""
+        moved, fixed = (0, 1) if i % 2 == 0 else (1, 0)
+        features = wr[..., fixed : fixed + 1]
+        if context is not None:
+            features = torch.cat([features, context], -1)
+        spline = rq_spline_inverse if inverse else rq_spline
+        new, log_d = spline(wr[..., moved], self.nets[i](features), self.bins)
+        out = torch.stack([new, wr[..., 1]], -1) if moved == 0 else torch.stack([wr[..., 0], new], -1)
+        return out, log_d
+
     def forward(self, theta: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         wr, log_det = su3_to_square(theta)
-        for i, net in enumerate(self.nets):
-            moved, fixed = (0, 1) if i % 2 == 0 else (1, 0)
-            features = wr[..., fixed : fixed + 1]
-            if context is not None:
-                features = torch.cat([features, context], -1)
-            new, log_d = rq_spline(wr[..., moved], net(features), self.bins)
-            wr = torch.stack([new, wr[..., 1]], -1) if moved == 0 else torch.stack([wr[..., 0], new], -1)
+        for i in range(len(self.nets)):
+            wr, log_d = self._layer(i, wr, context, inverse=False)
             log_det = log_det + log_d
         theta_new, log_back = square_to_su3(wr)
         return theta_new, log_det + log_back
@@ -118,12 +127,7 @@ class SU3PhaseFlow(nn.Module):
         """The inverse map and its ``log|det|`` (the layers undone in reverse order)."""
         wr, log_det = su3_to_square(theta)
         for i in reversed(range(len(self.nets))):
-            moved, fixed = (0, 1) if i % 2 == 0 else (1, 0)
-            features = wr[..., fixed : fixed + 1]
-            if context is not None:
-                features = torch.cat([features, context], -1)
-            old, log_d = rq_spline_inverse(wr[..., moved], self.nets[i](features), self.bins)
-            wr = torch.stack([old, wr[..., 1]], -1) if moved == 0 else torch.stack([wr[..., 0], old], -1)
+            wr, log_d = self._layer(i, wr, context, inverse=True)
             log_det = log_det + log_d
         theta_old, log_back = square_to_su3(wr)
         return theta_old, log_det + log_back
