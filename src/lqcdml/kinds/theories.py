@@ -365,20 +365,24 @@ THEORIES.register(
         doc="real scalar phi^4 (2D, 3D, ...)",
     )
 )
+#: what the gauge theories share: links, the Wilson action, the plaquette, Haar starts, quarks
+_GAUGE: dict = dict(
+    links=True,
+    action=_gauge_action,
+    cheap_observable=_plaquette,
+    hot_start=_haar,
+    fermion_operator=_fermion_operator,
+    fermion_terms=_fermion_terms,
+    fermions=_has_operator,
+    dynamical=_has_dynamical,
+)
 THEORIES.register(
     TheoryKind(
         name="u1",
         config=U1Theory,
         validate=_u1_checks,
-        links=True,
         group=_u1,
-        action=_gauge_action,
-        cheap_observable=_plaquette,
-        hot_start=_haar,
-        fermion_operator=_fermion_operator,
-        fermion_terms=_fermion_terms,
-        fermions=_has_operator,
-        dynamical=_has_dynamical,
+        **_GAUGE,
         control_variate="lqcdml.estimators.cv_problems:GAUGE_PLAQUETTE",
         doc="compact U(1) gauge theory, Wilson action (quenched; valence staggered quarks)",
     )
@@ -388,15 +392,8 @@ THEORIES.register(
         name="su",
         config=SUTheory,
         validate=_su_checks,
-        links=True,
         group=_su,
-        action=_gauge_action,
-        cheap_observable=_plaquette,
-        hot_start=_haar,
-        fermion_operator=_fermion_operator,
-        fermion_terms=_fermion_terms,
-        fermions=_has_operator,
-        dynamical=_has_dynamical,
+        **_GAUGE,
         doc="SU(N) gauge theory, Wilson action, with dynamical staggered (RHMC) or Wilson quarks",
     )
 )
