@@ -1,0 +1,96 @@
+"""Masked stout layers (``nn.masked_stout``): inverse, group membership, gauge covariance with an
+invariant log-Jacobian, the log-Jacobian against the full Jacobian of all links by autograd
+(U(1) in angles, SU(2) and SU(3) in left-invariant coordinates), and the masks' coverage."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lqcdml.lattice import SU, U1, make_generators
+from lqcdml.lattice.gauge_transform import gauge_transform
+from lqcdml.nn.masked_stout import MaskedStout, masked_stout_mask, masked_stout_stack
+
+CASES = [(U1(), (4, 4)), (SU(2), (4, 4)), (SU(3), (4, 2)), (U1(), (2, 2, 2, 2)), (SU(2), (2, 2, 2, 2))]
+
+
+def _random_stack(group, shape, seed: int) -> list[MaskedStout]:
+    """A full cycle of layers with step sizes spread over ``(-rho_max, rho_max)``, some near it."""
+    torch.manual_seed(seed)
+    layers = masked_stout_stack(shape, group, 2 * len(shape))
+    for layer in layers:
+        with torch.no_grad():
+            layer.a.fill_(1.5 * float(torch.randn(())))
+    return layers
+
+
+@pytest.mark.parametrize(("group", "shape"), CASES, ids=lambda c: str(c))
+def test_layers_invert_stay_in_the_group_and_are_gauge_covariant(group, shape):
+    x = group.haar(make_generators(0, 3), (len(shape), *shape))
+    omega = group.haar(make_generators(1, 3), shape)
+    for layer in _random_stack(group, shape, 3):
+        with torch.no_grad():
+            y, log_det = layer(x)
+            back, log_back = layer.reverse(y)
+            y_g, log_det_g = layer(gauge_transform(x, omega, group))
+        assert (back - x).abs().max() < 1e-10 and (log_det + log_back).abs().max() < 1e-10
+        assert (y_g - gauge_transform(y, omega, group)).abs().max() < 1e-12
+        assert (log_det_g - log_det).abs().max() < 1e-12
+        if isinstance(group, SU):
+            assert group.deviation(y) < 1e-12
+        moved = (y - x).abs().flatten(2).amax(-1).amax(0)  # per direction
+        assert moved[layer.mu] > 1e-3 and all(moved[d] == 0 for d in range(len(shape)) if d != layer.mu)
+        x = y
+
+
+def _su_coordinates_jacobian(layer: MaskedStout, x: torch.Tensor) -> float:
+    """``log|det|`` of the layer's Jacobian on all links of one configuration, perturbed as
+    ``exp(i w . t) U`` and read off as ``F(U)' F(U)^dag = exp(i w' . t)`` (left-invariant)."""
+    group = layer.group
+    t = group.generators()
+    y0 = layer(x)[0][0]
+
+    def coords(w: torch.Tensor) -> torch.Tensor:
+        step = torch.linalg.matrix_exp(1j * torch.einsum("...a,aij->...ij", w.to(t.dtype), t))
+        moved = layer(step[None] @ x)[0][0] @ y0.mH
+        return group.coefficients(-1j * moved).reshape(-1)
+
+    w0 = torch.zeros(*x.shape[1:-2], group.algebra_dim, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(coords, w0)
+    return float(torch.linalg.slogdet(jac.reshape(w0.numel(), -1))[1])
+
+
+@pytest.mark.parametrize(("group", "shape"), [(U1(), (4, 4)), (SU(2), (2, 2)), (SU(3), (2, 2))], ids=str)
+def test_log_det_is_the_determinant_of_the_full_jacobian(group, shape):
+    x = group.haar(make_generators(2, 1), (len(shape), *shape))
+    for layer in _random_stack(group, shape, 5):
+        expected = layer(x)[1][0].item()
+        if isinstance(group, U1):
+            jac = torch.autograd.functional.jacobian(lambda v: layer(v[None])[0][0].reshape(-1), x[0])
+            got = float(torch.linalg.slogdet(jac.reshape(x[0].numel(), -1))[1])
+        else:
+            got = _su_coordinates_jacobian(layer, x)
+        assert abs(got - expected) < 1e-9 * max(1.0, abs(expected))
+        x = layer(x)[0].detach()
+
+
+def test_a_cycle_of_masks_moves_every_link_exactly_once_and_no_staple_holds_a_moved_link():
+    for shape in [(4, 4), (2, 4, 2, 2)]:
+        d = len(shape)
+        count = torch.zeros(d, *shape, dtype=torch.long)
+        for layer in masked_stout_stack(shape, U1(), 2 * d):
+            mask = layer.mask
+            count[layer.mu] += mask.long()
+            for nu in range(d):  # the mu-links at x +- nu (in the staples) are never moved
+                if nu != layer.mu:
+                    assert not (mask & torch.roll(mask, 1, nu)).any()
+        assert (count == 1).all()
+
+
+def test_bad_extents_and_arguments_are_one_line_errors():
+    with pytest.raises(ValueError, match="L_1 = 3"):
+        masked_stout_mask((4, 3), 0, 0)
+    with pytest.raises(ValueError, match="parity = 2"):
+        masked_stout_mask((4, 4), 0, 2)
+    with pytest.raises(ValueError, match="n_layers = 0"):
+        masked_stout_stack((4, 4), U1(), 0)
