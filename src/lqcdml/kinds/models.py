@@ -1,5 +1,6 @@
-"""Model kinds: normalizing flows (phi^4 affine, 2D U(1) local and plaquette-coordinate flows)
-and the gauge-covariant networks of self-learning HMC (stout layers, CASK blocks).
+"""Model kinds: normalizing flows (phi^4 affine, 2D U(1) local and plaquette-coordinate flows,
+SU(N) gauge-equivariant flows in any d >= 2) and the gauge-covariant networks of self-learning
+HMC (stout layers, CASK blocks).
 
 A model kind owns the ``model`` section: its dataclass holds exactly the architecture keys
 its builder reads (they, and ``kind``, are the model's part of every hash). It names the
@@ -136,9 +137,11 @@ class U1PlaquetteModel(_Convolutional):
 
 @dataclass
 class SUEquivariantModel(ModelConfig):
-    """2D SU(2)/SU(3): gauge-equivariant couplings of untraced plaquettes (Boyda et al.), the
-    eigenphases moved by rational-quadratic splines (``bins``) conditioned on the frozen
-    plaquettes through a periodic convolution of ``hidden`` channels; Haar prior."""
+    """SU(2)/SU(3) in ``d >= 2`` dimensions (2D, 4D, ...): gauge-equivariant couplings of untraced
+    plaquettes (Boyda et al.; Abbott et al. in 4D), the eigenphases moved by rational-quadratic
+    splines (``bins``) conditioned on the frozen plaquettes of every plane through a periodic
+    convolution of ``hidden`` channels; Haar prior. ``n_layers`` cycles over ordered planes
+    ``(mu, nu)`` and four mask offsets: a full cycle is ``4 d (d - 1)`` layers (8 in 2D, 48 in 4D)."""
 
     kind: str = "su_equivariant"
     n_layers: int = 16
@@ -209,15 +212,20 @@ def _u1_equivariant_checks(ens, p: str) -> None:
 
 
 def _su_equivariant_checks(ens, p: str) -> None:
-    _two_dimensions(ens, p)
     mo, th = ens.model, ens.theory
+    if len(th.lattice) < 2:
+        fail(p + "theory.lattice", list(th.lattice), "two or more dimensions for su_equivariant flows")
     if th.n_colors not in (2, 3):
         fail(p + "theory.n_colors", th.n_colors, "2 or 3 for su_equivariant flows")
     if th.fermion != "none":
         fail(p + "theory.fermion", th.fermion, "none for su_equivariant flows (pure gauge)")
     for mu, extent in enumerate(th.lattice):
-        if extent % 4:
-            fail(f"{p}theory.lattice[{mu}]", extent, "multiples of 4 for su_equivariant plaquette masks")
+        if extent % 4 or extent < 4:
+            fail(
+                f"{p}theory.lattice[{mu}]",
+                extent,
+                "multiples of 4 for su_equivariant plaquette masks (every direction is a layer's nu; any d >= 2)",
+            )
     for key in ("n_layers", "hidden", "bins"):
         if getattr(mo, key) < 1:
             fail(f"{p}model.{key}", getattr(mo, key), f"{key} >= 1")
@@ -332,7 +340,7 @@ MODELS.register(
         theory="su",
         build=_su_equivariant,
         validate=_su_equivariant_checks,
-        doc="2D SU(N) gauge-equivariant couplings of plaquette eigenphases (Boyda et al.)",
+        doc="SU(N) gauge-equivariant couplings of plaquette eigenphases in d >= 2 (Boyda et al.)",
     )
 )
 MODELS.register(
