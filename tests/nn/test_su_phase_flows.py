@@ -2,7 +2,9 @@
 Jacobians against autograd, and a single-matrix SU(3) flow trained on the benchmark density
 ``exp[(beta/3) sum_n c_n Re tr U^n]`` (beta = 9, c = (0.17, -0.65, 1.22)): its effective sample
 size, and the reweighted <Re tr U> / 3 against the exact value from the Weyl integration formula
-(a grid quadrature over the maximal torus)."""
+(a grid quadrature over the maximal torus); the targets of 200 steps at batch 100 with a decaying
+learning rate: ESS >= 0.9 on the benchmark density, >= 0.99 on one plaquette's density
+(``benchmarks/su_flow.py`` measures them over seeds)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 from lqcdml.lattice import SU, make_generators
 from lqcdml.lattice.spectral import log_vandermonde2, su3_phases
 from lqcdml.nn.su_phase_flows import SU2PhaseFlow, SU3PhaseFlow, square_to_su3, su3_to_square
-from lqcdml.nn.su_spectral_maps import su3_spectral_map
+from lqcdml.nn.su_spectral_maps import su2_spectral_map, su3_spectral_map
 
 BETA, C = 9.0, (0.17, -0.65, 1.22)
 
@@ -109,3 +111,70 @@ def test_single_matrix_flow_learns_the_benchmark_density_and_reweights_exactly()
     exact = _exact_re_trace()
     assert abs(mean.item() - exact) < 4 * error, (mean.item(), error, exact)
     assert error < 0.01
+
+
+def _train(flow, n: int, log_p, lr: float, seed: int, path: bool = False, steps: int = 200, batch: int = 100):
+    """Reverse KL from Haar, Adam with a cosine decay to 2 % of ``lr``; ``path``: the path gradient
+    (``log q`` of the samples through the inverse map with the parameters held fixed)."""
+    spectral = su3_spectral_map if n == 3 else su2_spectral_map
+    params = list(flow.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.02 * lr)
+    group, gens = SU(n), make_generators(seed, 1)
+    for _ in range(steps):
+        v, log_det = spectral(group.haar(gens, (batch,))[0], flow)
+        if path:
+            for p in params:
+                p.requires_grad_(False)
+            log_q = spectral(v, flow.inverse)[1]
+            for p in params:
+                p.requires_grad_(True)
+        else:
+            log_q = -log_det
+        loss = (log_q - log_p(v)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return flow
+
+
+def _ess(flow, n: int, log_p, count: int, seed: int) -> tuple[float, float]:
+    """ESS of ``count`` fresh samples and its delta-method standard error."""
+    spectral = su3_spectral_map if n == 3 else su2_spectral_map
+    with torch.no_grad():
+        v, log_det = spectral(SU(n).haar(make_generators(seed, 1), (count,))[0], flow)
+        log_w = log_p(v) + log_det
+        w = torch.exp(log_w - log_w.max())
+    a, b = w.mean(), (w * w).mean()
+    influence = (2 * a / b) * (w - a) - (a * a / (b * b)) * (w * w - b)
+    return (a * a / b).item(), (influence.std() / math.sqrt(count)).item()
+
+
+def test_a_decaying_learning_rate_meets_the_benchmark_target():
+    """The earlier test's 200 steps at batch 100 with the learning rate decaying (cosine) instead of
+    constant: ESS 0.85-0.93 becomes 0.98-0.99 over seeds. A constant rate leaves the parameters
+    in Adam's noise at that rate: the flows of steps 170-200 of one training have ESS from 0.66 to
+    0.97."""
+    torch.manual_seed(0)
+    flow = _train(SU3PhaseFlow(layers=4, bins=8, hidden=32), 3, _log_p, 1e-2, seed=1)
+    ess, error = _ess(flow, 3, _log_p, 20000, seed=2)
+    # measured 0.9929 +- 0.0003 (delta method); the target met beyond three standard errors
+    assert ess - 3 * error >= 0.9, (ess, error)
+
+
+def test_one_plaquette_densities_reach_ess_0_99():
+    """``exp((beta/N) Re tr U)``, SU(3) at beta = 9 and SU(2) at beta = 6, 200 steps at batch 100
+    with the path gradient (its variance vanishes as the flow approaches the target; the plain
+    reverse-KL gradient reaches 0.990-0.996 here); SU(2)'s 25 free spline parameters at a
+    learning rate of 0.05 (Adam moves each by about the rate per step)."""
+    for n, beta, lr in ((3, 9.0, 1e-2), (2, 6.0, 5e-2)):
+
+        def log_p(u: torch.Tensor, n: int = n, beta: float = beta) -> torch.Tensor:
+            return beta / n * torch.diagonal(u, dim1=-2, dim2=-1).sum(-1).real
+
+        torch.manual_seed(0)
+        flow = SU3PhaseFlow(layers=4, bins=8, hidden=32) if n == 3 else SU2PhaseFlow(bins=8)
+        ess, error = _ess(_train(flow, n, log_p, lr, seed=1, path=True), n, log_p, 20000, seed=2)
+        # measured 0.99959 +- 0.00005 (SU(3)), 0.99746 +- 0.00023 (SU(2))
+        assert ess - 3 * error >= 0.99, (n, beta, ess, error)
