@@ -34,8 +34,9 @@ steps per second (``train.FlowTrainer``, reverse KL, batch ``--lattice-batch``) 
 configurations per second (``FlowModel.sample``: draw, forward pass and log density, no
 gradient) for 2D SU(2) and SU(3) at ``L = 8`` and 4D SU(3) on ``4^4``, float32 and float64
 interleaved (rounds of one training step and one sampling batch per dtype, after a warm-up
-step of each, for at least ``--lattice-seconds`` per dtype). A shape ``su_flow`` rejects with
-``ValueError`` is reported as ``{"status": "unsupported: <message>"}``.
+step of each, at least two rounds and ``--lattice-seconds`` timed per dtype). A shape ``su_flow`` rejects with
+``ValueError`` is reported as ``{"status": "unsupported: <message>"}``, one whose construction
+fails otherwise as ``{"status": "error: <type>: <message>"}``.
 
     python benchmarks/su_flow.py                                    # all parts, 2 threads
     python benchmarks/su_flow.py --parts eigenphases --threads 1
@@ -283,6 +284,9 @@ def lattice(args) -> dict:
         except ValueError as exc:
             results.append({**entry, "status": f"unsupported: {exc}"})
             continue
+        except Exception as exc:  # a failure of the model code: said, and the other cases still run
+            results.append({**entry, "status": f"error: {type(exc).__name__}: {exc}"})
+            continue
         action = WilsonGaugeAction(beta, SU(n)).action
         trainers, gens = {}, {}
         for name, dtype in DTYPES.items():
@@ -300,7 +304,7 @@ def lattice(args) -> dict:
         for name in DTYPES:  # warm-up
             trainers[name].step()
             sample(name)
-        while rounds < 2 or min(min(train_s.values()), min(sample_s.values())) < args.lattice_seconds / 2:
+        while rounds < 2 or min(train_s[k] + sample_s[k] for k in DTYPES) < args.lattice_seconds:
             for name in DTYPES:
                 t0 = time.perf_counter()
                 trainers[name].step()
