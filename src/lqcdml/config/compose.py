@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -10,10 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import yaml
-from hydra import compose as hydra_compose
-from hydra import initialize_config_dir
-from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -21,7 +18,7 @@ from ..atomic import write_text_atomic
 from .catalogue import catalogue
 from .errors import ConfigError
 from .schema import EnsembleConfig, LimitsConfig, PathsConfig, RootConfig, RootSchema
-from .sections import dataclasses_in, one_line
+from .sections import config_errors, dataclasses_in, one_line
 from .validate import RENAMED_KEYS, validate_root
 
 if TYPE_CHECKING:
@@ -53,8 +50,16 @@ ALLOW_RESOLVERS_ENV = "LQCDML_ALLOW_RESOLVERS"
 #: ``${ensembles.a.theory.beta}``, a reference to another key, has no ``:`` before its ``}``
 _RESOLVER = re.compile(r"\$\{\s*([^${}:]*?)\s*:")
 
-_store = ConfigStore.instance()
-_store.store(name="base_config", node=RootSchema)
+
+@functools.cache
+def _hydra_ready() -> None:
+    """Import Hydra and register the schema (``base_config``, the root of ``conf/config.yaml``'s
+    defaults) with its config store, once. Only ``compose`` needs Hydra: ``load`` and
+    ``merge_overrides``, which every workflow job runs on a resolved YAML, use OmegaConf alone,
+    and importing Hydra costs such a job about 0.3 s."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=RootSchema)
 
 
 def config_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -206,7 +211,7 @@ def _typed(cfg: DictConfig) -> RootConfig:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RootSchema), cfg)
         plain = OmegaConf.to_container(merged, resolve=True)
-    except (OmegaConfBaseException, HydraException) as exc:
+    except config_errors() as exc:
         raise ConfigError(_one_line(exc)) from None
     except (TypeError, ValueError, AttributeError) as exc:  # a key the dataclasses cannot hold
         raise ConfigError(f"configuration cannot be built: {exc}") from None
@@ -235,6 +240,11 @@ def compose(overrides: Sequence[str] = (), conf_dir: str | os.PathLike | None = 
     for override in overrides:
         _check_override_key(override)
         _check_override_resolvers(override)
+    _hydra_ready()
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
@@ -269,7 +279,7 @@ def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
             assignments.append(override.lstrip("+"))
     try:
         merged = OmegaConf.merge(OmegaConf.create(data), OmegaConf.from_dotlist(assignments))
-    except (OmegaConfBaseException, HydraException, ValueError) as exc:
+    except config_errors(ValueError) as exc:
         raise ConfigError(f"overrides {list(overrides)}: {_one_line(exc)}") from None
     return _typed(cast(DictConfig, merged))  # merged onto a DictConfig: a DictConfig
 

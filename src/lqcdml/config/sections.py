@@ -7,19 +7,24 @@ kind selects); values are converted by OmegaConf's structured merge (``"2"`` to 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
+import sys
 from typing import Any, TypeVar
 
-from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 
-__all__ = ["typed_section", "one_line", "field_names", "dataclasses_in"]
+__all__ = ["typed_section", "one_line", "field_names", "dataclasses_in", "config_errors"]
 
 T = TypeVar("T")
+
+#: typed sections by (dataclass, ``repr`` of their plain data): see ``_structured``
+_TYPED: dict[tuple[type, str], Any] = {}
+_PLAIN = (str, int, float, bool, type(None))
 
 
 def field_names(cls: type) -> list[str]:
@@ -36,6 +41,14 @@ def dataclasses_in(cls: type) -> dict[str, type]:
             if dataclasses.is_dataclass(arg) and isinstance(arg, type) and arg.__name__ not in out:
                 out.update(dataclasses_in(arg))
     return out
+
+
+def config_errors(*extra: type[Exception]) -> tuple[type[Exception], ...]:
+    """The errors of typing a config: OmegaConf's, Hydra's where Hydra is loaded (only Hydra
+    raises them, and only composing, ``config.compose``, imports Hydra: a job that loads a
+    resolved YAML does not), and ``extra``."""
+    hydra = sys.modules.get("hydra.errors")
+    return (OmegaConfBaseException, *(() if hydra is None else (hydra.HydraException,)), *extra)
 
 
 def _flatten_message(exc: BaseException | None) -> str:
@@ -96,8 +109,35 @@ def typed_section(cls: type[T], data: Any, key: str, what: str = "", lenient: bo
         raise ConfigError(f"{key}.{unknown[0]}: unknown key {unknown[0]!r}{whose}; allowed: {', '.join(allowed)}")
     data = {k: _literal(v) for k, v in data.items() if k in allowed}
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), data))  # type: ignore[return-value]
-    except (OmegaConfBaseException, HydraException) as exc:
+        return _structured(cls, data)
+    except config_errors() as exc:
         raise ConfigError(one_line(exc, dataclasses_in(cls), key + ".")) from None
     except (TypeError, ValueError, AttributeError) as exc:  # a value the dataclass cannot hold
         raise ConfigError(f"{key}: cannot be built: {exc}") from None
+
+
+def _is_plain(data: Any) -> bool:
+    """Whether ``data`` is plain YAML data (``str``/``int``/``float``/``bool``/``None`` in dicts
+    and lists), whose ``repr`` tells every two values apart (``1``, ``1.0``, ``True``, ``'1'``,
+    ``-0.0``)."""
+    if type(data) is dict:
+        return all(type(k) is str and _is_plain(v) for k, v in data.items())
+    if type(data) is list:
+        return all(_is_plain(v) for v in data)
+    return type(data) in _PLAIN
+
+
+def _structured(cls: type[T], data: dict) -> T:
+    """``data`` merged onto the dataclass ``cls`` by OmegaConf, as an instance of ``cls``.
+
+    Memoised for plain data (a copy of the instance each time: callers may change it): a job
+    that loads a resolved YAML and merges overrides into it (``lqcdml generate --config FILE
+    threads=1``, every workflow job) types every section twice, and OmegaConf's structured
+    merge is most of a config's typing time (about half a second for a paper's experiment)."""
+    key = (cls, repr(data)) if _is_plain(data) else None
+    if key is not None and key in _TYPED:
+        return copy.deepcopy(_TYPED[key])
+    typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), data))
+    if key is not None:
+        _TYPED[key] = copy.deepcopy(typed)
+    return typed  # type: ignore[return-value]
