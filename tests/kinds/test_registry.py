@@ -119,4 +119,4 @@ def test_every_kind_declares_a_dataclass_of_its_section():
         assert kind.options is None or dataclasses.is_dataclass(kind.options), kind.name
     for kind in MODELS:
         assert kind.trainer in TRAINERS, kind.name
-        assert kind.theory in THEORIES, kind.name
+        assert kind.theories and all(t in THEORIES for t in kind.theories), kind.name

@@ -36,6 +36,7 @@ __all__ = [
     "U1EquivariantModel",
     "U1PlaquetteModel",
     "StoutModel",
+    "MaskedStoutModel",
     "CaskModel",
     "build_model",
     "check_model_fits",
@@ -51,12 +52,18 @@ LOOP_TYPE_NAMES = ("plaquette", "rectangle", "polyakov")
 
 @dataclass(frozen=True, kw_only=True)
 class ModelKind(Kind):
-    """A trained model: ``build(ensemble) -> Module`` (untrained, float64)."""
+    """A trained model: ``build(ensemble) -> Module`` (untrained, float64). ``theory``: the theory
+    kind it models, or a tuple of them (a transform defined for U(1) and SU(N) alike)."""
 
-    theory: str
+    theory: str | tuple[str, ...]
     build: Callable[[Any], torch.nn.Module]
     family: str = "flow"
     trainer: str = "reverse_kl"
+
+    @property
+    def theories(self) -> tuple[str, ...]:
+        """The theory kinds it models."""
+        return (self.theory,) if isinstance(self.theory, str) else tuple(self.theory)
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -72,8 +79,8 @@ def check_model_fits(kind: str, theory: str, family: str | None, sampler: str, p
     """Refuse model kind ``kind`` unless it models ``theory`` and is of the ``family`` the sampler
     needs (``prefix``: ``ensembles.NAME.``)."""
     model = MODELS.lookup(kind, prefix + "model.kind")
-    if model.theory != theory or model.family != family:
-        wanted = [k.name for k in MODELS if k.theory == theory and k.family == family]
+    if theory not in model.theories or model.family != family:
+        wanted = [k.name for k in MODELS if theory in k.theories and k.family == family]
         fail(
             prefix + "model.kind",
             kind,
@@ -147,6 +154,17 @@ class SUEquivariantModel(ModelConfig):
     n_layers: int = 16
     hidden: int = 16
     bins: int = 8
+
+
+@dataclass
+class MaskedStoutModel(ModelConfig):
+    """U(1) or SU(N) links in any ``d >= 2``: ``n_layers`` masked stout steps (links of one
+    direction and sublattice parity moved towards staples of fixed links; ``2 d`` layers move
+    every link once), each with one trainable step size; exact Jacobians; Haar prior. The
+    transform of field-transformed HMC (``fthmc``)."""
+
+    kind: str = "masked_stout"
+    n_layers: int = 8
 
 
 @dataclass
@@ -236,6 +254,34 @@ def _su_equivariant(ens) -> torch.nn.Module:
 
     mo = ens.model
     return su_flow(_shape(ens), int(ens.theory.n_colors), mo.n_layers, mo.hidden, mo.bins)
+
+
+def _masked_stout_checks(ens, p: str) -> None:
+    th = ens.theory
+    if len(th.lattice) < 2:
+        fail(p + "theory.lattice", list(th.lattice), "two or more dimensions for masked_stout")
+    for mu, extent in enumerate(th.lattice):
+        if extent % 2:
+            fail(f"{p}theory.lattice[{mu}]", extent, "even extents for masked_stout (sublattice parity masks)")
+    if getattr(th, "fermion", "none") != "none":
+        fail(p + "theory.fermion", th.fermion, "none for masked_stout (pure gauge)")
+    if ens.model.n_layers < 1:
+        fail(p + "model.n_layers", ens.model.n_layers, "n_layers >= 1")
+
+
+def _masked_stout(ens) -> torch.nn.Module:
+    from ..lattice import SU, U1
+    from ..nn import FlowModel, HaarPrior, UniformAnglePrior
+    from ..nn.masked_stout import masked_stout_stack
+
+    th, shape = ens.theory, _shape(ens)
+    group = U1() if th.name == "u1" else SU(int(th.n_colors))
+    prior = (
+        UniformAnglePrior((len(shape), *shape))
+        if th.name == "u1"
+        else HaarPrior((len(shape), *shape, group.n, group.n))
+    )
+    return FlowModel(prior, masked_stout_stack(shape, group, ens.model.n_layers))
 
 
 def _u1_plaquette_checks(ens, p: str) -> None:
@@ -351,6 +397,16 @@ MODELS.register(
         build=_u1_plaquette,
         validate=_u1_plaquette_checks,
         doc="couplings in plaquette coordinates with a sink plaquette and sink partners (2D)",
+    )
+)
+MODELS.register(
+    ModelKind(
+        name="masked_stout",
+        config=MaskedStoutModel,
+        theory=("u1", "su"),
+        build=_masked_stout,
+        validate=_masked_stout_checks,
+        doc="masked stout steps with exact Jacobians (U(1), SU(N), any d): the transform of field-transformed HMC",
     )
 )
 MODELS.register(

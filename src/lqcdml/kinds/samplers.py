@@ -238,6 +238,33 @@ def build_flow_mcmc(ctx: BuildContext):
     return FlowMCMC(cast("FlowModel", ctx.model), theory_kind(th).action(th).action, field_dtype=ctx.dtype)
 
 
+# --- field-transformed HMC ----------------------------------------------------------------
+
+
+def build_fthmc(ctx: BuildContext):
+    """HMC of ``V`` on the target action pulled back through the trained flow ``ctx.model``
+    (its layers; the prior is not used), chain fields ``U = F(V)``."""
+    from ..nn.prior import cast_precision
+    from ..nn.transform import real_dtype
+    from ..samplers import FieldTransformedHMC
+
+    if ctx.model is None:
+        raise ValueError("sampler.name = 'fthmc' needs a trained model (lqcdml generate --model PATH)")
+    ens, s = ctx.ensemble, ctx.ensemble.sampler
+    transform = cast_precision(cast("FlowModel", ctx.model), real_dtype(ctx.dtype))
+    jitter = float(s.options.get("trajectory_jitter", 0.0))
+    return FieldTransformedHMC(
+        theory_kind(ens.theory).action(ens.theory), transform, s.n_steps, s.integrator, s.trajectory_length, jitter
+    )
+
+
+def _validate_fthmc(ens, p: str) -> None:
+    _validate_hmc_options(ens, p)
+    th = ens.theory
+    if THEORIES.lookup(th.name).has_dynamical_fermions(th):
+        fail(p + "theory.fermion", th.fermion, "none for fthmc (pure gauge; flows with fermions come later)")
+
+
 # --- the built-in kinds --------------------------------------------------------------------
 
 SAMPLERS.register(
@@ -285,6 +312,20 @@ SAMPLERS.register(
         model_family="flow",
         theories=("phi4", "u1", "su"),
         doc="independence Metropolis with proposals from a trained normalizing flow",
+    )
+)
+
+
+SAMPLERS.register(
+    SamplerKind(
+        name="fthmc",
+        build=build_fthmc,
+        reads=HMC_KEYS,
+        config=HMCOptions,
+        validate=_validate_fthmc,
+        model_family="flow",
+        theories=("u1", "su"),
+        doc="field-transformed HMC: HMC of V on S(F(V)) - log det dF/dV through a trained flow F",
     )
 )
 

@@ -6,7 +6,7 @@ parity`` by one stout step towards their staples,
     ``U' = exp(-i rho TH(U S)) U``,   ``S = sum_{nu != mu} [S_up + S_down]``,
 
 with ``S_up = U_nu(x + mu) U_mu(x + nu)^dag U_nu(x)^dag`` and ``S_down = U_nu(x + mu - nu)^dag
-U_mu(x - nu)^dag U_nu(x - nu)`` (``theories.gauge.staple_sum``), ``TH(X) = (X - X^dag) / 2i``
+U_mu(x - nu)^dag U_nu(x - nu)`` (as ``theories.gauge.staple_sum``), ``TH(X) = (X - X^dag) / 2i``
 minus its trace (``SU.traceless_hermitian``). For ``rho > 0`` it is a step of the Wilson flow
 (it raises ``Re tr U S``). U(1), with angles: ``theta' = theta - rho Im(e^{i theta} c)``,
 ``c = sum e^{i s}`` over the staples' angles.
@@ -33,14 +33,12 @@ import torch
 from torch import nn
 
 from ..lattice import SU, U1, shift
-from ..theories.gauge import staple_sum
 from .transform import InvertibleLayer
 
 __all__ = ["MaskedStout", "masked_stout_mask", "masked_stout_stack"]
 
 _INVERSE_TOL = 1e-13
 _INVERSE_MAX_ITER = 200
-_PHI_TERMS = 20
 
 
 def masked_stout_mask(shape: tuple[int, ...], mu: int, parity: int) -> torch.Tensor:
@@ -136,6 +134,19 @@ class MaskedStout(InvertibleLayer):
         return x, -log_det
 
     # --- SU(N) ---------------------------------------------------------------------------------
+    def _su_staples(self, links: torch.Tensor) -> torch.Tensor:
+        """The staple sum ``S`` of direction ``mu`` at every site, ``[B, L..., N, N]``."""
+        mu, total = self.mu, torch.zeros_like(links[:, self.mu])
+        u_mu = links[:, mu]
+        for nu in range(links.shape[1]):
+            if nu == mu:
+                continue
+            u_nu = links[:, nu]
+            u_nu_xmu = shift(u_nu, mu)
+            total = total + u_nu_xmu @ (u_nu @ shift(u_mu, nu)).mH  # U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag
+            total = total + shift(u_nu_xmu.mH @ u_mu.mH @ u_nu, nu, -1)  # the staple below, from x - nu
+        return total
+
     def _su_step(self, u: torch.Tensor, staples: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         """``exp(-i rho TH(U S)) U`` for links ``u`` and staple sums ``staples`` of one direction."""
         group = self.group
@@ -150,8 +161,9 @@ class MaskedStout(InvertibleLayer):
         ``Ad_E`` has determinant 1, so ``det J = det(1 - rho Phi K)`` on the algebra, with ``K_ba =
         2 Re tr(t^b t^a M)`` (the coefficients of ``TH(i t^a M)``) and ``Phi = int_0^1 exp(u A) du``,
         ``A_ba = 2 i rho tr(H [t^a, t^b])`` (``Y -> i rho [H, Y]``). ``Phi = sum_k A^k / (k + 1)!`` by
-        Horner's rule: ``|A| <= 2 |rho| |H| <= 2 rho_max 2 (d - 1) = 2``, so 20 terms leave less
-        than ``2^21 / 22! < 2e-15``. Evaluated on the moved links only (the others give 0)."""
+        Horner's rule, to the order ``K`` where the tail bound ``a^(K+1) / (K+2)!`` with ``|A| <= a =
+        4 |rho| (d - 1)`` (``|H| <= |S| <= 2 (d - 1)``) falls below the dtype's resolution: at most
+        20 terms (``a <= 2``). Evaluated on the moved links only (the others give 0)."""
         group = self.group
         assert isinstance(group, SU)
         products, commutators = _generator_products(group, u.dtype, u.device)
@@ -160,7 +172,7 @@ class MaskedStout(InvertibleLayer):
         a = rho * (2j * torch.einsum("abij,...ji->...ba", commutators, group.traceless_hermitian(m))).real
         eye = torch.eye(group.algebra_dim, dtype=a.dtype, device=a.device)
         phi = eye
-        for order in range(_PHI_TERMS, 0, -1):
+        for order in range(_phi_terms(float(rho.detach()), len(self.shape), a.dtype), 0, -1):
             phi = eye + (a @ phi) / (order + 1)
         log_det = torch.zeros(u.shape[:-2], dtype=a.dtype, device=a.device)
         log_det[:, self.mask] = torch.linalg.slogdet(eye - rho * phi @ k)[1]
@@ -169,7 +181,7 @@ class MaskedStout(InvertibleLayer):
     def _su_forward(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert isinstance(self.group, SU)
         rho = self.rho.to(links.real.dtype)
-        u, staples = links[:, self.mu], staple_sum(links, self.group)[:, self.mu]
+        u, staples = links[:, self.mu], self._su_staples(links)
         moved = self._su_step(u, staples, rho)
         return self._replace(links, moved), self._masked_sum(self._su_log_det(u, staples, rho))
 
@@ -178,7 +190,7 @@ class MaskedStout(InvertibleLayer):
         group = self.group
         assert isinstance(group, SU)
         rho = self.rho.to(y.real.dtype)
-        target, staples = y[:, self.mu], staple_sum(y, group)[:, self.mu]
+        target, staples = y[:, self.mu], self._su_staples(y)
         u = target
         with torch.no_grad():
             for _ in range(_INVERSE_MAX_ITER):
@@ -200,6 +212,17 @@ class MaskedStout(InvertibleLayer):
     def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(F^{-1}(y), log|det dF^{-1}/dy|)``."""
         return self._u1_reverse(y) if isinstance(self.group, U1) else self._su_reverse(y)
+
+
+def _phi_terms(rho: float, d: int, dtype: torch.dtype) -> int:
+    """Terms of ``Phi = sum_k A^k / (k + 1)!`` for ``|A| <= a = 4 |rho| (d - 1)``: the first ``K``
+    with ``a^(K+1) / (K+2)!`` below the resolution of ``dtype`` (at least 1)."""
+    a, eps = 4 * abs(rho) * (d - 1), torch.finfo(dtype).eps / 4
+    k, tail = 1, a * a / 6
+    while tail > eps and k < 40:
+        k += 1
+        tail *= a / (k + 2)
+    return k
 
 
 def _generator_products(group: SU, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,6 +4,7 @@ actions pulled back through field transformations, chain states."""
 from .chain import run_chain
 from .contract import Sampler, StartFields, StepInfo
 from .flow_mcmc import FlowMCMC, effective_sample_size
+from .fthmc import FieldTransformedHMC
 from .hmc import HMC, metropolis_accept
 from .integrators import OMELYAN_LAMBDA, SCHEMES, Integrator, Level, MDResult, bind_terms
 from .pullback import PulledBackAction, WithoutJacobian
@@ -11,6 +12,7 @@ from .slhmc import SmearedPseudofermion, slhmc
 from .state import ChainState
 
 __all__ = [
+    "FieldTransformedHMC",
     "FlowMCMC",
     "HMC",
     "OMELYAN_LAMBDA",
