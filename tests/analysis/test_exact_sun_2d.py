@@ -101,3 +101,17 @@ def test_hmc_wilson_loops_on_a_four_by_four_torus():
     for key, area in (("w12", 2), ("w22", 4)):
         est = estimate(rec[key].numpy())
         assert abs(est.pull(su_n_2d_wilson_loop(6.0, 3, 16, area))) < 3, (key, est)
+
+
+def test_summaries_take_the_exact_2d_values_as_references():
+    """``analysis.references``: 2D quenched SU(N) plaquettes and R x T loops (by area) are the
+    character expansion's finite-volume values; 4D and loops that wrap the torus get none."""
+    from lqcdml.analysis.references import reference_value
+
+    theory = {"name": "su", "n_colors": 3, "lattice": [8, 8], "beta": 6.0, "fermion": "none"}
+    value, error, source = reference_value(theory, "plaquette")
+    assert value == su_n_2d_plaquette(6.0, 3, 64) and error == 0.0 and "character expansion" in source
+    assert reference_value(theory, "wilson_loop", "1x2")[0] == su_n_2d_wilson_loop(6.0, 3, 64, 2)
+    assert reference_value(theory, "wilson_loop", "2x1")[0] == reference_value(theory, "wilson_loop", "1x2")[0]
+    assert reference_value(theory, "wilson_loop", "8x8") is None
+    assert reference_value({**theory, "lattice": [4, 4, 4, 4], "beta": 6.0}, "wilson_loop", "1x2") is None

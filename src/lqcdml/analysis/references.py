@@ -30,6 +30,22 @@ SLHMC_HMC_ROW = {
 TUTORIAL_HMC = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009), "phi2": (0.1434576, 0.0000085)}
 
 
+def _su_n_2d(theory: Mapping[str, Any], observable: str, coord: Any) -> float | None:
+    """Exact 2D SU(N) plaquette and ``R x T`` Wilson loops (``coord``: the label ``"RxT"``) on the
+    finite torus: they depend on the area only (``analysis.exact_sun_2d``)."""
+    from .exact_sun_2d import su_n_2d_plaquette, su_n_2d_wilson_loop
+
+    n, beta = int(theory["n_colors"]), float(theory["beta"])
+    volume = int(np.prod(theory["lattice"]))
+    if observable == "plaquette":
+        return su_n_2d_plaquette(beta, n, volume)
+    if observable == "wilson_loop" and coord is not None:
+        r, t = (int(x) for x in str(coord).split("x"))
+        if r * t < volume:
+            return su_n_2d_wilson_loop(beta, n, volume, r * t)
+    return None
+
+
 def reference_value(theory: Mapping[str, Any], observable: str, coord: Any = None) -> tuple[float, float, str] | None:
     """``(value, uncertainty, source)`` for ``observable`` of ``theory``, or ``None``.
 
@@ -47,6 +63,10 @@ def reference_value(theory: Mapping[str, Any], observable: str, coord: Any = Non
         if observable == "chi_t":
             return u1_2d_topological_susceptibility(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
     quenched = theory.get("fermion", "none") == "none"
+    if name == "su" and dim == 2 and quenched:
+        exact = _su_n_2d(theory, observable, coord)
+        if exact is not None:
+            return exact, 0.0, "exact (character expansion, finite volume)"
     if name == "su" and theory.get("n_colors") == 2 and observable == "polyakov_loop_im":
         return 0.0, 0.0, "exact (SU(2) traces are real)"
     if name in ("u1", "su") and quenched:
