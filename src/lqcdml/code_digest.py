@@ -1,7 +1,7 @@
 """Digests of the source code a command runs, for the workflow's rerun triggers.
 
 The files a module depends on are found by static analysis: every ``import`` and
-``from ... import`` statement of a module file (``ast.walk``: also imports inside
+``from ... import`` statement of a module file (at any depth: also imports inside
 functions, classes and ``if`` blocks) that names a module of the same package is
 followed, transitively. Only files below ``root`` are read; nothing is imported, so
 ``root`` may be a copy of the source that differs from the installed package.
@@ -128,8 +128,19 @@ def _file_imports(source: bytes, name: str, file: Path, root: Path, shallow: boo
         tree = ast.parse(source, filename=str(file))
     except SyntaxError:
         return frozenset()  # counted; the command fails on it anyway
-    nodes = _outside_functions(tree) if shallow else ast.walk(tree)
+    nodes = _outside_functions(tree) if shallow else _statements(tree)
     return frozenset(_imports(nodes, name, file, root))
+
+
+def _statements(tree: ast.AST) -> Iterable[ast.AST]:
+    """Every node below ``tree`` but expressions and what they hold: the nodes ``ast.walk``
+    gives that can be imports (an import is a statement, and no expression holds a statement),
+    for a sixth of the walk (``lqcdml measure`` digests its closure of ~110 files every run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.expr))
 
 
 def _outside_functions(node: ast.AST) -> Iterable[ast.AST]:

@@ -138,6 +138,22 @@ def _folders(entries, dispatchers=()) -> set[str]:
     return {p.relative_to(SRC).parts[0] for p in closure}
 
 
+def test_the_statement_walk_finds_every_import_that_ast_walk_finds():
+    """The closure reads the statements of a file only (imports are statements): the same
+    imports as a walk over every node, for each module of the package."""
+    import ast
+
+    from lqcdml.code_digest import _imports, _statements
+
+    for file in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(file.read_bytes())
+        name = ".".join(file.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+        assert _imports(_statements(tree), name, file, SRC) == _imports(ast.walk(tree), name, file, SRC), file
+        assert sorted(map(ast.dump, (n for n in _statements(tree) if isinstance(n, (ast.Import, ast.ImportFrom))))) == (
+            sorted(map(ast.dump, (n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)))))
+        ), file
+
+
 def test_generate_closure_has_every_folder_it_runs_and_not_the_analysis():
     folders = _folders(["lqcdml.cli.generate", "lqcdml.cli.main"], ["lqcdml.cli.main"])
     assert {"solvers", "observables", "nn", "samplers", "theories", "lattice", "store", "config"} <= folders
