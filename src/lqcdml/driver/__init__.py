@@ -1,9 +1,37 @@
 """Drivers: advance any sampler's chain into an ensemble store, train a model into a
-checkpoint; both resume from what is on disk."""
+checkpoint; both resume from what is on disk.
 
-from .chain import ChainHooks, ChainSpec, Reprojection, SilentHooks, resume_state, run_chain_into_store
-from .checkpoints import read_checkpoint, read_complete_checkpoint, save_checkpoint
-from .train import Trainer, TrainHooks, train_into_checkpoint
+The names below are loaded on first use (PEP 562 ``__getattr__``), not when the package is
+imported: ``lqcdml measure``, ``estimate`` and ``analyze`` import their own driver module
+(``driver.measure``, ...), and would otherwise pay for every sampler, network and solver the
+chain driver imports. ``from lqcdml.driver import X`` works as before.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names for type checkers and the import graph (code digests, layer test)
+    from .chain import ChainHooks, ChainSpec, Reprojection, SilentHooks, resume_state, run_chain_into_store
+    from .checkpoints import read_checkpoint, read_complete_checkpoint, save_checkpoint
+    from .train import Trainer, TrainHooks, train_into_checkpoint
+
+#: each exported name and the submodule that defines it
+_EXPORTS = {
+    "ChainHooks": "chain",
+    "ChainSpec": "chain",
+    "Reprojection": "chain",
+    "SilentHooks": "chain",
+    "resume_state": "chain",
+    "run_chain_into_store": "chain",
+    "read_checkpoint": "checkpoints",
+    "read_complete_checkpoint": "checkpoints",
+    "save_checkpoint": "checkpoints",
+    "Trainer": "train",
+    "TrainHooks": "train",
+    "train_into_checkpoint": "train",
+}
 
 __all__ = [
     "ChainHooks",
@@ -19,3 +47,17 @@ __all__ = [
     "save_checkpoint",
     "train_into_checkpoint",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """An exported name, imported from its submodule on first use (then a plain global)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

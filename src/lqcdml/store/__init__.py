@@ -1,12 +1,46 @@
-"""Zarr ensemble and observable stores."""
+"""Zarr ensemble and observable stores.
 
-from .ensemble import BLOCK, FORMAT, FORMAT_VERSION, RECORDS, EnsembleStore, StoreDamage, StoreError
-from .gauge_layout import GaugeFileError
-from .ildg import read_ildg, write_ildg
-from .lock import lock_path, writer_lock
-from .nersc import read_nersc, write_nersc
-from .observables import combine_replicas, read_observables, write_observables
-from .verify import verify_store
+The names below are loaded on first use (PEP 562 ``__getattr__``), not when the package is
+imported: every ``lqcdml`` job imports this package, and a job that writes an ensemble store
+would otherwise pay for xarray and pandas (the observable store), torch's gauge-file layouts
+and the ILDG/NERSC readers it never calls. ``from lqcdml.store import X`` works as before.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names for type checkers and the import graph (code digests, layer test)
+    from .ensemble import BLOCK, FORMAT, FORMAT_VERSION, RECORDS, EnsembleStore, StoreDamage, StoreError
+    from .gauge_layout import GaugeFileError
+    from .ildg import read_ildg, write_ildg
+    from .lock import lock_path, writer_lock
+    from .nersc import read_nersc, write_nersc
+    from .observables import combine_replicas, read_observables, write_observables
+    from .verify import verify_store
+
+#: each exported name and the submodule that defines it
+_EXPORTS = {
+    "BLOCK": "ensemble",
+    "FORMAT": "ensemble",
+    "FORMAT_VERSION": "ensemble",
+    "RECORDS": "ensemble",
+    "EnsembleStore": "ensemble",
+    "StoreDamage": "ensemble",
+    "StoreError": "ensemble",
+    "GaugeFileError": "gauge_layout",
+    "read_ildg": "ildg",
+    "write_ildg": "ildg",
+    "lock_path": "lock",
+    "writer_lock": "lock",
+    "read_nersc": "nersc",
+    "write_nersc": "nersc",
+    "combine_replicas": "observables",
+    "read_observables": "observables",
+    "write_observables": "observables",
+    "verify_store": "verify",
+}
 
 __all__ = [
     "BLOCK",
@@ -28,3 +62,17 @@ __all__ = [
     "write_nersc",
     "write_observables",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """An exported name, imported from its submodule on first use (then a plain global)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
