@@ -6,7 +6,8 @@ after ``--therm`` from a hot start, in one process, same dtype and threads:
 
 * HMC with ``--hmc-steps`` Omelyan steps per unit trajectory;
 * field-transformed HMC (``samplers.FieldTransformedHMC``) with ``--ft-steps`` steps, through
-  ``--layers`` masked stout layers (``nn.masked_stout``; Haar prior) trained first by reverse
+  ``--layers`` masked stout layers (``nn.masked_stout.masked_stout_flow``: uniform prior, the
+  written-out pulled-back force) trained first by reverse
   KL for ``--train-steps`` steps of batch ``--batch`` (the training seconds are reported and
   charged to its cost).
 
@@ -35,8 +36,7 @@ import torch
 from lqcdml.analysis.errors import estimate
 from lqcdml.analysis.exact import u1_2d_plaquette, u1_2d_topological_susceptibility
 from lqcdml.lattice import U1, make_generators
-from lqcdml.nn import FlowModel, UniformAnglePrior
-from lqcdml.nn.masked_stout import masked_stout_stack
+from lqcdml.nn.masked_stout import masked_stout_flow
 from lqcdml.nn.prior import cast_precision
 from lqcdml.observables import plaquette
 from lqcdml.observables.gauge import topological_charge_u1_2d
@@ -111,9 +111,7 @@ def main() -> None:
     exact_plaq = u1_2d_plaquette(args.beta, volume)
     exact_q2 = volume * u1_2d_topological_susceptibility(args.beta, volume)
 
-    model = cast_precision(
-        FlowModel(UniformAnglePrior((2, *shape)), masked_stout_stack(shape, group, args.layers)), args.dtype
-    )
+    model = cast_precision(masked_stout_flow(shape, group, args.layers), args.dtype)
     start = time.perf_counter()
     trainer = FlowTrainer(model, action.action, args.train_steps, args.batch, args.lr, seed=args.seed)
     for _ in range(args.train_steps):

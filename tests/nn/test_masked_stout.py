@@ -9,7 +9,10 @@ import torch
 
 from lqcdml.lattice import SU, U1, make_generators
 from lqcdml.lattice.gauge_transform import gauge_transform
-from lqcdml.nn.masked_stout import MaskedStout, masked_stout_mask, masked_stout_stack
+from lqcdml.nn.masked_stout import MaskedStout, masked_stout_flow, masked_stout_mask, masked_stout_stack
+from lqcdml.nn.transform import Compose, PullbackForce
+from lqcdml.samplers import PulledBackAction
+from lqcdml.theories import WilsonGaugeAction
 
 CASES = [(U1(), (4, 4)), (SU(2), (4, 4)), (SU(3), (4, 2)), (U1(), (2, 2, 2, 2)), (SU(2), (2, 2, 2, 2))]
 
@@ -94,3 +97,26 @@ def test_bad_extents_and_arguments_are_one_line_errors():
         masked_stout_mask((4, 4), 0, 2)
     with pytest.raises(ValueError, match="n_layers = 0"):
         masked_stout_stack((4, 4), U1(), 0)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (8, 4), (2, 4, 2, 2)], ids=str)
+def test_the_written_out_u1_pullback_force_is_autograds(shape):
+    """``U1MaskedStoutFlow.pullback_force`` (layers' ``u1_vjp`` in reverse) against the autograd
+    vector-Jacobian product of the same layers, and against a central difference of the action."""
+    group = U1()
+    flow = masked_stout_flow(shape, group, 3 * len(shape))
+    assert isinstance(flow, PullbackForce) and not isinstance(masked_stout_flow(shape, SU(2), 2), PullbackForce)
+    torch.manual_seed(4)
+    for layer in flow.layers:
+        with torch.no_grad():
+            layer.a.fill_(float(torch.randn(())))
+    target = WilsonGaugeAction(2.0, group)
+    x = group.haar(make_generators(6, 3), (len(shape), *shape))
+    fast = PulledBackAction(target, flow).force(x)
+    slow = PulledBackAction(target, Compose(list(flow.layers))).force(x)
+    assert (fast - slow).abs().max() < 1e-12 * slow.abs().max()
+    direction = torch.randn(x.shape, dtype=torch.float64)
+    action = PulledBackAction(target, flow).action
+    eps = 1e-5
+    numeric = (action(x + eps * direction) - action(x - eps * direction)) / (2 * eps)
+    assert torch.allclose((fast * direction).flatten(1).sum(1), numeric, rtol=1e-7, atol=1e-7)

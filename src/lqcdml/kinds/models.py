@@ -271,17 +271,11 @@ def _masked_stout_checks(ens, p: str) -> None:
 
 def _masked_stout(ens) -> torch.nn.Module:
     from ..lattice import SU, U1
-    from ..nn import FlowModel, HaarPrior, UniformAnglePrior
-    from ..nn.masked_stout import masked_stout_stack
+    from ..nn.masked_stout import masked_stout_flow
 
-    th, shape = ens.theory, _shape(ens)
+    th = ens.theory
     group = U1() if th.name == "u1" else SU(int(th.n_colors))
-    prior = (
-        UniformAnglePrior((len(shape), *shape))
-        if th.name == "u1"
-        else HaarPrior((len(shape), *shape, group.n, group.n))
-    )
-    return FlowModel(prior, masked_stout_stack(shape, group, ens.model.n_layers))
+    return masked_stout_flow(_shape(ens), group, ens.model.n_layers)
 
 
 def _u1_plaquette_checks(ens, p: str) -> None:

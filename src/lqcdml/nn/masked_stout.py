@@ -29,13 +29,18 @@ d, L...]``, SU(N) ``[B, d, L..., N, N]``; every extent but ``L_mu`` even (all ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import torch
 from torch import nn
 
 from ..lattice import SU, U1, shift
+from .flow import FlowModel
+from .prior import HaarPrior, UniformAnglePrior
 from .transform import InvertibleLayer
 
-__all__ = ["MaskedStout", "masked_stout_mask", "masked_stout_stack"]
+__all__ = ["MaskedStout", "U1MaskedStoutFlow", "masked_stout_flow", "masked_stout_mask", "masked_stout_stack"]
 
 _INVERSE_TOL = 1e-13
 _INVERSE_MAX_ITER = 200
@@ -87,19 +92,57 @@ class MaskedStout(InvertibleLayer):
         return torch.where(self.mask, per_link, 0.0).flatten(1).sum(1)
 
     # --- U(1) ----------------------------------------------------------------------------------
-    def _u1_staples(self, theta: torch.Tensor) -> torch.Tensor:
-        """``c = sum e^{i s}`` over the staples of ``theta_mu(x)`` (fixed links only), ``[B, L...]``."""
-        mu, d = self.mu, theta.shape[1]
-        s = []
-        for nu in range(d):
+    def _u1_staple_angles(self, theta: torch.Tensor) -> torch.Tensor:
+        """The staples' angles ``s`` of ``theta_mu(x)`` (fixed links only), ``[2 (d - 1), B, L...]``:
+        per ``nu != mu`` the staple above (``theta_nu(x+mu) - theta_mu(x+nu) - theta_nu(x)``), then
+        the one below (``-theta_nu(x+mu-nu) - theta_mu(x-nu) + theta_nu(x-nu)``); the loops' angles
+        are ``A = theta_mu(x) + s``."""
+        mu, s = self.mu, []
+        for nu in range(theta.shape[1]):
             if nu == mu:
                 continue
             t_mu, t_nu = theta[:, mu], theta[:, nu]
-            s.append(shift(t_nu, mu) - shift(t_mu, nu) - t_nu)  # up: theta_nu(x+mu) - theta_mu(x+nu) - theta_nu(x)
+            s.append(shift(t_nu, mu) - shift(t_mu, nu) - t_nu)
             below = shift(t_nu, nu, -1)
-            s.append(-shift(below, mu) - shift(t_mu, nu, -1) + below)  # down
-        s_all = torch.stack(s)
+            s.append(-shift(below, mu) - shift(t_mu, nu, -1) + below)
+        return torch.stack(s)
+
+    def _u1_staples(self, theta: torch.Tensor) -> torch.Tensor:
+        """``c = sum e^{i s}`` over the staples of ``theta_mu(x)``, ``[B, L...]``."""
+        s_all = self._u1_staple_angles(theta)
         return torch.complex(torch.cos(s_all), torch.sin(s_all)).sum(0)
+
+    def u1_step(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """U(1) forward without the log-determinant, for ``u1_vjp``: ``(F(theta), cos A, sin A)``
+        with the loops' angles ``A = theta_mu(x) + s`` ``[2 (d - 1), B, L...]``."""
+        rho = self.rho.to(theta.dtype)
+        angles = theta[:, self.mu].unsqueeze(0) + self._u1_staple_angles(theta)
+        cos, sin = torch.cos(angles), torch.sin(angles)
+        return self._replace(theta, theta[:, self.mu] - rho * sin.sum(0)), cos, sin
+
+    def u1_vjp(self, cos: torch.Tensor, sin: torch.Tensor, grad_y: torch.Tensor, grad_log_det: float) -> torch.Tensor:
+        """U(1): the vector-Jacobian product of ``(F(theta), log|det|)`` with cotangents ``grad_y``
+        (fields' shape) and ``grad_log_det`` (a number), given ``u1_step``'s ``cos A, sin A`` at
+        ``theta``, written out: ``F`` moves ``theta' = theta - rho sum_j sin A_j``, ``log|det| = sum
+        log D``, ``D = 1 - rho sum_j cos A_j``; with ``G_j = -rho cos A_j g + grad_log_det rho sin
+        A_j / D`` on moved links the gradient is ``g``, plus ``sum_j G_j`` on the moved link and
+        ``+-G_j`` moved back to the links of staple ``j``. No graph (frozen parameters)."""
+        rho, mu = float(self.rho), self.mu
+        denominator = 1 - rho * cos.sum(0)
+        g = grad_y[:, mu]
+        big_g = torch.where(self.mask, -rho * cos * g + (grad_log_det * rho) * sin / denominator, 0.0)
+        grad = grad_y.clone()
+        grad[:, mu] += big_g.sum(0)
+        j = 0
+        for nu in range(grad_y.shape[1]):
+            if nu == mu:
+                continue
+            up, down = big_g[j], big_g[j + 1]
+            down_nu = shift(down, nu, 1)  # G(x + nu): the staple below x + nu holds links at x
+            grad[:, nu] += shift(up, mu, -1) - up - shift(down_nu, mu, -1) + down_nu
+            grad[:, mu] -= shift(up, nu, -1) + down_nu
+            j += 2
+        return grad
 
     def _u1_forward(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rho = self.rho.to(theta.dtype)
@@ -230,6 +273,39 @@ def _generator_products(group: SU, dtype: torch.dtype, device: torch.device) -> 
     t = group.generators(dtype, device)
     products = t[:, None] @ t[None, :]
     return products, products - products.transpose(0, 1)
+
+
+class U1MaskedStoutFlow(FlowModel):
+    """A flow of U(1) masked stout layers that also computes the pulled-back force itself
+    (``nn.transform.PullbackForce``): the forward pass keeps each layer's loop angles' cosines and
+    sines, the backward pass is the layers' written-out ``u1_vjp`` in reverse order (equal to autograd's to rounding, at a
+    fraction of its cost)."""
+
+    def pullback_force(
+        self, fields: torch.Tensor, target_force: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """``d/dV [S(F(V)) - log|det dF/dV|]`` given ``target_force(U) = dS/dU``; shape of ``fields``."""
+        layers = [cast(MaskedStout, layer) for layer in self.layers]
+        kept = []
+        x = fields.detach()
+        with torch.no_grad():
+            for layer in layers:
+                x, cos, sin = layer.u1_step(x)
+                kept.append((cos, sin))
+            grad = target_force(x)
+            for layer, (cos, sin) in zip(reversed(layers), reversed(kept)):
+                grad = layer.u1_vjp(cos, sin, grad, -1.0)
+        return grad
+
+
+def masked_stout_flow(shape: tuple[int, ...], group: U1 | SU, n_layers: int) -> FlowModel:
+    """Haar prior (uniform angles for U(1)) and ``masked_stout_stack(shape, group, n_layers)``:
+    the transform of field-transformed HMC (U(1): a ``U1MaskedStoutFlow``)."""
+    d = len(shape)
+    stack = masked_stout_stack(shape, group, n_layers)
+    if isinstance(group, U1):
+        return U1MaskedStoutFlow(UniformAnglePrior((d, *shape)), stack)
+    return FlowModel(HaarPrior((d, *shape, group.n, group.n)), stack)
 
 
 def masked_stout_stack(shape: tuple[int, ...], group: U1 | SU, n_layers: int) -> list[MaskedStout]:

@@ -13,13 +13,13 @@ of them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast, runtime_checkable
 
 import torch
 from torch import nn
 
-__all__ = ["Compose", "InvertibleLayer", "real_dtype"]
+__all__ = ["Compose", "InvertibleLayer", "PullbackForce", "real_dtype"]
 
 
 def real_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -66,3 +66,15 @@ class Compose(InvertibleLayer):
             y, ld = cast(InvertibleLayer, layer).reverse(y)
             log_det = log_det + ld
         return y, log_det
+
+
+@runtime_checkable
+class PullbackForce(Protocol):
+    """A transform ``F`` that computes the force of a pulled-back action itself (a written-out
+    vector-Jacobian product): ``pullback_force(V, target_force)`` is ``d/dw [S(F(V)) - log|det
+    dF/dV|]`` in the group's force convention, given ``target_force(U) = dS/dw`` at ``U``.
+    ``samplers.PulledBackAction`` uses it in place of autograd when the transform declares it."""
+
+    def pullback_force(
+        self, fields: torch.Tensor, target_force: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor: ...

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from ..lattice import SU, Manifold
+from ..nn.transform import PullbackForce
 from ..theories import Action
 
 __all__ = ["PulledBackAction", "Transform", "WithoutJacobian", "force_cotangent"]
@@ -83,9 +84,12 @@ class PulledBackAction:
         return s if log_det is None else s - log_det
 
     def force(self, fields: torch.Tensor) -> torch.Tensor:
-        """``dS_F/dw^a`` at ``V``, an algebra element of ``V``'s shape."""
+        """``dS_F/dw^a`` at ``V``, an algebra element of ``V``'s shape (the transform's own
+        ``PullbackForce`` where it declares one)."""
         group = self.group
         fields = fields.detach()
+        if isinstance(self.transform, PullbackForce):
+            return self.transform.pullback_force(fields, self.target.force)
         shape = fields.shape[: fields.ndim - group.internal_ndim] + (group.algebra_dim,)
         with torch.enable_grad():
             w = torch.zeros(shape, dtype=fields.real.dtype, device=fields.device, requires_grad=True)
