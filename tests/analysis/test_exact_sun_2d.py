@@ -115,3 +115,28 @@ def test_summaries_take_the_exact_2d_values_as_references():
     assert reference_value(theory, "wilson_loop", "2x1")[0] == reference_value(theory, "wilson_loop", "1x2")[0]
     assert reference_value(theory, "wilson_loop", "8x8") is None
     assert reference_value({**theory, "lattice": [4, 4, 4, 4], "beta": 6.0}, "wilson_loop", "1x2") is None
+
+
+def test_the_exact_log_partition_functions_are_haar_averages_of_exp_minus_s():
+    """``Z = E_Haar[exp(-S)]`` by Monte Carlo on a 2 x 2 torus (SU(2), SU(3), U(1) at beta = 1.5),
+    and ``flow_log_z`` adds the angles' Lebesgue volume for U(1): the ``ln Z`` that turns a flow's
+    reverse-KL loss into ``KL(q || p)`` in the summary."""
+    from lqcdml.analysis.exact import u1_2d_log_z
+    from lqcdml.analysis.exact_sun_2d import su_n_2d_log_z
+    from lqcdml.analysis.references import flow_log_z
+    from lqcdml.lattice import U1
+
+    beta, n_samples = 1.5, 200_000
+    for group, exact in (
+        (SU(2), su_n_2d_log_z(beta, 2, 4)),
+        (SU(3), su_n_2d_log_z(beta, 3, 4)),
+        (U1(), u1_2d_log_z(beta, 4)),
+    ):
+        links = group.haar(make_generators(17, 1), (n_samples, 2, 2, 2))[0]
+        weights = np.exp(-WilsonGaugeAction(beta, group).action(links).numpy())
+        mean, err = weights.mean(), weights.std() / math.sqrt(n_samples)
+        assert abs(mean - math.exp(exact)) < 4 * err and err < 0.01 * mean, (group, mean, err, math.exp(exact))
+    theory = {"name": "u1", "lattice": [2, 2], "beta": beta}
+    assert flow_log_z(theory) == u1_2d_log_z(beta, 4) + 8 * math.log(2 * math.pi)
+    assert flow_log_z({**theory, "name": "su", "n_colors": 3}) == su_n_2d_log_z(beta, 3, 4)
+    assert flow_log_z({**theory, "lattice": [2, 2, 2, 2]}) is None

@@ -39,6 +39,13 @@ def u1_2d_plaquette(beta: float, n_plaquettes: int) -> float:
     return float(np.sum(w * d_n / i_n) / np.sum(w))
 
 
+def u1_2d_log_z(beta: float, n_plaquettes: int) -> float:
+    """``ln Z`` of ``S = beta sum_P (1 - cos theta_P)`` on the torus, Haar measure of unit volume
+    per link: ``Z = sum_n [e^{-beta} I_n(beta)]^{N_P}``."""
+    n = _bessel_sum_range(beta)
+    return float(np.logaddexp.reduce(n_plaquettes * np.log(special.ive(n, beta))))
+
+
 def u1_2d_topological_susceptibility(beta: float, n_plaquettes: int) -> float:
     """Exact ``chi_t = <Q^2> / N_P`` of the geometric charge of 2D U(1) on a torus.
 

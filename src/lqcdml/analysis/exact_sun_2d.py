@@ -81,6 +81,12 @@ def _derivatives(beta: float, n: int, volume: int, cutoff: int) -> tuple[float, 
     return (4 * d1_half - d1_h) / 3, (4 * d2_half - d2_h) / 3
 
 
+def su_n_2d_log_z(beta: float, n: int, volume: int, cutoff: int = 16) -> float:
+    """``ln Z`` of ``S = beta sum_P (1 - Re tr U_P / N)`` on a torus of ``volume`` plaquettes, Haar
+    measure of unit volume per link: ``ln sum_r f_r^V - beta V``."""
+    return _log_z(beta, n, volume, cutoff) - beta * volume
+
+
 def su_n_2d_plaquette(beta: float, n: int, volume: int, cutoff: int = 16) -> float:
     """``<Re tr U_P> / N`` on a torus of ``volume`` plaquettes."""
     return _derivatives(beta, n, volume, cutoff)[0] / volume

@@ -11,11 +11,12 @@ from .exact import (
     free_scalar_propagator,
     free_scalar_zero_momentum_correlator,
     strong_coupling_plaquette,
+    u1_2d_log_z,
     u1_2d_plaquette,
     u1_2d_topological_susceptibility,
 )
 
-__all__ = ["reference_value", "SLHMC_HMC_ROW", "TUTORIAL_HMC"]
+__all__ = ["flow_log_z", "reference_value", "SLHMC_HMC_ROW", "TUTORIAL_HMC"]
 
 #: strong-coupling expansion trusted below these couplings (4D, closed-surface order)
 _STRONG_COUPLING_MAX_BETA = {2: 1.2, 3: 3.5}
@@ -43,6 +44,23 @@ def _su_n_2d(theory: Mapping[str, Any], observable: str, coord: Any) -> float | 
         r, t = (int(x) for x in str(coord).split("x"))
         if r * t < volume:
             return su_n_2d_wilson_loop(beta, n, volume, r * t)
+    return None
+
+
+def flow_log_z(theory: Mapping[str, Any]) -> float | None:
+    """``ln Z`` in the measure a flow's density is given in (``None`` where not known exactly), so
+    that ``KL(q || p) = E_q[ln q + S] + ln Z``: 2D U(1), angles with Lebesgue measure (``Z``
+    times ``(2 pi)^{links}``); 2D quenched SU(N), Haar measure of unit volume."""
+    from .exact_sun_2d import su_n_2d_log_z
+
+    lattice = list(theory["lattice"])
+    if len(lattice) != 2 or theory.get("fermion", "none") != "none":
+        return None
+    volume = lattice[0] * lattice[1]
+    if theory["name"] == "u1":
+        return u1_2d_log_z(float(theory["beta"]), volume) + 2 * volume * float(np.log(2 * np.pi))
+    if theory["name"] == "su":
+        return su_n_2d_log_z(float(theory["beta"]), int(theory["n_colors"]), volume)
     return None
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from .experiment import ExperimentView
+from .references import flow_log_z
 from .summary import SAMPLER_DIAGNOSTICS, Row, equal_to_rounding
 
 __all__ = ["agreement_lines", "consistency_lines", "acceptance_scan", "cost_lines", "COST_OBSERVABLE"]
@@ -99,8 +100,8 @@ def cost_lines(experiment: ExperimentView, rows: Sequence[Row], manifests: list[
         "",
         "| ensemble | sampler | acceptance | observable | tau_int | s / configuration | s / independent sample "
         "| CG / trajectory (MD + accept/reject) | CG / independent sample | training s | fresh ESS "
-        "| fresh acceptance |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fresh acceptance | KL(q‖p) / plaquette |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ens_name in sorted(generated):
         ens = experiment.ensembles.get(ens_name)
@@ -126,9 +127,20 @@ def cost_lines(experiment: ExperimentView, rows: Sequence[Row], manifests: list[
         lines.append(
             f"| {ens_name} | {ens.sampler} | {acc:.3f} | {obs} | {_num(tau, '.2f')} | {_num(per_conf, '.3g')} "
             f"| {_num(per_indep, '.3g')} | {cg_text} | {_num(cg_indep, '.3g')} | {_num(t and t['seconds'], '.0f')} "
-            f"| {_num(fresh.get('ess'), '.3f')} | {_num(fresh.get('acceptance') or (t or {}).get('final_acceptance'), '.3f')} |"
+            f"| {_num(fresh.get('ess'), '.3f')} | {_num(fresh.get('acceptance') or (t or {}).get('final_acceptance'), '.3f')} "
+            f"| {_num(_kl_per_plaquette(ens.theory, t), '.4f')} |"
         )
     return lines
+
+
+def _kl_per_plaquette(theory: dict, trained: dict | None) -> float | None:
+    """``KL(q || p)`` per plaquette at the end of training (``final_loss + ln Z``) where ``ln Z`` is
+    exact (2D U(1) and SU(N)); ``None`` otherwise."""
+    if not trained or "final_loss" not in trained:
+        return None
+    log_z = flow_log_z(theory)
+    lattice = list(theory["lattice"])
+    return None if log_z is None else (trained["final_loss"] + log_z) / (lattice[0] * lattice[1])
 
 
 def _cg_per_trajectory(jobs: list[dict]) -> tuple[float, float] | None:
