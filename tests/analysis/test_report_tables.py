@@ -111,3 +111,23 @@ def test_acceptance_scan_groups_slhmc_ensembles_by_effective_action_at_two_or_mo
     rows = [Row(e, "acceptance", 0.5 + i / 10, 0.01, 0.5, 100, 2) for i, e in enumerate(view.ensembles)]
     scan = acceptance_scan(view, rows)
     assert scan == {"no network": [(0.3, 0.5, 0.01), (0.5, 0.6, 0.01)]}  # one m_eff of the stout net: no curve
+
+
+def test_cost_table_gives_a_2d_flows_kl_per_plaquette_from_its_final_loss_and_the_exact_ln_z():
+    from lqcdml.analysis.references import flow_log_z
+
+    cfg = experiment_view(compose_experiment("paper_flow_u1_smoke", []))
+    manifests = [
+        {"checkpoint": "m.pt", "ensemble": "flow", "seconds": 5.0, "final_loss": -300.0, "fresh": {"ess": 0.2}},
+        {"store": "s", "ensemble": "flow", "n_committed": 40, "resumed_from": 0, "seconds": 4.0, "acceptance": 0.3},
+        {"store": "h", "ensemble": "hmc", "n_committed": 40, "resumed_from": 0, "seconds": 4.0, "acceptance": 0.9},
+    ]
+    rows = [
+        Row("flow", "topological_charge", 0.0, 0.1, 1.0, 40, 1),
+        Row("hmc", "topological_charge", 0.0, 0.1, 5.0, 40, 1),
+    ]
+    lines = cost_lines(cfg, rows, manifests)
+    theory = cfg.ensembles["flow"].theory
+    kl = (-300.0 + flow_log_z(theory)) / 64  # 8 x 8 plaquettes
+    assert next(line for line in lines if line.startswith("| flow |")).endswith(f"| {kl:.4f} |")
+    assert next(line for line in lines if line.startswith("| hmc |")).endswith("|  |")

@@ -10,6 +10,7 @@ observable, the sampling cost, the estimator tables and the provenance.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from .estimates import EstimateReport, estimate_lines, plot_estimates
 from .experiment import ExperimentView
 from .papers import comparison_lines, comparison_table, write_comparison_csv
 from .plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
+from .references import flow_log_z
 from .replicas import P_MIN
 from .report_provenance import provenance_lines
 from .report_tables import acceptance_scan, agreement_lines, consistency_lines, cost_lines
@@ -104,13 +106,15 @@ def _notes(experiment: ExperimentView, rows: list[Row], log: Callable[[str], Non
 
 
 def _training_figures(experiment: ExperimentView, rows: list[Row], manifests: list[dict], folder: Path) -> None:
-    """Each trained model's history, SLHMC networks side by side at equal ``m_eff``, and the
+    """Each trained model's history (a 2D flow's as KL(q||p) per plaquette), SLHMC networks side by side at equal ``m_eff``, and the
     SLHMC acceptance against ``m_eff``."""
     smearing: defaultdict[float | None, dict[str, dict]] = defaultdict(dict)  # SLHMC networks by m_eff
     for m in manifests:
         if "checkpoint" in m and m.get("history"):
-            plot_training(m["history"], m["ensemble"], folder)
             ens = experiment.ensembles.get(m["ensemble"])
+            log_z = flow_log_z(ens.theory) if ens is not None and "ess" in m["history"] else None
+            plaquettes = math.prod(ens.theory["lattice"]) if ens is not None else 1
+            plot_training(m["history"], m["ensemble"], folder, None if log_z is None else (log_z, plaquettes))
             if "ess" not in m["history"] and ens is not None:
                 smearing[ens.sampler_options.get("m_eff")][m["ensemble"]] = m["history"]
     for m_eff, histories in smearing.items():
