@@ -2,7 +2,8 @@
 
 At ``--beta`` (6) on ``--L`` x ``--L`` (16), the point where HMC's charge freezes
 (``paper_flow_u1``), both samplers run ``--chains`` chains for ``--trajectories`` trajectories
-after ``--therm`` from a hot start, in one process, same dtype and threads:
+after ``--therm`` from a cold (``Q = 0``, default) or hot ``--start``, in one process, same dtype and
+threads:
 
 * HMC with ``--hmc-steps`` Omelyan steps per unit trajectory;
 * field-transformed HMC (``samplers.FieldTransformedHMC``) with ``--ft-steps`` steps, through
@@ -14,7 +15,8 @@ after ``--therm`` from a hot start, in one process, same dtype and threads:
 Reported per sampler: acceptance, plaquette and ``<Q^2>`` with Gamma-method errors beside the
 exact finite-volume values and their pulls, ``tau_int`` of ``Q^2`` and of the plaquette (per
 trajectory; pyerrors, S = 2), a drift check (``<Q^2>`` of the two halves of the kept
-trajectories: their difference in units of its error), seconds per trajectory (all chains
+trajectories: their difference in units of its error), the fraction of trajectories that change
+the integer charge of a chain (the tunnelling rate, meaningful where ``tau_int`` is not resolved), seconds per trajectory (all chains
 advance together; per chain), and seconds per independent configuration ``2 tau_int(Q^2)
 seconds/trajectory`` (for FT-HMC plus training seconds spread over the independent
 configurations of this run). Prints JSON.
@@ -45,8 +47,13 @@ from lqcdml.theories import WilsonGaugeAction
 from lqcdml.train import FlowTrainer
 
 
-def _run(sampler, group, shape, chains: int, therm: int, trajectories: int, seed: int) -> dict:
-    state = sampler.start(make_generators(seed, chains), lambda gens: group.haar(gens, (2, *shape)))
+def _run(sampler, group, shape, chains: int, therm: int, trajectories: int, seed: int, start: str) -> dict:
+    def first(gens):
+        if start == "hot":
+            return group.haar(gens, (2, *shape))
+        return group.identity((len(gens), 2, *shape))
+
+    state = sampler.start(make_generators(seed, chains), first)
     state, _ = run_chain(sampler, state, therm)
     start = time.perf_counter()
 
@@ -103,6 +110,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--start", choices=("cold", "hot"), default="cold")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     group, shape = U1(), (args.L, args.L)
@@ -120,7 +128,9 @@ def main() -> None:
     model.requires_grad_(False).eval()
     rho = [float(layer.rho) for layer in model.layers]
 
-    common = dict(chains=args.chains, therm=args.therm, trajectories=args.trajectories, seed=args.seed)
+    common = dict(
+        chains=args.chains, therm=args.therm, trajectories=args.trajectories, seed=args.seed, start=args.start
+    )
     hmc = HMC(Integrator.single(action, args.hmc_steps, "omelyan"), 1.0)
     ft = FieldTransformedHMC(action, model, args.ft_steps, "omelyan", 1.0)
     results = {}
