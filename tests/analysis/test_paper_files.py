@@ -35,6 +35,8 @@ def test_every_paper_experiment_has_a_file_that_loads():
         "paper_flow_u1",
         "paper_cv_phi4",
         "paper_ama",
+        "paper_flow_sun",
+        "fthmc",
     }
 
 
