@@ -37,7 +37,7 @@ def test_value_error_shows_two_digits_of_the_error(value, error, text):
 
 
 def test_paper_of_knows_each_paper_and_its_reduced_versions():
-    assert len(paper_names()) == 6
+    assert len(paper_names()) == 8
     for paper in paper_names():
         assert paper_of(paper) == (paper, None)
         assert paper_of(f"{paper}_smoke") == (paper, "smoke")
