@@ -1,4 +1,4 @@
-"""The six paper studies at smoke scale, run once per test session (`snakemake -c2 papers
+"""The eight paper studies at smoke scale, run once per test session (`snakemake -c2 papers
 --config scale=smoke`) and shared, read-only, by the tests of their summaries, their
 reproducibility and their report. Under pytest-xdist the workers share one run: the first
 to ask runs it under a file lock, the others wait for it and read the same folder."""

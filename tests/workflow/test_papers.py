@@ -18,7 +18,16 @@ from ..cli.helpers import BIN, REPO, env_with_bin
 from .smoke import smoke_papers
 
 SNAKEMAKE = str(BIN / "snakemake")
-PAPERS = ["paper_slhmc_hmc", "paper_slhmc", "paper_flow_phi4", "paper_flow_u1", "paper_cv_phi4", "paper_ama"]
+PAPERS = [
+    "paper_slhmc_hmc",
+    "paper_slhmc",
+    "paper_flow_phi4",
+    "paper_flow_u1",
+    "paper_cv_phi4",
+    "paper_ama",
+    "paper_flow_sun",
+    "fthmc",
+]
 #: a published value each paper's table must show (docs/reference.md#published-results)
 PUBLISHED = {
     "paper_slhmc_hmc": "0.7025(1)",
@@ -27,6 +36,8 @@ PUBLISHED = {
     "paper_flow_u1": "exact (Bessel functions)",
     "paper_cv_phi4": "about 74",
     "paper_ama": "about 0.26",
+    "paper_flow_sun": "exact (character expansion, finite volume)",
+    "fthmc": "exact (Bessel functions)",
 }
 
 
@@ -76,7 +87,7 @@ def test_a_scale_without_a_file_names_the_experiments_that_have_it(tmp_path):
     assert out.returncode != 0
     text = out.stdout + out.stderr
     assert "scale = 'smoke' for experiment 'quickstart': no conf/experiment/quickstart_smoke.yaml" in text
-    assert "allowed: scale=full, or scale=smoke for paper_ama, paper_cv_phi4" in text
+    assert "allowed: scale=full, or scale=smoke for fthmc, paper_ama, paper_cv_phi4" in text
 
 
 def test_smoke_files_change_only_sizes_of_their_study():

@@ -25,7 +25,16 @@ SCALE = config["scale"]
 OVERRIDES = list(config["overrides"])
 JOB_THREADS = config["job_threads"]
 # the published studies, each a target of its own (rules/papers.smk)
-PAPERS = ["paper_slhmc_hmc", "paper_slhmc", "paper_flow_phi4", "paper_flow_u1", "paper_cv_phi4", "paper_ama"]
+PAPERS = [
+    "paper_slhmc_hmc",
+    "paper_slhmc",
+    "paper_flow_phi4",
+    "paper_flow_u1",
+    "paper_cv_phi4",
+    "paper_ama",
+    "paper_flow_sun",
+    "fthmc",
+]
 
 
 def scaled(name, strict=True):
