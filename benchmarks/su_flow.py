@@ -1,7 +1,7 @@
 """SU(N) flows: closed-form eigenphases, single-matrix phase flows, lattice ``su_flow`` rates.
 
 Three parts (``--parts``), in one process on ``--threads`` torch threads; prints JSON with the
-machine's load average before and after.
+machine's load average before and after (and each finished case as one line on stderr).
 
 ``eigenphases``: ``su3_phases`` / ``su2_angle`` (``lattice.spectral``, closed form) against
 ``torch.linalg.eigvals`` on ``--matrices`` Haar-random matrices, in complex128 and complex64,
@@ -51,6 +51,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -74,6 +75,11 @@ PLAQUETTE_BETAS = {2: (2.0, 4.0, 6.0), 3: (4.0, 6.0, 9.0)}
 TARGETS = {"benchmark": 0.9, "plaquette": 0.99}
 LATTICES = ((2, (8, 8), 2.0), (3, (8, 8), 4.0), (3, (4, 4, 4, 4), 5.5))  # (N, shape, beta)
 MIN_LR_RATIO = 0.02
+
+
+def progress(entry: dict) -> None:
+    """One line per finished case on stderr (the JSON goes to stdout at the end)."""
+    print(json.dumps(entry), file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- eigenphases
@@ -136,6 +142,7 @@ def eigenphases(matrices: int, repeats: int, seed: int) -> dict:
                 "su2": _max_distance(torch.linalg.eigvals(v2), ref2),
             }
         results.append(entry)
+        progress(entry)
     return {"matrices": matrices, "repeats": repeats, "results": results}
 
 
@@ -262,6 +269,7 @@ def single(args, dtype: torch.dtype) -> dict:
                     "haar_ess": round(haar_ess, 4),
                 }
             )
+            progress(results[-1])
     return {
         "steps": args.steps,
         "batch": args.batch,
@@ -283,9 +291,11 @@ def lattice(args) -> dict:
             models = {name: su_flow(shape, n, args.layers, args.hidden, args.bins) for name in DTYPES}
         except ValueError as exc:
             results.append({**entry, "status": f"unsupported: {exc}"})
+            progress(results[-1])
             continue
         except Exception as exc:  # a failure of the model code: said, and the other cases still run
             results.append({**entry, "status": f"error: {type(exc).__name__}: {exc}"})
+            progress(results[-1])
             continue
         action = WilsonGaugeAction(beta, SU(n)).action
         trainers, gens = {}, {}
@@ -324,6 +334,7 @@ def lattice(args) -> dict:
                     "sample_configs_per_second": round(rounds * args.lattice_batch / sample_s[name], 2),
                 }
             )
+            progress(results[-1])
     return {
         "layers": args.layers,
         "hidden": args.hidden,
