@@ -145,11 +145,10 @@ class MaskedStout(InvertibleLayer):
         return grad
 
     def _u1_forward(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rho = self.rho.to(theta.dtype)
-        t, c = theta[:, self.mu], self._u1_staples(theta)
-        z = torch.polar(torch.ones_like(t), t) * c  # e^{i theta} c = sum of the loops' e^{i A}
-        moved = t - rho * z.imag
-        return self._replace(theta, moved), self._masked_sum(torch.log1p(-rho * z.real))
+        """``u1_step`` and ``log|det| = sum log(1 - rho sum_j cos A_j)``: the arithmetic of the
+        written-out force too, so that action and force agree to the last bit."""
+        y, cos, _ = self.u1_step(theta)
+        return y, self._masked_sum(torch.log1p(-self.rho.to(theta.dtype) * cos.sum(0)))
 
     def _u1_reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Root of ``theta - rho Im(e^{i theta} c) = theta'`` in ``[theta' - r, theta' + r]``,
