@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -82,24 +83,24 @@ _LOSS_LABELS: dict[str | None, str] = {"ess": "reverse KL loss (mean log q + S)"
 
 
 def plot_training(
-    history: dict, ensemble: str, out_dir: str | os.PathLike, kl_offset: tuple[float, float] | None = None
+    history: dict, ensemble: str, out_dir: str | os.PathLike, kl: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> Path:
     """Loss, and the batch ESS (flows) or the acceptance (online SLHMC) if recorded, against the
-    training step (from a train manifest's history). ``kl_offset = (ln Z, plaquettes)``: a flow's
-    loss is shown as ``KL(q || p)`` per plaquette, ``(loss + ln Z) / plaquettes`` (log scale)."""
+    training step (from a train manifest's history). ``kl``: the map of a flow's loss to ``KL(q || p)``
+    per plaquette (``references.kl_per_plaquette``), shown instead of the loss (log scale)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     loss = np.asarray(history["loss"])
-    if kl_offset is not None:
-        loss = (loss + kl_offset[0]) / kl_offset[1]
+    if kl is not None:
+        loss = kl(loss)
     steps = np.asarray(history.get("step", np.arange(1, len(loss) + 1)))
     panel = next((k for k in _TRAINING_PANELS if history.get(k)), None)
     fig, axes = plt.subplots(1, 2 if panel else 1, figsize=(8 if panel else 4.5, 3))
     a = axes[0] if panel else axes
     a.plot(steps, loss, lw=0.6)
     a.set_xlabel("training step")
-    a.set_ylabel("KL(q||p) per plaquette" if kl_offset else _LOSS_LABELS.get(panel, "(S_f - S_f^eff)^2"))
-    if panel == "acceptance" or panel is None or (kl_offset and np.all(loss > 0)):
+    a.set_ylabel("KL(q||p) per plaquette" if kl else _LOSS_LABELS.get(panel, "(S_f - S_f^eff)^2"))
+    if panel == "acceptance" or panel is None or (kl is not None and np.all(loss > 0)):
         a.set_yscale("log")
     if panel:
         b = axes[1]

@@ -16,7 +16,7 @@ from .exact import (
     u1_2d_topological_susceptibility,
 )
 
-__all__ = ["flow_log_z", "reference_value", "SLHMC_HMC_ROW", "TUTORIAL_HMC"]
+__all__ = ["flow_log_z", "kl_per_plaquette", "reference_value", "SLHMC_HMC_ROW", "TUTORIAL_HMC"]
 
 #: strong-coupling expansion trusted below these couplings (4D, closed-surface order)
 _STRONG_COUPLING_MAX_BETA = {2: 1.2, 3: 3.5}
@@ -62,6 +62,13 @@ def flow_log_z(theory: Mapping[str, Any]) -> float | None:
     if theory["name"] == "su":
         return su_n_2d_log_z(float(theory["beta"]), int(theory["n_colors"]), volume)
     return None
+
+
+def kl_per_plaquette(theory: Mapping[str, Any], loss: Any) -> Any:
+    """``KL(q || p)`` per plaquette, ``(loss + ln Z) / V``, of a 2D flow's reverse-KL loss (a number
+    or an array), or ``None`` where ``ln Z`` is not known exactly (``flow_log_z``)."""
+    log_z = flow_log_z(theory)
+    return None if log_z is None else (loss + log_z) / int(np.prod(theory["lattice"]))
 
 
 def reference_value(theory: Mapping[str, Any], observable: str, coord: Any = None) -> tuple[float, float, str] | None:

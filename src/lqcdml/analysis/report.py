@@ -10,7 +10,7 @@ observable, the sampling cost, the estimator tables and the provenance.
 
 from __future__ import annotations
 
-import math
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +21,7 @@ from .estimates import EstimateReport, estimate_lines, plot_estimates
 from .experiment import ExperimentView
 from .papers import comparison_lines, comparison_table, write_comparison_csv
 from .plots import plot_acceptance_scan, plot_losses, plot_series, plot_training
-from .references import flow_log_z
+from .references import flow_log_z, kl_per_plaquette
 from .replicas import P_MIN
 from .report_provenance import provenance_lines
 from .report_tables import acceptance_scan, agreement_lines, consistency_lines, cost_lines
@@ -112,9 +112,10 @@ def _training_figures(experiment: ExperimentView, rows: list[Row], manifests: li
     for m in manifests:
         if "checkpoint" in m and m.get("history"):
             ens = experiment.ensembles.get(m["ensemble"])
-            log_z = flow_log_z(ens.theory) if ens is not None and "ess" in m["history"] else None
-            plaquettes = math.prod(ens.theory["lattice"]) if ens is not None else 1
-            plot_training(m["history"], m["ensemble"], folder, None if log_z is None else (log_z, plaquettes))
+            kl = None  # a 2D flow's loss shown as KL(q || p) per plaquette where ln Z is exact
+            if ens is not None and "ess" in m["history"] and flow_log_z(ens.theory) is not None:
+                kl = functools.partial(kl_per_plaquette, ens.theory)
+            plot_training(m["history"], m["ensemble"], folder, kl)
             if "ess" not in m["history"] and ens is not None:
                 smearing[ens.sampler_options.get("m_eff")][m["ensemble"]] = m["history"]
     for m_eff, histories in smearing.items():

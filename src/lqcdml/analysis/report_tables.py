@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from .experiment import ExperimentView
-from .references import flow_log_z
+from .references import kl_per_plaquette
 from .summary import SAMPLER_DIAGNOSTICS, Row, equal_to_rounding
 
 __all__ = ["agreement_lines", "consistency_lines", "acceptance_scan", "cost_lines", "COST_OBSERVABLE"]
@@ -134,13 +134,10 @@ def cost_lines(experiment: ExperimentView, rows: Sequence[Row], manifests: list[
 
 
 def _kl_per_plaquette(theory: dict, trained: dict | None) -> float | None:
-    """``KL(q || p)`` per plaquette at the end of training (``final_loss + ln Z``) where ``ln Z`` is
-    exact (2D U(1) and SU(N)); ``None`` otherwise."""
+    """``KL(q || p)`` per plaquette at the end of training where ``ln Z`` is exact; else ``None``."""
     if not trained or "final_loss" not in trained:
         return None
-    log_z = flow_log_z(theory)
-    lattice = list(theory["lattice"])
-    return None if log_z is None else (trained["final_loss"] + log_z) / (lattice[0] * lattice[1])
+    return kl_per_plaquette(theory, trained["final_loss"])
 
 
 def _cg_per_trajectory(jobs: list[dict]) -> tuple[float, float] | None:
