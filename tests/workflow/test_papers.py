@@ -12,22 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lqcdml.analysis.paper_files import paper_names
 from lqcdml.provenance import RECORDED_PACKAGES
 
 from ..cli.helpers import BIN, REPO, env_with_bin
 from .smoke import smoke_papers
 
 SNAKEMAKE = str(BIN / "snakemake")
-PAPERS = [
-    "paper_slhmc_hmc",
-    "paper_slhmc",
-    "paper_flow_phi4",
-    "paper_flow_u1",
-    "paper_cv_phi4",
-    "paper_ama",
-    "paper_flow_sun",
-    "fthmc",
-]
+#: the studies with a paper file: the workflow's paper targets (workflow/rules/common.smk)
+PAPERS = list(paper_names())
 #: a published value each paper's table must show (docs/reference.md#published-results)
 PUBLISHED = {
     "paper_slhmc_hmc": "0.7025(1)",

@@ -24,17 +24,9 @@ SRC_DIR = Path(workflow.basedir) / "src" / "lqcdml"
 SCALE = config["scale"]
 OVERRIDES = list(config["overrides"])
 JOB_THREADS = config["job_threads"]
-# the published studies, each a target of its own (rules/papers.smk)
-PAPERS = [
-    "paper_slhmc_hmc",
-    "paper_slhmc",
-    "paper_flow_phi4",
-    "paper_flow_u1",
-    "paper_cv_phi4",
-    "paper_ama",
-    "paper_flow_sun",
-    "fthmc",
-]
+# the published studies, each a target of its own (rules/papers.smk): the experiments with a
+# paper file (analysis.paper_files.paper_names, read here without importing the analysis)
+PAPERS = sorted(p.stem for p in (SRC_DIR / "analysis" / "published").glob("*.yaml"))
 
 
 def scaled(name, strict=True):
