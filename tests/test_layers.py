@@ -2,7 +2,8 @@
 module of ``src/lqcdml`` reaches itself through its imports.
 
 ``kernels`` (compiled CPU kernels) sits below ``lattice`` and imports torch only; the
-top-level helper modules (``errors``, ``atomic``, ``provenance``, ``code_digest``) may be imported anywhere.
+top-level helper modules (``errors``, ``atomic``, ``provenance``, ``code_digest``, ``lazy_exports``) may be imported
+anywhere.
 ``config`` (the config language) imports no physics: it finds the kinds through the plugin
 loader ``config.catalogue`` by name, not by an import. Imports inside functions count.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import lqcdml
 
 ROOT = Path(lqcdml.__file__).parent
-HELPERS = {"errors", "atomic", "provenance", "code_digest", "__version__"}
+HELPERS = {"errors", "atomic", "provenance", "code_digest", "lazy_exports", "__version__"}
 PHYSICS = {"kernels", "lattice", "solvers", "theories", "observables", "nn", "samplers", "train"}
 ALLOWED = {
     "config": set(),
