@@ -80,8 +80,7 @@ def config_from_args(args: argparse.Namespace) -> RootConfig:
     """The config of the overrides (composed, or merged into ``--config``), on the device of ``--gpus``."""
     overrides = expand_overrides(args.overrides, getattr(args, "ensemble", None))
     if args.config:
-        cfg = load(args.config)
-        cfg = merge_overrides(cfg, overrides) if overrides else cfg
+        cfg = load(args.config, overrides)
     else:
         cfg = compose(overrides, args.config_dir)
     gpus = getattr(args, "gpus", None)

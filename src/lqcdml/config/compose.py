@@ -262,7 +262,11 @@ def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
     """``cfg`` with dotted ``key=value`` overrides applied (``~key`` removes a key, as in Hydra:
     switching a section to another kind drops the keys only the old kind has); typed and
     validated."""
-    data = to_container(cfg)
+    return _typed(_with_overrides(to_container(cfg), overrides))
+
+
+def _with_overrides(data: dict, overrides: Sequence[str]) -> DictConfig:
+    """Plain config ``data`` (changed in place by removals) with the overrides applied, untyped."""
     assignments = []
     for override in overrides:
         _check_override_key(override)
@@ -281,7 +285,7 @@ def merge_overrides(cfg: RootConfig, overrides: Sequence[str]) -> RootConfig:
         merged = OmegaConf.merge(OmegaConf.create(data), OmegaConf.from_dotlist(assignments))
     except config_errors(ValueError) as exc:
         raise ConfigError(f"overrides {list(overrides)}: {_one_line(exc)}") from None
-    return _typed(cast(DictConfig, merged))  # merged onto a DictConfig: a DictConfig
+    return cast(DictConfig, merged)  # merged onto a DictConfig: a DictConfig
 
 
 def compose_experiment(
@@ -312,8 +316,9 @@ def dump(cfg: RootConfig, path: str | os.PathLike) -> None:
     write_text_atomic(path, yaml.safe_dump(to_container(cfg), sort_keys=False))
 
 
-def load(path: str | os.PathLike) -> RootConfig:
-    """Read a resolved YAML written by ``dump``; typed and validated."""
+def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> RootConfig:
+    """Read a resolved YAML written by ``dump``, with ``overrides`` applied as ``merge_overrides``
+    would (every workflow job: ``--config FILE threads=1``); typed and validated once."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file = {str(path)!r}; allowed: an existing resolved YAML file")
@@ -328,7 +333,7 @@ def load(path: str | os.PathLike) -> RootConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"config file = {str(path)!r}; allowed: a YAML mapping")
     _refuse_loaded_resolvers(data, path)
-    return _typed(OmegaConf.create(data))
+    return _typed(_with_overrides(data, overrides) if overrides else OmegaConf.create(data))
 
 
 def select_ensemble(cfg: RootConfig, name: str | None) -> tuple[str, EnsembleConfig]:

@@ -7,7 +7,6 @@ kind selects); values are converted by OmegaConf's structured merge (``"2"`` to 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 import sys
@@ -21,10 +20,6 @@ from .errors import ConfigError
 __all__ = ["typed_section", "one_line", "field_names", "dataclasses_in", "config_errors"]
 
 T = TypeVar("T")
-
-#: typed sections by (dataclass, ``repr`` of their plain data): see ``_structured``
-_TYPED: dict[tuple[type, str], Any] = {}
-_PLAIN = (str, int, float, bool, type(None))
 
 
 def field_names(cls: type) -> list[str]:
@@ -116,28 +111,6 @@ def typed_section(cls: type[T], data: Any, key: str, what: str = "", lenient: bo
         raise ConfigError(f"{key}: cannot be built: {exc}") from None
 
 
-def _is_plain(data: Any) -> bool:
-    """Whether ``data`` is plain YAML data (``str``/``int``/``float``/``bool``/``None`` in dicts
-    and lists), whose ``repr`` tells every two values apart (``1``, ``1.0``, ``True``, ``'1'``,
-    ``-0.0``)."""
-    if type(data) is dict:
-        return all(type(k) is str and _is_plain(v) for k, v in data.items())
-    if type(data) is list:
-        return all(_is_plain(v) for v in data)
-    return type(data) in _PLAIN
-
-
 def _structured(cls: type[T], data: dict) -> T:
-    """``data`` merged onto the dataclass ``cls`` by OmegaConf, as an instance of ``cls``.
-
-    Memoised for plain data (a copy of the instance each time: callers may change it): a job
-    that loads a resolved YAML and merges overrides into it (``lqcdml generate --config FILE
-    threads=1``, every workflow job) types every section twice, and OmegaConf's structured
-    merge is most of a config's typing time (about half a second for a paper's experiment)."""
-    key = (cls, repr(data)) if _is_plain(data) else None
-    if key is not None and key in _TYPED:
-        return copy.deepcopy(_TYPED[key])
-    typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), data))
-    if key is not None:
-        _TYPED[key] = copy.deepcopy(typed)
-    return typed  # type: ignore[return-value]
+    """``data`` merged onto the dataclass ``cls`` by OmegaConf, as an instance of ``cls``."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), data))  # type: ignore[return-value]
