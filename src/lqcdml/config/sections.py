@@ -8,11 +8,12 @@ kind selects); values are converted by OmegaConf's structured merge (``"2"`` to 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import sys
 from typing import Any, TypeVar
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
@@ -113,4 +114,11 @@ def typed_section(cls: type[T], data: Any, key: str, what: str = "", lenient: bo
 
 def _structured(cls: type[T], data: dict) -> T:
     """``data`` merged onto the dataclass ``cls`` by OmegaConf, as an instance of ``cls``."""
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), data))  # type: ignore[return-value]
+    return OmegaConf.to_object(OmegaConf.merge(_template(cls), data))  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=None)
+def _template(cls: type) -> DictConfig:
+    """The structured config of the dataclass ``cls``, built once per process (``merge`` copies
+    it; a job types every section of every ensemble of its experiment through it)."""
+    return OmegaConf.structured(cls)

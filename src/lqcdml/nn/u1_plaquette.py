@@ -64,7 +64,6 @@ from typing import cast
 
 import numpy as np
 import torch
-from scipy import special
 from torch import nn
 
 from ..lattice import U1
@@ -392,6 +391,8 @@ def partner_ess_bound(beta: float, n_partners: int) -> float:
     """Normalised ESS of the plaquette flow with exact maps and ``n_partners`` sink partners,
     at large volume: ``1 / (1 + 2 sum_k (I_k / I_0)^(2 (m + 1)))``."""
     k = np.arange(1, int(30 + 4 * beta))
+    from scipy import special  # on first use: scipy.special costs every job ~0.3 s to import
+
     rho = special.ive(k, beta) / special.ive(0, beta)
     return float(1.0 / (1.0 + 2.0 * np.sum(rho ** (2 * (n_partners + 1)))))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 __all__ = ["RationalApproximation", "zolotarev_inverse_sqrt"]
 
@@ -55,6 +54,8 @@ def zolotarev_inverse_sqrt(lo: float, hi: float, n_poles: int) -> RationalApprox
         raise ValueError(f"zolotarev: range [{lo}, {hi}]; allowed: 0 < lo < hi")
     if n_poles < 1:
         raise ValueError(f"zolotarev: n_poles = {n_poles}; allowed: >= 1")
+    from scipy import special  # on first use: scipy.special costs every job ~0.3 s to import
+
     kappa = hi / lo
     m = 1.0 - 1.0 / kappa
     big_k = special.ellipk(m)
