@@ -61,9 +61,28 @@ def test_su2_angle_is_the_eigenphase_in_zero_pi():
     u = _haar(2, 4000, 4)
     theta = su2_angle(u)
     assert torch.all((theta >= 0) & (theta <= math.pi))
-    assert _max_eigenvalue_distance(u, torch.stack([theta, -theta], -1)) < 1e-7  # arccos near 0, pi
+    assert _max_eigenvalue_distance(u, torch.stack([theta, -theta], -1)) < 1e-13
     x = _haar(2, 4000, 5)
-    assert (su2_angle(x @ u @ x.mH) - theta).abs().max() < 1e-7
+    assert (su2_angle(x @ u @ x.mH) - theta).abs().max() < 1e-13
+
+
+def test_su2_angle_is_accurate_near_zero_and_pi_and_finite_in_float32_off_the_group():
+    """Relative accuracy at tiny angles (arccos of the half trace gave 0 below ~1e-8 in float64 and
+    ~3e-4 in float32), and a finite gradient where float32 rounding leaves a link just off SU(2) with
+    its half trace beyond 1 (what made SU(2) flow training in float32 stop on a NaN)."""
+    sigma3 = torch.tensor([[1, 0], [0, -1]], dtype=torch.complex128)
+    for angle in (1e-3, 1e-6, 1e-9):
+        for theta in (angle, math.pi - angle):
+            u = torch.linalg.matrix_exp(1j * theta * sigma3)
+            x = _haar(2, 1, 6)[0]
+            assert abs(su2_angle(x @ u @ x.mH).item() - theta) < 1e-15 + 1e-9 * min(theta, math.pi - theta)
+            small = su2_angle(u.to(torch.complex64)).item()
+            assert abs(small - theta) < 1e-6 * max(1.0, theta) and (theta > 1 or abs(small / theta - 1) < 1e-5)
+    near = torch.linalg.matrix_exp(1e-4j * sigma3).to(torch.complex64) * (1 + 1e-3)
+    near.requires_grad_(True)
+    assert (0.5 * near.diagonal().sum().real).item() > 1
+    su2_angle(near).backward()
+    assert torch.isfinite(torch.view_as_real(near.grad)).all()
 
 
 def _torus(n: int, points: int) -> torch.Tensor:

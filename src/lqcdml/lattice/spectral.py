@@ -32,9 +32,16 @@ __all__ = ["su2_angle", "su3_phases", "log_vandermonde2"]
 
 
 def su2_angle(u: torch.Tensor) -> torch.Tensor:
-    """``theta`` in ``[0, pi]`` of SU(2) matrices ``[..., 2, 2]`` (eigenvalues ``e^{+-i theta}``)."""
-    half_trace = 0.5 * torch.diagonal(u, dim1=-2, dim2=-1).sum(-1).real
-    return torch.arccos(half_trace.clamp(-1.0, 1.0))
+    """``theta`` in ``[0, pi]`` of SU(2) matrices ``[..., 2, 2]`` (eigenvalues ``e^{+-i theta}``).
+
+    ``U = cos theta + i sin theta n.sigma``: ``theta = atan2(sin theta, cos theta)`` with
+    ``cos theta = Re tr U / 2`` and ``sin theta = |(U - U^dag) / 2|_F / sqrt 2``, accurate at every
+    angle; ``arccos`` of the half trace loses half the digits near ``0`` and ``pi`` and, in float32,
+    meets a rounding just off SU(2) with a half trace beyond 1 (an infinite gradient)."""
+    cos = 0.5 * torch.diagonal(u, dim1=-2, dim2=-1).sum(-1).real
+    anti = 0.5 * (u - u.mH)
+    sin = torch.sqrt(0.5 * (anti.real.square() + anti.imag.square()).sum((-2, -1)))
+    return torch.atan2(sin, cos)
 
 
 def _cubic_roots(t: torch.Tensor) -> torch.Tensor:
