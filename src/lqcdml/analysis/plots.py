@@ -77,7 +77,8 @@ def plot_series(da: xr.DataArray, ensemble: str, label: str, out_dir: str | os.P
 
     fig, ax = plt.subplots(figsize=(4, 3))
     values = da.values[np.isfinite(da.values)]
-    ax.hist(values, bins=40)
+    counts, edges = np.histogram(values, bins=40)
+    ax.stairs(counts, edges, fill=True)  # one patch (``hist`` draws 40 bars)
     ax.set_xlabel(label)
     paths.append(_save_series_figure(fig, out_dir / f"{stem}__histogram.png", f"{ensemble}: histogram"))
     return paths
