@@ -131,3 +131,31 @@ def test_cost_table_gives_a_2d_flows_kl_per_plaquette_from_its_final_loss_and_th
     kl = (-300.0 + flow_log_z(theory)) / 64  # 8 x 8 plaquettes
     assert next(line for line in lines if line.startswith("| flow |")).endswith(f"| {kl:.4f} |")
     assert next(line for line in lines if line.startswith("| hmc |")).endswith("|  |")
+
+
+def test_plaquette_susceptibility_row_is_v_times_the_variance_of_the_plaquette_with_its_exact_value():
+    """The derived row ``V (<p^2> - <p>^2)``: equal to that function of the pooled means to rounding,
+    its error from pyerrors' propagation (for independent draws the delta method's
+    ``V sqrt(var(p^2 - 2 <p> p) / N)``), the exact 2D SU(N) value beside it; no row without a
+    gauge theory's plaquette series."""
+    import numpy as np
+    import xarray as xr
+
+    from lqcdml.analysis.exact_sun_2d import su_n_2d_plaquette_susceptibility
+    from lqcdml.analysis.summary import plaquette_susceptibility_row
+
+    rng = np.random.default_rng(3)
+    p = 0.6 + 0.05 * rng.standard_normal((4000, 4))
+    ds = xr.Dataset(
+        {"plaquette": (("config", "replica"), p)}, coords={"config": np.arange(1, 4001), "replica": np.arange(1, 5)}
+    )
+    theory = {"name": "su", "n_colors": 3, "lattice": [8, 8], "beta": 6.0, "fermion": "none"}
+    row = plaquette_susceptibility_row("e", ds, theory)
+    flat = p.ravel()
+    assert abs(row.value - 64 * (np.mean(flat**2) - np.mean(flat) ** 2)) < 1e-12
+    delta = 64 * np.std(flat**2 - 2 * flat.mean() * flat) / np.sqrt(flat.size)
+    assert abs(row.error / delta - 1) < 0.15, (row.error, delta)
+    assert row.reference == su_n_2d_plaquette_susceptibility(6.0, 3, 64) and row.source.startswith("exact")
+    assert plaquette_susceptibility_row("e", ds, {**theory, "lattice": [4, 4, 4, 4], "beta": 1.0}).reference is None
+    assert plaquette_susceptibility_row("e", ds, {"name": "phi4", "lattice": [8, 8]}) is None
+    assert plaquette_susceptibility_row("e", ds.rename({"plaquette": "other"}), theory) is None

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import xarray as xr
 
 from lqcdml.analysis import estimate
-from lqcdml.analysis.exact_sun_2d import su_n_2d_plaquette
+from lqcdml.analysis.exact_sun_2d import su_n_2d_plaquette, su_n_2d_plaquette_susceptibility
+from lqcdml.analysis.summary import plaquette_susceptibility_row
 from lqcdml.config import compose_experiment
 from lqcdml.driver import run_chain_into_store
 from lqcdml.driver.models import train_model
@@ -57,5 +59,14 @@ def test_su2_flow_trains_samples_exactly_and_matches_the_character_expansion(tmp
     exact = su_n_2d_plaquette(BETA, 2, L * L)
     assert abs(est.pull(exact)) < 4, (est, exact)
     assert est.error < 0.01
+    # the plaquette susceptibility V (<p^2> - <p>^2), the summary's derived row, against its exact value
+    ds = xr.Dataset(
+        {"plaquette": (("config", "replica"), plaq)},
+        coords={"config": np.arange(21, n + 1), "replica": np.arange(1, plaq.shape[1] + 1)},
+    )
+    theory = {"name": "su", "n_colors": 2, "lattice": [L, L], "beta": BETA, "fermion": "none"}
+    row = plaquette_susceptibility_row("su2flow", ds, theory)
+    assert row.reference == su_n_2d_plaquette_susceptibility(BETA, 2, L * L) and row.reference_error == 0
+    assert abs(row.pull) < 4 and row.error < 0.1 * row.reference, row
     accepted = ens.read_records("accepted")[20:].mean()
     assert accepted > 0.1, accepted  # the trained flow's proposals are taken

@@ -32,14 +32,17 @@ TUTORIAL_HMC = {"chi2": (0.7447, 0.0005), "abs_magnetization": (0.08691, 0.00009
 
 
 def _su_n_2d(theory: Mapping[str, Any], observable: str, coord: Any) -> float | None:
-    """Exact 2D SU(N) plaquette and ``R x T`` Wilson loops (``coord``: the label ``"RxT"``) on the
-    finite torus: they depend on the area only (``analysis.exact_sun_2d``)."""
-    from .exact_sun_2d import su_n_2d_plaquette, su_n_2d_wilson_loop
+    """Exact 2D SU(N) plaquette, its susceptibility ``V (<p^2> - <p>^2)`` and ``R x T`` Wilson loops
+    (``coord``: the label ``"RxT"``) on the finite torus: loops depend on the area only
+    (``analysis.exact_sun_2d``)."""
+    from .exact_sun_2d import su_n_2d_plaquette, su_n_2d_plaquette_susceptibility, su_n_2d_wilson_loop
 
     n, beta = int(theory["n_colors"]), float(theory["beta"])
     volume = int(np.prod(theory["lattice"]))
     if observable == "plaquette":
         return su_n_2d_plaquette(beta, n, volume)
+    if observable == "plaquette_susceptibility":
+        return su_n_2d_plaquette_susceptibility(beta, n, volume)
     if observable == "wilson_loop" and coord is not None:
         r, t = (int(x) for x in str(coord).split("x"))
         if r * t < volume:

@@ -14,7 +14,7 @@ import xarray as xr
 from scipy import stats
 
 from .drift import MIN_CHAINS, P_WINDOWS, WINDOWS, Z_MAX, drift_test
-from .errors import BLOCKS, blocked_estimate, estimate_dataarray
+from .errors import BLOCKS, blocked_estimate, dataarray_to_obs, estimate_dataarray
 from .references import reference_value
 from .replicas import P_MIN, replica_test
 
@@ -172,7 +172,44 @@ def summarize_ensemble(ensemble: str, ds: xr.Dataset) -> list[Row]:
                 replica_error=None if spread is None else spread.error_between,
             )
         )
+    chi = plaquette_susceptibility_row(ensemble, ds, theory)
+    if chi is not None:
+        rows.append(chi)
     return sorted(rows, key=_order)
+
+
+#: the derived row of a gauge theory's plaquette series (``plaquette_susceptibility_row``)
+PLAQUETTE_SUSCEPTIBILITY = "plaquette_susceptibility"
+
+
+def plaquette_susceptibility_row(ensemble: str, ds: xr.Dataset, theory: dict, s_tau: float = 2.0) -> Row | None:
+    """``chi_P = V (<p^2> - <p>^2)`` of the per-configuration mean plaquette ``p`` of a gauge
+    theory (``V`` plaquettes per plane summed over: the lattice volume), a function of two means
+    with its Gamma-method error propagated by pyerrors (autocorrelations of both series and their
+    correlation included); ``None`` without a plaquette series. ``ds``: thermalised."""
+    if theory.get("name") not in ("u1", "su") or "plaquette" not in ds.data_vars:
+        return None
+    da = ds["plaquette"]
+    if tuple(da.dims) != ("config", "replica"):
+        return None
+    volume = float(np.prod(theory["lattice"]))
+    p, p2 = dataarray_to_obs(da, ensemble), dataarray_to_obs(da**2, ensemble)
+    chi = volume * (p2 - p * p)
+    chi.gamma_method(S=s_tau)
+    tau = max((float(t) for t in getattr(chi, "e_tauint", {}).values()), default=0.5)
+    ref = reference_value(theory, PLAQUETTE_SUSCEPTIBILITY)
+    return Row(
+        ensemble=ensemble,
+        observable=PLAQUETTE_SUSCEPTIBILITY,
+        value=float(chi.value),
+        error=float(chi.dvalue),
+        tau_int=tau,
+        n_configs=int(np.isfinite(da.values).sum()),
+        n_replicas=int(da.sizes["replica"]),
+        reference=None if ref is None else ref[0],
+        reference_error=None if ref is None else ref[1],
+        source="" if ref is None else ref[2],
+    )
 
 
 #: heavy-tailed series: their error is the larger of the Gamma method's and the block means' spread
