@@ -130,6 +130,8 @@ def test_with_eight_or_more_chains_the_error_takes_in_a_mode_slower_than_the_cha
     assert np.sum(np.abs(pulls) < 2) >= 32
     # fewer chains: their spread is too uncertain to state; the Gamma-method error stays
     (few,) = [
-        r for r in summarize_ensemble("slow", _offset_chains(np.random.default_rng(7), 4)) if r.observable == "plaquette"
+        r
+        for r in summarize_ensemble("slow", _offset_chains(np.random.default_rng(7), 4))
+        if r.observable == "plaquette"
     ]
     assert few.error < few.replica_error

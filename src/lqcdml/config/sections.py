@@ -117,7 +117,7 @@ def _structured(cls: type[T], data: dict) -> T:
     return OmegaConf.to_object(OmegaConf.merge(_template(cls), data))  # type: ignore[return-value]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template(cls: type) -> DictConfig:
     """The structured config of the dataclass ``cls``, built once per process (``merge`` copies
     it; a job types every section of every ensemble of its experiment through it)."""
