@@ -114,7 +114,8 @@ def typed_section(cls: type[T], data: Any, key: str, what: str = "", lenient: bo
 
 def _structured(cls: type[T], data: dict) -> T:
     """``data`` merged onto the dataclass ``cls`` by OmegaConf, as an instance of ``cls``."""
-    return OmegaConf.to_object(OmegaConf.merge(_template(cls), data))  # type: ignore[return-value]
+    template: DictConfig = _template(cls)  # type: ignore[arg-type]  # a class is hashable
+    return OmegaConf.to_object(OmegaConf.merge(template, data))  # type: ignore[return-value]
 
 
 @functools.cache
