@@ -6,6 +6,7 @@ plaquette against the exact finite-volume value of the character expansion."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import xarray as xr
 
@@ -19,6 +20,7 @@ from lqcdml.driver.specs import chain_spec
 from lqcdml.lattice import SU
 from lqcdml.observables import plaquette
 from lqcdml.store import EnsembleStore
+from lqcdml.train import FlowTrainer
 
 from .plugin_workflow import workflow_with
 
@@ -43,16 +45,39 @@ ensembles:
 """
 
 
-def test_su2_flow_trains_samples_exactly_and_matches_the_character_expansion(tmp_path):
+def test_su2_flow_trains_samples_exactly_and_matches_the_character_expansion(tmp_path, monkeypatch):
     conf = workflow_with(tmp_path / "wf", "su2flow", EXPERIMENT) / "conf"
     cfg = compose_experiment("su2flow", conf_dir=conf)
     model = tmp_path / "model.pt"
     summary = train_model(cfg, "su2flow", model)
     assert model.is_file() and summary
-    store = tmp_path / "s.zarr"
+    # training stopped after its checkpoint at step 60 resumes from it to the same flow, bit for bit
+    original = FlowTrainer.step
+
+    def dying(self):
+        if self.step_count == 70:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(FlowTrainer, "step", dying)
+    part = tmp_path / "part.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cfg, "su2flow", part)
+    assert torch.load(part, weights_only=True)["trainer"]["step"] == 60
+    monkeypatch.setattr(FlowTrainer, "step", original)
+    assert train_model(cfg, "su2flow", part)["resumed_from"] == 60
+    whole, resumed = (torch.load(p, weights_only=True)["trainer"] for p in (model, part))
+    assert whole["history"] == resumed["history"]
+    assert all(torch.equal(v, resumed["model"][k]) for k, v in whole["model"].items())
+    # sampling: a chain stopped halfway and resumed is the uninterrupted one
+    store, halves = tmp_path / "s.zarr", tmp_path / "halves.zarr"
     n = cfg.ensembles["su2flow"].chain.n_configs
     run_chain_into_store(chain_spec(cfg, "su2flow", 1, model, store_path=store), store, n)
-    ens = EnsembleStore.open(store)
+    run_chain_into_store(chain_spec(cfg, "su2flow", 1, model, store_path=halves), halves, n // 3)
+    run_chain_into_store(chain_spec(cfg, "su2flow", 1, model, store_path=halves), halves, n)
+    ens, split = EnsembleStore.open(store), EnsembleStore.open(halves)
+    assert split.n_committed == n and np.array_equal(ens.read_records("accepted"), split.read_records("accepted"))
+    assert all(np.array_equal(ens.read_fields(i), split.read_fields(i)) for i in (0, n // 3, n - 1))
     group = SU(2)
     plaq = np.stack([plaquette(torch.from_numpy(ens.read_fields(i)), group).numpy() for i in range(20, n)])
     est = estimate(plaq)
