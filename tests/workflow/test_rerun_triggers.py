@@ -102,6 +102,60 @@ def test_closure_of_a_missing_entry_module_is_an_error(tmp_path):
         module_closure(root, "fakepkg.cli.nothing")
 
 
+def _fresh_cache(monkeypatch, path) -> None:
+    """A new process's import cache, on the file ``path`` (``"off"``: none)."""
+    from lqcdml import code_digest
+
+    monkeypatch.setenv("LQCDML_IMPORT_CACHE", str(path))
+    monkeypatch.setattr(code_digest._ImportCache, "_shared", None)
+
+
+def test_the_import_cache_is_used_across_processes_and_a_foreign_file_is_ignored(tmp_path, monkeypatch):
+    """The cached import statements give the closure the parse gives (a second process parses
+    nothing), the resolution against the tree runs every time (a new submodule counts at once),
+    and a cache file some other program wrote, or a torn one, is ignored and rewritten."""
+    import json
+
+    from lqcdml import code_digest
+
+    root, cache = _fake_package(tmp_path), tmp_path / "cache" / "imports.json"
+    _fresh_cache(monkeypatch, "off")
+    parsed = module_closure(root, "fakepkg.cli.entry")
+    _fresh_cache(monkeypatch, cache)
+    assert module_closure(root, "fakepkg.cli.entry") == parsed and cache.is_file()
+    assert json.loads(cache.read_text())["version"] == code_digest._ImportCache.VERSION
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed although cached")
+
+    _fresh_cache(monkeypatch, cache)
+    with monkeypatch.context() as m:
+        m.setattr(code_digest.ast, "parse", no_parse)
+        assert module_closure(root, "fakepkg.cli.entry") == parsed
+        # `from . import helper` names a module by the files present: a new one counts at once
+        (root / "sub" / "extra.py").write_text("")
+        (root / "cli" / "uses.py").write_text("from ..sub import extra\n")
+        with pytest.raises(AssertionError, match="parsed although cached"):
+            module_closure(root, "fakepkg.cli.uses")  # a new file's bytes are not cached
+    (root / "sub" / "extra.py").unlink()
+    for foreign in ("not json", "[1, 2]", '{"version": 1, "files": {"x": [["from", 1]]}}', '{"version": 99}'):
+        cache.write_text(foreign)
+        _fresh_cache(monkeypatch, cache)
+        assert module_closure(root, "fakepkg.cli.entry") == parsed, foreign
+        assert json.loads(cache.read_text())["version"] == code_digest._ImportCache.VERSION
+    # a malformed entry under a real key is parsed again, not trusted
+    data = json.loads(cache.read_text())
+    data["files"] = {key: [["from", "x", None]] for key in data["files"]}
+    cache.write_text(json.dumps(data))
+    _fresh_cache(monkeypatch, cache)
+    assert module_closure(root, "fakepkg.cli.entry") == parsed
+    # a folder where the cache file would be: no cache, the same closure, no error
+    cache.unlink()
+    cache.mkdir()
+    _fresh_cache(monkeypatch, cache)
+    assert module_closure(root, "fakepkg.cli.entry") == parsed
+
+
 def test_digest_changes_with_a_file_of_the_closure_only(tmp_path):
     root = _fake_package(tmp_path)
     before = source_digest(root, "fakepkg.cli.entry")
@@ -143,12 +197,13 @@ def test_the_statement_walk_finds_every_import_that_ast_walk_finds():
     imports as a walk over every node, for each module of the package."""
     import ast
 
-    from lqcdml.code_digest import _imports, _statements
+    from lqcdml.code_digest import _imports, _raw_imports, _statements
 
     for file in sorted(SRC.rglob("*.py")):
         tree = ast.parse(file.read_bytes())
         name = ".".join(file.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
-        assert _imports(_statements(tree), name, file, SRC) == _imports(ast.walk(tree), name, file, SRC), file
+        walked = _imports(_raw_imports(ast.walk(tree)), name, file, SRC)
+        assert _imports(_raw_imports(_statements(tree)), name, file, SRC) == walked, file
         assert sorted(map(ast.dump, (n for n in _statements(tree) if isinstance(n, (ast.Import, ast.ImportFrom))))) == (
             sorted(map(ast.dump, (n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)))))
         ), file
