@@ -140,3 +140,19 @@ def test_the_exact_log_partition_functions_are_haar_averages_of_exp_minus_s():
     assert flow_log_z(theory) == u1_2d_log_z(beta, 4) + 8 * math.log(2 * math.pi)
     assert flow_log_z({**theory, "name": "su", "n_colors": 3}) == su_n_2d_log_z(beta, 3, 4)
     assert flow_log_z({**theory, "lattice": [2, 2, 2, 2]}) is None
+
+
+def test_u1_plaquette_susceptibility_is_the_second_derivative_of_ln_z():
+    """``N_P (<p^2> - <p>^2) = (1/N_P) d^2 ln Z / d beta^2 = d <p> / d beta``; at large volume the
+    variance of one plaquette's cosine, ``(I_0 + I_2) / (2 I_0) - (I_1 / I_0)^2``."""
+    from lqcdml.analysis.exact import u1_2d_log_z, u1_2d_plaquette, u1_2d_plaquette_susceptibility
+
+    h = 1e-3
+    for beta, volume in ((0.5, 16), (2.0, 64), (6.0, 256)):
+        chi = u1_2d_plaquette_susceptibility(beta, volume)
+        second = (u1_2d_log_z(beta + h, volume) - 2 * u1_2d_log_z(beta, volume) + u1_2d_log_z(beta - h, volume)) / h**2
+        assert abs(chi - second / volume) < 1e-5 * max(chi, 1e-2), (beta, volume)
+        slope = (u1_2d_plaquette(beta + h, volume) - u1_2d_plaquette(beta - h, volume)) / (2 * h)
+        assert abs(chi - slope) < 1e-6, (beta, volume)
+    i0, i1, i2 = (special.iv(k, 2.0) for k in range(3))
+    assert abs(u1_2d_plaquette_susceptibility(2.0, 10**6) - ((i0 + i2) / (2 * i0) - (i1 / i0) ** 2)) < 1e-9

@@ -84,7 +84,12 @@ def test_rejected_proposals_keep_fields_and_weights():
 @pytest.mark.slow
 def test_untrained_u1_flow_chain_reproduces_the_exact_plaquette_and_susceptibility():
     """2D U(1), 4 x 4, beta = 0.5: random gauge-equivariant flow, exact Bessel results."""
-    from lqcdml.analysis.exact import u1_2d_plaquette, u1_2d_topological_susceptibility
+    from lqcdml.analysis import derived_estimate
+    from lqcdml.analysis.exact import (
+        u1_2d_plaquette,
+        u1_2d_plaquette_susceptibility,
+        u1_2d_topological_susceptibility,
+    )
     from lqcdml.lattice import U1
     from lqcdml.nn import u1_flow
     from lqcdml.observables import plaquette, topological_charge_u1_2d
@@ -112,6 +117,9 @@ def test_untrained_u1_flow_chain_reproduces_the_exact_plaquette_and_susceptibili
     assert plaq.error < 0.01
     chi = estimate(rec["q2"].numpy())
     assert abs(chi.pull(u1_2d_topological_susceptibility(0.5, 16))) < 3.5, chi
+    p = rec["plaq"].numpy()
+    chi_p = derived_estimate(lambda a, b: 16 * (b - a * a), [p, p * p])
+    assert abs(chi_p.pull(u1_2d_plaquette_susceptibility(0.5, 16))) < 3.5, chi_p
 
 
 @pytest.mark.slow

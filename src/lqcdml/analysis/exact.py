@@ -12,6 +12,7 @@ from scipy import special
 
 __all__ = [
     "u1_2d_plaquette",
+    "u1_2d_plaquette_susceptibility",
     "u1_2d_topological_susceptibility",
     "free_scalar_propagator",
     "free_scalar_zero_momentum_correlator",
@@ -37,6 +38,22 @@ def u1_2d_plaquette(beta: float, n_plaquettes: int) -> float:
     log_w = n_plaquettes * np.log(i_n)
     w = np.exp(log_w - log_w.max())
     return float(np.sum(w * d_n / i_n) / np.sum(w))
+
+
+def u1_2d_plaquette_susceptibility(beta: float, n_plaquettes: int) -> float:
+    """Exact ``N_P (<p^2> - <p>^2)`` of the mean plaquette ``p = sum_P cos theta_P / N_P`` of 2D U(1)
+    on a periodic torus: ``(1/N_P) d^2 ln Z / d beta^2`` with ``Z = sum_n I_n^{N_P}``,
+    ``I_n' = (I_{n-1} + I_{n+1}) / 2`` and ``I_n'' = (I_{n-2} + 2 I_n + I_{n+2}) / 4``."""
+    n = _bessel_sum_range(beta)
+    i_n = special.ive(n, beta)
+    d_n = 0.5 * (special.ive(n - 1, beta) + special.ive(n + 1, beta)) / i_n
+    e_n = 0.25 * (special.ive(n - 2, beta) + 2 * i_n + special.ive(n + 2, beta)) / i_n
+    log_w = n_plaquettes * np.log(i_n)
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    first = n_plaquettes * np.sum(w * d_n)
+    second = np.sum(w * (n_plaquettes * (n_plaquettes - 1) * d_n**2 + n_plaquettes * e_n))
+    return float((second - first**2) / n_plaquettes)
 
 
 def u1_2d_log_z(beta: float, n_plaquettes: int) -> float:

@@ -13,6 +13,7 @@ from .exact import (
     strong_coupling_plaquette,
     u1_2d_log_z,
     u1_2d_plaquette,
+    u1_2d_plaquette_susceptibility,
     u1_2d_topological_susceptibility,
 )
 
@@ -90,6 +91,8 @@ def reference_value(theory: Mapping[str, Any], observable: str, coord: Any = Non
             return u1_2d_plaquette(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
         if observable == "chi_t":
             return u1_2d_topological_susceptibility(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
+        if observable == "plaquette_susceptibility":
+            return u1_2d_plaquette_susceptibility(theory["beta"], n_p), 0.0, "exact (Bessel functions)"
     quenched = theory.get("fermion", "none") == "none"
     if name == "su" and dim == 2 and quenched:
         exact = _su_n_2d(theory, observable, coord)
