@@ -32,3 +32,17 @@ def randomize(module: torch.nn.Module, seed: int, scale: float = 0.5) -> torch.n
         for p in module.parameters():
             p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     return module
+
+
+def interrupt_at_step(monkeypatch, trainer_class: type, step: int) -> None:
+    """Make ``trainer_class.step`` raise ``KeyboardInterrupt`` (what SIGINT raises) when the trainer
+    is about to take step ``step + 1``: a training stopped mid-way; ``monkeypatch.undo()`` or a
+    fresh ``monkeypatch.setattr`` of the original restores it."""
+    original = trainer_class.step
+
+    def dying(self):
+        if self.step_count == step:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(trainer_class, "step", dying)

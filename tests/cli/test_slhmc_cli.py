@@ -11,6 +11,7 @@ from lqcdml.config import compose_experiment, dump
 from lqcdml.store import EnsembleStore
 from lqcdml.train import OfflineSLHMCTrainer, OnlineSLHMCTrainer
 
+from ..helpers import interrupt_at_step
 from .helpers import assert_same_chain, snapshot, store_digest
 
 
@@ -50,13 +51,7 @@ def test_killed_training_resumes_bit_for_bit(setup, tmp_path, monkeypatch, capsy
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert 0 <= manifest["fresh"]["acceptance"] <= 1 and manifest["fresh"]["n_configs"] == 8
     original = trainer.step
-
-    def dying(self):
-        if self.step_count == 3:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(trainer, "step", dying)
+    interrupt_at_step(monkeypatch, trainer, 3)
     assert _train(cfg, ensemble, tmp_path / "part.pt", *source) == 130  # after the checkpoint at 2
     assert torch.load(tmp_path / "part.pt", weights_only=True)["trainer"]["step"] == 2
     monkeypatch.setattr(trainer, "step", original)

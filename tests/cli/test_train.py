@@ -9,6 +9,7 @@ from lqcdml.cli.main import main
 from lqcdml.config import compose_experiment, dump
 from lqcdml.train import FlowTrainer
 
+from ..helpers import interrupt_at_step
 from .helpers import snapshot
 
 
@@ -49,13 +50,7 @@ def test_train_writes_a_complete_checkpoint_and_a_manifest(tiny_cfg, tmp_path, c
 def test_killed_training_resumes_bit_for_bit(tiny_cfg, tmp_path, monkeypatch, capsys):
     assert _train(tiny_cfg, tmp_path / "full.pt") == 0
     original = FlowTrainer.step
-
-    def dying(self):
-        if self.step_count == 25:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(FlowTrainer, "step", dying)
+    interrupt_at_step(monkeypatch, FlowTrainer, 25)
     assert _train(tiny_cfg, tmp_path / "part.pt") == 130  # interrupted after the checkpoint at 20
     assert torch.load(tmp_path / "part.pt", weights_only=True)["trainer"]["step"] == 20
     monkeypatch.setattr(FlowTrainer, "step", original)

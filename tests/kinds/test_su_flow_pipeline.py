@@ -22,6 +22,7 @@ from lqcdml.observables import plaquette
 from lqcdml.store import EnsembleStore
 from lqcdml.train import FlowTrainer
 
+from ..helpers import interrupt_at_step
 from .plugin_workflow import workflow_with
 
 L, BETA = 4, 2.0
@@ -53,13 +54,7 @@ def test_su2_flow_trains_samples_exactly_and_matches_the_character_expansion(tmp
     assert model.is_file() and summary
     # training stopped after its checkpoint at step 60 resumes from it to the same flow, bit for bit
     original = FlowTrainer.step
-
-    def dying(self):
-        if self.step_count == 70:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(FlowTrainer, "step", dying)
+    interrupt_at_step(monkeypatch, FlowTrainer, 70)
     part = tmp_path / "part.pt"
     with pytest.raises(KeyboardInterrupt):
         train_model(cfg, "su2flow", part)
