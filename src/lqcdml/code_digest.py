@@ -243,7 +243,12 @@ def _cache_file() -> Path | None:
     named = os.environ.get("LQCDML_IMPORT_CACHE")
     if named:
         return None if named == "off" else Path(named)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None  # no home folder (HOME unset): no cache rather than a folder named "~" here
+        base = os.path.join(home, ".cache")
     return Path(base) / "lqcdml" / "import-scan.json"
 
 

@@ -149,6 +149,19 @@ def test_the_import_cache_is_used_across_processes_and_a_foreign_file_is_ignored
     cache.write_text(json.dumps(data))
     _fresh_cache(monkeypatch, cache)
     assert module_closure(root, "fakepkg.cli.entry") == parsed
+    # where the cache lies: XDG_CACHE_HOME, else the home folder's .cache; without a home folder none
+    from lqcdml.code_digest import _cache_file
+
+    monkeypatch.delenv("LQCDML_IMPORT_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _cache_file() == tmp_path / "xdg" / "lqcdml" / "import-scan.json"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _cache_file() == tmp_path / "home" / ".cache" / "lqcdml" / "import-scan.json"
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr("os.path.expanduser", lambda p: p)  # what it returns without HOME or a passwd entry
+    assert _cache_file() is None
+    monkeypatch.undo()
     # a folder where the cache file would be: no cache, the same closure, no error
     cache.unlink()
     cache.mkdir()
