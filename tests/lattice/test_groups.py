@@ -47,6 +47,24 @@ def test_projection_restores_group_and_fixes_group_elements(g):
 
 
 @pytest.mark.parametrize("g", SUN, ids=str)
+def test_reunitarize_puts_a_nearby_matrix_on_the_group_smoothly(g):
+    """Group elements unchanged to rounding; a matrix 1e-3 off the group back on it to rounding,
+    within O(1e-3) of where it was (next to the nearest element, ``project``); finite gradients;
+    SU(4) refused."""
+    u = g.haar(make_generators(3, 2), (50,))
+    assert (g.reunitarize(u) - u).abs().max() < 1e-14
+    noisy = u + 1e-3 * torch.randn(u.shape, dtype=u.dtype, generator=torch.Generator().manual_seed(1))
+    back = g.reunitarize(noisy)
+    assert g.deviation(back) < 1e-14
+    assert (back - noisy).abs().max() < 1e-2 and (back - g.project(noisy)).abs().max() < 1e-2
+    noisy.requires_grad_(True)
+    g.re_trace(g.reunitarize(noisy)).sum().backward()
+    assert torch.isfinite(torch.view_as_real(noisy.grad)).all()
+    with pytest.raises(ValueError, match="allowed: SU"):
+        SU(4).reunitarize(SU(4).haar(make_generators(1, 1), (2,)))
+
+
+@pytest.mark.parametrize("g", SUN, ids=str)
 def test_haar_moments(g):
     """Haar SU(N): <tr U> = 0, <|tr U|^2> = 1, and invariance of the law under left shifts."""
     u = g.haar(make_generators(3, 4), (5000,))

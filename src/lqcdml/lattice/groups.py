@@ -289,6 +289,29 @@ class SU(GaugeGroup):
         w, _, vh = torch.linalg.svd(q)
         return self._remove_det_phase(w @ vh)
 
+    def reunitarize(self, q: torch.Tensor) -> torch.Tensor:
+        """An SU(2) or SU(3) matrix next to ``q`` (one a rounding error off the group), smooth and
+        cheap, for keeping a long product of group operations on the group: SU(2) the normalised
+        quaternion part ``a = (q_00 + q_11^*)/2``, ``b = (q_01 - q_10^*)/2``; SU(3) Gram-Schmidt of
+        the first two rows and the third their conjugate cross product (``det = 1``). Returns a group
+        element unchanged to rounding. (``project`` is the nearest element, by an SVD whose
+        gradient is undefined at the group's degenerate singular values.)"""
+        if self.n == 2:
+            a = 0.5 * (q[..., 0, 0] + q[..., 1, 1].conj())
+            b = 0.5 * (q[..., 0, 1] - q[..., 1, 0].conj())
+            norm = torch.sqrt(a.real.square() + a.imag.square() + b.real.square() + b.imag.square())
+            a, b = a / norm, b / norm
+            return torch.stack([torch.stack([a, b], -1), torch.stack([-b.conj(), a.conj()], -1)], -2)
+        if self.n == 3:
+            r1 = q[..., 0, :]
+            r1 = r1 / torch.linalg.vector_norm(r1, dim=-1, keepdim=True)
+            r2 = q[..., 1, :]
+            r2 = r2 - (r1.conj() * r2).sum(-1, keepdim=True) * r1
+            r2 = r2 / torch.linalg.vector_norm(r2, dim=-1, keepdim=True)
+            r3 = torch.linalg.cross(r1, r2).conj()
+            return torch.stack([r1, r2, r3], -2)
+        raise ValueError(f"reunitarize: SU({self.n}); allowed: SU(2), SU(3)")
+
     def deviation(self, q: torch.Tensor) -> torch.Tensor:
         """``max(|U^dag U - 1|, |det U - 1|)`` over all elements."""
         eye = torch.eye(self.n, dtype=q.dtype, device=q.device)

@@ -19,6 +19,7 @@ phases, ``theta_3 = -theta_1 - theta_2``, its Jacobian over ``(theta_1, theta_2)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -31,10 +32,23 @@ __all__ = ["PhaseMap", "su2_spectral_map", "su3_spectral_map"]
 PhaseMap = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
+def _open_angles(theta: torch.Tensor) -> torch.Tensor:
+    """``theta`` inside ``(0, pi)`` at its precision: at most the largest number below pi (float32's
+    ``pi`` lies above pi, where ``sin`` is negative), at least the smallest normal number."""
+    info = torch.finfo(theta.dtype)
+    below_pi = torch.nextafter(torch.tensor(math.pi, dtype=theta.dtype), torch.tensor(0.0, dtype=theta.dtype))
+    return theta.clamp(info.tiny, below_pi.item())
+
+
 def su2_spectral_map(u: torch.Tensor, f: PhaseMap) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(h(U) [..., 2, 2], log_det [...])`` for SU(2) matrices ``u`` and a map ``f`` of ``[0, pi]``."""
-    theta = su2_angle(u)
+    """``(h(U) [..., 2, 2], log_det [...])`` for SU(2) matrices ``u`` and a map ``f`` of ``[0, pi]``.
+
+    Angles in and out are kept inside ``(0, pi)`` at their precision (``_open_angles``): an end
+    point, which rounding reaches (a spline's output rounded to 1 is float32's ``pi``), would make
+    ``sin`` zero or negative and the log-determinant infinite or NaN."""
+    theta = _open_angles(su2_angle(u))
     new, log_df = f(theta)
+    new = _open_angles(new)
     ratio = torch.sin(new) / torch.sin(theta)
     eye = torch.eye(2, dtype=u.dtype, device=u.device)
     out = ratio[..., None, None] * u + (torch.cos(new) - torch.cos(theta) * ratio)[..., None, None] * eye
