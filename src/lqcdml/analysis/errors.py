@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,7 @@ __all__ = [
     "derived_estimate",
     "dataarray_to_obs",
     "estimate_dataarray",
+    "derived_dataarray_estimate",
     "blocked_estimate",
     "BLOCKS",
 ]
@@ -109,6 +111,13 @@ def dataarray_to_obs(da, ensemble: str) -> pe.Obs:
 def estimate_dataarray(da, ensemble: str, s_tau: float = 2.0) -> Estimate:
     """``estimate`` of a ``(config, replica)`` DataArray, autocorrelation-aware per replica."""
     return _finish(dataarray_to_obs(da, ensemble), ensemble, s_tau)
+
+
+def derived_dataarray_estimate(
+    fn: Callable[..., object], das: Sequence[Any], ensemble: str, s_tau: float = 2.0
+) -> Estimate:
+    """``derived_estimate`` of ``(config, replica)`` DataArrays (``dataarray_to_obs`` each)."""
+    return _finish(fn(*(dataarray_to_obs(da, ensemble) for da in das)), ensemble, s_tau)
 
 
 def blocked_estimate(da, blocks: int = BLOCKS) -> Estimate:

@@ -14,7 +14,7 @@ import xarray as xr
 from scipy import stats
 
 from .drift import MIN_CHAINS, P_WINDOWS, WINDOWS, Z_MAX, drift_test
-from .errors import BLOCKS, blocked_estimate, dataarray_to_obs, estimate_dataarray
+from .errors import BLOCKS, blocked_estimate, derived_dataarray_estimate, estimate_dataarray
 from .references import reference_value
 from .replicas import P_MIN, replica_test
 
@@ -193,17 +193,14 @@ def plaquette_susceptibility_row(ensemble: str, ds: xr.Dataset, theory: dict, s_
     if tuple(da.dims) != ("config", "replica"):
         return None
     volume = float(np.prod(theory["lattice"]))
-    p, p2 = dataarray_to_obs(da, ensemble), dataarray_to_obs(da**2, ensemble)
-    chi = volume * (p2 - p * p)
-    chi.gamma_method(S=s_tau)
-    tau = max((float(t) for t in getattr(chi, "e_tauint", {}).values()), default=0.5)
+    est = derived_dataarray_estimate(lambda p, p2: volume * (p2 - p * p), [da, da**2], ensemble, s_tau)
     ref = reference_value(theory, PLAQUETTE_SUSCEPTIBILITY)
     return Row(
         ensemble=ensemble,
         observable=PLAQUETTE_SUSCEPTIBILITY,
-        value=float(chi.value),
-        error=float(chi.dvalue),
-        tau_int=tau,
+        value=est.value,
+        error=est.error,
+        tau_int=est.tau_int,
         n_configs=int(np.isfinite(da.values).sum()),
         n_replicas=int(da.sizes["replica"]),
         reference=None if ref is None else ref[0],

@@ -19,6 +19,7 @@ phases, ``theta_3 = -theta_1 - theta_2``, its Jacobian over ``(theta_1, theta_2)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -35,9 +36,14 @@ PhaseMap = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 def _open_angles(theta: torch.Tensor) -> torch.Tensor:
     """``theta`` inside ``(0, pi)`` at its precision: at most the largest number below pi (float32's
     ``pi`` lies above pi, where ``sin`` is negative), at least the smallest normal number."""
-    info = torch.finfo(theta.dtype)
-    below_pi = torch.nextafter(torch.tensor(math.pi, dtype=theta.dtype), torch.tensor(0.0, dtype=theta.dtype))
-    return theta.clamp(info.tiny, below_pi.item())
+    return theta.clamp(*_open_bounds(theta.dtype))
+
+
+@functools.cache
+def _open_bounds(dtype: torch.dtype) -> tuple[float, float]:
+    """``(smallest normal, largest number below pi)`` of ``dtype`` (once per dtype: every layer asks)."""
+    pi = torch.tensor(math.pi, dtype=dtype)
+    return torch.finfo(dtype).tiny, torch.nextafter(pi, torch.zeros_like(pi)).item()
 
 
 def su2_spectral_map(u: torch.Tensor, f: PhaseMap) -> tuple[torch.Tensor, torch.Tensor]:
