@@ -119,3 +119,47 @@ def test_partial_files_of_killed_writes_are_cleaned(tmp_path):
     (tmp_path / "e.zarr" / "fields" / "c.1234.partial").write_bytes(b"junk")
     assert store.clean_partial_files() == 1
     assert not list((tmp_path / "e.zarr").rglob("*.partial"))
+
+
+def test_a_creation_failing_while_other_writes_are_in_flight_leaves_nothing(tmp_path, monkeypatch):
+    """zarr writes a creation's documents concurrently: when one write fails, the others go on
+    (one of them slowed down here) and would recreate the removed temporary folder."""
+    import errno
+    import time
+
+    import zarr.storage._local as zarr_local
+
+    real_put = zarr_local._put
+    n_writes = _count_creation_writes(tmp_path / "count.zarr", monkeypatch, real_put)
+    for fail_at in range(n_writes):
+        calls = {"n": 0}
+
+        def put(*args, fail_at=fail_at, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == fail_at + 1:
+                raise OSError(errno.ENOSPC, "No space left on device", str(args[0]))
+            time.sleep(0.05)  # the siblings of the failing write are still running when it fails
+            return real_put(*args, **kwargs)
+
+        monkeypatch.setattr(zarr_local, "_put", put)
+        with pytest.raises(OSError, match="No space left"):
+            _make(tmp_path / f"e{fail_at}.zarr")
+        monkeypatch.setattr(zarr_local, "_put", real_put)
+        time.sleep(0.2)  # any write still in flight has ended by now
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"e{fail_at}.")) == []
+    assert n_writes > 2
+
+
+def _count_creation_writes(path, monkeypatch, real_put) -> int:
+    import zarr.storage._local as zarr_local
+
+    calls = {"n": 0}
+
+    def put(*args, **kwargs):
+        calls["n"] += 1
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(zarr_local, "_put", put)
+    _make(path)
+    monkeypatch.setattr(zarr_local, "_put", real_put)
+    return calls["n"]

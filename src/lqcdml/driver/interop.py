@@ -26,6 +26,7 @@ from ..store import (
     write_nersc,
     writer_lock,
 )
+from ..store.ensemble import remove_failed_build
 from ..store.gauge_layout import mean_plaquette, within
 from ..store.ildg import Geometry
 
@@ -158,7 +159,7 @@ def _import_locked(files: list[Path], store_path: Path, fmt: str, options: Impor
             store.commit(i, links[None], records, {}, {"trajectory": i})
             sources.append(info)
     except Exception:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_failed_build(tmp)
         raise
     store._group.attrs["lqcdml"] = {
         **cast(dict, store._group.attrs["lqcdml"]),  # the store's own attributes: a mapping

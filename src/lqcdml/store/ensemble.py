@@ -210,6 +210,28 @@ def _write_together(writes: Sequence[tuple[zarr.Array, Any, np.ndarray]]) -> Non
         raise errors[0]
 
 
+def settle_zarr_writes() -> None:
+    """Return once no task is left on zarr's event loop.
+
+    A zarr call that raises on one write leaves its sibling writes running (``asyncio.gather``
+    cancels none of them), and each may still create its folder and file. A caller that
+    removes what a failed call was building waits here first: a write still in flight after
+    the removal would bring the folder back."""
+
+    async def _rest() -> None:
+        me = asyncio.current_task()
+        while others := [t for t in asyncio.all_tasks() if t is not me and not t.done()]:
+            await asyncio.wait(others)
+
+    sync(_rest())
+
+
+def remove_failed_build(folder: Path) -> None:
+    """Remove ``folder``, the partial result of a failed zarr build, after its writes ended."""
+    settle_zarr_writes()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _codecs() -> list:
     return [ZstdCodec(level=1), Crc32cCodec()]
 
@@ -279,7 +301,7 @@ class EnsembleStore:
         try:
             cls._build(tmp, field_shape, dtype, capacity, meta, observable, tuple(counters))
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)  # a failed creation leaves nothing behind
+            remove_failed_build(tmp)  # a failed creation leaves nothing behind
             raise
         tmp.rename(path)  # the store appears complete or not at all
         return cls.open(path, mode="r+")

@@ -42,7 +42,7 @@ import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from .ensemble import BLOCK, EnsembleStore, StoreDamage, StoreError
+from .ensemble import BLOCK, EnsembleStore, StoreDamage, StoreError, remove_failed_build
 
 __all__ = [
     "JOURNAL_FORMAT",
@@ -234,7 +234,7 @@ class MeasureJournal:
             }
             group.attrs.update({_KEY: info, "layout": [], "capacity": capacity, "n_committed": 0, "seconds": 0.0})
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_failed_build(tmp)
             raise
         tmp.rename(path)
         return cls.open(path)
