@@ -46,3 +46,52 @@ def interrupt_at_step(monkeypatch, trainer_class: type, step: int) -> None:
         return original(self)
 
     monkeypatch.setattr(trainer_class, "step", dying)
+
+
+def count_zarr_writes(monkeypatch, action) -> int:
+    """How many file writes (``zarr.storage._local._put`` calls) ``action()`` makes."""
+    import zarr.storage._local as zarr_local
+
+    real_put = zarr_local._put
+    calls = {"n": 0}
+
+    def put(*args, **kwargs):
+        calls["n"] += 1
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(zarr_local, "_put", put)
+    try:
+        action()
+    finally:
+        monkeypatch.setattr(zarr_local, "_put", real_put)
+    return calls["n"]
+
+
+def full_disk_at_write(monkeypatch, fail_at: int, action, delay: float = 0.02) -> None:
+    """Run ``action()`` with zarr's file write number ``fail_at + 1`` failing at once with ENOSPC
+    and every other write delayed by ``delay`` seconds (the siblings of the failing write, which
+    zarr runs concurrently, are still in flight when it fails); expects the OSError, then waits
+    until any write still in flight has ended, so that what it leaves behind can be checked."""
+    import errno
+    import time
+
+    import pytest
+    import zarr.storage._local as zarr_local
+
+    real_put = zarr_local._put
+    calls = {"n": 0}
+
+    def put(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == fail_at + 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(args[0]))
+        time.sleep(delay)
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(zarr_local, "_put", put)
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            action()
+    finally:
+        monkeypatch.setattr(zarr_local, "_put", real_put)
+    time.sleep(4 * delay)

@@ -6,6 +6,8 @@ import zarr
 
 from lqcdml.store import EnsembleStore, StoreError
 
+from ..helpers import count_zarr_writes, full_disk_at_write
+
 
 def _make(path, capacity=5, n_chains=2):
     return EnsembleStore.create(
@@ -122,44 +124,10 @@ def test_partial_files_of_killed_writes_are_cleaned(tmp_path):
 
 
 def test_a_creation_failing_while_other_writes_are_in_flight_leaves_nothing(tmp_path, monkeypatch):
-    """zarr writes a creation's documents concurrently: when one write fails, the others go on
-    (one of them slowed down here) and would recreate the removed temporary folder."""
-    import errno
-    import time
-
-    import zarr.storage._local as zarr_local
-
-    real_put = zarr_local._put
-    n_writes = _count_creation_writes(tmp_path / "count.zarr", monkeypatch, real_put)
-    for fail_at in range(n_writes):
-        calls = {"n": 0}
-
-        def put(*args, fail_at=fail_at, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == fail_at + 1:
-                raise OSError(errno.ENOSPC, "No space left on device", str(args[0]))
-            time.sleep(0.05)  # the siblings of the failing write are still running when it fails
-            return real_put(*args, **kwargs)
-
-        monkeypatch.setattr(zarr_local, "_put", put)
-        with pytest.raises(OSError, match="No space left"):
-            _make(tmp_path / f"e{fail_at}.zarr")
-        monkeypatch.setattr(zarr_local, "_put", real_put)
-        time.sleep(0.2)  # any write still in flight has ended by now
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"e{fail_at}.")) == []
+    """zarr writes an array's metadata and its parent group's concurrently: when one write
+    fails, the other goes on and would recreate the removed temporary folder."""
+    n_writes = count_zarr_writes(monkeypatch, lambda: _make(tmp_path / "count.zarr"))
     assert n_writes > 2
-
-
-def _count_creation_writes(path, monkeypatch, real_put) -> int:
-    import zarr.storage._local as zarr_local
-
-    calls = {"n": 0}
-
-    def put(*args, **kwargs):
-        calls["n"] += 1
-        return real_put(*args, **kwargs)
-
-    monkeypatch.setattr(zarr_local, "_put", put)
-    _make(path)
-    monkeypatch.setattr(zarr_local, "_put", real_put)
-    return calls["n"]
+    for fail_at in range(n_writes):
+        full_disk_at_write(monkeypatch, fail_at, lambda: _make(tmp_path / f"e{fail_at}.zarr"))
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"e{fail_at}.")) == []

@@ -5,6 +5,8 @@ import xarray as xr
 from lqcdml.analysis import dataarray_to_obs, estimate, estimate_dataarray
 from lqcdml.store import StoreError, combine_replicas, read_observables, write_observables
 
+from ..helpers import count_zarr_writes, full_disk_at_write
+
 
 def _dataset(replicas, configs, seed=0):
     rng = np.random.default_rng(seed)
@@ -48,3 +50,14 @@ def test_dataarray_estimate_agrees_with_plain_array_estimate():
     a = estimate_dataarray(ds["plaquette"], "ens")
     b = estimate(ds["plaquette"].values, name="ens")
     assert abs(a.value - b.value) < 1e-14 and abs(a.error - b.error) < 1e-12
+
+
+def test_a_write_failing_while_other_writes_are_in_flight_keeps_the_old_store_and_leaves_nothing(tmp_path, monkeypatch):
+    old, new = _dataset([1, 2], np.arange(1, 6)), _dataset([1, 2], np.arange(1, 11), seed=1)
+    write_observables(old, tmp_path / "o.zarr")
+    n_writes = count_zarr_writes(monkeypatch, lambda: write_observables(new, tmp_path / "count.zarr"))
+    assert n_writes > 2
+    for fail_at in range(n_writes):
+        full_disk_at_write(monkeypatch, fail_at, lambda: write_observables(new, tmp_path / "o.zarr"))
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("o.")) == ["o.zarr"]
+        xr.testing.assert_identical(read_observables(tmp_path / "o.zarr"), old)

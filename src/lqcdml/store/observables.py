@@ -18,7 +18,7 @@ from pathlib import Path
 import xarray as xr
 
 from ..atomic import atomic_path
-from .ensemble import StoreError
+from .ensemble import StoreError, settle_zarr_writes
 
 __all__ = ["check_observables_target", "write_observables", "read_observables", "combine_replicas"]
 
@@ -46,7 +46,11 @@ def write_observables(ds: xr.Dataset, path: str | os.PathLike) -> None:
     # specification; variable-length UTF-8 strings do
     ds = ds.assign_coords({k: ds[k].astype(object) for k in ds.coords if ds[k].dtype.kind == "U"})
     with atomic_path(path, suffix=".writing") as tmp:
-        ds.to_zarr(str(tmp), mode="w", consolidated=False, zarr_format=3)
+        try:
+            ds.to_zarr(str(tmp), mode="w", consolidated=False, zarr_format=3)
+        except BaseException:
+            settle_zarr_writes()  # before atomic_path removes the folder: nothing may write into it after
+            raise
 
 
 def _is_observable_store(path: Path) -> bool:
