@@ -1,4 +1,4 @@
-"""2D SU(N) flows against training time: acceptance, ESS and KL(q||p) per plaquette.
+"""SU(N) flows against training time: acceptance, ESS and KL(q||p) per plaquette (2D), 4D beside.
 
 Issue 29's 2D targets: ``su_flow`` (local gauge-equivariant couplings) for SU(2) at beta = 4 and
 SU(3) at beta = 6 on L = 8, acceptance >= 0.4 and KL per plaquette <= 0.02 after at most
@@ -14,8 +14,14 @@ evaluated on ``--transfer`` (the couplings are translation invariant: the state 
 ``L = 8`` flow loads into an ``L = 16`` one). Prints JSON; each checkpoint also as one line on
 stderr.
 
+The case ``su3_4d`` is issue 29's 4D target: SU(3) on ``--size4``^4 at beta = 1, acceptance >= 0.3.
+There is no exact ``ln Z`` in 4D: its points give the mean log weight per plaquette (which the
+training raises towards ``-ln Z`` per plaquette) and the strong-coupling plaquette
+(``analysis.exact.strong_coupling_plaquette``) beside the reweighted one.
+
     python benchmarks/su_flow_training.py                          # both cases, 1800 s each
     python benchmarks/su_flow_training.py --cases su2 --budget 600 --threads 1
+    python benchmarks/su_flow_training.py --cases su3_4d --layers 48 --hidden 8 --batch 16
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import sys
 import time
 
 import torch
 
+from lqcdml import observables
+from lqcdml.analysis.exact import strong_coupling_plaquette
 from lqcdml.analysis.exact_sun_2d import su_n_2d_log_z, su_n_2d_plaquette
 from lqcdml.lattice import SU
 from lqcdml.nn.prior import cast_precision
@@ -37,50 +46,58 @@ from lqcdml.samplers.flow_mcmc import effective_sample_size, independence_accept
 from lqcdml.theories import WilsonGaugeAction
 from lqcdml.train import FlowTrainer
 
-CASES = {"su2": (2, 4.0), "su3": (3, 6.0)}
+#: case: (N, beta, dimensions); 2D cases have the exact ln Z and plaquette of the character
+#: expansion, the 4D one the strong-coupling plaquette (valid at small beta) and no ln Z
+CASES = {"su2": (2, 4.0, 2), "su3": (3, 6.0, 2), "su3_4d": (3, 1.0, 4)}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def plaquette(u: torch.Tensor, n: int) -> torch.Tensor:
-    """Mean ``Re tr U_P / N`` of each configuration of 2D links ``[B, 2, L, L, N, N]``."""
-    u0, u1 = u[:, 0], u[:, 1]
-    p = u0 @ torch.roll(u1, -1, 1) @ torch.roll(u0, -1, 2).mH @ u1.mH
-    return p.diagonal(dim1=-2, dim2=-1).sum(-1).real.mean((1, 2)) / n
-
-
 @torch.no_grad()
-def evaluate(model, action, n: int, shape: tuple[int, int], beta: float, samples: int, seed: int) -> dict:
-    """Fresh float64 samples: acceptance, ESS, KL per plaquette, reweighted plaquette."""
+def evaluate(model, action, n: int, shape: tuple[int, ...], beta: float, samples: int, seed: int) -> dict:
+    """Fresh float64 samples: acceptance, ESS, the reweighted plaquette; in 2D the KL per plaquette
+    and the exact plaquette, in 4D the mean log weight per plaquette (``-KL - ln Z``, per plaquette)
+    and the strong-coupling plaquette."""
     model = cast_precision(copy.deepcopy(model), torch.float64)
+    group = SU(n)
     gen = torch.Generator().manual_seed(seed)
     log_w, plaq = [], []
     for start in range(0, samples, 500):
         x, log_q = model.sample(min(500, samples - start), gen)
         log_w.append(-(action(x) + log_q))
-        plaq.append(plaquette(x, n))
+        plaq.append(observables.plaquette(x, group))
     lw, pl = torch.cat(log_w), torch.cat(plaq)
-    volume = shape[0] * shape[1]
+    volume = math.prod(shape)
+    n_plaquettes = volume * len(shape) * (len(shape) - 1) // 2
     w = torch.softmax(lw, 0)
     reweighted = float((w * pl).sum())
     # delta-method error of the self-normalised estimator
     err = float(torch.sqrt((w**2 * (pl - reweighted) ** 2).sum()))
-    return {
+    point = {
         "acceptance": round(independence_acceptance(lw, torch.Generator().manual_seed(seed + 1)), 4),
         "ess": round(effective_sample_size(lw), 4),
-        "kl_per_plaquette": round((-float(lw.mean()) + su_n_2d_log_z(beta, n, volume)) / volume, 5),
         "plaquette": round(reweighted, 5),
         "plaquette_error": round(err, 5),
-        "plaquette_exact": round(su_n_2d_plaquette(beta, n, volume), 5),
     }
+    if len(shape) == 2:
+        point["kl_per_plaquette"] = round((-float(lw.mean()) + su_n_2d_log_z(beta, n, volume)) / volume, 5)
+        point["plaquette_exact"] = round(su_n_2d_plaquette(beta, n, volume), 5)
+    else:
+        point["mean_log_weight_per_plaquette"] = round(float(lw.mean()) / n_plaquettes, 5)
+        point["plaquette_strong_coupling"] = round(strong_coupling_plaquette(beta, n), 5)
+    return point
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cases", nargs="+", choices=tuple(CASES), default=list(CASES))
-    parser.add_argument("--size", type=int, default=8)
+    parser.add_argument("--size", type=int, default=8, help="2D lattice extent")
+    parser.add_argument("--size4", type=int, default=4, help="4D lattice extent")
     parser.add_argument(
-        "--transfer", type=int, default=16, help="lattice size the trained weights are evaluated on (0: none)"
+        "--transfer", type=int, default=16, help="2D lattice size the trained weights are evaluated on (0: none)"
+    )
+    parser.add_argument(
+        "--transfer4", type=int, default=0, help="the same in 4D (a multiple of 4: su_flow's masks; 0: none)"
     )
     parser.add_argument("--layers", type=int, default=24)
     parser.add_argument("--hidden", type=int, default=16)
@@ -96,10 +113,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    shape = (args.size, args.size)
     results = []
     for case in args.cases:
-        n, beta = CASES[case]
+        n, beta, dims = CASES[case]
+        shape = (args.size,) * dims if dims == 2 else (args.size4,) * dims
         action = WilsonGaugeAction(beta, SU(n)).action
         torch.manual_seed(args.seed)
         model = cast_precision(su_flow(shape, n, args.layers, args.hidden, args.bins), DTYPES[args.dtype])
@@ -130,8 +147,9 @@ def main() -> None:
             curve.append(point)
             print(json.dumps(point), file=sys.stderr, flush=True)
         transfer = None
-        if args.transfer:
-            big = (args.transfer, args.transfer)
+        transfer_size = args.transfer if dims == 2 else args.transfer4
+        if transfer_size:
+            big = (transfer_size,) * dims
             transferred = su_flow(big, n, args.layers, args.hidden, args.bins)
             # the weights only: the masks are buffers of the lattice shape
             missing, unexpected = transferred.load_state_dict(dict(model.named_parameters()), strict=False)
