@@ -1,6 +1,6 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Four kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Five kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
 - ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
@@ -9,12 +9,16 @@ over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` appl
   (``StaggeredOperator.hop``);
 - ``wilson_hop``: the Wilson hopping term with spin projection (two colour products per
   direction instead of four), 4D, SU(2)/SU(3), ``psi [B, L..., 4, N]`` (``WilsonOperator.hop``);
-- ``su3_exp_update``: the SU(3) link update ``exp(i eps P) U`` (``SU(3).update``).
+- ``su3_exp_update``: the SU(3) link update ``exp(i eps P) U`` (``SU(3).update``);
+- ``u1_stout_forward`` / ``u1_stout_vjp``: a stack of U(1) masked stout layers and its
+  vector-Jacobian product, the pulled-back force of field-transformed HMC
+  (``nn.masked_stout.U1MaskedStoutFlow.pullback_force``), angles ``[B, d, L...]``.
 
 The theories call them only through ``enabled(...)``: CPU tensors of complex64 or
 complex128 with no autograd graph to record, N in {2, 3}, and ``LQCDML_KERNELS`` not
-``torch``. Everything else (CUDA tensors, autograd, other N, U(1), real dtypes) runs the
-torch reference, which stays the definition of each operator.
+``torch`` (``enabled_angles(...)`` for U(1) angles: float32 or float64). Everything else (CUDA
+tensors, autograd, other N) runs the torch reference, which stays the definition of each
+operator.
 
 Build: ``make`` runs ``python -m lqcdml.kernels.build``; an install without it (``pip
 install .``, a wheel) builds on the first call ``enabled`` admits, once, with one line on
@@ -28,16 +32,19 @@ removes: ``build``. ``lqcdml devices`` reports each kernel's path (``report``).
 
 from __future__ import annotations
 
-from .dispatch import enabled, extension, geometry, mode
-from .ops import gauge_force, staggered_hop, su3_exp_update, wilson_hop
+from .dispatch import enabled, enabled_angles, extension, geometry, mode
+from .ops import gauge_force, staggered_hop, su3_exp_update, u1_stout_forward, u1_stout_vjp, wilson_hop
 
 __all__ = [
     "enabled",
+    "enabled_angles",
     "extension",
     "gauge_force",
     "geometry",
     "mode",
     "staggered_hop",
     "su3_exp_update",
+    "u1_stout_forward",
+    "u1_stout_vjp",
     "wilson_hop",
 ]

@@ -19,6 +19,7 @@ import torch
 
 MODES = ("auto", "torch", "extension")
 _DTYPES = (torch.complex64, torch.complex128)
+_REAL_DTYPES = (torch.float32, torch.float64)
 CPU_REASON = "this CPU lacks x86-64-v3 (AVX2, FMA); LQCDML_KERNEL_ARCH=native builds for it"
 
 _guard = threading.Lock()
@@ -90,12 +91,24 @@ def compiled() -> ModuleType:
 
 
 def enabled(*tensors: torch.Tensor, n: int) -> bool:
-    """Whether the compiled kernels take this call (else the torch reference does)."""
-    if mode() == "torch" or n not in (2, 3):
+    """Whether the compiled kernels take this call on SU(``n``) tensors (else the torch reference
+    does)."""
+    return n in (2, 3) and _admitted(tensors, _DTYPES)
+
+
+def enabled_angles(*tensors: torch.Tensor) -> bool:
+    """Whether the compiled kernels take this call on U(1) angles (float32/float64)."""
+    return _admitted(tensors, _REAL_DTYPES)
+
+
+def _admitted(tensors: tuple[torch.Tensor, ...], dtypes: tuple[torch.dtype, ...]) -> bool:
+    """CPU tensors of ``dtypes`` with no autograd graph to record, the mode not ``torch``, and a
+    module loaded (built now on first use in ``auto``)."""
+    if mode() == "torch":
         return False
     grad = torch.is_grad_enabled()
     for t in tensors:
-        if t.device.type != "cpu" or t.dtype not in _DTYPES or (grad and t.requires_grad):
+        if t.device.type != "cpu" or t.dtype not in dtypes or (grad and t.requires_grad):
             return False
     if mode() == "extension":
         return extension(required=True) is not None

@@ -1,7 +1,8 @@
 """The compiled kernels on lqcdml's tensors: shapes in, shapes out.
 
 Links ``[B, d, L..., N, N]``, staggered fermions ``[B, L..., N]``, Wilson fermions
-``[B, L..., 4, N]``, all complex. Callers check ``dispatch.enabled`` first.
+``[B, L..., 4, N]``, all complex; U(1) angles ``[B, d, L...]``, real. Callers check
+``dispatch.enabled`` (``enabled_angles`` for angles) first.
 """
 
 from __future__ import annotations
@@ -82,3 +83,40 @@ def wilson_hop(links: torch.Tensor, psi: torch.Tensor, antiperiodic: bool) -> to
 def su3_exp_update(links: torch.Tensor, momenta: torch.Tensor, eps: float) -> torch.Tensor:
     """``exp(i eps P) U`` (``SU.update``): SU(3) links, traceless hermitian P, ``[..., 3, 3]``."""
     return compiled().su3_exp_update(links.contiguous(), momenta.contiguous(), float(eps))
+
+
+def u1_stout_forward(
+    theta: torch.Tensor, rho: torch.Tensor, mus: torch.Tensor, sites: torch.Tensor, with_log_det: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A stack of U(1) masked stout layers (``nn.masked_stout``): layer ``k`` moves the angles of
+    direction ``mus[k]`` at the flat sites ``sites[k]`` by ``-rho[k] sum_j sin A_j``. Returns ``(y,
+    cos A, sin A, log|det|)``: ``y`` of ``theta``'s shape, the loops' cosines and sines ``[K, B, M,
+    2 (d - 1)]`` for ``u1_stout_vjp``, ``log|det| [B]`` (empty unless ``with_log_det``: the force
+    needs none). ``rho`` float64 ``[K]``, ``mus`` and ``sites`` int64 ``[K]`` and ``[K, M]``. It runs
+    on the phases ``e^{i theta}``: a loop's ``e^{i A_j}`` is a product of its links' phases, a moved
+    link's shift ``delta`` enters as ``e^{-i delta}`` (``|delta| < 1``, a polynomial): no
+    trigonometric function per link and layer, the result equal to the angles' arithmetic to
+    rounding."""
+    shape = tuple(theta.shape[2:])
+    fwd, bwd = geometry(shape)
+    flat = theta.contiguous().reshape(theta.shape[0], theta.shape[1], -1)
+    y, cos, sin, log_det = compiled().u1_stout_forward(flat, rho, mus, sites, fwd, bwd, with_log_det)
+    return y.reshape(theta.shape), cos, sin, log_det
+
+
+def u1_stout_vjp(
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    grad_y: torch.Tensor,
+    grad_log_det: float,
+    rho: torch.Tensor,
+    mus: torch.Tensor,
+    sites: torch.Tensor,
+) -> torch.Tensor:
+    """The vector-Jacobian product of ``u1_stout_forward``'s ``(y, log|det|)`` with cotangents
+    ``grad_y`` (angles' shape) and ``grad_log_det`` (a number), from its ``cos A, sin A``."""
+    shape = tuple(grad_y.shape[2:])
+    fwd, bwd = geometry(shape)
+    flat = grad_y.contiguous().reshape(grad_y.shape[0], grad_y.shape[1], -1)
+    grad = compiled().u1_stout_vjp(cos, sin, flat, float(grad_log_det), rho, mus, sites, fwd, bwd)
+    return grad.reshape(grad_y.shape)

@@ -29,12 +29,13 @@ d, L...]``, SU(N) ``[B, d, L..., N, N]``; every extent but ``L_mu`` even (all ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
 from torch import nn
 
+from .. import kernels
 from ..lattice import SU, U1, shift
 from .flow import FlowModel
 from .prior import HaarPrior, UniformAnglePrior
@@ -277,17 +278,35 @@ def _generator_products(group: SU, dtype: torch.dtype, device: torch.device) -> 
 class U1MaskedStoutFlow(FlowModel):
     """A flow of U(1) masked stout layers that also computes the pulled-back force itself
     (``nn.transform.PullbackForce``): the forward pass keeps each layer's loop angles' cosines and
-    sines, the backward pass is the layers' written-out ``u1_vjp`` in reverse order (equal to autograd's to rounding, at a
-    fraction of its cost)."""
+    sines, the backward pass is the layers' written-out ``u1_vjp`` in reverse order (equal to
+    autograd's to rounding, at a fraction of its cost). Where the compiled kernels take the call
+    (``kernels.enabled_angles``: CPU, float32/float64) both passes run as one kernel each
+    (``kernels.u1_stout_forward``, ``u1_stout_vjp``: the same arithmetic, site by site)."""
+
+    _mus: torch.Tensor
+    _sites: torch.Tensor
+
+    def __init__(self, prior: UniformAnglePrior, layers: Sequence[MaskedStout]) -> None:
+        super().__init__(prior, layers)
+        # the kernels' tables: each layer's direction and moved sites (flat, ascending); derived
+        # from the masks, so not part of the state
+        self.register_buffer("_mus", torch.tensor([layer.mu for layer in layers]), persistent=False)
+        sites = [layer.mask.flatten().nonzero().squeeze(1) for layer in layers]
+        self.register_buffer("_sites", torch.stack(sites), persistent=False)
 
     def pullback_force(
         self, fields: torch.Tensor, target_force: Callable[[torch.Tensor], torch.Tensor]
     ) -> torch.Tensor:
         """``d/dV [S(F(V)) - log|det dF/dV|]`` given ``target_force(U) = dS/dU``; shape of ``fields``."""
         layers = [cast(MaskedStout, layer) for layer in self.layers]
-        kept = []
-        x = fields.detach()
         with torch.no_grad():
+            if kernels.enabled_angles(fields):
+                a = torch.stack([layer.a for layer in layers]).to(torch.float64)
+                rho = layers[0].rho_max * torch.tanh(a)  # every layer's rho at once (one rho_max: one d)
+                y, cos, sin, _ = kernels.u1_stout_forward(fields, rho, self._mus, self._sites)
+                return kernels.u1_stout_vjp(cos, sin, target_force(y), -1.0, rho, self._mus, self._sites)
+            kept = []
+            x = fields.detach()
             for layer in layers:
                 x, cos, sin = layer.u1_step(x)
                 kept.append((cos, sin))

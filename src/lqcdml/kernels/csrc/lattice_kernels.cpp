@@ -1,4 +1,5 @@
-// CPU kernels of lqcdml: SU(N) Wilson gauge force, staggered and Wilson hopping terms.
+// CPU kernels of lqcdml: SU(N) Wilson gauge force, staggered and Wilson hopping terms, the U(1)
+// masked stout stack of field-transformed HMC and its vector-Jacobian product.
 //
 // Layouts (docs/architecture.md#tensor-layouts): links [B, d, V, N, N] complex, fermions [B, V, N] (staggered) or
 // [B, V, 4, N] (Wilson), complex interleaved (re, im), sites in lexicographic order of
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace {
 
@@ -655,6 +657,232 @@ torch::Tensor wilson_hop(torch::Tensor links, torch::Tensor psi, torch::Tensor f
   return hop(true, links, psi, fwd, bwd, pf, pb);
 }
 
+// --- U(1) masked stout stack (nn/masked_stout.py): the transform of field-transformed HMC ---------
+//
+// Angles theta [B, d, V]. Layer k moves theta_mu(x), mu = mus[k], for the M sites x = sites[k][m]:
+//   theta' = theta - rho_k sum_j sin A_j,   A_j = theta_mu(x) + s_j,
+// s_j the staples' angles, per nu != mu (ascending) the one above, theta_nu(x+mu) - theta_mu(x+nu)
+// - theta_nu(x), then the one below, -theta_nu(x+mu-nu) - theta_mu(x-nu) + theta_nu(x-nu);
+// log|det| = sum log(1 - rho_k sum_j cos A_j). No staple of a moved link holds a moved link (the
+// masks), so a layer updates its links in place in any order, and its vector-Jacobian product
+// adds into the cotangent in place. Batch entries are independent: they run in parallel.
+
+template <typename T>
+struct StoutGeometry {
+  const double* rho;
+  const int64_t* mus;
+  const int64_t* sites;  // [K, M]
+  const int64_t* fwd;    // [d, V]
+  const int64_t* bwd;
+  int64_t layers, moved, dim, volume;
+};
+
+// e^{-i delta} for |delta| <= 1 (|rho| sum_j |sin A_j| < rho_max 2 (d - 1) = 1) by Horner's rule:
+// sin delta = delta (1 - d2/(2 3) (1 - d2/(4 5) (...))), cos delta = 1 - d2/(1 2) (1 - d2/(3 4) (...)),
+// to delta^21 and delta^20, whose remainders are below 1e-19 there (no division on the hot path)
+template <typename T>
+inline void unit_phase_of_small(T delta, T& c, T& s) {
+  constexpr T kSin[10] = {T(1.0 / (20 * 21)), T(1.0 / (18 * 19)), T(1.0 / (16 * 17)), T(1.0 / (14 * 15)),
+                          T(1.0 / (12 * 13)), T(1.0 / (10 * 11)), T(1.0 / (8 * 9)),   T(1.0 / (6 * 7)),
+                          T(1.0 / (4 * 5)),   T(1.0 / (2 * 3))};
+  constexpr T kCos[10] = {T(1.0 / (19 * 20)), T(1.0 / (17 * 18)), T(1.0 / (15 * 16)), T(1.0 / (13 * 14)),
+                          T(1.0 / (11 * 12)), T(1.0 / (9 * 10)),  T(1.0 / (7 * 8)),   T(1.0 / (5 * 6)),
+                          T(1.0 / (3 * 4)),   T(1.0 / (1 * 2))};
+  const T d2 = delta * delta;
+  T sp = T(1), cp = T(1);
+  for (int k = 0; k < 10; ++k) {
+    sp = T(1) - d2 * kSin[k] * sp;
+    cp = T(1) - d2 * kCos[k] * cp;
+  }
+  s = -delta * sp;
+  c = cp;
+}
+
+// The forward pass of one configuration on phases: z = e^{i theta} (given), so that the loops'
+// e^{i A_j} are products of neighbours' phases and a moved link needs no trigonometric function,
+// only e^{-i delta} of its small shift delta = rho sum_j sin A_j. Per layer three passes over the
+// moved links (their loops hold no moved link, so all loops may be read before any link moves):
+// the loops and shifts (gathers), the shifts' phases (a loop the compiler vectorises), the moves.
+template <typename T>
+void u1_stout_forward_impl(T* y, T* zre, T* zim, T* cos_out, T* sin_out, T* log_det, const StoutGeometry<T>& g,
+                           int64_t batch) {  // log_det: nullptr where not wanted
+  const int64_t j_count = 2 * (g.dim - 1), per = g.dim * g.volume, v = g.volume, moved = g.moved;
+  at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> delta(moved), er(moved), ei(moved);
+    for (int64_t b = b0; b < b1; ++b) {
+      T* theta = y + b * per;
+      T* re = zre + b * per;
+      T* im = zim + b * per;
+      double total = 0.0;
+      for (int64_t k = 0; k < g.layers; ++k) {
+        const int64_t mu = g.mus[k];
+        const int64_t* sites = g.sites + k * moved;
+        const T rho = T(g.rho[k]);
+        T* c_k = cos_out + ((k * batch + b) * moved) * j_count;
+        T* s_k = sin_out + ((k * batch + b) * moved) * j_count;
+        for (int64_t m = 0; m < moved; ++m) {
+          const int64_t x = sites[m], xp = g.fwd[mu * v + x], ix = mu * v + x;
+          T sum_sin = T(0), sum_cos = T(0);
+          int64_t j = 0;
+          for (int64_t nu = 0; nu < g.dim; ++nu) {
+            if (nu == mu) continue;
+            const int64_t xn = g.fwd[nu * v + x], xm = g.bwd[nu * v + x], xpm = g.bwd[nu * v + xp];
+            // above: U_mu(x) U_nu(x+mu) U_mu(x+nu)^* U_nu(x)^*
+            const int64_t a1 = nu * v + xp, a2 = mu * v + xn, a3 = nu * v + x;
+            T pr = re[ix] * re[a1] - im[ix] * im[a1], pi = re[ix] * im[a1] + im[ix] * re[a1];
+            T qr = pr * re[a2] + pi * im[a2], qi = pi * re[a2] - pr * im[a2];
+            T ar = qr * re[a3] + qi * im[a3], ai = qi * re[a3] - qr * im[a3];
+            c_k[m * j_count + j] = ar;
+            s_k[m * j_count + j] = ai;
+            sum_cos += ar;
+            sum_sin += ai;
+            ++j;
+            // below: U_mu(x) U_nu(x+mu-nu)^* U_mu(x-nu)^* U_nu(x-nu)
+            const int64_t c1 = nu * v + xpm, c2 = mu * v + xm, c3 = nu * v + xm;
+            pr = re[ix] * re[c1] + im[ix] * im[c1];
+            pi = im[ix] * re[c1] - re[ix] * im[c1];
+            qr = pr * re[c2] + pi * im[c2];
+            qi = pi * re[c2] - pr * im[c2];
+            ar = qr * re[c3] - qi * im[c3];
+            ai = qr * im[c3] + qi * re[c3];
+            c_k[m * j_count + j] = ar;
+            s_k[m * j_count + j] = ai;
+            sum_cos += ar;
+            sum_sin += ai;
+            ++j;
+          }
+          delta[m] = rho * sum_sin;
+          if (log_det) total += std::log1p(-double(rho) * double(sum_cos));
+        }
+        T* dp = delta.data();
+        T* erp = er.data();
+        T* eip = ei.data();
+#pragma omp simd
+        for (int64_t m = 0; m < moved; ++m) unit_phase_of_small(dp[m], erp[m], eip[m]);
+        for (int64_t m = 0; m < moved; ++m) {
+          const int64_t ix = mu * v + sites[m];
+          const T nr = re[ix] * er[m] - im[ix] * ei[m], ni = re[ix] * ei[m] + im[ix] * er[m];
+          re[ix] = nr;
+          im[ix] = ni;
+          theta[ix] -= delta[m];
+        }
+      }
+      if (log_det) log_det[b] = T(total);
+    }
+  });
+}
+
+template <typename T>
+void u1_stout_vjp_impl(const T* cos_in, const T* sin_in, T* grad, double grad_log_det, const StoutGeometry<T>& g,
+                       int64_t batch) {
+  const int64_t j_count = 2 * (g.dim - 1), per = g.dim * g.volume, v = g.volume;
+  at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
+    T big_g[64];
+    for (int64_t b = b0; b < b1; ++b) {
+      T* gr = grad + b * per;
+      for (int64_t k = g.layers - 1; k >= 0; --k) {
+        const int64_t mu = g.mus[k];
+        const T rho = T(g.rho[k]);
+        const T* c_k = cos_in + ((k * batch + b) * g.moved) * j_count;
+        const T* s_k = sin_in + ((k * batch + b) * g.moved) * j_count;
+        for (int64_t m = 0; m < g.moved; ++m) {
+          const int64_t x = g.sites[k * g.moved + m];
+          const T* ca = c_k + m * j_count;
+          const T* sa = s_k + m * j_count;
+          T sum_cos = T(0);
+          for (int64_t j = 0; j < j_count; ++j) sum_cos += ca[j];
+          const T denominator = T(1) - rho * sum_cos;
+          const T gy = gr[mu * v + x];
+          const T weight = T(grad_log_det) * rho / denominator;
+          T total = T(0);
+          for (int64_t j = 0; j < j_count; ++j) {
+            big_g[j] = -rho * ca[j] * gy + weight * sa[j];
+            total += big_g[j];
+          }
+          gr[mu * v + x] += total;
+          const int64_t xp = g.fwd[mu * v + x];
+          int j = 0;
+          for (int64_t nu = 0; nu < g.dim; ++nu) {
+            if (nu == mu) continue;
+            const int64_t xn = g.fwd[nu * v + x], xm = g.bwd[nu * v + x], xpm = g.bwd[nu * v + xp];
+            const T up = big_g[j++], down = big_g[j++];
+            gr[nu * v + xp] += up;  // the staple above: theta_nu(x+mu) - theta_mu(x+nu) - theta_nu(x)
+            gr[mu * v + xn] -= up;
+            gr[nu * v + x] -= up;
+            gr[nu * v + xpm] -= down;  // below: -theta_nu(x+mu-nu) - theta_mu(x-nu) + theta_nu(x-nu)
+            gr[mu * v + xm] -= down;
+            gr[nu * v + xm] += down;
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+StoutGeometry<T> stout_geometry(const torch::Tensor& theta, const torch::Tensor& rho, const torch::Tensor& mus,
+                                const torch::Tensor& sites, const torch::Tensor& fwd, const torch::Tensor& bwd) {
+  check(rho, "rho"); check(mus, "mus"); check(sites, "sites"); check(fwd, "fwd"); check(bwd, "bwd");
+  TORCH_CHECK(theta.dim() == 3, "u1_stout: theta must be [B, d, V]");
+  TORCH_CHECK(rho.scalar_type() == at::kDouble && rho.dim() == 1, "u1_stout: rho must be float64 [K]");
+  TORCH_CHECK(mus.scalar_type() == at::kLong && mus.numel() == rho.numel(), "u1_stout: mus must be int64 [K]");
+  TORCH_CHECK(sites.scalar_type() == at::kLong && sites.dim() == 2 && sites.size(0) == rho.numel(),
+              "u1_stout: sites must be int64 [K, M]");
+  const int64_t dim = theta.size(1), volume = theta.size(2);
+  TORCH_CHECK(dim >= 2 && 2 * (dim - 1) <= 64, "u1_stout: d = ", dim, "; allowed: 2 .. 33");
+  TORCH_CHECK(fwd.scalar_type() == at::kLong && fwd.size(0) == dim && fwd.size(1) == volume, "u1_stout: fwd [d, V]");
+  TORCH_CHECK(bwd.scalar_type() == at::kLong && bwd.size(0) == dim && bwd.size(1) == volume, "u1_stout: bwd [d, V]");
+  return StoutGeometry<T>{rho.data_ptr<double>(), mus.data_ptr<int64_t>(), sites.data_ptr<int64_t>(),
+                          fwd.data_ptr<int64_t>(), bwd.data_ptr<int64_t>(), rho.numel(), sites.size(1), dim, volume};
+}
+
+std::vector<torch::Tensor> u1_stout_forward(torch::Tensor theta, torch::Tensor rho, torch::Tensor mus,
+                                            torch::Tensor sites, torch::Tensor fwd, torch::Tensor bwd,
+                                            bool with_log_det) {
+  check(theta, "theta");
+  TORCH_CHECK(theta.scalar_type() == at::kDouble || theta.scalar_type() == at::kFloat,
+              "u1_stout_forward: dtype must be float32 or float64");
+  auto y = theta.clone();
+  auto zre = torch::cos(theta);  // e^{i theta}, vectorised by ATen
+  auto zim = torch::sin(theta);
+  const int64_t batch = theta.size(0), j_count = 2 * (theta.size(1) - 1);
+  auto cos_out = torch::empty({rho.numel(), batch, sites.size(1), j_count}, theta.options());
+  auto sin_out = torch::empty_like(cos_out);
+  auto log_det = torch::zeros({with_log_det ? batch : 0}, theta.options());
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    auto g = stout_geometry<T>(theta, rho, mus, sites, fwd, bwd);
+    u1_stout_forward_impl<T>(y.data_ptr<T>(), zre.data_ptr<T>(), zim.data_ptr<T>(), cos_out.data_ptr<T>(),
+                             sin_out.data_ptr<T>(), with_log_det ? log_det.data_ptr<T>() : nullptr, g, batch);
+  };
+  if (theta.scalar_type() == at::kDouble) run(0.0); else run(0.0f);
+  return {y, cos_out, sin_out, log_det};
+}
+
+torch::Tensor u1_stout_vjp(torch::Tensor cos_in, torch::Tensor sin_in, torch::Tensor grad_y, double grad_log_det,
+                           torch::Tensor rho, torch::Tensor mus, torch::Tensor sites, torch::Tensor fwd,
+                           torch::Tensor bwd) {
+  check(cos_in, "cos"); check(sin_in, "sin"); check(grad_y, "grad_y");
+  const int64_t batch = grad_y.size(0), j_count = 2 * (grad_y.size(1) - 1);
+  TORCH_CHECK(cos_in.sizes() == sin_in.sizes() && cos_in.dim() == 4 && cos_in.size(0) == rho.numel() &&
+                  cos_in.size(1) == batch && cos_in.size(2) == sites.size(1) && cos_in.size(3) == j_count,
+              "u1_stout_vjp: cos and sin must be [K, B, M, 2 (d - 1)]");
+  TORCH_CHECK(cos_in.scalar_type() == grad_y.scalar_type() && sin_in.scalar_type() == grad_y.scalar_type(),
+              "u1_stout_vjp: cos, sin and grad_y must share a dtype");
+  auto grad = grad_y.clone();
+  if (grad_y.scalar_type() == at::kDouble) {
+    auto g = stout_geometry<double>(grad_y, rho, mus, sites, fwd, bwd);
+    u1_stout_vjp_impl<double>(cos_in.data_ptr<double>(), sin_in.data_ptr<double>(), grad.data_ptr<double>(),
+                              grad_log_det, g, batch);
+  } else {
+    TORCH_CHECK(grad_y.scalar_type() == at::kFloat, "u1_stout_vjp: dtype must be float32 or float64");
+    auto g = stout_geometry<float>(grad_y, rho, mus, sites, fwd, bwd);
+    u1_stout_vjp_impl<float>(cos_in.data_ptr<float>(), sin_in.data_ptr<float>(), grad.data_ptr<float>(),
+                             grad_log_det, g, batch);
+  }
+  return grad;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -663,4 +891,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("su3_exp_update", &su3_exp_update, "exp(i eps P) U for SU(3), [..., 3, 3]");
   m.def("staggered_hop", &staggered_hop, "staggered hopping term, [B, V, N]");
   m.def("wilson_hop", &wilson_hop, "Wilson hopping term with spin projection, [B, V, 4, N]");
+  m.def("u1_stout_forward", &u1_stout_forward, "U(1) masked stout stack: (y, cos A, sin A, log det), [B, d, V]");
+  m.def("u1_stout_vjp", &u1_stout_vjp, "U(1) masked stout stack: vector-Jacobian product, [B, d, V]");
 }
