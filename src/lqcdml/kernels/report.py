@@ -8,15 +8,18 @@ from typing import Any
 
 from . import build, dispatch
 
-#: kernel -> what it computes and which calls it takes (all: CPU, complex64/complex128, no
-#: autograd graph to record; CUDA tensors and everything else run the torch reference)
+#: kernel -> what it computes (all: CPU tensors with no autograd graph to record; CUDA tensors
+#: and everything else run the torch reference)
 KERNELS = {
     "gauge_force": "Wilson gauge force beta/(2N) TA(U A); SU(2)/SU(3) links [B, d, L..., N, N]",
     "staggered_hop": "staggered hopping term H psi; SU(2)/SU(3), psi [B, L..., N]",
     "wilson_hop": "Wilson hopping term, spin projected; 4D, SU(2)/SU(3), psi [B, L..., 4, N]",
     "su3_exp_update": "SU(3) link update exp(i eps P) U; links and momenta [..., 3, 3]",
+    "u1_stout": "U(1) masked stout stack and its VJP (field-transformed HMC's force); angles [B, d, L...]",
 }
 SCOPE = "CPU complex64/complex128 tensors, no autograd graph; CUDA tensors and the rest: torch"
+#: the kernels on real tensors, and their scope
+SCOPES = {"u1_stout": "CPU float32/float64 tensors, no autograd graph; CUDA tensors and the rest: torch"}
 
 
 def cpu_path() -> tuple[str, str]:
@@ -51,5 +54,8 @@ def report() -> dict[str, Any]:
         "tag": build.tag(),
         "directory": str(build.build_directory()),
         "built": build.built_library() is not None,
-        "paths": {name: {"path": path, "why": why, "computes": text, "takes": SCOPE} for name, text in KERNELS.items()},
+        "paths": {
+            name: {"path": path, "why": why, "computes": text, "takes": SCOPES.get(name, SCOPE)}
+            for name, text in KERNELS.items()
+        },
     }
