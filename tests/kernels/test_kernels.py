@@ -230,10 +230,12 @@ def test_u1_stout_stack_and_its_vjp_equal_the_layers(shape, n_chains, monkeypatc
     layers = list(flow.layers)
     rho = torch.stack([layer.rho for layer in layers]).detach()
     y, cos, sin, log_det = kernels.u1_stout_forward(theta, rho, flow._mus, flow._sites, with_log_det=True)
-    with torch.no_grad():
-        ref_y, ref_log_det = flow(theta)
-    _close(y, ref_y, DOUBLE_TOL)
-    _close(log_det, ref_log_det, DOUBLE_TOL)
+    ref_y, ref_log_det = flow(theta)  # a graph to record (the parameters): the layers' torch path
+    assert ref_log_det.requires_grad
+    _close(y, ref_y.detach(), DOUBLE_TOL)
+    _close(log_det, ref_log_det.detach(), DOUBLE_TOL)
+    with torch.no_grad():  # no graph: the flow's forward takes the kernel
+        assert torch.equal(flow(theta)[0], y) and torch.equal(flow(theta)[1], log_det)
     assert cos.shape == sin.shape == (len(layers), n_chains, theta[0, 0].numel() // 2, 2 * (len(shape) - 1))
     assert kernels.u1_stout_forward(theta, rho, flow._mus, flow._sites)[3].numel() == 0
 

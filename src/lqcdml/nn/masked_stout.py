@@ -280,8 +280,9 @@ class U1MaskedStoutFlow(FlowModel):
     (``nn.transform.PullbackForce``): the forward pass keeps each layer's loop angles' cosines and
     sines, the backward pass is the layers' written-out ``u1_vjp`` in reverse order (equal to
     autograd's to rounding, at a fraction of its cost). Where the compiled kernels take the call
-    (``kernels.enabled_angles``: CPU, float32/float64) both passes run as one kernel each
-    (``kernels.u1_stout_forward``, ``u1_stout_vjp``: the same arithmetic, site by site)."""
+    (``kernels.enabled_angles``: CPU, float32/float64, and no graph to record) both passes run as
+    one kernel each (``kernels.u1_stout_forward``, ``u1_stout_vjp``: the same map, equal to the
+    layers' arithmetic to rounding), and so does the forward map itself."""
 
     _mus: torch.Tensor
     _sites: torch.Tensor
@@ -292,7 +293,23 @@ class U1MaskedStoutFlow(FlowModel):
         # from the masks, so not part of the state
         self.register_buffer("_mus", torch.tensor([layer.mu for layer in layers]), persistent=False)
         sites = [layer.mask.flatten().nonzero().squeeze(1) for layer in layers]
-        self.register_buffer("_sites", torch.stack(sites), persistent=False)
+        self.register_buffer(
+            "_sites", torch.stack(sites) if sites else torch.zeros(0, 0, dtype=torch.long), persistent=False
+        )
+
+    def _rho(self) -> torch.Tensor:
+        """Every layer's step size at once, float64 ``[K]`` (one ``rho_max``: one ``d``)."""
+        layers = [cast(MaskedStout, layer) for layer in self.layers]
+        return layers[0].rho_max * torch.tanh(torch.stack([layer.a for layer in layers]).to(torch.float64))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(F(x), log|det dF/dx|)``; one kernel call where no graph is recorded (the Hamiltonian
+        and the chain fields of field-transformed HMC), the layers otherwise (training)."""
+        recording = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+        if len(self.layers) and not recording and kernels.enabled_angles(x):
+            y, _, _, log_det = kernels.u1_stout_forward(x, self._rho(), self._mus, self._sites, with_log_det=True)
+            return y, log_det
+        return super().forward(x)
 
     def pullback_force(
         self, fields: torch.Tensor, target_force: Callable[[torch.Tensor], torch.Tensor]
@@ -300,9 +317,8 @@ class U1MaskedStoutFlow(FlowModel):
         """``d/dV [S(F(V)) - log|det dF/dV|]`` given ``target_force(U) = dS/dU``; shape of ``fields``."""
         layers = [cast(MaskedStout, layer) for layer in self.layers]
         with torch.no_grad():
-            if kernels.enabled_angles(fields):
-                a = torch.stack([layer.a for layer in layers]).to(torch.float64)
-                rho = layers[0].rho_max * torch.tanh(a)  # every layer's rho at once (one rho_max: one d)
+            if len(layers) and kernels.enabled_angles(fields):
+                rho = self._rho()
                 y, cos, sin, _ = kernels.u1_stout_forward(fields, rho, self._mus, self._sites)
                 return kernels.u1_stout_vjp(cos, sin, target_force(y), -1.0, rho, self._mus, self._sites)
             kept = []
