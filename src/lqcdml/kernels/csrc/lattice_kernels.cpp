@@ -778,6 +778,7 @@ void u1_stout_vjp_impl(const T* cos_in, const T* sin_in, T* grad, double grad_lo
   const int64_t j_count = 2 * (g.dim - 1), per = g.dim * g.volume, v = g.volume;
   at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
     T big_g[64];
+    std::vector<T> weight(g.moved);
     for (int64_t b = b0; b < b1; ++b) {
       T* gr = grad + b * per;
       for (int64_t k = g.layers - 1; k >= 0; --k) {
@@ -785,18 +786,24 @@ void u1_stout_vjp_impl(const T* cos_in, const T* sin_in, T* grad, double grad_lo
         const T rho = T(g.rho[k]);
         const T* c_k = cos_in + ((k * batch + b) * g.moved) * j_count;
         const T* s_k = sin_in + ((k * batch + b) * g.moved) * j_count;
+        // the log-determinant's weights d log D / d sin A_j = rho / D, D = 1 - rho sum_j cos A_j
+        // (contiguous: the compiler vectorises the divisions)
+        T* wp = weight.data();
+        const T scale = T(grad_log_det) * rho;
+#pragma omp simd
+        for (int64_t m = 0; m < g.moved; ++m) {
+          T sum_cos = T(0);
+          for (int64_t j = 0; j < j_count; ++j) sum_cos += c_k[m * j_count + j];
+          wp[m] = scale / (T(1) - rho * sum_cos);
+        }
         for (int64_t m = 0; m < g.moved; ++m) {
           const int64_t x = g.sites[k * g.moved + m];
           const T* ca = c_k + m * j_count;
           const T* sa = s_k + m * j_count;
-          T sum_cos = T(0);
-          for (int64_t j = 0; j < j_count; ++j) sum_cos += ca[j];
-          const T denominator = T(1) - rho * sum_cos;
           const T gy = gr[mu * v + x];
-          const T weight = T(grad_log_det) * rho / denominator;
           T total = T(0);
           for (int64_t j = 0; j < j_count; ++j) {
-            big_g[j] = -rho * ca[j] * gy + weight * sa[j];
+            big_g[j] = -rho * ca[j] * gy + wp[m] * sa[j];
             total += big_g[j];
           }
           gr[mu * v + x] += total;
