@@ -3,7 +3,7 @@
 At ``--beta`` (6) on ``--L`` x ``--L`` (16), the point where HMC's charge freezes
 (``paper_flow_u1``), both samplers run ``--chains`` chains for ``--trajectories`` trajectories
 after ``--therm`` from a cold (``Q = 0``, default) or hot ``--start``, in one process, same dtype and
-threads:
+threads, advanced side by side in alternating blocks of ``--block`` trajectories:
 
 * HMC with ``--hmc-steps`` Omelyan steps per unit trajectory;
 * field-transformed HMC (``samplers.FieldTransformedHMC``) with ``--ft-steps`` steps, through
@@ -47,21 +47,39 @@ from lqcdml.theories import WilsonGaugeAction
 from lqcdml.train import FlowTrainer
 
 
-def _run(sampler, group, shape, chains: int, therm: int, trajectories: int, seed: int, start: str) -> dict:
+def _run_side_by_side(
+    samplers: dict, group, shape, chains: int, therm: int, trajectories: int, seed: int, start: str, block: int
+) -> dict[str, dict]:
+    """Every sampler's chains, advanced in alternating blocks of ``block`` trajectories (so that
+    the machine's load falls alike on all of them), the time of each block charged to its
+    sampler; their records joined."""
+
     def first(gens):
         if start == "hot":
             return group.haar(gens, (2, *shape))
         return group.identity((len(gens), 2, *shape))
 
-    state = sampler.start(make_generators(seed, chains), first)
-    state, _ = run_chain(sampler, state, therm)
-    start = time.perf_counter()
-
     def measure(u: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"plaq": plaquette(u, group), "q": topological_charge_u1_2d(u)}
 
-    _, rec = run_chain(sampler, state, trajectories, measure=measure)
-    seconds = time.perf_counter() - start
+    states, seconds, records = {}, dict.fromkeys(samplers, 0.0), {name: [] for name in samplers}
+    for name, sampler in samplers.items():
+        states[name] = sampler.start(make_generators(seed, chains), first)
+        states[name], _ = run_chain(sampler, states[name], therm)
+    for done in range(0, trajectories, block):
+        for name, sampler in samplers.items():
+            t0 = time.perf_counter()
+            states[name], rec = run_chain(sampler, states[name], min(block, trajectories - done), measure=measure)
+            seconds[name] += time.perf_counter() - t0
+            records[name].append(rec)
+    return {
+        name: _summary({k: torch.cat([r[k] for r in records[name]]) for k in records[name][0]}, seconds[name])
+        for name in samplers
+    }
+
+
+def _summary(rec: dict[str, torch.Tensor], seconds: float) -> dict:
+    trajectories = rec["q"].shape[0]
     q2 = rec["q"].to(torch.float64).numpy() ** 2
     plaq = rec["plaq"].to(torch.float64).numpy()
     half = trajectories // 2
@@ -108,6 +126,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--block", type=int, default=50, help="trajectories per sampler in turn (the load falls alike)")
     ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", choices=("cold", "hot"), default="cold")
@@ -133,9 +152,8 @@ def main() -> None:
     )
     hmc = HMC(Integrator.single(action, args.hmc_steps, "omelyan"), 1.0)
     ft = FieldTransformedHMC(action, model, args.ft_steps, "omelyan", 1.0)
-    results = {}
-    for name, sampler in (("hmc", hmc), ("fthmc", ft)):
-        results[name] = _as_json(_run(sampler, group, shape, **common), exact_plaq, exact_q2)
+    runs = _run_side_by_side({"hmc": hmc, "fthmc": ft}, group, shape, **common, block=args.block)
+    results = {name: _as_json(run, exact_plaq, exact_q2) for name, run in runs.items()}
     independent = args.chains * args.trajectories / (2 * results["fthmc"]["q2"]["tau_int"])
     results["fthmc"]["training_seconds"] = train_seconds
     results["fthmc"]["seconds_per_independent_with_training"] = (
