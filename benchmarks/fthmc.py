@@ -19,7 +19,9 @@ trajectories: their difference in units of its error), the fraction of trajector
 the integer charge of a chain (the tunnelling rate, meaningful where ``tau_int`` is not resolved), seconds per trajectory (all chains
 advance together; per chain), and seconds per independent configuration ``2 tau_int(Q^2)
 seconds/trajectory`` (for FT-HMC plus training seconds spread over the independent
-configurations of this run). Prints JSON.
+configurations of this run). Beside them, ``force_ms``: one force evaluation of each (HMC's
+Wilson force; the pulled-back force through the compiled kernel and through the torch layers),
+interleaved. Prints JSON.
 
     python benchmarks/fthmc.py                                   # beta 6, L 16
     python benchmarks/fthmc.py --beta 3 --L 16 --trajectories 400 --train-steps 200
@@ -96,6 +98,36 @@ def _summary(rec: dict[str, torch.Tensor], seconds: float) -> dict:
     return out
 
 
+def _force_timings(model, action, group, shape, chains: int, dtype: torch.dtype, rounds: int = 30) -> dict:
+    """Milliseconds of one force evaluation at Haar-random fields ``[chains, 2, L, L]``: HMC's
+    (the Wilson force), and field-transformed HMC's pulled-back force through the compiled kernel
+    and through the torch layers (``LQCDML_KERNELS=torch``), interleaved; medians of ``rounds``."""
+    import os
+
+    theta = group.haar(make_generators(7, chains), (2, *shape)).to(dtype)
+    calls = {
+        "wilson_force": lambda: action.force(theta),
+        "pullback_force_kernel": lambda: model.pullback_force(theta, action.force),
+        "pullback_force_torch": lambda: model.pullback_force(theta, action.force),
+    }
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    before = os.environ.get("LQCDML_KERNELS")
+    try:
+        for _ in range(rounds):
+            for name, call in calls.items():
+                os.environ["LQCDML_KERNELS"] = "torch" if name.endswith("_torch") else "auto"
+                t0 = time.perf_counter()
+                for _ in range(10):
+                    call()
+                times[name].append((time.perf_counter() - t0) / 10 * 1e3)
+    finally:
+        if before is None:
+            os.environ.pop("LQCDML_KERNELS", None)
+        else:
+            os.environ["LQCDML_KERNELS"] = before
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 def _as_json(result: dict, exact_plaq: float, exact_q2: float) -> dict:
     plaq, q2 = result.pop("plaquette"), result.pop("q2")
     result.update(
@@ -168,7 +200,9 @@ def main() -> None:
         "cost_per_independent_fthmc_over_hmc": results["fthmc"]["seconds_per_independent_with_training"]
         / results["hmc"]["seconds_per_independent"],
     }
-    print(json.dumps({"args": vars(args), "threads": torch.get_num_threads(), **results, "ratios": ratio}, indent=1))
+    forces = _force_timings(model, action, group, shape, args.chains, getattr(torch, args.dtype))
+    output = {"args": vars(args), "threads": torch.get_num_threads(), **results, "ratios": ratio, "force_ms": forces}
+    print(json.dumps(output, indent=1))
 
 
 if __name__ == "__main__":
