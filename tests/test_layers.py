@@ -28,7 +28,7 @@ ALLOWED = {
     "solvers": set(),
     "theories": {"kernels", "lattice", "solvers"},
     "observables": {"lattice", "solvers", "theories"},
-    "nn": {"lattice", "theories", "observables"},
+    "nn": {"kernels", "lattice", "theories", "observables"},
     "samplers": {"lattice", "solvers", "theories", "observables", "nn"},
     "train": {"kernels", "lattice", "solvers", "theories", "observables", "nn", "samplers"},
     "kinds": PHYSICS | {"config"},
