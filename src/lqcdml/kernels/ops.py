@@ -18,6 +18,11 @@ def _lattice(links: torch.Tensor) -> tuple[int, ...]:
     return tuple(links.shape[2 : 2 + links.shape[1]])
 
 
+def _flat_angles(theta: torch.Tensor) -> torch.Tensor:
+    """U(1) angles ``[B, d, L...]`` as ``[B, d, V]``."""
+    return theta.contiguous().reshape(theta.shape[0], theta.shape[1], -1)
+
+
 def _flat_links(links: torch.Tensor) -> torch.Tensor:
     b, d, n = links.shape[0], links.shape[1], links.shape[-1]
     return links.contiguous().reshape(b, d, -1, n, n)
@@ -97,10 +102,8 @@ def u1_stout_forward(
     link's shift ``delta`` enters as ``e^{-i delta}`` (``|delta| < 1``, a polynomial): no
     trigonometric function per link and layer, the result equal to the angles' arithmetic to
     rounding."""
-    shape = tuple(theta.shape[2:])
-    fwd, bwd = geometry(shape)
-    flat = theta.contiguous().reshape(theta.shape[0], theta.shape[1], -1)
-    y, cos, sin, log_det = compiled().u1_stout_forward(flat, rho, mus, sites, fwd, bwd, with_log_det)
+    fwd, bwd = geometry(_lattice(theta))
+    y, cos, sin, log_det = compiled().u1_stout_forward(_flat_angles(theta), rho, mus, sites, fwd, bwd, with_log_det)
     return y.reshape(theta.shape), cos, sin, log_det
 
 
@@ -115,8 +118,6 @@ def u1_stout_vjp(
 ) -> torch.Tensor:
     """The vector-Jacobian product of ``u1_stout_forward``'s ``(y, log|det|)`` with cotangents
     ``grad_y`` (angles' shape) and ``grad_log_det`` (a number), from its ``cos A, sin A``."""
-    shape = tuple(grad_y.shape[2:])
-    fwd, bwd = geometry(shape)
-    flat = grad_y.contiguous().reshape(grad_y.shape[0], grad_y.shape[1], -1)
-    grad = compiled().u1_stout_vjp(cos, sin, flat, float(grad_log_det), rho, mus, sites, fwd, bwd)
+    fwd, bwd = geometry(_lattice(grad_y))
+    grad = compiled().u1_stout_vjp(cos, sin, _flat_angles(grad_y), float(grad_log_det), rho, mus, sites, fwd, bwd)
     return grad.reshape(grad_y.shape)
