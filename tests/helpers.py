@@ -95,3 +95,21 @@ def full_disk_at_write(monkeypatch, fail_at: int, action, delay: float = 0.02) -
     finally:
         monkeypatch.setattr(zarr_local, "_put", real_put)
     time.sleep(4 * delay)
+
+
+def su_left_invariant_log_det(layer: torch.nn.Module, x: torch.Tensor) -> float:
+    """``log|det|`` of an SU(N) layer's Jacobian on all links of one configuration (``x`` ``[1, d, L...,
+    N, N]``; the layer has ``group`` and returns ``(y, log_det)``), perturbed as
+    ``exp(i w . t) U`` and read off as ``F(U)' F(U)^dag = exp(i w' . t)`` (left-invariant)."""
+    group = layer.group
+    t = group.generators()
+    y0 = layer(x)[0][0]
+
+    def coords(w: torch.Tensor) -> torch.Tensor:
+        step = torch.linalg.matrix_exp(1j * torch.einsum("...a,aij->...ij", w.to(t.dtype), t))
+        moved = layer(step[None] @ x)[0][0] @ y0.mH
+        return group.coefficients(-1j * moved).reshape(-1)
+
+    w0 = torch.zeros(*x.shape[1:-2], group.algebra_dim, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(coords, w0)
+    return float(torch.linalg.slogdet(jac.reshape(w0.numel(), -1))[1])

@@ -14,6 +14,8 @@ from lqcdml.nn.transform import Compose, PullbackForce
 from lqcdml.samplers import PulledBackAction
 from lqcdml.theories import WilsonGaugeAction
 
+from ..helpers import su_left_invariant_log_det
+
 CASES = [(U1(), (4, 4)), (SU(2), (4, 4)), (SU(3), (4, 2)), (U1(), (2, 2, 2, 2)), (SU(2), (2, 2, 2, 2))]
 
 
@@ -46,23 +48,6 @@ def test_layers_invert_stay_in_the_group_and_are_gauge_covariant(group, shape):
         x = y
 
 
-def _su_coordinates_jacobian(layer: MaskedStout, x: torch.Tensor) -> float:
-    """``log|det|`` of the layer's Jacobian on all links of one configuration, perturbed as
-    ``exp(i w . t) U`` and read off as ``F(U)' F(U)^dag = exp(i w' . t)`` (left-invariant)."""
-    group = layer.group
-    t = group.generators()
-    y0 = layer(x)[0][0]
-
-    def coords(w: torch.Tensor) -> torch.Tensor:
-        step = torch.linalg.matrix_exp(1j * torch.einsum("...a,aij->...ij", w.to(t.dtype), t))
-        moved = layer(step[None] @ x)[0][0] @ y0.mH
-        return group.coefficients(-1j * moved).reshape(-1)
-
-    w0 = torch.zeros(*x.shape[1:-2], group.algebra_dim, dtype=torch.float64)
-    jac = torch.autograd.functional.jacobian(coords, w0)
-    return float(torch.linalg.slogdet(jac.reshape(w0.numel(), -1))[1])
-
-
 @pytest.mark.parametrize(("group", "shape"), [(U1(), (4, 4)), (SU(2), (2, 2)), (SU(3), (2, 2))], ids=str)
 def test_log_det_is_the_determinant_of_the_full_jacobian(group, shape):
     x = group.haar(make_generators(2, 1), (len(shape), *shape))
@@ -72,7 +57,7 @@ def test_log_det_is_the_determinant_of_the_full_jacobian(group, shape):
             jac = torch.autograd.functional.jacobian(lambda v: layer(v[None])[0][0].reshape(-1), x[0])
             got = float(torch.linalg.slogdet(jac.reshape(x[0].numel(), -1))[1])
         else:
-            got = _su_coordinates_jacobian(layer, x)
+            got = su_left_invariant_log_det(layer, x)
         assert abs(got - expected) < 1e-9 * max(1.0, abs(expected))
         x = layer(x)[0].detach()
 

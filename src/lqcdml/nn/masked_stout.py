@@ -29,6 +29,7 @@ d, L...]``, SU(N) ``[B, d, L..., N, N]``; every extent but ``L_mu`` even (all ev
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -41,7 +42,14 @@ from .flow import FlowModel
 from .prior import HaarPrior, UniformAnglePrior
 from .transform import InvertibleLayer
 
-__all__ = ["MaskedStout", "U1MaskedStoutFlow", "masked_stout_flow", "masked_stout_mask", "masked_stout_stack"]
+__all__ = [
+    "MaskedLinkStep",
+    "MaskedStout",
+    "U1MaskedStoutFlow",
+    "masked_stout_flow",
+    "masked_stout_mask",
+    "masked_stout_stack",
+]
 
 _INVERSE_TOL = 1e-13
 _INVERSE_MAX_ITER = 200
@@ -64,25 +72,37 @@ def masked_stout_mask(shape: tuple[int, ...], mu: int, parity: int) -> torch.Ten
     return sum((coords[nu] for nu in range(d) if nu != mu), torch.zeros(shape, dtype=torch.long)) % 2 == parity
 
 
-class MaskedStout(InvertibleLayer):
-    """One masked stout step ``(mu, parity)`` on U(1) or SU(N) links of lattice ``shape`` (the
-    module docstring); starts as the identity."""
+class MaskedLinkStep(InvertibleLayer, ABC):
+    """A step ``(mu, parity)`` that moves the links of ``masked_stout_mask`` by ``U' = exp(-i rho
+    TH(U C)) U`` (U(1): ``theta' = theta - Im(e^{i theta} c)``) with a coupling ``C`` built from fixed
+    links only (``_su_coupling``, ``_u1_weights``): the Jacobian, its inverse and its determinant
+    of the module docstring hold for any such ``C`` with ``|rho C| < 1``. ``MaskedStout``: ``C`` the
+    staple sum; ``nn.masked_cask.MaskedCASK``: attention-weighted staples."""
 
     mask: torch.Tensor
 
     def __init__(self, shape: tuple[int, ...], group: U1 | SU, mu: int, parity: int) -> None:
         super().__init__()
         if not isinstance(group, (U1, SU)):
-            raise TypeError(f"masked stout: group {group!r}; allowed: U1() or SU(n)")
+            raise TypeError(f"{type(self).__name__}: group {group!r}; allowed: U1() or SU(n)")
         self.shape, self.group, self.mu = tuple(int(n) for n in shape), group, mu
         self.register_buffer("mask", masked_stout_mask(self.shape, mu, parity))
-        self.rho_max = 1.0 / (2 * (len(self.shape) - 1))
-        self.a = nn.Parameter(torch.zeros((), dtype=torch.float64))
 
     @property
-    def rho(self) -> torch.Tensor:
-        """The step size ``rho_max tanh(a)``, ``|rho| < rho_max``."""
-        return self.rho_max * torch.tanh(self.a)
+    def n_staples(self) -> int:
+        """The staples of a moved link: ``2 (d - 1)``."""
+        return 2 * (len(self.shape) - 1)
+
+    @abstractmethod
+    def _u1_weights(self, s: torch.Tensor) -> torch.Tensor:
+        """U(1): the staples' weights ``w_j`` given their angles ``s`` ``[2 (d - 1), B, L...]`` (fixed
+        links): a number (0-d, one weight for all) or ``[2 (d - 1), B, L...]``; ``sum_j |w_j| < 1``."""
+
+    @abstractmethod
+    def _su_coupling(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """``(C, rho, a)``: the layer moves ``U_mu(x)`` to ``exp(-i rho TH(U C)) U`` with ``C`` of
+        fixed links, ``[B, L..., N, N]``; ``a`` bounds the norm of ``Y -> i rho [H, Y]``, ``H =
+        TH(U C)`` (the series of ``_su_log_det``)."""
 
     def _replace(self, links: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
         mask = self.mask.reshape(self.mask.shape + (1,) * (moved.ndim - 1 - self.mask.ndim))
@@ -108,18 +128,166 @@ class MaskedStout(InvertibleLayer):
             s.append(-shift(below, mu) - shift(t_mu, nu, -1) + below)
         return torch.stack(s)
 
-    def _u1_staples(self, theta: torch.Tensor) -> torch.Tensor:
-        """``c = sum e^{i s}`` over the staples of ``theta_mu(x)``, ``[B, L...]``."""
+    def _u1_coupling(self, theta: torch.Tensor) -> torch.Tensor:
+        """``c = sum_j w_j e^{i s_j}`` over the staples of ``theta_mu(x)``, ``[B, L...]``: the layer
+        moves ``theta_mu(x)`` to ``theta - Im(e^{i theta} c)`` (fixed links only)."""
         s_all = self._u1_staple_angles(theta)
-        return torch.complex(torch.cos(s_all), torch.sin(s_all)).sum(0)
+        return _weighted_sum(self._u1_weights(s_all), torch.complex(torch.cos(s_all), torch.sin(s_all)))
+
+    def _u1_step(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """U(1) forward without the log-determinant: ``(F(theta), cos A, sin A, w)`` with the loops'
+        angles ``A = theta_mu(x) + s`` ``[2 (d - 1), B, L...]`` and the staples' weights ``w``."""
+        s_all = self._u1_staple_angles(theta)
+        w = self._u1_weights(s_all)
+        angles = theta[:, self.mu].unsqueeze(0) + s_all
+        cos, sin = torch.cos(angles), torch.sin(angles)
+        return self._replace(theta, theta[:, self.mu] - _weighted_sum(w, sin)), cos, sin, w
+
+    def _u1_forward(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``_u1_step`` and ``log|det| = sum log(1 - sum_j w_j cos A_j)``: the arithmetic of the
+        written-out force too, so that action and force agree to the last bit."""
+        y, cos, _, w = self._u1_step(theta)
+        return y, self._masked_sum(torch.log1p(-_weighted_sum(w, cos)))
+
+    def _u1_reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Root of ``theta - Im(e^{i theta} c) = theta'`` in ``[theta' - |c|, theta' + |c|]`` (``c``:
+        ``_u1_coupling``): bisection to a narrow bracket, then Newton (monotone: ``1 - Re > 0``)."""
+        target, c = y[:, self.mu], self._u1_coupling(y)  # the staples are fixed by the layer
+        radius = c.abs() + 1e-12
+        lo, hi = target - radius, target + radius
+
+        def g(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            z = torch.polar(torch.ones_like(t), t) * c
+            return t - z.imag - target, 1 - z.real
+
+        with torch.no_grad():
+            for _ in range(30):
+                mid = 0.5 * (lo + hi)
+                up = g(mid)[0] > 0
+                lo, hi = torch.where(up, lo, mid), torch.where(up, mid, hi)
+        t = 0.5 * (lo + hi)
+        for _ in range(3):  # Newton; the last steps carry the derivatives of the inverse
+            value, slope = g(t)
+            t = t - value / slope
+        x = self._replace(y, t)
+        _, log_det = self._u1_forward(x)
+        return x, -log_det
+
+    # --- SU(N) ---------------------------------------------------------------------------------
+    def _su_staple_list(self, links: torch.Tensor) -> list[torch.Tensor]:
+        """The ``2 (d - 1)`` staples of direction ``mu`` at every site, ``[B, L..., N, N]`` each: per
+        ``nu != mu`` the one above, then the one below (the order of ``_u1_staple_angles``)."""
+        mu, staples = self.mu, []
+        u_mu = links[:, mu]
+        for nu in range(links.shape[1]):
+            if nu == mu:
+                continue
+            u_nu = links[:, nu]
+            u_nu_xmu = shift(u_nu, mu)
+            staples.append(u_nu_xmu @ (u_nu @ shift(u_mu, nu)).mH)  # U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag
+            staples.append(shift(u_nu_xmu.mH @ u_mu.mH @ u_nu, nu, -1))  # the staple below, from x - nu
+        return staples
+
+    def _su_staples(self, links: torch.Tensor) -> torch.Tensor:
+        """The staple sum ``S`` of direction ``mu`` at every site, ``[B, L..., N, N]``."""
+        total = torch.zeros_like(links[:, self.mu])
+        for staple in self._su_staple_list(links):
+            total = total + staple
+        return total
+
+    def _su_step(self, u: torch.Tensor, staples: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """``exp(-i rho TH(U S)) U`` for links ``u`` and staple sums ``staples`` of one direction."""
+        group = self.group
+        assert isinstance(group, SU)
+        return group.expi(-rho * group.traceless_hermitian(u @ staples)) @ u
+
+    def _su_log_det(self, u: torch.Tensor, staples: torch.Tensor, rho: torch.Tensor, bound: float) -> torch.Tensor:
+        """``log|det|`` of the per-link Jacobian in left-invariant coordinates, ``[B, L...]``.
+
+        With ``M = U S``, ``H = TH(M)``, ``E = exp(-i rho H)``: along ``U -> exp(i eps X) U``,
+        ``dU' U'^dag = i eps [Ad_E X - rho int_0^1 Ad_{E_s} TH(i X M) ds]``, ``E_s = exp(-i s rho H)``.
+        ``Ad_E`` has determinant 1, so ``det J = det(1 - rho Phi K)`` on the algebra, with ``K_ba =
+        2 Re tr(t^b t^a M)`` (the coefficients of ``TH(i t^a M)``) and ``Phi = int_0^1 exp(u A) du``,
+        ``A_ba = 2 i rho tr(H [t^a, t^b])`` (``Y -> i rho [H, Y]``). ``Phi = sum_k A^k / (k + 1)!`` by
+        Horner's rule, to the order ``K`` where the tail bound ``a^(K+1) / (K+2)!`` with ``|A| <= a =
+        bound`` (``_su_coupling``) falls below the dtype's resolution: at most 20 terms (``a <= 2``).
+        Evaluated on the moved links only (the others give 0)."""
+        group = self.group
+        assert isinstance(group, SU)
+        products, commutators = _generator_products(group, u.dtype, u.device)
+        m = (u @ staples)[:, self.mask]  # [B, moved links, N, N]
+        k = 2 * torch.einsum("baij,...ji->...ba", products, m).real
+        a = rho * (2j * torch.einsum("abij,...ji->...ba", commutators, group.traceless_hermitian(m))).real
+        eye = torch.eye(group.algebra_dim, dtype=a.dtype, device=a.device)
+        phi = eye
+        for order in range(_phi_terms(bound, a.dtype), 0, -1):
+            phi = eye + (a @ phi) / (order + 1)
+        log_det = torch.zeros(u.shape[:-2], dtype=a.dtype, device=a.device)
+        log_det[:, self.mask] = torch.linalg.slogdet(eye - rho * phi @ k)[1]
+        return log_det
+
+    def _su_forward(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert isinstance(self.group, SU)
+        u, (staples, rho, bound) = links[:, self.mu], self._su_coupling(links)
+        moved = self._su_step(u, staples, rho)
+        return self._replace(links, moved), self._masked_sum(self._su_log_det(u, staples, rho, bound))
+
+    def _su_reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fixed point of ``U = exp(+i rho TH(U S)) U'`` (a contraction: ``|rho S| < 1``)."""
+        group = self.group
+        assert isinstance(group, SU)
+        target, (staples, rho, bound) = y[:, self.mu], self._su_coupling(y)
+        u = target
+        with torch.no_grad():
+            for _ in range(_INVERSE_MAX_ITER):
+                nxt = group.expi(rho * group.traceless_hermitian(u @ staples)) @ target
+                done = (nxt - u).abs().amax() < _INVERSE_TOL
+                u = nxt
+                if done:
+                    break
+        if torch.is_grad_enabled():  # one more step on the graph: exact first derivatives
+            u = group.expi(rho * group.traceless_hermitian(u.detach() @ staples)) @ target
+        x = self._replace(y, u)
+        return x, -self._masked_sum(self._su_log_det(u, staples, rho, bound))
+
+    # --- contract --------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(F(x), log|det dF/dx|)``: links of ``x``'s shape, ``[B]``."""
+        return self._u1_forward(x) if isinstance(self.group, U1) else self._su_forward(x)
+
+    def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(F^{-1}(y), log|det dF^{-1}/dy|)``."""
+        return self._u1_reverse(y) if isinstance(self.group, U1) else self._su_reverse(y)
+
+
+class MaskedStout(MaskedLinkStep):
+    """One masked stout step ``(mu, parity)`` on U(1) or SU(N) links of lattice ``shape`` (the
+    module docstring): ``C`` the staple sum, one trainable step size; starts as the identity."""
+
+    def __init__(self, shape: tuple[int, ...], group: U1 | SU, mu: int, parity: int) -> None:
+        super().__init__(shape, group, mu, parity)
+        self.rho_max = 1.0 / self.n_staples
+        self.a = nn.Parameter(torch.zeros((), dtype=torch.float64))
+
+    @property
+    def rho(self) -> torch.Tensor:
+        """The step size ``rho_max tanh(a)``, ``|rho| < rho_max``."""
+        return self.rho_max * torch.tanh(self.a)
+
+    def _u1_weights(self, s: torch.Tensor) -> torch.Tensor:
+        return self.rho.to(s.dtype)
+
+    def _su_coupling(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """``(S, rho, a)``: the layer moves ``U_mu(x)`` to ``exp(-i rho TH(U S)) U`` with ``S`` of fixed
+        links, ``[B, L..., N, N]``; ``a = 4 |rho| (d - 1)`` bounds the adjoint action of ``rho H``
+        twice (``|H| <= |S| <= 2 (d - 1)``: the series of ``_su_log_det``)."""
+        rho = self.rho.to(links.real.dtype)
+        return self._su_staples(links), rho, 4 * abs(float(rho.detach())) * (len(self.shape) - 1)
 
     def u1_step(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """U(1) forward without the log-determinant, for ``u1_vjp``: ``(F(theta), cos A, sin A)``
         with the loops' angles ``A = theta_mu(x) + s`` ``[2 (d - 1), B, L...]``."""
-        rho = self.rho.to(theta.dtype)
-        angles = theta[:, self.mu].unsqueeze(0) + self._u1_staple_angles(theta)
-        cos, sin = torch.cos(angles), torch.sin(angles)
-        return self._replace(theta, theta[:, self.mu] - rho * sin.sum(0)), cos, sin
+        return self._u1_step(theta)[:3]
 
     def u1_vjp(self, cos: torch.Tensor, sin: torch.Tensor, grad_y: torch.Tensor, grad_log_det: float) -> torch.Tensor:
         """U(1): the vector-Jacobian product of ``(F(theta), log|det|)`` with cotangents ``grad_y``
@@ -145,122 +313,17 @@ class MaskedStout(InvertibleLayer):
             j += 2
         return grad
 
-    def _u1_forward(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``u1_step`` and ``log|det| = sum log(1 - rho sum_j cos A_j)``: the arithmetic of the
-        written-out force too, so that action and force agree to the last bit."""
-        y, cos, _ = self.u1_step(theta)
-        return y, self._masked_sum(torch.log1p(-self.rho.to(theta.dtype) * cos.sum(0)))
 
-    def _u1_reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Root of ``theta - rho Im(e^{i theta} c) = theta'`` in ``[theta' - r, theta' + r]``,
-        ``r = |rho| |c|``: bisection to a narrow bracket, then Newton (monotone: ``1 - rho Re > 0``)."""
-        rho = self.rho.to(y.dtype)
-        target, c = y[:, self.mu], self._u1_staples(y)  # the staples are fixed by the layer
-        radius = rho.abs() * c.abs() + 1e-12
-        lo, hi = target - radius, target + radius
-
-        def g(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            z = torch.polar(torch.ones_like(t), t) * c
-            return t - rho * z.imag - target, 1 - rho * z.real
-
-        with torch.no_grad():
-            for _ in range(30):
-                mid = 0.5 * (lo + hi)
-                up = g(mid)[0] > 0
-                lo, hi = torch.where(up, lo, mid), torch.where(up, mid, hi)
-        t = 0.5 * (lo + hi)
-        for _ in range(3):  # Newton; the last steps carry the derivatives of the inverse
-            value, slope = g(t)
-            t = t - value / slope
-        x = self._replace(y, t)
-        _, log_det = self._u1_forward(x)
-        return x, -log_det
-
-    # --- SU(N) ---------------------------------------------------------------------------------
-    def _su_staples(self, links: torch.Tensor) -> torch.Tensor:
-        """The staple sum ``S`` of direction ``mu`` at every site, ``[B, L..., N, N]``."""
-        mu, total = self.mu, torch.zeros_like(links[:, self.mu])
-        u_mu = links[:, mu]
-        for nu in range(links.shape[1]):
-            if nu == mu:
-                continue
-            u_nu = links[:, nu]
-            u_nu_xmu = shift(u_nu, mu)
-            total = total + u_nu_xmu @ (u_nu @ shift(u_mu, nu)).mH  # U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag
-            total = total + shift(u_nu_xmu.mH @ u_mu.mH @ u_nu, nu, -1)  # the staple below, from x - nu
-        return total
-
-    def _su_step(self, u: torch.Tensor, staples: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-        """``exp(-i rho TH(U S)) U`` for links ``u`` and staple sums ``staples`` of one direction."""
-        group = self.group
-        assert isinstance(group, SU)
-        return group.expi(-rho * group.traceless_hermitian(u @ staples)) @ u
-
-    def _su_log_det(self, u: torch.Tensor, staples: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-        """``log|det|`` of the per-link Jacobian in left-invariant coordinates, ``[B, L...]``.
-
-        With ``M = U S``, ``H = TH(M)``, ``E = exp(-i rho H)``: along ``U -> exp(i eps X) U``,
-        ``dU' U'^dag = i eps [Ad_E X - rho int_0^1 Ad_{E_s} TH(i X M) ds]``, ``E_s = exp(-i s rho H)``.
-        ``Ad_E`` has determinant 1, so ``det J = det(1 - rho Phi K)`` on the algebra, with ``K_ba =
-        2 Re tr(t^b t^a M)`` (the coefficients of ``TH(i t^a M)``) and ``Phi = int_0^1 exp(u A) du``,
-        ``A_ba = 2 i rho tr(H [t^a, t^b])`` (``Y -> i rho [H, Y]``). ``Phi = sum_k A^k / (k + 1)!`` by
-        Horner's rule, to the order ``K`` where the tail bound ``a^(K+1) / (K+2)!`` with ``|A| <= a =
-        4 |rho| (d - 1)`` (``|H| <= |S| <= 2 (d - 1)``) falls below the dtype's resolution: at most
-        20 terms (``a <= 2``). Evaluated on the moved links only (the others give 0)."""
-        group = self.group
-        assert isinstance(group, SU)
-        products, commutators = _generator_products(group, u.dtype, u.device)
-        m = (u @ staples)[:, self.mask]  # [B, moved links, N, N]
-        k = 2 * torch.einsum("baij,...ji->...ba", products, m).real
-        a = rho * (2j * torch.einsum("abij,...ji->...ba", commutators, group.traceless_hermitian(m))).real
-        eye = torch.eye(group.algebra_dim, dtype=a.dtype, device=a.device)
-        phi = eye
-        for order in range(_phi_terms(float(rho.detach()), len(self.shape), a.dtype), 0, -1):
-            phi = eye + (a @ phi) / (order + 1)
-        log_det = torch.zeros(u.shape[:-2], dtype=a.dtype, device=a.device)
-        log_det[:, self.mask] = torch.linalg.slogdet(eye - rho * phi @ k)[1]
-        return log_det
-
-    def _su_forward(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        assert isinstance(self.group, SU)
-        rho = self.rho.to(links.real.dtype)
-        u, staples = links[:, self.mu], self._su_staples(links)
-        moved = self._su_step(u, staples, rho)
-        return self._replace(links, moved), self._masked_sum(self._su_log_det(u, staples, rho))
-
-    def _su_reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fixed point of ``U = exp(+i rho TH(U S)) U'`` (a contraction: ``|rho S| < 1``)."""
-        group = self.group
-        assert isinstance(group, SU)
-        rho = self.rho.to(y.real.dtype)
-        target, staples = y[:, self.mu], self._su_staples(y)
-        u = target
-        with torch.no_grad():
-            for _ in range(_INVERSE_MAX_ITER):
-                nxt = group.expi(rho * group.traceless_hermitian(u @ staples)) @ target
-                done = (nxt - u).abs().amax() < _INVERSE_TOL
-                u = nxt
-                if done:
-                    break
-        if torch.is_grad_enabled():  # one more step on the graph: exact first derivatives
-            u = group.expi(rho * group.traceless_hermitian(u.detach() @ staples)) @ target
-        x = self._replace(y, u)
-        return x, -self._masked_sum(self._su_log_det(u, staples, rho))
-
-    # --- contract --------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(F(x), log|det dF/dx|)``: links of ``x``'s shape, ``[B]``."""
-        return self._u1_forward(x) if isinstance(self.group, U1) else self._su_forward(x)
-
-    def reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(F^{-1}(y), log|det dF^{-1}/dy|)``."""
-        return self._u1_reverse(y) if isinstance(self.group, U1) else self._su_reverse(y)
+def _weighted_sum(w: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
+    """``sum_j w_j terms_j`` over the staples (axis 0): ``w`` a number (``w sum_j terms_j``) or per
+    staple and link."""
+    return w * terms.sum(0) if w.ndim == 0 else (w * terms).sum(0)
 
 
-def _phi_terms(rho: float, d: int, dtype: torch.dtype) -> int:
-    """Terms of ``Phi = sum_k A^k / (k + 1)!`` for ``|A| <= a = 4 |rho| (d - 1)``: the first ``K``
-    with ``a^(K+1) / (K+2)!`` below the resolution of ``dtype`` (at least 1)."""
-    a, eps = 4 * abs(rho) * (d - 1), torch.finfo(dtype).eps / 4
+def _phi_terms(a: float, dtype: torch.dtype) -> int:
+    """Terms of ``Phi = sum_k A^k / (k + 1)!`` for ``|A| <= a``: the first ``K`` with ``a^(K+1) /
+    (K+2)!`` below the resolution of ``dtype`` (at least 1)."""
+    eps = torch.finfo(dtype).eps / 4
     k, tail = 1, a * a / 6
     while tail > eps and k < 40:
         k += 1
