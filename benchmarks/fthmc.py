@@ -10,7 +10,10 @@ threads, advanced side by side in alternating blocks of ``--block`` trajectories
   ``--layers`` masked stout layers (``nn.masked_stout.masked_stout_flow``: uniform prior, the
   written-out pulled-back force) trained first by reverse
   KL for ``--train-steps`` steps of batch ``--batch`` (the training seconds are reported and
-  charged to its cost).
+  charged to its cost);
+* with ``--cask-layers`` > 0, field-transformed HMC (``fthmc_cask``) through that many masked CASK
+  layers (``nn.masked_cask``: attention-weighted staples, ``--heads`` heads; the pulled-back force
+  by autograd) trained alike, with ``--cask-steps`` steps.
 
 Reported per sampler: acceptance, plaquette and ``<Q^2>`` with Gamma-method errors beside the
 exact finite-volume values and their pulls, ``tau_int`` of ``Q^2`` and of the plaquette (per
@@ -20,8 +23,8 @@ the integer charge of a chain (the tunnelling rate, meaningful where ``tau_int``
 advance together; per chain), and seconds per independent configuration ``2 tau_int(Q^2)
 seconds/trajectory`` (for FT-HMC plus training seconds spread over the independent
 configurations of this run). Beside them, ``force_ms``: one force evaluation of each (HMC's
-Wilson force; the pulled-back force through the compiled kernel and through the torch layers),
-interleaved. Prints JSON.
+Wilson force; the pulled-back stout force through the compiled kernel and through the torch
+layers by autograd, the CASK force by autograd), interleaved. Prints JSON.
 
     python benchmarks/fthmc.py                                   # beta 6, L 16
     python benchmarks/fthmc.py --beta 3 --L 16 --trajectories 400 --train-steps 200
@@ -40,11 +43,13 @@ import torch
 from lqcdml.analysis.errors import estimate
 from lqcdml.analysis.exact import u1_2d_plaquette, u1_2d_topological_susceptibility
 from lqcdml.lattice import U1, make_generators
+from lqcdml.nn.masked_cask import masked_cask_flow
 from lqcdml.nn.masked_stout import masked_stout_flow
 from lqcdml.nn.prior import cast_precision
+from lqcdml.nn.transform import Compose
 from lqcdml.observables import plaquette
 from lqcdml.observables.gauge import topological_charge_u1_2d
-from lqcdml.samplers import HMC, FieldTransformedHMC, Integrator, run_chain
+from lqcdml.samplers import HMC, FieldTransformedHMC, Integrator, PulledBackAction, run_chain
 from lqcdml.theories import WilsonGaugeAction
 from lqcdml.train import FlowTrainer
 
@@ -98,10 +103,12 @@ def _summary(rec: dict[str, torch.Tensor], seconds: float) -> dict:
     return out
 
 
-def _force_timings(model, action, group, shape, chains: int, dtype: torch.dtype, rounds: int = 30) -> dict:
+def _force_timings(model, cask, action, group, shape, chains: int, dtype: torch.dtype, rounds: int = 30) -> dict:
     """Milliseconds of one force evaluation at Haar-random fields ``[chains, 2, L, L]``: HMC's
-    (the Wilson force), and field-transformed HMC's pulled-back force through the compiled kernel
-    and through the torch layers (``LQCDML_KERNELS=torch``), interleaved; medians of ``rounds``."""
+    (the Wilson force), and field-transformed HMC's pulled-back force through the compiled kernel,
+    the written-out force of the torch layers (``LQCDML_KERNELS=torch``), autograd through the
+    stout layers and (``cask`` not None) through the CASK layers, interleaved; medians of
+    ``rounds``."""
     import os
 
     theta = group.haar(make_generators(7, chains), (2, *shape)).to(dtype)
@@ -109,7 +116,10 @@ def _force_timings(model, action, group, shape, chains: int, dtype: torch.dtype,
         "wilson_force": lambda: action.force(theta),
         "pullback_force_kernel": lambda: model.pullback_force(theta, action.force),
         "pullback_force_torch": lambda: model.pullback_force(theta, action.force),
+        "pullback_force_autograd": lambda: PulledBackAction(action, Compose(list(model.layers))).force(theta),
     }
+    if cask is not None:
+        calls["pullback_force_cask_autograd"] = lambda: PulledBackAction(action, cask).force(theta)
     times: dict[str, list[float]] = {name: [] for name in calls}
     before = os.environ.get("LQCDML_KERNELS")
     try:
@@ -154,6 +164,9 @@ def main() -> None:
     ap.add_argument("--hmc-steps", type=int, default=8)
     ap.add_argument("--ft-steps", type=int, default=8)
     ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--cask-layers", type=int, default=0, help="masked CASK layers (0: no CASK transform)")
+    ap.add_argument("--cask-steps", type=int, default=None, help="its FT-HMC steps (default --ft-steps)")
+    ap.add_argument("--heads", type=int, default=2)
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-2)
@@ -170,37 +183,48 @@ def main() -> None:
     exact_plaq = u1_2d_plaquette(args.beta, volume)
     exact_q2 = volume * u1_2d_topological_susceptibility(args.beta, volume)
 
-    model = cast_precision(masked_stout_flow(shape, group, args.layers), args.dtype)
-    start = time.perf_counter()
-    trainer = FlowTrainer(model, action.action, args.train_steps, args.batch, args.lr, seed=args.seed)
-    for _ in range(args.train_steps):
-        trainer.step()
-    train_seconds = time.perf_counter() - start
-    model.requires_grad_(False).eval()
-    rho = [float(layer.rho) for layer in model.layers]
+    def trained(flow):
+        flow = cast_precision(flow, args.dtype)
+        start = time.perf_counter()
+        trainer = FlowTrainer(flow, action.action, args.train_steps, args.batch, args.lr, seed=args.seed)
+        for _ in range(args.train_steps):
+            trainer.step()
+        flow.requires_grad_(False).eval()
+        return flow, time.perf_counter() - start, trainer.history["loss"][-1]
+
+    transforms = {"fthmc": (*trained(masked_stout_flow(shape, group, args.layers)), args.ft_steps)}
+    if args.cask_layers:
+        cask_flow = masked_cask_flow(shape, group, args.cask_layers, args.heads)
+        transforms["fthmc_cask"] = (*trained(cask_flow), args.cask_steps or args.ft_steps)
+    model = transforms["fthmc"][0]
 
     common = dict(
         chains=args.chains, therm=args.therm, trajectories=args.trajectories, seed=args.seed, start=args.start
     )
-    hmc = HMC(Integrator.single(action, args.hmc_steps, "omelyan"), 1.0)
-    ft = FieldTransformedHMC(action, model, args.ft_steps, "omelyan", 1.0)
-    runs = _run_side_by_side({"hmc": hmc, "fthmc": ft}, group, shape, **common, block=args.block)
+    samplers = {"hmc": HMC(Integrator.single(action, args.hmc_steps, "omelyan"), 1.0)}
+    for name, (flow, _, _, steps) in transforms.items():
+        samplers[name] = FieldTransformedHMC(action, flow, steps, "omelyan", 1.0)
+    runs = _run_side_by_side(samplers, group, shape, **common, block=args.block)
     results = {name: _as_json(run, exact_plaq, exact_q2) for name, run in runs.items()}
-    independent = args.chains * args.trajectories / (2 * results["fthmc"]["q2"]["tau_int"])
-    results["fthmc"]["training_seconds"] = train_seconds
-    results["fthmc"]["seconds_per_independent_with_training"] = (
-        results["fthmc"]["seconds_per_independent"] + train_seconds / independent
-    )
-    results["fthmc"]["rho"] = rho
-    results["fthmc"]["final_loss"] = trainer.history["loss"][-1]
-    ratio = {
-        "tau_int_q2_hmc_over_fthmc": results["hmc"]["q2"]["tau_int"] / results["fthmc"]["q2"]["tau_int"],
-        "cost_per_trajectory_fthmc_over_hmc": results["fthmc"]["seconds_per_trajectory"]
-        / results["hmc"]["seconds_per_trajectory"],
-        "cost_per_independent_fthmc_over_hmc": results["fthmc"]["seconds_per_independent_with_training"]
-        / results["hmc"]["seconds_per_independent"],
-    }
-    forces = _force_timings(model, action, group, shape, args.chains, getattr(torch, args.dtype))
+    ratio = {}
+    for name, (_, train_seconds, final_loss, _) in transforms.items():
+        independent = args.chains * args.trajectories / (2 * results[name]["q2"]["tau_int"])
+        results[name]["training_seconds"] = train_seconds
+        results[name]["seconds_per_independent_with_training"] = (
+            results[name]["seconds_per_independent"] + train_seconds / independent
+        )
+        results[name]["final_loss"] = final_loss
+        suffix = name.removeprefix("fthmc")
+        ratio |= {
+            f"tau_int_q2_hmc_over_fthmc{suffix}": results["hmc"]["q2"]["tau_int"] / results[name]["q2"]["tau_int"],
+            f"cost_per_trajectory_fthmc{suffix}_over_hmc": results[name]["seconds_per_trajectory"]
+            / results["hmc"]["seconds_per_trajectory"],
+            f"cost_per_independent_fthmc{suffix}_over_hmc": results[name]["seconds_per_independent_with_training"]
+            / results["hmc"]["seconds_per_independent"],
+        }
+    results["fthmc"]["rho"] = [float(layer.rho) for layer in model.layers]
+    cask = transforms["fthmc_cask"][0] if "fthmc_cask" in transforms else None
+    forces = _force_timings(model, cask, action, group, shape, args.chains, getattr(torch, args.dtype))
     output = {"args": vars(args), "threads": torch.get_num_threads(), **results, "ratios": ratio, "force_ms": forces}
     print(json.dumps(output, indent=1))
 

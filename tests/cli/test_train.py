@@ -92,7 +92,7 @@ def test_flow_generate_needs_a_matching_finished_model(tiny_cfg, tmp_path, capsy
     [
         (
             "sampler.name=flow",
-            "ensembles.u1.model.kind = 'affine'; allowed: u1_equivariant, u1_plaquette, masked_stout for theory.name = 'u1'",
+            "ensembles.u1.model.kind = 'affine'; allowed: u1_equivariant, u1_plaquette, masked_stout, masked_cask for theory.name = 'u1'",
         ),
         ("train.lr=2.0", "train.lr = 2.0; allowed: 0 < lr < 1"),
         ("train.grad_clip=-1", "train.grad_clip = -1.0; allowed: grad_clip >= 0 (0: no clipping)"),

@@ -37,6 +37,7 @@ __all__ = [
     "U1PlaquetteModel",
     "StoutModel",
     "MaskedStoutModel",
+    "MaskedCaskModel",
     "CaskModel",
     "build_model",
     "check_model_fits",
@@ -168,6 +169,17 @@ class MaskedStoutModel(ModelConfig):
 
 
 @dataclass
+class MaskedCaskModel(ModelConfig):
+    """U(1) or SU(N) links in any ``d >= 2``: ``n_layers`` masked CASK steps (the masked stout
+    step with the staples weighted by ``heads``-head attention among them, the weights from fixed
+    links only); exact Jacobians; Haar prior. A transform of field-transformed HMC (``fthmc``)."""
+
+    kind: str = "masked_cask"
+    n_layers: int = 8
+    heads: int = 2
+
+
+@dataclass
 class StoutModel(ModelConfig):
     """``n_layers`` trainable stout layers weighing the staples of ``loops`` (plaquette,
     rectangle, polyakov); all weights start at zero (the identity)."""
@@ -257,16 +269,22 @@ def _su_equivariant(ens) -> torch.nn.Module:
 
 
 def _masked_stout_checks(ens, p: str) -> None:
-    th = ens.theory
+    th, kind = ens.theory, ens.model.kind
     if len(th.lattice) < 2:
-        fail(p + "theory.lattice", list(th.lattice), "two or more dimensions for masked_stout")
+        fail(p + "theory.lattice", list(th.lattice), f"two or more dimensions for {kind}")
     for mu, extent in enumerate(th.lattice):
         if extent % 2:
-            fail(f"{p}theory.lattice[{mu}]", extent, "even extents for masked_stout (sublattice parity masks)")
+            fail(f"{p}theory.lattice[{mu}]", extent, f"even extents for {kind} (sublattice parity masks)")
     if getattr(th, "fermion", "none") != "none":
-        fail(p + "theory.fermion", th.fermion, "none for masked_stout (pure gauge)")
+        fail(p + "theory.fermion", th.fermion, f"none for {kind} (pure gauge)")
     if ens.model.n_layers < 1:
         fail(p + "model.n_layers", ens.model.n_layers, "n_layers >= 1")
+
+
+def _masked_cask_checks(ens, p: str) -> None:
+    _masked_stout_checks(ens, p)
+    if ens.model.heads < 1:
+        fail(p + "model.heads", ens.model.heads, "heads >= 1")
 
 
 def _masked_stout(ens) -> torch.nn.Module:
@@ -276,6 +294,15 @@ def _masked_stout(ens) -> torch.nn.Module:
     th = ens.theory
     group = U1() if th.name == "u1" else SU(int(th.n_colors))
     return masked_stout_flow(_shape(ens), group, ens.model.n_layers)
+
+
+def _masked_cask(ens) -> torch.nn.Module:
+    from ..lattice import SU, U1
+    from ..nn.masked_cask import masked_cask_flow
+
+    th = ens.theory
+    group = U1() if th.name == "u1" else SU(int(th.n_colors))
+    return masked_cask_flow(_shape(ens), group, ens.model.n_layers, ens.model.heads)
 
 
 def _u1_plaquette_checks(ens, p: str) -> None:
@@ -401,6 +428,16 @@ MODELS.register(
         build=_masked_stout,
         validate=_masked_stout_checks,
         doc="masked stout steps with exact Jacobians (U(1), SU(N), any d): the transform of field-transformed HMC",
+    )
+)
+MODELS.register(
+    ModelKind(
+        name="masked_cask",
+        config=MaskedCaskModel,
+        theory=("u1", "su"),
+        build=_masked_cask,
+        validate=_masked_cask_checks,
+        doc="masked CASK steps: attention-weighted staples of fixed links, exact Jacobians (U(1), SU(N), any d)",
     )
 )
 MODELS.register(
