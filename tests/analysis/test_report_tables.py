@@ -1,7 +1,7 @@
 """The cost table, the same-theory comparison and the SLHMC acceptance scan of the summary."""
 
 from lqcdml.analysis.experiment import EnsembleView, ExperimentView
-from lqcdml.analysis.report_tables import acceptance_scan, consistency_lines, cost_lines
+from lqcdml.analysis.report_tables import acceptance_scan, consistency_lines, cost_lines, cost_observable
 from lqcdml.analysis.summary import Row
 from lqcdml.config import compose_experiment
 from lqcdml.driver.analyze import experiment_view
@@ -65,6 +65,21 @@ def test_cost_table_counts_chain_configurations_and_two_tau_int():
     flow = next(line for line in lines if line.startswith("| flow_2d |"))
     # 32 s / (1000 x 16) = 0.002 s; 2 tau_int = 3: 0.006 s; training 300 s
     assert "| flow_2d | flow | 0.500 | abs_magnetization | 1.50 | 0.002 | 0.006 |  |  | 300 | 0.300 | 0.500 |" in flow
+
+
+def test_the_cost_of_a_4d_gauge_ensemble_is_priced_by_its_charge_after_the_longest_flow():
+    flowed = ["plaquette", "flow_charge[flow_time=0.5]", "flow_charge[flow_time=1]", "flow_energy[flow_time=1]"]
+    assert cost_observable("su", flowed) == "flow_charge[flow_time=1]"
+    assert cost_observable("su", ["plaquette", "wilson_loop[loop=1x1]"]) == "plaquette"
+    assert cost_observable("u1", ["plaquette", "topological_charge"]) == "topological_charge"
+    cfg = experiment_view(compose_experiment("fthmc_smoke", []))
+    manifests = [
+        {"store": "s", "ensemble": "hmc_su3", "n_committed": 8, "resumed_from": 0, "seconds": 4.0, "acceptance": 1}
+    ]
+    rows = [Row("hmc_su3", "plaquette", 0.45, 0.01, 1.0, 8, 2), Row("hmc_su3", flowed[2], 0.1, 0.1, 3.0, 8, 2)]
+    line = next(line for line in cost_lines(cfg, rows, manifests) if line.startswith("| hmc_su3 |"))
+    # 4 s / (8 x 2 chains) = 0.25 s per configuration; x 2 tau_int (6) = 1.5 s
+    assert "| hmc_su3 | hmc | 1.000 | flow_charge[flow_time=1] | 3.00 | 0.25 | 1.5 |" in line
 
 
 def test_same_theory_comparison_leaves_out_sampler_diagnostics_and_widens_disagreeing_replicas():

@@ -11,10 +11,27 @@ from .experiment import ExperimentView
 from .references import kl_per_plaquette
 from .summary import SAMPLER_DIAGNOSTICS, Row, equal_to_rounding
 
-__all__ = ["agreement_lines", "consistency_lines", "acceptance_scan", "cost_lines", "COST_OBSERVABLE"]
+__all__ = [
+    "agreement_lines",
+    "consistency_lines",
+    "acceptance_scan",
+    "cost_lines",
+    "cost_observable",
+    "COST_OBSERVABLE",
+]
 
 #: the observable whose autocorrelation sets the cost of an independent sample
 COST_OBSERVABLE = {"phi4": "abs_magnetization", "u1": "topological_charge", "su": "plaquette"}
+
+
+def cost_observable(theory: str, observables: Sequence[str]) -> str:
+    """The observable whose ``tau_int`` prices an independent sample: the topological charge after
+    the longest gradient flow where one was measured (``flow_charge[flow_time=t]``, the slowest
+    mode), else the theory's ``COST_OBSERVABLE``."""
+    flowed = [o for o in observables if o.startswith("flow_charge[flow_time=")]
+    if flowed:
+        return max(flowed, key=lambda o: float(o.removeprefix("flow_charge[flow_time=").rstrip("]")))
+    return COST_OBSERVABLE[theory]
 
 
 def agreement_lines(rows: Sequence[Row]) -> list[str]:
@@ -115,7 +132,7 @@ def cost_lines(experiment: ExperimentView, rows: Sequence[Row], manifests: list[
         )
         seconds = sum(j.get("seconds_total") or j["seconds"] for j in jobs)
         acc = sum(j["acceptance"] for j in jobs) / len(jobs)
-        obs = COST_OBSERVABLE[ens.theory["name"]]
+        obs = cost_observable(ens.theory["name"], [r.observable for r in rows if r.ensemble == ens_name])
         tau = next((r.tau_int for r in rows if r.ensemble == ens_name and r.observable == obs), None)
         per_conf = seconds / done if done else None
         per_indep = per_conf * max(2 * tau, 1.0) if (per_conf is not None and tau is not None) else None
