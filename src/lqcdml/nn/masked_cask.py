@@ -78,8 +78,7 @@ class MaskedCASK(MaskedLinkStep):
         weights = self.attention(similarity)
         coupling = torch.einsum("k...,k...ij->...ij", weights.to(staples.dtype), staples)
         one = torch.ones((), dtype=similarity.dtype, device=similarity.device)
-        # |H| <= |C| <= sum |w|; the adjoint action at most twice that
-        return coupling, one, 2 * float(self.w.detach().abs().sum())
+        return coupling, one, float(self.w.detach().abs().sum())  # |C| <= sum_k |a_k| <= sum |w|
 
 
 def masked_cask_stack(shape: tuple[int, ...], group: U1 | SU, n_layers: int, heads: int = 2) -> list[MaskedCASK]:

@@ -100,9 +100,9 @@ class MaskedLinkStep(InvertibleLayer, ABC):
 
     @abstractmethod
     def _su_coupling(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """``(C, rho, a)``: the layer moves ``U_mu(x)`` to ``exp(-i rho TH(U C)) U`` with ``C`` of
-        fixed links, ``[B, L..., N, N]``; ``a`` bounds the norm of ``Y -> i rho [H, Y]``, ``H =
-        TH(U C)`` (the series of ``_su_log_det``)."""
+        """``(C, rho, c)``: the layer moves ``U_mu(x)`` to ``exp(-i rho TH(U C)) U`` with ``C`` of
+        fixed links, ``[B, L..., N, N]``; ``c >= |rho| |C|`` (operator norm) at every link, ``c < 1``
+        (the inverse's contraction and the series of ``_su_log_det``)."""
 
     def _replace(self, links: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
         mask = self.mask.reshape(self.mask.shape + (1,) * (moved.ndim - 1 - self.mask.ndim))
@@ -209,9 +209,11 @@ class MaskedLinkStep(InvertibleLayer, ABC):
         ``Ad_E`` has determinant 1, so ``det J = det(1 - rho Phi K)`` on the algebra, with ``K_ba =
         2 Re tr(t^b t^a M)`` (the coefficients of ``TH(i t^a M)``) and ``Phi = int_0^1 exp(u A) du``,
         ``A_ba = 2 i rho tr(H [t^a, t^b])`` (``Y -> i rho [H, Y]``). ``Phi = sum_k A^k / (k + 1)!`` by
-        Horner's rule, to the order ``K`` where the tail bound ``a^(K+1) / (K+2)!`` with ``|A| <= a =
-        bound`` (``_su_coupling``) falls below the dtype's resolution: at most 20 terms (``a <= 2``).
-        Evaluated on the moved links only (the others give 0)."""
+        Horner's rule, to the order ``K`` where the tail bound ``a^(K+1) / (K+2)!`` falls below the
+        dtype's resolution: ``|A| <= 2 |rho H|`` and ``|H| <= 2 (1 - 1/N) |M|`` (the traceless part
+        of a hermitian matrix), so ``a = 4 (1 - 1/N) c`` with ``c = bound >= |rho S|``
+        (``_su_coupling``): at most 25 terms in float64 (``a < 8/3``). Evaluated on the moved links only (the
+        others give 0)."""
         group = self.group
         assert isinstance(group, SU)
         products, commutators = _generator_products(group, u.dtype, u.device)
@@ -220,7 +222,7 @@ class MaskedLinkStep(InvertibleLayer, ABC):
         a = rho * (2j * torch.einsum("abij,...ji->...ba", commutators, group.traceless_hermitian(m))).real
         eye = torch.eye(group.algebra_dim, dtype=a.dtype, device=a.device)
         phi = eye
-        for order in range(_phi_terms(bound, a.dtype), 0, -1):
+        for order in range(_phi_terms(4 * (1 - 1 / group.n) * bound, a.dtype), 0, -1):
             phi = eye + (a @ phi) / (order + 1)
         log_det = torch.zeros(u.shape[:-2], dtype=a.dtype, device=a.device)
         log_det[:, self.mask] = torch.linalg.slogdet(eye - rho * phi @ k)[1]
@@ -278,11 +280,9 @@ class MaskedStout(MaskedLinkStep):
         return self.rho.to(s.dtype)
 
     def _su_coupling(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """``(S, rho, a)``: the layer moves ``U_mu(x)`` to ``exp(-i rho TH(U S)) U`` with ``S`` of fixed
-        links, ``[B, L..., N, N]``; ``a = 4 |rho| (d - 1)`` bounds the adjoint action of ``rho H``
-        twice (``|H| <= |S| <= 2 (d - 1)``: the series of ``_su_log_det``)."""
+        """``(S, rho, |rho| 2 (d - 1))``: the staple sum (``|S| <= 2 (d - 1)``) and the step size."""
         rho = self.rho.to(links.real.dtype)
-        return self._su_staples(links), rho, 4 * abs(float(rho.detach())) * (len(self.shape) - 1)
+        return self._su_staples(links), rho, abs(float(rho.detach())) * self.n_staples
 
     def u1_step(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """U(1) forward without the log-determinant, for ``u1_vjp``: ``(F(theta), cos A, sin A)``
