@@ -8,13 +8,12 @@ import pytest
 import torch
 
 from lqcdml.lattice import SU, U1, make_generators
-from lqcdml.lattice.gauge_transform import gauge_transform
 from lqcdml.nn.masked_stout import MaskedStout, masked_stout_flow, masked_stout_mask, masked_stout_stack
 from lqcdml.nn.transform import Compose, PullbackForce
 from lqcdml.samplers import PulledBackAction
 from lqcdml.theories import WilsonGaugeAction
 
-from ..helpers import su_left_invariant_log_det
+from ..helpers import assert_log_det_is_the_full_jacobians, assert_masked_steps_invert_and_are_covariant
 
 CASES = [(U1(), (4, 4)), (SU(2), (4, 4)), (SU(3), (4, 2)), (U1(), (2, 2, 2, 2)), (SU(2), (2, 2, 2, 2))]
 
@@ -31,35 +30,12 @@ def _random_stack(group, shape, seed: int) -> list[MaskedStout]:
 
 @pytest.mark.parametrize(("group", "shape"), CASES, ids=lambda c: str(c))
 def test_layers_invert_stay_in_the_group_and_are_gauge_covariant(group, shape):
-    x = group.haar(make_generators(0, 3), (len(shape), *shape))
-    omega = group.haar(make_generators(1, 3), shape)
-    for layer in _random_stack(group, shape, 3):
-        with torch.no_grad():
-            y, log_det = layer(x)
-            back, log_back = layer.reverse(y)
-            y_g, log_det_g = layer(gauge_transform(x, omega, group))
-        assert (back - x).abs().max() < 1e-10 and (log_det + log_back).abs().max() < 1e-10
-        assert (y_g - gauge_transform(y, omega, group)).abs().max() < 1e-12
-        assert (log_det_g - log_det).abs().max() < 1e-12
-        if isinstance(group, SU):
-            assert group.deviation(y) < 1e-12
-        moved = (y - x).abs().flatten(2).amax(-1).amax(0)  # per direction
-        assert moved[layer.mu] > 1e-3 and all(moved[d] == 0 for d in range(len(shape)) if d != layer.mu)
-        x = y
+    assert_masked_steps_invert_and_are_covariant(_random_stack(group, shape, 3), group, shape)
 
 
 @pytest.mark.parametrize(("group", "shape"), [(U1(), (4, 4)), (SU(2), (2, 2)), (SU(3), (2, 2))], ids=str)
 def test_log_det_is_the_determinant_of_the_full_jacobian(group, shape):
-    x = group.haar(make_generators(2, 1), (len(shape), *shape))
-    for layer in _random_stack(group, shape, 5):
-        expected = layer(x)[1][0].item()
-        if isinstance(group, U1):
-            jac = torch.autograd.functional.jacobian(lambda v: layer(v[None])[0][0].reshape(-1), x[0])
-            got = float(torch.linalg.slogdet(jac.reshape(x[0].numel(), -1))[1])
-        else:
-            got = su_left_invariant_log_det(layer, x)
-        assert abs(got - expected) < 1e-9 * max(1.0, abs(expected))
-        x = layer(x)[0].detach()
+    assert_log_det_is_the_full_jacobians(_random_stack(group, shape, 5), group, shape)
 
 
 def test_a_cycle_of_masks_moves_every_link_exactly_once_and_no_staple_holds_a_moved_link():
