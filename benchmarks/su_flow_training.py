@@ -14,14 +14,21 @@ evaluated on ``--transfer`` (the couplings are translation invariant: the state 
 ``L = 8`` flow loads into an ``L = 16`` one). Prints JSON; each checkpoint also as one line on
 stderr.
 
-The case ``su3_4d`` is issue 29's 4D target: SU(3) on ``--size4``^4 at beta = 1, acceptance >= 0.3.
-There is no exact ``ln Z`` in 4D: its points give the mean log weight per plaquette (which the
-training raises towards ``-ln Z`` per plaquette) and the strong-coupling plaquette
-(``analysis.exact.strong_coupling_plaquette``) beside the reweighted one.
+The case ``su3_4d`` is issue 29's 4D target: SU(3) on ``--size4``^4 at beta = 1, acceptance >= 0.3,
+or at each beta of ``--beta4`` (a scan, the same budget each). There is no exact ``ln Z`` in 4D:
+its points give the mean log weight per plaquette (which the training raises towards ``-ln Z``
+per plaquette) and the strong-coupling plaquette (``analysis.exact.strong_coupling_plaquette``,
+valid at small beta) beside the reweighted one. Each 4D point also prices an independent sample:
+the flow's from an independence Metropolis chain through its fresh samples in order (``tau_int``
+of the plaquette, seconds per float64 sample, the training seconds spread over the independent
+samples of ``--amortise`` proposals), and with ``--hmc4`` trajectories > 0 HMC's at the same
+beta beside it (``--hmc4-steps`` Omelyan steps, 8 chains from a hot start, 50 trajectories
+dropped; ``tau_int`` of the plaquette by the Gamma method).
 
     python benchmarks/su_flow_training.py                          # both cases, 1800 s each
     python benchmarks/su_flow_training.py --cases su2 --budget 600 --threads 1
     python benchmarks/su_flow_training.py --cases su3_4d --layers 48 --hidden 8 --batch 16
+    python benchmarks/su_flow_training.py --cases su3_4d --beta4 0.5 1 2 3 --budget 600 --hmc4 400
 """
 
 from __future__ import annotations
@@ -34,14 +41,17 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 
 from lqcdml import observables
+from lqcdml.analysis.errors import estimate
 from lqcdml.analysis.exact import strong_coupling_plaquette
 from lqcdml.analysis.exact_sun_2d import su_n_2d_log_z, su_n_2d_plaquette
-from lqcdml.lattice import SU
+from lqcdml.lattice import SU, make_generators
 from lqcdml.nn.prior import cast_precision
 from lqcdml.nn.su_equivariant import su_flow
+from lqcdml.samplers import HMC, Integrator, run_chain
 from lqcdml.samplers.flow_mcmc import effective_sample_size, independence_acceptance
 from lqcdml.theories import WilsonGaugeAction
 from lqcdml.train import FlowTrainer
@@ -60,10 +70,12 @@ def evaluate(model, action, n: int, shape: tuple[int, ...], beta: float, samples
     model = cast_precision(copy.deepcopy(model), torch.float64)
     group = SU(n)
     gen = torch.Generator().manual_seed(seed)
-    log_w, plaq = [], []
+    log_w, plaq, seconds = [], [], 0.0
     for start in range(0, samples, 500):
+        t0 = time.perf_counter()
         x, log_q = model.sample(min(500, samples - start), gen)
         log_w.append(-(action(x) + log_q))
+        seconds += time.perf_counter() - t0
         plaq.append(observables.plaquette(x, group))
     lw, pl = torch.cat(log_w), torch.cat(plaq)
     volume = math.prod(shape)
@@ -84,7 +96,46 @@ def evaluate(model, action, n: int, shape: tuple[int, ...], beta: float, samples
     else:
         point["mean_log_weight_per_plaquette"] = round(float(lw.mean()) / n_plaquettes, 5)
         point["plaquette_strong_coupling"] = round(strong_coupling_plaquette(beta, n), 5)
+        chain = independence_chain(lw, pl, torch.Generator().manual_seed(seed + 3))
+        tau = estimate(chain[:, None], "flow").tau_int
+        point["chain_plaquette_tau_int"] = round(tau, 3)
+        point["seconds_per_sample"] = seconds / samples
     return point
+
+
+def independence_chain(log_w: torch.Tensor, values: torch.Tensor, generator: torch.Generator) -> np.ndarray:
+    """The series of ``values`` along an independence Metropolis chain through the proposals in
+    order (weights ``exp(log_w)``), ``[proposals]``."""
+    lw, vals = log_w.to(torch.float64).tolist(), values.to(torch.float64).tolist()
+    u = torch.rand(len(lw), generator=generator, dtype=torch.float64).tolist()
+    current, series = 0, []
+    for k in range(len(lw)):
+        if k and (lw[k] >= lw[current] or u[k] < math.exp(lw[k] - lw[current])):
+            current = k
+        series.append(vals[current])
+    return np.asarray(series)
+
+
+def hmc_point(n: int, shape: tuple[int, ...], beta: float, trajectories: int, steps: int, seed: int) -> dict:
+    """HMC at the same point: 8 chains from a hot start, 50 trajectories dropped, ``trajectories``
+    kept; acceptance, plaquette with its Gamma-method error and ``tau_int``, seconds per
+    trajectory and chain, and per independent sample (``2 tau_int`` trajectories)."""
+    group, chains = SU(n), 8
+    hmc = HMC(Integrator.single(WilsonGaugeAction(beta, group), steps, "omelyan"), 1.0)
+    state = hmc.start(make_generators(seed, chains), lambda gens: group.haar(gens, (len(shape), *shape)))
+    state, _ = run_chain(hmc, state, 50)
+    t0 = time.perf_counter()
+    _, rec = run_chain(hmc, state, trajectories, measure=lambda u: observables.plaquette(u, group))
+    per_trajectory = (time.perf_counter() - t0) / (trajectories * chains)
+    plaq = estimate(rec["value"].to(torch.float64).numpy(), "hmc")
+    return {
+        "acceptance": round(float(rec["accepted"].to(torch.float64).mean()), 4),
+        "plaquette": round(plaq.value, 5),
+        "plaquette_error": round(plaq.error, 5),
+        "plaquette_tau_int": round(plaq.tau_int, 3),
+        "seconds_per_trajectory": per_trajectory,
+        "seconds_per_independent": per_trajectory * max(2 * plaq.tau_int, 1.0),
+    }
 
 
 def main() -> None:
@@ -93,6 +144,12 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=tuple(CASES), default=list(CASES))
     parser.add_argument("--size", type=int, default=8, help="2D lattice extent")
     parser.add_argument("--size4", type=int, default=4, help="4D lattice extent")
+    parser.add_argument("--beta4", type=float, nargs="+", default=[1.0], help="the 4D case's beta (a scan)")
+    parser.add_argument("--hmc4", type=int, default=0, help="HMC trajectories beside each 4D point (0: none)")
+    parser.add_argument("--hmc4-steps", type=int, default=10)
+    parser.add_argument(
+        "--amortise", type=int, default=100_000, help="4D: proposals over which the training seconds are spread"
+    )
     parser.add_argument(
         "--transfer", type=int, default=16, help="2D lattice size the trained weights are evaluated on (0: none)"
     )
@@ -114,8 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     results = []
-    for case in args.cases:
-        n, beta, dims = CASES[case]
+    points = [(case, beta) for case in args.cases for beta in (args.beta4 if CASES[case][2] == 4 else [CASES[case][1]])]
+    for case, beta in points:
+        n, _, dims = CASES[case]
         shape = (args.size,) * dims if dims == 2 else (args.size4,) * dims
         action = WilsonGaugeAction(beta, SU(n)).action
         torch.manual_seed(args.seed)
@@ -166,6 +224,16 @@ def main() -> None:
                     args.seed + 2,
                 ),
             }
+        cost = None
+        if dims == 4:
+            last = curve[-1]
+            independent = args.amortise / max(2 * last["chain_plaquette_tau_int"], 1.0)
+            cost = {
+                "flow_seconds_per_independent": last["seconds_per_sample"]
+                * max(2 * last["chain_plaquette_tau_int"], 1.0)
+                + seconds / independent,
+                "hmc": hmc_point(n, shape, beta, args.hmc4, args.hmc4_steps, args.seed + 5) if args.hmc4 else None,
+            }
         results.append(
             {
                 "case": case,
@@ -176,6 +244,7 @@ def main() -> None:
                 "planned_steps": steps,
                 "curve": curve,
                 "transfer": transfer,
+                "cost": cost,
             }
         )
     print(
