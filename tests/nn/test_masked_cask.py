@@ -33,13 +33,7 @@ def _random_stack(group, shape, seed: int, heads: int = 2) -> list[MaskedCASK]:
 def _staple_weights(layer: MaskedCASK, x: torch.Tensor) -> torch.Tensor:
     """The attention weights ``a_k`` of ``layer`` at links ``x`` on the links it moves, ``[n, B,
     moved links]``."""
-    if isinstance(layer.group, U1):
-        weights = layer._u1_weights(layer._u1_staple_angles(x))
-    else:
-        staples = torch.stack(layer._su_staple_list(x)).flatten(-2)
-        similarity = torch.einsum("j...a,k...a->jk...", staples, staples.conj()).real / layer.group.n
-        weights = layer.attention(similarity)
-    return weights[:, :, layer.mask]
+    return layer.weights(x)[:, :, layer.mask]
 
 
 @pytest.mark.parametrize(("group", "shape"), CASES, ids=lambda c: str(c))

@@ -37,8 +37,7 @@ from torch import nn
 
 from ..lattice import SU, U1
 from .flow import FlowModel
-from .masked_stout import MaskedLinkStep
-from .prior import HaarPrior, UniformAnglePrior
+from .masked_stout import MaskedLinkStep, masked_cycle, masked_prior
 
 __all__ = ["MaskedCASK", "masked_cask_flow", "masked_cask_stack"]
 
@@ -68,35 +67,37 @@ class MaskedCASK(MaskedLinkStep):
         weights = torch.softmax(beta * similarity.unsqueeze(0), dim=2)  # [H, j, k, B, L...]
         return torch.einsum("hj,hjk...->k...", self.w.to(similarity.dtype), weights)
 
+    def weights(self, links: torch.Tensor) -> torch.Tensor:
+        """The staples' weights ``a_k`` at every site, ``[n, B, L...]`` (those of the moved links
+        are the layer's)."""
+        if isinstance(self.group, U1):
+            return self._u1_weights(self._u1_staple_angles(links))
+        return self.attention(_similarity(torch.stack(self._su_staple_list(links))))
+
     def _u1_weights(self, s: torch.Tensor) -> torch.Tensor:
         return self.attention(torch.cos(s.unsqueeze(1) - s.unsqueeze(0)))
 
     def _su_coupling(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         staples = torch.stack(self._su_staple_list(links))  # [n, B, L..., N, N]
-        flat = staples.flatten(-2)
-        similarity = torch.einsum("j...a,k...a->jk...", flat, flat.conj()).real / staples.shape[-1]
-        weights = self.attention(similarity)
+        weights = self.attention(_similarity(staples))
         coupling = torch.einsum("k...,k...ij->...ij", weights.to(staples.dtype), staples)
-        one = torch.ones((), dtype=similarity.dtype, device=similarity.device)
+        one = torch.ones((), dtype=weights.dtype, device=weights.device)
         return coupling, one, float(self.w.detach().abs().sum())  # |C| <= sum_k |a_k| <= sum |w|
 
 
+def _similarity(staples: torch.Tensor) -> torch.Tensor:
+    """``<S_j, S_k> = Re tr(S_j S_k^dag) / N`` of staples ``[n, B, L..., N, N]``: ``[n, n, B, L...]``."""
+    flat = staples.flatten(-2)
+    return torch.einsum("j...a,k...a->jk...", flat, flat.conj()).real / staples.shape[-1]
+
+
 def masked_cask_stack(shape: tuple[int, ...], group: U1 | SU, n_layers: int, heads: int = 2) -> list[MaskedCASK]:
-    """``n_layers`` masked attention steps cycling over ``(mu, parity)`` as
-    ``nn.masked_stout.masked_stout_stack``; all start as the identity."""
-    if n_layers < 1:
-        raise ValueError(f"masked cask stack: n_layers = {n_layers!r}; allowed: >= 1")
-    d, odd = len(shape), [i for i, n in enumerate(shape) if n % 2]
-    if odd:
-        raise ValueError(f"masked cask stack: L_{odd[0]} = {shape[odd[0]]}; allowed: even extents")
-    return [MaskedCASK(shape, group, i % d, (i // d) % 2, heads) for i in range(n_layers)]
+    """``n_layers`` masked attention steps over ``nn.masked_stout.masked_cycle``; all start as the
+    identity."""
+    return [MaskedCASK(shape, group, mu, parity, heads) for mu, parity in masked_cycle(shape, n_layers, "masked cask")]
 
 
 def masked_cask_flow(shape: tuple[int, ...], group: U1 | SU, n_layers: int, heads: int = 2) -> FlowModel:
-    """Haar prior (uniform angles for U(1)) and ``masked_cask_stack``: a transform of
-    field-transformed HMC (its pulled-back force by autograd)."""
-    d = len(shape)
-    stack = masked_cask_stack(shape, group, n_layers, heads)
-    if isinstance(group, U1):
-        return FlowModel(UniformAnglePrior((d, *shape)), stack)
-    return FlowModel(HaarPrior((d, *shape, group.n, group.n)), stack)
+    """``masked_prior`` and ``masked_cask_stack``: a transform of field-transformed HMC (its
+    pulled-back force by autograd)."""
+    return FlowModel(masked_prior(shape, group), masked_cask_stack(shape, group, n_layers, heads))

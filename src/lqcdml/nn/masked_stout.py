@@ -46,6 +46,8 @@ __all__ = [
     "MaskedLinkStep",
     "MaskedStout",
     "U1MaskedStoutFlow",
+    "masked_cycle",
+    "masked_prior",
     "masked_stout_flow",
     "masked_stout_mask",
     "masked_stout_stack",
@@ -398,19 +400,31 @@ class U1MaskedStoutFlow(FlowModel):
 def masked_stout_flow(shape: tuple[int, ...], group: U1 | SU, n_layers: int) -> FlowModel:
     """Haar prior (uniform angles for U(1)) and ``masked_stout_stack(shape, group, n_layers)``:
     the transform of field-transformed HMC (U(1): a ``U1MaskedStoutFlow``)."""
-    d = len(shape)
     stack = masked_stout_stack(shape, group, n_layers)
-    if isinstance(group, U1):
-        return U1MaskedStoutFlow(UniformAnglePrior((d, *shape)), stack)
-    return FlowModel(HaarPrior((d, *shape, group.n, group.n)), stack)
+    prior = masked_prior(shape, group)
+    return U1MaskedStoutFlow(prior, stack) if isinstance(prior, UniformAnglePrior) else FlowModel(prior, stack)
 
 
 def masked_stout_stack(shape: tuple[int, ...], group: U1 | SU, n_layers: int) -> list[MaskedStout]:
-    """``n_layers`` masked stout layers cycling over ``(mu, parity)``: ``mu = i % d``, ``parity =
-    (i // d) % 2``; ``2 d`` consecutive layers move every link once. All start as the identity."""
+    """``n_layers`` masked stout layers over ``masked_cycle``; all start as the identity."""
+    return [MaskedStout(shape, group, mu, parity) for mu, parity in masked_cycle(shape, n_layers, "masked stout")]
+
+
+def masked_cycle(shape: tuple[int, ...], n_layers: int, name: str) -> list[tuple[int, int]]:
+    """``(mu, parity)`` of ``n_layers`` masked steps: ``mu = i % d``, ``parity = (i // d) % 2``, so
+    ``2 d`` consecutive steps move every link once. ``ValueError`` (naming the stack ``name``)
+    unless ``n_layers >= 1`` and every extent is even."""
     if n_layers < 1:
-        raise ValueError(f"masked stout stack: n_layers = {n_layers!r}; allowed: >= 1")
+        raise ValueError(f"{name} stack: n_layers = {n_layers!r}; allowed: >= 1")
     d, odd = len(shape), [i for i, n in enumerate(shape) if n % 2]
     if odd:
-        raise ValueError(f"masked stout stack: L_{odd[0]} = {shape[odd[0]]}; allowed: even extents")
-    return [MaskedStout(shape, group, i % d, (i // d) % 2) for i in range(n_layers)]
+        raise ValueError(f"{name} stack: L_{odd[0]} = {shape[odd[0]]}; allowed: even extents")
+    return [(i % d, (i // d) % 2) for i in range(n_layers)]
+
+
+def masked_prior(shape: tuple[int, ...], group: U1 | SU) -> UniformAnglePrior | HaarPrior:
+    """The prior of a masked-step flow: uniform angles (U(1)) or the Haar measure (SU(N))."""
+    d = len(shape)
+    if isinstance(group, U1):
+        return UniformAnglePrior((d, *shape))
+    return HaarPrior((d, *shape, group.n, group.n))
