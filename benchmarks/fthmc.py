@@ -16,8 +16,8 @@ threads, advanced side by side in alternating blocks of ``--block`` trajectories
   by autograd) trained alike, with ``--cask-steps`` steps.
 
 Reported per sampler: acceptance, plaquette and ``<Q^2>`` with Gamma-method errors beside the
-exact finite-volume values and their pulls, ``tau_int`` of ``Q^2`` and of the plaquette (per
-trajectory; pyerrors, S = 2), a drift check (``<Q^2>`` of the two halves of the kept
+exact finite-volume values and their pulls, ``tau_int`` of ``Q^2``, of ``Q`` and of the plaquette
+(per trajectory; pyerrors, S = 2), a drift check (``<Q^2>`` of the two halves of the kept
 trajectories: their difference in units of its error), the fraction of trajectories that change
 the integer charge of a chain (the tunnelling rate, meaningful where ``tau_int`` is not resolved), seconds per trajectory (all chains
 advance together; per chain), and seconds per independent configuration ``2 tau_int(Q^2)
@@ -97,6 +97,8 @@ def _summary(rec: dict[str, torch.Tensor], seconds: float) -> dict:
         "seconds_per_trajectory": seconds / trajectories,
         "plaquette": estimate(plaq),
         "q2": estimate(q2),
+        # Q itself: <Q> = 0 by symmetry, its tau_int the slowest (the sign of the charge)
+        "q_tau_int": estimate(rec["q"].to(torch.float64).numpy()).tau_int,
         "q2_drift_sigma": (second.value - first.value) / math.hypot(first.error, second.error),
         "charge_changes_per_trajectory": float(np.mean(np.abs(np.diff(np.rint(rec["q"].numpy()), axis=0)) > 0)),
     }

@@ -15,7 +15,7 @@ evaluated on ``--transfer`` (the couplings are translation invariant: the state 
 stderr.
 
 The case ``su3_4d`` is issue 29's 4D target: SU(3) on ``--size4``^4 at beta = 1, acceptance >= 0.3,
-or at each beta of ``--beta4`` (a scan, the same budget each). There is no exact ``ln Z`` in 4D:
+or at each beta of ``--beta4`` (a scan, the same budget each); ``su2_4d`` the same for SU(2). There is no exact ``ln Z`` in 4D:
 its points give the mean log weight per plaquette (which the training raises towards ``-ln Z``
 per plaquette) and the strong-coupling plaquette (``analysis.exact.strong_coupling_plaquette``,
 valid at small beta) beside the reweighted one. Each 4D point also prices an independent sample:
@@ -58,7 +58,7 @@ from lqcdml.train import FlowTrainer
 
 #: case: (N, beta, dimensions); 2D cases have the exact ln Z and plaquette of the character
 #: expansion, the 4D one the strong-coupling plaquette (valid at small beta) and no ln Z
-CASES = {"su2": (2, 4.0, 2), "su3": (3, 6.0, 2), "su3_4d": (3, 1.0, 4)}
+CASES = {"su2": (2, 4.0, 2), "su3": (3, 6.0, 2), "su3_4d": (3, 1.0, 4), "su2_4d": (2, 1.0, 4)}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -156,6 +156,9 @@ def main() -> None:
     parser.add_argument(
         "--transfer4", type=int, default=0, help="the same in 4D (a multiple of 4: su_flow's masks; 0: none)"
     )
+    parser.add_argument(
+        "--transfer-samples", type=int, default=0, help="fresh samples on the transfer lattice (0: half of --samples)"
+    )
     parser.add_argument("--layers", type=int, default=24)
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--bins", type=int, default=8)
@@ -220,7 +223,7 @@ def main() -> None:
                     n,
                     big,
                     beta,
-                    args.samples // 2,
+                    args.transfer_samples or args.samples // 2,
                     args.seed + 2,
                 ),
             }
