@@ -87,7 +87,8 @@ def _run_side_by_side(
 
 def _summary(rec: dict[str, torch.Tensor], seconds: float) -> dict:
     trajectories = rec["q"].shape[0]
-    q2 = rec["q"].to(torch.float64).numpy() ** 2
+    q = rec["q"].to(torch.float64).numpy()
+    q2 = q**2
     plaq = rec["plaq"].to(torch.float64).numpy()
     half = trajectories // 2
     first, second = estimate(q2[:half], "a"), estimate(q2[half:], "b")
@@ -98,9 +99,9 @@ def _summary(rec: dict[str, torch.Tensor], seconds: float) -> dict:
         "plaquette": estimate(plaq),
         "q2": estimate(q2),
         # Q itself: <Q> = 0 by symmetry, its tau_int the slowest (the sign of the charge)
-        "q_tau_int": estimate(rec["q"].to(torch.float64).numpy()).tau_int,
+        "q_tau_int": estimate(q).tau_int,
         "q2_drift_sigma": (second.value - first.value) / math.hypot(first.error, second.error),
-        "charge_changes_per_trajectory": float(np.mean(np.abs(np.diff(np.rint(rec["q"].numpy()), axis=0)) > 0)),
+        "charge_changes_per_trajectory": float(np.mean(np.abs(np.diff(np.rint(q), axis=0)) > 0)),
     }
     return out
 

@@ -57,7 +57,7 @@ from lqcdml.theories import WilsonGaugeAction
 from lqcdml.train import FlowTrainer
 
 #: case: (N, beta, dimensions); 2D cases have the exact ln Z and plaquette of the character
-#: expansion, the 4D one the strong-coupling plaquette (valid at small beta) and no ln Z
+#: expansion, the 4D ones the strong-coupling plaquette (valid at small beta) and no ln Z
 CASES = {"su2": (2, 4.0, 2), "su3": (3, 6.0, 2), "su3_4d": (3, 1.0, 4), "su2_4d": (2, 1.0, 4)}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
