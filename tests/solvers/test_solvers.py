@@ -8,6 +8,7 @@ from lqcdml.solvers import (
     cg,
     multishift_cg,
     rational_power,
+    rational_ratio,
     remez_power,
     zolotarev_inverse_sqrt,
 )
@@ -134,6 +135,39 @@ def test_rational_approximations_refuse_bad_input():
         rational_power(0.25, 0.1, 1.0, 1e-16)
     with pytest.raises(RemezError, match="below what float64 can resolve"):
         remez_power(0.25, 0.1, 1.0, 30)
+
+
+@pytest.mark.parametrize("exponent", [0.25, 0.5, 0.75, -0.125, -0.375, 1.0])
+def test_rational_ratio_meets_its_error_on_operators(exponent):
+    """((x + d) / x)^a on the spectrum of a staggered M at m = 0.02 with m_h = 0.3."""
+    lo, hi, d = 0.02**2, 0.02**2 + 16, 0.3**2 - 0.02**2
+    r = rational_ratio(exponent, d, lo, hi, 1e-12)
+    assert r.max_relative_error <= 1e-12 and all(b >= 0 for b in r.shifts)
+    grid = np.geomspace(lo, hi, 100003)
+    exact = ((grid + d) / grid) ** exponent
+    assert np.max(np.abs(r(grid) / exact - 1)) <= r.max_relative_error * (1 + 1e-6) + 1e-15
+    # far fewer poles than x^a over the same range: the ratio varies only below ~d
+    if exponent != 1.0:
+        assert len(r.shifts) < len(rational_power(-exponent, lo, hi, 1e-12).shifts)
+    else:
+        assert (r.c0, r.residues, r.shifts) == (1.0, (d,), (0.0,))
+    a, b, _ = _spd(n=24, cond=hi / lo)
+    a = a * lo
+    xs, _ = multishift_cg(_op(a), b, r.shifts, tol=1e-12)
+    approx = r.c0 * b + sum(c * x for c, x in zip(r.residues, xs))
+    w, v = torch.linalg.eigh(a)
+    f = ((w + d) / w) ** exponent
+    dense = ((v * f.to(v.dtype).unsqueeze(-2)) @ v.mH @ b.unsqueeze(-1)).squeeze(-1)
+    assert ((approx - dense).norm(dim=-1) / dense.norm(dim=-1)).max() < 1e-10
+
+
+def test_rational_ratio_refuses_bad_input():
+    with pytest.raises(ValueError, match="exponent = 1.5; allowed: 0 < |exponent| <= 1"):
+        rational_ratio(1.5, 0.1, 0.1, 1.0)
+    with pytest.raises(ValueError, match="shift = 0.0; allowed: > 0"):
+        rational_ratio(0.5, 0.0, 0.1, 1.0)
+    with pytest.raises(ValueError, match=r"range \[1.0, 0.1\]; allowed: 0 < lo < hi"):
+        rational_ratio(0.5, 0.1, 1.0, 0.1)
 
 
 @pytest.mark.parametrize("cond,tol", [(1e4, 1e-12), (1e5, 1e-11), (1e6, 1e-10)])

@@ -2,7 +2,7 @@
 
 from .cg import IterationCount, SolveInfo, SolverError, cg, count_iterations, inner, multishift_cg, norm2
 from .rational import RationalApproximation, zolotarev_inverse_sqrt
-from .remez import RemezError, rational_power, remez_power
+from .remez import RemezError, rational_power, rational_ratio, remez_power
 
 __all__ = [
     "IterationCount",
@@ -16,6 +16,7 @@ __all__ = [
     "multishift_cg",
     "norm2",
     "rational_power",
+    "rational_ratio",
     "remez_power",
     "zolotarev_inverse_sqrt",
 ]

@@ -1,8 +1,10 @@
 """Rational approximations in partial fractions, for functions of hermitian operators.
 
 ``r(x) = c0 + sum_k a_k / (x + b_k)`` with real ``b_k >= 0``: applied to an operator
-by one multi-shift CG. Every approximation states its range and the maximal relative
-error over it, measured on a dense logarithmic grid when it is built.
+by one multi-shift CG. The functions approximated are ``f(x) = x^power (x + shift)^shift_power``
+(``shift_power = 0``: a plain power; Hasenbusch ratios ``((x + d) / x)^a`` have
+``power = -a``, ``shift = d``, ``shift_power = a``). Every approximation states its range
+and the maximal relative error over it, measured on a dense logarithmic grid when it is built.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RationalApproximation", "zolotarev_inverse_sqrt"]
+__all__ = ["RationalApproximation", "target_function", "zolotarev_inverse_sqrt"]
 
 
 @dataclass(frozen=True)
 class RationalApproximation:
-    """``r(x) = c0 + sum_k residues[k] / (x + shifts[k])`` approximating ``x^power`` on [lo, hi]."""
+    """``r(x) = c0 + sum_k residues[k] / (x + shifts[k])`` approximating
+    ``x^power (x + shift)^shift_power`` on [lo, hi]."""
 
     c0: float
     residues: tuple[float, ...]
@@ -25,20 +28,31 @@ class RationalApproximation:
     lo: float
     hi: float
     max_relative_error: float
+    shift: float = 0.0
+    shift_power: float = 0.0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         return self.c0 + sum((a / (x + b) for a, b in zip(self.residues, self.shifts)), np.zeros_like(x))
 
+    def target(self, x: np.ndarray) -> np.ndarray:
+        """The function approximated, ``x^power (x + shift)^shift_power``."""
+        return target_function(np.asarray(x, dtype=float), self.power, self.shift, self.shift_power)
+
     def relative_error(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        return self(x) / x**self.power - 1.0
+        return self(x) / self.target(x) - 1.0
 
 
-def _measure_error(fn, power: float, lo: float, hi: float) -> float:
+def target_function(x: np.ndarray, power: float, shift: float = 0.0, shift_power: float = 0.0) -> np.ndarray:
+    """``x^power (x + shift)^shift_power``."""
+    out = x**power
+    return out * (x + shift) ** shift_power if shift_power else out
+
+
+def _measure_error(fn, power: float, lo: float, hi: float, shift: float = 0.0, shift_power: float = 0.0) -> float:
     """Maximal relative error on a 200001-point logarithmic grid (peaks resolved to ~1e-6)."""
     grid = np.geomspace(lo, hi, 200001)
-    return float(np.max(np.abs(fn(grid) / grid**power - 1.0)))
+    return float(np.max(np.abs(fn(grid) / target_function(grid, power, shift, shift_power) - 1.0)))
 
 
 def zolotarev_inverse_sqrt(lo: float, hi: float, n_poles: int) -> RationalApproximation:

@@ -31,7 +31,7 @@ import numpy as np
 
 from .rational import RationalApproximation, _measure_error, zolotarev_inverse_sqrt
 
-__all__ = ["RemezError", "rational_power", "remez_power"]
+__all__ = ["RemezError", "rational_power", "rational_ratio", "remez_power"]
 
 
 class RemezError(RuntimeError):
@@ -244,3 +244,34 @@ def rational_power(power: float, lo: float, hi: float, tol: float = 1e-12) -> Ra
             break
         n, approx = n - 1, fewer
     return approx
+
+
+@lru_cache(maxsize=64)
+def rational_ratio(exponent: float, shift: float, lo: float, hi: float, tol: float = 1e-12) -> RationalApproximation:
+    """The approximation of ``((x + shift) / x)^exponent`` on ``[lo, hi]`` with the fewest poles
+    and relative error ``<= tol``: the Hasenbusch ratio ``det(M + shift)^a / det(M)^a`` of a
+    rooted fermion (``exponent = a``: its action; ``-a / 2``: its heat bath).
+
+    With ``t = x / (x + shift)`` the function is ``t^(-exponent)`` on
+    ``[lo / (lo + shift), hi / (hi + shift)]``; the Moebius map takes its best relative
+    approximation (``rational_power``; exact for ``exponent = 1``) to the best one in ``x``
+    of the same degree and the same error, ``a / (t + b) = a / (1 + b)
+    + a shift / (1 + b)^2 / (x + b shift / (1 + b))``. Its range is ``(lo + shift) / lo``
+    wide instead of ``hi / lo``, so it needs few poles.
+    """
+    if not 0 < abs(exponent) <= 1:
+        raise ValueError(f"rational ratio: exponent = {exponent}; allowed: 0 < |exponent| <= 1")
+    if not shift > 0:
+        raise ValueError(f"rational ratio: shift = {shift}; allowed: > 0")
+    if not 0 < lo < hi:
+        raise ValueError(f"rational ratio: range [{lo}, {hi}]; allowed: 0 < lo < hi")
+    if exponent == 1:  # (x + s) / x = 1 + s / x exactly
+        c0, residues, shifts = 1.0, (float(shift),), (0.0,)
+    else:
+        r = rational_power(-exponent, lo / (lo + shift), hi / (hi + shift), tol)
+        c0 = r.c0 + math.fsum(a / (1 + b) for a, b in zip(r.residues, r.shifts))
+        residues = tuple(a * shift / (1 + b) ** 2 for a, b in zip(r.residues, r.shifts))
+        shifts = tuple(b * shift / (1 + b) for b in r.shifts)
+    approx = RationalApproximation(c0, residues, shifts, -exponent, lo, hi, 0.0, shift, exponent)
+    err = _measure_error(approx, -exponent, lo, hi, shift, exponent)
+    return RationalApproximation(c0, residues, shifts, -exponent, lo, hi, err, shift, exponent)
