@@ -95,7 +95,12 @@ def test_wilson_split_determinants_multiply_to_the_original():
 
 @pytest.mark.parametrize(
     "term,mass,heavy_mass,eps",
-    [("staggered4", 0.3, 0.6, 0.7), ("staggered8", 0.3, 0.5, 0.7), ("staggered2", 0.05, 0.6, 1.0), ("wilson", 0.1, 0.8, 0.5)],
+    [
+        ("staggered4", 0.3, 0.6, 0.7),
+        ("staggered8", 0.3, 0.5, 0.7),
+        ("staggered2", 0.05, 0.6, 1.0),
+        ("wilson", 0.1, 0.8, 0.5),
+    ],
 )
 def test_ratio_heat_bath_and_action_give_the_determinant_ratio(term, mass, heavy_mass, eps):
     """Heat bath at U, action at U': <exp(-(S(U') - S(U)))> = det K(U) / det K(U'), with

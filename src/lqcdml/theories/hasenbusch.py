@@ -236,9 +236,7 @@ def hasenbusch_split(
     for lo, hi in zip(chain, chain[1:]):
         if isinstance(light, StaggeredPseudofermion):
             terms.append(
-                StaggeredRatio(
-                    replace(op, mass=lo), hi, light.n_flavours, light.tol, light.maxiter, light.rational_tol
-                )
+                StaggeredRatio(replace(op, mass=lo), hi, light.n_flavours, light.tol, light.maxiter, light.rational_tol)
             )
         else:
             terms.append(WilsonRatio(replace(light.operator, mass=lo), hi, light.tol, light.maxiter))
