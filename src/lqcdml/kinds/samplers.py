@@ -1,4 +1,5 @@
-"""Sampler kinds: HMC (with fermions on nested time scales), self-learning HMC, flow MCMC.
+"""Sampler kinds: HMC (with fermions on nested time scales), Hasenbusch HMC, self-learning HMC,
+flow MCMC, field-transformed HMC.
 
 A sampler kind reads the shared molecular-dynamics keys it declares (``reads``) and its own
 ``sampler.options`` (its ``config`` dataclass), says whether its chain needs a trained model
@@ -32,6 +33,7 @@ __all__ = [
     "HMC_KEYS",
     "INTEGRATOR_NAMES",
     "HMCOptions",
+    "HasenbuschOptions",
     "SLHMCOptions",
     "sampler_options",
     "effective_fermion_terms",
@@ -163,6 +165,65 @@ def _validate_hmc_options(ens, p: str) -> None:
     j = ens.sampler.options.get("trajectory_jitter", 0.0)
     if not isinstance(j, (int, float)) or not 0.0 <= j < 1.0:
         fail(p + "sampler.options.trajectory_jitter", j, "0 <= trajectory_jitter < 1 (0: a fixed length)")
+
+
+# --- Hasenbusch HMC -------------------------------------------------------------------------
+
+
+@dataclass
+class HasenbuschOptions:
+    """``sampler.options`` of Hasenbusch HMC: ``masses`` (``m_1 < m_2 < ...``, all above
+    ``theory.fermion_mass``), ``steps`` (one per mass: the steps of each inner fermion level
+    per position update of the level outside it; the lightest ratio has ``sampler.n_steps``,
+    the gauge level ``sampler.gauge_steps``), ``trajectory_jitter`` as for HMC."""
+
+    masses: list[float] = field(default_factory=lambda: [0.4])
+    steps: list[int] = field(default_factory=lambda: [2])
+    trajectory_jitter: float = 0.0
+
+
+def build_hasenbusch(ctx: BuildContext):
+    """HMC on the determinant split at ``options.masses``, one level per factor (``samplers.hasenbusch``)."""
+    from ..samplers import hasenbusch_hmc
+
+    ens = ctx.ensemble
+    s, kind = ens.sampler, theory_kind(ens.theory)
+    o = s.options
+    return hasenbusch_hmc(
+        kind.action(ens.theory),
+        kind.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
+        [float(m) for m in o["masses"]],
+        s.n_steps,
+        [int(n) for n in o["steps"]],
+        s.gauge_steps,
+        s.integrator,
+        s.trajectory_length,
+        float(o.get("trajectory_jitter", 0.0)),
+    )
+
+
+def _validate_hasenbusch(ens, p: str) -> None:
+    _validate_hmc_options(ens, p)
+    th, o = ens.theory, ens.sampler.options
+    if not THEORIES.lookup(th.name).has_dynamical_fermions(th):
+        fail(p + "theory.fermion", th.fermion, "staggered or wilson with dynamical flavours (n_flavours >= 1)")
+    masses, steps = o["masses"], o["steps"]
+    numbers = isinstance(masses, list) and all(
+        isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) for m in masses
+    )
+    chain = [th.fermion_mass, *masses] if numbers else []
+    if not numbers or not masses or any(b <= a for a, b in zip(chain, chain[1:])):
+        fail(
+            p + "sampler.options.masses",
+            masses,
+            f"a non-empty list of numbers, strictly increasing, all above theory.fermion_mass = {th.fermion_mass}",
+        )
+    if (
+        not isinstance(steps, list)
+        or len(steps) != len(masses)
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in steps)
+    ):
+        fail(p + "sampler.options.steps", steps, f"one integer >= 1 per Hasenbusch mass ({len(masses)})")
 
 
 # --- self-learning HMC ---------------------------------------------------------------------
@@ -326,6 +387,19 @@ SAMPLERS.register(
         model_family="flow",
         theories=("u1", "su"),
         doc="field-transformed HMC: HMC of V on S(F(V)) - log det dF/dV through a trained flow F",
+    )
+)
+
+SAMPLERS.register(
+    SamplerKind(
+        name="hasenbusch",
+        build=build_hasenbusch,
+        reads=HMC_KEYS,
+        config=HasenbuschOptions,
+        validate=_validate_hasenbusch,
+        theories=("su",),
+        counters=HMC_COUNTERS,
+        doc="HMC with Hasenbusch mass preconditioning, each factor of the determinant on its own time scale",
     )
 )
 

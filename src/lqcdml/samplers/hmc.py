@@ -46,8 +46,8 @@ class HMC:
     time ``trajectory_length``, then the Metropolis test on ``dH = H(q', p') - H(q, p)``.
     Rejected chains keep their fields. The fields of the trajectory are kept in the
     chain state. ``StepInfo.counters``: force evaluations per integrator level, and the
-    CG iterations of the molecular dynamics (``cg_md``) and of the exact heat bath and
-    Hamiltonians (``cg_metropolis``).
+    CG iterations of the molecular dynamics (``cg_md``; with solves, ``cg_md_k`` per level
+    ``k``, outermost first) and of the exact heat bath and Hamiltonians (``cg_metropolis``).
 
     ``trajectory_jitter = j > 0``: each trajectory's length is ``trajectory_length (1 + j
     (2u - 1))`` (same number of steps, step size scaled) with ``u`` uniform from chain 0's
@@ -128,6 +128,8 @@ class HMC:
         mask = accepted.reshape((-1,) + (1,) * (q0.ndim - 1))
         fields = torch.where(mask, traj.q, q0)
         counters = {f"force_evaluations_{k}": n for k, n in enumerate(traj.force_evaluations)}
+        if md_cost.total:
+            counters.update({f"cg_md_{k}": n for k, n in enumerate(traj.solver_iterations)})
         counters["cg_md"] = md_cost.total
         counters["cg_metropolis"] = total_cost.total - md_cost.total  # heat bath and both Hamiltonians
         info = StepInfo.metropolis(delta_h, accepted, **counters)

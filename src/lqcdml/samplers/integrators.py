@@ -28,6 +28,7 @@ from typing import cast
 import torch
 
 from ..lattice import Manifold
+from ..solvers import count_iterations
 from ..theories import Action, PseudofermionAction
 
 __all__ = ["OMELYAN_LAMBDA", "SCHEMES", "Integrator", "Level", "MDResult", "Scheme", "bind_terms"]
@@ -205,6 +206,7 @@ class MDResult:
     q: torch.Tensor
     p: torch.Tensor
     force_evaluations: tuple[int, ...]  # per level, outermost first
+    solver_iterations: tuple[int, ...] = ()  # CG iterations of each level's forces, outermost first
 
 
 @dataclass(frozen=True)
@@ -270,12 +272,12 @@ class Integrator:
         """Integrate ``(q, p)`` over MD time ``tau``, counting force evaluations per level."""
         if self.n_pseudofermions:
             raise ValueError("integrator: pseudofermion terms are unbound; call bind(phis) first")
-        counts = [0] * len(self.levels)
-        q, p = self._integrate(0, q, p, float(tau), counts)
-        return MDResult(q, p, tuple(counts))
+        counts, iterations = [0] * len(self.levels), [0] * len(self.levels)
+        q, p = self._integrate(0, q, p, float(tau), counts, iterations)
+        return MDResult(q, p, tuple(counts), tuple(iterations))
 
     def _integrate(
-        self, k: int, q: torch.Tensor, p: torch.Tensor, time: float, counts: list[int]
+        self, k: int, q: torch.Tensor, p: torch.Tensor, time: float, counts: list[int], iterations: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Level ``k`` over ``time``: its scheme's sequence ``n_steps`` times, for any table.
 
@@ -292,14 +294,22 @@ class Integrator:
                 pending += frac * h
                 continue
             if pending:
-                p = p - pending * level.force(q)
-                counts[k] += 1
+                p = self._kick(k, q, p, pending, counts, iterations)
                 pending = 0.0
             if k + 1 < len(self.levels):
-                q, p = self._integrate(k + 1, q, p, frac * h, counts)
+                q, p = self._integrate(k + 1, q, p, frac * h, counts, iterations)
             else:
                 q = self.group.update(q, p, frac * h)
         if pending:
-            p = p - pending * level.force(q)
-            counts[k] += 1
+            p = self._kick(k, q, p, pending, counts, iterations)
         return q, p
+
+    def _kick(
+        self, k: int, q: torch.Tensor, p: torch.Tensor, eps: float, counts: list[int], iterations: list[int]
+    ) -> torch.Tensor:
+        """``p - eps F_k(q)``, counting the force evaluation and its CG iterations for level ``k``."""
+        with count_iterations() as cost:
+            p = p - eps * self.levels[k].force(q)
+        counts[k] += 1
+        iterations[k] += cost.total
+        return p

@@ -1,0 +1,85 @@
+"""The ``hasenbusch`` sampler kind through the platform: composed from the config files, built
+into its nested levels, written to a store by the driver (a chain stopped half-way continues to
+the uninterrupted one bit for bit), and bad options refused with the key, value and what is allowed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lqcdml.config import ConfigError, compose_experiment
+from lqcdml.driver import run_chain_into_store
+from lqcdml.driver.specs import chain_spec
+from lqcdml.store import EnsembleStore
+from lqcdml.theories import StaggeredPseudofermion, StaggeredRatio, WilsonGaugeAction
+
+from .plugin_workflow import workflow_with
+
+EXPERIMENT = """# @package _global_
+defaults:
+  - /theory@ensembles.hb.theory: su2_4d_staggered
+  - /sampler@ensembles.hb.sampler: hasenbusch
+  - /chain@ensembles.hb.chain: default
+  - /measure@ensembles.hb.measure: default
+experiment: hb
+threads: 1
+ensembles:
+  hb:
+    theory: {lattice: [4, 2, 2, 2], beta: 2.0, fermion_mass: 0.1, n_flavours: 6}
+    sampler: {n_steps: 2, gauge_steps: 2, options: {masses: [0.3, 0.6], steps: [1, 1]}}
+    chain: {n_configs: 6, n_therm: 0, n_chains: 2, replicas: 1, seed: 8}
+    measure: {observables: [plaquette]}
+"""
+
+
+def _conf(tmp_path):
+    return workflow_with(tmp_path / "wf", "hb", EXPERIMENT) / "conf"
+
+
+def test_config_builds_the_levels_and_the_store_resumes_bit_for_bit(tmp_path):
+    conf = _conf(tmp_path)
+    cfg = compose_experiment("hb", conf_dir=conf)
+    spec = chain_spec(cfg, "hb", 1, None, store_path=tmp_path / "a.zarr")
+    levels = spec.sampler.integrator.levels
+    assert [lv.n_steps for lv in levels] == [2, 1, 1, 2]
+    # Nf = 6: an even-site field (4) and a rooted one (2), each split at 0.3 and 0.6
+    assert [(type(t), t.n_flavours) for t in levels[0].terms] == [(StaggeredRatio, 4), (StaggeredRatio, 2)]
+    assert [(type(t), t.operator.mass) for t in levels[2].terms] == [(StaggeredPseudofermion, 0.6)] * 2
+    assert isinstance(levels[3].terms[0], WilsonGaugeAction)
+    n = cfg.ensembles["hb"].chain.n_configs
+    whole, halves = tmp_path / "whole.zarr", tmp_path / "halves.zarr"
+    run_chain_into_store(chain_spec(cfg, "hb", 1, None, store_path=whole), whole, n)
+    run_chain_into_store(chain_spec(cfg, "hb", 1, None, store_path=halves), halves, n // 2)
+    run_chain_into_store(chain_spec(cfg, "hb", 1, None, store_path=halves), halves, n)
+    a, b = EnsembleStore.open(whole), EnsembleStore.open(halves)
+    assert a.n_committed == b.n_committed == n
+    assert all(np.array_equal(a.read_fields(i), b.read_fields(i)) for i in (0, n - 1))
+    assert np.array_equal(a.read_records("cg_md"), b.read_records("cg_md"))
+    assert a.read_records("cg_md").min() > 0
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        (
+            "ensembles.hb.sampler.options.masses=[0.6,0.3]",
+            r"ensembles.hb.sampler.options.masses = \[0.6, 0.3\]; allowed: a non-empty list of numbers, "
+            r"strictly increasing, all above theory.fermion_mass = 0.1",
+        ),
+        ("ensembles.hb.sampler.options.masses=[0.05]", r"masses = \[0.05\]; allowed: .*above theory.fermion_mass"),
+        ("ensembles.hb.sampler.options.masses=[]", r"masses = \[\]; allowed: a non-empty list"),
+        (
+            "ensembles.hb.sampler.options.steps=[1]",
+            r"ensembles.hb.sampler.options.steps = \[1\]; allowed: one integer >= 1 per Hasenbusch mass \(2\)",
+        ),
+        ("ensembles.hb.sampler.options.steps=[1,0]", r"steps = \[1, 0\]; allowed: one integer >= 1"),
+        (
+            "ensembles.hb.theory.n_flavours=0",
+            r"ensembles.hb.theory.fermion = 'staggered'; allowed: staggered or wilson",
+        ),
+        ("+ensembles.hb.sampler.options.mass=[0.3]", r"unknown key 'mass'"),
+    ],
+)
+def test_bad_options_are_refused_with_the_key(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        compose_experiment("hb", [override], conf_dir=_conf(tmp_path))
