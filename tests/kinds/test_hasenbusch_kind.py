@@ -83,3 +83,61 @@ def test_config_builds_the_levels_and_the_store_resumes_bit_for_bit(tmp_path):
 def test_bad_options_are_refused_with_the_key(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
         compose_experiment("hb", [override], conf_dir=_conf(tmp_path))
+
+
+RATIO_EXPERIMENT = """# @package _global_
+defaults:
+  - /theory@ensembles.thin.theory: su2_4d_staggered
+  - /sampler@ensembles.thin.sampler: slhmc_hasenbusch_thin
+  - /chain@ensembles.thin.chain: default
+  - /measure@ensembles.thin.measure: default
+  - /theory@ensembles.net.theory: su2_4d_staggered
+  - /sampler@ensembles.net.sampler: slhmc_hasenbusch
+  - /model@ensembles.net.model: stout
+  - /train@ensembles.net.train: slhmc_online
+  - /chain@ensembles.net.chain: default
+  - /measure@ensembles.net.measure: default
+experiment: hbr
+threads: 1
+ensembles:
+  thin:
+    theory: {lattice: [4, 2, 2, 2], beta: 2.0, fermion_mass: 0.1}
+    sampler: {n_steps: 3, gauge_steps: 1, options: {m_eff: 0.25, masses: [0.5], steps: [1]}}
+    chain: {n_configs: 6, n_therm: 0, n_chains: 2, replicas: 1, seed: 9}
+    measure: {observables: [plaquette]}
+  net:
+    theory: {lattice: [4, 2, 2, 2], beta: 2.0, fermion_mass: 0.1}
+    sampler: {n_steps: 3, gauge_steps: 1, options: {m_eff: 0.25, masses: [0.5], steps: [1]}}
+    train: {source: "", steps: 2}
+    chain: {n_configs: 6, n_therm: 0, n_chains: 2, replicas: 1, seed: 10}
+    measure: {observables: [plaquette]}
+"""
+
+
+def test_slhmc_on_the_ratio_through_the_config(tmp_path):
+    from lqcdml.kinds import SAMPLERS
+    from lqcdml.samplers import SmearedPseudofermion
+
+    conf = workflow_with(tmp_path / "wf", "hbr", RATIO_EXPERIMENT) / "conf"
+    cfg = compose_experiment("hbr", conf_dir=conf)
+    spec = chain_spec(cfg, "thin", 1, None, store_path=tmp_path / "thin.zarr")
+    (eff,) = spec.sampler.integrator.levels[0].terms
+    assert isinstance(eff, SmearedPseudofermion) and eff.smear is None
+    assert (eff.base.operator.mass, eff.base.heavy_mass) == (0.25, 0.5)
+    run_chain_into_store(spec, tmp_path / "thin.zarr", 6)
+    assert EnsembleStore.open(tmp_path / "thin.zarr").n_committed == 6
+    # the trainer regresses the lightest ratio: exact at m, effective at m_eff, heavy 0.5
+    exact, effective = SAMPLERS.lookup("slhmc_hasenbusch").mismatch_terms(cfg.ensembles["net"])
+    assert [(t.operator.mass, t.heavy_mass) for t in exact] == [(0.1, 0.5)]
+    assert [(t.operator.mass, t.heavy_mass) for t in effective] == [(0.25, 0.5)]
+    # online training (two trajectories) and a chain with the trained network
+    from lqcdml.driver.models import train_model
+
+    model = tmp_path / "net.pt"
+    assert train_model(cfg, "net", model) and model.is_file()
+    run_chain_into_store(chain_spec(cfg, "net", 1, model, store_path=tmp_path / "net.zarr"), tmp_path / "net.zarr", 6)
+    assert EnsembleStore.open(tmp_path / "net.zarr").read_records("cg_md").min() > 0
+    with pytest.raises(
+        ConfigError, match=r"ensembles.net.sampler.options.m_eff = 0.6; allowed: theory.fermion_mass < m_eff"
+    ):
+        compose_experiment("hbr", ["ensembles.net.sampler.options.m_eff=0.6"], conf_dir=conf)

@@ -127,3 +127,98 @@ def test_slhmc_with_a_poor_network_reproduces_hmc():
     pulls = (a - b) / torch.sqrt(ea**2 + eb**2)
     assert torch.all(pulls.abs() < 3.5), (a, b, ea, eb)
     assert torch.all(eb < 0.03 * b.abs())  # a meaningful comparison
+
+
+# --- SLHMC on the lightest Hasenbusch ratio -------------------------------------------------
+
+
+def _ratio_sampler(net, m=0.1, m_eff=0.25, masses=(0.5,), n_steps=4, tau=0.5, beta=2.0):
+    from lqcdml.samplers import slhmc_hasenbusch
+    from lqcdml.theories import ratio_at_mass
+
+    group = SU(2)
+    return slhmc_hasenbusch(
+        WilsonGaugeAction(beta, group),
+        [_pf(group, m, 1e-12)],
+        list(masses),
+        lambda ratio: SmearedPseudofermion(ratio_at_mass(ratio, m_eff), net),
+        n_steps,
+        [2] * len(masses),
+        trajectory_length=tau,
+    )
+
+
+def test_ratio_slhmc_levels_and_target():
+    from lqcdml.theories import StaggeredRatio
+
+    net = _random_weights(stout_net(SU(2), 4, 1, ALL), 0.05, seed=3)
+    sampler = _ratio_sampler(net, masses=(0.3, 0.6))
+    levels = sampler.integrator.levels
+    (eff,) = levels[0].terms
+    assert isinstance(eff, SmearedPseudofermion) and eff.smear is net
+    assert isinstance(eff.base, StaggeredRatio) and (eff.base.operator.mass, eff.base.heavy_mass) == (0.25, 0.3)
+    # the heavier ratio and the heavy determinant are exact in the molecular dynamics
+    assert [type(t).__name__ for t in (*levels[1].terms, *levels[2].terms)] == [
+        "StaggeredRatio",
+        "StaggeredPseudofermion",
+    ]
+    target = sampler.target_terms
+    assert [type(t).__name__ for t in target] == [
+        "WilsonGaugeAction",
+        "StaggeredRatio",
+        "StaggeredRatio",
+        "StaggeredPseudofermion",
+    ]
+    assert (target[1].operator.mass, target[1].heavy_mass) == (0.1, 0.3)
+
+
+def test_ratio_slhmc_is_reversible():
+    group = SU(2)
+    net = _random_weights(stout_net(group, 4, 2, ALL), 0.05, seed=3)
+    sampler = _ratio_sampler(net)
+    links = random_links(group, (4, 4, 2, 2, 2), seed=5, n_chains=2)
+    gens = make_generators(5, 2)
+    phis = [t.heat_bath(links, gens) for t in sampler.target_terms[1:]]
+    md = sampler.integrator.bind(phis)
+    p0 = group.random_momentum(gens, links.shape[1:-2])
+    q1, p1 = md(links, p0, 0.5)
+    q2, p2 = md(q1, -p1, 0.5)
+    assert float((q2 - links).abs().max()) < 1e-10
+    assert float((p2 + p0).abs().max()) < 1e-10
+    assert float((q1 - links).abs().max()) > 1e-2
+
+
+@pytest.mark.slow
+def test_ratio_slhmc_with_a_poor_network_is_exact():
+    """Random weights and m_eff = 0.4 for the ratio (0.05, 0.5): <exp(-dH)> = 1 with a real
+    energy violation, and the plaquette of plain HMC from the same thermalised fields."""
+    group = SU(2)
+    gauge = WilsonGaugeAction(1.8, group)
+    exact = _pf(group, 0.05, 1e-11)
+    hmc = HMC(Integrator(group, (Level((exact,), 5, "omelyan"), Level((gauge,), 2, "omelyan"))), 0.5)
+    net = _random_weights(stout_net(group, 4, 1, ALL), 0.04, seed=9)
+    poor = _ratio_sampler(net, m=0.05, m_eff=0.4, masses=(0.5,), n_steps=3, tau=0.5, beta=1.8)
+    n_chains = 24
+    state = hmc.init(group.identity((n_chains, 4, 2, 2, 2, 2)), seed=20)
+    for _ in range(10):
+        state, _ = hmc.step(state)
+    thermalised = state.fields
+    results, acceptance, boltzmann = {}, {}, []
+    for name, sampler, seed in (("hmc", hmc, 21), ("slhmc", poor, 22)):
+        state = sampler.init(thermalised, seed=seed)
+        rows, acc = [], []
+        for _ in range(16):
+            state, info = sampler.step(state)
+            acc.append(info.accepted.double().mean())
+            rows.append(plaquette(state.fields, group))
+            if name == "slhmc":
+                boltzmann.append(torch.exp(-info.delta_H))
+        per_chain = torch.stack(rows).mean(0)
+        results[name] = (per_chain.mean(), per_chain.std() / math.sqrt(n_chains))
+        acceptance[name] = float(torch.stack(acc).mean())
+    (a, ea), (b, eb) = results["hmc"], results["slhmc"]
+    assert acceptance["slhmc"] < 0.9 * acceptance["hmc"]  # the network really is poor
+    assert abs(a - b) < 3.5 * math.hypot(ea, eb), (a, b, ea, eb)
+    x = torch.stack(boltzmann).mean(0)  # per chain
+    mean, err = float(x.mean()), float(x.std() / math.sqrt(n_chains))
+    assert abs(mean - 1) < 4 * err and float(torch.stack(boltzmann).std()) > 0.05, (mean, err)

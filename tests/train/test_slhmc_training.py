@@ -136,3 +136,40 @@ def test_equilibrium_acceptance_probe_of_an_exact_md_is_one():
     probe = equilibrium_acceptance(sampler, configs, seed=1)
     assert probe["n_configs"] == 4 and probe["acceptance"] > 0.999
     assert probe["cg_md"] > 0 and probe["cg_metropolis"] > 0
+
+
+def test_online_training_on_the_ratio_regresses_the_ratio_with_its_own_field():
+    """SLHMC on the lightest Hasenbusch ratio: the chain state holds the ratio's field and the
+    heavy one; the loss is the ratio's mismatch at the ratio's field (the first of the state)."""
+    from lqcdml.samplers import slhmc_hasenbusch
+    from lqcdml.theories import hasenbusch_split, ratio_at_mass
+
+    gauge = WilsonGaugeAction(2.0, GROUP)
+    light = _pf(0.1)
+    ratio = hasenbusch_split(light, [0.5])[0]
+    exact, effective = [ratio], [ratio_at_mass(ratio, 0.3)]
+
+    def make(model):
+        return slhmc_hasenbusch(
+            gauge,
+            [light],
+            [0.5],
+            lambda r: SmearedPseudofermion(ratio_at_mass(r, 0.3), model),
+            3,
+            [1],
+            1,
+            "omelyan",
+            0.3,
+        )
+
+    net = stout_net(GROUP, 4, 1, ("plaquette", "polyakov"))
+    fields = smooth_links(GROUP, SHAPE, eps=0.6, seed=6, n_chains=4)
+    trainer = OnlineSLHMCTrainer(net, make, exact, effective, ChainState.initial(fields, make_generators(6, 4)), 0.0)
+    loss = trainer.step()  # lr 0: the loss is that of the current weights at the end configuration
+    phis = trainer.state.pseudofermions
+    assert len(phis) == 2  # the ratio's and the heavy determinant's
+    links = trainer.state.fields
+    diff = ratio.action(links, phis[0]) - effective[0].action(net(links).detach(), phis[0])
+    assert abs(loss - float((diff - diff.mean()).square().mean())) < 1e-9 * max(1.0, loss)
+    other = ratio.action(links, phis[1]) - effective[0].action(net(links).detach(), phis[1])
+    assert abs(loss - float((other - other.mean()).square().mean())) > 1e-6  # the fields differ

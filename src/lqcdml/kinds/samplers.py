@@ -80,7 +80,11 @@ class SamplerKind(Kind):
     configuration (``None``: the theory's). ``counters``: ``StepInfo.counters`` its stores
     record per configuration (cost: CG iterations, ...). ``reference``: an exact baseline
     that the analysis compares every other sampler of the same theory with. ``label``: the
-    name of its effective action in tables and figures (``None``: the model's kind)."""
+    name of its effective action in tables and figures (``None``: the model's kind).
+    ``mismatch_terms``: for self-learning samplers, ``ensemble -> (exact, effective)``, the
+    pseudofermion terms whose action difference the SLHMC trainer regresses (``effective``
+    unsmeared; ``exact[i]`` and ``effective[i]`` share a field, and ``exact`` are the first
+    pseudofermion terms of the sampler's target)."""
 
     build: Callable[[BuildContext], Any]
     reads: tuple[str, ...] = ()
@@ -90,6 +94,7 @@ class SamplerKind(Kind):
     counters: tuple[str, ...] = ()
     reference: bool = False
     label: str | None = None
+    mismatch_terms: Callable[[Any], tuple[list, list]] | None = None
 
     @property
     def options(self) -> type | None:
@@ -204,6 +209,11 @@ def build_hasenbusch(ctx: BuildContext):
 
 def _validate_hasenbusch(ens, p: str) -> None:
     _validate_hmc_options(ens, p)
+    _validate_hasenbusch_split(ens, p)
+
+
+def _validate_hasenbusch_split(ens, p: str) -> None:
+    """``options.masses`` and ``options.steps`` of a sampler that splits the light determinant."""
     th, o = ens.theory, ens.sampler.options
     if not THEORIES.lookup(th.name).has_dynamical_fermions(th):
         fail(p + "theory.fermion", th.fermion, "staggered or wilson with dynamical flavours (n_flavours >= 1)")
@@ -242,6 +252,12 @@ def effective_fermion_terms(ens) -> list:
     s = ens.sampler
     theory = replace(ens.theory, fermion_mass=float(s.options["m_eff"]))
     return theory_kind(theory).fermion_terms(theory, s.solver_tol, s.rational_tol)
+
+
+def slhmc_mismatch_terms(ens) -> tuple[list, list]:
+    """SLHMC's loss terms: the exact light pseudofermion actions and the unsmeared ones at ``m_eff``."""
+    s, th = ens.sampler, theory_kind(ens.theory)
+    return th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol), effective_fermion_terms(ens)
 
 
 def build_slhmc(ctx: BuildContext):
@@ -283,6 +299,74 @@ def _validate_slhmc(ens, p: str) -> None:
         fail(p + "sampler.options.m_eff", m_eff, "m_eff > 0 for staggered fermions")
     if th.fermion == "wilson" and not m_eff > -len(th.lattice):
         fail(p + "sampler.options.m_eff", m_eff, f"m_eff > -{len(th.lattice)} (kappa > 0)")
+
+
+# --- self-learning HMC on the lightest Hasenbusch ratio -------------------------------------
+
+
+@dataclass
+class SLHMCHasenbuschOptions:
+    """``sampler.options`` of SLHMC on the lightest Hasenbusch ratio: ``masses`` and ``steps`` as
+    for ``hasenbusch``; ``m_eff`` (``fermion_mass < m_eff < masses[0]``), the light mass of the
+    effective ratio ``ratio(m_eff, m_1)`` that the molecular dynamics integrates on smeared links."""
+
+    m_eff: float = 0.4
+    masses: list[float] = field(default_factory=lambda: [0.6])
+    steps: list[int] = field(default_factory=lambda: [2])
+
+
+def _split_light(ens) -> tuple[list, list]:
+    """The lightest ratios of ``ens``'s split determinant, exact (at ``m``) and at ``m_eff``."""
+    from ..theories import hasenbusch_split, ratio_at_mass
+
+    s, th = ens.sampler, theory_kind(ens.theory)
+    masses = [float(m) for m in s.options["masses"]]
+    exact = [hasenbusch_split(t, masses)[0] for t in th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol)]
+    m_eff = float(s.options["m_eff"])
+    return exact, [ratio_at_mass(t, m_eff) for t in exact]
+
+
+def build_slhmc_hasenbusch(ctx: BuildContext):
+    """SLHMC with the network on the lightest ratio (``samplers.slhmc_hasenbusch``)."""
+    from ..samplers import SmearedPseudofermion, slhmc_hasenbusch
+    from ..theories import ratio_at_mass
+
+    ens, s = ctx.ensemble, ctx.ensemble.sampler
+    kind = SAMPLERS.lookup(s.name)
+    if kind.needs_model and ctx.model is None:
+        raise ValueError(f"sampler.name = {s.name!r} needs a trained model (lqcdml generate --model PATH)")
+    net = ctx.model if kind.needs_model else None
+    th = theory_kind(ens.theory)
+    m_eff = float(s.options["m_eff"])
+
+    def effective(ratio):
+        return SmearedPseudofermion(ratio_at_mass(ratio, m_eff), net)
+
+    return slhmc_hasenbusch(
+        th.action(ens.theory),
+        th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
+        [float(m) for m in s.options["masses"]],
+        effective,
+        s.n_steps,
+        [int(n) for n in s.options["steps"]],
+        s.gauge_steps,
+        s.integrator,
+        s.trajectory_length,
+    )
+
+
+def _validate_slhmc_hasenbusch(ens, p: str) -> None:
+    validate_hmc(ens, p)
+    _validate_hasenbusch_split(ens, p)
+    th, o = ens.theory, ens.sampler.options
+    m_eff = o["m_eff"]
+    number = isinstance(m_eff, (int, float)) and not isinstance(m_eff, bool)
+    if not number or not th.fermion_mass < m_eff < o["masses"][0]:
+        fail(
+            p + "sampler.options.m_eff",
+            m_eff,
+            f"theory.fermion_mass < m_eff < options.masses[0] ({th.fermion_mass} < m_eff < {o['masses'][0]})",
+        )
 
 
 # --- flow MCMC -----------------------------------------------------------------------------
@@ -350,6 +434,7 @@ SAMPLERS.register(
         model_family="smearing",
         theories=("su",),
         counters=HMC_COUNTERS,
+        mismatch_terms=slhmc_mismatch_terms,
         doc="self-learning HMC: MD on the fermion action at m_eff on links smeared by a trained network",
     )
 )
@@ -363,6 +448,7 @@ SAMPLERS.register(
         theories=("su",),
         counters=HMC_COUNTERS,
         label="no network",
+        mismatch_terms=slhmc_mismatch_terms,
         doc="self-learning HMC without a network: MD on the fermion action at m_eff on thin links",
     )
 )
@@ -400,6 +486,36 @@ SAMPLERS.register(
         theories=("su",),
         counters=HMC_COUNTERS,
         doc="HMC with Hasenbusch mass preconditioning, each factor of the determinant on its own time scale",
+    )
+)
+
+SAMPLERS.register(
+    SamplerKind(
+        name="slhmc_hasenbusch",
+        build=build_slhmc_hasenbusch,
+        reads=HMC_KEYS,
+        config=SLHMCHasenbuschOptions,
+        validate=_validate_slhmc_hasenbusch,
+        model_family="smearing",
+        theories=("su",),
+        counters=HMC_COUNTERS,
+        mismatch_terms=_split_light,
+        doc="self-learning HMC on the lightest Hasenbusch ratio: MD on ratio(m_eff, m_1) on smeared links, "
+        "the heavier factors exact",
+    )
+)
+SAMPLERS.register(
+    SamplerKind(
+        name="slhmc_hasenbusch_thin",
+        build=build_slhmc_hasenbusch,
+        reads=HMC_KEYS,
+        config=SLHMCHasenbuschOptions,
+        validate=_validate_slhmc_hasenbusch,
+        theories=("su",),
+        counters=HMC_COUNTERS,
+        label="no network",
+        mismatch_terms=_split_light,
+        doc="self-learning HMC on the lightest Hasenbusch ratio without a network (thin links)",
     )
 )
 

@@ -26,7 +26,7 @@ from ..config.seeds import replica_seed
 from ..errors import LqcdmlError
 from .models import MODELS, build_model
 from .registry import Kind, Registry
-from .samplers import SAMPLERS, BuildContext, effective_fermion_terms
+from .samplers import SAMPLERS, BuildContext
 from .theories import theory_kind
 
 if TYPE_CHECKING:
@@ -229,9 +229,11 @@ def _slhmc(ens, device, source_configs) -> Any:
 
     device = torch.device(device)
     net = initial_model(ens, device)
-    s, tr, th = ens.sampler, ens.train, theory_kind(ens.theory)
-    exact = th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
-    effective = effective_fermion_terms(ens)
+    tr, th = ens.train, theory_kind(ens.theory)
+    mismatch = SAMPLERS.lookup(ens.sampler.name).mismatch_terms
+    if mismatch is None:
+        raise TrainingInputError(f"sampler.name = {ens.sampler.name!r} has no effective action to train")
+    exact, effective = mismatch(ens)
     if tr.method == "offline":
         if source_configs is None:
             raise TrainingInputError(

@@ -10,7 +10,7 @@ from .hasenbusch import hasenbusch_hmc, hasenbusch_levels
 from .hmc import HMC, metropolis_accept
 from .integrators import OMELYAN_LAMBDA, SCHEMES, Integrator, Level, MDResult, bind_terms
 from .pullback import PulledBackAction, WithoutJacobian
-from .slhmc import SmearedPseudofermion, slhmc
+from .slhmc import SmearedPseudofermion, slhmc, slhmc_hasenbusch
 from .state import ChainState
 
 __all__ = [
@@ -36,4 +36,5 @@ __all__ = [
     "metropolis_accept",
     "run_chain",
     "slhmc",
+    "slhmc_hasenbusch",
 ]

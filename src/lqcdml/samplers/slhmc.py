@@ -20,22 +20,31 @@ Re sum conj(G) dV`` with ``G = 2i F_V V``, and ``dS/dw`` is the VJP of ``G`` thr
 the outer level, the exact gauge force inside) and the exact action
 ``S_g + S_f(m)`` as the target of the heat bath and the Metropolis test, so the chain
 samples ``exp(-S_g - S_f)`` exactly for any frozen network.
+
+``slhmc_hasenbusch(...)`` puts the network where the cost is: the light determinant split
+at Hasenbusch masses (``samplers.hasenbusch``), the molecular dynamics integrates the heavy
+factor and the heavier ratios exactly and only the lightest ratio ``ratio(m, m_1)`` through
+an effective ratio (``effective(ratio)``: e.g. ``ratio(m_eff, m_1)`` on smeared links). The
+mismatch is then the ratio's, not the whole light action's: the network has to track the
+part of the determinant between ``m`` and ``m_1`` only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import cast
 
 import torch
 
 from ..lattice.random import Generators
 from ..theories import Action, PseudofermionAction
+from .hasenbusch import hasenbusch_levels
 from .hmc import HMC
 from .integrators import Integrator, Level
 from .pullback import PulledBackAction, WithoutJacobian
 
-__all__ = ["SmearedPseudofermion", "slhmc"]
+__all__ = ["SmearedPseudofermion", "slhmc", "slhmc_hasenbusch"]
 
 #: links -> smeared links (a gauge-covariant network), shapes ``[B, d, L..., N, N]``
 Smearing = Callable[[torch.Tensor], torch.Tensor]
@@ -113,3 +122,25 @@ def slhmc(
         )
     levels = (Level(effective, n_steps, scheme), Level((gauge,), gauge_steps, scheme))
     return HMC(Integrator(gauge.group, levels), trajectory_length, target=(gauge, *exact))
+
+
+def slhmc_hasenbusch(
+    gauge: Action,
+    light: Sequence[PseudofermionAction],
+    masses: Sequence[float],
+    effective: Callable[[PseudofermionAction], PseudofermionAction],
+    n_steps: int,
+    steps: Sequence[int],
+    gauge_steps: int = 1,
+    scheme: str = "omelyan",
+    trajectory_length: float = 1.0,
+) -> HMC:
+    """Self-learning HMC on the lightest Hasenbusch ratio: the levels of ``hasenbusch_levels``
+    with each term of level 0 (``ratio(m, m_1)``) replaced by ``effective(term)`` in the
+    molecular dynamics; heat bath and Metropolis on the exact split action. The fields of the
+    exact ratios come first in the target (the effective terms share them)."""
+    exact = hasenbusch_levels(gauge, light, masses, n_steps, steps, gauge_steps, scheme)
+    ratios = cast(tuple[PseudofermionAction, ...], exact[0].terms)  # level 0: the lightest ratios
+    md = (replace(exact[0], terms=tuple(effective(t) for t in ratios)), *exact[1:])
+    target = (gauge, *(t for level in exact[:-1] for t in level.terms))
+    return HMC(Integrator(gauge.group, md), trajectory_length, target=target)

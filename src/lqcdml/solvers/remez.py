@@ -265,6 +265,8 @@ def rational_ratio(exponent: float, shift: float, lo: float, hi: float, tol: flo
         raise ValueError(f"rational ratio: shift = {shift}; allowed: > 0")
     if not 0 < lo < hi:
         raise ValueError(f"rational ratio: range [{lo}, {hi}]; allowed: 0 < lo < hi")
+    residues: tuple[float, ...]
+    shifts: tuple[float, ...]
     if exponent == 1:  # (x + s) / x = 1 + s / x exactly
         c0, residues, shifts = 1.0, (float(shift),), (0.0,)
     else:

@@ -2,7 +2,7 @@
 
 from .base import Action, BoundPseudofermion, PseudofermionAction, autograd_force
 from .gauge import WilsonGaugeAction, planes, plaquette_field, staple_sum
-from .hasenbusch import StaggeredRatio, WilsonRatio, check_hasenbusch_masses, hasenbusch_split
+from .hasenbusch import StaggeredRatio, WilsonRatio, check_hasenbusch_masses, hasenbusch_split, ratio_at_mass
 from .phi4 import Phi4Action
 from .staggered import StaggeredOperator, StaggeredPseudofermion, staggered_phases
 from .wilson_fermion import WilsonOperator, WilsonPseudofermion, gamma5, gamma_matrices
@@ -24,6 +24,7 @@ __all__ = [
     "hasenbusch_split",
     "planes",
     "plaquette_field",
+    "ratio_at_mass",
     "staple_sum",
     "gamma5",
     "gamma_matrices",

@@ -35,7 +35,7 @@ from .base import PseudofermionAction
 from .staggered import StaggeredOperator, StaggeredPseudofermion
 from .wilson_fermion import WilsonOperator, WilsonPseudofermion
 
-__all__ = ["StaggeredRatio", "WilsonRatio", "hasenbusch_split", "check_hasenbusch_masses"]
+__all__ = ["StaggeredRatio", "WilsonRatio", "hasenbusch_split", "check_hasenbusch_masses", "ratio_at_mass"]
 
 
 def check_hasenbusch_masses(mass: float, masses: Sequence[float]) -> None:
@@ -229,16 +229,28 @@ def hasenbusch_split(
 ) -> list[PseudofermionAction]:
     """The pseudofermion terms of ``light``'s determinant split at ``masses`` (increasing, all
     above ``light``'s mass): ``[ratio(m, m_1), ratio(m_1, m_2), ..., heavy(m_k)]``, lightest first."""
-    op = light.operator
-    check_hasenbusch_masses(op.mass, masses)
-    chain = [op.mass, *(float(m) for m in masses)]
+    check_hasenbusch_masses(light.operator.mass, masses)
+    chain = [light.operator.mass, *(float(m) for m in masses)]
+    pairs = list(zip(chain, chain[1:]))
     terms: list[PseudofermionAction] = []
-    for lo, hi in zip(chain, chain[1:]):
-        if isinstance(light, StaggeredPseudofermion):
-            terms.append(
-                StaggeredRatio(replace(op, mass=lo), hi, light.n_flavours, light.tol, light.maxiter, light.rational_tol)
-            )
-        else:
-            terms.append(WilsonRatio(replace(light.operator, mass=lo), hi, light.tol, light.maxiter))
-    terms.append(replace(light, operator=replace(op, mass=chain[-1])))
+    if isinstance(light, StaggeredPseudofermion):
+        sop = light.operator
+        terms += [
+            StaggeredRatio(replace(sop, mass=lo), hi, light.n_flavours, light.tol, light.maxiter, light.rational_tol)
+            for lo, hi in pairs
+        ]
+        terms.append(replace(light, operator=replace(sop, mass=chain[-1])))
+    else:
+        wop = light.operator
+        terms += [WilsonRatio(replace(wop, mass=lo), hi, light.tol, light.maxiter) for lo, hi in pairs]
+        terms.append(replace(light, operator=replace(wop, mass=chain[-1])))
     return terms
+
+
+def ratio_at_mass(ratio: PseudofermionAction, mass: float) -> StaggeredRatio | WilsonRatio:
+    """The Hasenbusch ratio ``ratio`` with its lighter mass set to ``mass`` (the heavy one kept)."""
+    if isinstance(ratio, StaggeredRatio):
+        return replace(ratio, operator=replace(ratio.operator, mass=mass))
+    if isinstance(ratio, WilsonRatio):
+        return replace(ratio, operator=replace(ratio.operator, mass=mass))
+    raise TypeError(f"ratio_at_mass: {type(ratio).__name__}; allowed: StaggeredRatio or WilsonRatio")

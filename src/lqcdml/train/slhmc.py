@@ -135,7 +135,8 @@ class OnlineSLHMCTrainer(_EffectiveActionTrainer):
 
     ``make_sampler(net)``: the SLHMC sampler whose effective action uses ``net``;
     ``exact`` / ``effective``: the pseudofermion actions of the loss (unsmeared; the
-    effective ones at ``m_eff``); ``start``: the first chain state; ``centred``: the loss
+    effective ones at ``m_eff``; ``exact`` are the first pseudofermion terms of the
+    sampler's target, whose fields the chain state lists first); ``start``: the first chain state; ``centred``: the loss
     (module docstring; the chains are the batch). One ``step`` is one trajectory of every
     chain and one Adam step. History: ``loss`` (mean squared mismatch at the end
     configurations), ``acceptance``, ``delta_H`` (mean |dH|).
@@ -158,7 +159,8 @@ class OnlineSLHMCTrainer(_EffectiveActionTrainer):
         sampler = self.make_sampler(self.net)
         with torch.no_grad():
             self.state, info = sampler.step(self.state)
-        loss = self._adam_step(self.state.fields, self.state.pseudofermions)
+        # the loss's exact terms are the first pseudofermion terms of the target (their fields first)
+        loss = self._adam_step(self.state.fields, self.state.pseudofermions[: len(self.exact)])
         self.history["acceptance"].append(float(info.accepted.double().mean()))
         self.history["delta_H"].append(float(info.delta_H.abs().mean()))
         return loss
