@@ -15,6 +15,7 @@ from lqcdml.theories import (
     WilsonPseudofermion,
     WilsonRatio,
     hasenbusch_split,
+    ratio_at_mass,
 )
 
 from ..helpers import random_links
@@ -160,3 +161,30 @@ def test_split_refuses_masses_that_do_not_increase():
     assert [type(t).__name__ for t in terms] == ["StaggeredRatio", "StaggeredRatio", "StaggeredPseudofermion"]
     assert [t.operator.mass for t in terms] == [0.2, 0.4, 0.8]
     assert [t.heavy_mass for t in terms[:2]] == [0.4, 0.8]
+
+
+def test_thin_mismatch_of_the_ratio_has_the_distribution_of_the_whole_action():
+    """At fixed U, d = S_exact - S_eff at the exact heat bath's field is sum_i c_i |xi_i|^2 with
+    c_i the eigenvalues of 1 - K_exact^{-1} K_eff; for the light action against m_eff and for the
+    ratio (m, m_1) against (m_eff, m_1) both are (m_eff^2 - m^2) / (mu_i^2 + m_eff^2)."""
+    group = SU(2)
+    links = random_links(group, (2, 4, 4), seed=11, n_chains=1)
+    mass, m_eff, m_1 = 0.1, 0.3, 0.7
+    light = StaggeredPseudofermion(StaggeredOperator(mass, group), 4)
+    eff = StaggeredPseudofermion(StaggeredOperator(m_eff, group), 4)
+    ratio = hasenbusch_split(light, [m_1])[0]
+    ratio_eff = ratio_at_mass(ratio, m_eff)
+    field_shape = (4, 4, 2)
+    keep = light.operator.even_mask(links).expand(field_shape)
+
+    def coefficients(exact, effective):
+        k_exact, k_eff = (_kernel(t, links, field_shape, keep) for t in (exact, effective))
+        eye = torch.eye(k_exact.shape[0], dtype=k_exact.dtype)
+        return torch.sort(torch.linalg.eigvals(eye - torch.linalg.solve(k_exact, k_eff)).real).values
+
+    whole, split = coefficients(light, eff), coefficients(ratio, ratio_eff)
+    assert (whole - split).abs().max() < 1e-9
+    # and they are (m_eff^2 - m^2) / (M_eff eigenvalues) on the thin links
+    k_eff_inv = _kernel(eff, links, field_shape, keep)  # S = phi^dag M^{-1} phi: K = M_eff^{-1}
+    expected = torch.sort((m_eff**2 - mass**2) * torch.linalg.eigvalsh(k_eff_inv)).values
+    assert (whole - expected).abs().max() < 1e-9
