@@ -270,3 +270,34 @@ def test_u1_stout_kernels_in_single_precision_and_on_any_thread_count():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, two) and torch.equal(one, double)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 3e-6)])
+def test_small_matmul_and_its_backward_equal_torch(n, dtype, tol):
+    """``kernels.matmul(a, b, adj_a, adj_b)`` and its gradients against torch's ``op(a) @ op(b)``,
+    every combination of adjoints, on a batch that is not a multiple of the grain."""
+    a, b, g = (_field((3, 7, 11, n, n), dtype, seed=s) for s in (1, 2, 3))
+    for adj_a in (False, True):
+        for adj_b in (False, True):
+            a1, b1 = a.clone().requires_grad_(), b.clone().requires_grad_()
+            out = kernels.matmul(a1, b1, adj_a, adj_b)
+            ga, gb = torch.autograd.grad(out, (a1, b1), g)
+            a2, b2 = a.clone().requires_grad_(), b.clone().requires_grad_()
+            ref = (a2.mH if adj_a else a2) @ (b2.mH if adj_b else b2)
+            ha, hb = torch.autograd.grad(ref, (a2, b2), g)
+            assert out.grad_fn is not None and "SmallMatmul" in type(out.grad_fn).__name__
+            _close(out.detach(), ref.detach(), tol)
+            _close(ga, ha, tol)
+            _close(gb, hb, tol)
+
+
+def test_matmul_falls_back_to_torch_where_the_kernel_does_not_apply(monkeypatch):
+    a, b = _field((5, 2, 2)), _field((1, 2, 2))  # broadcasting
+    assert torch.equal(kernels.matmul(a, b), a @ b)
+    c, d = _field((5, 4, 4)), _field((5, 4, 4), seed=6)  # N = 4
+    assert torch.equal(kernels.matmul(c, d, True, False), c.mH @ d)
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    e = _field((5, 3, 3), seed=7)
+    out = kernels.matmul(e.requires_grad_(), e.detach())
+    assert out.grad_fn is not None and "SmallMatmul" not in type(out.grad_fn).__name__

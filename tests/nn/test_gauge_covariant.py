@@ -115,3 +115,38 @@ def test_bad_loop_types_and_extents_are_refused():
         StoutLayer(SU(2), 4, ("hexagon",))
     with pytest.raises(ValueError, match="extent"):
         CASKBlock(SU(2), 4, extent=0)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("shape", [(4, 4, 2, 3, 2), (2, 4, 2), (3, 2, 4, 6)])
+@pytest.mark.parametrize("loop", ["plaquette", "rectangle"])
+def test_staples_by_gathers_equal_the_path_by_path_sum(n, shape, loop):
+    from lqcdml.nn.gauge_loops import loop_staple, loop_staple_by_paths
+
+    u = random_links(SU(n), shape, seed=4)
+    assert float((loop_staple(u, loop) - loop_staple_by_paths(u, loop)).abs().max()) < 1e-13
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("kind", ["stout", "cask"])
+def test_networks_on_the_kernels_equal_the_torch_path(n, kind, monkeypatch):
+    """Forward pass and vector-Jacobian product (links and weights) with the compiled products
+    (``kernels.matmul``) against ``LQCDML_KERNELS=torch``, to 1e-12."""
+    group = SU(n)
+    u = random_links(group, (4, 4, 2, 2, 2), seed=5)
+    net = _networks(group, 0.05)[kind]
+    cotangent = random_links(group, (4, 4, 2, 2, 2), seed=6)
+
+    def run():
+        x = u.clone().requires_grad_(True)
+        v = net(x)
+        params = list(net.parameters())
+        grads = torch.autograd.grad(v, [x, *params], grad_outputs=cotangent)
+        return v.detach(), grads
+
+    v_kernel, g_kernel = run()
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    v_torch, g_torch = run()
+    assert float((v_kernel - v_torch).abs().max()) < 1e-12
+    for a, b in zip(g_kernel, g_torch):
+        assert float((a - b).abs().max()) < 1e-12 * max(1.0, float(b.abs().max()))

@@ -222,3 +222,33 @@ def test_ratio_slhmc_with_a_poor_network_is_exact():
     x = torch.stack(boltzmann).mean(0)  # per chain
     mean, err = float(x.mean()), float(x.std() / math.sqrt(n_chains))
     assert abs(mean - 1) < 4 * err and float(torch.stack(boltzmann).std()) > 0.05, (mean, err)
+
+
+def test_no_network_lowers_the_mismatch_below_the_low_mode_floor():
+    """At fixed U the field's variance of d = S_f(m; U) - S_eff(m_eff; f(U)) is tr(S^2), S = 1 -
+    C K_eff (C = M_m the field's covariance, K_eff the effective kernel). K_eff = M_eff(V)^-1 has
+    eigenvalues <= 1 / m_eff^2 for any links V, so the modes of M_m below m_eff^2 keep
+    tr(S^2) >= sum (1 - lambda_i / m_eff^2)^2: thin links and random networks alike."""
+    from ..helpers import quadratic_form_matrix
+
+    group = SU(2)
+    links = random_links(group, (2, 4, 4), seed=12, n_chains=1)
+    mass, m_eff = 0.05, 0.6
+    exact = StaggeredPseudofermion(StaggeredOperator(mass, group), 4)
+    base = StaggeredPseudofermion(StaggeredOperator(m_eff, group), 4)
+    shape = (4, 4, 2)
+    keep = exact.operator.even_mask(links).expand(shape)
+    k_exact = quadratic_form_matrix(exact, links, shape, keep)
+    lam = torch.linalg.eigvalsh(torch.linalg.inv(k_exact))  # eigenvalues of M_m (even sites)
+    floor = float((torch.clamp(1 - lam / m_eff**2, min=0) ** 2).sum())
+    assert floor > 1.0 and float(lam.min()) > mass**2 - 1e-12
+    eye = torch.eye(lam.numel(), dtype=k_exact.dtype)
+    variances = []
+    for scale, seed in ((0.0, 0), (0.1, 1), (0.3, 2), (0.6, 3)):
+        net = _random_weights(stout_net(group, 2, 2, ("plaquette", "rectangle")), scale, seed=seed)
+        k_eff = quadratic_form_matrix(SmearedPseudofermion(base, net), links, shape, keep)
+        s = eye - torch.linalg.solve(k_exact, k_eff)
+        variances.append(float(torch.trace(s @ s).real))
+    assert all(v >= floor * (1 - 1e-9) for v in variances), (variances, floor)
+    thin = float(((m_eff**2 - mass**2) / (lam - mass**2 + m_eff**2)).square().sum())
+    assert abs(variances[0] - thin) < 1e-8 * thin  # thin links: c_i = (m_eff^2 - m^2) / (mu_i^2 + m_eff^2)

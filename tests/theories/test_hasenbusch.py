@@ -18,6 +18,7 @@ from lqcdml.theories import (
     ratio_at_mass,
 )
 
+from ..helpers import quadratic_form_matrix as _kernel
 from ..helpers import random_links
 
 
@@ -36,32 +37,6 @@ def test_wilson_ratio_force_equals_autograd(group):
     links = random_links(group, (4, 2, 2, 2, 2), seed=1)
     phi = ratio.heat_bath(links, make_generators(5, 2))
     assert (ratio.force(links, phi) - ratio.autograd_force(links, phi)).abs().max() < 1e-10
-
-
-def _kernel(term, links: torch.Tensor, field_shape: tuple[int, ...], keep: torch.Tensor) -> torch.Tensor:
-    """The hermitian matrix ``K`` of ``S(phi) = phi^dag K phi`` on the components ``keep``, by polarisation."""
-    idx = torch.nonzero(keep.reshape(-1)).squeeze(1)
-    n, size = idx.numel(), keep.numel()
-    vecs = []
-    for i in range(n):
-        for j in range(n):
-            v = torch.zeros(size, dtype=torch.complex128)
-            v[idx[i]] = 1.0
-            if j != i:  # e_i + e_j (i < j), e_i + i e_j (i > j)
-                v[idx[j]] = 1.0 if i < j else 1j
-            vecs.append(v)
-    phis = torch.stack(vecs).reshape(n * n, *field_shape)
-    s = term.action(links.expand(n * n, *links.shape[1:]), phis).reshape(n, n)
-    diag = s.diagonal()
-    k = torch.diag(diag).to(torch.complex128)
-    for i in range(n):
-        for j in range(n):
-            if i < j:
-                re = 0.5 * (s[i, j] - diag[i] - diag[j])
-                im = 0.5 * (s[j, i] - diag[i] - diag[j])  # S(e_j + i e_i) = K_ii + K_jj + 2 Im K_ij
-                k[i, j] = re + 1j * im
-                k[j, i] = re - 1j * im
-    return k
 
 
 @pytest.mark.parametrize("n_flavours", [4, 2, 8])

@@ -1,6 +1,6 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Five kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Six kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
 - ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
@@ -12,7 +12,10 @@ over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` appl
 - ``su3_exp_update``: the SU(3) link update ``exp(i eps P) U`` (``SU(3).update``);
 - ``u1_stout_forward`` / ``u1_stout_vjp``: a stack of U(1) masked stout layers and its
   vector-Jacobian product, the pulled-back force of field-transformed HMC
-  (``nn.masked_stout.U1MaskedStoutFlow.pullback_force``), angles ``[B, d, L...]``.
+  (``nn.masked_stout.U1MaskedStoutFlow.pullback_force``), angles ``[B, d, L...]``;
+- ``small_matmul``: batched products of 2 x 2 / 3 x 3 complex matrices, behind ``matmul``,
+  an autograd function whose backward is the same kernel: the products of the gauge-covariant
+  networks (stout, CASK) in their forward pass and their vector-Jacobian product.
 
 The theories call them only through ``enabled(...)``: CPU tensors of complex64 or
 complex128 with no autograd graph to record, N in {2, 3}, and ``LQCDML_KERNELS`` not
@@ -32,15 +35,25 @@ removes: ``build``. ``lqcdml devices`` reports each kernel's path (``report``).
 
 from __future__ import annotations
 
-from .dispatch import enabled, enabled_angles, extension, geometry, mode
-from .ops import gauge_force, staggered_hop, su3_exp_update, u1_stout_forward, u1_stout_vjp, wilson_hop
+from .dispatch import enabled, enabled_angles, enabled_differentiable, extension, geometry, mode
+from .ops import (
+    gauge_force,
+    matmul,
+    staggered_hop,
+    su3_exp_update,
+    u1_stout_forward,
+    u1_stout_vjp,
+    wilson_hop,
+)
 
 __all__ = [
     "enabled",
     "enabled_angles",
+    "enabled_differentiable",
     "extension",
     "gauge_force",
     "geometry",
+    "matmul",
     "mode",
     "staggered_hop",
     "su3_exp_update",

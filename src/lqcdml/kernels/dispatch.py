@@ -1,7 +1,8 @@
 """When the compiled kernels run, and the geometry tables they are given.
 
 ``enabled`` is the one policy: CPU tensors, complex64/complex128, no autograd graph to
-record, N in {2, 3}, a build that loads and ``LQCDML_KERNELS`` not ``torch``. The first
+record, N in {2, 3}, a build that loads and ``LQCDML_KERNELS`` not ``torch``
+(``enabled_differentiable``: the same with autograd graphs, for a kernel with its backward). The first
 call it admits builds the extension when this build does not exist yet (``build.build``:
 one line on stderr); a build that fails, or does not load, settles the torch path for the
 process with one line on stderr saying why.
@@ -96,17 +97,23 @@ def enabled(*tensors: torch.Tensor, n: int) -> bool:
     return n in (2, 3) and _admitted(tensors, _DTYPES)
 
 
+def enabled_differentiable(*tensors: torch.Tensor, n: int) -> bool:
+    """``enabled`` for a kernel with its own backward (``ops.matmul``): autograd graphs allowed."""
+    return n in (2, 3) and _admitted(tensors, _DTYPES, graphs=True)
+
+
 def enabled_angles(*tensors: torch.Tensor) -> bool:
     """Whether the compiled kernels take this call on U(1) angles (float32/float64)."""
     return _admitted(tensors, _REAL_DTYPES)
 
 
-def _admitted(tensors: tuple[torch.Tensor, ...], dtypes: tuple[torch.dtype, ...]) -> bool:
-    """CPU tensors of ``dtypes`` with no autograd graph to record, the mode not ``torch``, and a
-    module loaded (built now on first use in ``auto``)."""
+def _admitted(tensors: tuple[torch.Tensor, ...], dtypes: tuple[torch.dtype, ...], graphs: bool = False) -> bool:
+    """CPU tensors of ``dtypes`` with no autograd graph to record (unless ``graphs``: the kernel
+    has its own backward), the mode not ``torch``, and a module loaded (built now on first use
+    in ``auto``)."""
     if mode() == "torch":
         return False
-    grad = torch.is_grad_enabled()
+    grad = torch.is_grad_enabled() and not graphs
     for t in tensors:
         if t.device.type != "cpu" or t.dtype not in dtypes or (grad and t.requires_grad):
             return False

@@ -11,7 +11,7 @@ import functools
 
 import torch
 
-from .dispatch import boundary_signs, compiled, geometry
+from .dispatch import boundary_signs, compiled, enabled_differentiable, geometry
 
 
 def _lattice(links: torch.Tensor) -> tuple[int, ...]:
@@ -121,3 +121,55 @@ def u1_stout_vjp(
     fwd, bwd = geometry(_lattice(grad_y))
     grad = compiled().u1_stout_vjp(cos, sin, _flat_angles(grad_y), float(grad_log_det), rho, mus, sites, fwd, bwd)
     return grad.reshape(grad_y.shape)
+
+
+class _SmallMatmul(torch.autograd.Function):
+    """``op_a(a) @ op_b(b)`` of same-shape ``[..., N, N]`` complex tensors by the kernel, forward
+    and backward (``op``: identity or conjugate transpose). For ``C = X Y`` torch's convention
+    for complex gradients is ``grad_X = g Y^H``, ``grad_Y = X^H g``; with ``X = A^H`` the
+    gradient of ``A`` is ``(grad_X)^H``, likewise for ``B``: every case is one kernel call."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, adj_a: bool, adj_b: bool) -> torch.Tensor:
+        a, b = a.contiguous(), b.contiguous()
+        ctx.save_for_backward(a, b)
+        ctx.adj = (adj_a, adj_b)
+        return compiled().small_matmul(a, b, adj_a, adj_b)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        a, b = ctx.saved_tensors
+        adj_a, adj_b = ctx.adj
+        g = grad.contiguous()
+        k = compiled().small_matmul
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            # X = op_a(A), Y = op_b(B): grad_X = g Y^H; A's gradient is grad_X, or its adjoint
+            if not adj_a:
+                grad_a = k(g, b, False, not adj_b)  # g op_b(B)^H
+            else:
+                grad_a = k(b, g, adj_b, True)  # (g Y^H)^H = Y g^H
+        if ctx.needs_input_grad[1]:
+            # grad_Y = X^H g; B's gradient is grad_Y, or its adjoint g^H X
+            if not adj_b:
+                grad_b = k(a, g, not adj_a, False)  # op_a(A)^H g
+            else:
+                grad_b = k(g, a, True, adj_a)  # g^H X
+        return grad_a, grad_b, None, None
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor, adjoint_a: bool = False, adjoint_b: bool = False) -> torch.Tensor:
+    """``op(a) @ op(b)`` (``op``: the conjugate transpose where ``adjoint_*``) for batches of
+    2 x 2 / 3 x 3 complex matrices: the kernel (with its backward) where ``enabled_differentiable``
+    admits the call and shapes and dtypes agree, else torch (broadcasting, other N, CUDA). The
+    products of the gauge-covariant networks go through it; no adjoint is materialised."""
+    n = a.shape[-1]
+    if (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.ndim >= 3
+        and a.shape[-2] == n
+        and enabled_differentiable(a, b, n=n)
+    ):
+        return _SmallMatmul.apply(a, b, adjoint_a, adjoint_b)
+    return (a.mH if adjoint_a else a) @ (b.mH if adjoint_b else b)

@@ -16,10 +16,14 @@ KERNELS = {
     "wilson_hop": "Wilson hopping term, spin projected; 4D, SU(2)/SU(3), psi [B, L..., 4, N]",
     "su3_exp_update": "SU(3) link update exp(i eps P) U; links and momenta [..., 3, 3]",
     "u1_stout": "U(1) masked stout stack and its VJP (field-transformed HMC's force); angles [B, d, L...]",
+    "small_matmul": "products of 2 x 2 / 3 x 3 complex matrices with their backward (stout and CASK networks)",
 }
 SCOPE = "CPU complex64/complex128 tensors, no autograd graph; CUDA tensors and the rest: torch"
 #: the kernels on real tensors, and their scope
-SCOPES = {"u1_stout": "CPU float32/float64 tensors, no autograd graph; CUDA tensors and the rest: torch"}
+SCOPES = {
+    "u1_stout": "CPU float32/float64 tensors, no autograd graph; CUDA tensors and the rest: torch",
+    "small_matmul": "CPU complex64/complex128 tensors of one shape, autograd included; the rest: torch",
+}
 
 
 def cpu_path() -> tuple[str, str]:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..kernels import matmul
 from ..lattice import SU
 from .gauge_loops import rectangle_staple
 from .stout import GaugeCovariantNet, StoutLayer
@@ -60,8 +61,8 @@ class CASKBlock(torch.nn.Module):
                 if nu == mu:
                     continue
                 for s in range(1, self.extent + 1):
-                    arg = _re_tr(uq[:, mu] @ rectangle_staple(uk, mu, nu, s)) - _re_tr(
-                        links[:, mu] @ rectangle_staple(links, mu, nu, s)
+                    arg = _re_tr(matmul(uq[:, mu], rectangle_staple(uk, mu, nu, s))) - _re_tr(
+                        matmul(links[:, mu], rectangle_staple(links, mu, nu, s))
                     )
                     a = torch.tan(self.scale * arg)
                     total = total + a[..., None, None] * rectangle_staple(uv, mu, nu, s)
@@ -72,8 +73,8 @@ class CASKBlock(torch.nn.Module):
         uq, uk, uv = self.query(links), self.key(links), self.value(links)
         staple = self.attention_staple(links, uq, uk, uv)
         # exp(TA(C^A U^V^dag)) with C^A = staple^dag, i.e. exp(-i TH(U^V staple)), applied to U
-        rotation = self.group.expi(-self.group.traceless_hermitian(uv @ staple))
-        return self.final(rotation @ links)
+        rotation = self.group.expi(-self.group.traceless_hermitian(matmul(uv, staple)))
+        return self.final(matmul(rotation, links))
 
 
 def _re_tr(x: torch.Tensor) -> torch.Tensor:

@@ -15,16 +15,25 @@ force, ``theories.gauge.staple_sum``, for plaquettes).
 Loop shapes: ``plaquette`` (1 x 1), ``rectangle`` (1 x 2 and 2 x 1), and the straight
 Polyakov line of direction ``mu`` (``L_mu`` links; its staple is the product of the
 other ``L_mu - 1`` links of the line through ``x``).
+
+``loop_staple`` evaluates every closing path of every direction at once: step ``k`` of all
+paths is one gather from the links flattened to ``[B, d V, N, N]`` with a precomputed index
+table (link direction and shifted site per path), and the product over steps is ``l - 1``
+batched matrix products, so a staple costs a few dozen operations whatever the number of
+paths (the forward pass and its autograd backward alike). ``loop_staple_by_paths`` is the
+same sum path by path with ``path_product``: the reference.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cache
 from typing import cast
 
 import torch
 
+from ..kernels import matmul
 from ..lattice import shift
 
 __all__ = [
@@ -33,6 +42,7 @@ __all__ = [
     "path_product",
     "closing_paths",
     "loop_staple",
+    "loop_staple_by_paths",
     "polyakov_staple",
     "rectangle_staple",
 ]
@@ -65,13 +75,15 @@ def path_product(links: torch.Tensor, path: Path, start: Sequence[int] | None = 
     y = list(start) if start is not None else [0] * dim
     out = None
     for mu, sign in path:
-        if sign > 0:
-            factor = _shifted(links[:, mu], y)
-            y[mu] += 1
-        else:
+        if sign < 0:
             y[mu] -= 1
-            factor = _shifted(links[:, mu], y).mH
-        out = factor if out is None else out @ factor
+        factor = _shifted(links[:, mu], y)
+        if sign > 0:
+            y[mu] += 1
+        if out is None:
+            out = factor if sign > 0 else factor.mH
+        else:
+            out = matmul(out, factor, False, sign < 0)
     return cast(torch.Tensor, out)  # a path has at least one link
 
 
@@ -105,12 +117,8 @@ def closing_paths(shape: str, mu: int, dim: int) -> tuple[Path, ...]:
     return tuple(sorted(found))
 
 
-def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
-    """Staples ``S_mu(x)`` of every loop of ``shape`` (a key of ``LOOP_SHAPES``).
-
-    ``[B, d, L..., N, N]``: direction ``mu`` on axis 1; ``sum Re tr`` of the loops through
-    ``U_mu(x)`` is ``Re tr[U_mu(x) S_mu(x)]``.
-    """
+def loop_staple_by_paths(links: torch.Tensor, shape: str) -> torch.Tensor:
+    """``loop_staple`` path by path with ``path_product`` (the reference)."""
     dim = links.shape[1]
     out: list[torch.Tensor] = []
     for mu in range(dim):
@@ -122,6 +130,56 @@ def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
             total = p if total is None else total + p
         out.append(cast(torch.Tensor, total))  # links [B, d >= 2, ...]: loops through every link
     return torch.stack(out, dim=1)
+
+
+@cache
+def _gather_plan(shape: str, lattice: tuple[int, ...]) -> tuple[tuple[tuple[bool, ...], tuple[torch.Tensor, ...]], ...]:
+    """The closing paths of ``shape`` (all directions) in groups of one pattern of daggers:
+    per group the pattern and, per step, the index of each path's factor in the links
+    flattened to ``[d V]`` (``[P V]``, CPU; ``mu`` major, the same number of paths per ``mu``)."""
+    dim, volume = len(lattice), math.prod(lattice)
+    sites = torch.arange(volume).reshape(1, *lattice)
+    groups: dict[tuple[bool, ...], list[list[torch.Tensor]]] = {}
+    for mu in range(dim):
+        for path in closing_paths(shape, mu, dim):
+            y = [1 if nu == mu else 0 for nu in range(dim)]  # every path starts at x + mu
+            index = []
+            for nu, sign in path:
+                if sign < 0:
+                    y[nu] -= 1
+                index.append(nu * volume + _shifted(sites, y).reshape(-1))
+                if sign > 0:
+                    y[nu] += 1
+            groups.setdefault(tuple(sign < 0 for _, sign in path), []).append(index)
+    plan = []
+    for pattern, paths in groups.items():
+        if len(paths) % dim:
+            raise AssertionError(f"gauge loops: {shape} paths of pattern {pattern} not balanced over directions")
+        plan.append((pattern, tuple(torch.cat([p[k] for p in paths]) for k in range(len(pattern)))))
+    return tuple(plan)
+
+
+def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
+    """Staples ``S_mu(x)`` of every loop of ``shape`` (a key of ``LOOP_SHAPES``).
+
+    ``[B, d, L..., N, N]``: direction ``mu`` on axis 1; ``sum Re tr`` of the loops through
+    ``U_mu(x)`` is ``Re tr[U_mu(x) S_mu(x)]``. All paths at once by gathers (module docstring),
+    daggers passed to the products (``kernels.matmul``), never materialised.
+    """
+    batch, dim = links.shape[0], links.shape[1]
+    lattice = tuple(int(n) for n in links.shape[2 : 2 + dim])
+    volume, n = math.prod(lattice), links.shape[-1]
+    flat = links.reshape(batch, dim * volume, n, n)
+    total = None
+    for pattern, indices in _gather_plan(shape, lattice):
+        count = indices[0].numel() // volume
+        factors = [flat.index_select(1, i.to(links.device)).reshape(batch, count, volume, n, n) for i in indices]
+        out = factors[0].mH if pattern[0] else factors[0]
+        for factor, dagger in zip(factors[1:], pattern[1:]):
+            out = matmul(out, factor, False, dagger)
+        part = out.reshape(batch, dim, count // dim, volume, n, n).sum(2)
+        total = part if total is None else total + part
+    return cast(torch.Tensor, total).reshape(links.shape)
 
 
 def polyakov_staple(links: torch.Tensor, mu: int) -> torch.Tensor:
@@ -136,7 +194,7 @@ def polyakov_staple(links: torch.Tensor, mu: int) -> torch.Tensor:
         return eye.clone()
     out = shift(u, mu, 1)
     for step in range(2, extent):
-        out = out @ shift(u, mu, step)
+        out = matmul(out, shift(u, mu, step))
     return out
 
 

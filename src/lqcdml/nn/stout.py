@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..kernels import matmul
 from ..lattice import SU
 from .gauge_loops import loop_staple, polyakov_staple
 
@@ -34,7 +35,7 @@ LOOP_TYPES = ("plaquette", "rectangle", "polyakov")
 def stout_update(group: SU, links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
     """``exp(TA(C U^dag)) U`` with ``C = staple^dag`` (``staple`` in the convention of
     ``nn.gauge_loops``: ``U staple`` is a closed loop at ``x``); shapes of ``links``."""
-    return group.expi(-group.traceless_hermitian(links @ staple)) @ links
+    return matmul(group.expi(-group.traceless_hermitian(matmul(links, staple))), links)
 
 
 class StoutLayer(torch.nn.Module):

@@ -1,5 +1,6 @@
 // CPU kernels of lqcdml: SU(N) Wilson gauge force, staggered and Wilson hopping terms, the U(1)
-// masked stout stack of field-transformed HMC and its vector-Jacobian product.
+// masked stout stack of field-transformed HMC and its vector-Jacobian product, and batched
+// products of 2 x 2 / 3 x 3 complex matrices (the gauge-covariant networks' matmuls).
 //
 // Layouts (docs/architecture.md#tensor-layouts): links [B, d, V, N, N] complex, fermions [B, V, N] (staggered) or
 // [B, V, 4, N] (Wilson), complex interleaved (re, im), sites in lexicographic order of
@@ -890,6 +891,70 @@ torch::Tensor u1_stout_vjp(torch::Tensor cos_in, torch::Tensor sin_in, torch::Te
   return grad;
 }
 
+// --- batched small complex matrix products (nn: stout, CASK; forward and backward) ---------------
+//
+// out[m] = op_a(a[m]) op_b(b[m]) for m < count, op = identity or conjugate transpose, N x N
+// row-major complex interleaved. Batched complex GEMM of 2 x 2 / 3 x 3 matrices costs ~100 ns a
+// product in a general library; here the N^3 multiply-adds are unrolled per matrix.
+
+template <typename T, int N>
+void small_matmul_impl(const T* a, const T* b, T* out, int64_t count, bool adj_a, bool adj_b) {
+  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) {
+      const T* pa = a + 2 * N * N * m;
+      const T* pb = b + 2 * N * N * m;
+      T ar[N][N], ai[N][N], br[N][N], bi[N][N];
+      for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) {
+          const int src_a = adj_a ? (j * N + i) : (i * N + j);
+          const int src_b = adj_b ? (j * N + i) : (i * N + j);
+          ar[i][j] = pa[2 * src_a];
+          ai[i][j] = adj_a ? -pa[2 * src_a + 1] : pa[2 * src_a + 1];
+          br[i][j] = pb[2 * src_b];
+          bi[i][j] = adj_b ? -pb[2 * src_b + 1] : pb[2 * src_b + 1];
+        }
+      T* po = out + 2 * N * N * m;
+      for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) {
+          T re = 0, im = 0;
+          for (int k = 0; k < N; ++k) {
+            re += ar[i][k] * br[k][j] - ai[i][k] * bi[k][j];
+            im += ar[i][k] * bi[k][j] + ai[i][k] * br[k][j];
+          }
+          po[2 * (i * N + j)] = re;
+          po[2 * (i * N + j) + 1] = im;
+        }
+    }
+  });
+}
+
+template <typename T>
+void small_matmul_dispatch(const torch::Tensor& a, const torch::Tensor& b, torch::Tensor& out, int64_t n,
+                           bool adj_a, bool adj_b) {
+  const T* pa = reinterpret_cast<const T*>(a.data_ptr());
+  const T* pb = reinterpret_cast<const T*>(b.data_ptr());
+  T* po = reinterpret_cast<T*>(out.data_ptr());
+  const int64_t count = a.numel() / (n * n);
+  dispatch_n(n, [&] { small_matmul_impl<T, 2>(pa, pb, po, count, adj_a, adj_b); },
+             [&] { small_matmul_impl<T, 3>(pa, pb, po, count, adj_a, adj_b); });
+}
+
+torch::Tensor small_matmul(torch::Tensor a, torch::Tensor b, bool adj_a, bool adj_b) {
+  check(a, "a"); check(b, "b");
+  TORCH_CHECK(a.sizes() == b.sizes(), "small_matmul: a and b must share a shape");
+  TORCH_CHECK(a.scalar_type() == b.scalar_type(), "small_matmul: a and b must share a dtype");
+  TORCH_CHECK(a.dim() >= 2 && a.size(-1) == a.size(-2) && (a.size(-1) == 2 || a.size(-1) == 3),
+              "small_matmul: [..., N, N] with N = 2 or 3");
+  auto out = torch::empty_like(a);
+  if (a.scalar_type() == at::kComplexDouble) {
+    small_matmul_dispatch<double>(a, b, out, a.size(-1), adj_a, adj_b);
+  } else {
+    TORCH_CHECK(a.scalar_type() == at::kComplexFloat, "small_matmul: dtype must be complex64 or complex128");
+    small_matmul_dispatch<float>(a, b, out, a.size(-1), adj_a, adj_b);
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -900,4 +965,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("wilson_hop", &wilson_hop, "Wilson hopping term with spin projection, [B, V, 4, N]");
   m.def("u1_stout_forward", &u1_stout_forward, "U(1) masked stout stack: (y, cos A, sin A, log det), [B, d, V]");
   m.def("u1_stout_vjp", &u1_stout_vjp, "U(1) masked stout stack: vector-Jacobian product, [B, d, V]");
+  m.def("small_matmul", &small_matmul, "op(a) op(b) for [..., N, N] complex, N = 2, 3; op: identity or adjoint");
 }
