@@ -897,35 +897,65 @@ torch::Tensor u1_stout_vjp(torch::Tensor cos_in, torch::Tensor sin_in, torch::Te
 // row-major complex interleaved. Batched complex GEMM of 2 x 2 / 3 x 3 matrices costs ~100 ns a
 // product in a general library; here the N^3 multiply-adds are unrolled per matrix.
 
-template <typename T, int N>
-void small_matmul_impl(const T* a, const T* b, T* out, int64_t count, bool adj_a, bool adj_b) {
-  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
-    for (int64_t m = begin; m < end; ++m) {
-      const T* pa = a + 2 * N * N * m;
-      const T* pb = b + 2 * N * N * m;
-      T ar[N][N], ai[N][N], br[N][N], bi[N][N];
-      for (int i = 0; i < N; ++i)
-        for (int j = 0; j < N; ++j) {
-          const int src_a = adj_a ? (j * N + i) : (i * N + j);
-          const int src_b = adj_b ? (j * N + i) : (i * N + j);
-          ar[i][j] = pa[2 * src_a];
-          ai[i][j] = adj_a ? -pa[2 * src_a + 1] : pa[2 * src_a + 1];
-          br[i][j] = pb[2 * src_b];
-          bi[i][j] = adj_b ? -pb[2 * src_b + 1] : pb[2 * src_b + 1];
-        }
-      T* po = out + 2 * N * N * m;
-      for (int i = 0; i < N; ++i)
-        for (int j = 0; j < N; ++j) {
-          T re = 0, im = 0;
-          for (int k = 0; k < N; ++k) {
-            re += ar[i][k] * br[k][j] - ai[i][k] * bi[k][j];
-            im += ar[i][k] * bi[k][j] + ai[i][k] * br[k][j];
+template <typename T, int N, bool AdjA, bool AdjB>
+void small_matmul_impl(const T* a, const T* b, T* out, int64_t count) {
+  // W matrices per block, transposed into structure-of-arrays registers (the adjoints applied
+  // while loading), the N^3 complex multiply-adds vectorised over the W lanes
+  constexpr int W = lanes<T>();
+  constexpr int E = N * N;
+  const int64_t blocks = (count + W - 1) / W;
+  at::parallel_for(0, blocks, 16, [&](int64_t begin, int64_t end) {
+    alignas(64) T ar[E][W], ai[E][W], br[E][W], bi[E][W], cr[E][W], ci[E][W];
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t m0 = blk * W;
+      const int valid = static_cast<int>(std::min<int64_t>(W, count - m0));
+      for (int w = 0; w < W; ++w) {
+        const int64_t m = m0 + std::min(w, valid - 1);  // tail lanes repeat the last matrix
+        const T* pa = a + 2 * E * m;
+        const T* pb = b + 2 * E * m;
+        for (int i = 0; i < N; ++i)
+          for (int j = 0; j < N; ++j) {
+            const int sa = AdjA ? (j * N + i) : (i * N + j);
+            const int sb = AdjB ? (j * N + i) : (i * N + j);
+            ar[i * N + j][w] = pa[2 * sa];
+            ai[i * N + j][w] = AdjA ? -pa[2 * sa + 1] : pa[2 * sa + 1];
+            br[i * N + j][w] = pb[2 * sb];
+            bi[i * N + j][w] = AdjB ? -pb[2 * sb + 1] : pb[2 * sb + 1];
           }
-          po[2 * (i * N + j)] = re;
-          po[2 * (i * N + j) + 1] = im;
+      }
+      for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) {
+#pragma omp simd
+          for (int w = 0; w < W; ++w) {
+            T re = 0, im = 0;
+            for (int k = 0; k < N; ++k) {
+              re += ar[i * N + k][w] * br[k * N + j][w] - ai[i * N + k][w] * bi[k * N + j][w];
+              im += ar[i * N + k][w] * bi[k * N + j][w] + ai[i * N + k][w] * br[k * N + j][w];
+            }
+            cr[i * N + j][w] = re;
+            ci[i * N + j][w] = im;
+          }
         }
+      for (int w = 0; w < valid; ++w) {
+        T* po = out + 2 * E * (m0 + w);
+        for (int e = 0; e < E; ++e) {
+          po[2 * e] = cr[e][w];
+          po[2 * e + 1] = ci[e][w];
+        }
+      }
     }
   });
+}
+
+template <typename T, int N>
+void small_matmul_flags(const T* a, const T* b, T* out, int64_t count, bool adj_a, bool adj_b) {
+  if (adj_a) {
+    if (adj_b) small_matmul_impl<T, N, true, true>(a, b, out, count);
+    else small_matmul_impl<T, N, true, false>(a, b, out, count);
+  } else {
+    if (adj_b) small_matmul_impl<T, N, false, true>(a, b, out, count);
+    else small_matmul_impl<T, N, false, false>(a, b, out, count);
+  }
 }
 
 template <typename T>
@@ -935,8 +965,8 @@ void small_matmul_dispatch(const torch::Tensor& a, const torch::Tensor& b, torch
   const T* pb = reinterpret_cast<const T*>(b.data_ptr());
   T* po = reinterpret_cast<T*>(out.data_ptr());
   const int64_t count = a.numel() / (n * n);
-  dispatch_n(n, [&] { small_matmul_impl<T, 2>(pa, pb, po, count, adj_a, adj_b); },
-             [&] { small_matmul_impl<T, 3>(pa, pb, po, count, adj_a, adj_b); });
+  dispatch_n(n, [&] { small_matmul_flags<T, 2>(pa, pb, po, count, adj_a, adj_b); },
+             [&] { small_matmul_flags<T, 3>(pa, pb, po, count, adj_a, adj_b); });
 }
 
 torch::Tensor small_matmul(torch::Tensor a, torch::Tensor b, bool adj_a, bool adj_b) {
