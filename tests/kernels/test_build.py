@@ -136,20 +136,16 @@ def test_a_failed_build_runs_torch_and_says_why_once(fresh, monkeypatch, capsys)
         kernels.enabled(links, n=3)
 
 
+KERNEL_NAMES = {"gauge_force", "staggered_hop", "wilson_hop", "su3_exp_update", "u1_stout", "small_matmul"}
+
+
 def test_devices_lists_the_kernels():
     from lqcdml.cli.devices import devices
 
     out = json.loads(json.dumps(devices()))  # what the command prints
     assert out["torch"] == torch.__version__  # the earlier fields stay
     k = out["kernels"]
-    assert set(k["paths"]) == {
-        "gauge_force",
-        "staggered_hop",
-        "wilson_hop",
-        "su3_exp_update",
-        "u1_stout",
-        "small_matmul",
-    }
+    assert set(k["paths"]) == KERNEL_NAMES
     assert (k["mode"], k["arch"], k["tag"], k["built"]) == ("auto", "portable", build.tag(), True)
     assert k["directory"] == str(build.build_directory())
     assert all(p["path"] == "compiled" and p["why"] == "built" for p in k["paths"].values())
@@ -160,14 +156,7 @@ def test_the_devices_command_prints_them(capsys):
 
     assert main(["devices"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["kernels"]["paths"]) == {
-        "gauge_force",
-        "staggered_hop",
-        "wilson_hop",
-        "su3_exp_update",
-        "u1_stout",
-        "small_matmul",
-    }
+    assert set(out["kernels"]["paths"]) == KERNEL_NAMES
 
 
 def test_devices_says_why_the_torch_path_runs(fresh, monkeypatch):

@@ -424,33 +424,32 @@ SAMPLERS.register(
         doc="hybrid Monte Carlo (RHMC with rooted staggered fermions)",
     )
 )
-SAMPLERS.register(
-    SamplerKind(
-        name="slhmc",
-        build=build_slhmc,
+
+
+def _register_self_learning(name: str, build, options, validate, mismatch, doc: str, doc_thin: str) -> None:
+    """A self-learning sampler with a trained smearing network (``name``) and without one
+    (``name_thin``, thin links), sharing builder, options, checks and training terms."""
+    common: dict = dict(
+        build=build,
         reads=HMC_KEYS,
-        config=SLHMCOptions,
-        validate=_validate_slhmc,
-        model_family="smearing",
+        config=options,
+        validate=validate,
         theories=("su",),
         counters=HMC_COUNTERS,
-        mismatch_terms=slhmc_mismatch_terms,
-        doc="self-learning HMC: MD on the fermion action at m_eff on links smeared by a trained network",
+        mismatch_terms=mismatch,
     )
-)
-SAMPLERS.register(
-    SamplerKind(
-        name="slhmc_thin",
-        build=build_slhmc,
-        reads=HMC_KEYS,
-        config=SLHMCOptions,
-        validate=_validate_slhmc,
-        theories=("su",),
-        counters=HMC_COUNTERS,
-        label="no network",
-        mismatch_terms=slhmc_mismatch_terms,
-        doc="self-learning HMC without a network: MD on the fermion action at m_eff on thin links",
-    )
+    SAMPLERS.register(SamplerKind(name=name, model_family="smearing", doc=doc, **common))
+    SAMPLERS.register(SamplerKind(name=f"{name}_thin", label="no network", doc=doc_thin, **common))
+
+
+_register_self_learning(
+    "slhmc",
+    build_slhmc,
+    SLHMCOptions,
+    _validate_slhmc,
+    slhmc_mismatch_terms,
+    "self-learning HMC: MD on the fermion action at m_eff on links smeared by a trained network",
+    "self-learning HMC without a network: MD on the fermion action at m_eff on thin links",
 )
 SAMPLERS.register(
     SamplerKind(
@@ -489,34 +488,15 @@ SAMPLERS.register(
     )
 )
 
-SAMPLERS.register(
-    SamplerKind(
-        name="slhmc_hasenbusch",
-        build=build_slhmc_hasenbusch,
-        reads=HMC_KEYS,
-        config=SLHMCHasenbuschOptions,
-        validate=_validate_slhmc_hasenbusch,
-        model_family="smearing",
-        theories=("su",),
-        counters=HMC_COUNTERS,
-        mismatch_terms=_split_light,
-        doc="self-learning HMC on the lightest Hasenbusch ratio: MD on ratio(m_eff, m_1) on smeared links, "
-        "the heavier factors exact",
-    )
-)
-SAMPLERS.register(
-    SamplerKind(
-        name="slhmc_hasenbusch_thin",
-        build=build_slhmc_hasenbusch,
-        reads=HMC_KEYS,
-        config=SLHMCHasenbuschOptions,
-        validate=_validate_slhmc_hasenbusch,
-        theories=("su",),
-        counters=HMC_COUNTERS,
-        label="no network",
-        mismatch_terms=_split_light,
-        doc="self-learning HMC on the lightest Hasenbusch ratio without a network (thin links)",
-    )
+_register_self_learning(
+    "slhmc_hasenbusch",
+    build_slhmc_hasenbusch,
+    SLHMCHasenbuschOptions,
+    _validate_slhmc_hasenbusch,
+    _split_light,
+    "self-learning HMC on the lightest Hasenbusch ratio: MD on ratio(m_eff, m_1) on smeared links, "
+    "the heavier factors exact",
+    "self-learning HMC on the lightest Hasenbusch ratio without a network (thin links)",
 )
 
 

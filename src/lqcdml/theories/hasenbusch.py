@@ -30,10 +30,10 @@ import torch
 
 from ..lattice import SU, algebra_gradient, randn
 from ..lattice.random import Generators
-from ..solvers import RationalApproximation, cg, inner, multishift_cg, rational_ratio
+from ..solvers import RationalApproximation, cg, inner, rational_ratio
 from .base import PseudofermionAction
-from .staggered import StaggeredOperator, StaggeredPseudofermion
-from .wilson_fermion import WilsonOperator, WilsonPseudofermion
+from .staggered import StaggeredOperator, StaggeredPseudofermion, apply_rational, field_mask
+from .wilson_fermion import WilsonOperator, WilsonPseudofermion, dense_normal
 
 __all__ = ["StaggeredRatio", "WilsonRatio", "hasenbusch_split", "check_hasenbusch_masses", "ratio_at_mass"]
 
@@ -93,7 +93,7 @@ class StaggeredRatio(PseudofermionAction):
         return replace(self.operator, mass=self.heavy_mass)
 
     def _mask(self, links):
-        return None if self.n_flavours == 8 else self.operator.even_mask(links)
+        return field_mask(self.operator, self.n_flavours, links)
 
     def _project(self, links, v):
         mask = self._mask(links)
@@ -106,12 +106,7 @@ class StaggeredRatio(PseudofermionAction):
 
     def _apply(self, links, r: RationalApproximation, v: torch.Tensor):
         """``r(M) v`` and the shifted solutions ``(M + b_k)^{-1} v``."""
-        op = self.operator
-        xs, _ = multishift_cg(lambda w: op.normal(links, w), v, r.shifts, self.tol, self.maxiter)
-        out = r.c0 * v
-        for a, x in zip(r.residues, xs):
-            out = out + a * x
-        return out, xs
+        return apply_rational(self.operator, links, r, v, self.tol, self.maxiter)
 
     def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor:
         eta = _gaussian(links, gens, (), self.group.n)
@@ -211,14 +206,10 @@ class WilsonRatio(PseudofermionAction):
         """Reference force by automatic differentiation through dense solves (tiny lattices)."""
 
         def dense(u):
-            n = phi[0].numel()
-            basis = torch.eye(n, dtype=phi.dtype, device=phi.device).reshape(n, *phi.shape[1:])
             vals = []
             for b in range(u.shape[0]):
-                ub = u[b : b + 1].expand(n, *u.shape[1:])
-                normal = self.operator.normal(ub, basis).reshape(n, n).T
                 chi = self.heavy.apply_dagger(u[b : b + 1], phi[b : b + 1]).reshape(-1)
-                vals.append((chi.conj() @ torch.linalg.solve(normal, chi)).real)
+                vals.append((chi.conj() @ torch.linalg.solve(dense_normal(self.operator, u[b : b + 1]), chi)).real)
             return torch.stack(vals)
 
         return algebra_gradient(dense, links, self.group)

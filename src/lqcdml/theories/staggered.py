@@ -25,6 +25,8 @@ from .base import PseudofermionAction
 
 __all__ = [
     "StaggeredOperator",
+    "apply_rational",
+    "field_mask",
     "staggered_phases",
     "StaggeredPseudofermion",
 ]
@@ -127,6 +129,23 @@ class StaggeredOperator:
         return torch.stack(forces, dim=1)
 
 
+def field_mask(op: StaggeredOperator, n_flavours: int, links: torch.Tensor) -> torch.Tensor | None:
+    """The sites a pseudofermion of ``n_flavours`` lives on: even (``[L..., 1]`` mask), or the
+    full lattice for 8 (``None``)."""
+    return None if n_flavours == 8 else op.even_mask(links)
+
+
+def apply_rational(
+    op: StaggeredOperator, links: torch.Tensor, r: RationalApproximation, v: torch.Tensor, tol: float, maxiter: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``r(M) v`` with ``M = D^dag D`` and the shifted solutions ``(M + b_k)^{-1} v`` (one multi-shift CG)."""
+    xs, _ = multishift_cg(lambda w: op.normal(links, w), v, r.shifts, tol, maxiter)
+    out = r.c0 * v
+    for a, x in zip(r.residues, xs):
+        out = out + a * x
+    return out, list(xs)
+
+
 @dataclass(frozen=True)
 class StaggeredPseudofermion(PseudofermionAction):
     """Pseudofermion action of ``n_flavours`` continuum staggered flavours (tastes / 4 each).
@@ -170,7 +189,7 @@ class StaggeredPseudofermion(PseudofermionAction):
 
     # --- the operator this pseudofermion sees --------------------------------------
     def _mask(self, links):
-        return None if self.n_flavours == 8 else self.operator.even_mask(links)
+        return field_mask(self.operator, self.n_flavours, links)
 
     def _project(self, links, v):
         mask = self._mask(links)
@@ -183,12 +202,7 @@ class StaggeredPseudofermion(PseudofermionAction):
 
     def _apply_rational(self, links, r: RationalApproximation, v: torch.Tensor):
         """``r(M) v`` and the shifted solutions ``(M + b_k)^{-1} v``."""
-        op = self.operator
-        xs, _ = multishift_cg(lambda w: op.normal(links, w), v, r.shifts, self.tol, self.maxiter)
-        out = r.c0 * v
-        for a, x in zip(r.residues, xs):
-            out = out + a * x
-        return out, xs
+        return apply_rational(self.operator, links, r, v, self.tol, self.maxiter)
 
     # --- heat bath ------------------------------------------------------------------
     def heat_bath(self, links: torch.Tensor, gens) -> torch.Tensor:

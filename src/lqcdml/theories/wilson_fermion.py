@@ -15,6 +15,7 @@ Fermions ``[B, L..., 4, N]`` complex (spin, then colour); links ``[B, 4, L..., N
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -25,7 +26,7 @@ from ..lattice import SU, algebra_gradient, randn, shift
 from ..solvers import cg, inner
 from .base import PseudofermionAction
 
-__all__ = ["gamma_matrices", "gamma5", "WilsonOperator", "WilsonPseudofermion"]
+__all__ = ["gamma_matrices", "gamma5", "WilsonOperator", "WilsonPseudofermion", "dense_normal"]
 
 
 def gamma_matrices(dtype=torch.complex128, device=None) -> torch.Tensor:
@@ -169,14 +170,19 @@ class WilsonPseudofermion(PseudofermionAction):
         """Reference force by automatic differentiation through a dense solve (tiny lattices)."""
 
         def dense(u):
-            n = phi[0].numel()
-            basis = torch.eye(n, dtype=phi.dtype, device=phi.device).reshape(n, *phi.shape[1:])
             vals = []
             for b in range(u.shape[0]):
-                ub = u[b : b + 1].expand(n, *u.shape[1:])
-                m = self.operator.normal(ub, basis).reshape(n, n).T
                 v = phi[b].reshape(-1)
-                vals.append((v.conj() @ torch.linalg.solve(m, v)).real)
+                vals.append((v.conj() @ torch.linalg.solve(dense_normal(self.operator, u[b : b + 1]), v)).real)
             return torch.stack(vals)
 
         return algebra_gradient(dense, links, self.group)
+
+
+def dense_normal(op: WilsonOperator, links: torch.Tensor) -> torch.Tensor:
+    """The matrix of ``D^dag D`` on the links of one chain ``[1, d, L..., N, N]`` (tiny lattices,
+    differentiable)."""
+    shape = tuple(links.shape[2 : 2 + links.shape[1]]) + (4, op.group.n)
+    n = math.prod(shape)
+    basis = torch.eye(n, dtype=links.dtype, device=links.device).reshape(n, *shape)
+    return op.normal(links.expand(n, *links.shape[1:]), basis).reshape(n, n).T
