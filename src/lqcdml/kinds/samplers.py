@@ -260,16 +260,23 @@ def slhmc_mismatch_terms(ens) -> tuple[list, list]:
     return th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol), effective_fermion_terms(ens)
 
 
+def _smearing_network(ctx: BuildContext):
+    """The trained network of a self-learning sampler that needs one (``None``: thin links)."""
+    kind = SAMPLERS.lookup(ctx.ensemble.sampler.name)
+    if kind.needs_model and ctx.model is None:
+        raise ValueError(
+            f"sampler.name = {ctx.ensemble.sampler.name!r} needs a trained model (lqcdml generate --model PATH)"
+        )
+    return ctx.model if kind.needs_model else None
+
+
 def build_slhmc(ctx: BuildContext):
     """Self-learning HMC: MD with the fermion action at ``m_eff`` on links smeared by
     ``ctx.model`` (thin links without a model kind), heat bath and Metropolis exact."""
     from ..samplers import SmearedPseudofermion, slhmc
 
     ens, s = ctx.ensemble, ctx.ensemble.sampler
-    kind = SAMPLERS.lookup(s.name)
-    if kind.needs_model and ctx.model is None:
-        raise ValueError(f"sampler.name = {s.name!r} needs a trained model (lqcdml generate --model PATH)")
-    net = ctx.model if kind.needs_model else None
+    net = _smearing_network(ctx)
     th = theory_kind(ens.theory)
     effective = [SmearedPseudofermion(t, net) for t in effective_fermion_terms(ens)]
     return slhmc(
@@ -332,10 +339,7 @@ def build_slhmc_hasenbusch(ctx: BuildContext):
     from ..theories import ratio_at_mass
 
     ens, s = ctx.ensemble, ctx.ensemble.sampler
-    kind = SAMPLERS.lookup(s.name)
-    if kind.needs_model and ctx.model is None:
-        raise ValueError(f"sampler.name = {s.name!r} needs a trained model (lqcdml generate --model PATH)")
-    net = ctx.model if kind.needs_model else None
+    net = _smearing_network(ctx)
     th = theory_kind(ens.theory)
     m_eff = float(s.options["m_eff"])
 
