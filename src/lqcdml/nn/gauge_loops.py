@@ -133,10 +133,13 @@ def loop_staple_by_paths(links: torch.Tensor, shape: str) -> torch.Tensor:
 
 
 @cache
-def _gather_plan(shape: str, lattice: tuple[int, ...]) -> tuple[tuple[tuple[bool, ...], tuple[torch.Tensor, ...]], ...]:
+def _gather_plan(
+    shape: str, lattice: tuple[int, ...], device: torch.device
+) -> tuple[tuple[tuple[bool, ...], tuple[torch.Tensor, ...]], ...]:
     """The closing paths of ``shape`` (all directions) in groups of one pattern of daggers:
     per group the pattern and, per step, the index of each path's factor in the links
-    flattened to ``[d V]`` (``[P V]``, CPU; ``mu`` major, the same number of paths per ``mu``)."""
+    flattened to ``[d V]`` (``[P V]`` on ``device``; ``mu`` major, the same number of paths per
+    ``mu``). Cached per lattice and device, so a call moves no index table."""
     dim, volume = len(lattice), math.prod(lattice)
     sites = torch.arange(volume).reshape(1, *lattice)
     groups: dict[tuple[bool, ...], list[list[torch.Tensor]]] = {}
@@ -155,7 +158,7 @@ def _gather_plan(shape: str, lattice: tuple[int, ...]) -> tuple[tuple[tuple[bool
     for pattern, paths in groups.items():
         if len(paths) % dim:
             raise AssertionError(f"gauge loops: {shape} paths of pattern {pattern} not balanced over directions")
-        plan.append((pattern, tuple(torch.cat([p[k] for p in paths]) for k in range(len(pattern)))))
+        plan.append((pattern, tuple(torch.cat([p[k] for p in paths]).to(device) for k in range(len(pattern)))))
     return tuple(plan)
 
 
@@ -171,9 +174,9 @@ def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
     volume, n = math.prod(lattice), links.shape[-1]
     flat = links.reshape(batch, dim * volume, n, n)
     total = None
-    for pattern, indices in _gather_plan(shape, lattice):
+    for pattern, indices in _gather_plan(shape, lattice, links.device):
         count = indices[0].numel() // volume
-        factors = [flat.index_select(1, i.to(links.device)).reshape(batch, count, volume, n, n) for i in indices]
+        factors = [flat.index_select(1, i).reshape(batch, count, volume, n, n) for i in indices]
         out = factors[0].mH if pattern[0] else factors[0]
         for factor, dagger in zip(factors[1:], pattern[1:]):
             out = matmul(out, factor, False, dagger)

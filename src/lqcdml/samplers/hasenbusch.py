@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..theories import Action, PseudofermionAction, StaggeredPseudofermion, WilsonPseudofermion, hasenbusch_split
+from ..theories import Action, PseudofermionAction, hasenbusch_split
 from .hmc import HMC
 from .integrators import Integrator, Level
 
@@ -43,11 +43,7 @@ def hasenbusch_levels(
         )
     if not light:
         raise ValueError("hasenbusch: no pseudofermion terms; allowed: a theory with dynamical fermions")
-    splits = []
-    for term in light:
-        if not isinstance(term, (StaggeredPseudofermion, WilsonPseudofermion)):
-            raise TypeError(f"hasenbusch: cannot split {type(term).__name__}; allowed: staggered or Wilson")
-        splits.append(hasenbusch_split(term, masses))
+    splits = [hasenbusch_split(term, masses) for term in light]
     per_level = [tuple(split[j] for split in splits) for j in range(len(masses) + 1)]
     counts = [n_steps, *steps]
     levels = [Level(terms, n, scheme) for terms, n in zip(per_level, counts)]

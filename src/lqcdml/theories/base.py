@@ -8,10 +8,10 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from ..lattice import Manifold, algebra_gradient
+from ..lattice import Manifold, algebra_gradient, randn
 from ..lattice.random import Generators
 
-__all__ = ["Action", "BoundPseudofermion", "PseudofermionAction", "autograd_force"]
+__all__ = ["Action", "BoundPseudofermion", "PseudofermionAction", "autograd_force", "gaussian_fermion"]
 
 
 @runtime_checkable
@@ -34,6 +34,14 @@ class Action(Protocol):
 def autograd_force(action: Action, q: torch.Tensor) -> torch.Tensor:
     """The force of ``action`` from automatic differentiation (reference for tests)."""
     return algebra_gradient(action.action, q, action.group)
+
+
+def gaussian_fermion(links: torch.Tensor, gens: Generators, spin_shape: tuple[int, ...], n: int) -> torch.Tensor:
+    """``eta ~ exp(-|eta|^2)``: a complex fermion field ``[B, L..., *spin_shape, N]`` on the lattice
+    of ``links``, real then imaginary parts from each chain's generator (heat baths draw it)."""
+    shape = tuple(links.shape[2 : 2 + links.shape[1]]) + spin_shape + (n,)
+    real = links.real.dtype
+    return torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
 
 
 class PseudofermionAction(ABC):

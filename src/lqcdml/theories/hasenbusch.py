@@ -28,11 +28,19 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..lattice import SU, algebra_gradient, randn
+from ..lattice import SU, algebra_gradient
 from ..lattice.random import Generators
 from ..solvers import RationalApproximation, cg, inner, rational_ratio
-from .base import PseudofermionAction
-from .staggered import StaggeredOperator, StaggeredPseudofermion, apply_rational, field_mask
+from .base import PseudofermionAction, gaussian_fermion
+from .staggered import (
+    StaggeredOperator,
+    StaggeredPseudofermion,
+    apply_rational,
+    check_field_flavours,
+    dense_rational_form,
+    field_mask,
+    rational_force,
+)
 from .wilson_fermion import WilsonOperator, WilsonPseudofermion, dense_normal
 
 __all__ = ["StaggeredRatio", "WilsonRatio", "hasenbusch_split", "check_hasenbusch_masses", "ratio_at_mass"]
@@ -46,13 +54,6 @@ def check_hasenbusch_masses(mass: float, masses: Sequence[float]) -> None:
             f"hasenbusch masses = {list(masses)!r}; allowed: at least one, strictly increasing, "
             f"all above the fermion mass {mass!r}"
         )
-
-
-def _gaussian(links: torch.Tensor, gens: Generators, spin_shape: tuple[int, ...], n: int) -> torch.Tensor:
-    """Complex unit-variance Gaussian fermion field ``[B, L..., *spin, N]``, ``<|eta|^2> = 1`` per component."""
-    shape = tuple(links.shape[2 : 2 + links.shape[1]]) + spin_shape + (n,)
-    real = links.real.dtype
-    return torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class StaggeredRatio(PseudofermionAction):
     rational_tol: float = 1e-12
 
     def __post_init__(self) -> None:
-        StaggeredPseudofermion(self.operator, self.n_flavours)  # the same n_flavours check
+        check_field_flavours(self.n_flavours)
         check_hasenbusch_masses(self.operator.mass, [self.heavy_mass])
 
     @property
@@ -109,7 +110,7 @@ class StaggeredRatio(PseudofermionAction):
         return apply_rational(self.operator, links, r, v, self.tol, self.maxiter)
 
     def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor:
-        eta = _gaussian(links, gens, (), self.group.n)
+        eta = gaussian_fermion(links, gens, (), self.group.n)
         if self.exponent == 1.0:  # phi = P (m + H)(m_h - H) M(m_h)^{-1} eta on the full lattice
             op, heavy = self.operator, self.heavy
             y = heavy.solve_normal(links, eta, self.tol, self.maxiter)
@@ -127,10 +128,7 @@ class StaggeredRatio(PseudofermionAction):
         op = self.operator
         r = self.approximation(links, self.exponent)
         _, xs = self._apply(links, r, phi)
-        total = torch.zeros_like(links)
-        for a, x in zip(r.residues, xs):
-            total = total + a * op.hop_force(links, x, op.hop(links, x))
-        return total
+        return rational_force(op, links, r, xs)
 
     def autograd_force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """Reference force: automatic differentiation of the exact ratio through dense
@@ -140,25 +138,8 @@ class StaggeredRatio(PseudofermionAction):
 
 def _dense_ratio_action(ratio: StaggeredRatio, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     """``S`` with the action's rational function applied by dense solves (tiny lattices, differentiable)."""
-    op = ratio.operator
     r = ratio.approximation(links, ratio.exponent)
-    n = phi[0].numel()
-    basis = torch.eye(n, dtype=phi.dtype, device=phi.device).reshape(n, *phi.shape[1:])
-    out = []
-    for b in range(links.shape[0]):
-        lb = links[b : b + 1].expand(n, *links.shape[1:])
-        cols = op.normal(lb, basis).reshape(n, n).T  # column j = M e_j
-        vec = phi[b].reshape(-1)
-        mask = ratio._mask(links)
-        if mask is not None:
-            keep = mask.expand(phi.shape[1:]).reshape(-1)
-            cols, vec = cols[keep][:, keep], vec[keep]
-        eye = torch.eye(cols.shape[0], dtype=cols.dtype, device=cols.device)
-        val = r.c0 * (vec.conj() @ vec).real
-        for a, s in zip(r.residues, r.shifts):
-            val = val + a * (vec.conj() @ torch.linalg.solve(cols + s * eye, vec)).real
-        out.append(val)
-    return torch.stack(out)
+    return dense_rational_form(ratio.operator, ratio._mask(links), r, links, phi)
 
 
 @dataclass(frozen=True)
@@ -182,7 +163,7 @@ class WilsonRatio(PseudofermionAction):
         return replace(self.operator, mass=self.heavy_mass)
 
     def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor:
-        eta = _gaussian(links, gens, (4,), self.group.n)
+        eta = gaussian_fermion(links, gens, (4,), self.group.n)
         heavy = self.heavy
         y = heavy.solve_normal(links, self.operator.apply_dagger(links, eta), self.tol, self.maxiter)
         return heavy.apply(links, y)
@@ -215,11 +196,11 @@ class WilsonRatio(PseudofermionAction):
         return algebra_gradient(dense, links, self.group)
 
 
-def hasenbusch_split(
-    light: StaggeredPseudofermion | WilsonPseudofermion, masses: Sequence[float]
-) -> list[PseudofermionAction]:
+def hasenbusch_split(light: PseudofermionAction, masses: Sequence[float]) -> list[PseudofermionAction]:
     """The pseudofermion terms of ``light``'s determinant split at ``masses`` (increasing, all
     above ``light``'s mass): ``[ratio(m, m_1), ratio(m_1, m_2), ..., heavy(m_k)]``, lightest first."""
+    if not isinstance(light, (StaggeredPseudofermion, WilsonPseudofermion)):
+        raise TypeError(f"hasenbusch: cannot split {type(light).__name__}; allowed: staggered or Wilson")
     check_hasenbusch_masses(light.operator.mass, masses)
     chain = [light.operator.mass, *(float(m) for m in masses)]
     pairs = list(zip(chain, chain[1:]))

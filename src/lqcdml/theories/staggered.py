@@ -21,12 +21,15 @@ import torch
 from .. import kernels
 from ..lattice import SU, algebra_gradient, checkerboard, coordinates, shift
 from ..solvers import RationalApproximation, cg, inner, multishift_cg, rational_power
-from .base import PseudofermionAction
+from .base import PseudofermionAction, gaussian_fermion
 
 __all__ = [
     "StaggeredOperator",
     "apply_rational",
+    "check_field_flavours",
+    "dense_rational_form",
     "field_mask",
+    "rational_force",
     "staggered_phases",
     "StaggeredPseudofermion",
 ]
@@ -129,6 +132,25 @@ class StaggeredOperator:
         return torch.stack(forces, dim=1)
 
 
+def check_field_flavours(n_flavours: int) -> None:
+    """The flavours one staggered pseudofermion field carries: 1, 2, 3 (rooted), 4, 8."""
+    if n_flavours not in (1, 2, 3, 4, 8):
+        raise ValueError(
+            f"staggered pseudofermion: n_flavours = {n_flavours}; allowed: 1, 2, 3, 4, 8 per field (other Nf as sums)"
+        )
+
+
+def rational_force(
+    op: StaggeredOperator, links: torch.Tensor, r: RationalApproximation, xs: list[torch.Tensor]
+) -> torch.Tensor:
+    """``dS/dw`` of ``S = phi^dag r(M) phi`` from the shifted solutions ``x_k = (M + b_k)^{-1} phi``:
+    ``sum_k a_k 2 Re <x_k, dH (H x_k)>``."""
+    total = torch.zeros_like(links)
+    for a, x in zip(r.residues, xs):
+        total = total + a * op.hop_force(links, x, op.hop(links, x))
+    return total
+
+
 def field_mask(op: StaggeredOperator, n_flavours: int, links: torch.Tensor) -> torch.Tensor | None:
     """The sites a pseudofermion of ``n_flavours`` lives on: even (``[L..., 1]`` mask), or the
     full lattice for 8 (``None``)."""
@@ -172,11 +194,7 @@ class StaggeredPseudofermion(PseudofermionAction):
     rational_tol: float = 1e-12
 
     def __post_init__(self) -> None:
-        if self.n_flavours not in (1, 2, 3, 4, 8):
-            raise ValueError(
-                f"staggered pseudofermion: n_flavours = {self.n_flavours}; allowed: 1, 2, 3, 4, 8 "
-                "per field (other Nf as sums)"
-            )
+        check_field_flavours(self.n_flavours)
 
     @property
     def group(self) -> SU:
@@ -207,12 +225,8 @@ class StaggeredPseudofermion(PseudofermionAction):
     # --- heat bath ------------------------------------------------------------------
     def heat_bath(self, links: torch.Tensor, gens) -> torch.Tensor:
         """Draw ``phi`` from ``exp(-S)`` for the current links."""
-        from ..lattice import randn
-
         op = self.operator
-        shape = tuple(links.shape[2 : 2 + links.shape[1]]) + (self.group.n,)
-        real = links.real.dtype
-        eta = torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
+        eta = gaussian_fermion(links, gens, (), self.group.n)
         if self.rational:  # phi_e = M_ee^{n_f/8} eta_e
             heat = self.approximation(links, self.n_flavours / 8)
             return self._project(links, self._apply_rational(links, heat, self._project(links, eta))[0])
@@ -233,10 +247,7 @@ class StaggeredPseudofermion(PseudofermionAction):
         if self.rational:
             r = self.approximation(links, -self.n_flavours / 4)
             _, xs = self._apply_rational(links, r, phi)
-            total = torch.zeros_like(links)
-            for a, x in zip(r.residues, xs):
-                total = total + a * op.hop_force(links, x, op.hop(links, x))
-            return total
+            return rational_force(op, links, r, xs)
         x = op.solve_normal(links, phi, self.tol, self.maxiter)
         return op.hop_force(links, x, op.hop(links, x))
 
@@ -247,27 +258,36 @@ class StaggeredPseudofermion(PseudofermionAction):
 
 def _dense_action(pf: StaggeredPseudofermion, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     """``S`` with a dense matrix function (tiny lattices, differentiable)."""
-    op = pf.operator
+    r = pf.approximation(links, -pf.n_flavours / 4) if pf.rational else None
+    return dense_rational_form(pf.operator, pf._mask(links), r, links, phi)
+
+
+def dense_rational_form(
+    op: StaggeredOperator,
+    mask: torch.Tensor | None,
+    r: RationalApproximation | None,
+    links: torch.Tensor,
+    phi: torch.Tensor,
+) -> torch.Tensor:
+    """``phi^dag r(M) phi`` per chain with dense solves of ``M = D^dag D`` on the sites of ``mask``
+    (``None``: all); ``r = None``: ``M^{-1}``. Tiny lattices; differentiable in ``links`` (the
+    reference of the forces)."""
     n = phi[0].numel()
     basis = torch.eye(n, dtype=phi.dtype, device=phi.device).reshape(n, *phi.shape[1:])
     out = []
     for b in range(links.shape[0]):
         lb = links[b : b + 1].expand(n, *links.shape[1:])
         cols = op.normal(lb, basis).reshape(n, n).T  # column j = M e_j
-        mask = pf._mask(links)
+        vec = phi[b].reshape(-1)
         if mask is not None:
             keep = mask.expand(phi.shape[1:]).reshape(-1)
-            cols = cols[keep][:, keep]
-            vec = phi[b].reshape(-1)[keep]
-        else:
-            vec = phi[b].reshape(-1)
+            cols, vec = cols[keep][:, keep], vec[keep]
+        if r is None:
+            out.append((vec.conj() @ torch.linalg.solve(cols, vec)).real)
+            continue
         eye = torch.eye(cols.shape[0], dtype=cols.dtype, device=cols.device)
-        if pf.rational:  # the same rational function as the action
-            r = pf.approximation(links, -pf.n_flavours / 4)
-            val = r.c0 * (vec.conj() @ vec).real
-            for a, s in zip(r.residues, r.shifts):
-                val = val + a * (vec.conj() @ torch.linalg.solve(cols + s * eye, vec)).real
-        else:
-            val = (vec.conj() @ torch.linalg.solve(cols, vec)).real
+        val = r.c0 * (vec.conj() @ vec).real
+        for a, s in zip(r.residues, r.shifts):
+            val = val + a * (vec.conj() @ torch.linalg.solve(cols + s * eye, vec)).real
         out.append(val)
     return torch.stack(out)

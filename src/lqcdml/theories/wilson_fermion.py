@@ -22,9 +22,9 @@ from typing import ClassVar
 import torch
 
 from .. import kernels
-from ..lattice import SU, algebra_gradient, randn, shift
+from ..lattice import SU, algebra_gradient, shift
 from ..solvers import cg, inner
-from .base import PseudofermionAction
+from .base import PseudofermionAction, gaussian_fermion
 
 __all__ = ["gamma_matrices", "gamma5", "WilsonOperator", "WilsonPseudofermion", "dense_normal"]
 
@@ -152,10 +152,7 @@ class WilsonPseudofermion(PseudofermionAction):
         return self.operator.group
 
     def heat_bath(self, links: torch.Tensor, gens) -> torch.Tensor:
-        shape = tuple(links.shape[2 : 2 + links.shape[1]]) + (4, self.group.n)
-        real = links.real.dtype
-        eta = torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
-        return self.operator.apply_dagger(links, eta)
+        return self.operator.apply_dagger(links, gaussian_fermion(links, gens, (4,), self.group.n))
 
     def action(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         x = self.operator.solve_normal(links, phi, self.tol, self.maxiter)
