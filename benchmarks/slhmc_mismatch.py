@@ -15,15 +15,9 @@ is extensive: the JSON gives it per site, so the volume at which the acceptance 
 one half (``var(d) = 0.91``) follows. A network improves on the thin numbers; this measures
 what it has to repair.
 
-With ``--spectrum`` the dense spectrum of ``H`` on each configuration (``M = m^2 + mu^2``,
-``mu > 0`` the even-site modes) gives, at fixed ``U``, the field's part of ``var(d)``:
-for a complex Gaussian field ``d = sum_i c_i |xi_i|^2`` with ``c_i`` the eigenvalues of
-``C A`` (``C`` the field's covariance, ``A`` the difference of the kernels), and for both the
-whole action and the ratio ``c_i = (m_eff^2 - m^2) / (mu_i^2 + m_eff^2)``: the same
-distribution. Any effective action ``phi^dag M_eff(V)^{-1} phi`` at ``m_eff`` on any links
-``V = f(U)`` has kernel eigenvalues ``<= 1 / m_eff^2``, so on the modes with
-``mu_i^2 + m^2 < m_eff^2`` no network can cancel ``c_i``: ``floor = sum over those modes of
-(1 - (mu_i^2 + m^2) / m_eff^2)^2`` bounds the field's variance from below.
+With ``--spectrum`` the dense spectrum of ``-H^2`` on even sites gives, at fixed ``U``, the
+field's part of ``var(d)`` (the whole action and the ratio share it) and the floor below which
+no effective action at ``m_eff`` on any smeared links goes (``lqcdml.analysis.slhmc_floor``).
 
 Usage: ``python benchmarks/slhmc_mismatch.py [--lattices 4 6] [--mass 0.05] [--m-eff 0.1 0.2 0.3]
 [--hasenbusch-mass 0.4] [--threads 1] [--quick]``
@@ -39,8 +33,16 @@ import time
 
 import torch
 
+from lqcdml.analysis.slhmc_floor import (
+    gaussian_acceptance,
+    mismatch_floor,
+    modes_below,
+    ratio_mismatch_floor,
+    thin_field_variance,
+)
 from lqcdml.lattice import SU, make_generators
 from lqcdml.observables import plaquette
+from lqcdml.observables.fermion import staggered_even_spectrum
 from lqcdml.samplers import hasenbusch_hmc
 from lqcdml.theories import (
     StaggeredOperator,
@@ -61,34 +63,18 @@ def mismatch(exact, effective, links: torch.Tensor, seed: int, draws: int) -> to
     return torch.cat(out)
 
 
-def even_spectrum(op: StaggeredOperator, links: torch.Tensor) -> torch.Tensor:
-    """``mu_i^2`` of the even-site modes of ``M = m^2 - H^2`` per configuration ``[B, n_even]`` (dense)."""
-    from lqcdml.observables.fermion import dense_operator
-
-    out = []
-    for b in range(links.shape[0]):
-        hop = dense_operator(StaggeredOperator(0.0, op.group, op.antiperiodic), links[b : b + 1])
-        mu = torch.linalg.eigvalsh(1j * hop)  # H anti-hermitian: i H hermitian, spectrum +-mu
-        out.append(torch.sort(mu[mu > 0].real ** 2).values)
-    return torch.stack(out)
-
-
 def spectral_variance(mu2: torch.Tensor, mass: float, m_eff: float, m_1: float) -> dict:
-    """The field's part of var(d) (mean over configurations) and the floors no network lowers:
-    whole action ``sum (1 - (mu^2 + m^2) / m_eff^2)_+^2``; ratio (kernel ``1 + d' M_eff(V)^-1 <=
-    m_1^2 / m_eff^2``, field covariance ``(mu^2 + m^2) / (mu^2 + m_1^2)``)
-    ``sum (1 - (mu^2 + m^2) m_1^2 / ((mu^2 + m_1^2) m_eff^2))_+^2``."""
+    """The field's part of var(d) (mean over configurations) and the floors no network lowers
+    (``lqcdml.analysis.slhmc_floor``): whole action and lightest ratio."""
     c = (m_eff**2 - mass**2) / (mu2 + m_eff**2)
-    lam = mu2 + mass**2
-    whole = torch.clamp(1 - lam / m_eff**2, min=0) ** 2
-    ratio = torch.clamp(1 - lam * m_1**2 / ((mu2 + m_1**2) * m_eff**2), min=0) ** 2
+    floor = mismatch_floor(mu2, mass, m_eff)
     return {
-        "field_var": float((c**2).sum(-1).mean()),
+        "field_var": thin_field_variance(mu2, mass, m_eff),
         "mean_of_d_spread": float(c.sum(-1).std()) if mu2.shape[0] > 1 else 0.0,
-        "floor_var": float(whole.sum(-1).mean()),
-        "floor_var_ratio": float(ratio.sum(-1).mean()) if m_eff < m_1 else None,
-        "floor_acceptance": math.erfc(math.sqrt(float(whole.sum(-1).mean())) / 2),
-        "modes_below_m_eff": float((lam < m_eff**2).double().sum(-1).mean()),
+        "floor_var": floor,
+        "floor_var_ratio": ratio_mismatch_floor(mu2, mass, m_eff, m_1) if m_eff < m_1 else None,
+        "floor_acceptance": gaussian_acceptance(floor),
+        "modes_below_m_eff": modes_below(mu2, mass, m_eff),
     }
 
 
@@ -150,7 +136,7 @@ def main() -> None:
         }
         if args.spectrum:
             ts = time.perf_counter()
-            mu2 = even_spectrum(light.operator, links[: args.spectrum_configs])
+            mu2 = staggered_even_spectrum(light.operator, links[: args.spectrum_configs])
             row["spectrum_seconds"] = time.perf_counter() - ts
             row["lowest_mu2"] = float(mu2[:, 0].mean())
         for m_eff in args.m_eff:

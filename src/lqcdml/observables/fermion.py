@@ -23,6 +23,7 @@ __all__ = [
     "chiral_condensate",
     "pion_correlator",
     "dense_operator",
+    "staggered_even_spectrum",
 ]
 
 NOISES = ("z2", "u1")
@@ -126,3 +127,28 @@ def dense_operator(op, links: torch.Tensor) -> torch.Tensor:
     basis = torch.eye(n, dtype=links.dtype, device=links.device).reshape(n, *shape)
     u = links[:1].expand(n, *links.shape[1:])
     return op.apply(u, basis).reshape(n, n).T
+
+
+def staggered_even_spectrum(op, links: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """``mu_i^2`` of every chain, ``[B, n_even]`` ascending: the eigenvalues of ``-H^2`` on even
+    sites, so that ``D^dag D = m^2 + mu_i^2`` there and ``+-i mu_i`` are those of ``H``
+    (``op`` a ``StaggeredOperator``; its mass plays no role). Dense, ``n_even = V N / 2``:
+    the even-to-odd block ``H_oe`` is applied to the even basis vectors ``chunk`` at a time and
+    ``-H_eo H_oe = H_oe^dag H_oe`` diagonalised (small lattices)."""
+    shape = fermion_shape(op, links)
+    even = op.even_mask(links).expand(shape).reshape(-1)
+    cols = torch.nonzero(even).squeeze(-1)
+    rows = torch.nonzero(~even).squeeze(-1)
+    out = []
+    for b in range(links.shape[0]):
+        u = links[b : b + 1]
+        blocks = []
+        for start in range(0, len(cols), chunk):
+            idx = cols[start : start + chunk]
+            basis = torch.zeros(len(idx), math.prod(shape), dtype=links.dtype, device=links.device)
+            basis[torch.arange(len(idx), device=links.device), idx] = 1.0
+            hop = op.hop(u.expand(len(idx), *u.shape[1:]), basis.reshape(len(idx), *shape))
+            blocks.append(hop.reshape(len(idx), -1)[:, rows])
+        h_oe = torch.cat(blocks).T  # [n_odd, n_even]
+        out.append(torch.linalg.eigvalsh(h_oe.mH @ h_oe).clamp(min=0.0))
+    return torch.stack(out)

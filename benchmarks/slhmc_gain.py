@@ -1,0 +1,257 @@
+"""The SLHMC gain map: SLHMC against the best HMC a production code would run, by volume and
+light mass, measured and bounded; prints one JSON document (``--plot`` draws the map).
+
+SU(2), staggered N_f = 4, beta 2.0. Per lattice and light mass ``m``, every sampler from the
+same thermalised fields (Hasenbusch HMC), the same chains, float64 and threads, one at a time:
+
+- the baseline: plain HMC (``--plain-steps``) and Hasenbusch HMC with one intermediate mass
+  (``--hasenbusch-masses`` above ``m``, ``--outer-steps``, one inner step), the cheapest of
+  all by CG iterations per accepted trajectory (``benchmarks/hasenbusch.py``'s measure);
+- SLHMC without a network at each ``m_eff`` (``--m-eff``): molecular dynamics on the light
+  operator at ``m_eff``, heat bath and Metropolis exact (``slhmc_thin``), and on the
+  lightest Hasenbusch ratio of the best split (``slhmc_hasenbusch_thin``);
+- the bound on any network: the dense spectrum of ``-H^2`` on ``--spectrum-configs``
+  configurations gives the floor of the mismatch's variance that no effective action at
+  ``m_eff`` on smeared links goes below (``lqcdml.analysis.slhmc_floor``), its acceptance
+  ``erfc(sqrt(floor) / 2)``, and with the CG iterations of the thin sampler (a network adds
+  none) the least cost per accepted trajectory a perfect network could reach.
+
+The cost measure is CG iterations per accepted trajectory at trajectory length 1 (the
+autocorrelation in trajectories is about the same for exact HMC-type chains of equal length);
+the ratio to the baseline is what the issue's target (<= 0.5) is about. Seconds are recorded
+beside it. ``--plot a.json b.json ... --out map.png`` draws cost ratio against volume per
+mass (measured thin SLHMC and the perfect-network bound) from earlier runs.
+
+Usage: ``python benchmarks/slhmc_gain.py [--lattices 4 6] [--masses 0.1 0.05 0.02]
+[--threads 1] [--quick]`` or ``python benchmarks/slhmc_gain.py --plot run*.json --out map.png``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lqcdml.analysis.slhmc_floor import (
+    gaussian_acceptance,
+    mismatch_floor,
+    modes_below,
+    ratio_mismatch_floor,
+    thin_field_variance,
+)
+from lqcdml.lattice import SU, make_generators
+from lqcdml.observables.fermion import staggered_even_spectrum
+from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
+from lqcdml.samplers.slhmc import slhmc, slhmc_hasenbusch
+from lqcdml.theories import StaggeredOperator, StaggeredPseudofermion, WilsonGaugeAction, ratio_at_mass
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hasenbusch import measure  # noqa: E402  (the scan's per-setting figures, one definition)
+
+
+def point(args, extent: int, mass: float) -> dict:
+    """Every sampler at one lattice and light mass (see the module docstring)."""
+    group = SU(2)
+    gauge = WilsonGaugeAction(args.beta, group)
+    light = StaggeredPseudofermion(StaggeredOperator(mass, group), 4, tol=args.tol)
+    shape = (4, extent, extent, extent, extent)
+    heavier = [m for m in args.hasenbusch_masses if m > mass]
+    t0 = time.perf_counter()
+    therm = hasenbusch_hmc(gauge, [light], [heavier[0]], 3, [1], args.gauge_steps, "omelyan", 1.0)
+    fields = group.near_identity(make_generators(args.seed, args.chains), shape, 0.3)
+    fields, therm_row = measure(therm, fields, args.therm, args.seed + 1)
+    configs = [fields]
+
+    baseline = []
+    for n in args.plain_steps:
+        hmc = HMC(Integrator(group, (Level((light,), n), Level((gauge,), args.gauge_steps))), 1.0)
+        end, row = measure(hmc, fields, args.trajectories, args.seed + 2)
+        baseline.append({"sampler": "hmc", "n_steps": n, **row})
+    configs.append(end)
+    for m_1 in heavier:
+        for n in args.outer_steps:
+            hb = hasenbusch_hmc(gauge, [light], [m_1], n, [1], args.gauge_steps, "omelyan", 1.0)
+            end, row = measure(hb, fields, args.trajectories, args.seed + 2)
+            baseline.append({"sampler": "hasenbusch", "masses": [m_1], "n_steps": n, **row})
+    configs.append(end)
+    best = min(baseline, key=lambda r: r["cg_per_accepted"])
+    best_split = min((r for r in baseline if r["sampler"] == "hasenbusch"), key=lambda r: r["cg_per_accepted"])
+    m_1 = best_split["masses"][0]
+
+    links = torch.cat(configs)[: args.spectrum_configs]
+    ts = time.perf_counter()
+    mu2 = staggered_even_spectrum(light.operator, links)
+    spectrum_seconds = time.perf_counter() - ts
+
+    def against_baseline(row: dict) -> dict:
+        return {
+            **row,
+            "cg_ratio_to_baseline": row["cg_per_accepted"] / best["cg_per_accepted"],
+            "seconds_ratio_to_baseline": row["seconds_per_accepted"] / best["seconds_per_accepted"],
+        }
+
+    def bound(row: dict, floor: float) -> dict:
+        acc = gaussian_acceptance(floor)
+        cost = row["cg_per_trajectory"] / max(acc, 1e-300)
+        return {
+            "floor_var": floor,
+            "floor_acceptance": acc,
+            "cg_per_accepted": cost,
+            "cg_ratio_to_baseline": cost / best["cg_per_accepted"],
+        }
+
+    slhmc_rows = []
+    for m_eff in (m for m in args.m_eff if m > mass):
+        eff = StaggeredPseudofermion(StaggeredOperator(m_eff, group), 4, tol=args.tol)
+        sampler = slhmc(gauge, [light], [eff], args.slhmc_steps, args.gauge_steps, "omelyan", 1.0)
+        _, row = measure(sampler, fields, args.trajectories, args.seed + 3)
+        slhmc_rows.append(
+            {
+                "sampler": "slhmc_thin",
+                "m_eff": m_eff,
+                "n_steps": args.slhmc_steps,
+                **against_baseline(row),
+                "thin_field_var": thin_field_variance(mu2, mass, m_eff),
+                "modes_below_m_eff": modes_below(mu2, mass, m_eff),
+                "perfect_network": bound(row, mismatch_floor(mu2, mass, m_eff)),
+            }
+        )
+        if m_eff < m_1:
+            sampler = slhmc_hasenbusch(
+                gauge,
+                [light],
+                [m_1],
+                lambda t, m_eff=m_eff: ratio_at_mass(t, m_eff),
+                best_split["n_steps"],
+                [1],
+                args.gauge_steps,
+                "omelyan",
+                1.0,
+            )
+            _, row = measure(sampler, fields, args.trajectories, args.seed + 3)
+            slhmc_rows.append(
+                {
+                    "sampler": "slhmc_hasenbusch_thin",
+                    "m_eff": m_eff,
+                    "masses": [m_1],
+                    "n_steps": best_split["n_steps"],
+                    **against_baseline(row),
+                    "perfect_network": bound(row, ratio_mismatch_floor(mu2, mass, m_eff, m_1)),
+                }
+            )
+    return {
+        "lattice": [extent] * 4,
+        "sites": extent**4,
+        "mass": mass,
+        "thermalisation": {"trajectories": args.therm, **therm_row},
+        "baseline": baseline,
+        "best_baseline": best,
+        "slhmc": slhmc_rows,
+        "lowest_mu2": float(mu2[:, 0].mean()),
+        "spectrum_configurations": int(mu2.shape[0]),
+        "spectrum_seconds": spectrum_seconds,
+        "wall_seconds": time.perf_counter() - t0,
+    }
+
+
+def plot(paths: list[str], out: str) -> None:
+    """Cost ratio to the baseline against the number of sites, one panel per light mass:
+    measured thin SLHMC (filled) and the perfect-network bound (open), best ``m_eff`` each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [p for path in paths for p in json.loads(Path(path).read_text())["points"]]
+    masses = sorted({p["mass"] for p in points}, reverse=True)
+    fig, axes = plt.subplots(1, len(masses), figsize=(4 * len(masses), 3.4), sharey=True, squeeze=False)
+    for ax, mass in zip(axes[0], masses, strict=True):
+        for sampler, colour in (("slhmc_thin", "C0"), ("slhmc_hasenbusch_thin", "C1")):
+            pts = sorted((p for p in points if p["mass"] == mass), key=lambda p: p["sites"])
+            rows = [[r for r in p["slhmc"] if r["sampler"] == sampler] for p in pts]
+            have = [(p["sites"], rs) for p, rs in zip(pts, rows, strict=True) if rs]
+            if not have:
+                continue
+            v = [s for s, _ in have]
+            ax.plot(
+                v, [min(r["cg_ratio_to_baseline"] for r in rs) for _, rs in have], "o-", color=colour, label=sampler
+            )
+            ax.plot(
+                v,
+                [min(r["perfect_network"]["cg_ratio_to_baseline"] for r in rs) for _, rs in have],
+                "o--",
+                mfc="none",
+                color=colour,
+                label=f"{sampler}: perfect network",
+            )
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.axhline(0.5, color="k", lw=0.8, ls=":")
+        ax.set(xscale="log", yscale="log", xlabel="sites", title=f"m = {mass}")
+    axes[0][0].set_ylabel("CG per accepted trajectory / baseline")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lattices", type=int, nargs="+", default=[4, 6])
+    ap.add_argument("--masses", type=float, nargs="+", default=[0.1, 0.05, 0.02])
+    ap.add_argument("--beta", type=float, default=2.0)
+    ap.add_argument("--m-eff", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.3])
+    ap.add_argument("--hasenbusch-masses", type=float, nargs="+", default=[0.2, 0.3])
+    ap.add_argument("--outer-steps", type=int, nargs="+", default=[3])
+    ap.add_argument("--plain-steps", type=int, nargs="+", default=[8, 10])
+    ap.add_argument("--slhmc-steps", type=int, default=6, help="Omelyan steps of SLHMC's fermion level")
+    ap.add_argument("--gauge-steps", type=int, default=4)
+    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--therm", type=int, default=12)
+    ap.add_argument("--trajectories", type=int, default=6, help="trajectories per setting")
+    ap.add_argument("--spectrum-configs", type=int, default=6)
+    ap.add_argument("--tol", type=float, default=1e-10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="a tiny run that checks the script")
+    ap.add_argument("--plot", nargs="+", metavar="JSON", help="draw the map from earlier runs")
+    ap.add_argument("--out", default="slhmc_gain.png")
+    args = ap.parse_args()
+    if args.plot:
+        plot(args.plot, args.out)
+        return
+    if args.quick:
+        args.lattices, args.masses, args.m_eff, args.chains = [2], [0.1], [0.2], 2
+        args.therm, args.trajectories, args.plain_steps, args.hasenbusch_masses = 2, 2, [4], [0.3]
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    points = [point(args, extent, mass) for extent in args.lattices for mass in args.masses]
+    print(
+        json.dumps(
+            {
+                "benchmark": "slhmc_gain",
+                "machine": platform.machine(),
+                "threads": args.threads,
+                "group": "SU(2)",
+                "beta": args.beta,
+                "n_flavours": 4,
+                "chains": args.chains,
+                "trajectories_per_setting": args.trajectories,
+                "trajectory_length": 1.0,
+                "integrator": "omelyan",
+                "gauge_steps": args.gauge_steps,
+                "points": points,
+                "wall_seconds": time.perf_counter() - t0,
+                "cost_note": "CG iterations per accepted trajectory (acceptance = <min(1, exp(-dH))>)",
+                "bound_note": "perfect network: the thin sampler's CG per trajectory over erfc(sqrt(floor) / 2)",
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
