@@ -301,3 +301,47 @@ def test_matmul_falls_back_to_torch_where_the_kernel_does_not_apply(monkeypatch)
     e = _field((5, 3, 3), seed=7)
     out = kernels.matmul(e.requires_grad_(), e.detach())
     assert out.grad_fn is not None and "SmallMatmul" not in type(out.grad_fn).__name__
+
+
+@pytest.mark.parametrize(
+    "n,shape,n_chains",
+    [(2, (4, 4, 4, 2, 2), 3), (3, (4, 2, 3, 4, 5), 2), (2, (2, 5, 3), 2), (3, (3, 2, 2, 3), 1)],
+)
+def test_plaquette_staple_and_its_vjp_equal_the_torch_staple(n, shape, n_chains, monkeypatch):
+    """``kernels.plaquette_staple`` and its vector-Jacobian product against the torch gathers of
+    ``nn.gauge_loops`` (``LQCDML_KERNELS=torch``), d = 2, 3, 4, odd extents and extent 2 included."""
+    from lqcdml.nn.gauge_loops import loop_staple
+
+    links = _links(n, shape, n_chains)
+    g = _field(links.shape, seed=8)
+    a = links.clone().requires_grad_()
+    out = loop_staple(a, "plaquette")
+    assert "PlaquetteStaple" in type(out.grad_fn).__name__
+    (grad,) = torch.autograd.grad(out, a, g)
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    b = links.clone().requires_grad_()
+    ref = loop_staple(b, "plaquette")
+    (ref_grad,) = torch.autograd.grad(ref, b, g)
+    _close(out.detach(), ref.detach(), 1e-13)
+    _close(grad, ref_grad, 1e-13)
+
+
+def test_plaquette_staple_is_covariant_and_refuses_second_derivatives():
+    """``S_mu(x) -> Omega(x + mu) S_mu(x) Omega(x)^dag`` to 1e-13; ``create_graph=True`` through the
+    kernel raises instead of dropping the kernel's part of a second derivative."""
+    from lqcdml.lattice import gauge_transform, shift
+
+    group, shape = SU(3), (4, 4, 2, 2, 2)
+    links = _links(3, shape, 2)
+    omega = group.haar(make_generators(4, 2), shape[1:])
+    s = kernels.plaquette_staple(links)
+    rotated = kernels.plaquette_staple(gauge_transform(links, omega, group))
+    expected = torch.stack([shift(omega, mu, 1) @ s[:, mu] @ omega.mH for mu in range(shape[0])], dim=1)
+    _close(rotated, expected, 1e-13)
+    a = links.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(kernels.plaquette_staple(a).real.sum(), a, create_graph=False)
+    assert grad.shape == links.shape
+    with pytest.raises(RuntimeError, match=r"plaquette_staple: the kernel's backward gives first derivatives only"):
+        torch.autograd.grad(kernels.plaquette_staple(a).real.sum(), a, create_graph=True)
+    with pytest.raises(RuntimeError, match=r"matmul: the kernel's backward gives first derivatives only"):
+        torch.autograd.grad(kernels.matmul(a, a).real.sum(), a, create_graph=True)

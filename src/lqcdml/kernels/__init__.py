@@ -1,10 +1,12 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Six kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Seven kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
 - ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
   links ``[B, d, L..., N, N]`` (``WilsonGaugeAction.force``);
+- ``plaquette_staple``: the plaquette staple sum ``S_mu(x)`` of ``nn.gauge_loops`` and its
+  vector-Jacobian product, an autograd function (the plaquette term of a stout layer);
 - ``staggered_hop``: the staggered hopping term ``H psi`` of SU(2)/SU(3), ``psi [B, L..., N]``
   (``StaggeredOperator.hop``);
 - ``wilson_hop``: the Wilson hopping term with spin projection (two colour products per
@@ -39,6 +41,7 @@ from .dispatch import enabled, enabled_angles, enabled_differentiable, extension
 from .ops import (
     gauge_force,
     matmul,
+    plaquette_staple,
     staggered_hop,
     su3_exp_update,
     u1_stout_forward,
@@ -55,6 +58,7 @@ __all__ = [
     "geometry",
     "matmul",
     "mode",
+    "plaquette_staple",
     "staggered_hop",
     "su3_exp_update",
     "u1_stout_forward",

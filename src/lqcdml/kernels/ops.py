@@ -123,6 +123,44 @@ def u1_stout_vjp(
     return grad.reshape(grad_y.shape)
 
 
+def _refuse_second_derivatives(name: str) -> None:
+    """A kernel's backward is not itself differentiable: refuse ``create_graph=True`` rather
+    than return a second derivative that silently misses the kernel's part."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"{name}: the kernel's backward gives first derivatives only (create_graph=True); "
+            "run with LQCDML_KERNELS=torch for higher derivatives"
+        )
+
+
+class _PlaquetteStaple(torch.autograd.Function):
+    """The plaquette staple sum by the kernel, its vector-Jacobian product by the kernel."""
+
+    @staticmethod
+    def forward(ctx, links: torch.Tensor) -> torch.Tensor:
+        flat = _flat_links(links)
+        ctx.save_for_backward(flat)
+        ctx.shape = links.shape
+        fwd, bwd = geometry(_lattice(links))
+        return compiled().plaquette_staple(flat, fwd, bwd).reshape(links.shape)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        _refuse_second_derivatives("plaquette_staple")
+        (flat,) = ctx.saved_tensors
+        fwd, bwd = geometry(tuple(ctx.shape[2 : 2 + ctx.shape[1]]))
+        g = grad.contiguous().reshape(flat.shape)
+        return compiled().plaquette_staple_vjp(flat, g, fwd, bwd).reshape(ctx.shape)
+
+
+def plaquette_staple(links: torch.Tensor) -> torch.Tensor:
+    """The plaquette staple sum ``S_mu(x)`` of ``nn.gauge_loops.loop_staple(links, "plaquette")``
+    (``U_mu(x) S_mu(x)`` is the sum of the plaquettes through the link), links ``[B, d, L...,
+    N, N]``, with its vector-Jacobian product by the kernel (first derivatives). Callers check
+    ``enabled_differentiable`` first."""
+    return _PlaquetteStaple.apply(links)
+
+
 class _SmallMatmul(torch.autograd.Function):
     """``op_a(a) @ op_b(b)`` of same-shape ``[..., N, N]`` complex tensors by the kernel, forward
     and backward (``op``: identity or conjugate transpose). For ``C = X Y`` torch's convention
@@ -138,6 +176,7 @@ class _SmallMatmul(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
+        _refuse_second_derivatives("matmul")
         a, b = ctx.saved_tensors
         adj_a, adj_b = ctx.adj
         g = grad.contiguous()

@@ -33,6 +33,7 @@ from typing import cast
 
 import torch
 
+from .. import kernels
 from ..kernels import matmul
 from ..lattice import shift
 
@@ -167,8 +168,12 @@ def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
 
     ``[B, d, L..., N, N]``: direction ``mu`` on axis 1; ``sum Re tr`` of the loops through
     ``U_mu(x)`` is ``Re tr[U_mu(x) S_mu(x)]``. All paths at once by gathers (module docstring),
-    daggers passed to the products (``kernels.matmul``), never materialised.
+    daggers passed to the products (``kernels.matmul``), never materialised. Plaquettes on CPU
+    go through the compiled staple kernel and its vector-Jacobian product
+    (``kernels.plaquette_staple``) where ``kernels.enabled_differentiable`` admits them.
     """
+    if shape == "plaquette" and kernels.enabled_differentiable(links, n=links.shape[-1]):
+        return kernels.plaquette_staple(links)
     batch, dim = links.shape[0], links.shape[1]
     lattice = tuple(int(n) for n in links.shape[2 : 2 + dim])
     volume, n = math.prod(lattice), links.shape[-1]

@@ -1,4 +1,5 @@
-// CPU kernels of lqcdml: SU(N) Wilson gauge force, staggered and Wilson hopping terms, the U(1)
+// CPU kernels of lqcdml: SU(N) Wilson gauge force and plaquette staple sum (with its
+// vector-Jacobian product), staggered and Wilson hopping terms, the U(1)
 // masked stout stack of field-transformed HMC and its vector-Jacobian product, and batched
 // products of 2 x 2 / 3 x 3 complex matrices (the gauge-covariant networks' matmuls).
 //
@@ -193,6 +194,42 @@ inline int block_sites(int64_t s0, int64_t volume, int64_t* site) {
 }
 
 // ---------------------------------------------------------------------------------
+// The plaquette staple sum of direction mu on one lane block of one configuration:
+// acc = A_mu(x) = sum_{nu != mu} U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag
+//                              + U_nu(x+mu-nu)^dag U_mu(x-nu)^dag U_nu(x-nu),
+// so that U_mu(x) A_mu(x) is the sum of the plaquettes through the link (nn.gauge_loops'
+// convention). cfg: the configuration's links [d, V, N, N]; a, b, t: scratch blocks.
+template <typename T, int N, int W>
+inline void plaquette_staple_block(const T* cfg, const int64_t* fwd, const int64_t* bwd, int64_t dim,
+                                   int64_t volume, int64_t mu, const int64_t* site, Block<T, N * N, W>& acc,
+                                   Block<T, N * N, W>& a, Block<T, N * N, W>& b, Block<T, N * N, W>& t) {
+  constexpr int E = N * N;
+  int64_t idx[W], idx2[W];
+  auto field = [&](int64_t nu) { return cfg + 2 * E * nu * volume; };
+  zero(acc);
+  for (int64_t nu = 0; nu < dim; ++nu) {
+    if (nu == mu) continue;
+    // upper staple U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag
+    for (int w = 0; w < W; ++w) idx[w] = fwd[mu * volume + site[w]];
+    gather(field(nu), idx, a);
+    for (int w = 0; w < W; ++w) idx[w] = fwd[nu * volume + site[w]];
+    gather(field(mu), idx, b);
+    matmul<N, false, true, false>(a, b, t);
+    gather(field(nu), site, a);
+    matmul<N, false, true, true>(t, a, acc);
+    // lower staple U_nu(x+mu-nu)^dag U_mu(x-nu)^dag U_nu(x-nu) = (U_mu(x-nu) U_nu(x-nu+mu))^dag U_nu(x-nu)
+    for (int w = 0; w < W; ++w) {
+      idx[w] = bwd[nu * volume + site[w]];
+      idx2[w] = fwd[mu * volume + idx[w]];
+    }
+    gather(field(mu), idx, a);
+    gather(field(nu), idx2, b);
+    matmul<N, false, false, false>(a, b, t);
+    gather(field(nu), idx, a);
+    matmul<N, true, false, true>(t, a, acc);
+  }
+}
+
 // Wilson gauge force: beta / (2N) TA(U_mu(x) A_mu(x)), A the staple sum,
 // TA(X) = (X - X^dag) / 2i - tr(...) / N
 template <typename T, int N>
@@ -204,39 +241,111 @@ void gauge_force_impl(const T* links, T* out, const int64_t* fwd, const int64_t*
   const int64_t blocks = (volume + W - 1) / W;
   at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
     M u, a, b, t, acc;
-    int64_t site[W], idx[W], idx2[W];
+    int64_t site[W];
     for (int64_t job = begin; job < end; ++job) {
       const int64_t bidx = job / (dim * blocks);
       const int64_t mu = (job / blocks) % dim;
       const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
       const T* cfg = links + 2 * E * bidx * dim * volume;
-      auto field = [&](int64_t nu) { return cfg + 2 * E * nu * volume; };
-      zero(acc);
-      for (int64_t nu = 0; nu < dim; ++nu) {
-        if (nu == mu) continue;
-        // upper staple U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag
-        for (int w = 0; w < W; ++w) idx[w] = fwd[mu * volume + site[w]];
-        gather(field(nu), idx, a);
-        for (int w = 0; w < W; ++w) idx[w] = fwd[nu * volume + site[w]];
-        gather(field(mu), idx, b);
-        matmul<N, false, true, false>(a, b, t);
-        gather(field(nu), site, a);
-        matmul<N, false, true, true>(t, a, acc);
-        // lower staple U_nu(x+mu-nu)^dag U_mu(x-nu)^dag U_nu(x-nu) = (U_mu(x-nu) U_nu(x-nu+mu))^dag U_nu(x-nu)
-        for (int w = 0; w < W; ++w) {
-          idx[w] = bwd[nu * volume + site[w]];
-          idx2[w] = fwd[mu * volume + idx[w]];
-        }
-        gather(field(mu), idx, a);
-        gather(field(nu), idx2, b);
-        matmul<N, false, false, false>(a, b, t);
-        gather(field(nu), idx, a);
-        matmul<N, true, false, true>(t, a, acc);
-      }
-      gather(field(mu), site, u);
+      plaquette_staple_block<T, N, W>(cfg, fwd, bwd, dim, volume, mu, site, acc, a, b, t);
+      gather(cfg + 2 * E * mu * volume, site, u);
       matmul<N, false, false, false>(u, acc, t);  // X = U A
       traceless_hermitian<N>(t, static_cast<T>(coef), a);
       scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, a);
+    }
+  });
+}
+
+// The staple sum A_mu(x) itself (the plaquette term of a stout layer)
+template <typename T, int N>
+void plaquette_staple_impl(const T* links, T* out, const int64_t* fwd, const int64_t* bwd, int64_t batch,
+                           int64_t dim, int64_t volume) {
+  constexpr int W = lanes<T>();
+  constexpr int E = N * N;
+  using M = Block<T, E, W>;
+  const int64_t blocks = (volume + W - 1) / W;
+  at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
+    M a, b, t, acc;
+    int64_t site[W];
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t bidx = job / (dim * blocks);
+      const int64_t mu = (job / blocks) % dim;
+      const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
+      plaquette_staple_block<T, N, W>(links + 2 * E * bidx * dim * volume, fwd, bwd, dim, volume, mu, site, acc,
+                                      a, b, t);
+      scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, acc);
+    }
+  });
+}
+
+// The vector-Jacobian product of the staple sum: with cotangent G_mu(x) of A_mu(x) (torch's
+// convention: for C = X Y, grad X = g Y^dag, grad Y = X^dag g), the gradient of U_rho(y)
+// gathered from every staple it enters, sigma != rho (ym = y - sigma, yp = y + sigma,
+// yr = y + rho, ymr = y - sigma + rho):
+//   as U_nu(x+mu) of an upper staple        G_s(ym) U_r(ym) U_s(ymr)
+//   as U_nu(x) of an upper staple           G_s(y)^dag U_r(yp) U_s(yr)^dag
+//   as U_nu(x+mu-nu) of a lower staple      U_s(ym)^dag U_r(ym) G_s(ymr)^dag
+//   as U_nu(x-nu) of a lower staple         U_s(y) U_r(yp) G_s(yr)
+//   as U_mu(x+nu) of an upper staple        U_s(ym)^dag G_r(ym)^dag U_s(ymr)
+//   as U_mu(x-nu) of a lower staple         U_s(y) G_r(yp)^dag U_s(yr)^dag
+// Each output link is written by one job: no races, no atomics.
+template <typename T, int N>
+void plaquette_staple_vjp_impl(const T* links, const T* grad, T* out, const int64_t* fwd, const int64_t* bwd,
+                               int64_t batch, int64_t dim, int64_t volume) {
+  constexpr int W = lanes<T>();
+  constexpr int E = N * N;
+  using M = Block<T, E, W>;
+  const int64_t blocks = (volume + W - 1) / W;
+  at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
+    M a, b, t, acc;
+    int64_t y[W], ym[W], yp[W], yr[W], ymr[W];
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t bidx = job / (dim * blocks);
+      const int64_t rho = (job / blocks) % dim;
+      const int n_valid = block_sites<W>((job % blocks) * W, volume, y);
+      const T* cfg = links + 2 * E * bidx * dim * volume;
+      const T* cot = grad + 2 * E * bidx * dim * volume;
+      auto u = [&](int64_t nu) { return cfg + 2 * E * nu * volume; };
+      auto g = [&](int64_t nu) { return cot + 2 * E * nu * volume; };
+      zero(acc);
+      for (int64_t s = 0; s < dim; ++s) {
+        if (s == rho) continue;
+        for (int w = 0; w < W; ++w) {
+          ym[w] = bwd[s * volume + y[w]];
+          yp[w] = fwd[s * volume + y[w]];
+          yr[w] = fwd[rho * volume + y[w]];
+          ymr[w] = fwd[rho * volume + ym[w]];
+        }
+        gather(g(s), ym, a);  // G_s(ym) U_r(ym) U_s(ymr)
+        gather(u(rho), ym, b);
+        matmul<N, false, false, false>(a, b, t);
+        gather(u(s), ymr, a);
+        matmul<N, false, false, true>(t, a, acc);
+        gather(g(s), y, a);  // G_s(y)^dag U_r(yp) U_s(yr)^dag
+        gather(u(rho), yp, b);
+        matmul<N, true, false, false>(a, b, t);
+        gather(u(s), yr, a);
+        matmul<N, false, true, true>(t, a, acc);
+        gather(u(s), ym, a);  // U_s(ym)^dag U_r(ym) G_s(ymr)^dag
+        gather(u(rho), ym, b);
+        matmul<N, true, false, false>(a, b, t);
+        gather(g(s), ymr, b);
+        matmul<N, false, true, true>(t, b, acc);
+        gather(g(rho), ym, b);  // U_s(ym)^dag G_r(ym)^dag U_s(ymr)  (a still U_s(ym))
+        matmul<N, true, true, false>(a, b, t);
+        gather(u(s), ymr, a);
+        matmul<N, false, false, true>(t, a, acc);
+        gather(u(s), y, a);  // U_s(y) U_r(yp) G_s(yr)
+        gather(u(rho), yp, b);
+        matmul<N, false, false, false>(a, b, t);
+        gather(g(s), yr, b);
+        matmul<N, false, false, true>(t, b, acc);
+        gather(g(rho), yp, b);  // U_s(y) G_r(yp)^dag U_s(yr)^dag  (a still U_s(y))
+        matmul<N, false, true, false>(a, b, t);
+        gather(u(s), yr, a);
+        matmul<N, false, true, true>(t, a, acc);
+      }
+      scatter(out + 2 * E * (bidx * dim + rho) * volume, y, n_valid, acc);
     }
   });
 }
@@ -560,6 +669,54 @@ torch::Tensor gauge_force(torch::Tensor links, torch::Tensor fwd, torch::Tensor 
                [&] { gauge_force_impl<float, 3>(l, o, f, b, batch, dim, volume, coef); });
   }
   return out;
+}
+
+template <typename T>
+void staple_dispatch(const torch::Tensor& links, const torch::Tensor* grad, torch::Tensor& out, const int64_t* f,
+                     const int64_t* b) {
+  const int64_t batch = links.size(0), dim = links.size(1), volume = links.size(2), n = links.size(3);
+  const T* l = reinterpret_cast<const T*>(links.data_ptr());
+  T* o = reinterpret_cast<T*>(out.data_ptr());
+  if (grad == nullptr) {
+    dispatch_n(n, [&] { plaquette_staple_impl<T, 2>(l, o, f, b, batch, dim, volume); },
+               [&] { plaquette_staple_impl<T, 3>(l, o, f, b, batch, dim, volume); });
+  } else {
+    const T* g = reinterpret_cast<const T*>(grad->data_ptr());
+    dispatch_n(n, [&] { plaquette_staple_vjp_impl<T, 2>(l, g, o, f, b, batch, dim, volume); },
+               [&] { plaquette_staple_vjp_impl<T, 3>(l, g, o, f, b, batch, dim, volume); });
+  }
+}
+
+torch::Tensor plaquette_staple_call(torch::Tensor links, const torch::Tensor* grad, torch::Tensor fwd,
+                                    torch::Tensor bwd) {
+  check(links, "links"); check(fwd, "fwd"); check(bwd, "bwd");
+  TORCH_CHECK(links.dim() == 5 && links.size(3) == links.size(4), "plaquette_staple: links must be [B, d, V, N, N]");
+  TORCH_CHECK(fwd.dim() == 2 && fwd.size(0) == links.size(1) && fwd.size(1) == links.size(2) &&
+                  bwd.sizes() == fwd.sizes(),
+              "plaquette_staple: neighbour tables must be [d, V] of the links");
+  if (grad != nullptr) {
+    check(*grad, "grad");
+    TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(),
+                "plaquette_staple_vjp: grad must have the links' shape and dtype");
+  }
+  auto out = torch::empty_like(links);
+  const int64_t* f = fwd.data_ptr<int64_t>();
+  const int64_t* b = bwd.data_ptr<int64_t>();
+  if (links.scalar_type() == at::kComplexDouble) {
+    staple_dispatch<double>(links, grad, out, f, b);
+  } else {
+    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "plaquette_staple: dtype must be complex64 or complex128");
+    staple_dispatch<float>(links, grad, out, f, b);
+  }
+  return out;
+}
+
+torch::Tensor plaquette_staple(torch::Tensor links, torch::Tensor fwd, torch::Tensor bwd) {
+  return plaquette_staple_call(links, nullptr, fwd, bwd);
+}
+
+torch::Tensor plaquette_staple_vjp(torch::Tensor links, torch::Tensor grad, torch::Tensor fwd, torch::Tensor bwd) {
+  return plaquette_staple_call(links, &grad, fwd, bwd);
 }
 
 torch::Tensor gauge_force_rows(torch::Tensor links, torch::Tensor row_fwd, torch::Tensor row_bwd, double coef) {
@@ -995,5 +1152,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("wilson_hop", &wilson_hop, "Wilson hopping term with spin projection, [B, V, 4, N]");
   m.def("u1_stout_forward", &u1_stout_forward, "U(1) masked stout stack: (y, cos A, sin A, log det), [B, d, V]");
   m.def("u1_stout_vjp", &u1_stout_vjp, "U(1) masked stout stack: vector-Jacobian product, [B, d, V]");
+  m.def("plaquette_staple", &plaquette_staple, "plaquette staple sum A_mu(x) (U A closes the loops), [B, d, V, N, N]");
+  m.def("plaquette_staple_vjp", &plaquette_staple_vjp, "vector-Jacobian product of plaquette_staple, [B, d, V, N, N]");
   m.def("small_matmul", &small_matmul, "op(a) op(b) for [..., N, N] complex, N = 2, 3; op: identity or adjoint");
 }
