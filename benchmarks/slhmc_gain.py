@@ -20,7 +20,8 @@ The cost measure is CG iterations per accepted trajectory at trajectory length 1
 autocorrelation in trajectories is about the same for exact HMC-type chains of equal length);
 the ratio to the baseline is what the issue's target (<= 0.5) is about. Seconds are recorded
 beside it. ``--plot a.json b.json ... --out map.png`` draws cost ratio against volume per
-mass (measured thin SLHMC and the perfect-network bound) from earlier runs.
+mass (measured thin SLHMC and the perfect-network bound) from earlier runs and prints the
+cost model (``model``): up to which volume a perfect network could reach half the baseline.
 
 Usage: ``python benchmarks/slhmc_gain.py [--lattices 4 6] [--masses 0.1 0.05 0.02]
 [--threads 1] [--quick]`` or ``python benchmarks/slhmc_gain.py --plot run*.json --out map.png``
@@ -42,6 +43,7 @@ from lqcdml.analysis.slhmc_floor import (
     mismatch_floor,
     modes_below,
     ratio_mismatch_floor,
+    sites_at_acceptance,
     thin_field_variance,
 )
 from lqcdml.lattice import SU, make_generators
@@ -159,6 +161,48 @@ def point(args, extent: int, mass: float) -> dict:
     }
 
 
+def model(points: list[dict], target: float) -> list[dict]:
+    """Per point and sampler, the cost model: with a perfect network the cost per accepted
+    trajectory is ``c / acc(V)``, ``c`` the thin sampler's CG per trajectory over the baseline's
+    per accepted trajectory (a network adds no CG; both scale with the volume at fixed
+    iteration counts) and ``acc(V) = erfc(sqrt(f V) / 2)``, ``f`` the floor per site. It reaches
+    ``target`` only where ``acc >= c / target``, i.e. up to ``sites_at_acceptance(f, c / target)``
+    sites (an upper bound: the floor per site of a small box grows towards the thermodynamic
+    limit)."""
+    rows = []
+    for p in points:
+        for r in p["slhmc"]:
+            pn = r["perfect_network"]
+            c = pn["cg_ratio_to_baseline"] * pn["floor_acceptance"]  # per trajectory, over the baseline
+            per_site = pn["floor_var"] / p["sites"]
+            sites: float | None
+            if c >= target:
+                sites = 0.0  # not even at acceptance 1
+            elif per_site == 0:
+                sites = None  # no mode below m_eff on this box: no bound from it
+            else:
+                sites = sites_at_acceptance(per_site, c / target)
+            rows.append(
+                {
+                    "lattice": p["lattice"],
+                    "mass": p["mass"],
+                    "sampler": r["sampler"],
+                    "m_eff": r["m_eff"],
+                    "measured_ratio": r["cg_ratio_to_baseline"],
+                    "perfect_network_ratio": pn["cg_ratio_to_baseline"],
+                    "per_trajectory_ratio": c,
+                    "floor_per_site": per_site,
+                    "sites_up_to_which_the_target_is_possible": sites,
+                }
+            )
+    return rows
+
+
+def load(paths: list[str]) -> list[dict]:
+    """The points of earlier runs' JSON documents."""
+    return [p for path in paths for p in json.loads(Path(path).read_text())["points"]]
+
+
 def plot(paths: list[str], out: str) -> None:
     """Cost ratio to the baseline against the number of sites, one panel per light mass:
     measured thin SLHMC (filled) and the perfect-network bound (open), best ``m_eff`` each."""
@@ -167,7 +211,7 @@ def plot(paths: list[str], out: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [p for path in paths for p in json.loads(Path(path).read_text())["points"]]
+    points = load(paths)
     masses = sorted({p["mass"] for p in points}, reverse=True)
     fig, axes = plt.subplots(1, len(masses), figsize=(4 * len(masses), 3.4), sharey=True, squeeze=False)
     for ax, mass in zip(axes[0], masses, strict=True):
@@ -222,6 +266,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.plot:
         plot(args.plot, args.out)
+        print(
+            json.dumps({"benchmark": "slhmc_gain_model", "target": 0.5, "rows": model(load(args.plot), 0.5)}, indent=1)
+        )
         return
     if args.quick:
         args.lattices, args.masses, args.m_eff, args.chains = [2], [0.1], [0.2], 2

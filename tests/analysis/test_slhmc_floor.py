@@ -14,6 +14,7 @@ from lqcdml.analysis.slhmc_floor import (
     mismatch_floor,
     modes_below,
     ratio_mismatch_floor,
+    sites_at_acceptance,
     thin_field_variance,
 )
 
@@ -136,3 +137,12 @@ def test_bad_masses_are_refused():
         ratio_mismatch_floor(mu2, 0.1, 0.5, 0.4)
     with pytest.raises(ValueError, match=r"var_d = -1"):
         gaussian_acceptance(-1.0)
+
+
+@pytest.mark.parametrize("acceptance", [0.05, 0.5, 0.9])
+def test_sites_at_acceptance_inverts_the_gaussian_acceptance(acceptance):
+    per_site = 2.5e-4
+    sites = sites_at_acceptance(per_site, acceptance)
+    assert gaussian_acceptance(per_site * sites) == pytest.approx(acceptance, rel=1e-12)
+    with pytest.raises(ValueError, match=r"acceptance = 1.0, var_per_site = 0.1; allowed: 0 < acceptance < 1"):
+        sites_at_acceptance(0.1, 1.0)

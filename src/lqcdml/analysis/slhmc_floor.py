@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy import special
 
 __all__ = [
     "gaussian_acceptance",
@@ -36,6 +37,7 @@ __all__ = [
     "ratio_mismatch_floor",
     "thin_field_variance",
     "modes_below",
+    "sites_at_acceptance",
 ]
 
 
@@ -45,6 +47,18 @@ def gaussian_acceptance(var_d: float) -> float:
     if var_d < 0:
         raise ValueError(f"var_d = {var_d}; allowed: >= 0")
     return math.erfc(math.sqrt(var_d) / 2)
+
+
+def sites_at_acceptance(var_per_site: float, acceptance: float) -> float:
+    """The number of sites at which a mismatch variance ``var_per_site * V`` (extensive) brings
+    the Gaussian acceptance down to ``acceptance``: ``(2 erfcinv(acceptance))^2 / var_per_site``.
+    With a floor measured on a small box this is an upper bound: the box's gap thins the low
+    modes, so the floor per site only grows towards the thermodynamic limit."""
+    if not 0 < acceptance < 1 or var_per_site <= 0:
+        raise ValueError(
+            f"acceptance = {acceptance}, var_per_site = {var_per_site}; allowed: 0 < acceptance < 1, var_per_site > 0"
+        )
+    return (2 * float(special.erfcinv(acceptance))) ** 2 / var_per_site
 
 
 def _check(mass: float, m_eff: float) -> None:
