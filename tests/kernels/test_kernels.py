@@ -345,3 +345,34 @@ def test_plaquette_staple_is_covariant_and_refuses_second_derivatives():
         torch.autograd.grad(kernels.plaquette_staple(a).real.sum(), a, create_graph=True)
     with pytest.raises(RuntimeError, match=r"matmul: the kernel's backward gives first derivatives only"):
         torch.autograd.grad(kernels.matmul(a, a).real.sum(), a, create_graph=True)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.05, 1e-4, 0.0])
+def test_su2_stout_update_and_its_vjp_equal_the_torch_update(scale, monkeypatch):
+    """``nn.stout.stout_update`` on SU(2) through the kernel against the torch reference
+    (``LQCDML_KERNELS=torch``), forward and both gradients, from rotation angles of order one
+    down to the series regimes of ``sin r / r`` and ``(cos r - sin r / r) / r^2`` and exactly 0."""
+    from lqcdml.nn.stout import stout_update
+
+    group = SU(2)
+    links = _links(2, (4, 3, 2, 5), 2)
+    staple = scale * _field(links.shape, seed=9)
+    g = _field(links.shape, seed=10)
+
+    def run():
+        u, s = links.clone().requires_grad_(), staple.clone().requires_grad_()
+        out = stout_update(group, u, s)
+        return (out.detach(), *torch.autograd.grad(out, (u, s), g)), out.grad_fn
+
+    (out, gu, gs), fn = run()
+    assert "SU2StoutUpdate" in type(fn).__name__
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    (ref, hu, hs), _ = run()
+    _close(out, ref, 1e-13)
+    _close(gu, hu, 1e-13)
+    _close(gs, hs, 1e-12 if scale else 1e-13)
+    if scale == 1.0:  # the update stays in SU(2); complex64 agrees to float accuracy
+        assert group.deviation(out).item() < 1e-13
+        monkeypatch.setenv("LQCDML_KERNELS", "auto")
+        f32 = kernels.su2_stout_update(links.to(torch.complex64), staple.to(torch.complex64))
+        _close(f32.to(torch.complex128), ref, 1e-5)

@@ -1,6 +1,6 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Seven kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Eight kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
 - ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
@@ -11,6 +11,8 @@ over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` appl
   (``StaggeredOperator.hop``);
 - ``wilson_hop``: the Wilson hopping term with spin projection (two colour products per
   direction instead of four), 4D, SU(2)/SU(3), ``psi [B, L..., 4, N]`` (``WilsonOperator.hop``);
+- ``su2_stout_update``: the SU(2) stout update ``exp(-i TH(U S)) U`` and its vector-Jacobian
+  product in closed form, an autograd function (``nn.stout.stout_update``);
 - ``su3_exp_update``: the SU(3) link update ``exp(i eps P) U`` (``SU(3).update``);
 - ``u1_stout_forward`` / ``u1_stout_vjp``: a stack of U(1) masked stout layers and its
   vector-Jacobian product, the pulled-back force of field-transformed HMC
@@ -43,6 +45,7 @@ from .ops import (
     matmul,
     plaquette_staple,
     staggered_hop,
+    su2_stout_update,
     su3_exp_update,
     u1_stout_forward,
     u1_stout_vjp,
@@ -60,6 +63,7 @@ __all__ = [
     "mode",
     "plaquette_staple",
     "staggered_hop",
+    "su2_stout_update",
     "su3_exp_update",
     "u1_stout_forward",
     "u1_stout_vjp",

@@ -161,6 +161,31 @@ def plaquette_staple(links: torch.Tensor) -> torch.Tensor:
     return _PlaquetteStaple.apply(links)
 
 
+class _SU2StoutUpdate(torch.autograd.Function):
+    """The SU(2) stout update by the kernel, its vector-Jacobian product by the kernel."""
+
+    @staticmethod
+    def forward(ctx, links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
+        links, staple = links.contiguous(), staple.contiguous()
+        ctx.save_for_backward(links, staple)
+        return compiled().su2_stout_update(links, staple)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        _refuse_second_derivatives("su2_stout_update")
+        links, staple = ctx.saved_tensors
+        grad_links, grad_staple = compiled().su2_stout_update_vjp(links, staple, grad.contiguous())
+        return grad_links, grad_staple
+
+
+def su2_stout_update(links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
+    """``exp(-i TH(U S)) U`` for SU(2) links and staples of one shape ``[..., 2, 2]``
+    (``nn.stout.stout_update``): ``exp(-i P) = cos r - i (sin r / r) P``, ``r = |p|`` for ``P =
+    p_k sigma_k``, per link in closed form, with the vector-Jacobian product in closed form
+    (first derivatives). Callers check ``enabled_differentiable`` first."""
+    return _SU2StoutUpdate.apply(links, staple)
+
+
 class _SmallMatmul(torch.autograd.Function):
     """``op_a(a) @ op_b(b)`` of same-shape ``[..., N, N]`` complex tensors by the kernel, forward
     and backward (``op``: identity or conjugate transpose). For ``C = X Y`` torch's convention

@@ -1142,6 +1142,158 @@ torch::Tensor small_matmul(torch::Tensor a, torch::Tensor b, bool adj_a, bool ad
   return out;
 }
 
+// ---------------------------------------------------------------------------------
+// The SU(2) stout update out = exp(-i P) U, P = TH(U S) (nn.stout.stout_update), and its
+// vector-Jacobian product, one 2 x 2 link at a time. With P = p_k sigma_k,
+// p_k = Im tr(sigma_k X) / 2 (X = U S), r = |p|: exp(-i P) = cos r - i (sin r / r) P.
+// VJP (torch's convention, dL = Re tr(G^dag d out)): with G_E = G U^dag,
+// g_0 = tr G_E^dag, g_k = tr(G_E^dag sigma_k), s = sin r / r, t = (r cos r - sin r) / r^3:
+//   dL/dp_k = w_k = (-s Re g_0 + t Im(g . p)) p_k + s Im g_k,
+//   grad X = (i / 2) w_k sigma_k,  grad U = E^dag G + (grad X) S^dag,  grad S = U^dag grad X.
+template <typename T>
+struct C2 {
+  T re, im;
+};
+template <typename T>
+inline C2<T> cmul(C2<T> a, C2<T> b) { return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; }
+template <typename T>
+inline C2<T> cadd(C2<T> a, C2<T> b) { return {a.re + b.re, a.im + b.im}; }
+template <typename T>
+inline C2<T> cconj(C2<T> a) { return {a.re, -a.im}; }
+
+// c = op(a) op(b) for 2 x 2 matrices stored row-major as 4 complex numbers
+template <typename T, bool DA, bool DB>
+inline void mul2(const C2<T>* a, const C2<T>* b, C2<T>* c) {
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      C2<T> acc{T(0), T(0)};
+      for (int k = 0; k < 2; ++k) {
+        const C2<T> x = DA ? cconj(a[k * 2 + i]) : a[i * 2 + k];
+        const C2<T> y = DB ? cconj(b[j * 2 + k]) : b[k * 2 + j];
+        acc = cadd(acc, cmul(x, y));
+      }
+      c[i * 2 + j] = acc;
+    }
+}
+
+// p_k of P = TH(X), and cos r, sin r / r, (r cos r - sin r) / r^3 (series where they cancel)
+template <typename T>
+inline void su2_stout_coefficients(const C2<T>* x, T* p, T& c, T& s, T& t) {
+  p[0] = T(0.5) * (x[1].im + x[2].im);
+  p[1] = T(0.5) * (x[1].re - x[2].re);
+  p[2] = T(0.5) * (x[0].im - x[3].im);
+  const T r2 = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
+  const T r = std::sqrt(r2);
+  c = std::cos(r);
+  // sin r / r: the series below r^2 = 1e-6 (its first omitted term r^8 / 9! < 1e-23)
+  s = r2 < T(1e-6) ? T(1) - r2 / 6 + r2 * r2 / 120 - r2 * r2 * r2 / 5040 : std::sin(r) / r;
+  // (cos r - sin r / r) / r^2 cancels below r^2 = 1e-2: the series there (the omitted terms below 1e-18)
+  t = r2 < T(1e-2) ? T(-1) / 3 + r2 / 30 - r2 * r2 / 840 + r2 * r2 * r2 / 45360 - r2 * r2 * r2 * r2 / 3991680
+                   : (c - s) / r2;
+}
+
+// E = cos r - i s P
+template <typename T>
+inline void su2_stout_exp(const T* p, T c, T s, C2<T>* e) {
+  e[0] = {c, -s * p[2]};
+  e[1] = {-s * p[1], -s * p[0]};
+  e[2] = {s * p[1], -s * p[0]};
+  e[3] = {c, s * p[2]};
+}
+
+template <typename T>
+void su2_stout_update_impl(const T* links, const T* staple, T* out, int64_t count) {
+  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) {
+      const C2<T>* u = reinterpret_cast<const C2<T>*>(links) + 4 * m;
+      const C2<T>* st = reinterpret_cast<const C2<T>*>(staple) + 4 * m;
+      C2<T> x[4], e[4];
+      T p[3], c, s, t;
+      mul2<T, false, false>(u, st, x);
+      su2_stout_coefficients(x, p, c, s, t);
+      su2_stout_exp(p, c, s, e);
+      mul2<T, false, false>(e, u, reinterpret_cast<C2<T>*>(out) + 4 * m);
+    }
+  });
+}
+
+template <typename T>
+void su2_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T* grad_links, T* grad_staple,
+                               int64_t count) {
+  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) {
+      const C2<T>* u = reinterpret_cast<const C2<T>*>(links) + 4 * m;
+      const C2<T>* st = reinterpret_cast<const C2<T>*>(staple) + 4 * m;
+      const C2<T>* g = reinterpret_cast<const C2<T>*>(grad) + 4 * m;
+      C2<T>* gu = reinterpret_cast<C2<T>*>(grad_links) + 4 * m;
+      C2<T>* gs = reinterpret_cast<C2<T>*>(grad_staple) + 4 * m;
+      C2<T> x[4], e[4], ge[4], gx[4], tmp[4];
+      T p[3], c, s, t;
+      mul2<T, false, false>(u, st, x);
+      su2_stout_coefficients(x, p, c, s, t);
+      su2_stout_exp(p, c, s, e);
+      mul2<T, false, true>(g, u, ge);  // G_E = G U^dag
+      // g_0 = cconj(ge00 + ge11); g_k = sum_ab cconj(ge_ab) (sigma_k)_ab
+      const C2<T> g0 = cconj(cadd(ge[0], ge[3]));
+      const C2<T> g1 = cconj(cadd(ge[1], ge[2]));
+      const C2<T> g2 = {ge[2].im - ge[1].im, ge[2].re - ge[1].re};  // -i cconj(ge01) + i cconj(ge10)
+      const C2<T> g3 = {ge[0].re - ge[3].re, -(ge[0].im - ge[3].im)};
+      const T im_gp = g1.im * p[0] + g2.im * p[1] + g3.im * p[2];
+      const T alpha = -s * g0.re + t * im_gp;
+      const T w1 = alpha * p[0] + s * g1.im, w2 = alpha * p[1] + s * g2.im, w3 = alpha * p[2] + s * g3.im;
+      // grad X = (i / 2) W, W = [[w3, w1 - i w2], [w1 + i w2, -w3]]
+      gx[0] = {T(0), T(0.5) * w3};
+      gx[1] = {T(0.5) * w2, T(0.5) * w1};
+      gx[2] = {T(-0.5) * w2, T(0.5) * w1};
+      gx[3] = {T(0), T(-0.5) * w3};
+      mul2<T, true, false>(e, g, gu);    // E^dag G
+      mul2<T, false, true>(gx, st, tmp);  // + grad X S^dag
+      for (int k = 0; k < 4; ++k) gu[k] = cadd(gu[k], tmp[k]);
+      mul2<T, true, false>(u, gx, gs);  // U^dag grad X
+    }
+  });
+}
+
+template <typename T>
+std::vector<torch::Tensor> su2_stout_dispatch(const torch::Tensor& links, const torch::Tensor& staple,
+                                              const torch::Tensor* grad) {
+  const int64_t count = links.numel() / 4;
+  const T* l = reinterpret_cast<const T*>(links.data_ptr());
+  const T* st = reinterpret_cast<const T*>(staple.data_ptr());
+  if (grad == nullptr) {
+    auto out = torch::empty_like(links);
+    su2_stout_update_impl<T>(l, st, reinterpret_cast<T*>(out.data_ptr()), count);
+    return {out};
+  }
+  auto gl = torch::empty_like(links), gs = torch::empty_like(links);
+  su2_stout_update_vjp_impl<T>(l, st, reinterpret_cast<const T*>(grad->data_ptr()), reinterpret_cast<T*>(gl.data_ptr()),
+                               reinterpret_cast<T*>(gs.data_ptr()), count);
+  return {gl, gs};
+}
+
+std::vector<torch::Tensor> su2_stout_call(torch::Tensor links, torch::Tensor staple, const torch::Tensor* grad) {
+  check(links, "links"); check(staple, "staple");
+  TORCH_CHECK(links.dim() >= 2 && links.size(-1) == 2 && links.size(-2) == 2, "su2_stout_update: [..., 2, 2]");
+  TORCH_CHECK(staple.sizes() == links.sizes() && staple.scalar_type() == links.scalar_type(),
+              "su2_stout_update: staple must have the links' shape and dtype");
+  if (grad != nullptr) {
+    check(*grad, "grad");
+    TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(),
+                "su2_stout_update_vjp: grad must have the links' shape and dtype");
+  }
+  if (links.scalar_type() == at::kComplexDouble) return su2_stout_dispatch<double>(links, staple, grad);
+  TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "su2_stout_update: dtype must be complex64 or complex128");
+  return su2_stout_dispatch<float>(links, staple, grad);
+}
+
+torch::Tensor su2_stout_update(torch::Tensor links, torch::Tensor staple) {
+  return su2_stout_call(links, staple, nullptr)[0];
+}
+
+std::vector<torch::Tensor> su2_stout_update_vjp(torch::Tensor links, torch::Tensor staple, torch::Tensor grad) {
+  return su2_stout_call(links, staple, &grad);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -1154,5 +1306,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("u1_stout_vjp", &u1_stout_vjp, "U(1) masked stout stack: vector-Jacobian product, [B, d, V]");
   m.def("plaquette_staple", &plaquette_staple, "plaquette staple sum A_mu(x) (U A closes the loops), [B, d, V, N, N]");
   m.def("plaquette_staple_vjp", &plaquette_staple_vjp, "vector-Jacobian product of plaquette_staple, [B, d, V, N, N]");
+  m.def("su2_stout_update", &su2_stout_update, "SU(2) stout update exp(-i TH(U S)) U, [..., 2, 2]");
+  m.def("su2_stout_update_vjp", &su2_stout_update_vjp, "its vector-Jacobian product: (grad U, grad S)");
   m.def("small_matmul", &small_matmul, "op(a) op(b) for [..., N, N] complex, N = 2, 3; op: identity or adjoint");
 }
