@@ -207,6 +207,7 @@ def plot(paths: list[str], out: str) -> None:
     """Cost ratio to the baseline against the number of sites, one panel per light mass:
     measured thin SLHMC (filled) and the perfect-network bound (open), best ``m_eff`` each."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -235,8 +236,11 @@ def plot(paths: list[str], out: str) -> None:
             )
         ax.axhline(1.0, color="k", lw=0.8)
         ax.axhline(0.5, color="k", lw=0.8, ls=":")
-        ax.set(xscale="log", yscale="log", xlabel="sites", title=f"m = {mass}")
-    axes[0][0].set_ylabel("CG per accepted trajectory / baseline")
+        sites = sorted({p["sites"] for p in points if p["mass"] == mass})
+        ax.set(xscale="log", yscale="log", xlabel="lattice", title=f"m = {mass}")
+        ax.set_xticks(sites, [f"{round(v ** 0.25)}$^4$" for v in sites])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    axes[0][0].set_ylabel("CG per accepted trajectory / best baseline")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
