@@ -230,6 +230,20 @@ inline void plaquette_staple_block(const T* cfg, const int64_t* fwd, const int64
   }
 }
 
+// Run fn(b, mu, site, n_valid) for every lane block of links (configuration b, direction mu,
+// W sites from site[]) in parallel: each job writes the links of its own block only.
+template <int W, typename F>
+void for_each_link_block(int64_t batch, int64_t dim, int64_t volume, F fn) {
+  const int64_t blocks = (volume + W - 1) / W;
+  at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
+    int64_t site[W];
+    for (int64_t job = begin; job < end; ++job) {
+      const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
+      fn(job / (dim * blocks), (job / blocks) % dim, site, n_valid);
+    }
+  });
+}
+
 // Wilson gauge force: beta / (2N) TA(U_mu(x) A_mu(x)), A the staple sum,
 // TA(X) = (X - X^dag) / 2i - tr(...) / N
 template <typename T, int N>
@@ -237,22 +251,14 @@ void gauge_force_impl(const T* links, T* out, const int64_t* fwd, const int64_t*
                       int64_t dim, int64_t volume, double coef) {
   constexpr int W = lanes<T>();
   constexpr int E = N * N;
-  using M = Block<T, E, W>;
-  const int64_t blocks = (volume + W - 1) / W;
-  at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
-    M u, a, b, t, acc;
-    int64_t site[W];
-    for (int64_t job = begin; job < end; ++job) {
-      const int64_t bidx = job / (dim * blocks);
-      const int64_t mu = (job / blocks) % dim;
-      const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
-      const T* cfg = links + 2 * E * bidx * dim * volume;
-      plaquette_staple_block<T, N, W>(cfg, fwd, bwd, dim, volume, mu, site, acc, a, b, t);
-      gather(cfg + 2 * E * mu * volume, site, u);
-      matmul<N, false, false, false>(u, acc, t);  // X = U A
-      traceless_hermitian<N>(t, static_cast<T>(coef), a);
-      scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, a);
-    }
+  for_each_link_block<W>(batch, dim, volume, [&](int64_t bidx, int64_t mu, const int64_t* site, int n_valid) {
+    Block<T, E, W> u, a, b, t, acc;
+    const T* cfg = links + 2 * E * bidx * dim * volume;
+    plaquette_staple_block<T, N, W>(cfg, fwd, bwd, dim, volume, mu, site, acc, a, b, t);
+    gather(cfg + 2 * E * mu * volume, site, u);
+    matmul<N, false, false, false>(u, acc, t);  // X = U A
+    traceless_hermitian<N>(t, static_cast<T>(coef), a);
+    scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, a);
   });
 }
 
@@ -262,19 +268,11 @@ void plaquette_staple_impl(const T* links, T* out, const int64_t* fwd, const int
                            int64_t dim, int64_t volume) {
   constexpr int W = lanes<T>();
   constexpr int E = N * N;
-  using M = Block<T, E, W>;
-  const int64_t blocks = (volume + W - 1) / W;
-  at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
-    M a, b, t, acc;
-    int64_t site[W];
-    for (int64_t job = begin; job < end; ++job) {
-      const int64_t bidx = job / (dim * blocks);
-      const int64_t mu = (job / blocks) % dim;
-      const int n_valid = block_sites<W>((job % blocks) * W, volume, site);
-      plaquette_staple_block<T, N, W>(links + 2 * E * bidx * dim * volume, fwd, bwd, dim, volume, mu, site, acc,
-                                      a, b, t);
-      scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, acc);
-    }
+  for_each_link_block<W>(batch, dim, volume, [&](int64_t bidx, int64_t mu, const int64_t* site, int n_valid) {
+    Block<T, E, W> a, b, t, acc;
+    plaquette_staple_block<T, N, W>(links + 2 * E * bidx * dim * volume, fwd, bwd, dim, volume, mu, site, acc, a, b,
+                                    t);
+    scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, acc);
   });
 }
 
@@ -294,59 +292,52 @@ void plaquette_staple_vjp_impl(const T* links, const T* grad, T* out, const int6
                                int64_t batch, int64_t dim, int64_t volume) {
   constexpr int W = lanes<T>();
   constexpr int E = N * N;
-  using M = Block<T, E, W>;
-  const int64_t blocks = (volume + W - 1) / W;
-  at::parallel_for(0, batch * dim * blocks, 1, [&](int64_t begin, int64_t end) {
-    M a, b, t, acc;
-    int64_t y[W], ym[W], yp[W], yr[W], ymr[W];
-    for (int64_t job = begin; job < end; ++job) {
-      const int64_t bidx = job / (dim * blocks);
-      const int64_t rho = (job / blocks) % dim;
-      const int n_valid = block_sites<W>((job % blocks) * W, volume, y);
-      const T* cfg = links + 2 * E * bidx * dim * volume;
-      const T* cot = grad + 2 * E * bidx * dim * volume;
-      auto u = [&](int64_t nu) { return cfg + 2 * E * nu * volume; };
-      auto g = [&](int64_t nu) { return cot + 2 * E * nu * volume; };
-      zero(acc);
-      for (int64_t s = 0; s < dim; ++s) {
-        if (s == rho) continue;
-        for (int w = 0; w < W; ++w) {
-          ym[w] = bwd[s * volume + y[w]];
-          yp[w] = fwd[s * volume + y[w]];
-          yr[w] = fwd[rho * volume + y[w]];
-          ymr[w] = fwd[rho * volume + ym[w]];
-        }
-        gather(g(s), ym, a);  // G_s(ym) U_r(ym) U_s(ymr)
-        gather(u(rho), ym, b);
-        matmul<N, false, false, false>(a, b, t);
-        gather(u(s), ymr, a);
-        matmul<N, false, false, true>(t, a, acc);
-        gather(g(s), y, a);  // G_s(y)^dag U_r(yp) U_s(yr)^dag
-        gather(u(rho), yp, b);
-        matmul<N, true, false, false>(a, b, t);
-        gather(u(s), yr, a);
-        matmul<N, false, true, true>(t, a, acc);
-        gather(u(s), ym, a);  // U_s(ym)^dag U_r(ym) G_s(ymr)^dag
-        gather(u(rho), ym, b);
-        matmul<N, true, false, false>(a, b, t);
-        gather(g(s), ymr, b);
-        matmul<N, false, true, true>(t, b, acc);
-        gather(g(rho), ym, b);  // U_s(ym)^dag G_r(ym)^dag U_s(ymr)  (a still U_s(ym))
-        matmul<N, true, true, false>(a, b, t);
-        gather(u(s), ymr, a);
-        matmul<N, false, false, true>(t, a, acc);
-        gather(u(s), y, a);  // U_s(y) U_r(yp) G_s(yr)
-        gather(u(rho), yp, b);
-        matmul<N, false, false, false>(a, b, t);
-        gather(g(s), yr, b);
-        matmul<N, false, false, true>(t, b, acc);
-        gather(g(rho), yp, b);  // U_s(y) G_r(yp)^dag U_s(yr)^dag  (a still U_s(y))
-        matmul<N, false, true, false>(a, b, t);
-        gather(u(s), yr, a);
-        matmul<N, false, true, true>(t, a, acc);
+  for_each_link_block<W>(batch, dim, volume, [&](int64_t bidx, int64_t rho, const int64_t* y, int n_valid) {
+    Block<T, E, W> a, b, t, acc;
+    int64_t ym[W], yp[W], yr[W], ymr[W];
+    const T* cfg = links + 2 * E * bidx * dim * volume;
+    const T* cot = grad + 2 * E * bidx * dim * volume;
+    auto u = [&](int64_t nu) { return cfg + 2 * E * nu * volume; };
+    auto g = [&](int64_t nu) { return cot + 2 * E * nu * volume; };
+    zero(acc);
+    for (int64_t s = 0; s < dim; ++s) {
+      if (s == rho) continue;
+      for (int w = 0; w < W; ++w) {
+        ym[w] = bwd[s * volume + y[w]];
+        yp[w] = fwd[s * volume + y[w]];
+        yr[w] = fwd[rho * volume + y[w]];
+        ymr[w] = fwd[rho * volume + ym[w]];
       }
-      scatter(out + 2 * E * (bidx * dim + rho) * volume, y, n_valid, acc);
+      gather(g(s), ym, a);  // G_s(ym) U_r(ym) U_s(ymr)
+      gather(u(rho), ym, b);
+      matmul<N, false, false, false>(a, b, t);
+      gather(u(s), ymr, a);
+      matmul<N, false, false, true>(t, a, acc);
+      gather(g(s), y, a);  // G_s(y)^dag U_r(yp) U_s(yr)^dag
+      gather(u(rho), yp, b);
+      matmul<N, true, false, false>(a, b, t);
+      gather(u(s), yr, a);
+      matmul<N, false, true, true>(t, a, acc);
+      gather(u(s), ym, a);  // U_s(ym)^dag U_r(ym) G_s(ymr)^dag
+      gather(u(rho), ym, b);
+      matmul<N, true, false, false>(a, b, t);
+      gather(g(s), ymr, b);
+      matmul<N, false, true, true>(t, b, acc);
+      gather(g(rho), ym, b);  // U_s(ym)^dag G_r(ym)^dag U_s(ymr)  (a still U_s(ym))
+      matmul<N, true, true, false>(a, b, t);
+      gather(u(s), ymr, a);
+      matmul<N, false, false, true>(t, a, acc);
+      gather(u(s), y, a);  // U_s(y) U_r(yp) G_s(yr)
+      gather(u(rho), yp, b);
+      matmul<N, false, false, false>(a, b, t);
+      gather(g(s), yr, b);
+      matmul<N, false, false, true>(t, b, acc);
+      gather(g(rho), yp, b);  // U_s(y) G_r(yp)^dag U_s(yr)^dag  (a still U_s(y))
+      matmul<N, false, true, false>(a, b, t);
+      gather(u(s), yr, a);
+      matmul<N, false, true, true>(t, a, acc);
     }
+    scatter(out + 2 * E * (bidx * dim + rho) * volume, y, n_valid, acc);
   });
 }
 
