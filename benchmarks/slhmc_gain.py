@@ -238,7 +238,7 @@ def plot(paths: list[str], out: str) -> None:
         ax.axhline(0.5, color="k", lw=0.8, ls=":")
         sites = sorted({p["sites"] for p in points if p["mass"] == mass})
         ax.set(xscale="log", yscale="log", xlabel="lattice", title=f"m = {mass}")
-        ax.set_xticks(sites, [f"{round(v ** 0.25)}$^4$" for v in sites])
+        ax.set_xticks(sites, [f"{round(v**0.25)}$^4$" for v in sites])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axes[0][0].set_ylabel("CG per accepted trajectory / best baseline")
     axes[0][-1].legend(fontsize=7)
