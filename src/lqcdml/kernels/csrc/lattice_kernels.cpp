@@ -286,14 +286,15 @@ void plaquette_staple_impl(const T* links, T* out, const int64_t* fwd, const int
 //   as U_nu(x-nu) of a lower staple         U_s(y) U_r(yp) G_s(yr)
 //   as U_mu(x+nu) of an upper staple        U_s(ym)^dag G_r(ym)^dag U_s(ymr)
 //   as U_mu(x-nu) of a lower staple         U_s(y) G_r(yp)^dag U_s(yr)^dag
-// Each output link is written by one job: no races, no atomics.
+// Each output link is written by one job: no races, no atomics. Terms that share their last
+// factor are summed before it: 10 products and 12 gathers per sigma.
 template <typename T, int N>
 void plaquette_staple_vjp_impl(const T* links, const T* grad, T* out, const int64_t* fwd, const int64_t* bwd,
                                int64_t batch, int64_t dim, int64_t volume) {
   constexpr int W = lanes<T>();
   constexpr int E = N * N;
   for_each_link_block<W>(batch, dim, volume, [&](int64_t bidx, int64_t rho, const int64_t* y, int n_valid) {
-    Block<T, E, W> a, b, t, acc;
+    Block<T, E, W> a, b, c, t, acc;
     int64_t ym[W], yp[W], yr[W], ymr[W];
     const T* cfg = links + 2 * E * bidx * dim * volume;
     const T* cot = grad + 2 * E * bidx * dim * volume;
@@ -308,34 +309,29 @@ void plaquette_staple_vjp_impl(const T* links, const T* grad, T* out, const int6
         yr[w] = fwd[rho * volume + y[w]];
         ymr[w] = fwd[rho * volume + ym[w]];
       }
-      gather(g(s), ym, a);  // G_s(ym) U_r(ym) U_s(ymr)
+      // the two roles that end in U_s(ymr), then the two that end in U_s(yr)^dag
+      gather(g(s), ym, a);
       gather(u(rho), ym, b);
-      matmul<N, false, false, false>(a, b, t);
-      gather(u(s), ymr, a);
-      matmul<N, false, false, true>(t, a, acc);
-      gather(g(s), y, a);  // G_s(y)^dag U_r(yp) U_s(yr)^dag
+      matmul<N, false, false, false>(a, b, t);  // G_s(ym) U_r(ym)
+      gather(u(s), ym, a);
+      gather(g(rho), ym, c);
+      matmul<N, true, true, true>(a, c, t);  // + U_s(ym)^dag G_r(ym)^dag
+      gather(u(s), ymr, c);
+      matmul<N, false, false, true>(t, c, acc);
+      matmul<N, true, false, false>(a, b, t);  // U_s(ym)^dag U_r(ym) G_s(ymr)^dag
+      gather(g(s), ymr, c);
+      matmul<N, false, true, true>(t, c, acc);
+      gather(g(s), y, a);
       gather(u(rho), yp, b);
-      matmul<N, true, false, false>(a, b, t);
-      gather(u(s), yr, a);
-      matmul<N, false, true, true>(t, a, acc);
-      gather(u(s), ym, a);  // U_s(ym)^dag U_r(ym) G_s(ymr)^dag
-      gather(u(rho), ym, b);
-      matmul<N, true, false, false>(a, b, t);
-      gather(g(s), ymr, b);
-      matmul<N, false, true, true>(t, b, acc);
-      gather(g(rho), ym, b);  // U_s(ym)^dag G_r(ym)^dag U_s(ymr)  (a still U_s(ym))
-      matmul<N, true, true, false>(a, b, t);
-      gather(u(s), ymr, a);
-      matmul<N, false, false, true>(t, a, acc);
-      gather(u(s), y, a);  // U_s(y) U_r(yp) G_s(yr)
-      gather(u(rho), yp, b);
-      matmul<N, false, false, false>(a, b, t);
-      gather(g(s), yr, b);
-      matmul<N, false, false, true>(t, b, acc);
-      gather(g(rho), yp, b);  // U_s(y) G_r(yp)^dag U_s(yr)^dag  (a still U_s(y))
-      matmul<N, false, true, false>(a, b, t);
-      gather(u(s), yr, a);
-      matmul<N, false, true, true>(t, a, acc);
+      matmul<N, true, false, false>(a, b, t);  // G_s(y)^dag U_r(yp)
+      gather(u(s), y, a);
+      gather(g(rho), yp, c);
+      matmul<N, false, true, true>(a, c, t);  // + U_s(y) G_r(yp)^dag
+      gather(u(s), yr, c);
+      matmul<N, false, true, true>(t, c, acc);
+      matmul<N, false, false, false>(a, b, t);  // U_s(y) U_r(yp) G_s(yr)
+      gather(g(s), yr, c);
+      matmul<N, false, false, true>(t, c, acc);
     }
     scatter(out + 2 * E * (bidx * dim + rho) * volume, y, n_valid, acc);
   });
