@@ -136,7 +136,16 @@ def test_a_failed_build_runs_torch_and_says_why_once(fresh, monkeypatch, capsys)
         kernels.enabled(links, n=3)
 
 
-KERNEL_NAMES = {"gauge_force", "staggered_hop", "wilson_hop", "su3_exp_update", "u1_stout", "small_matmul"}
+KERNEL_NAMES = {
+    "gauge_force",
+    "staggered_hop",
+    "wilson_hop",
+    "su3_exp_update",
+    "u1_stout",
+    "small_matmul",
+    "plaquette_staple",
+    "su2_stout_update",
+}
 
 
 def test_devices_lists_the_kernels():

@@ -327,8 +327,9 @@ def test_plaquette_staple_and_its_vjp_equal_the_torch_staple(n, shape, n_chains,
 
 
 def test_plaquette_staple_is_covariant_and_refuses_second_derivatives():
-    """``S_mu(x) -> Omega(x + mu) S_mu(x) Omega(x)^dag`` to 1e-13; ``create_graph=True`` through the
-    kernel raises instead of dropping the kernel's part of a second derivative."""
+    """``S_mu(x) -> Omega(x + mu) S_mu(x) Omega(x)^dag`` to 1e-13, complex64 to float accuracy;
+    ``create_graph=True`` through the kernel raises instead of dropping the kernel's part of a
+    second derivative."""
     from lqcdml.lattice import gauge_transform, shift
 
     group, shape = SU(3), (4, 4, 2, 2, 2)
@@ -338,6 +339,7 @@ def test_plaquette_staple_is_covariant_and_refuses_second_derivatives():
     rotated = kernels.plaquette_staple(gauge_transform(links, omega, group))
     expected = torch.stack([shift(omega, mu, 1) @ s[:, mu] @ omega.mH for mu in range(shape[0])], dim=1)
     _close(rotated, expected, 1e-13)
+    _close(kernels.plaquette_staple(links.to(torch.complex64)).to(torch.complex128), s, 1e-5)  # float kernels
     a = links.clone().requires_grad_()
     (grad,) = torch.autograd.grad(kernels.plaquette_staple(a).real.sum(), a, create_graph=False)
     assert grad.shape == links.shape

@@ -17,12 +17,16 @@ KERNELS = {
     "su3_exp_update": "SU(3) link update exp(i eps P) U; links and momenta [..., 3, 3]",
     "u1_stout": "U(1) masked stout stack and its VJP (field-transformed HMC's force); angles [B, d, L...]",
     "small_matmul": "products of 2 x 2 / 3 x 3 complex matrices with their backward (stout and CASK networks)",
+    "plaquette_staple": "plaquette staple sum and its VJP (stout layers); SU(2)/SU(3) links [B, d, L..., N, N]",
+    "su2_stout_update": "SU(2) stout update exp(-i TH(U S)) U and its VJP (stout layers); [..., 2, 2]",
 }
 SCOPE = "CPU complex64/complex128 tensors, no autograd graph; CUDA tensors and the rest: torch"
 #: the kernels on real tensors, and their scope
 SCOPES = {
     "u1_stout": "CPU float32/float64 tensors, no autograd graph; CUDA tensors and the rest: torch",
     "small_matmul": "CPU complex64/complex128 tensors of one shape, autograd included; the rest: torch",
+    "plaquette_staple": "CPU complex64/complex128 links, autograd included (first derivatives); the rest: torch",
+    "su2_stout_update": "CPU complex64/complex128 tensors of one shape, autograd included (first derivatives); the rest: torch",
 }
 
 
