@@ -173,7 +173,7 @@ def model(points: list[dict], target: float) -> list[dict]:
     for p in points:
         for r in p["slhmc"]:
             pn = r["perfect_network"]
-            c = pn["cg_ratio_to_baseline"] * pn["floor_acceptance"]  # per trajectory, over the baseline
+            c = r["cg_per_trajectory"] / p["best_baseline"]["cg_per_accepted"]
             per_site = pn["floor_var"] / p["sites"]
             sites: float | None
             if c >= target:
