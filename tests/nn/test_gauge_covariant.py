@@ -5,7 +5,14 @@ import torch
 
 from lqcdml.lattice import SU
 from lqcdml.nn import CASKBlock, StoutLayer, cask_net, stout_net
-from lqcdml.nn.gauge_loops import closing_paths, loop_staple, path_product, polyakov_staple, rectangle_staple
+from lqcdml.nn.gauge_loops import (
+    closing_paths,
+    loop_staple,
+    path_product,
+    polyakov_staple,
+    polyakov_staples,
+    rectangle_staple,
+)
 from lqcdml.observables import plaquette
 from lqcdml.theories.gauge import staple_sum
 
@@ -62,6 +69,25 @@ def test_staples_close_the_loops_they_name(n, shape):
     # Polyakov staples: U_mu(x) S_mu(x) is the Polyakov line through x, the same trace along the line
     line = re_tr(u[:, 0] @ polyakov_staple(u, 0))
     assert torch.allclose(line, line.roll(1, dims=1), atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("lattice", [(4, 4, 4, 4), (4, 3, 2, 1), (2, 5), (3,)])
+def test_polyakov_staples_of_all_directions_at_once_equal_the_line_of_each(n, lattice):
+    """The gathered lines (shorter directions padded with the identity) equal each direction's
+    product of shifted links, forward and vector-Jacobian product, to rounding."""
+    u = random_links(SU(n), (len(lattice), *lattice), seed=4).requires_grad_(True)
+    gathered = polyakov_staples(u)
+    by_direction = torch.stack([polyakov_staple(u, mu) for mu in range(len(lattice))], dim=1)
+    assert torch.allclose(gathered, by_direction, rtol=0, atol=1e-14)
+    cotangent = torch.randn_like(gathered)
+    (a,) = torch.autograd.grad(gathered, u, cotangent)
+    (b,) = torch.autograd.grad(by_direction, u, cotangent)
+    assert torch.allclose(a, b, rtol=0, atol=1e-13)
+    # a direction of extent 1 is its own line: the identity staple
+    if 1 in lattice:
+        eye = torch.eye(n, dtype=u.dtype).expand_as(gathered[:, lattice.index(1)])
+        assert torch.equal(gathered[:, lattice.index(1)].detach(), eye)
 
 
 @pytest.mark.parametrize("n, shape", CASES)

@@ -45,6 +45,7 @@ __all__ = [
     "loop_staple",
     "loop_staple_by_paths",
     "polyakov_staple",
+    "polyakov_staples",
     "rectangle_staple",
 ]
 
@@ -190,20 +191,63 @@ def loop_staple(links: torch.Tensor, shape: str) -> torch.Tensor:
     return cast(torch.Tensor, total).reshape(links.shape)
 
 
+def _line_staple(u: torch.Tensor, mu: int) -> torch.Tensor:
+    """``u(x + mu) u(x + 2 mu) ... u(x + (L_mu - 1) mu)`` of one direction's links ``u``
+    (``[B, L..., N, N]``)."""
+    extent = u.shape[1 + mu]
+    if extent == 1:
+        return torch.eye(u.shape[-1], dtype=u.dtype, device=u.device).expand_as(u).clone()
+    out = shift(u, mu, 1)
+    for step in range(2, extent):
+        out = matmul(out, shift(u, mu, step))
+    return out
+
+
 def polyakov_staple(links: torch.Tensor, mu: int) -> torch.Tensor:
     """``U_mu(x + mu) U_mu(x + 2 mu) ... U_mu(x + (L_mu - 1) mu)``: ``[B, L..., N, N]``.
 
     ``Re tr[U_mu(x) S]`` is the Polyakov line of direction ``mu`` through ``x``.
     """
-    extent = links.shape[2 + mu]
-    u = links[:, mu]
-    eye = torch.eye(u.shape[-1], dtype=u.dtype, device=u.device).expand_as(u)
-    if extent == 1:
-        return eye.clone()
-    out = shift(u, mu, 1)
-    for step in range(2, extent):
-        out = matmul(out, shift(u, mu, step))
-    return out
+    return _line_staple(links[:, mu], mu)
+
+
+@cache
+def _line_plan(lattice: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Per step ``s = 1 .. max L - 1`` of the Polyakov staples, the index of each link's factor
+    ``U_mu(x + s mu)`` in the links flattened to ``[d V]`` with one identity appended at ``d V``,
+    which stands in for the steps ``s >= L_mu`` of a shorter direction: ``[d V]`` each."""
+    dim, volume = len(lattice), math.prod(lattice)
+    sites = torch.arange(volume).reshape(1, *lattice)
+    steps = []
+    for s in range(1, max(lattice)):
+        index = []
+        for mu in range(dim):
+            if s < lattice[mu]:
+                index.append(mu * volume + shift(sites, mu, s).reshape(-1))
+            else:
+                index.append(torch.full((volume,), dim * volume))
+        steps.append(torch.cat(index).to(device))
+    return tuple(steps)
+
+
+def polyakov_staples(links: torch.Tensor) -> torch.Tensor:
+    """``polyakov_staple`` of every direction, ``[B, d, L..., N, N]``: step ``s`` of every line is
+    one gather from the flattened links (``_line_plan``), the product over steps ``max L - 2``
+    batched matrix products for all directions at once."""
+    batch, dim = links.shape[0], links.shape[1]
+    lattice = tuple(int(n) for n in links.shape[2 : 2 + dim])
+    volume, n = math.prod(lattice), links.shape[-1]
+    eye = torch.eye(n, dtype=links.dtype, device=links.device)
+    steps = _line_plan(lattice, links.device)
+    if not steps:  # every extent 1: each line is its own link
+        return eye.expand_as(links).clone()
+    flat = links.reshape(batch, dim * volume, n, n)
+    if min(lattice) < max(lattice):
+        flat = torch.cat([flat, eye.expand(batch, 1, n, n)], dim=1)
+    out = flat.index_select(1, steps[0])
+    for index in steps[1:]:
+        out = matmul(out, flat.index_select(1, index))
+    return out.reshape(links.shape)
 
 
 def rectangle_staple(links: torch.Tensor, mu: int, nu: int, extent: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 from .. import kernels
 from ..kernels import matmul
 from ..lattice import SU
-from .gauge_loops import loop_staple, polyakov_staple
+from .gauge_loops import loop_staple, polyakov_staples
 
 __all__ = ["LOOP_TYPES", "StoutLayer", "GaugeCovariantNet", "stout_net", "stout_update"]
 
@@ -64,14 +64,16 @@ class StoutLayer(torch.nn.Module):
     def staple(self, links: torch.Tensor) -> torch.Tensor:
         """The weighted staple sum ``sum_types w S_mu(x)``, shape of ``links``."""
         real = links.real.dtype
-        total = torch.zeros_like(links)
+        terms = []
         for t in self.loops:
             w = getattr(self, t).to(real)
             if t == "polyakov":
-                lines = torch.stack([polyakov_staple(links, mu) for mu in range(self.dim)], dim=1)
-                total = total + w.reshape((1, self.dim) + (1,) * (links.ndim - 2)) * lines
+                terms.append(w.reshape((1, self.dim) + (1,) * (links.ndim - 2)) * polyakov_staples(links))
             else:
-                total = total + w * loop_staple(links, t)
+                terms.append(w * loop_staple(links, t))
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
         return total
 
     def forward(self, links: torch.Tensor) -> torch.Tensor:
