@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from lqcdml.analysis.slhmc_floor import (
@@ -198,6 +200,53 @@ def model(points: list[dict], target: float) -> list[dict]:
     return rows
 
 
+def fit_growth(points: list[dict], key: str, min_sites: int) -> dict:
+    """Least-squares fit ``var = a V^q (m_eff - m)^p`` in logs over the thin sampler's rows on
+    lattices of ``min_sites`` or more sites with ``var > 0``; ``key``: ``floor`` (the perfect
+    network's mismatch floor) or ``thin`` (the mismatch without a network). The residuals'
+    rms is the scatter the two variables leave (the light mass itself, statistics)."""
+    rows = [
+        (
+            p["sites"],
+            r["m_eff"] - p["mass"],
+            r["perfect_network"]["floor_var"] if key == "floor" else r["thin_field_var"],
+        )
+        for p in points
+        if p["sites"] >= min_sites
+        for r in p["slhmc"]
+        if r["sampler"] == "slhmc_thin"
+    ]
+    rows = [r for r in rows if r[2] > 0]
+    if len(rows) < 4:
+        return {"variance": key, "n_points": len(rows), "fit": None}
+    x = np.array([[1.0, math.log(v), math.log(gap)] for v, gap, _ in rows])
+    y = np.log([var for _, _, var in rows])
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ coef
+    dof = len(rows) - 3
+    cov = np.linalg.inv(x.T @ x) * (resid @ resid / dof if dof > 0 else float("nan"))
+    err = np.sqrt(np.diag(cov))
+    return {
+        "variance": key,
+        "form": "var = a V^q (m_eff - m)^p",
+        "min_sites": min_sites,
+        "n_points": len(rows),
+        "a": math.exp(coef[0]),
+        "q_volume": float(coef[1]),
+        "q_volume_error": float(err[1]),
+        "p_mass_gap": float(coef[2]),
+        "p_mass_gap_error": float(err[2]),
+        "rms_log_residual": float(np.sqrt(resid @ resid / len(rows))),
+        # the largest m_eff - m at which the fitted variance still lets half the trajectories
+        # through: (2 erfcinv(1/2))^2 = a V^q gap^p
+        "gap_at_half_acceptance": {
+            f"{extent}^4": (sites_at_acceptance(1.0, 0.5) / (math.exp(coef[0]) * extent ** (4 * coef[1])))
+            ** (1 / coef[2])
+            for extent in (8, 16, 32, 64)
+        },
+    }
+
+
 def load(paths: list[str]) -> list[dict]:
     """The points of earlier runs' JSON documents."""
     return [p for path in paths for p in json.loads(Path(path).read_text())["points"]]
@@ -267,11 +316,25 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a tiny run that checks the script")
     ap.add_argument("--plot", nargs="+", metavar="JSON", help="draw the map from earlier runs")
     ap.add_argument("--out", default="slhmc_gain.png")
+    ap.add_argument(
+        "--fit-min-sites",
+        type=int,
+        default=1296,
+        help="smallest lattice of the growth fit (4^4 has a finite-volume gap)",
+    )
     args = ap.parse_args()
     if args.plot:
         plot(args.plot, args.out)
         print(
-            json.dumps({"benchmark": "slhmc_gain_model", "target": 0.5, "rows": model(load(args.plot), 0.5)}, indent=1)
+            json.dumps(
+                {
+                    "benchmark": "slhmc_gain_model",
+                    "target": 0.5,
+                    "growth": [fit_growth(load(args.plot), key, args.fit_min_sites) for key in ("floor", "thin")],
+                    "rows": model(load(args.plot), 0.5),
+                },
+                indent=1,
+            )
         )
         return
     if args.quick:
