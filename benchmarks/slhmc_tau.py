@@ -1,0 +1,218 @@
+"""Cost per independent configuration at one point of the SLHMC gain map: long chains of the
+best baseline and of thin SLHMC from the same thermalised fields; prints one JSON document.
+
+``benchmarks/slhmc_gain.py`` ranks samplers by CG iterations per accepted trajectory; this
+script measures what that stands for. SU(2), staggered N_f = 4, one lattice and light mass
+``m``; thermalisation by Hasenbusch HMC from near the identity, then, from those fields with
+the same chains, float64 and threads, one sampler after the other:
+
+- the baseline (``--baseline hmc:N`` plain HMC with N fermion steps, or
+  ``--baseline hasenbusch:M1:N`` one intermediate mass M1 with N outer steps);
+- thin SLHMC at ``--m-eff`` (``slhmc_thin``: molecular dynamics on the light operator at
+  ``m_eff``, heat bath and Metropolis exact).
+
+Per trajectory and chain: the plaquette and the chiral condensate (``--noise`` Z2 vectors at
+mass ``m``, solved to 1e-10; the measurement's CG is not charged to the sampler). Per sampler
+and observable (after ``--cut`` trajectories): the mean with its Gamma-method error (chains as
+replicas), tau_int in trajectories with its error, the drift test of the cut
+(``analysis.drift``); the cost per independent configuration ``cg_per_trajectory * 2 tau_int``
+(seconds likewise) with the larger tau_int of the two observables; the agreement of the two
+samplers' means in units of their combined error. The ratio SLHMC / baseline is what the
+issue's target (<= 0.5) is about.
+
+Usage: ``python benchmarks/slhmc_tau.py [--lattice 4] [--mass 0.05] [--baseline hmc:6]
+[--m-eff 0.1] [--chains 8] [--trajectories 200] [--threads 1] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+import xarray as xr
+
+from lqcdml.analysis.drift import drift_test
+from lqcdml.analysis.errors import to_obs
+from lqcdml.lattice import SU, make_generators
+from lqcdml.observables.fermion import chiral_condensate
+from lqcdml.observables.gauge import plaquette
+from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
+from lqcdml.samplers.slhmc import slhmc
+from lqcdml.theories import StaggeredOperator, StaggeredPseudofermion, WilsonGaugeAction
+
+OBSERVABLES = ("plaquette", "condensate")
+
+
+def baseline_sampler(spec: str, gauge, light, gauge_steps: int) -> HMC:
+    """``hmc:N`` or ``hasenbusch:M1:N`` (see the module docstring)."""
+    kind, *rest = spec.split(":")
+    if kind == "hmc" and len(rest) == 1:
+        return HMC(Integrator(light.operator.group, (Level((light,), int(rest[0])), Level((gauge,), gauge_steps))), 1.0)
+    if kind == "hasenbusch" and len(rest) == 2:
+        return hasenbusch_hmc(gauge, [light], [float(rest[0])], int(rest[1]), [1], gauge_steps, "omelyan", 1.0)
+    raise SystemExit(f"--baseline = {spec!r}; allowed: hmc:N or hasenbusch:M1:N")
+
+
+def run_chain(sampler: HMC, fields: torch.Tensor, n_traj: int, seed: int, light, n_noise: int) -> dict:
+    """``n_traj`` trajectories from ``fields``: per-trajectory series ``[n_traj, chains]`` (no
+    condensate if ``n_noise`` is 0), costs and the end fields."""
+    group = light.operator.group
+    state = sampler.init(fields, seed=seed)
+    noise_gens = make_generators(seed + 1000, fields.shape[0])
+    series: dict[str, list[np.ndarray]] = {name: [] for name in OBSERVABLES[: 2 if n_noise else 1]}
+    seconds, cg, prob = 0.0, 0.0, []
+    for k in range(n_traj):
+        if k % 25 == 0:
+            print(f"slhmc_tau: trajectory {k} of {n_traj}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        state, info = sampler.step(state)
+        seconds += time.perf_counter() - t0
+        cg += float(info.counters["cg_md"] + info.counters["cg_metropolis"])
+        prob.append(float(info.accept_prob.mean()))
+        links = state.fields
+        series["plaquette"].append(plaquette(links, group).double().numpy())
+        if n_noise:
+            pbp = chiral_condensate(light.operator, links, noise_gens, n_noise, tol=1e-10)
+            series["condensate"].append(pbp.mean(dim=1).double().numpy())
+    return {
+        "series": {k: np.stack(v) for k, v in series.items()},
+        "seconds_per_trajectory": seconds / n_traj,
+        "cg_per_trajectory": cg / n_traj,
+        "acceptance": float(np.mean(prob)),
+        "fields": state.fields,
+    }
+
+
+def analyse(chain: dict, cut: int, name: str) -> dict:
+    """Means, tau_int and drift per observable; cost per independent configuration."""
+    out: dict = {k: chain[k] for k in ("seconds_per_trajectory", "cg_per_trajectory", "acceptance")}
+    taus = []
+    for obs_name, values in chain["series"].items():
+        kept = values[cut:]
+        obs = to_obs(kept, name)
+        obs.gamma_method(S=2.0)
+        tau, dtau = float(obs.e_tauint[name]), float(obs.e_dtauint[name])
+        da = xr.DataArray(
+            kept,
+            dims=("config", "replica"),
+            coords={"config": np.arange(cut, len(values)), "replica": np.arange(1, kept.shape[1] + 1)},
+        )
+        drift = drift_test(da, name)
+        out[obs_name] = {
+            "mean": float(obs.value),
+            "error": float(obs.dvalue),
+            "tau_int": tau,
+            "tau_int_error": dtau,
+            "drift_z": None if drift is None else drift.z,
+            "drift_p_windows": None if drift is None else drift.p_windows,
+            "drift_flagged": None if drift is None else drift.flagged,
+            "cut_needed": None if drift is None else drift.needed_cut,
+        }
+        taus.append((tau, dtau))
+    tau, dtau = max(taus)
+    out["tau_int_max"] = tau
+    out["cg_per_independent"] = chain["cg_per_trajectory"] * 2 * tau
+    out["cg_per_independent_error"] = chain["cg_per_trajectory"] * 2 * dtau
+    out["seconds_per_independent"] = chain["seconds_per_trajectory"] * 2 * tau
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lattice", type=int, default=4, help="extent of the L^4 lattice")
+    ap.add_argument("--mass", type=float, default=0.05)
+    ap.add_argument("--beta", type=float, default=2.0)
+    ap.add_argument("--baseline", default="hmc:6", help="hmc:N or hasenbusch:M1:N")
+    ap.add_argument("--m-eff", type=float, default=0.1)
+    ap.add_argument("--slhmc-steps", type=int, default=6, help="Omelyan steps of SLHMC's fermion level")
+    ap.add_argument("--gauge-steps", type=int, default=4)
+    ap.add_argument("--therm-mass", type=float, default=0.2, help="Hasenbusch mass of the thermalising chain")
+    ap.add_argument("--chains", type=int, default=8)
+    ap.add_argument("--therm", type=int, default=30)
+    ap.add_argument("--trajectories", type=int, default=200)
+    ap.add_argument("--cut", type=int, default=20, help="trajectories dropped from each sampler's series")
+    ap.add_argument("--noise", type=int, default=4, help="Z2 noise vectors per condensate measurement")
+    ap.add_argument("--tol", type=float, default=1e-10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--series", help="also write every sampler's per-trajectory series here (.npz)")
+    ap.add_argument("--quick", action="store_true", help="a tiny run that checks the script")
+    args = ap.parse_args()
+    if args.quick:
+        args.chains, args.therm, args.trajectories, args.cut, args.noise = 2, 2, 12, 2, 1
+    if not args.mass < args.m_eff:
+        raise SystemExit(f"--m-eff = {args.m_eff}; allowed: above --mass = {args.mass}")
+    torch.set_num_threads(args.threads)
+
+    t0 = time.perf_counter()
+    group = SU(2)
+    gauge = WilsonGaugeAction(args.beta, group)
+    light = StaggeredPseudofermion(StaggeredOperator(args.mass, group), 4, tol=args.tol)
+    eff = StaggeredPseudofermion(StaggeredOperator(args.m_eff, group), 4, tol=args.tol)
+    therm = hasenbusch_hmc(gauge, [light], [args.therm_mass], 3, [1], args.gauge_steps, "omelyan", 1.0)
+    fields = group.near_identity(make_generators(args.seed, args.chains), (4, *[args.lattice] * 4), 0.3)
+    therm_chain = run_chain(therm, fields, args.therm, args.seed + 1, light, 0)
+    start = therm_chain["fields"]
+
+    samplers = {
+        "baseline": baseline_sampler(args.baseline, gauge, light, args.gauge_steps),
+        "slhmc_thin": slhmc(gauge, [light], [eff], args.slhmc_steps, args.gauge_steps, "omelyan", 1.0),
+    }
+    rows, series = {}, {}
+    for i, (name, sampler) in enumerate(samplers.items()):
+        chain = run_chain(sampler, start, args.trajectories, args.seed + 2 + i, light, args.noise)
+        series[name] = chain["series"]
+        if args.series:
+            np.savez(args.series, **{f"{s}__{o}": v for s, obs in series.items() for o, v in obs.items()})
+        rows[name] = analyse(chain, args.cut, name)
+    base, thin = rows["baseline"], rows["slhmc_thin"]
+    agreement = {
+        k: (thin[k]["mean"] - base[k]["mean"]) / math.hypot(thin[k]["error"], base[k]["error"]) for k in OBSERVABLES
+    }
+    ratio = thin["cg_per_independent"] / base["cg_per_independent"]
+    ratio_error = ratio * math.hypot(
+        thin["cg_per_independent_error"] / thin["cg_per_independent"],
+        base["cg_per_independent_error"] / base["cg_per_independent"],
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "slhmc_tau",
+                "machine": platform.machine(),
+                "threads": args.threads,
+                "group": "SU(2)",
+                "beta": args.beta,
+                "n_flavours": 4,
+                "lattice": [args.lattice] * 4,
+                "mass": args.mass,
+                "baseline_spec": args.baseline,
+                "m_eff": args.m_eff,
+                "slhmc_steps": args.slhmc_steps,
+                "chains": args.chains,
+                "trajectories": args.trajectories,
+                "cut": args.cut,
+                "thermalisation": {
+                    "trajectories": args.therm,
+                    "plaquette": therm_chain["series"]["plaquette"].mean(axis=1).tolist(),
+                    "acceptance": therm_chain["acceptance"],
+                },
+                "samplers": rows,
+                "agreement_sigma": agreement,
+                "cg_ratio_per_independent": ratio,
+                "cg_ratio_per_independent_error": ratio_error,
+                "seconds_ratio_per_independent": thin["seconds_per_independent"] / base["seconds_per_independent"],
+                "wall_seconds": time.perf_counter() - t0,
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
