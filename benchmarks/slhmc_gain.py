@@ -48,26 +48,23 @@ from lqcdml.analysis.slhmc_floor import (
     sites_at_acceptance,
     thin_field_variance,
 )
-from lqcdml.lattice import SU, make_generators
 from lqcdml.observables.fermion import staggered_even_spectrum
 from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
 from lqcdml.samplers.slhmc import slhmc, slhmc_hasenbusch
-from lqcdml.theories import StaggeredOperator, StaggeredPseudofermion, WilsonGaugeAction, ratio_at_mass
+from lqcdml.theories import ratio_at_mass
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hasenbusch import measure  # noqa: E402  (the scan's per-setting figures, one definition)
+from slhmc_setup import GROUP, gauge_action, pseudofermion, start_fields, thermaliser  # noqa: E402
 
 
 def point(args, extent: int, mass: float) -> dict:
     """Every sampler at one lattice and light mass (see the module docstring)."""
-    group = SU(2)
-    gauge = WilsonGaugeAction(args.beta, group)
-    light = StaggeredPseudofermion(StaggeredOperator(mass, group), 4, tol=args.tol)
-    shape = (4, extent, extent, extent, extent)
+    group, gauge, light = GROUP, gauge_action(args.beta), pseudofermion(mass, args.tol)
     heavier = [m for m in args.hasenbusch_masses if m > mass]
     t0 = time.perf_counter()
-    therm = hasenbusch_hmc(gauge, [light], [heavier[0]], 3, [1], args.gauge_steps, "omelyan", 1.0)
-    fields = group.near_identity(make_generators(args.seed, args.chains), shape, 0.3)
+    therm = thermaliser(gauge, light, heavier[0], args.gauge_steps)
+    fields = start_fields(args.seed, args.chains, extent)
     fields, therm_row = measure(therm, fields, args.therm, args.seed + 1)
     configs = [fields]
 
@@ -111,7 +108,7 @@ def point(args, extent: int, mass: float) -> dict:
 
     slhmc_rows = []
     for m_eff in (m for m in args.m_eff if m > mass):
-        eff = StaggeredPseudofermion(StaggeredOperator(m_eff, group), 4, tol=args.tol)
+        eff = pseudofermion(m_eff, args.tol)
         sampler = slhmc(gauge, [light], [eff], args.slhmc_steps, args.gauge_steps, "omelyan", 1.0)
         _, row = measure(sampler, fields, args.trajectories, args.seed + 3)
         slhmc_rows.append(

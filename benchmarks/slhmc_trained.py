@@ -33,7 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,10 +44,11 @@ from lqcdml.analysis.slhmc_floor import gaussian_acceptance, mismatch_floor, mod
 from lqcdml.lattice import SU, make_generators
 from lqcdml.nn import cask_net, stout_net
 from lqcdml.observables.fermion import staggered_even_spectrum
-from lqcdml.samplers import hasenbusch_hmc
 from lqcdml.samplers.slhmc import SmearedPseudofermion, slhmc
-from lqcdml.theories import StaggeredOperator, StaggeredPseudofermion, WilsonGaugeAction
 from lqcdml.train.slhmc import OfflineSLHMCTrainer, equilibrium_acceptance
+
+sys.path.insert(0, str(Path(__file__).parent))
+from slhmc_setup import GROUP, gauge_action, pseudofermion, start_fields, thermaliser  # noqa: E402  (the shared set-up)
 
 
 def network(spec: str, group: SU, dim: int) -> torch.nn.Module:
@@ -111,13 +114,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
 
-    group = SU(2)
-    gauge = WilsonGaugeAction(args.beta, group)
-    light = StaggeredPseudofermion(StaggeredOperator(args.mass, group), 4, tol=args.tol)
-    base_eff = StaggeredPseudofermion(StaggeredOperator(args.m_eff, group), 4, tol=args.tol)
-    generator = hasenbusch_hmc(gauge, [light], [args.therm_mass], 3, [1], args.gauge_steps, "omelyan", 1.0)
-    fields = group.near_identity(make_generators(args.seed, args.chains), (4, *[args.lattice] * 4), 0.3)
-    state = generator.init(fields, seed=args.seed + 1)
+    group, gauge = GROUP, gauge_action(args.beta)
+    light, base_eff = pseudofermion(args.mass, args.tol), pseudofermion(args.m_eff, args.tol)
+    generator = thermaliser(gauge, light, args.therm_mass, args.gauge_steps)
+    state = generator.init(start_fields(args.seed, args.chains, args.lattice), seed=args.seed + 1)
     accepted, records = [], []
     with torch.no_grad():
         for k in range(args.therm + args.records * args.gap):
