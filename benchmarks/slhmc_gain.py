@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -55,7 +54,7 @@ from lqcdml.theories import ratio_at_mass
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hasenbusch import measure  # noqa: E402  (the scan's per-setting figures, one definition)
-from slhmc_setup import GROUP, gauge_action, pseudofermion, start_fields, thermaliser  # noqa: E402
+from slhmc_setup import GROUP, gauge_action, header, pseudofermion, start_fields, thermaliser  # noqa: E402
 
 
 def point(args, extent: int, mass: float) -> dict:
@@ -343,12 +342,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "benchmark": "slhmc_gain",
-                "machine": platform.machine(),
-                "threads": args.threads,
-                "group": "SU(2)",
-                "beta": args.beta,
-                "n_flavours": 4,
+                **header("slhmc_gain", args.threads, args.beta),
                 "chains": args.chains,
                 "trajectories_per_setting": args.trajectories,
                 "trajectory_length": 1.0,

@@ -5,6 +5,8 @@ trajectory length 1) and its start near the identity on an ``L^4`` lattice."""
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 from lqcdml.lattice import SU, make_generators
@@ -31,3 +33,15 @@ def thermaliser(gauge: WilsonGaugeAction, light: StaggeredPseudofermion, m_1: fl
 def start_fields(seed: int, chains: int, extent: int) -> torch.Tensor:
     """``chains`` configurations near the identity on ``extent^4`` (spread 0.3)."""
     return GROUP.near_identity(make_generators(seed, chains), (4, *[extent] * 4), 0.3)
+
+
+def header(benchmark: str, threads: int, beta: float) -> dict:
+    """The first fields of every SLHMC benchmark's JSON document."""
+    return {
+        "benchmark": benchmark,
+        "machine": platform.machine(),
+        "threads": threads,
+        "group": "SU(2)",
+        "beta": beta,
+        "n_flavours": 4,
+    }

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
 from lqcdml.samplers.slhmc import slhmc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from slhmc_setup import gauge_action, pseudofermion, start_fields, thermaliser  # noqa: E402  (the shared set-up)
+from slhmc_setup import gauge_action, header, pseudofermion, start_fields, thermaliser  # noqa: E402  (the shared set-up)
 
 OBSERVABLES = ("plaquette", "condensate")
 
@@ -187,12 +186,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "benchmark": "slhmc_tau",
-                "machine": platform.machine(),
-                "threads": args.threads,
-                "group": "SU(2)",
-                "beta": args.beta,
-                "n_flavours": 4,
+                **header("slhmc_tau", args.threads, args.beta),
                 "lattice": [args.lattice] * 4,
                 "mass": args.mass,
                 "baseline_spec": args.baseline,

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -48,7 +47,7 @@ from lqcdml.samplers.slhmc import SmearedPseudofermion, slhmc
 from lqcdml.train.slhmc import OfflineSLHMCTrainer, equilibrium_acceptance
 
 sys.path.insert(0, str(Path(__file__).parent))
-from slhmc_setup import GROUP, gauge_action, pseudofermion, start_fields, thermaliser  # noqa: E402  (the shared set-up)
+from slhmc_setup import GROUP, gauge_action, header, pseudofermion, start_fields, thermaliser  # noqa: E402  (the shared set-up)
 
 
 def network(spec: str, group: SU, dim: int) -> torch.nn.Module:
@@ -176,12 +175,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "benchmark": "slhmc_trained",
-                "machine": platform.machine(),
-                "threads": args.threads,
-                "group": "SU(2)",
-                "beta": args.beta,
-                "n_flavours": 4,
+                **header("slhmc_trained", args.threads, args.beta),
                 "lattice": [args.lattice] * 4,
                 "mass": args.mass,
                 "m_eff": args.m_eff,
