@@ -48,34 +48,33 @@ from lqcdml.analysis.slhmc_floor import (
     thin_field_variance,
 )
 from lqcdml.observables.fermion import staggered_even_spectrum
-from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
 from lqcdml.samplers.slhmc import slhmc, slhmc_hasenbusch
 from lqcdml.theories import ratio_at_mass
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hasenbusch import measure  # noqa: E402  (the scan's per-setting figures, one definition)
-from slhmc_setup import GROUP, gauge_action, header, pseudofermion, start_fields, thermaliser  # noqa: E402
+from slhmc_setup import gauge_action, hasenbusch, header, plain_hmc, pseudofermion, start_fields  # noqa: E402
 
 
 def point(args, extent: int, mass: float) -> dict:
     """Every sampler at one lattice and light mass (see the module docstring)."""
-    group, gauge, light = GROUP, gauge_action(args.beta), pseudofermion(mass, args.tol)
+    gauge, light = gauge_action(args.beta), pseudofermion(mass, args.tol)
     heavier = [m for m in args.hasenbusch_masses if m > mass]
     t0 = time.perf_counter()
-    therm = thermaliser(gauge, light, heavier[0], args.gauge_steps)
+    therm = hasenbusch(gauge, light, heavier[0], 3, args.gauge_steps)
     fields = start_fields(args.seed, args.chains, extent)
     fields, therm_row = measure(therm, fields, args.therm, args.seed + 1)
     configs = [fields]
 
     baseline = []
     for n in args.plain_steps:
-        hmc = HMC(Integrator(group, (Level((light,), n), Level((gauge,), args.gauge_steps))), 1.0)
+        hmc = plain_hmc(gauge, light, n, args.gauge_steps)
         end, row = measure(hmc, fields, args.trajectories, args.seed + 2)
         baseline.append({"sampler": "hmc", "n_steps": n, **row})
     configs.append(end)
     for m_1 in heavier:
         for n in args.outer_steps:
-            hb = hasenbusch_hmc(gauge, [light], [m_1], n, [1], args.gauge_steps, "omelyan", 1.0)
+            hb = hasenbusch(gauge, light, m_1, n, args.gauge_steps)
             end, row = measure(hb, fields, args.trajectories, args.seed + 2)
             baseline.append({"sampler": "hasenbusch", "masses": [m_1], "n_steps": n, **row})
     configs.append(end)

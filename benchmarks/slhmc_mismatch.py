@@ -31,7 +31,9 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -54,15 +56,8 @@ from lqcdml.theories import (
     ratio_at_mass,
 )
 
-
-def mismatch(exact, effective, links: torch.Tensor, seed: int, draws: int) -> torch.Tensor:
-    """``S_exact - S_effective`` per configuration and field, ``[draws * B]``, at fields from
-    the exact heat bath (``draws`` per configuration)."""
-    out = []
-    for k in range(draws):
-        phi = exact.heat_bath(links, make_generators(seed + 1000 * k, links.shape[0]))
-        out.append(exact.action(links, phi) - effective.action(links, phi))
-    return torch.cat(out)
+sys.path.insert(0, str(Path(__file__).parent))
+from slhmc_setup import mismatch_draws  # noqa: E402  (the draws every SLHMC benchmark takes)
 
 
 def spectral_variance(mu2: torch.Tensor, mass: float, m_eff: float, m_1: float) -> dict:
@@ -149,7 +144,11 @@ def main() -> None:
             if m_eff < args.hasenbusch_mass:
                 pairs["ratio"] = (ratio, ratio_at_mass(ratio, m_eff))
             for name, (exact, effective) in pairs.items():
-                d = mismatch(exact, effective, links, args.seed + 7, args.draws).double()
+                d = (
+                    mismatch_draws(exact, effective, links, [args.seed + 7 + 1000 * k for k in range(args.draws)])
+                    .flatten()
+                    .double()
+                )
                 var = float(d.var())
                 entry[name] = {
                     "mean_per_site": float(d.mean()) / sites,

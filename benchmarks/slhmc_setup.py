@@ -1,16 +1,17 @@
 """The set-up the SLHMC benchmarks share (``slhmc_gain``, ``slhmc_tau``, ``slhmc_trained``):
-SU(2), staggered N_f = 4, the pseudofermion actions at a light mass and at ``m_eff``, the
-Hasenbusch chain that thermalises (one intermediate mass, 3 outer steps, 1 inner, Omelyan,
+SU(2), staggered N_f = 4, the pseudofermion actions at a light mass and at ``m_eff``, plain and
+Hasenbusch HMC (the Hasenbusch chain also thermalises) (one intermediate mass, 3 outer steps, 1 inner, Omelyan,
 trajectory length 1) and its start near the identity on an ``L^4`` lattice."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 
 import torch
 
 from lqcdml.lattice import SU, make_generators
-from lqcdml.samplers import HMC, hasenbusch_hmc
+from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
 from lqcdml.theories import StaggeredOperator, StaggeredPseudofermion, WilsonGaugeAction
 
 GROUP = SU(2)
@@ -25,9 +26,27 @@ def pseudofermion(mass: float, tol: float) -> StaggeredPseudofermion:
     return StaggeredPseudofermion(StaggeredOperator(mass, GROUP), 4, tol=tol)
 
 
-def thermaliser(gauge: WilsonGaugeAction, light: StaggeredPseudofermion, m_1: float, gauge_steps: int) -> HMC:
-    """Hasenbusch HMC at the intermediate mass ``m_1`` (3 outer steps, 1 inner)."""
-    return hasenbusch_hmc(gauge, [light], [m_1], 3, [1], gauge_steps, "omelyan", 1.0)
+def plain_hmc(gauge: WilsonGaugeAction, light: StaggeredPseudofermion, n_steps: int, gauge_steps: int) -> HMC:
+    """HMC, ``n_steps`` on the fermion level, ``gauge_steps`` of the gauge force inside each."""
+    return HMC(Integrator(GROUP, (Level((light,), n_steps), Level((gauge,), gauge_steps))), 1.0)
+
+
+def hasenbusch(
+    gauge: WilsonGaugeAction, light: StaggeredPseudofermion, m_1: float, outer_steps: int, gauge_steps: int
+) -> HMC:
+    """Hasenbusch HMC at the intermediate mass ``m_1``, 1 inner step per outer (3 outer steps:
+    the benchmarks' thermalising chain)."""
+    return hasenbusch_hmc(gauge, [light], [m_1], outer_steps, [1], gauge_steps, "omelyan", 1.0)
+
+
+def mismatch_draws(exact, effective, links: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    """``S_exact - S_effective`` at fields from the exact heat bath, one draw per seed for every
+    configuration: ``[len(seeds), B]``."""
+    out = []
+    for seed in seeds:
+        phi = exact.heat_bath(links, make_generators(seed, links.shape[0]))
+        out.append(exact.action(links, phi) - effective.action(links, phi))
+    return torch.stack(out)
 
 
 def start_fields(seed: int, chains: int, extent: int) -> torch.Tensor:

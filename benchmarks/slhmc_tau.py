@@ -40,15 +40,15 @@ import torch
 import xarray as xr
 
 from lqcdml.analysis.drift import drift_test
-from lqcdml.analysis.errors import to_obs
+from lqcdml.analysis.errors import dataarray_to_obs
 from lqcdml.lattice import make_generators
 from lqcdml.observables.fermion import chiral_condensate
 from lqcdml.observables.gauge import plaquette
-from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
+from lqcdml.samplers import HMC
 from lqcdml.samplers.slhmc import slhmc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from slhmc_setup import gauge_action, header, pseudofermion, start_fields, thermaliser  # noqa: E402  (the shared set-up)
+from slhmc_setup import gauge_action, hasenbusch, header, plain_hmc, pseudofermion, start_fields  # noqa: E402  (the shared set-up)
 
 OBSERVABLES = ("plaquette", "condensate")
 
@@ -57,13 +57,13 @@ def baseline_sampler(spec: str, gauge, light, gauge_steps: int) -> HMC:
     """``hmc:N`` or ``hasenbusch:M1:N`` (see the module docstring)."""
     kind, *rest = spec.split(":")
     if kind == "hmc" and len(rest) == 1:
-        return HMC(Integrator(light.operator.group, (Level((light,), int(rest[0])), Level((gauge,), gauge_steps))), 1.0)
+        return plain_hmc(gauge, light, int(rest[0]), gauge_steps)
     if kind == "hasenbusch" and len(rest) == 2:
-        return hasenbusch_hmc(gauge, [light], [float(rest[0])], int(rest[1]), [1], gauge_steps, "omelyan", 1.0)
+        return hasenbusch(gauge, light, float(rest[0]), int(rest[1]), gauge_steps)
     raise SystemExit(f"--baseline = {spec!r}; allowed: hmc:N or hasenbusch:M1:N")
 
 
-def run_chain(sampler: HMC, fields: torch.Tensor, n_traj: int, seed: int, light, n_noise: int) -> dict:
+def sample_series(sampler: HMC, fields: torch.Tensor, n_traj: int, seed: int, light, n_noise: int) -> dict:
     """``n_traj`` trajectories from ``fields``: per-trajectory series ``[n_traj, chains]`` (no
     condensate if ``n_noise`` is 0), costs and the end fields."""
     group = light.operator.group
@@ -99,14 +99,14 @@ def analyse(chain: dict, cut: int, name: str) -> dict:
     taus = []
     for obs_name, values in chain["series"].items():
         kept = values[cut:]
-        obs = to_obs(kept, name)
-        obs.gamma_method(S=2.0)
-        tau, dtau = float(obs.e_tauint[name]), float(obs.e_dtauint[name])
         da = xr.DataArray(
             kept,
             dims=("config", "replica"),
             coords={"config": np.arange(cut, len(values)), "replica": np.arange(1, kept.shape[1] + 1)},
         )
+        obs = dataarray_to_obs(da, name)
+        obs.gamma_method(S=2.0)
+        tau, dtau = float(obs.e_tauint[name]), float(obs.e_dtauint[name])
         drift = drift_test(da, name)
         out[obs_name] = {
             "mean": float(obs.value),
@@ -158,9 +158,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     gauge, light, eff = gauge_action(args.beta), pseudofermion(args.mass, args.tol), pseudofermion(args.m_eff, args.tol)
-    therm = thermaliser(gauge, light, args.therm_mass, args.gauge_steps)
+    therm = hasenbusch(gauge, light, args.therm_mass, 3, args.gauge_steps)
     fields = start_fields(args.seed, args.chains, args.lattice)
-    therm_chain = run_chain(therm, fields, args.therm, args.seed + 1, light, 0)
+    therm_chain = sample_series(therm, fields, args.therm, args.seed + 1, light, 0)
     start = therm_chain["fields"]
 
     samplers = {
@@ -169,7 +169,7 @@ def main() -> None:
     }
     rows, series = {}, {}
     for i, (name, sampler) in enumerate(samplers.items()):
-        chain = run_chain(sampler, start, args.trajectories, args.seed + 2 + i, light, args.noise)
+        chain = sample_series(sampler, start, args.trajectories, args.seed + 2 + i, light, args.noise)
         series[name] = chain["series"]
         if args.series:
             np.savez(args.series, **{f"{s}__{o}": v for s, obs in series.items() for o, v in obs.items()})

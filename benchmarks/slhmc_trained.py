@@ -40,14 +40,14 @@ import numpy as np
 import torch
 
 from lqcdml.analysis.slhmc_floor import gaussian_acceptance, mismatch_floor, modes_below, thin_field_variance
-from lqcdml.lattice import SU, make_generators
+from lqcdml.lattice import SU
 from lqcdml.nn import cask_net, stout_net
 from lqcdml.observables.fermion import staggered_even_spectrum
 from lqcdml.samplers.slhmc import SmearedPseudofermion, slhmc
 from lqcdml.train.slhmc import OfflineSLHMCTrainer, equilibrium_acceptance
 
 sys.path.insert(0, str(Path(__file__).parent))
-from slhmc_setup import GROUP, gauge_action, header, pseudofermion, start_fields, thermaliser  # noqa: E402  (the shared set-up)
+from slhmc_setup import GROUP, gauge_action, hasenbusch, header, mismatch_draws, pseudofermion, start_fields  # noqa: E402  (the shared set-up)
 
 
 def network(spec: str, group: SU, dim: int) -> torch.nn.Module:
@@ -68,11 +68,7 @@ def network(spec: str, group: SU, dim: int) -> torch.nn.Module:
 @torch.no_grad()
 def mismatch_variance(light, eff, configs: torch.Tensor, draws: int, seed: int) -> dict:
     """``var(d)`` over ``configs`` x ``draws`` heat-bath fields (module docstring)."""
-    d = []
-    for k in range(draws):
-        phi = light.heat_bath(configs, make_generators(seed + k, configs.shape[0]))
-        d.append(light.action(configs, phi) - eff.action(configs, phi))
-    d = torch.stack(d, dim=1).double()  # [configs, draws]
+    d = mismatch_draws(light, eff, configs, [seed + k for k in range(draws)]).T.double()  # [configs, draws]
     per_config = ((d - d.mean()) ** 2).mean(dim=1)
     return {
         "var_d": float(per_config.mean()),
@@ -115,7 +111,7 @@ def main() -> None:
 
     group, gauge = GROUP, gauge_action(args.beta)
     light, base_eff = pseudofermion(args.mass, args.tol), pseudofermion(args.m_eff, args.tol)
-    generator = thermaliser(gauge, light, args.therm_mass, args.gauge_steps)
+    generator = hasenbusch(gauge, light, args.therm_mass, 3, args.gauge_steps)
     state = generator.init(start_fields(args.seed, args.chains, args.lattice), seed=args.seed + 1)
     accepted, records = [], []
     with torch.no_grad():
