@@ -14,16 +14,6 @@ THREADS = int(os.environ.get("LQCDML_THREADS", "1" if os.environ.get("PYTEST_XDI
 torch.set_num_threads(THREADS)
 
 
-@pytest.fixture(autouse=True)
-def _worker_threads():
-    """Every test starts at the worker's thread count. The driver sets torch's threads from its
-    config (``threads: 2`` by default) and a test that runs it in process would leave the
-    worker at two threads for every later test: two workers at two threads each on two cores
-    run about three times slower (measured: 45 s against 14 s for the same HMC test)."""
-    torch.set_num_threads(THREADS)
-    yield
-
-
 @pytest.fixture
 def gens():
     """Two per-chain generators with a fixed seed."""

@@ -16,6 +16,7 @@ from .objects import (
     initial_fields,
     site_shape,
     torch_device,
+    torch_threads,
 )
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "measurement_plan",
     "site_shape",
     "torch_device",
+    "torch_threads",
     "trainer_kind",
 ]

@@ -4,6 +4,9 @@ module reads no store."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from ..config.errors import ConfigError
@@ -26,6 +29,7 @@ __all__ = [
     "cheap_observable",
     "field_dtype",
     "torch_device",
+    "torch_threads",
 ]
 
 
@@ -40,6 +44,19 @@ def torch_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device = {name!r} but torch sees no CUDA device; allowed here: cpu")
     return device
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` of torch's intra-op threads, then give the caller back its own
+    count: a job's ``threads`` must not outlive the job in a process that calls it as a
+    library function (a test worker, a notebook, a benchmark)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def build_group(theory: TheoryConfig) -> Manifold:

@@ -86,30 +86,30 @@ def generate(
     see ``driver.run_chain_into_store``). Returns (and writes to ``manifest``) a JSON
     summary.
     """
-    import torch
 
+    from ..assembly import torch_threads
     from ..atomic import write_json_atomic
     from ..driver import run_chain_into_store
     from ..driver.specs import chain_spec
     from ..identity import job_provenance
 
     spec = chain_spec(cfg, ensemble, replica, model_path, store_path=store_path, start_store=start_store)
-    torch.set_num_threads(cfg.threads)
-    hooks = ProgressHooks(f"{ensemble} r{replica:02d}", progress)
-    try:
-        result = run_chain_into_store(spec, store_path, cfg.ensembles[ensemble].chain.n_configs, hooks, verify)
-    finally:
-        hooks.close()
-    summary = {
-        **result,
-        "experiment": cfg.experiment,
-        "ensemble": ensemble,
-        "replica": replica,
-        "config_hash": spec.meta["config_hash"],
-        **({"model_digest": spec.meta["model_digest"]} if "model_digest" in spec.meta else {}),
-        "version": __version__,
-        "provenance": job_provenance(cfg, ensemble, replica, spec.meta.get("model_digest")),
-    }
-    if manifest is not None:
-        write_json_atomic(manifest, summary)
-    return summary
+    with torch_threads(cfg.threads):
+        hooks = ProgressHooks(f"{ensemble} r{replica:02d}", progress)
+        try:
+            result = run_chain_into_store(spec, store_path, cfg.ensembles[ensemble].chain.n_configs, hooks, verify)
+        finally:
+            hooks.close()
+        summary = {
+            **result,
+            "experiment": cfg.experiment,
+            "ensemble": ensemble,
+            "replica": replica,
+            "config_hash": spec.meta["config_hash"],
+            **({"model_digest": spec.meta["model_digest"]} if "model_digest" in spec.meta else {}),
+            "version": __version__,
+            "provenance": job_provenance(cfg, ensemble, replica, spec.meta.get("model_digest")),
+        }
+        if manifest is not None:
+            write_json_atomic(manifest, summary)
+        return summary

@@ -42,33 +42,34 @@ def estimate(
     """Run the ensemble's estimator; writes ``out`` (JSON) and returns its content. ``obs``:
     observable stores, ``expensive``: those of ``measure --expensive``, ``stores``: ensemble
     stores (the kinds read what they need); ``log`` gets the progress lines."""
+    from ..assembly import torch_threads
     from ..estimators.pipeline_inputs import EstimateInputError
     from ..identity import ensemble_hash, job_provenance
     from ..kinds import ESTIMATORS
 
     ens = cfg.ensembles[ensemble]
-    torch.set_num_threads(cfg.threads)
-    kind = ESTIMATORS.lookup(ens.estimator.kind, f"ensembles.{ensemble}.estimator.kind")
-    if not kind.runs:
-        allowed = ", ".join(k.name for k in ESTIMATORS if k.runs)
-        raise EstimateInputError(
-            f"ensembles.{ensemble}.estimator.kind = {kind.name!r}; allowed: {allowed} (nothing to estimate)"
-        )
-    sources = StoreSources(cfg, ensemble, obs, expensive, stores)
-    result = kind.estimate(ens, sources, log or (lambda line: None))
-    result |= {"kind": kind.name, "ensemble": ensemble}
-    digest = sources.model_digest  # the trained model of the chain the inputs come from
-    if digest is not None:
-        result["model_digest"] = digest
-    result |= {
-        "experiment": cfg.experiment,
-        "lqcdml_version": __version__,
-        "config_hash": ensemble_hash(ens, cfg.dtype, digest),
-        "provenance": job_provenance(cfg, ensemble, model_digest=digest),
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out, result)
-    return result
+    with torch_threads(cfg.threads):
+        kind = ESTIMATORS.lookup(ens.estimator.kind, f"ensembles.{ensemble}.estimator.kind")
+        if not kind.runs:
+            allowed = ", ".join(k.name for k in ESTIMATORS if k.runs)
+            raise EstimateInputError(
+                f"ensembles.{ensemble}.estimator.kind = {kind.name!r}; allowed: {allowed} (nothing to estimate)"
+            )
+        sources = StoreSources(cfg, ensemble, obs, expensive, stores)
+        result = kind.estimate(ens, sources, log or (lambda line: None))
+        result |= {"kind": kind.name, "ensemble": ensemble}
+        digest = sources.model_digest  # the trained model of the chain the inputs come from
+        if digest is not None:
+            result["model_digest"] = digest
+        result |= {
+            "experiment": cfg.experiment,
+            "lqcdml_version": __version__,
+            "config_hash": ensemble_hash(ens, cfg.dtype, digest),
+            "provenance": job_provenance(cfg, ensemble, model_digest=digest),
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out, result)
+        return result
 
 
 class StoreSources:

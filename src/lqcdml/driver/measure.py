@@ -196,36 +196,36 @@ def _measure(
     include_therm: bool,
     expensive: bool,
 ) -> xr.Dataset:
-    from ..assembly import torch_device
+    from ..assembly import torch_device, torch_threads
     from ..config import replica_seed
     from ..kinds.observables import measurement_plan
 
     ens = cfg.ensembles[ensemble]
-    torch.set_num_threads(cfg.threads)
-    store = _open_checked(cfg, ensemble, store_path)
-    check_observables_target(out)  # refused now, not after measuring
-    meta, n = store.meta, store.n_committed
-    plan = [_expensive_kind(cfg, ensemble).expensive_measurement(ens)] if expensive else measurement_plan(ens)
-    device = torch_device(cfg.device)
-    first = 0 if include_therm else min(ens.chain.n_therm, n - 1)
-    replica, n_chains = int(meta["replica"]), store.field_shape[0]
-    select = _labelled_chains(cfg, ensemble, replica, n_chains, first) if expensive else (lambda i: None)
-    trajectories, sources = record_sources(store, first)
-    # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
-    seed = replica_seed(ens.chain.seed, replica) * 100_003
-    job = _Job(store, plan, select, device, seed, first, trajectories, sources, out)
-    identity = _identity(cfg, ensemble, meta, first, expensive, device.type)
-    journal, done = _journal(journal_path(out), identity, trajectories, sources, first, hooks)
-    hooks.begin(first + len(done.rows), n, replica)
-    _measure_rest(job, journal, done, hooks)
-    ds = _dataset(store, done.rows, done.layout, first, replica, n_chains)
-    ds.attrs.update(_attrs(cfg, ensemble, store_path, meta, first, expensive, done.seconds, done.entries))
-    write_observables(ds, out)
-    try:
-        remove_journal(journal.path)
-    except OSError as exc:  # harmless: a journal of a finished measurement only repeats it
-        _tell(hooks, f"could not remove the measurement journal {str(journal.path)!r} ({exc})")
-    return ds
+    with torch_threads(cfg.threads):
+        store = _open_checked(cfg, ensemble, store_path)
+        check_observables_target(out)  # refused now, not after measuring
+        meta, n = store.meta, store.n_committed
+        plan = [_expensive_kind(cfg, ensemble).expensive_measurement(ens)] if expensive else measurement_plan(ens)
+        device = torch_device(cfg.device)
+        first = 0 if include_therm else min(ens.chain.n_therm, n - 1)
+        replica, n_chains = int(meta["replica"]), store.field_shape[0]
+        select = _labelled_chains(cfg, ensemble, replica, n_chains, first) if expensive else (lambda i: None)
+        trajectories, sources = record_sources(store, first)
+        # noise for stochastic estimators: reproducible per (chain seed, replica, configuration)
+        seed = replica_seed(ens.chain.seed, replica) * 100_003
+        job = _Job(store, plan, select, device, seed, first, trajectories, sources, out)
+        identity = _identity(cfg, ensemble, meta, first, expensive, device.type)
+        journal, done = _journal(journal_path(out), identity, trajectories, sources, first, hooks)
+        hooks.begin(first + len(done.rows), n, replica)
+        _measure_rest(job, journal, done, hooks)
+        ds = _dataset(store, done.rows, done.layout, first, replica, n_chains)
+        ds.attrs.update(_attrs(cfg, ensemble, store_path, meta, first, expensive, done.seconds, done.entries))
+        write_observables(ds, out)
+        try:
+            remove_journal(journal.path)
+        except OSError as exc:  # harmless: a journal of a finished measurement only repeats it
+            _tell(hooks, f"could not remove the measurement journal {str(journal.path)!r} ({exc})")
+        return ds
 
 
 def _measure_rest(job: _Job, journal: MeasureJournal, done: _Measured, hooks: MeasureHooks) -> None:

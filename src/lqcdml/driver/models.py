@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import __version__
-from ..assembly import torch_device
+from ..assembly import torch_device, torch_threads
 from ..atomic import write_json_atomic
 from ..config import RootConfig, to_container
 from ..identity import job_provenance, training_hash
@@ -53,41 +52,43 @@ def train_model(
             f"ensemble {ensemble!r} has sampler.name = {ens.sampler.name!r}, which uses no model; allowed: {users}"
         )
     device = torch_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    kind = trainer_kind(ens)
-    source_name = kind.source(ens.train)
-    if source_stores and not source_name:
-        raise StoreError("--source-store: allowed only for models trained on another ensemble (train.source)")
-    source = source_configurations(cfg, source_name, list(source_stores)) if source_name else None
-    trainer = kind.build(ens, device, source)
-    digest = training_hash(ens)
-    meta = {
-        "config": to_container(ens),
-        "training_hash": digest,
-        "version": __version__,
-        "git_commit": git_commit(),
-        "ensemble": ensemble,
-        "experiment": cfg.experiment,
-    }
-    done = train_into_checkpoint(trainer, checkpoint, ens.train.steps, ens.train.checkpoint_every, meta, hooks)
-    hist = trainer.history
-    tail = max(1, min(100, len(hist["loss"]) // 10))
-    start = done["resumed_from"]
-    summary = {
-        "checkpoint": str(checkpoint),
-        "experiment": cfg.experiment,
-        "ensemble": ensemble,
-        "steps": trainer.step_count,
-        "resumed_from": start,
-        "seconds": done["seconds"],
-        "steps_per_second": (trainer.step_count - start) / done["seconds_run"] if trainer.step_count > start else None,
-        "final_loss": float(np.mean(hist["loss"][-tail:])),
-        **kind.evaluate(ens, trainer, source, device),
-        "history": thinned(hist),
-        "training_hash": digest,
-        "version": __version__,
-        "provenance": job_provenance(cfg, ensemble),
-    }
-    if manifest is not None:
-        write_json_atomic(manifest, summary)
-    return summary
+    with torch_threads(cfg.threads):
+        kind = trainer_kind(ens)
+        source_name = kind.source(ens.train)
+        if source_stores and not source_name:
+            raise StoreError("--source-store: allowed only for models trained on another ensemble (train.source)")
+        source = source_configurations(cfg, source_name, list(source_stores)) if source_name else None
+        trainer = kind.build(ens, device, source)
+        digest = training_hash(ens)
+        meta = {
+            "config": to_container(ens),
+            "training_hash": digest,
+            "version": __version__,
+            "git_commit": git_commit(),
+            "ensemble": ensemble,
+            "experiment": cfg.experiment,
+        }
+        done = train_into_checkpoint(trainer, checkpoint, ens.train.steps, ens.train.checkpoint_every, meta, hooks)
+        hist = trainer.history
+        tail = max(1, min(100, len(hist["loss"]) // 10))
+        start = done["resumed_from"]
+        summary = {
+            "checkpoint": str(checkpoint),
+            "experiment": cfg.experiment,
+            "ensemble": ensemble,
+            "steps": trainer.step_count,
+            "resumed_from": start,
+            "seconds": done["seconds"],
+            "steps_per_second": (trainer.step_count - start) / done["seconds_run"]
+            if trainer.step_count > start
+            else None,
+            "final_loss": float(np.mean(hist["loss"][-tail:])),
+            **kind.evaluate(ens, trainer, source, device),
+            "history": thinned(hist),
+            "training_hash": digest,
+            "version": __version__,
+            "provenance": job_provenance(cfg, ensemble),
+        }
+        if manifest is not None:
+            write_json_atomic(manifest, summary)
+        return summary
