@@ -145,6 +145,7 @@ KERNEL_NAMES = {
     "small_matmul",
     "plaquette_staple",
     "su2_stout_update",
+    "su3_stout_update",
 }
 
 

@@ -1,6 +1,6 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Eight kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Nine kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
 - ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
@@ -14,6 +14,9 @@ over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` appl
 - ``su2_stout_update``: the SU(2) stout update ``exp(-i TH(U S)) U`` and its vector-Jacobian
   product in closed form, an autograd function (``nn.stout.stout_update``);
 - ``su3_exp_update``: the SU(3) link update ``exp(i eps P) U`` (``SU(3).update``);
+- ``su3_stout_update``: the SU(3) stout update and its vector-Jacobian product, by the
+  Cayley-Hamilton series of ``SU(3).expi`` and its derivative, an autograd function
+  (``nn.stout.stout_update``);
 - ``u1_stout_forward`` / ``u1_stout_vjp``: a stack of U(1) masked stout layers and its
   vector-Jacobian product, the pulled-back force of field-transformed HMC
   (``nn.masked_stout.U1MaskedStoutFlow.pullback_force``), angles ``[B, d, L...]``;
@@ -47,6 +50,7 @@ from .ops import (
     staggered_hop,
     su2_stout_update,
     su3_exp_update,
+    su3_stout_update,
     u1_stout_forward,
     u1_stout_vjp,
     wilson_hop,
@@ -65,6 +69,7 @@ __all__ = [
     "staggered_hop",
     "su2_stout_update",
     "su3_exp_update",
+    "su3_stout_update",
     "u1_stout_forward",
     "u1_stout_vjp",
     "wilson_hop",

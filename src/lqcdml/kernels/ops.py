@@ -161,20 +161,21 @@ def plaquette_staple(links: torch.Tensor) -> torch.Tensor:
     return _PlaquetteStaple.apply(links)
 
 
-class _SU2StoutUpdate(torch.autograd.Function):
-    """The SU(2) stout update by the kernel, its vector-Jacobian product by the kernel."""
+class _StoutUpdate(torch.autograd.Function):
+    """The SU(2) / SU(3) stout update by the kernel, its vector-Jacobian product by the kernel."""
 
     @staticmethod
     def forward(ctx, links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
         links, staple = links.contiguous(), staple.contiguous()
         ctx.save_for_backward(links, staple)
-        return compiled().su2_stout_update(links, staple)
+        ctx.name = f"su{links.shape[-1]}_stout_update"
+        return getattr(compiled(), ctx.name)(links, staple)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        _refuse_second_derivatives("su2_stout_update")
+        _refuse_second_derivatives(ctx.name)
         links, staple = ctx.saved_tensors
-        grad_links, grad_staple = compiled().su2_stout_update_vjp(links, staple, grad.contiguous())
+        grad_links, grad_staple = getattr(compiled(), f"{ctx.name}_vjp")(links, staple, grad.contiguous())
         return grad_links, grad_staple
 
 
@@ -183,7 +184,16 @@ def su2_stout_update(links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
     (``nn.stout.stout_update``): ``exp(-i P) = cos r - i (sin r / r) P``, ``r = |p|`` for ``P =
     p_k sigma_k``, per link in closed form, with the vector-Jacobian product in closed form
     (first derivatives). Callers check ``enabled_differentiable`` first."""
-    return _SU2StoutUpdate.apply(links, staple)
+    return _StoutUpdate.apply(links, staple)
+
+
+def su3_stout_update(links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
+    """``exp(-i TH(U S)) U`` for SU(3) links and staples of one shape ``[..., 3, 3]``
+    (``nn.stout.stout_update``): the exponential by the Cayley-Hamilton series of
+    ``SU(3).expi`` (halved and squared back where ``|TH(U S)|_F > 4``), with the
+    vector-Jacobian product through the differentiated series (first derivatives). Callers
+    check ``enabled_differentiable`` first."""
+    return _StoutUpdate.apply(links, staple)
 
 
 class _SmallMatmul(torch.autograd.Function):

@@ -19,6 +19,7 @@ KERNELS = {
     "small_matmul": "products of 2 x 2 / 3 x 3 complex matrices with their backward (stout and CASK networks)",
     "plaquette_staple": "plaquette staple sum and its VJP (stout layers); SU(2)/SU(3) links [B, d, L..., N, N]",
     "su2_stout_update": "SU(2) stout update exp(-i TH(U S)) U and its VJP (stout layers); [..., 2, 2]",
+    "su3_stout_update": "SU(3) stout update exp(-i TH(U S)) U and its VJP (stout layers); [..., 3, 3]",
 }
 SCOPE = "CPU complex64/complex128 tensors, no autograd graph; CUDA tensors and the rest: torch"
 #: the kernels on real tensors, and their scope
@@ -27,6 +28,7 @@ SCOPES = {
     "small_matmul": "CPU complex64/complex128 tensors of one shape, autograd included; the rest: torch",
     "plaquette_staple": "CPU complex64/complex128 links, autograd included (first derivatives); the rest: torch",
     "su2_stout_update": "CPU complex64/complex128 tensors of one shape, autograd included (first derivatives); the rest: torch",
+    "su3_stout_update": "CPU complex64/complex128 tensors of one shape, autograd included (first derivatives); the rest: torch",
 }
 
 

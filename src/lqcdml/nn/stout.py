@@ -35,10 +35,12 @@ LOOP_TYPES = ("plaquette", "rectangle", "polyakov")
 
 def stout_update(group: SU, links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
     """``exp(TA(C U^dag)) U`` with ``C = staple^dag`` (``staple`` in the convention of
-    ``nn.gauge_loops``: ``U staple`` is a closed loop at ``x``); shapes of ``links``. SU(2) on CPU
-    through the compiled update and its vector-Jacobian product (``kernels.su2_stout_update``)."""
-    if group.n == 2 and links.shape == staple.shape and kernels.enabled_differentiable(links, staple, n=2):
-        return kernels.su2_stout_update(links, staple)
+    ``nn.gauge_loops``: ``U staple`` is a closed loop at ``x``); shapes of ``links``. SU(2) and
+    SU(3) on CPU through the compiled update and its vector-Jacobian product
+    (``kernels.su2_stout_update``, ``kernels.su3_stout_update``)."""
+    if links.shape == staple.shape and kernels.enabled_differentiable(links, staple, n=group.n):
+        update = kernels.su2_stout_update if group.n == 2 else kernels.su3_stout_update
+        return update(links, staple)
     return matmul(group.expi(-group.traceless_hermitian(matmul(links, staple))), links)
 
 

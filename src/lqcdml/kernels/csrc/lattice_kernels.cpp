@@ -1,5 +1,5 @@
 // CPU kernels of lqcdml: SU(N) Wilson gauge force and plaquette staple sum (with its
-// vector-Jacobian product), staggered and Wilson hopping terms, the U(1)
+// vector-Jacobian product), the SU(2) and SU(3) stout updates (with theirs), staggered and Wilson hopping terms, the U(1)
 // masked stout stack of field-transformed HMC and its vector-Jacobian product, and batched
 // products of 2 x 2 / 3 x 3 complex matrices (the gauge-covariant networks' matmuls).
 //
@@ -547,7 +547,11 @@ void wilson_hop_impl(const T* links, const T* psi, T* out, const int64_t* fwd, c
 // Q^3 = c1 Q + c0 (c1 = tr Q^2 / 2, c0 = det Q), powers Q^k = a + b Q + c Q^2 with
 // (a, b, c) -> (c c0, a + c c1, b); the series is cut where the next term is below
 // 1e-17 r^k / k!, r = |Q|_F. Where r > 4 (the alternating series loses digits) the
-// argument is halved until r <= 4 and the result squared back.
+// argument is halved until r <= 4 and the result squared back. A NaN or infinite momentum
+// gives a NaN update (a rejected trajectory), never an endless loop.
+constexpr int kMaxHalvings = 1100;  // 2^-1100 brings any finite double below 4
+constexpr int kMaxTerms = 400;      // of a series that converges within ~60 terms for |Q|_F <= 4
+
 template <typename T>
 void su3_exp_update_impl(const T* u, const T* p, T* out, int64_t count, double eps) {
   at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
@@ -569,8 +573,8 @@ void su3_exp_update_impl(const T* u, const T* p, T* out, int64_t count, double e
       };
       double norm2 = 0;
       for (int e = 0; e < 9; ++e) norm2 += qr[e] * qr[e] + qi[e] * qi[e];
-      int halvings = 0;
-      while (norm2 > 16.0) { norm2 *= 0.25; ++halvings; }
+      int halvings = 0;  // bounded: an infinite norm must not loop forever
+      while (norm2 > 16.0 && halvings < kMaxHalvings) { norm2 *= 0.25; ++halvings; }
       if (halvings)
         for (int e = 0; e < 9; ++e) { qr[e] = std::ldexp(qr[e], -halvings); qi[e] = std::ldexp(qi[e], -halvings); }
       square(qr, qi, q2r, q2i);
@@ -589,7 +593,7 @@ void su3_exp_update_impl(const T* u, const T* p, T* out, int64_t count, double e
         ++k;
         coeff /= k;
         rk *= rr;  // r^k
-        if (coeff * rk < 1e-17 && k > 2) break;
+        if ((coeff * rk < 1e-17 && k > 2) || k >= kMaxTerms) break;  // NaN or inf: k >= kMaxTerms
         const double na = c * c0, nb = a + c * c1;
         c = b; a = na; b = nb;
       }
@@ -1258,27 +1262,263 @@ std::vector<torch::Tensor> su2_stout_dispatch(const torch::Tensor& links, const 
   return {gl, gs};
 }
 
-std::vector<torch::Tensor> su2_stout_call(torch::Tensor links, torch::Tensor staple, const torch::Tensor* grad) {
+// ---------------------------------------------------------------------------------
+// SU(3) stout update Y = exp(i P) U, P = -TH(X), X = U S (nn.stout.stout_update), in double
+// whatever the storage type. exp(i P) by the Cayley-Hamilton series of groups._expi_su3 (as in
+// su3_exp_update_impl): P^3 = c1 P + c0 (c1 = tr P^2 / 2, c0 = tr P^3 / 3), P^k = a_k + b_k P
+// + c_k P^2, exp(i P) = f0 + f1 P + f2 P^2 with f = sum_k i^k / k! (a, b, c)_k. Where
+// |P|_F > 4 the argument is halved h times, E_0 = exp(i P / 2^h), E_k = E_{k-1}^2.
+// VJP (torch's convention, dL = Re tr(G^dag dY)): G_h = G U^dag, back through the squarings
+// G_{k-1} = G_k E_{k-1}^dag + E_{k-1}^dag G_k, then at Q = P / 2^h, with tau_j = tr(G_0^dag Q^j)
+// and the differentiated series d f_j / d c0, d f_j / d c1 (dc0 = tr(Q^2 dQ), dc1 = tr(Q dQ)):
+//   Gamma = beta_0 Q^2 + beta_1 Q + conj(f1) G_0 + conj(f2) (G_0 Q + Q G_0),
+//   beta_i = Re sum_j tau_j d f_j / d c_i,   grad P = 2^-h (hermitian traceless part of Gamma),
+//   grad X = -i grad P,   grad U = E^dag G + grad X S^dag,   grad S = U^dag grad X.
+// Only the hermitian traceless part of Gamma reaches X (TH projects onto it).
+
+// c = op(a) op(b) for 3 x 3 complex matrices as (re[9], im[9]) in double
+template <bool DA, bool DB>
+inline void mul3(const double* ar, const double* ai, const double* br, const double* bi, double* cr, double* ci) {
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      double re = 0, im = 0;
+      for (int k = 0; k < 3; ++k) {
+        const int ia = DA ? k * 3 + i : i * 3 + k, ib = DB ? j * 3 + k : k * 3 + j;
+        const double xr = ar[ia], xi = DA ? -ai[ia] : ai[ia];
+        const double yr = br[ib], yi = DB ? -bi[ib] : bi[ib];
+        re += xr * yr - xi * yi;
+        im += xr * yi + xi * yr;
+      }
+      cr[i * 3 + j] = re;
+      ci[i * 3 + j] = im;
+    }
+}
+
+template <typename T>
+inline void load3(const T* p, double* re, double* im) {
+  for (int e = 0; e < 9; ++e) { re[e] = p[2 * e]; im[e] = p[2 * e + 1]; }
+}
+
+template <typename T>
+inline void store3(const double* re, const double* im, T* p) {
+  for (int e = 0; e < 9; ++e) { p[2 * e] = static_cast<T>(re[e]); p[2 * e + 1] = static_cast<T>(im[e]); }
+}
+
+// f_j = (fr[j], fi[j]); with DERIV also d f_j / d c0 = (d0r, d0i)[j] and d f_j / d c1 = (d1r, d1i)[j].
+// Cut where the next term's bound (k + 1) R^k / k!, R = max(r, 1), is below 1e-17 (the
+// derivatives' terms are bounded by k R^k / k!); at most kMaxTerms terms (NaN, inf).
+template <bool DERIV>
+inline void su3_exp_coefficients(double c0, double c1, double r, double* fr, double* fi, double* d0r, double* d0i,
+                                 double* d1r, double* d1i) {
+  double a = 1, b = 0, c = 0, a0 = 0, b0 = 0, cc0 = 0, a1 = 0, b1 = 0, cc1 = 0;
+  for (int j = 0; j < 3; ++j) fr[j] = fi[j] = 0;
+  if (DERIV)
+    for (int j = 0; j < 3; ++j) d0r[j] = d0i[j] = d1r[j] = d1i[j] = 0;
+  const double big = std::max(r, 1.0);
+  double coeff = 1, rk = 1;  // 1 / k!, R^k
+  for (int k = 0;;) {
+    const double w = (k % 4 == 0 || k % 4 == 1) ? coeff : -coeff;  // i^k / k! = w (k even) or i w (k odd)
+    double* f = (k % 2 == 0) ? fr : fi;
+    f[0] += w * a; f[1] += w * b; f[2] += w * c;
+    if (DERIV) {
+      double* g0 = (k % 2 == 0) ? d0r : d0i;
+      double* g1 = (k % 2 == 0) ? d1r : d1i;
+      g0[0] += w * a0; g0[1] += w * b0; g0[2] += w * cc0;
+      g1[0] += w * a1; g1[1] += w * b1; g1[2] += w * cc1;
+    }
+    ++k;
+    coeff /= k;
+    rk *= big;
+    if ((coeff * rk * (k + 1) < 1e-17 && k > 3) || k >= kMaxTerms) break;
+    // (a, b, c) -> (c c0, a + c c1, b) and its derivatives by c0 and c1
+    if (DERIV) {
+      const double na0 = cc0 * c0 + c, nb0 = a0 + cc0 * c1;
+      const double na1 = cc1 * c0, nb1 = a1 + cc1 * c1 + c;
+      cc0 = b0; a0 = na0; b0 = nb0;
+      cc1 = b1; a1 = na1; b1 = nb1;
+    }
+    const double na = c * c0, nb = a + c * c1;
+    c = b; a = na; b = nb;
+  }
+}
+
+// The forward pieces of one link: Q = -TH(U S) / 2^h and Q^2, c0, c1, r of Q, h, and
+// E_0 = exp(i Q) (with the coefficients f_j), E_k = E_{k-1}^2 into chain[k] (k = 0..h; chain[h] = E)
+struct Su3Stout {
+  double qr[9], qi[9], q2r[9], q2i[9], c0, c1, r;
+  double fr[3], fi[3];
+  int h;
+};
+
+constexpr int kMaxStoutHalvings = 64;  // |P|_F up to 4 2^64: beyond, a link is noise either way
+
+inline void su3_stout_forward(const double* ur, const double* ui, const double* sr, const double* si, Su3Stout& st,
+                              double (*chain_r)[9], double (*chain_i)[9]) {
+  double xr[9], xi[9];
+  mul3<false, false>(ur, ui, sr, si, xr, xi);
+  // P = -TH(X): P_ij = -(Im X_ij + Im X_ji) / 2 - i (Re X_ji - Re X_ij) / 2, trace removed
+  double trace = (xi[0] + xi[4] + xi[8]) / 3.0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      st.qr[i * 3 + j] = -0.5 * (xi[i * 3 + j] + xi[j * 3 + i]) + (i == j ? trace : 0.0);
+      st.qi[i * 3 + j] = -0.5 * (xr[j * 3 + i] - xr[i * 3 + j]);
+    }
+  double norm2 = 0;
+  for (int e = 0; e < 9; ++e) norm2 += st.qr[e] * st.qr[e] + st.qi[e] * st.qi[e];
+  st.h = 0;
+  while (norm2 > 16.0 && st.h < kMaxStoutHalvings) { norm2 *= 0.25; ++st.h; }
+  if (st.h)
+    for (int e = 0; e < 9; ++e) { st.qr[e] = std::ldexp(st.qr[e], -st.h); st.qi[e] = std::ldexp(st.qi[e], -st.h); }
+  mul3<false, false>(st.qr, st.qi, st.qr, st.qi, st.q2r, st.q2i);
+  st.c1 = 0.5 * (st.q2r[0] + st.q2r[4] + st.q2r[8]);
+  double c0 = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) c0 += st.qr[i * 3 + j] * st.q2r[j * 3 + i] - st.qi[i * 3 + j] * st.q2i[j * 3 + i];
+  st.c0 = c0 / 3.0;
+  st.r = std::sqrt(2.0 * std::max(st.c1, 0.0));
+  su3_exp_coefficients<false>(st.c0, st.c1, st.r, st.fr, st.fi, nullptr, nullptr, nullptr, nullptr);
+  double* er = chain_r[0];
+  double* ei = chain_i[0];
+  for (int e = 0; e < 9; ++e) {
+    er[e] = st.fr[1] * st.qr[e] - st.fi[1] * st.qi[e] + st.fr[2] * st.q2r[e] - st.fi[2] * st.q2i[e];
+    ei[e] = st.fr[1] * st.qi[e] + st.fi[1] * st.qr[e] + st.fr[2] * st.q2i[e] + st.fi[2] * st.q2r[e];
+  }
+  for (int i = 0; i < 3; ++i) { er[4 * i] += st.fr[0]; ei[4 * i] += st.fi[0]; }
+  for (int k = 1; k <= st.h; ++k)
+    mul3<false, false>(chain_r[k - 1], chain_i[k - 1], chain_r[k - 1], chain_i[k - 1], chain_r[k], chain_i[k]);
+}
+
+template <typename T>
+void su3_stout_update_impl(const T* links, const T* staple, T* out, int64_t count) {
+  at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
+    double chain_r[kMaxStoutHalvings + 1][9], chain_i[kMaxStoutHalvings + 1][9];
+    for (int64_t m = begin; m < end; ++m) {
+      double ur[9], ui[9], sr[9], si[9], yr[9], yi[9];
+      load3(links + 18 * m, ur, ui);
+      load3(staple + 18 * m, sr, si);
+      Su3Stout st;
+      su3_stout_forward(ur, ui, sr, si, st, chain_r, chain_i);
+      mul3<false, false>(chain_r[st.h], chain_i[st.h], ur, ui, yr, yi);
+      store3(yr, yi, out + 18 * m);
+    }
+  });
+}
+
+template <typename T>
+void su3_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T* grad_links, T* grad_staple,
+                               int64_t count) {
+  at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
+    double chain_r[kMaxStoutHalvings + 1][9], chain_i[kMaxStoutHalvings + 1][9];
+    for (int64_t m = begin; m < end; ++m) {
+      double ur[9], ui[9], sr[9], si[9], gr[9], gi[9];
+      load3(links + 18 * m, ur, ui);
+      load3(staple + 18 * m, sr, si);
+      load3(grad + 18 * m, gr, gi);
+      Su3Stout st;
+      su3_stout_forward(ur, ui, sr, si, st, chain_r, chain_i);
+      double gur[9], gui[9], ger[9], gei[9], tr_[9], ti_[9], t2r[9], t2i[9];
+      mul3<true, false>(chain_r[st.h], chain_i[st.h], gr, gi, gur, gui);  // E^dag G
+      mul3<false, true>(gr, gi, ur, ui, ger, gei);                         // G_h = G U^dag
+      for (int k = st.h; k >= 1; --k) {                                    // back through E_k = E_{k-1}^2
+        mul3<false, true>(ger, gei, chain_r[k - 1], chain_i[k - 1], tr_, ti_);
+        mul3<true, false>(chain_r[k - 1], chain_i[k - 1], ger, gei, t2r, t2i);
+        for (int e = 0; e < 9; ++e) { ger[e] = tr_[e] + t2r[e]; gei[e] = ti_[e] + t2i[e]; }
+      }
+      // tau_j = tr(G_0^dag Q^j) = sum_ab conj(G_ab) (Q^j)_ab
+      double tau_r[3] = {0, 0, 0}, tau_i[3] = {0, 0, 0};
+      for (int i = 0; i < 3; ++i) { tau_r[0] += ger[4 * i]; tau_i[0] -= gei[4 * i]; }
+      for (int e = 0; e < 9; ++e) {
+        tau_r[1] += ger[e] * st.qr[e] + gei[e] * st.qi[e];
+        tau_i[1] += ger[e] * st.qi[e] - gei[e] * st.qr[e];
+        tau_r[2] += ger[e] * st.q2r[e] + gei[e] * st.q2i[e];
+        tau_i[2] += ger[e] * st.q2i[e] - gei[e] * st.q2r[e];
+      }
+      double fr[3], fi[3], d0r[3], d0i[3], d1r[3], d1i[3];
+      su3_exp_coefficients<true>(st.c0, st.c1, st.r, fr, fi, d0r, d0i, d1r, d1i);
+      double beta0 = 0, beta1 = 0;
+      for (int j = 0; j < 3; ++j) {
+        beta0 += tau_r[j] * d0r[j] - tau_i[j] * d0i[j];
+        beta1 += tau_r[j] * d1r[j] - tau_i[j] * d1i[j];
+      }
+      // Gamma = beta0 Q^2 + beta1 Q + conj(f1) G_0 + conj(f2) (G_0 Q + Q G_0)
+      double gqr[9], gqi[9], qgr[9], qgi[9], gamr[9], gami[9];
+      mul3<false, false>(ger, gei, st.qr, st.qi, gqr, gqi);
+      mul3<false, false>(st.qr, st.qi, ger, gei, qgr, qgi);
+      for (int e = 0; e < 9; ++e) {
+        const double sr2 = gqr[e] + qgr[e], si2 = gqi[e] + qgi[e];
+        gamr[e] = beta0 * st.q2r[e] + beta1 * st.qr[e] + fr[1] * ger[e] + fi[1] * gei[e] + fr[2] * sr2 + fi[2] * si2;
+        gami[e] = beta0 * st.q2i[e] + beta1 * st.qi[e] + fr[1] * gei[e] - fi[1] * ger[e] + fr[2] * si2 - fi[2] * sr2;
+      }
+      // grad P = 2^-h herm. traceless part of Gamma; grad X = -i grad P
+      const double scale = std::ldexp(1.0, -st.h);
+      const double trace = (gamr[0] + gamr[4] + gamr[8]) / 3.0;
+      double gxr[9], gxi[9];
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          const double hr = 0.5 * (gamr[i * 3 + j] + gamr[j * 3 + i]) - (i == j ? trace : 0.0);
+          const double hi = 0.5 * (gami[i * 3 + j] - gami[j * 3 + i]);
+          gxr[i * 3 + j] = scale * hi;   // -i (hr + i hi) = hi - i hr
+          gxi[i * 3 + j] = -scale * hr;
+        }
+      mul3<false, true>(gxr, gxi, sr, si, tr_, ti_);  // grad X S^dag
+      for (int e = 0; e < 9; ++e) { gur[e] += tr_[e]; gui[e] += ti_[e]; }
+      store3(gur, gui, grad_links + 18 * m);
+      mul3<true, false>(ur, ui, gxr, gxi, tr_, ti_);  // U^dag grad X
+      store3(tr_, ti_, grad_staple + 18 * m);
+    }
+  });
+}
+
+template <typename T>
+std::vector<torch::Tensor> su3_stout_dispatch(const torch::Tensor& links, const torch::Tensor& staple,
+                                              const torch::Tensor* grad) {
+  const int64_t count = links.numel() / 9;
+  const T* l = reinterpret_cast<const T*>(links.data_ptr());
+  const T* st = reinterpret_cast<const T*>(staple.data_ptr());
+  if (grad == nullptr) {
+    auto out = torch::empty_like(links);
+    su3_stout_update_impl<T>(l, st, reinterpret_cast<T*>(out.data_ptr()), count);
+    return {out};
+  }
+  auto gl = torch::empty_like(links), gs = torch::empty_like(links);
+  su3_stout_update_vjp_impl<T>(l, st, reinterpret_cast<const T*>(grad->data_ptr()), reinterpret_cast<T*>(gl.data_ptr()),
+                               reinterpret_cast<T*>(gs.data_ptr()), count);
+  return {gl, gs};
+}
+
+// the stout update of SU(n), n = 2, 3, and its vector-Jacobian product (grad != nullptr)
+std::vector<torch::Tensor> stout_call(torch::Tensor links, torch::Tensor staple, const torch::Tensor* grad, int64_t n) {
+  const char* name = n == 2 ? "su2_stout_update" : "su3_stout_update";
   check(links, "links"); check(staple, "staple");
-  TORCH_CHECK(links.dim() >= 2 && links.size(-1) == 2 && links.size(-2) == 2, "su2_stout_update: [..., 2, 2]");
-  TORCH_CHECK(staple.sizes() == links.sizes() && staple.scalar_type() == links.scalar_type(),
-              "su2_stout_update: staple must have the links' shape and dtype");
+  TORCH_CHECK(links.dim() >= 2 && links.size(-1) == n && links.size(-2) == n, name, ": links must be [..., ", n, ", ",
+              n, "]");
+  TORCH_CHECK(staple.sizes() == links.sizes() && staple.scalar_type() == links.scalar_type(), name,
+              ": staple must have the links' shape and dtype");
   if (grad != nullptr) {
     check(*grad, "grad");
-    TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(),
-                "su2_stout_update_vjp: grad must have the links' shape and dtype");
+    TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(), name,
+                "_vjp: grad must have the links' shape and dtype");
   }
-  if (links.scalar_type() == at::kComplexDouble) return su2_stout_dispatch<double>(links, staple, grad);
-  TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "su2_stout_update: dtype must be complex64 or complex128");
-  return su2_stout_dispatch<float>(links, staple, grad);
+  const bool is_double = links.scalar_type() == at::kComplexDouble;
+  TORCH_CHECK(is_double || links.scalar_type() == at::kComplexFloat, name, ": dtype must be complex64 or complex128");
+  if (n == 2) return is_double ? su2_stout_dispatch<double>(links, staple, grad) : su2_stout_dispatch<float>(links, staple, grad);
+  return is_double ? su3_stout_dispatch<double>(links, staple, grad) : su3_stout_dispatch<float>(links, staple, grad);
 }
 
 torch::Tensor su2_stout_update(torch::Tensor links, torch::Tensor staple) {
-  return su2_stout_call(links, staple, nullptr)[0];
+  return stout_call(links, staple, nullptr, 2)[0];
 }
 
 std::vector<torch::Tensor> su2_stout_update_vjp(torch::Tensor links, torch::Tensor staple, torch::Tensor grad) {
-  return su2_stout_call(links, staple, &grad);
+  return stout_call(links, staple, &grad, 2);
+}
+
+torch::Tensor su3_stout_update(torch::Tensor links, torch::Tensor staple) {
+  return stout_call(links, staple, nullptr, 3)[0];
+}
+
+std::vector<torch::Tensor> su3_stout_update_vjp(torch::Tensor links, torch::Tensor staple, torch::Tensor grad) {
+  return stout_call(links, staple, &grad, 3);
 }
 
 }  // namespace
@@ -1295,5 +1535,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("plaquette_staple_vjp", &plaquette_staple_vjp, "vector-Jacobian product of plaquette_staple, [B, d, V, N, N]");
   m.def("su2_stout_update", &su2_stout_update, "SU(2) stout update exp(-i TH(U S)) U, [..., 2, 2]");
   m.def("su2_stout_update_vjp", &su2_stout_update_vjp, "its vector-Jacobian product: (grad U, grad S)");
+  m.def("su3_stout_update", &su3_stout_update, "SU(3) stout update exp(-i TH(U S)) U, [..., 3, 3]");
+  m.def("su3_stout_update_vjp", &su3_stout_update_vjp, "its vector-Jacobian product: (grad U, grad S)");
   m.def("small_matmul", &small_matmul, "op(a) op(b) for [..., N, N] complex, N = 2, 3; op: identity or adjoint");
 }
