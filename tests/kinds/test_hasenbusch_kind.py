@@ -78,11 +78,36 @@ def test_config_builds_the_levels_and_the_store_resumes_bit_for_bit(tmp_path):
             r"ensembles.hb.theory.fermion = 'staggered'; allowed: staggered or wilson",
         ),
         ("+ensembles.hb.sampler.options.mass=[0.3]", r"unknown key 'mass'"),
+        (
+            "ensembles.hb.sampler.md_solver_tol=0",
+            r"ensembles.hb.sampler.md_solver_tol = 0.0; allowed: 0 < md_solver_tol < 1, or null \(solver_tol\)",
+        ),
+        ("ensembles.hb.sampler.md_solver_tol=1.5", r"md_solver_tol = 1.5; allowed: 0 < md_solver_tol < 1"),
     ],
 )
 def test_bad_options_are_refused_with_the_key(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
         compose_experiment("hb", [override], conf_dir=_conf(tmp_path))
+
+
+def test_the_molecular_dynamics_residual_reaches_every_fermion_force_and_the_chain_hash(tmp_path):
+    """``sampler.md_solver_tol``: every fermion level's forces solve to it, heat bath and
+    Metropolis keep ``solver_tol``; it is part of the chain (left out of the hash when unset,
+    so that stores written before it existed stay valid: tests/identity)."""
+    from lqcdml.identity import ensemble_hash
+
+    conf = _conf(tmp_path)
+    cfg = {
+        tol: compose_experiment("hb", [f"ensembles.hb.sampler.md_solver_tol={tol}"], conf_dir=conf)
+        for tol in ("null", "1e-6")
+    }
+    for tol, expected in (("null", None), ("1e-6", 1e-6)):
+        levels = chain_spec(cfg[tol], "hb", 1, None, store_path=tmp_path / "a.zarr").sampler.integrator.levels
+        terms = [t for lv in levels[:3] for t in lv.terms]
+        assert len(terms) == 6 and all(t.force_tol == expected and t.tol == 1e-10 for t in terms)
+    hashes = {tol: ensemble_hash(c.ensembles["hb"], c.dtype) for tol, c in cfg.items()}
+    assert hashes["null"] == ensemble_hash(compose_experiment("hb", conf_dir=conf).ensembles["hb"], "float64")
+    assert hashes["1e-6"] != hashes["null"]
 
 
 RATIO_EXPERIMENT = """# @package _global_

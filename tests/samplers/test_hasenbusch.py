@@ -1,6 +1,7 @@
 """Hasenbusch HMC: its levels, reversibility, <exp(-dH)> = 1 and the distribution of plain HMC."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -42,16 +43,23 @@ def test_levels_put_each_factor_on_its_own_time_scale():
         hasenbusch_levels(gauge, light, [0.3, 0.7], 3, [2])
 
 
-@pytest.mark.parametrize("n_flavours", [4, 2])
-def test_md_is_reversible(n_flavours):
-    hmc = hasenbusch_hmc(WilsonGaugeAction(2.0, GROUP), [_staggered(n_flavours)], [0.3, 0.6], 2, [2, 2], 2)
+@pytest.mark.parametrize(("n_flavours", "force_tol"), [(4, None), (2, None), (4, 1e-5), (2, 1e-5)])
+def test_md_is_reversible(n_flavours, force_tol):
+    """Also with the forces solved to a loose residual: every solve starts from zero, so the
+    force is a function of the links and the integrator is reversible in exact arithmetic. In
+    floating point a truncated Krylov solve amplifies rounding more than a converged one
+    (measured: 3e-10 at force_tol 1e-8 to 1e-4, 3e-14 converged), far below any dH that
+    the Metropolis test resolves."""
+    light = replace(_staggered(n_flavours), force_tol=force_tol)
+    hmc = hasenbusch_hmc(WilsonGaugeAction(2.0, GROUP), [light], [0.3, 0.6], 2, [2, 2], 2)
     links = GROUP.near_identity(make_generators(1, 2), SHAPE, 0.4)
     terms = [t for t in hmc.integrator.terms if not isinstance(t, WilsonGaugeAction)]
     md = hmc.integrator.bind([t.heat_bath(links, make_generators(2 + i, 2)) for i, t in enumerate(terms)])
     p0 = GROUP.random_momentum(make_generators(3, 2), SHAPE)
     q1, p1 = md(links, p0, 1.0)
     q2, p2 = md(q1, -p1, 1.0)
-    assert (q2 - links).abs().max() < 1e-10 and (p2 + p0).abs().max() < 1e-10
+    bound = 1e-10 if force_tol is None else 1e-8
+    assert (q2 - links).abs().max() < bound and (p2 + p0).abs().max() < bound
 
 
 def test_step_info_counts_solver_iterations_per_level():
@@ -68,13 +76,15 @@ def test_step_info_counts_solver_iterations_per_level():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fermion", ["staggered2", "wilson"])
+@pytest.mark.parametrize("fermion", ["staggered2", "wilson", "staggered2_loose_md"])
 def test_exp_minus_delta_h_averages_to_one(fermion):
+    """``<exp(-dH)> = 1``; also with the molecular dynamics' forces solved to 1e-5 only (the
+    Metropolis test's actions at 1e-12): the chain stays exact."""
     gauge = WilsonGaugeAction(2.0, GROUP)
     if fermion == "wilson":
         light = [WilsonPseudofermion(WilsonOperator(0.2, GROUP), tol=1e-12)]
     else:
-        light = [_staggered(2)]
+        light = [replace(_staggered(2), force_tol=1e-5 if fermion.endswith("loose_md") else None)]
     hmc = hasenbusch_hmc(gauge, light, [0.6], 1, [1], 1, trajectory_length=2.0)  # coarse: dH of order 1
     start = GROUP.near_identity(make_generators(1, 8), TINY, 0.5)
     _, rec = run_chain(hmc, hmc.init(start, 5), 40, n_skip=8)

@@ -55,7 +55,9 @@ class SamplerConfig:
 
     HMC; with fermions ``n_steps`` is the outer (fermion-force) level and the gauge
     force runs ``gauge_steps`` steps inside each outer position update. ``solver_tol``
-    is the CG relative residual; ``rational_tol`` the maximal relative error of the
+    is the CG relative residual; ``md_solver_tol`` that of the molecular-dynamics forces
+    alone (``None``: ``solver_tol``; the heat bath and the Metropolis test keep
+    ``solver_tol``, so the chain stays exact); ``rational_tol`` the maximal relative error of the
     RHMC rational approximations over the operator's spectral bounds. ``options``: the
     keys of a sampler that declares its own config dataclass (its defaults are filled in
     when the config is composed)."""
@@ -66,6 +68,7 @@ class SamplerConfig:
     trajectory_length: float = 1.0
     gauge_steps: int = 1
     solver_tol: float = 1e-10
+    md_solver_tol: float | None = None
     rational_tol: float = 1e-12
     options: dict[str, Any] = field(default_factory=dict)
 

@@ -49,6 +49,8 @@ CHAIN_KEYS_IGNORED = ("n_configs", "n_therm", "replicas")
 #: chain keys added after stores were written: left out at their default, so that the
 #: hashes of existing stores stay valid
 CHAIN_KEYS_ADDED = {"start_from": ""}
+#: sampler keys added after stores were written: left out at their default (as chain keys)
+SAMPLER_KEYS_ADDED = {"md_solver_tol": None}
 #: the flat theory section every chain hash has covered: its keys and their defaults
 HASHED_THEORY_KEYS = {
     "name": "u1",
@@ -92,6 +94,11 @@ def training_definition(model: dict, train: dict) -> dict:
     return {k: v for k, v in dict(train).items() if k in trainer.hashed}
 
 
+def _without_added_defaults(sampler: dict) -> dict:
+    """``sampler`` without the ``SAMPLER_KEYS_ADDED`` that sit at their default."""
+    return {k: v for k, v in sampler.items() if k not in SAMPLER_KEYS_ADDED or v != SAMPLER_KEYS_ADDED[k]}
+
+
 def chain_definition(ensemble: dict) -> dict:
     """The part of a (container) ensemble config that determines one replica's chain."""
     data = copy.deepcopy(dict(ensemble))
@@ -113,7 +120,7 @@ def chain_definition(ensemble: dict) -> dict:
         for k, v in dict(sampler.get("options") or {}).items()
         if OPTION_KEYS_ADDED.get(kind.name, {}).get(k, object()) != v
     }
-    data["sampler"] = {k: v for k, v in sampler.items() if k == "name" or k in kind.reads}
+    data["sampler"] = _without_added_defaults({k: v for k, v in sampler.items() if k == "name" or k in kind.reads})
     if options:
         data["sampler"]["options"] = options
     if kind.needs_model:
@@ -167,11 +174,13 @@ def training_hash(ens) -> str:
     if trainer is not None and trainer.covers_sampler:  # the effective action depends on m_eff and the MD
         sampler = container["sampler"]
         skind = SAMPLERS.get(sampler.get("name"))
-        data["sampler"] = {
-            k: v
-            for k, v in sampler.items()
-            if k == "name" or k == "options" or (skind is not None and k in skind.reads)
-        }
+        data["sampler"] = _without_added_defaults(
+            {
+                k: v
+                for k, v in sampler.items()
+                if k == "name" or k == "options" or (skind is not None and k in skind.reads)
+            }
+        )
     data["model"] = model_definition(data["model"])
     return _digest(data)
 

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: the keys of the sampler section that HMC-type samplers read
-HMC_KEYS = ("integrator", "n_steps", "trajectory_length", "gauge_steps", "solver_tol", "rational_tol")
+HMC_KEYS = ("integrator", "n_steps", "trajectory_length", "gauge_steps", "solver_tol", "md_solver_tol", "rational_tol")
 #: the cost counters HMC-type stores record per configuration
 HMC_COUNTERS = ("cg_md", "cg_metropolis")
 #: the names of ``samplers.integrators.SCHEMES`` (a test keeps them equal): the checks of the
@@ -132,12 +132,23 @@ def validate_hmc(ens, p: str) -> None:
         fail(p + "sampler.gauge_steps", sa.gauge_steps, "gauge_steps >= 1")
     if not 0 < sa.solver_tol < 1e-3:
         fail(p + "sampler.solver_tol", sa.solver_tol, "0 < solver_tol < 1e-3")
+    md = sa.md_solver_tol
+    if md is not None and (isinstance(md, bool) or not isinstance(md, (int, float)) or not 0 < md < 1):
+        fail(p + "sampler.md_solver_tol", md, "0 < md_solver_tol < 1, or null (solver_tol)")
     if not 1e-14 <= sa.rational_tol <= 1e-4:
         fail(
             p + "sampler.rational_tol", sa.rational_tol, "1e-14 <= rational_tol <= 1e-4 (float64 resolves about 1e-14)"
         )
     if not sa.trajectory_length > 0:
         fail(p + "sampler.trajectory_length", sa.trajectory_length, "trajectory_length > 0")
+
+
+def sampler_fermion_terms(theory, s) -> list:
+    """The pseudofermion actions of ``theory`` at the residuals of the sampler section ``s``:
+    ``solver_tol`` for the heat bath and the Metropolis test's actions, ``md_solver_tol``
+    (where set) for the molecular-dynamics forces (``theories.base.force_solver_tol``)."""
+    terms = theory_kind(theory).fermion_terms(theory, s.solver_tol, s.rational_tol)
+    return terms if s.md_solver_tol is None else [replace(t, force_tol=float(s.md_solver_tol)) for t in terms]
 
 
 # --- HMC -----------------------------------------------------------------------------------
@@ -157,7 +168,7 @@ def build_hmc(ctx: BuildContext):
     ens = ctx.ensemble
     s, kind = ens.sampler, theory_kind(ens.theory)
     action = kind.action(ens.theory)
-    fermions = kind.fermion_terms(ens.theory, s.solver_tol, s.rational_tol)
+    fermions = sampler_fermion_terms(ens.theory, s)
     jitter = float(s.options.get("trajectory_jitter", 0.0))
     if not fermions:
         return HMC(Integrator.single(action, s.n_steps, s.integrator), s.trajectory_length, trajectory_jitter=jitter)
@@ -196,7 +207,7 @@ def build_hasenbusch(ctx: BuildContext):
     o = s.options
     return hasenbusch_hmc(
         kind.action(ens.theory),
-        kind.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
+        sampler_fermion_terms(ens.theory, s),
         [float(m) for m in o["masses"]],
         s.n_steps,
         [int(n) for n in o["steps"]],
@@ -251,7 +262,7 @@ def effective_fermion_terms(ens) -> list:
     """The (unsmeared) pseudofermion actions of ``ens``'s theory at mass ``m_eff``."""
     s = ens.sampler
     theory = replace(ens.theory, fermion_mass=float(s.options["m_eff"]))
-    return theory_kind(theory).fermion_terms(theory, s.solver_tol, s.rational_tol)
+    return sampler_fermion_terms(theory, s)
 
 
 def slhmc_mismatch_terms(ens) -> tuple[list, list]:
@@ -281,7 +292,7 @@ def build_slhmc(ctx: BuildContext):
     effective = [SmearedPseudofermion(t, net) for t in effective_fermion_terms(ens)]
     return slhmc(
         th.action(ens.theory),
-        th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
+        sampler_fermion_terms(ens.theory, s),
         effective,
         s.n_steps,
         s.gauge_steps,
@@ -348,7 +359,7 @@ def build_slhmc_hasenbusch(ctx: BuildContext):
 
     return slhmc_hasenbusch(
         th.action(ens.theory),
-        th.fermion_terms(ens.theory, s.solver_tol, s.rational_tol),
+        sampler_fermion_terms(ens.theory, s),
         [float(m) for m in s.options["masses"]],
         effective,
         s.n_steps,

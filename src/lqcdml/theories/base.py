@@ -44,6 +44,15 @@ def gaussian_fermion(links: torch.Tensor, gens: Generators, spin_shape: tuple[in
     return torch.complex(randn(gens, shape, real), randn(gens, shape, real)) / (2**0.5)
 
 
+def force_solver_tol(tol: float, force_tol: float | None) -> float:
+    """The CG relative residual of a pseudofermion force: ``force_tol`` where set (the
+    molecular dynamics' own, looser residual), else ``tol``. The chain stays exact either way:
+    every solve starts from zero and stops per chain, so the force is a function of the links
+    and the field and the integrator stays reversible and area-preserving; the heat bath and
+    the Metropolis test's actions keep ``tol``."""
+    return tol if force_tol is None else force_tol
+
+
 class PseudofermionAction(ABC):
     """A fermion determinant as a Gaussian integral over a pseudofermion field ``phi``.
 

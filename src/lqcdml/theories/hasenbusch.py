@@ -31,7 +31,7 @@ import torch
 from ..lattice import SU, algebra_gradient
 from ..lattice.random import Generators
 from ..solvers import RationalApproximation, cg, inner, rational_ratio
-from .base import PseudofermionAction, gaussian_fermion
+from .base import PseudofermionAction, force_solver_tol, gaussian_fermion
 from .staggered import (
     StaggeredOperator,
     StaggeredPseudofermion,
@@ -61,7 +61,8 @@ class StaggeredRatio(PseudofermionAction):
     """``[det M(m) / det M(m_h)]^(n_f/4)``: ``operator`` at the lighter mass ``m``, ``heavy_mass`` ``m_h``.
 
     ``n_flavours`` in (1, 2, 3, 4, 8) as for ``StaggeredPseudofermion`` (even sites up to 4,
-    the full lattice for 8). ``S = phi^dag r(M) phi``, ``r(x) = ((x + d) / x)^a``.
+    the full lattice for 8). ``S = phi^dag r(M) phi``, ``r(x) = ((x + d) / x)^a``. Solves to
+    ``tol``, the force's to ``force_tol`` (``None``: ``tol``; ``base.force_solver_tol``).
     """
 
     operator: StaggeredOperator
@@ -70,6 +71,7 @@ class StaggeredRatio(PseudofermionAction):
     tol: float = 1e-12
     maxiter: int = 10_000
     rational_tol: float = 1e-12
+    force_tol: float | None = None
 
     def __post_init__(self) -> None:
         check_field_flavours(self.n_flavours)
@@ -105,9 +107,9 @@ class StaggeredRatio(PseudofermionAction):
         lo, hi = self.operator.spectral_bounds(links.shape[1])
         return rational_ratio(exponent, self.delta, lo, hi, self.rational_tol)
 
-    def _apply(self, links, r: RationalApproximation, v: torch.Tensor):
-        """``r(M) v`` and the shifted solutions ``(M + b_k)^{-1} v``."""
-        return apply_rational(self.operator, links, r, v, self.tol, self.maxiter)
+    def _apply(self, links, r: RationalApproximation, v: torch.Tensor, tol: float | None = None):
+        """``r(M) v`` and the shifted solutions ``(M + b_k)^{-1} v`` (to ``tol``, default ``self.tol``)."""
+        return apply_rational(self.operator, links, r, v, self.tol if tol is None else tol, self.maxiter)
 
     def heat_bath(self, links: torch.Tensor, gens: Generators) -> torch.Tensor:
         eta = gaussian_fermion(links, gens, (), self.group.n)
@@ -127,7 +129,7 @@ class StaggeredRatio(PseudofermionAction):
         """``sum_k a_k dS_k`` with ``S_k = phi^dag (M + b_k)^{-1} phi`` (as ``StaggeredPseudofermion``)."""
         op = self.operator
         r = self.approximation(links, self.exponent)
-        _, xs = self._apply(links, r, phi)
+        _, xs = self._apply(links, r, phi, force_solver_tol(self.tol, self.force_tol))
         return rational_force(op, links, r, xs)
 
     def autograd_force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
@@ -144,12 +146,14 @@ def _dense_ratio_action(ratio: StaggeredRatio, links: torch.Tensor, phi: torch.T
 
 @dataclass(frozen=True)
 class WilsonRatio(PseudofermionAction):
-    """``det(D^dag D(m)) / det(D^dag D(m_h))`` for two Wilson flavours: ``operator`` at ``m``."""
+    """``det(D^dag D(m)) / det(D^dag D(m_h))`` for two Wilson flavours: ``operator`` at ``m``;
+    solves to ``tol``, the force's to ``force_tol`` (``None``: ``tol``; ``base.force_solver_tol``)."""
 
     operator: WilsonOperator
     heavy_mass: float
     tol: float = 1e-12
     maxiter: int = 10_000
+    force_tol: float | None = None
 
     def __post_init__(self) -> None:
         check_hasenbusch_masses(self.operator.mass, [self.heavy_mass])
@@ -168,10 +172,14 @@ class WilsonRatio(PseudofermionAction):
         y = heavy.solve_normal(links, self.operator.apply_dagger(links, eta), self.tol, self.maxiter)
         return heavy.apply(links, y)
 
-    def _solution(self, links: torch.Tensor, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``chi = D_h^dag phi`` and ``x = (D^dag D)^{-1} chi``."""
+    def _solution(
+        self, links: torch.Tensor, phi: torch.Tensor, tol: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``chi = D_h^dag phi`` and ``x = (D^dag D)^{-1} chi`` (to ``tol``, default ``self.tol``)."""
         chi = self.heavy.apply_dagger(links, phi)
-        x = cg(lambda v: self.operator.normal(links, v), chi, tol=self.tol, maxiter=self.maxiter)[0]
+        x = cg(
+            lambda v: self.operator.normal(links, v), chi, tol=self.tol if tol is None else tol, maxiter=self.maxiter
+        )[0]
         return chi, x
 
     def action(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
@@ -180,7 +188,7 @@ class WilsonRatio(PseudofermionAction):
 
     def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """``dS = 2 Re <phi, dD x> - x^dag d(D^dag D) x``: ``hop_force(x, D x - phi)``."""
-        _, x = self._solution(links, phi)
+        _, x = self._solution(links, phi, force_solver_tol(self.tol, self.force_tol))
         return self.operator.hop_force(links, x, self.operator.apply(links, x) - phi)
 
     def autograd_force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
@@ -208,13 +216,21 @@ def hasenbusch_split(light: PseudofermionAction, masses: Sequence[float]) -> lis
     if isinstance(light, StaggeredPseudofermion):
         sop = light.operator
         terms += [
-            StaggeredRatio(replace(sop, mass=lo), hi, light.n_flavours, light.tol, light.maxiter, light.rational_tol)
+            StaggeredRatio(
+                replace(sop, mass=lo),
+                hi,
+                light.n_flavours,
+                light.tol,
+                light.maxiter,
+                light.rational_tol,
+                light.force_tol,
+            )
             for lo, hi in pairs
         ]
         terms.append(replace(light, operator=replace(sop, mass=chain[-1])))
     else:
         wop = light.operator
-        terms += [WilsonRatio(replace(wop, mass=lo), hi, light.tol, light.maxiter) for lo, hi in pairs]
+        terms += [WilsonRatio(replace(wop, mass=lo), hi, light.tol, light.maxiter, light.force_tol) for lo, hi in pairs]
         terms.append(replace(light, operator=replace(wop, mass=chain[-1])))
     return terms
 

@@ -21,7 +21,7 @@ import torch
 from .. import kernels
 from ..lattice import SU, algebra_gradient, checkerboard, coordinates, shift
 from ..solvers import RationalApproximation, cg, inner, multishift_cg, rational_power
-from .base import PseudofermionAction, gaussian_fermion
+from .base import PseudofermionAction, force_solver_tol, gaussian_fermion
 
 __all__ = [
     "StaggeredOperator",
@@ -182,7 +182,8 @@ class StaggeredPseudofermion(PseudofermionAction):
       ``phi_e = s(M_ee) eta_e`` with ``s ~ x^{n_f/8}``; both to relative error
       ``rational_tol``, each applied by one multi-shift CG.
 
-    Other ``n_f`` combine these as several pseudofermion fields
+    Solves to relative residual ``tol``; ``force_tol`` (``None``: ``tol``) is that of the
+    force alone (``base.force_solver_tol``). Other ``n_f`` combine these as several pseudofermion fields
     (``kinds.theories.staggered_fields``). The pseudofermion field is part of the chain
     state, not of this object (``heat_bath`` draws it at the start of a trajectory).
     """
@@ -192,6 +193,7 @@ class StaggeredPseudofermion(PseudofermionAction):
     tol: float = 1e-12
     maxiter: int = 10_000
     rational_tol: float = 1e-12
+    force_tol: float | None = None
 
     def __post_init__(self) -> None:
         check_field_flavours(self.n_flavours)
@@ -218,9 +220,9 @@ class StaggeredPseudofermion(PseudofermionAction):
         lo, hi = self.operator.spectral_bounds(links.shape[1])
         return rational_power(power, lo, hi, self.rational_tol)
 
-    def _apply_rational(self, links, r: RationalApproximation, v: torch.Tensor):
-        """``r(M) v`` and the shifted solutions ``(M + b_k)^{-1} v``."""
-        return apply_rational(self.operator, links, r, v, self.tol, self.maxiter)
+    def _apply_rational(self, links, r: RationalApproximation, v: torch.Tensor, tol: float | None = None):
+        """``r(M) v`` and the shifted solutions ``(M + b_k)^{-1} v`` (to ``tol``, default ``self.tol``)."""
+        return apply_rational(self.operator, links, r, v, self.tol if tol is None else tol, self.maxiter)
 
     # --- heat bath ------------------------------------------------------------------
     def heat_bath(self, links: torch.Tensor, gens) -> torch.Tensor:
@@ -243,12 +245,12 @@ class StaggeredPseudofermion(PseudofermionAction):
 
     def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """``dS/dw``: for ``S = phi^dag (M + s)^{-1} phi``, ``-x^dag dM x = 2 Re <x, dH (H x)>``."""
-        op = self.operator
+        op, tol = self.operator, force_solver_tol(self.tol, self.force_tol)
         if self.rational:
             r = self.approximation(links, -self.n_flavours / 4)
-            _, xs = self._apply_rational(links, r, phi)
+            _, xs = self._apply_rational(links, r, phi, tol)
             return rational_force(op, links, r, xs)
-        x = op.solve_normal(links, phi, self.tol, self.maxiter)
+        x = op.solve_normal(links, phi, tol, self.maxiter)
         return op.hop_force(links, x, op.hop(links, x))
 
     def autograd_force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 from .. import kernels
 from ..lattice import SU, algebra_gradient, shift
 from ..solvers import cg, inner
-from .base import PseudofermionAction, gaussian_fermion
+from .base import PseudofermionAction, force_solver_tol, gaussian_fermion
 
 __all__ = ["gamma_matrices", "gamma5", "WilsonOperator", "WilsonPseudofermion", "dense_normal"]
 
@@ -141,11 +141,13 @@ class WilsonOperator:
 
 @dataclass(frozen=True)
 class WilsonPseudofermion(PseudofermionAction):
-    """Two degenerate Wilson flavours: ``S = phi^dag (D^dag D)^{-1} phi``, ``phi = D^dag eta``."""
+    """Two degenerate Wilson flavours: ``S = phi^dag (D^dag D)^{-1} phi``, ``phi = D^dag eta``;
+    solves to ``tol``, the force's to ``force_tol`` (``None``: ``tol``; ``base.force_solver_tol``)."""
 
     operator: WilsonOperator
     tol: float = 1e-12
     maxiter: int = 10_000
+    force_tol: float | None = None
 
     @property
     def group(self) -> SU:
@@ -160,7 +162,7 @@ class WilsonPseudofermion(PseudofermionAction):
 
     def force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """``dS = -x^dag d(D^dag D) x = -2 Re <D x, dD x>``."""
-        x = self.operator.solve_normal(links, phi, self.tol, self.maxiter)
+        x = self.operator.solve_normal(links, phi, force_solver_tol(self.tol, self.force_tol), self.maxiter)
         return self.operator.hop_force(links, x, self.operator.apply(links, x))
 
     def autograd_force(self, links: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
