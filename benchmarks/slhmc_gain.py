@@ -58,7 +58,7 @@ from slhmc_setup import gauge_action, hasenbusch, header, plain_hmc, pseudofermi
 
 def point(args, extent: int, mass: float) -> dict:
     """Every sampler at one lattice and light mass (see the module docstring)."""
-    gauge, light = gauge_action(args.beta), pseudofermion(mass, args.tol)
+    gauge, light = gauge_action(args.beta), pseudofermion(mass, args.tol, args.md_tol)
     heavier = [m for m in args.hasenbusch_masses if m > mass]
     t0 = time.perf_counter()
     therm = hasenbusch(gauge, light, heavier[0], 3, args.gauge_steps)
@@ -106,7 +106,7 @@ def point(args, extent: int, mass: float) -> dict:
 
     slhmc_rows = []
     for m_eff in (m for m in args.m_eff if m > mass):
-        eff = pseudofermion(m_eff, args.tol)
+        eff = pseudofermion(m_eff, args.tol, args.md_tol)
         sampler = slhmc(gauge, [light], [eff], args.slhmc_steps, args.gauge_steps, "omelyan", 1.0)
         _, row = measure(sampler, fields, args.trajectories, args.seed + 3)
         slhmc_rows.append(
@@ -305,7 +305,8 @@ def main() -> None:
     ap.add_argument("--therm", type=int, default=12)
     ap.add_argument("--trajectories", type=int, default=6, help="trajectories per setting")
     ap.add_argument("--spectrum-configs", type=int, default=6)
-    ap.add_argument("--tol", type=float, default=1e-10)
+    ap.add_argument("--tol", type=float, default=1e-10, help="CG residual of heat bath and Metropolis")
+    ap.add_argument("--md-tol", type=float, default=None, help="CG residual of the MD forces (default: --tol)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="a tiny run that checks the script")
@@ -343,6 +344,8 @@ def main() -> None:
             {
                 **header("slhmc_gain", args.threads, args.beta),
                 "chains": args.chains,
+                "solver_tol": args.tol,
+                "md_solver_tol": args.tol if args.md_tol is None else args.md_tol,
                 "trajectories_per_setting": args.trajectories,
                 "trajectory_length": 1.0,
                 "integrator": "omelyan",

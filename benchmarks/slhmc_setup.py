@@ -21,9 +21,10 @@ def gauge_action(beta: float) -> WilsonGaugeAction:
     return WilsonGaugeAction(beta, GROUP)
 
 
-def pseudofermion(mass: float, tol: float) -> StaggeredPseudofermion:
-    """The staggered N_f = 4 pseudofermion action at ``mass`` (CG to ``tol``)."""
-    return StaggeredPseudofermion(StaggeredOperator(mass, GROUP), 4, tol=tol)
+def pseudofermion(mass: float, tol: float, md_tol: float | None = None) -> StaggeredPseudofermion:
+    """The staggered N_f = 4 pseudofermion action at ``mass`` (CG to ``tol``; its force to
+    ``md_tol``, ``None``: ``tol``)."""
+    return StaggeredPseudofermion(StaggeredOperator(mass, GROUP), 4, tol=tol, force_tol=md_tol)
 
 
 def plain_hmc(gauge: WilsonGaugeAction, light: StaggeredPseudofermion, n_steps: int, gauge_steps: int) -> HMC:

@@ -144,7 +144,8 @@ def main() -> None:
     ap.add_argument("--trajectories", type=int, default=200)
     ap.add_argument("--cut", type=int, default=20, help="trajectories dropped from each sampler's series")
     ap.add_argument("--noise", type=int, default=4, help="Z2 noise vectors per condensate measurement")
-    ap.add_argument("--tol", type=float, default=1e-10)
+    ap.add_argument("--tol", type=float, default=1e-10, help="CG residual of heat bath and Metropolis")
+    ap.add_argument("--md-tol", type=float, default=None, help="CG residual of the MD forces (default: --tol)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--series", help="also write every sampler's per-trajectory series here (.npz)")
@@ -157,7 +158,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    gauge, light, eff = gauge_action(args.beta), pseudofermion(args.mass, args.tol), pseudofermion(args.m_eff, args.tol)
+    gauge, light, eff = (
+        gauge_action(args.beta),
+        pseudofermion(args.mass, args.tol, args.md_tol),
+        pseudofermion(args.m_eff, args.tol, args.md_tol),
+    )
     therm = hasenbusch(gauge, light, args.therm_mass, 3, args.gauge_steps)
     fields = start_fields(args.seed, args.chains, args.lattice)
     therm_chain = sample_series(therm, fields, args.therm, args.seed + 1, light, 0)
@@ -193,6 +198,8 @@ def main() -> None:
                 "m_eff": args.m_eff,
                 "slhmc_steps": args.slhmc_steps,
                 "chains": args.chains,
+                "solver_tol": args.tol,
+                "md_solver_tol": args.tol if args.md_tol is None else args.md_tol,
                 "trajectories": args.trajectories,
                 "cut": args.cut,
                 "thermalisation": {
