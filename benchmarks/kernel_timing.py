@@ -1,4 +1,4 @@
-"""Shared timing tools of the benchmarks: a timer, the copy bandwidth, the kernel switch."""
+"""Shared timing tools of the benchmarks: timers, the copy bandwidth, the kernel switch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ def timeit(fn, repeat: int, warmup: int = 1) -> float:
     for _ in range(repeat):
         fn()
     return (time.perf_counter() - t0) / repeat
+
+
+def best_of(fn, repeat: int) -> float:
+    """The least seconds of ``fn()`` over ``repeat`` calls (no warm-up)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def copy_bandwidth(n_bytes: int = 512 * 2**20, repeat: int = 5) -> float:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
 import torch
-from kernel_timing import kernels
+from kernel_timing import best_of, kernels
 
 import lqcdml.nn.stout as stout
 from lqcdml.kernels import matmul
@@ -37,12 +36,7 @@ def torch_update(group, links: torch.Tensor, staple: torch.Tensor) -> torch.Tens
 
 def seconds(fn, repeat: int) -> float:
     fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_of(fn, repeat)
 
 
 def case(n: int, args) -> dict:

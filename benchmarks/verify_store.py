@@ -22,11 +22,11 @@ import argparse
 import json
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from kernel_timing import best_of
 
 from lqcdml.config import compose_experiment
 from lqcdml.driver.specs import store_meta
@@ -82,15 +82,6 @@ def _store(path: Path, extent: int, n_configs: int, n_chains: int) -> EnsembleSt
     return store
 
 
-def _seconds(fn, repeat: int = 2) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extents", type=int, nargs="+", default=[4, 6, 8])
@@ -107,9 +98,9 @@ def main() -> None:
             expect = store_expectations(store.meta)
             n = store.n_committed
             config_bytes = int(np.prod(store.field_shape)) * 16
-            read = _seconds(lambda: [EnsembleStore.open(path).read_fields(i) for i in range(n)])
-            full = _seconds(lambda: verify_store(path, expect))
-            quick = _seconds(lambda: verify_store(path, expect, tail=QUICK_TAIL))
+            read = best_of(lambda: [EnsembleStore.open(path).read_fields(i) for i in range(n)], 2)
+            full = best_of(lambda: verify_store(path, expect), 2)
+            quick = best_of(lambda: verify_store(path, expect, tail=QUICK_TAIL), 2)
             assert verify_store(path, expect)["ok"]
             rows.append(
                 {

@@ -1245,22 +1245,6 @@ void su2_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T
   });
 }
 
-template <typename T>
-std::vector<torch::Tensor> su2_stout_dispatch(const torch::Tensor& links, const torch::Tensor& staple,
-                                              const torch::Tensor* grad) {
-  const int64_t count = links.numel() / 4;
-  const T* l = reinterpret_cast<const T*>(links.data_ptr());
-  const T* st = reinterpret_cast<const T*>(staple.data_ptr());
-  if (grad == nullptr) {
-    auto out = torch::empty_like(links);
-    su2_stout_update_impl<T>(l, st, reinterpret_cast<T*>(out.data_ptr()), count);
-    return {out};
-  }
-  auto gl = torch::empty_like(links), gs = torch::empty_like(links);
-  su2_stout_update_vjp_impl<T>(l, st, reinterpret_cast<const T*>(grad->data_ptr()), reinterpret_cast<T*>(gl.data_ptr()),
-                               reinterpret_cast<T*>(gs.data_ptr()), count);
-  return {gl, gs};
-}
 
 // ---------------------------------------------------------------------------------
 // SU(3) stout update Y = exp(i P) U, P = -TH(X), X = U S (nn.stout.stout_update), in double
@@ -1469,20 +1453,26 @@ void su3_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T
   });
 }
 
-template <typename T>
-std::vector<torch::Tensor> su3_stout_dispatch(const torch::Tensor& links, const torch::Tensor& staple,
-                                              const torch::Tensor* grad) {
-  const int64_t count = links.numel() / 9;
+// the SU(N) stout update (N = 2, 3) of links and staples of one shape, or its VJP (grad != nullptr)
+template <typename T, int N>
+std::vector<torch::Tensor> stout_dispatch(const torch::Tensor& links, const torch::Tensor& staple,
+                                          const torch::Tensor* grad) {
+  const int64_t count = links.numel() / (N * N);
   const T* l = reinterpret_cast<const T*>(links.data_ptr());
   const T* st = reinterpret_cast<const T*>(staple.data_ptr());
   if (grad == nullptr) {
     auto out = torch::empty_like(links);
-    su3_stout_update_impl<T>(l, st, reinterpret_cast<T*>(out.data_ptr()), count);
+    T* o = reinterpret_cast<T*>(out.data_ptr());
+    if constexpr (N == 2) su2_stout_update_impl<T>(l, st, o, count);
+    else su3_stout_update_impl<T>(l, st, o, count);
     return {out};
   }
   auto gl = torch::empty_like(links), gs = torch::empty_like(links);
-  su3_stout_update_vjp_impl<T>(l, st, reinterpret_cast<const T*>(grad->data_ptr()), reinterpret_cast<T*>(gl.data_ptr()),
-                               reinterpret_cast<T*>(gs.data_ptr()), count);
+  const T* g = reinterpret_cast<const T*>(grad->data_ptr());
+  T* pl = reinterpret_cast<T*>(gl.data_ptr());
+  T* ps = reinterpret_cast<T*>(gs.data_ptr());
+  if constexpr (N == 2) su2_stout_update_vjp_impl<T>(l, st, g, pl, ps, count);
+  else su3_stout_update_vjp_impl<T>(l, st, g, pl, ps, count);
   return {gl, gs};
 }
 
@@ -1501,8 +1491,8 @@ std::vector<torch::Tensor> stout_call(torch::Tensor links, torch::Tensor staple,
   }
   const bool is_double = links.scalar_type() == at::kComplexDouble;
   TORCH_CHECK(is_double || links.scalar_type() == at::kComplexFloat, name, ": dtype must be complex64 or complex128");
-  if (n == 2) return is_double ? su2_stout_dispatch<double>(links, staple, grad) : su2_stout_dispatch<float>(links, staple, grad);
-  return is_double ? su3_stout_dispatch<double>(links, staple, grad) : su3_stout_dispatch<float>(links, staple, grad);
+  if (n == 2) return is_double ? stout_dispatch<double, 2>(links, staple, grad) : stout_dispatch<float, 2>(links, staple, grad);
+  return is_double ? stout_dispatch<double, 3>(links, staple, grad) : stout_dispatch<float, 3>(links, staple, grad);
 }
 
 torch::Tensor su2_stout_update(torch::Tensor links, torch::Tensor staple) {
