@@ -1,13 +1,14 @@
-"""The gauge-covariant stout network on the compiled kernels against the torch path, SU(2) and
+"""The gauge-covariant networks on the compiled kernels against the torch path, SU(2) and
 SU(3); prints one JSON document.
 
 One forward pass and its vector-Jacobian product (what every SLHMC fermion force adds) of the
-``slhmc_light`` net (2 stout layers, plaquette and Polyakov-line staples, weights 0.02) on
-``L^4`` links, three ways, interleaved in rounds so that a busy machine slows all alike:
+``slhmc_light`` net (2 stout layers, plaquette and Polyakov-line staples, weights 0.02) and of
+one CASK block (the same loops, rectangles up to 1 x 2) on ``L^4`` links, three ways,
+interleaved in rounds so that a busy machine slows all alike:
 
-- ``kernels``: every kernel on (staples, stout update, small products);
-- ``torch_update``: the same, but the stout update by the torch reference (``SU(N).expi``
-  through autograd): what the update kernel saves;
+- ``kernels``: every kernel on (staples, stout updates and CASK's rotation, small products);
+- ``torch_update``: the same, but the stout updates and the rotation by the torch reference
+  (``SU(N).expi`` through autograd): what the update kernels save;
 - ``torch``: ``LQCDML_KERNELS=torch``, the reference everywhere.
 
 The minimum over repeats of each round is kept; the JSON gives every round's minimum.
@@ -24,14 +25,16 @@ import platform
 import torch
 from kernel_timing import best_of, kernels
 
+import lqcdml.nn.cask as cask
 import lqcdml.nn.stout as stout
 from lqcdml.kernels import matmul
 from lqcdml.lattice import SU, make_generators
 
 
-def torch_update(group, links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
+def torch_update(group, links: torch.Tensor, staple: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
     """The stout update by the torch reference (``nn.stout.stout_update`` without its kernel)."""
-    return matmul(group.expi(-group.traceless_hermitian(matmul(links, staple))), links)
+    w = links if target is None else target
+    return matmul(group.expi(-group.traceless_hermitian(matmul(links, staple))), w)
 
 
 def seconds(fn, repeat: int) -> float:
@@ -39,10 +42,14 @@ def seconds(fn, repeat: int) -> float:
     return best_of(fn, repeat)
 
 
-def case(n: int, args) -> dict:
+def case(n: int, kind: str, args) -> dict:
     group = SU(n)
     links = group.haar(make_generators(1, args.chains), (4, *[args.extent] * 4)).contiguous()
-    net = stout.stout_net(group, 4, 2, ("plaquette", "polyakov"), init=0.02).requires_grad_(False)
+    loops = ("plaquette", "polyakov")
+    if kind == "stout":
+        net = stout.stout_net(group, 4, 2, loops, init=0.02).requires_grad_(False)
+    else:
+        net = cask.cask_net(group, 4, 1, loops, extent=2, init=0.02).requires_grad_(False)
     cotangent = torch.randn(links.shape, dtype=links.dtype, generator=torch.Generator().manual_seed(2))
 
     def fwd_vjp():
@@ -54,16 +61,17 @@ def case(n: int, args) -> dict:
     for _ in range(args.rounds):
         with kernels("extension"):
             rounds["kernels"].append(seconds(fwd_vjp, args.repeat))
-            stout.stout_update = torch_update
+            stout.stout_update = cask.stout_update = torch_update
             try:
                 rounds["torch_update"].append(seconds(fwd_vjp, args.repeat))
             finally:
-                stout.stout_update = kernel_update
+                stout.stout_update = cask.stout_update = kernel_update
         with kernels("torch"):
             rounds["torch"].append(seconds(fwd_vjp, args.repeat))
     best = {k: min(v) for k, v in rounds.items()}
     return {
         "group": f"SU({n})",
+        "net": kind,
         "seconds_per_round": rounds,
         "best_seconds": best,
         "update_kernel_speedup": best["torch_update"] / best["kernels"],
@@ -83,7 +91,7 @@ def main() -> None:
     if args.quick:
         args.chains, args.rounds, args.repeat = 2, 1, 1
     torch.set_num_threads(args.threads)
-    cases = [case(n, args) for n in (2, 3)]
+    cases = [case(n, kind, args) for kind in ("stout", "cask") for n in (2, 3)]
     print(
         json.dumps(
             {
@@ -93,7 +101,10 @@ def main() -> None:
                 "torch": torch.__version__,
                 "lattice": [args.extent] * 4,
                 "chains": args.chains,
-                "net": "2 stout layers, plaquette + Polyakov staples, weights 0.02",
+                "nets": {
+                    "stout": "2 stout layers, plaquette + Polyakov staples, weights 0.02",
+                    "cask": "1 CASK block, plaquette + Polyakov staples, rectangles 1 x 1, 1 x 2, weights 0.02",
+                },
                 "dtype": "complex128",
                 "cases": cases,
             },

@@ -146,6 +146,7 @@ KERNEL_NAMES = {
     "plaquette_staple",
     "su2_stout_update",
     "su3_stout_update",
+    "stout_rotation",
 }
 
 

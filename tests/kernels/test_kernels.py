@@ -386,6 +386,31 @@ def test_stout_update_and_its_vjp_equal_the_torch_update(n, scale, monkeypatch):
         _close(f32.to(torch.complex128), ref, 1e-5)
 
 
+@pytest.mark.parametrize(("n", "scale"), [(2, 1.0), (2, 0.0), (3, 6.0), (3, 1.0), (3, 0.0)])
+def test_the_rotation_of_another_link_and_its_vjp_equal_the_torch_path(n, scale, monkeypatch):
+    """``exp(-i TH(U S)) W`` (CASK's attention update, ``stout_update`` with a target) through
+    the kernel against the torch reference: forward and the gradients of ``U``, ``S`` and ``W``."""
+    from lqcdml.nn.stout import stout_update
+
+    group = SU(n)
+    links, target = _links(n, (4, 3, 2, 5), 2), _links(n, (4, 3, 2, 5), 2, seed=4)
+    staple = scale * _field(links.shape, seed=9)
+    g = _field(links.shape, seed=10)
+
+    def run():
+        u, s, w = (t.clone().requires_grad_() for t in (links, staple, target))
+        out = stout_update(group, u, s, w)
+        return (out.detach(), *torch.autograd.grad(out, (u, s, w), g)), out.grad_fn
+
+    (out, *grads), fn = run()
+    assert "StoutRotation" in type(fn).__name__
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    (ref, *refs), _ = run()
+    _close(out, ref, 1e-13)
+    for a, b in zip(grads, refs):
+        _close(a, b, 1e-12)
+
+
 def test_a_nan_or_infinite_argument_gives_nan_not_an_endless_series():
     """The SU(3) series stop on a term bound: a NaN or infinite momentum or staple (a diverged
     trajectory) must come back as NaN for the Metropolis test to reject, not hang the chain."""

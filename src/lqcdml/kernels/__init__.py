@@ -1,6 +1,6 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Nine kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Ten kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
 - ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
@@ -17,6 +17,8 @@ over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` appl
 - ``su3_stout_update``: the SU(3) stout update and its vector-Jacobian product, by the
   Cayley-Hamilton series of ``SU(3).expi`` and its derivative, an autograd function
   (``nn.stout.stout_update``);
+- ``stout_rotation``: either update applied to another link, ``exp(-i TH(U^V S)) U`` (CASK's
+  attention), with its vector-Jacobian product;
 - ``u1_stout_forward`` / ``u1_stout_vjp``: a stack of U(1) masked stout layers and its
   vector-Jacobian product, the pulled-back force of field-transformed HMC
   (``nn.masked_stout.U1MaskedStoutFlow.pullback_force``), angles ``[B, d, L...]``;
@@ -48,6 +50,7 @@ from .ops import (
     matmul,
     plaquette_staple,
     staggered_hop,
+    stout_rotation,
     su2_stout_update,
     su3_exp_update,
     su3_stout_update,
@@ -67,6 +70,7 @@ __all__ = [
     "mode",
     "plaquette_staple",
     "staggered_hop",
+    "stout_rotation",
     "su2_stout_update",
     "su3_exp_update",
     "su3_stout_update",

@@ -196,6 +196,31 @@ def su3_stout_update(links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
     return _StoutUpdate.apply(links, staple)
 
 
+class _StoutRotation(torch.autograd.Function):
+    """``exp(-i TH(U S)) W`` by the kernel, its vector-Jacobian product by the kernel."""
+
+    @staticmethod
+    def forward(ctx, links: torch.Tensor, staple: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        links, staple, target = links.contiguous(), staple.contiguous(), target.contiguous()
+        ctx.save_for_backward(links, staple, target)
+        return compiled().stout_rotate(links, staple, target)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        _refuse_second_derivatives("stout_rotation")
+        links, staple, target = ctx.saved_tensors
+        grad_links, grad_staple, grad_target = compiled().stout_rotate_vjp(links, staple, target, grad.contiguous())
+        return grad_links, grad_staple, grad_target
+
+
+def stout_rotation(links: torch.Tensor, staple: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``exp(-i TH(U S)) W`` for SU(2) or SU(3) links ``U``, staples ``S`` and rotated links ``W``
+    of one shape ``[..., N, N]`` (CASK's attention, ``nn.stout.stout_update`` with a target): the
+    exponential and the vector-Jacobian product of ``su2_stout_update`` / ``su3_stout_update``
+    (first derivatives). Callers check ``enabled_differentiable`` first."""
+    return _StoutRotation.apply(links, staple, target)
+
+
 class _SmallMatmul(torch.autograd.Function):
     """``op_a(a) @ op_b(b)`` of same-shape ``[..., N, N]`` complex tensors by the kernel, forward
     and backward (``op``: identity or conjugate transpose). For ``C = X Y`` torch's convention

@@ -20,6 +20,7 @@ KERNELS = {
     "plaquette_staple": "plaquette staple sum and its VJP (stout layers); SU(2)/SU(3) links [B, d, L..., N, N]",
     "su2_stout_update": "SU(2) stout update exp(-i TH(U S)) U and its VJP (stout layers); [..., 2, 2]",
     "su3_stout_update": "SU(3) stout update exp(-i TH(U S)) U and its VJP (stout layers); [..., 3, 3]",
+    "stout_rotation": "exp(-i TH(U S)) W and its VJP (CASK's attention update); SU(2)/SU(3) [..., N, N]",
 }
 SCOPE = "CPU complex64/complex128 tensors, no autograd graph; CUDA tensors and the rest: torch"
 #: the kernels on real tensors, and their scope
@@ -29,6 +30,7 @@ SCOPES = {
     "plaquette_staple": "CPU complex64/complex128 links, autograd included (first derivatives); the rest: torch",
     "su2_stout_update": "CPU complex64/complex128 tensors of one shape, autograd included (first derivatives); the rest: torch",
     "su3_stout_update": "CPU complex64/complex128 tensors of one shape, autograd included (first derivatives); the rest: torch",
+    "stout_rotation": "CPU complex64/complex128 tensors of one shape, autograd included (first derivatives); the rest: torch",
 }
 
 

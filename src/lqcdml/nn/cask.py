@@ -30,7 +30,7 @@ import torch
 from ..kernels import matmul
 from ..lattice import SU
 from .gauge_loops import rectangle_staple
-from .stout import GaugeCovariantNet, StoutLayer
+from .stout import GaugeCovariantNet, StoutLayer, stout_update
 
 __all__ = ["CASKBlock", "cask_net"]
 
@@ -73,8 +73,7 @@ class CASKBlock(torch.nn.Module):
         uq, uk, uv = self.query(links), self.key(links), self.value(links)
         staple = self.attention_staple(links, uq, uk, uv)
         # exp(TA(C^A U^V^dag)) with C^A = staple^dag, i.e. exp(-i TH(U^V staple)), applied to U
-        rotation = self.group.expi(-self.group.traceless_hermitian(matmul(uv, staple)))
-        return self.final(matmul(rotation, links))
+        return self.final(stout_update(self.group, uv, staple, links))
 
 
 def _re_tr(x: torch.Tensor) -> torch.Tensor:

@@ -33,15 +33,22 @@ __all__ = ["LOOP_TYPES", "StoutLayer", "GaugeCovariantNet", "stout_net", "stout_
 LOOP_TYPES = ("plaquette", "rectangle", "polyakov")
 
 
-def stout_update(group: SU, links: torch.Tensor, staple: torch.Tensor) -> torch.Tensor:
-    """``exp(TA(C U^dag)) U`` with ``C = staple^dag`` (``staple`` in the convention of
-    ``nn.gauge_loops``: ``U staple`` is a closed loop at ``x``); shapes of ``links``. SU(2) and
-    SU(3) on CPU through the compiled update and its vector-Jacobian product
-    (``kernels.su2_stout_update``, ``kernels.su3_stout_update``)."""
-    if links.shape == staple.shape and kernels.enabled_differentiable(links, staple, n=group.n):
+def stout_update(
+    group: SU, links: torch.Tensor, staple: torch.Tensor, target: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``exp(TA(C U^dag)) W`` with ``C = staple^dag`` (``staple`` in the convention of
+    ``nn.gauge_loops``: ``U staple`` is a closed loop at ``x``) and ``W = target`` (``None``: ``W
+    = U``, a stout layer; CASK's attention rotates its input by a rotation made on its value
+    links); shapes of ``links``. SU(2) and SU(3) on CPU through the compiled update and its
+    vector-Jacobian product (``kernels.su2_stout_update``, ``kernels.su3_stout_update``,
+    ``kernels.stout_rotation``)."""
+    w = links if target is None else target
+    if links.shape == staple.shape == w.shape and kernels.enabled_differentiable(links, staple, w, n=group.n):
+        if target is not None:
+            return kernels.stout_rotation(links, staple, target)
         update = kernels.su2_stout_update if group.n == 2 else kernels.su3_stout_update
         return update(links, staple)
-    return matmul(group.expi(-group.traceless_hermitian(matmul(links, staple))), links)
+    return matmul(group.expi(-group.traceless_hermitian(matmul(links, staple))), w)
 
 
 class StoutLayer(torch.nn.Module):

@@ -1192,29 +1192,34 @@ inline void su2_stout_exp(const T* p, T c, T s, C2<T>* e) {
   e[3] = {c, s * p[2]};
 }
 
+// exp(-i TH(U S)) W: W = target (CASK's attention rotates the input links by a rotation made on
+// the value links), or W = U where target == links (a stout layer)
 template <typename T>
-void su2_stout_update_impl(const T* links, const T* staple, T* out, int64_t count) {
+void su2_stout_update_impl(const T* links, const T* staple, const T* target, T* out, int64_t count) {
   at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
     for (int64_t m = begin; m < end; ++m) {
       const C2<T>* u = reinterpret_cast<const C2<T>*>(links) + 4 * m;
       const C2<T>* st = reinterpret_cast<const C2<T>*>(staple) + 4 * m;
+      const C2<T>* w = reinterpret_cast<const C2<T>*>(target) + 4 * m;
       C2<T> x[4], e[4];
       T p[3], c, s, t;
       mul2<T, false, false>(u, st, x);
       su2_stout_coefficients(x, p, c, s, t);
       su2_stout_exp(p, c, s, e);
-      mul2<T, false, false>(e, u, reinterpret_cast<C2<T>*>(out) + 4 * m);
+      mul2<T, false, false>(e, w, reinterpret_cast<C2<T>*>(out) + 4 * m);
     }
   });
 }
 
+// grad_target == nullptr: target is links, its gradient is added into grad_links
 template <typename T>
-void su2_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T* grad_links, T* grad_staple,
-                               int64_t count) {
+void su2_stout_update_vjp_impl(const T* links, const T* staple, const T* target, const T* grad, T* grad_links,
+                               T* grad_staple, T* grad_target, int64_t count) {
   at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
     for (int64_t m = begin; m < end; ++m) {
       const C2<T>* u = reinterpret_cast<const C2<T>*>(links) + 4 * m;
       const C2<T>* st = reinterpret_cast<const C2<T>*>(staple) + 4 * m;
+      const C2<T>* w = reinterpret_cast<const C2<T>*>(target) + 4 * m;
       const C2<T>* g = reinterpret_cast<const C2<T>*>(grad) + 4 * m;
       C2<T>* gu = reinterpret_cast<C2<T>*>(grad_links) + 4 * m;
       C2<T>* gs = reinterpret_cast<C2<T>*>(grad_staple) + 4 * m;
@@ -1223,7 +1228,7 @@ void su2_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T
       mul2<T, false, false>(u, st, x);
       su2_stout_coefficients(x, p, c, s, t);
       su2_stout_exp(p, c, s, e);
-      mul2<T, false, true>(g, u, ge);  // G_E = G U^dag
+      mul2<T, false, true>(g, w, ge);  // G_E = G W^dag
       // g_0 = cconj(ge00 + ge11); g_k = sum_ab cconj(ge_ab) (sigma_k)_ab
       const C2<T> g0 = cconj(cadd(ge[0], ge[3]));
       const C2<T> g1 = cconj(cadd(ge[1], ge[2]));
@@ -1237,9 +1242,14 @@ void su2_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T
       gx[1] = {T(0.5) * w2, T(0.5) * w1};
       gx[2] = {T(-0.5) * w2, T(0.5) * w1};
       gx[3] = {T(0), T(-0.5) * w3};
-      mul2<T, true, false>(e, g, gu);    // E^dag G
-      mul2<T, false, true>(gx, st, tmp);  // + grad X S^dag
-      for (int k = 0; k < 4; ++k) gu[k] = cadd(gu[k], tmp[k]);
+      mul2<T, false, true>(gx, st, tmp);  // grad U = grad X S^dag (+ E^dag G where W = U)
+      if (grad_target == nullptr) {
+        mul2<T, true, false>(e, g, gu);
+        for (int k = 0; k < 4; ++k) gu[k] = cadd(gu[k], tmp[k]);
+      } else {
+        mul2<T, true, false>(e, g, reinterpret_cast<C2<T>*>(grad_target) + 4 * m);  // grad W = E^dag G
+        for (int k = 0; k < 4; ++k) gu[k] = tmp[k];
+      }
       mul2<T, true, false>(u, gx, gs);  // U^dag grad X
     }
   });
@@ -1372,37 +1382,45 @@ inline void su3_stout_forward(const double* ur, const double* ui, const double* 
     mul3<false, false>(chain_r[k - 1], chain_i[k - 1], chain_r[k - 1], chain_i[k - 1], chain_r[k], chain_i[k]);
 }
 
+// exp(i P) W, W = target (target == links: a stout layer), as su2_stout_update_impl
 template <typename T>
-void su3_stout_update_impl(const T* links, const T* staple, T* out, int64_t count) {
+void su3_stout_update_impl(const T* links, const T* staple, const T* target, T* out, int64_t count) {
   at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
     double chain_r[kMaxStoutHalvings + 1][9], chain_i[kMaxStoutHalvings + 1][9];
     for (int64_t m = begin; m < end; ++m) {
-      double ur[9], ui[9], sr[9], si[9], yr[9], yi[9];
+      double ur[9], ui[9], sr[9], si[9], wr[9], wi[9], yr[9], yi[9];
       load3(links + 18 * m, ur, ui);
       load3(staple + 18 * m, sr, si);
+      load3(target + 18 * m, wr, wi);
       Su3Stout st;
       su3_stout_forward(ur, ui, sr, si, st, chain_r, chain_i);
-      mul3<false, false>(chain_r[st.h], chain_i[st.h], ur, ui, yr, yi);
+      mul3<false, false>(chain_r[st.h], chain_i[st.h], wr, wi, yr, yi);
       store3(yr, yi, out + 18 * m);
     }
   });
 }
 
+// grad_target == nullptr: target is links, its gradient is added into grad_links
 template <typename T>
-void su3_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T* grad_links, T* grad_staple,
-                               int64_t count) {
+void su3_stout_update_vjp_impl(const T* links, const T* staple, const T* target, const T* grad, T* grad_links,
+                               T* grad_staple, T* grad_target, int64_t count) {
   at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
     double chain_r[kMaxStoutHalvings + 1][9], chain_i[kMaxStoutHalvings + 1][9];
     for (int64_t m = begin; m < end; ++m) {
-      double ur[9], ui[9], sr[9], si[9], gr[9], gi[9];
+      double ur[9], ui[9], sr[9], si[9], wr[9], wi[9], gr[9], gi[9];
       load3(links + 18 * m, ur, ui);
       load3(staple + 18 * m, sr, si);
+      load3(target + 18 * m, wr, wi);
       load3(grad + 18 * m, gr, gi);
       Su3Stout st;
       su3_stout_forward(ur, ui, sr, si, st, chain_r, chain_i);
       double gur[9], gui[9], ger[9], gei[9], tr_[9], ti_[9], t2r[9], t2i[9];
-      mul3<true, false>(chain_r[st.h], chain_i[st.h], gr, gi, gur, gui);  // E^dag G
-      mul3<false, true>(gr, gi, ur, ui, ger, gei);                         // G_h = G U^dag
+      mul3<true, false>(chain_r[st.h], chain_i[st.h], gr, gi, gur, gui);  // E^dag G: grad W
+      if (grad_target != nullptr) {
+        store3(gur, gui, grad_target + 18 * m);
+        for (int e = 0; e < 9; ++e) gur[e] = gui[e] = 0;
+      }
+      mul3<false, true>(gr, gi, wr, wi, ger, gei);  // G_h = G W^dag
       for (int k = st.h; k >= 1; --k) {                                    // back through E_k = E_{k-1}^2
         mul3<false, true>(ger, gei, chain_r[k - 1], chain_i[k - 1], tr_, ti_);
         mul3<true, false>(chain_r[k - 1], chain_i[k - 1], ger, gei, t2r, t2i);
@@ -1453,62 +1471,79 @@ void su3_stout_update_vjp_impl(const T* links, const T* staple, const T* grad, T
   });
 }
 
-// the SU(N) stout update (N = 2, 3) of links and staples of one shape, or its VJP (grad != nullptr)
+// the SU(N) stout update (N = 2, 3) exp(-i TH(U S)) W of links U, staples S and rotated links W
+// (target; nullptr: W = U) of one shape, or its VJP (grad != nullptr): {grad U, grad S} where
+// W = U, {grad U, grad S, grad W} otherwise
 template <typename T, int N>
 std::vector<torch::Tensor> stout_dispatch(const torch::Tensor& links, const torch::Tensor& staple,
-                                          const torch::Tensor* grad) {
+                                          const torch::Tensor* target, const torch::Tensor* grad) {
   const int64_t count = links.numel() / (N * N);
   const T* l = reinterpret_cast<const T*>(links.data_ptr());
   const T* st = reinterpret_cast<const T*>(staple.data_ptr());
+  const T* w = target == nullptr ? l : reinterpret_cast<const T*>(target->data_ptr());
   if (grad == nullptr) {
     auto out = torch::empty_like(links);
     T* o = reinterpret_cast<T*>(out.data_ptr());
-    if constexpr (N == 2) su2_stout_update_impl<T>(l, st, o, count);
-    else su3_stout_update_impl<T>(l, st, o, count);
+    if constexpr (N == 2) su2_stout_update_impl<T>(l, st, w, o, count);
+    else su3_stout_update_impl<T>(l, st, w, o, count);
     return {out};
   }
-  auto gl = torch::empty_like(links), gs = torch::empty_like(links);
+  std::vector<torch::Tensor> grads = {torch::empty_like(links), torch::empty_like(links)};
+  if (target != nullptr) grads.push_back(torch::empty_like(links));
   const T* g = reinterpret_cast<const T*>(grad->data_ptr());
-  T* pl = reinterpret_cast<T*>(gl.data_ptr());
-  T* ps = reinterpret_cast<T*>(gs.data_ptr());
-  if constexpr (N == 2) su2_stout_update_vjp_impl<T>(l, st, g, pl, ps, count);
-  else su3_stout_update_vjp_impl<T>(l, st, g, pl, ps, count);
-  return {gl, gs};
+  T* pl = reinterpret_cast<T*>(grads[0].data_ptr());
+  T* ps = reinterpret_cast<T*>(grads[1].data_ptr());
+  T* pw = target == nullptr ? nullptr : reinterpret_cast<T*>(grads[2].data_ptr());
+  if constexpr (N == 2) su2_stout_update_vjp_impl<T>(l, st, w, g, pl, ps, pw, count);
+  else su3_stout_update_vjp_impl<T>(l, st, w, g, pl, ps, pw, count);
+  return grads;
 }
 
-// the stout update of SU(n), n = 2, 3, and its vector-Jacobian product (grad != nullptr)
-std::vector<torch::Tensor> stout_call(torch::Tensor links, torch::Tensor staple, const torch::Tensor* grad, int64_t n) {
-  const char* name = n == 2 ? "su2_stout_update" : "su3_stout_update";
+std::vector<torch::Tensor> stout_call(torch::Tensor links, torch::Tensor staple, const torch::Tensor* target,
+                                      const torch::Tensor* grad, int64_t n) {
+  const char* name = target != nullptr ? "stout_rotate" : n == 2 ? "su2_stout_update" : "su3_stout_update";
   check(links, "links"); check(staple, "staple");
+  TORCH_CHECK(n == 2 || n == 3, name, ": N = ", n, "; allowed: 2, 3");
   TORCH_CHECK(links.dim() >= 2 && links.size(-1) == n && links.size(-2) == n, name, ": links must be [..., ", n, ", ",
               n, "]");
-  TORCH_CHECK(staple.sizes() == links.sizes() && staple.scalar_type() == links.scalar_type(), name,
-              ": staple must have the links' shape and dtype");
-  if (grad != nullptr) {
-    check(*grad, "grad");
-    TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(), name,
-                "_vjp: grad must have the links' shape and dtype");
+  for (const torch::Tensor* t : std::initializer_list<const torch::Tensor*>{&staple, target, grad}) {
+    if (t == nullptr) continue;
+    check(*t, "operand");
+    TORCH_CHECK(t->sizes() == links.sizes() && t->scalar_type() == links.scalar_type(), name,
+                ": every operand must have the links' shape and dtype");
   }
   const bool is_double = links.scalar_type() == at::kComplexDouble;
   TORCH_CHECK(is_double || links.scalar_type() == at::kComplexFloat, name, ": dtype must be complex64 or complex128");
-  if (n == 2) return is_double ? stout_dispatch<double, 2>(links, staple, grad) : stout_dispatch<float, 2>(links, staple, grad);
-  return is_double ? stout_dispatch<double, 3>(links, staple, grad) : stout_dispatch<float, 3>(links, staple, grad);
+  if (n == 2)
+    return is_double ? stout_dispatch<double, 2>(links, staple, target, grad)
+                     : stout_dispatch<float, 2>(links, staple, target, grad);
+  return is_double ? stout_dispatch<double, 3>(links, staple, target, grad)
+                   : stout_dispatch<float, 3>(links, staple, target, grad);
 }
 
 torch::Tensor su2_stout_update(torch::Tensor links, torch::Tensor staple) {
-  return stout_call(links, staple, nullptr, 2)[0];
+  return stout_call(links, staple, nullptr, nullptr, 2)[0];
 }
 
 std::vector<torch::Tensor> su2_stout_update_vjp(torch::Tensor links, torch::Tensor staple, torch::Tensor grad) {
-  return stout_call(links, staple, &grad, 2);
+  return stout_call(links, staple, nullptr, &grad, 2);
 }
 
 torch::Tensor su3_stout_update(torch::Tensor links, torch::Tensor staple) {
-  return stout_call(links, staple, nullptr, 3)[0];
+  return stout_call(links, staple, nullptr, nullptr, 3)[0];
 }
 
 std::vector<torch::Tensor> su3_stout_update_vjp(torch::Tensor links, torch::Tensor staple, torch::Tensor grad) {
-  return stout_call(links, staple, &grad, 3);
+  return stout_call(links, staple, nullptr, &grad, 3);
+}
+
+torch::Tensor stout_rotate(torch::Tensor links, torch::Tensor staple, torch::Tensor target) {
+  return stout_call(links, staple, &target, nullptr, links.size(-1))[0];
+}
+
+std::vector<torch::Tensor> stout_rotate_vjp(torch::Tensor links, torch::Tensor staple, torch::Tensor target,
+                                            torch::Tensor grad) {
+  return stout_call(links, staple, &target, &grad, links.size(-1));
 }
 
 }  // namespace
@@ -1527,5 +1562,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("su2_stout_update_vjp", &su2_stout_update_vjp, "its vector-Jacobian product: (grad U, grad S)");
   m.def("su3_stout_update", &su3_stout_update, "SU(3) stout update exp(-i TH(U S)) U, [..., 3, 3]");
   m.def("su3_stout_update_vjp", &su3_stout_update_vjp, "its vector-Jacobian product: (grad U, grad S)");
+  m.def("stout_rotate", &stout_rotate, "exp(-i TH(U S)) W for SU(2)/SU(3) (CASK's attention), [..., N, N]");
+  m.def("stout_rotate_vjp", &stout_rotate_vjp, "its vector-Jacobian product: (grad U, grad S, grad W)");
   m.def("small_matmul", &small_matmul, "op(a) op(b) for [..., N, N] complex, N = 2, 3; op: identity or adjoint");
 }
