@@ -23,7 +23,12 @@ samplers' means in units of their combined error. The ratio SLHMC / baseline is 
 issue's target (<= 0.5) is about.
 
 Usage: ``python benchmarks/slhmc_tau.py [--lattice 4] [--mass 0.05] [--baseline hmc:6]
-[--m-eff 0.1] [--chains 8] [--trajectories 200] [--threads 1] [--quick]``
+[--m-eff 0.1] [--chains 8] [--trajectories 200] [--threads 1] [--series RUN.npz] [--quick]``
+
+Runs with different ``--seed`` (one process per core) write their series and costs with
+``--series`` (after each sampler, so a run stopped during SLHMC keeps its baseline);
+``--combine A.npz B.npz ...`` analyses them together, their chains as more replicas (costs
+per trajectory averaged over chains), and prints the same JSON document.
 """
 
 from __future__ import annotations
@@ -150,7 +155,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--series", help="also write every sampler's per-trajectory series here (.npz)")
     ap.add_argument("--quick", action="store_true", help="a tiny run that checks the script")
+    ap.add_argument("--combine", nargs="+", metavar="NPZ", help="analyse these runs' --series together (no sampling)")
     args = ap.parse_args()
+    if args.combine:
+        chains = load_series(args.combine)
+        report = compare({name: analyse(chain, args.cut, name) for name, chain in chains.items()})
+        runs = {"combined": args.combine, "chains": int(chains["baseline"]["series"]["plaquette"].shape[1])}
+        print(json.dumps({**header("slhmc_tau", args.threads, args.beta), **runs, "cut": args.cut, **report}, indent=1))
+        return
     if args.quick:
         args.chains, args.therm, args.trajectories, args.cut, args.noise = 2, 2, 12, 2, 1
     if not args.mass < args.m_eff:
@@ -172,13 +184,64 @@ def main() -> None:
         "baseline": baseline_sampler(args.baseline, gauge, light, args.gauge_steps),
         "slhmc_thin": slhmc(gauge, [light], [eff], args.slhmc_steps, args.gauge_steps, "omelyan", 1.0),
     }
-    rows, series = {}, {}
+    chains = {}
     for i, (name, sampler) in enumerate(samplers.items()):
-        chain = sample_series(sampler, start, args.trajectories, args.seed + 2 + i, light, args.noise)
-        series[name] = chain["series"]
+        chains[name] = sample_series(sampler, start, args.trajectories, args.seed + 2 + i, light, args.noise)
         if args.series:
-            np.savez(args.series, **{f"{s}__{o}": v for s, obs in series.items() for o, v in obs.items()})
-        rows[name] = analyse(chain, args.cut, name)
+            save_series(args.series, chains)
+    report = compare({name: analyse(chain, args.cut, name) for name, chain in chains.items()})
+    print(
+        json.dumps(
+            {
+                **header("slhmc_tau", args.threads, args.beta),
+                **run_settings(args),
+                "thermalisation": {
+                    "trajectories": args.therm,
+                    "plaquette": therm_chain["series"]["plaquette"].mean(axis=1).tolist(),
+                    "acceptance": therm_chain["acceptance"],
+                },
+                **report,
+                "wall_seconds": time.perf_counter() - t0,
+            },
+            indent=1,
+        )
+    )
+
+
+COSTS = ("seconds_per_trajectory", "cg_per_trajectory", "acceptance")
+
+
+def save_series(path: str, chains: dict) -> None:
+    """Every sampler's series ``[trajectories, chains]`` and per-trajectory costs to ``path``."""
+    np.savez(
+        path,
+        **{f"{name}__{obs}": v for name, chain in chains.items() for obs, v in chain["series"].items()},
+        **{f"{name}__{cost}": np.float64(chain[cost]) for name, chain in chains.items() for cost in COSTS},
+    )
+
+
+def load_series(paths: list[str]) -> dict:
+    """The runs of ``save_series`` as one run: chains side by side (equal lengths required),
+    costs per trajectory weighted by each run's chains."""
+    runs = [dict(np.load(p)) for p in paths]
+    chains: dict = {}
+    for name in ("baseline", "slhmc_thin"):
+        if not all(f"{name}__plaquette" in run for run in runs):
+            raise SystemExit(f"--combine: {name} missing in one of {paths} (a run stopped before it ended)")
+        obs_names = [o for o in OBSERVABLES if all(f"{name}__{o}" in run for run in runs)]
+        lengths = {run[f"{name}__plaquette"].shape[0] for run in runs}
+        if len(lengths) != 1:
+            raise SystemExit(f"--combine: {name} has runs of {sorted(lengths)} trajectories; allowed: one length")
+        widths = np.array([run[f"{name}__plaquette"].shape[1] for run in runs], dtype=float)
+        chains[name] = {
+            "series": {o: np.concatenate([run[f"{name}__{o}"] for run in runs], axis=1) for o in obs_names},
+            **{c: float(np.average([float(run[f"{name}__{c}"]) for run in runs], weights=widths)) for c in COSTS},
+        }
+    return chains
+
+
+def compare(rows: dict) -> dict:
+    """The two samplers' rows with the agreement of their means and the cost ratio."""
     base, thin = rows["baseline"], rows["slhmc_thin"]
     agreement = {
         k: (thin[k]["mean"] - base[k]["mean"]) / math.hypot(thin[k]["error"], base[k]["error"]) for k in OBSERVABLES
@@ -188,36 +251,29 @@ def main() -> None:
         thin["cg_per_independent_error"] / thin["cg_per_independent"],
         base["cg_per_independent_error"] / base["cg_per_independent"],
     )
-    print(
-        json.dumps(
-            {
-                **header("slhmc_tau", args.threads, args.beta),
-                "lattice": [args.lattice] * 4,
-                "mass": args.mass,
-                "baseline_spec": args.baseline,
-                "m_eff": args.m_eff,
-                "slhmc_steps": args.slhmc_steps,
-                "chains": args.chains,
-                "solver_tol": args.tol,
-                "md_solver_tol": args.tol if args.md_tol is None else args.md_tol,
-                "trajectories": args.trajectories,
-                "cut": args.cut,
-                "thermalisation": {
-                    "trajectories": args.therm,
-                    "plaquette": therm_chain["series"]["plaquette"].mean(axis=1).tolist(),
-                    "acceptance": therm_chain["acceptance"],
-                },
-                "samplers": rows,
-                "final": all(r["final"] for r in rows.values()),
-                "agreement_sigma": agreement,
-                "cg_ratio_per_independent": ratio,
-                "cg_ratio_per_independent_error": ratio_error,
-                "seconds_ratio_per_independent": thin["seconds_per_independent"] / base["seconds_per_independent"],
-                "wall_seconds": time.perf_counter() - t0,
-            },
-            indent=1,
-        )
-    )
+    return {
+        "samplers": rows,
+        "final": all(r["final"] for r in rows.values()),
+        "agreement_sigma": agreement,
+        "cg_ratio_per_independent": ratio,
+        "cg_ratio_per_independent_error": ratio_error,
+        "seconds_ratio_per_independent": thin["seconds_per_independent"] / base["seconds_per_independent"],
+    }
+
+
+def run_settings(args) -> dict:
+    return {
+        "lattice": [args.lattice] * 4,
+        "mass": args.mass,
+        "baseline_spec": args.baseline,
+        "m_eff": args.m_eff,
+        "slhmc_steps": args.slhmc_steps,
+        "chains": args.chains,
+        "solver_tol": args.tol,
+        "md_solver_tol": args.tol if args.md_tol is None else args.md_tol,
+        "trajectories": args.trajectories,
+        "cut": args.cut,
+    }
 
 
 if __name__ == "__main__":
