@@ -37,24 +37,6 @@ def count_case(name: str) -> None:
     HOSTILE_CASES[name] = HOSTILE_CASES.get(name, 0) + 1
 
 
-#: the files that take longest (``make test PYTEST_ARGS=--durations=0``), first: pytest-xdist hands
-#: whole files to the workers in collection order (``--dist loadfile``), so a long file collected
-#: last (tests/workflow sorts last) leaves one worker running it alone at the end
-SLOW_FILES_FIRST = (
-    "tests/workflow/test_papers.py",
-    "tests/workflow/test_cluster.py",
-    "tests/workflow/test_snakemake.py",
-    "tests/cli/test_estimate_cli.py",
-    "tests/cli/test_slhmc_cli.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Run ``SLOW_FILES_FIRST`` first, every file's tests in their own order (a stable sort)."""
-    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
-
-
 def pytest_terminal_summary(terminalreporter):
     if HOSTILE_CASES:
         terminalreporter.write_sep("-", "hostile-input cases tried (hypothesis)")
