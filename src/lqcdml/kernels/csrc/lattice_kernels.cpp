@@ -1341,11 +1341,14 @@ inline void su3_exp_coefficients(double c0, double c1, double r, double* fr, dou
 struct Su3Stout {
   double qr[9], qi[9], q2r[9], q2i[9], c0, c1, r;
   double fr[3], fi[3];
+  double d0r[3], d0i[3], d1r[3], d1i[3];  // d f_j / d c0, d f_j / d c1 (filled by the VJP's forward pass)
   int h;
 };
 
 constexpr int kMaxStoutHalvings = 64;  // |P|_F up to 4 2^64: beyond, a link is noise either way
 
+// DERIV: also the series' derivatives (the VJP), summed in the same loop as the f_j
+template <bool DERIV>
 inline void su3_stout_forward(const double* ur, const double* ui, const double* sr, const double* si, Su3Stout& st,
                               double (*chain_r)[9], double (*chain_i)[9]) {
   double xr[9], xi[9];
@@ -1370,7 +1373,7 @@ inline void su3_stout_forward(const double* ur, const double* ui, const double* 
     for (int j = 0; j < 3; ++j) c0 += st.qr[i * 3 + j] * st.q2r[j * 3 + i] - st.qi[i * 3 + j] * st.q2i[j * 3 + i];
   st.c0 = c0 / 3.0;
   st.r = std::sqrt(2.0 * std::max(st.c1, 0.0));
-  su3_exp_coefficients<false>(st.c0, st.c1, st.r, st.fr, st.fi, nullptr, nullptr, nullptr, nullptr);
+  su3_exp_coefficients<DERIV>(st.c0, st.c1, st.r, st.fr, st.fi, st.d0r, st.d0i, st.d1r, st.d1i);
   double* er = chain_r[0];
   double* ei = chain_i[0];
   for (int e = 0; e < 9; ++e) {
@@ -1393,7 +1396,7 @@ void su3_stout_update_impl(const T* links, const T* staple, const T* target, T* 
       load3(staple + 18 * m, sr, si);
       load3(target + 18 * m, wr, wi);
       Su3Stout st;
-      su3_stout_forward(ur, ui, sr, si, st, chain_r, chain_i);
+      su3_stout_forward<false>(ur, ui, sr, si, st, chain_r, chain_i);
       mul3<false, false>(chain_r[st.h], chain_i[st.h], wr, wi, yr, yi);
       store3(yr, yi, out + 18 * m);
     }
@@ -1413,7 +1416,7 @@ void su3_stout_update_vjp_impl(const T* links, const T* staple, const T* target,
       load3(target + 18 * m, wr, wi);
       load3(grad + 18 * m, gr, gi);
       Su3Stout st;
-      su3_stout_forward(ur, ui, sr, si, st, chain_r, chain_i);
+      su3_stout_forward<true>(ur, ui, sr, si, st, chain_r, chain_i);
       double gur[9], gui[9], ger[9], gei[9], tr_[9], ti_[9], t2r[9], t2i[9];
       mul3<true, false>(chain_r[st.h], chain_i[st.h], gr, gi, gur, gui);  // E^dag G: grad W
       if (grad_target != nullptr) {
@@ -1435,12 +1438,11 @@ void su3_stout_update_vjp_impl(const T* links, const T* staple, const T* target,
         tau_r[2] += ger[e] * st.q2r[e] + gei[e] * st.q2i[e];
         tau_i[2] += ger[e] * st.q2i[e] - gei[e] * st.q2r[e];
       }
-      double fr[3], fi[3], d0r[3], d0i[3], d1r[3], d1i[3];
-      su3_exp_coefficients<true>(st.c0, st.c1, st.r, fr, fi, d0r, d0i, d1r, d1i);
+      const double *fr = st.fr, *fi = st.fi;
       double beta0 = 0, beta1 = 0;
       for (int j = 0; j < 3; ++j) {
-        beta0 += tau_r[j] * d0r[j] - tau_i[j] * d0i[j];
-        beta1 += tau_r[j] * d1r[j] - tau_i[j] * d1i[j];
+        beta0 += tau_r[j] * st.d0r[j] - tau_i[j] * st.d0i[j];
+        beta1 += tau_r[j] * st.d1r[j] - tau_i[j] * st.d1i[j];
       }
       // Gamma = beta0 Q^2 + beta1 Q + conj(f1) G_0 + conj(f2) (G_0 Q + Q G_0)
       double gqr[9], gqi[9], qgr[9], qgi[9], gamr[9], gami[9];
