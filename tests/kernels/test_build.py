@@ -144,6 +144,7 @@ KERNEL_NAMES = {
     "u1_stout",
     "small_matmul",
     "plaquette_staple",
+    "polyakov_staples",
     "su2_stout_update",
     "su3_stout_update",
     "stout_rotation",

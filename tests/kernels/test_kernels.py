@@ -350,6 +350,53 @@ def test_plaquette_staple_is_covariant_and_refuses_second_derivatives():
 
 
 @pytest.mark.parametrize(
+    "n,shape,n_chains",
+    [(2, (4, 4, 4, 2, 2), 3), (3, (4, 2, 3, 4, 5), 2), (2, (3, 6, 1, 2), 2), (3, (2, 7, 3), 1), (2, (1, 5), 2)],
+)
+def test_polyakov_staples_and_their_vjp_equal_the_torch_lines(n, shape, n_chains, monkeypatch):
+    """``kernels.polyakov_staples`` and its vector-Jacobian product against the torch gathers of
+    ``nn.gauge_loops`` (``LQCDML_KERNELS=torch``): d = 1 .. 4, unequal extents, extents 1 (the
+    identity, no gradient), 2 (one factor) and 3 .. 7."""
+    from lqcdml.nn.gauge_loops import polyakov_staples
+
+    links = _links(n, shape, n_chains)
+    g = _field(links.shape, seed=11)
+    a = links.clone().requires_grad_()
+    out = polyakov_staples(a)
+    assert "PolyakovStaples" in type(out.grad_fn).__name__
+    (grad,) = torch.autograd.grad(out, a, g)
+    monkeypatch.setenv("LQCDML_KERNELS", "torch")
+    b = links.clone().requires_grad_()
+    ref = polyakov_staples(b)
+    assert "PolyakovStaples" not in type(ref.grad_fn).__name__
+    (ref_grad,) = torch.autograd.grad(ref, b, g)
+    _close(out.detach(), ref.detach(), 1e-13)
+    _close(grad, ref_grad, 1e-13)
+
+
+def test_polyakov_staples_are_covariant_and_close_the_lines():
+    """``S_mu(x) -> Omega(x + mu) S_mu(x) Omega(x)^dag`` to 1e-13; ``tr U_mu(x) S_mu(x)`` is the same
+    Polyakov line at every ``x`` of a line (the trace is cyclic); complex64 to float accuracy;
+    ``create_graph=True`` through the kernel raises."""
+    from lqcdml.lattice import gauge_transform, shift
+
+    group, shape = SU(3), (4, 3, 4, 2, 5)
+    links = _links(3, shape, 2)
+    omega = group.haar(make_generators(5, 2), shape[1:])
+    s = kernels.polyakov_staples(links)
+    rotated = kernels.polyakov_staples(gauge_transform(links, omega, group))
+    expected = torch.stack([shift(omega, mu, 1) @ s[:, mu] @ omega.mH for mu in range(shape[0])], dim=1)
+    _close(rotated, expected, 1e-13)
+    lines = (links @ s).diagonal(dim1=-2, dim2=-1).sum(-1)  # [B, d, L...]
+    for mu in range(shape[0]):
+        _close(lines[:, mu], shift(lines[:, mu], mu, 1), 1e-13)
+    _close(kernels.polyakov_staples(links.to(torch.complex64)).to(torch.complex128), s, 1e-5)
+    a = links.clone().requires_grad_()
+    with pytest.raises(RuntimeError, match=r"polyakov_staples: the kernel's backward gives first derivatives only"):
+        torch.autograd.grad(kernels.polyakov_staples(a).real.sum(), a, create_graph=True)
+
+
+@pytest.mark.parametrize(
     ("n", "scale"), [(2, 1.0), (2, 0.05), (2, 1e-4), (2, 0.0), (3, 6.0), (3, 1.0), (3, 0.05), (3, 1e-4), (3, 0.0)]
 )
 def test_stout_update_and_its_vjp_equal_the_torch_update(n, scale, monkeypatch):

@@ -1,12 +1,14 @@
 """Compiled CPU kernels for the lattice hot spots, with the pure-torch code as reference.
 
-Ten kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
+Eleven kernels (``csrc/lattice_kernels.cpp``, C++ through torch's extension tools, SIMD
 over blocks of sites, threads from ATen's pool so ``torch.set_num_threads`` applies):
 
 - ``gauge_force``: the Wilson gauge force ``beta / (2N) TA(U_mu A_mu)`` of SU(2)/SU(3),
   links ``[B, d, L..., N, N]`` (``WilsonGaugeAction.force``);
 - ``plaquette_staple``: the plaquette staple sum ``S_mu(x)`` of ``nn.gauge_loops`` and its
   vector-Jacobian product, an autograd function (the plaquette term of a stout layer);
+- ``polyakov_staples``: the Polyakov-line staples of every direction and their
+  vector-Jacobian product, an autograd function (the Polyakov term of a stout layer);
 - ``staggered_hop``: the staggered hopping term ``H psi`` of SU(2)/SU(3), ``psi [B, L..., N]``
   (``StaggeredOperator.hop``);
 - ``wilson_hop``: the Wilson hopping term with spin projection (two colour products per
@@ -49,6 +51,7 @@ from .ops import (
     gauge_force,
     matmul,
     plaquette_staple,
+    polyakov_staples,
     staggered_hop,
     stout_rotation,
     su2_stout_update,
@@ -69,6 +72,7 @@ __all__ = [
     "matmul",
     "mode",
     "plaquette_staple",
+    "polyakov_staples",
     "staggered_hop",
     "stout_rotation",
     "su2_stout_update",

@@ -221,6 +221,34 @@ def stout_rotation(links: torch.Tensor, staple: torch.Tensor, target: torch.Tens
     return _StoutRotation.apply(links, staple, target)
 
 
+class _PolyakovStaples(torch.autograd.Function):
+    """The Polyakov-line staples by the kernel, their vector-Jacobian product by the kernel."""
+
+    @staticmethod
+    def forward(ctx, links: torch.Tensor) -> torch.Tensor:
+        flat = _flat_links(links)
+        ctx.save_for_backward(flat)
+        ctx.shape = links.shape
+        fwd, bwd = geometry(_lattice(links))
+        return compiled().polyakov_staples(flat, fwd, bwd).reshape(links.shape)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        _refuse_second_derivatives("polyakov_staples")
+        (flat,) = ctx.saved_tensors
+        fwd, bwd = geometry(tuple(ctx.shape[2 : 2 + ctx.shape[1]]))
+        g = grad.contiguous().reshape(flat.shape)
+        return compiled().polyakov_staples_vjp(flat, g, fwd, bwd).reshape(ctx.shape)
+
+
+def polyakov_staples(links: torch.Tensor) -> torch.Tensor:
+    """The Polyakov-line staples ``S_mu(x) = U_mu(x + mu) ... U_mu(x + (L_mu - 1) mu)`` of every
+    direction (``nn.gauge_loops.polyakov_staples``; ``U_mu(x) S_mu(x)`` is the line through
+    ``x``), links ``[B, d, L..., N, N]``, with their vector-Jacobian product by the kernel (first
+    derivatives). Callers check ``enabled_differentiable`` first."""
+    return _PolyakovStaples.apply(links)
+
+
 class _SmallMatmul(torch.autograd.Function):
     """``op_a(a) @ op_b(b)`` of same-shape ``[..., N, N]`` complex tensors by the kernel, forward
     and backward (``op``: identity or conjugate transpose). For ``C = X Y`` torch's convention

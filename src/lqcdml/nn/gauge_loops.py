@@ -233,7 +233,11 @@ def _line_plan(lattice: tuple[int, ...], device: torch.device) -> tuple[torch.Te
 def polyakov_staples(links: torch.Tensor) -> torch.Tensor:
     """``polyakov_staple`` of every direction, ``[B, d, L..., N, N]``: step ``s`` of every line is
     one gather from the flattened links (``_line_plan``), the product over steps ``max L - 2``
-    batched matrix products for all directions at once."""
+    batched matrix products for all directions at once. On CPU the compiled kernel and its
+    vector-Jacobian product (``kernels.polyakov_staples``) where ``kernels.enabled_differentiable``
+    admits the links."""
+    if kernels.enabled_differentiable(links, n=links.shape[-1]):
+        return kernels.polyakov_staples(links)
     batch, dim = links.shape[0], links.shape[1]
     lattice = tuple(int(n) for n in links.shape[2 : 2 + dim])
     volume, n = math.prod(lattice), links.shape[-1]

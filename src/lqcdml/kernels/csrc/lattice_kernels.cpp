@@ -1,5 +1,5 @@
-// CPU kernels of lqcdml: SU(N) Wilson gauge force and plaquette staple sum (with its
-// vector-Jacobian product), the SU(2) and SU(3) stout updates (with theirs), staggered and Wilson hopping terms, the U(1)
+// CPU kernels of lqcdml: SU(N) Wilson gauge force, plaquette staple sum and Polyakov-line staples
+// (with their vector-Jacobian products), the SU(2) and SU(3) stout updates (with theirs), staggered and Wilson hopping terms, the U(1)
 // masked stout stack of field-transformed HMC and its vector-Jacobian product, and batched
 // products of 2 x 2 / 3 x 3 complex matrices (the gauge-covariant networks' matmuls).
 //
@@ -334,6 +334,117 @@ void plaquette_staple_vjp_impl(const T* links, const T* grad, T* out, const int6
       matmul<N, false, false, true>(t, c, acc);
     }
     scatter(out + 2 * E * (bidx * dim + rho) * volume, y, n_valid, acc);
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Polyakov-line staples (nn.gauge_loops.polyakov_staples): along direction mu, with extent L,
+//   S_mu(x) = U_mu(x+mu) U_mu(x+2mu) ... U_mu(x+(L-1)mu)   (the identity where L = 1),
+// so that U_mu(x) S_mu(x) is the Polyakov line through x. L is the cycle length of fwd[mu]
+// (the kernels know no lattice shape).
+
+template <typename T, int E, int W>
+inline void set_identity(Block<T, E, W>& a, int n) {
+  zero(a);
+  for (int i = 0; i < n; ++i)
+#pragma omp simd
+    for (int w = 0; w < W; ++w) a.re[i * n + i][w] = T(1);
+}
+
+template <typename T, int E, int W>
+inline void add_to(const Block<T, E, W>& a, Block<T, E, W>& acc) {
+  for (int e = 0; e < E; ++e)
+#pragma omp simd
+    for (int w = 0; w < W; ++w) { acc.re[e][w] += a.re[e][w]; acc.im[e][w] += a.im[e][w]; }
+}
+
+template <typename T, int N>
+void polyakov_staple_impl(const T* links, T* out, const int64_t* fwd, const int64_t* extent, int64_t batch,
+                          int64_t dim, int64_t volume) {
+  constexpr int W = lanes<T>();
+  constexpr int E = N * N;
+  for_each_link_block<W>(batch, dim, volume, [&](int64_t bidx, int64_t mu, const int64_t* site, int n_valid) {
+    Block<T, E, W> p, q, a;
+    Block<T, E, W>*acc = &p, *tmp = &q;
+    const T* u = links + 2 * E * (bidx * dim + mu) * volume;
+    const int64_t* next = fwd + mu * volume;
+    int64_t idx[W];
+    if (extent[mu] == 1) {
+      set_identity(p, N);
+    } else {
+      for (int w = 0; w < W; ++w) idx[w] = next[site[w]];
+      gather(u, idx, p);
+      for (int64_t s = 2; s < extent[mu]; ++s) {
+        for (int w = 0; w < W; ++w) idx[w] = next[idx[w]];
+        gather(u, idx, a);
+        matmul<N, false, false, false>(*acc, a, *tmp);
+        std::swap(acc, tmp);
+      }
+    }
+    scatter(out + 2 * E * (bidx * dim + mu) * volume, site, n_valid, *acc);
+  });
+}
+
+// The vector-Jacobian product: U_mu(y) is factor s (s = 1 .. L-1) of S_mu(y - s mu), between
+// A = U(y-(s-1)mu) ... U(y-mu) and C = U(y+mu) ... U(y+(L-1-s)mu); torch's convention gives
+//   grad U_mu(y) = sum_s A^dag G_mu(y - s mu) C^dag.
+// Per block: the products F_r = U(y+mu) ... U(y+r mu) once (r < L-1), then s upwards with
+// A_s = U(y - s mu) A_{s-1} grown from the site whose cotangent the term reads: 4 L products.
+template <typename T, int N>
+void polyakov_staple_vjp_impl(const T* links, const T* grad, T* out, const int64_t* fwd, const int64_t* bwd,
+                              const int64_t* extent, int64_t batch, int64_t dim, int64_t volume) {
+  constexpr int W = lanes<T>();
+  constexpr int E = N * N;
+  for_each_link_block<W>(batch, dim, volume, [&](int64_t bidx, int64_t mu, const int64_t* site, int n_valid) {
+    const int64_t length = extent[mu];
+    const int64_t offset = 2 * E * (bidx * dim + mu) * volume;
+    Block<T, E, W> acc, g, t, a, b;
+    zero(acc);
+    if (length > 1) {
+      const T* u = links + offset;
+      const T* cot = grad + offset;
+      const int64_t* next = fwd + mu * volume;
+      const int64_t* prev = bwd + mu * volume;
+      std::vector<Block<T, E, W>> f(static_cast<size_t>(length - 1));  // f[r] = F_r, r >= 1
+      int64_t idx[W];
+      for (int w = 0; w < W; ++w) idx[w] = site[w];
+      for (int64_t r = 1; r < length - 1; ++r) {
+        for (int w = 0; w < W; ++w) idx[w] = next[idx[w]];
+        if (r == 1) {
+          gather(u, idx, f[1]);
+        } else {
+          gather(u, idx, a);
+          matmul<N, false, false, false>(f[r - 1], a, f[r]);
+        }
+      }
+      Block<T, E, W>*left = &a, *spare = &b;  // A_{s-1}; the identity at s = 1
+      for (int w = 0; w < W; ++w) idx[w] = site[w];
+      for (int64_t s = 1; s < length; ++s) {
+        for (int w = 0; w < W; ++w) idx[w] = prev[idx[w]];  // y - s mu
+        gather(cot, idx, g);
+        const int64_t r = length - 1 - s;
+        if (s == 1 && r == 0) {
+          add_to(g, acc);
+        } else if (s == 1) {
+          matmul<N, false, true, true>(g, f[r], acc);
+        } else if (r == 0) {
+          matmul<N, true, false, true>(*left, g, acc);
+        } else {
+          matmul<N, true, false, false>(*left, g, t);
+          matmul<N, false, true, true>(t, f[r], acc);
+        }
+        if (s + 1 < length) {  // A_s = U(y - s mu) A_{s-1}
+          gather(u, idx, t);
+          if (s == 1) {
+            *left = t;
+          } else {
+            matmul<N, false, false, false>(t, *left, *spare);
+            std::swap(left, spare);
+          }
+        }
+      }
+    }
+    scatter(out + offset, site, n_valid, acc);
   });
 }
 
@@ -708,6 +819,72 @@ torch::Tensor plaquette_staple(torch::Tensor links, torch::Tensor fwd, torch::Te
 
 torch::Tensor plaquette_staple_vjp(torch::Tensor links, torch::Tensor grad, torch::Tensor fwd, torch::Tensor bwd) {
   return plaquette_staple_call(links, &grad, fwd, bwd);
+}
+
+// the cycle length of each direction's forward table: the extents L_mu, [d]
+std::vector<int64_t> cycle_lengths(const int64_t* fwd, int64_t dim, int64_t volume) {
+  std::vector<int64_t> out(static_cast<size_t>(dim));
+  for (int64_t mu = 0; mu < dim; ++mu) {
+    const int64_t* next = fwd + mu * volume;
+    int64_t length = 1;
+    for (int64_t s = next[0]; s != 0; s = next[s]) {
+      TORCH_CHECK(s >= 0 && s < volume && length < volume, "polyakov_staples: fwd is not a periodic table");
+      ++length;
+    }
+    out[static_cast<size_t>(mu)] = length;
+  }
+  return out;
+}
+
+template <typename T>
+void polyakov_dispatch(const torch::Tensor& links, const torch::Tensor* grad, torch::Tensor& out, const int64_t* f,
+                       const int64_t* b) {
+  const int64_t batch = links.size(0), dim = links.size(1), volume = links.size(2), n = links.size(3);
+  const std::vector<int64_t> extent = cycle_lengths(f, dim, volume);
+  const int64_t* e = extent.data();
+  const T* l = reinterpret_cast<const T*>(links.data_ptr());
+  T* o = reinterpret_cast<T*>(out.data_ptr());
+  if (grad == nullptr) {
+    dispatch_n(n, [&] { polyakov_staple_impl<T, 2>(l, o, f, e, batch, dim, volume); },
+               [&] { polyakov_staple_impl<T, 3>(l, o, f, e, batch, dim, volume); });
+  } else {
+    const T* g = reinterpret_cast<const T*>(grad->data_ptr());
+    dispatch_n(n, [&] { polyakov_staple_vjp_impl<T, 2>(l, g, o, f, b, e, batch, dim, volume); },
+               [&] { polyakov_staple_vjp_impl<T, 3>(l, g, o, f, b, e, batch, dim, volume); });
+  }
+}
+
+torch::Tensor polyakov_staples_call(torch::Tensor links, const torch::Tensor* grad, torch::Tensor fwd,
+                                    torch::Tensor bwd) {
+  check(links, "links"); check(fwd, "fwd"); check(bwd, "bwd");
+  TORCH_CHECK(links.dim() == 5 && links.size(3) == links.size(4) && links.size(2) > 0,
+              "polyakov_staples: links must be [B, d, V, N, N]");
+  TORCH_CHECK(fwd.dim() == 2 && fwd.size(0) == links.size(1) && fwd.size(1) == links.size(2) &&
+                  bwd.sizes() == fwd.sizes(),
+              "polyakov_staples: neighbour tables must be [d, V] of the links");
+  if (grad != nullptr) {
+    check(*grad, "grad");
+    TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(),
+                "polyakov_staples_vjp: grad must have the links' shape and dtype");
+  }
+  auto out = torch::empty_like(links);
+  const int64_t* f = fwd.data_ptr<int64_t>();
+  const int64_t* b = bwd.data_ptr<int64_t>();
+  if (links.scalar_type() == at::kComplexDouble) {
+    polyakov_dispatch<double>(links, grad, out, f, b);
+  } else {
+    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "polyakov_staples: dtype must be complex64 or complex128");
+    polyakov_dispatch<float>(links, grad, out, f, b);
+  }
+  return out;
+}
+
+torch::Tensor polyakov_staples(torch::Tensor links, torch::Tensor fwd, torch::Tensor bwd) {
+  return polyakov_staples_call(links, nullptr, fwd, bwd);
+}
+
+torch::Tensor polyakov_staples_vjp(torch::Tensor links, torch::Tensor grad, torch::Tensor fwd, torch::Tensor bwd) {
+  return polyakov_staples_call(links, &grad, fwd, bwd);
 }
 
 torch::Tensor gauge_force_rows(torch::Tensor links, torch::Tensor row_fwd, torch::Tensor row_bwd, double coef) {
@@ -1560,6 +1737,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("u1_stout_vjp", &u1_stout_vjp, "U(1) masked stout stack: vector-Jacobian product, [B, d, V]");
   m.def("plaquette_staple", &plaquette_staple, "plaquette staple sum A_mu(x) (U A closes the loops), [B, d, V, N, N]");
   m.def("plaquette_staple_vjp", &plaquette_staple_vjp, "vector-Jacobian product of plaquette_staple, [B, d, V, N, N]");
+  m.def("polyakov_staples", &polyakov_staples, "Polyakov-line staples S_mu(x) (U S is the line through x), [B, d, V, N, N]");
+  m.def("polyakov_staples_vjp", &polyakov_staples_vjp, "vector-Jacobian product of polyakov_staples, [B, d, V, N, N]");
   m.def("su2_stout_update", &su2_stout_update, "SU(2) stout update exp(-i TH(U S)) U, [..., 2, 2]");
   m.def("su2_stout_update_vjp", &su2_stout_update_vjp, "its vector-Jacobian product: (grad U, grad S)");
   m.def("su3_stout_update", &su3_stout_update, "SU(3) stout update exp(-i TH(U S)) U, [..., 3, 3]");
