@@ -1,7 +1,7 @@
 """The SLHMC gain map: SLHMC against the best HMC a production code would run, by volume and
 light mass, measured and bounded; prints one JSON document (``--plot`` draws the map).
 
-SU(2), staggered N_f = 4, beta 2.0. Per lattice and light mass ``m``, every sampler from the
+SU(2), staggered N_f = 4, beta 2.0 (``--colours 3``: SU(3), its ``--beta`` given). Per lattice and light mass ``m``, every sampler from the
 same thermalised fields (Hasenbusch HMC), the same chains, float64 and threads, one at a time:
 
 - the baseline: plain HMC (``--plain-steps``) and Hasenbusch HMC with one intermediate mass
@@ -47,6 +47,7 @@ from lqcdml.analysis.slhmc_floor import (
     sites_at_acceptance,
     thin_field_variance,
 )
+from lqcdml.lattice import SU
 from lqcdml.observables.fermion import staggered_even_spectrum
 from lqcdml.samplers.slhmc import slhmc, slhmc_hasenbusch
 from lqcdml.theories import ratio_at_mass
@@ -58,11 +59,12 @@ from slhmc_setup import gauge_action, hasenbusch, header, plain_hmc, pseudofermi
 
 def point(args, extent: int, mass: float) -> dict:
     """Every sampler at one lattice and light mass (see the module docstring)."""
-    gauge, light = gauge_action(args.beta), pseudofermion(mass, args.tol, args.md_tol)
+    group = SU(args.colours)
+    gauge, light = gauge_action(args.beta, group), pseudofermion(mass, args.tol, args.md_tol, group)
     heavier = [m for m in args.hasenbusch_masses if m > mass]
     t0 = time.perf_counter()
     therm = hasenbusch(gauge, light, heavier[0], 3, args.gauge_steps)
-    fields = start_fields(args.seed, args.chains, extent)
+    fields = start_fields(args.seed, args.chains, extent, group)
     fields, therm_row = measure(therm, fields, args.therm, args.seed + 1)
     configs = [fields]
 
@@ -106,7 +108,7 @@ def point(args, extent: int, mass: float) -> dict:
 
     slhmc_rows = []
     for m_eff in (m for m in args.m_eff if m > mass):
-        eff = pseudofermion(m_eff, args.tol, args.md_tol)
+        eff = pseudofermion(m_eff, args.tol, args.md_tol, group)
         sampler = slhmc(gauge, [light], [eff], args.slhmc_steps, args.gauge_steps, "omelyan", 1.0)
         _, row = measure(sampler, fields, args.trajectories, args.seed + 3)
         slhmc_rows.append(
@@ -243,8 +245,13 @@ def fit_growth(points: list[dict], key: str, min_sites: int) -> dict:
 
 
 def load(paths: list[str]) -> list[dict]:
-    """The points of earlier runs' JSON documents."""
-    return [p for path in paths for p in json.loads(Path(path).read_text())["points"]]
+    """The points of earlier runs' JSON documents, all of one gauge group and beta (a fit across
+    theories would mean nothing)."""
+    docs = {path: json.loads(Path(path).read_text()) for path in paths}
+    theories = {(d.get("group", "SU(2)"), d.get("beta")) for d in docs.values()}
+    if len(theories) > 1:
+        raise SystemExit(f"--plot: runs of {sorted(theories)} (group, beta); allowed: runs of one group and beta")
+    return [p for d in docs.values() for p in d["points"]]
 
 
 def plot(paths: list[str], out: str) -> None:
@@ -294,6 +301,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lattices", type=int, nargs="+", default=[4, 6])
     ap.add_argument("--masses", type=float, nargs="+", default=[0.1, 0.05, 0.02])
+    ap.add_argument("--colours", type=int, default=2, choices=(2, 3), help="SU(N) of the gauge field")
     ap.add_argument("--beta", type=float, default=2.0)
     ap.add_argument("--m-eff", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.3])
     ap.add_argument("--hasenbusch-masses", type=float, nargs="+", default=[0.2, 0.3])
@@ -342,7 +350,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                **header("slhmc_gain", args.threads, args.beta),
+                **header("slhmc_gain", args.threads, args.beta, SU(args.colours)),
                 "chains": args.chains,
                 "solver_tol": args.tol,
                 "md_solver_tol": args.tol if args.md_tol is None else args.md_tol,

@@ -1,5 +1,5 @@
 """The set-up the SLHMC benchmarks share (``slhmc_gain``, ``slhmc_tau``, ``slhmc_trained``):
-SU(2), staggered N_f = 4, the pseudofermion actions at a light mass and at ``m_eff``, plain and
+SU(2) (``slhmc_gain --colours 3``: SU(3)), staggered N_f = 4, the pseudofermion actions at a light mass and at ``m_eff``, plain and
 Hasenbusch HMC (the Hasenbusch chain also thermalises) (one intermediate mass, 3 outer steps, 1 inner, Omelyan,
 trajectory length 1) and its start near the identity on an ``L^4`` lattice."""
 
@@ -17,19 +17,19 @@ from lqcdml.theories import StaggeredOperator, StaggeredPseudofermion, WilsonGau
 GROUP = SU(2)
 
 
-def gauge_action(beta: float) -> WilsonGaugeAction:
-    return WilsonGaugeAction(beta, GROUP)
+def gauge_action(beta: float, group: SU = GROUP) -> WilsonGaugeAction:
+    return WilsonGaugeAction(beta, group)
 
 
-def pseudofermion(mass: float, tol: float, md_tol: float | None = None) -> StaggeredPseudofermion:
+def pseudofermion(mass: float, tol: float, md_tol: float | None = None, group: SU = GROUP) -> StaggeredPseudofermion:
     """The staggered N_f = 4 pseudofermion action at ``mass`` (CG to ``tol``; its force to
     ``md_tol``, ``None``: ``tol``)."""
-    return StaggeredPseudofermion(StaggeredOperator(mass, GROUP), 4, tol=tol, force_tol=md_tol)
+    return StaggeredPseudofermion(StaggeredOperator(mass, group), 4, tol=tol, force_tol=md_tol)
 
 
 def plain_hmc(gauge: WilsonGaugeAction, light: StaggeredPseudofermion, n_steps: int, gauge_steps: int) -> HMC:
     """HMC, ``n_steps`` on the fermion level, ``gauge_steps`` of the gauge force inside each."""
-    return HMC(Integrator(GROUP, (Level((light,), n_steps), Level((gauge,), gauge_steps))), 1.0)
+    return HMC(Integrator(gauge.group, (Level((light,), n_steps), Level((gauge,), gauge_steps))), 1.0)
 
 
 def hasenbusch(
@@ -50,18 +50,18 @@ def mismatch_draws(exact, effective, links: torch.Tensor, seeds: Sequence[int]) 
     return torch.stack(out)
 
 
-def start_fields(seed: int, chains: int, extent: int) -> torch.Tensor:
+def start_fields(seed: int, chains: int, extent: int, group: SU = GROUP) -> torch.Tensor:
     """``chains`` configurations near the identity on ``extent^4`` (spread 0.3)."""
-    return GROUP.near_identity(make_generators(seed, chains), (4, *[extent] * 4), 0.3)
+    return group.near_identity(make_generators(seed, chains), (4, *[extent] * 4), 0.3)
 
 
-def header(benchmark: str, threads: int, beta: float) -> dict:
+def header(benchmark: str, threads: int, beta: float, group: SU = GROUP) -> dict:
     """The first fields of every SLHMC benchmark's JSON document."""
     return {
         "benchmark": benchmark,
         "machine": platform.machine(),
         "threads": threads,
-        "group": "SU(2)",
+        "group": f"SU({group.n})",
         "beta": beta,
         "n_flavours": 4,
     }
