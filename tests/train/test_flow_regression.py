@@ -1,4 +1,4 @@
-"""Bit-for-bit regression of the flows under the transform contract: training trajectories,
+"""Regression of the flows under the transform contract: training trajectories,
 samples, log-densities, flow-MCMC chains and the evaluation of the phi^4 affine flow (site-list
 and masked couplings, float64 and float32) and the 2D U(1) flows (gauge-equivariant couplings,
 plaquette coupling with sink partners).
@@ -8,7 +8,11 @@ on the code *before* the transform contract (``nn.transform``, ``nn.prior``, pri
 the field dtype) was introduced: git commit 9d7fe27 plus the working tree of that day, on the
 CPU, with 1 and with 2 torch threads (identical values), and printed with ``repr`` (exact
 float64 round trip). The numbers are exact on that machine's CPU kernels; another CPU
-(instruction set, BLAS / oneDNN build) may round differently, and then this test says so.
+(instruction set, BLAS / oneDNN build) sums in another order and rounds differently, by an
+ulp per operation, which 4 optimiser steps, sampling and a chain amplify (measured on a second
+CPU, 2026-12-07: at most 3e-14 of a list's scale in float64, 3e-6 in float32). So each list is
+compared to its recording within ``REL_TOL`` of the dtype times the list's largest magnitude:
+four decades above rounding, far below what any change of the computed function moves.
 """
 
 from __future__ import annotations
@@ -78,12 +82,30 @@ RUNS = {
 }
 
 
+#: tolerance per training dtype, relative to a recorded list's largest magnitude (module docstring)
+REL_TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
+
+
+def _assert_close(got, want, tol: float, where: str) -> None:
+    """``got`` equal to ``want`` (nested dicts of floats and lists of floats) within ``tol`` times
+    each list's largest magnitude (a float's own); the same keys and lengths."""
+    if isinstance(want, float):
+        got, want = [got], [want]
+    if isinstance(want, dict):
+        assert set(got) >= set(want), (where, sorted(set(want) - set(got)))
+        for key in want:
+            _assert_close(got[key], want[key], tol, f"{where}/{key}")
+        return
+    assert len(got) == len(want), (where, len(got), len(want))
+    scale = max(abs(v) for v in want)
+    worst = max(abs(g - w) for g, w in zip(got, want))
+    assert worst <= tol * scale, (where, worst / scale, got, want)
+
+
 @pytest.mark.parametrize("name", list(RUNS))
-def test_flows_reproduce_the_recorded_numbers_bit_for_bit(name):
+def test_flows_reproduce_the_recorded_numbers(name):
     got = _run(*RUNS[name])
-    want = RECORDED[name]
-    for key in want:
-        assert got[key] == want[key], (name, key, got[key], want[key])
+    _assert_close(got, RECORDED[name], REL_TOL[RUNS[name][2]], name)
 
 
 # fmt: off
