@@ -124,6 +124,31 @@ def test_algebra_gradient_matches_finite_differences(g):
         assert torch.allclose(grad[..., a].sum(dim=-1), fd, atol=1e-8)
 
 
+@pytest.mark.parametrize("g", [SU(2), SU(3), SU(4), U1(), Real()], ids=str)
+def test_ambient_gradient_gives_the_derivatives_along_perturb(g):
+    """``from_ambient_gradient(q, dS/dq)`` equals ``dS/dw^a`` along ``perturb(q, w)`` at ``w = 0``
+    (the definition ``algebra_gradient`` had before) to 1e-13, for a non-linear ``S`` of every
+    entry: SU(N) with N = 2, 3 (the kernel's product) and 4 (torch's), angles, real fields."""
+    gens = make_generators(8, 2)
+    if isinstance(g, SU):
+        q, m = g.haar(gens, (3, 2)), 1.3 * g.haar(make_generators(9, 2), (3, 2))
+
+        def s(x):
+            w = torch.diagonal(m @ x @ x, dim1=-2, dim2=-1).sum(-1)
+            return (w.real**2 + w.imag).reshape(2, -1).sum(1)
+    else:
+        q, m = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 3, 4, dtype=torch.float64)
+
+        def s(x):
+            return (torch.sin(x) * m + x**3).reshape(2, -1).sum(1)
+
+    leaf = q.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(s(leaf).sum(), leaf)
+    w = torch.zeros(q.shape[: q.ndim - g.internal_ndim] + (g.algebra_dim,), dtype=torch.float64, requires_grad=True)
+    (ref,) = torch.autograd.grad(s(g.perturb(q, w)).sum(), w)
+    assert torch.allclose(g.from_ambient_gradient(q, grad), g.from_coefficients(ref), atol=1e-13, rtol=0)
+
+
 def test_group_from_name():
     assert group_from_name("su3") == SU(3)
     assert isinstance(group_from_name("U1"), U1)

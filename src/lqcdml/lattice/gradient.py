@@ -20,10 +20,7 @@ def algebra_gradient(fn: Callable[[torch.Tensor], torch.Tensor], q: torch.Tensor
     the hermitian traceless matrices ``sum_a (d fn / d w^a) t^a``.
     """
     q = q.detach()
-    shape = q.shape[: q.ndim - group.internal_ndim] + (group.algebra_dim,)
-    real = q.real.dtype
     with torch.enable_grad():
-        w = torch.zeros(shape, dtype=real, device=q.device, requires_grad=True)
-        value = fn(group.perturb(q, w)).sum()
-        (grad,) = torch.autograd.grad(value, w)
-    return group.from_coefficients(grad)
+        leaf = q.clone().requires_grad_()
+        (grad,) = torch.autograd.grad(fn(leaf).sum(), leaf)
+    return group.from_ambient_gradient(q, grad)

@@ -81,6 +81,13 @@ class Manifold(ABC):
         """``exp(i w^a t^a) q`` to first order in ``w`` (exact derivative at ``w = 0``)."""
         return q + w.squeeze(-1)
 
+    def from_ambient_gradient(self, q: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The derivatives ``dS/dw^a`` along ``perturb``'s directions at ``w = 0``, as an algebra
+        element (``from_coefficients``), from the gradient ``grad`` of a real ``S`` with respect to
+        ``q`` itself (torch's convention: ``dS = Re sum conj(grad) dq``); shape of ``q``. Real
+        fields and angles: the gradient itself."""
+        return grad
+
     def deviation(self, q: torch.Tensor) -> torch.Tensor:
         """Largest distance of any element from the manifold (0 for abelian fields)."""
         return torch.zeros((), dtype=_real_dtype(q.dtype), device=q.device)
@@ -373,6 +380,11 @@ class SU(GaugeGroup):
     def perturb(self, q, w):
         """``(1 + i w^a t^a) U``: first order of ``exp(i w^a t^a) U`` (same derivative at 0)."""
         return q + 1j * torch.matmul(self.from_coefficients(w), q)
+
+    def from_ambient_gradient(self, q, grad):
+        """``-TA(U G^dag) / 2``: along ``dU = i t^a U dw^a``, ``dS/dw^a = Re tr(G^dag i t^a U) = -Im
+        tr(t^a U G^dag)``, and ``sum_a t^a Im tr(t^a X) = TA(X) / 2`` (``traceless_hermitian``)."""
+        return -0.5 * self.traceless_hermitian(kernels.matmul(q, grad, False, True))
 
 
 def _expi_su3(q: torch.Tensor) -> torch.Tensor:

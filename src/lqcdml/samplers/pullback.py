@@ -19,8 +19,9 @@ element of ``V``'s shape. It is one vector-Jacobian product through ``F``: with 
 force ``f`` at ``Y = F(V)``, the cotangent ``G`` on ``Y`` satisfies ``dS = Re sum conj(G) dY``:
 ``G = f`` for real fields and angles; ``G = 2i f Y`` for SU(N), since for ``dY = i E Y``,
 ``E = e^a t^a``, ``Re tr((2i f Y)^dag i E Y) = 2 tr(f E) = sum_a f^a e^a``. The
-log-determinant enters with cotangent ``-1``; the VJP of ``(Y, log|det|)`` onto ``w`` at
-``w = 0`` gives the force's coefficients.
+log-determinant enters with cotangent ``-1``; the VJP of ``(Y, log|det|)`` onto ``V`` itself
+gives the gradient in ``V``'s entries, and ``Manifold.from_ambient_gradient`` the force (for
+SU(N) ``-TA(V G_V^dag) / 2``, the inverse of the cotangent above).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import kernels
 from ..lattice import SU, Manifold
 from ..nn.transform import PullbackForce
 from ..theories import Action
@@ -44,7 +46,7 @@ def force_cotangent(group: Manifold, fields: torch.Tensor, force: torch.Tensor) 
     """The cotangent ``G`` on ``fields`` with ``dS = Re sum conj(G) dfields``, from the algebra
     force of ``S`` at ``fields`` (see the module docstring); shape of ``fields``."""
     if isinstance(group, SU):
-        return 2j * (force @ fields)
+        return 2j * kernels.matmul(force, fields)
     return force
 
 
@@ -90,14 +92,13 @@ class PulledBackAction:
         fields = fields.detach()
         if isinstance(self.transform, PullbackForce):
             return self.transform.pullback_force(fields, self.target.force)
-        shape = fields.shape[: fields.ndim - group.internal_ndim] + (group.algebra_dim,)
         with torch.enable_grad():
-            w = torch.zeros(shape, dtype=fields.real.dtype, device=fields.device, requires_grad=True)
-            y, log_det = self.transform(group.perturb(fields, w))
+            leaf = fields.clone().requires_grad_()
+            y, log_det = self.transform(leaf)
             y_det = y.detach()
             outputs, cotangents = [y], [force_cotangent(group, y_det, self.target.force(y_det))]
             if log_det is not None and log_det.requires_grad:  # a constant log-det has no force
                 outputs.append(log_det)
                 cotangents.append(torch.full_like(log_det, -1.0))
-            (grad,) = torch.autograd.grad(outputs, w, grad_outputs=cotangents)
-        return group.from_coefficients(grad)
+            (grad,) = torch.autograd.grad(outputs, leaf, grad_outputs=cotangents)
+        return group.from_ambient_gradient(fields, grad)
