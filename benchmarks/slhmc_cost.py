@@ -16,7 +16,8 @@ The net is a trained checkpoint (``--model``, e.g. ``results/slhmc_light/models/
 of the workflow) or, without one, the untrained net with small random weights (a net's
 cost does not depend on its weights; its acceptance does).
 
-Usage: ``python benchmarks/slhmc_cost.py [--threads 2] [--model PATH] [--quick]``
+Usage: ``python benchmarks/slhmc_cost.py [--threads 2] [--model PATH] [--override KEY=VALUE ...] [--quick]``
+(overrides change the set-up, e.g. the lattice and ``m_eff`` of every ensemble)
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=16)
     parser.add_argument("--therm", type=int, default=30, help="HMC trajectories from a hot start")
     parser.add_argument("--trajectories", type=int, default=10)
+    parser.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        help="Hydra overrides of the experiment, e.g. 'ensembles.stout.sampler.options.m_eff=0.1'",
+    )
     parser.add_argument("--quick", action="store_true", help="4 chains, 5 + 3 trajectories")
     args = parser.parse_args()
     if args.quick:
@@ -96,7 +103,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     cfg = compose_experiment(
-        "slhmc_light", [f"ensembles.{e}.chain.n_chains={args.chains}" for e in ("hmc", "thin", "stout")]
+        "slhmc_light",
+        [f"ensembles.{e}.chain.n_chains={args.chains}" for e in ("hmc", "thin", "stout")] + list(args.override),
     )
     hmc_ens, thin_ens, stout_ens = (cfg.ensembles[e] for e in ("hmc", "thin", "stout"))
     if args.model:
@@ -138,6 +146,7 @@ def main() -> None:
                     "n_steps": hmc_ens.sampler.n_steps,
                     "dtype": "float64",
                     "net": net_source,
+                    "overrides": list(args.override),
                     "thermalisation_trajectories": args.therm,
                     "thermalisation_seconds": therm_seconds,
                 },

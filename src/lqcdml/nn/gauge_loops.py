@@ -46,6 +46,7 @@ __all__ = [
     "loop_staple_by_paths",
     "polyakov_staple",
     "polyakov_staples",
+    "polyakov_staples_by_gathers",
     "rectangle_staple",
 ]
 
@@ -238,6 +239,11 @@ def polyakov_staples(links: torch.Tensor) -> torch.Tensor:
     admits the links."""
     if kernels.enabled_differentiable(links, n=links.shape[-1]):
         return kernels.polyakov_staples(links)
+    return polyakov_staples_by_gathers(links)
+
+
+def polyakov_staples_by_gathers(links: torch.Tensor) -> torch.Tensor:
+    """``polyakov_staples`` in torch (the reference of the kernel, and its path off the CPU)."""
     batch, dim = links.shape[0], links.shape[1]
     lattice = tuple(int(n) for n in links.shape[2 : 2 + dim])
     volume, n = math.prod(lattice), links.shape[-1]
