@@ -133,24 +133,25 @@ def _refuse_second_derivatives(name: str) -> None:
         )
 
 
-class _PlaquetteStaple(torch.autograd.Function):
-    """The plaquette staple sum by the kernel, its vector-Jacobian product by the kernel."""
+class _Staples(torch.autograd.Function):
+    """A staple kernel (``plaquette_staple``, ``polyakov_staples``: links in, staples of their
+    shape out) and its vector-Jacobian product (``<name>_vjp``), both by the kernel."""
 
     @staticmethod
-    def forward(ctx, links: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, links: torch.Tensor, name: str) -> torch.Tensor:
         flat = _flat_links(links)
         ctx.save_for_backward(flat)
-        ctx.shape = links.shape
+        ctx.shape, ctx.name = links.shape, name
         fwd, bwd = geometry(_lattice(links))
-        return compiled().plaquette_staple(flat, fwd, bwd).reshape(links.shape)
+        return getattr(compiled(), name)(flat, fwd, bwd).reshape(links.shape)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        _refuse_second_derivatives("plaquette_staple")
+        _refuse_second_derivatives(ctx.name)
         (flat,) = ctx.saved_tensors
         fwd, bwd = geometry(tuple(ctx.shape[2 : 2 + ctx.shape[1]]))
         g = grad.contiguous().reshape(flat.shape)
-        return compiled().plaquette_staple_vjp(flat, g, fwd, bwd).reshape(ctx.shape)
+        return getattr(compiled(), f"{ctx.name}_vjp")(flat, g, fwd, bwd).reshape(ctx.shape), None
 
 
 def plaquette_staple(links: torch.Tensor) -> torch.Tensor:
@@ -158,7 +159,7 @@ def plaquette_staple(links: torch.Tensor) -> torch.Tensor:
     (``U_mu(x) S_mu(x)`` is the sum of the plaquettes through the link), links ``[B, d, L...,
     N, N]``, with its vector-Jacobian product by the kernel (first derivatives). Callers check
     ``enabled_differentiable`` first."""
-    return _PlaquetteStaple.apply(links)
+    return _Staples.apply(links, "plaquette_staple")
 
 
 class _StoutUpdate(torch.autograd.Function):
@@ -221,32 +222,12 @@ def stout_rotation(links: torch.Tensor, staple: torch.Tensor, target: torch.Tens
     return _StoutRotation.apply(links, staple, target)
 
 
-class _PolyakovStaples(torch.autograd.Function):
-    """The Polyakov-line staples by the kernel, their vector-Jacobian product by the kernel."""
-
-    @staticmethod
-    def forward(ctx, links: torch.Tensor) -> torch.Tensor:
-        flat = _flat_links(links)
-        ctx.save_for_backward(flat)
-        ctx.shape = links.shape
-        fwd, bwd = geometry(_lattice(links))
-        return compiled().polyakov_staples(flat, fwd, bwd).reshape(links.shape)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        _refuse_second_derivatives("polyakov_staples")
-        (flat,) = ctx.saved_tensors
-        fwd, bwd = geometry(tuple(ctx.shape[2 : 2 + ctx.shape[1]]))
-        g = grad.contiguous().reshape(flat.shape)
-        return compiled().polyakov_staples_vjp(flat, g, fwd, bwd).reshape(ctx.shape)
-
-
 def polyakov_staples(links: torch.Tensor) -> torch.Tensor:
     """The Polyakov-line staples ``S_mu(x) = U_mu(x + mu) ... U_mu(x + (L_mu - 1) mu)`` of every
     direction (``nn.gauge_loops.polyakov_staples``; ``U_mu(x) S_mu(x)`` is the line through
     ``x``), links ``[B, d, L..., N, N]``, with their vector-Jacobian product by the kernel (first
     derivatives). Callers check ``enabled_differentiable`` first."""
-    return _PolyakovStaples.apply(links)
+    return _Staples.apply(links, "polyakov_staples")
 
 
 class _SmallMatmul(torch.autograd.Function):

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace {
@@ -789,38 +790,6 @@ void staple_dispatch(const torch::Tensor& links, const torch::Tensor* grad, torc
   }
 }
 
-torch::Tensor plaquette_staple_call(torch::Tensor links, const torch::Tensor* grad, torch::Tensor fwd,
-                                    torch::Tensor bwd) {
-  check(links, "links"); check(fwd, "fwd"); check(bwd, "bwd");
-  TORCH_CHECK(links.dim() == 5 && links.size(3) == links.size(4), "plaquette_staple: links must be [B, d, V, N, N]");
-  TORCH_CHECK(fwd.dim() == 2 && fwd.size(0) == links.size(1) && fwd.size(1) == links.size(2) &&
-                  bwd.sizes() == fwd.sizes(),
-              "plaquette_staple: neighbour tables must be [d, V] of the links");
-  if (grad != nullptr) {
-    check(*grad, "grad");
-    TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(),
-                "plaquette_staple_vjp: grad must have the links' shape and dtype");
-  }
-  auto out = torch::empty_like(links);
-  const int64_t* f = fwd.data_ptr<int64_t>();
-  const int64_t* b = bwd.data_ptr<int64_t>();
-  if (links.scalar_type() == at::kComplexDouble) {
-    staple_dispatch<double>(links, grad, out, f, b);
-  } else {
-    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "plaquette_staple: dtype must be complex64 or complex128");
-    staple_dispatch<float>(links, grad, out, f, b);
-  }
-  return out;
-}
-
-torch::Tensor plaquette_staple(torch::Tensor links, torch::Tensor fwd, torch::Tensor bwd) {
-  return plaquette_staple_call(links, nullptr, fwd, bwd);
-}
-
-torch::Tensor plaquette_staple_vjp(torch::Tensor links, torch::Tensor grad, torch::Tensor fwd, torch::Tensor bwd) {
-  return plaquette_staple_call(links, &grad, fwd, bwd);
-}
-
 // the cycle length of each direction's forward table: the extents L_mu, [d]
 std::vector<int64_t> cycle_lengths(const int64_t* fwd, int64_t dim, int64_t volume) {
   std::vector<int64_t> out(static_cast<size_t>(dim));
@@ -854,37 +823,51 @@ void polyakov_dispatch(const torch::Tensor& links, const torch::Tensor* grad, to
   }
 }
 
-torch::Tensor polyakov_staples_call(torch::Tensor links, const torch::Tensor* grad, torch::Tensor fwd,
-                                    torch::Tensor bwd) {
+// A staple kernel's checks and dtype dispatch: links [B, d, V, N, N], grad of their shape (null:
+// the forward pass), run(T{}, links, grad, out, fwd, bwd) fills out.
+template <typename Run>
+torch::Tensor staple_call(const std::string& name, torch::Tensor links, const torch::Tensor* grad, torch::Tensor fwd,
+                          torch::Tensor bwd, Run run) {
   check(links, "links"); check(fwd, "fwd"); check(bwd, "bwd");
   TORCH_CHECK(links.dim() == 5 && links.size(3) == links.size(4) && links.size(2) > 0,
-              "polyakov_staples: links must be [B, d, V, N, N]");
+              name, ": links must be [B, d, V, N, N]");
   TORCH_CHECK(fwd.dim() == 2 && fwd.size(0) == links.size(1) && fwd.size(1) == links.size(2) &&
                   bwd.sizes() == fwd.sizes(),
-              "polyakov_staples: neighbour tables must be [d, V] of the links");
+              name, ": neighbour tables must be [d, V] of the links");
   if (grad != nullptr) {
     check(*grad, "grad");
     TORCH_CHECK(grad->sizes() == links.sizes() && grad->scalar_type() == links.scalar_type(),
-                "polyakov_staples_vjp: grad must have the links' shape and dtype");
+                name, "_vjp: grad must have the links' shape and dtype");
   }
   auto out = torch::empty_like(links);
   const int64_t* f = fwd.data_ptr<int64_t>();
   const int64_t* b = bwd.data_ptr<int64_t>();
   if (links.scalar_type() == at::kComplexDouble) {
-    polyakov_dispatch<double>(links, grad, out, f, b);
+    run(double{}, links, grad, out, f, b);
   } else {
-    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, "polyakov_staples: dtype must be complex64 or complex128");
-    polyakov_dispatch<float>(links, grad, out, f, b);
+    TORCH_CHECK(links.scalar_type() == at::kComplexFloat, name, ": dtype must be complex64 or complex128");
+    run(float{}, links, grad, out, f, b);
   }
   return out;
 }
 
+const auto plaquette_run = [](auto tag, auto&&... args) { staple_dispatch<decltype(tag)>(args...); };
+const auto polyakov_run = [](auto tag, auto&&... args) { polyakov_dispatch<decltype(tag)>(args...); };
+
+torch::Tensor plaquette_staple(torch::Tensor links, torch::Tensor fwd, torch::Tensor bwd) {
+  return staple_call("plaquette_staple", links, nullptr, fwd, bwd, plaquette_run);
+}
+
+torch::Tensor plaquette_staple_vjp(torch::Tensor links, torch::Tensor grad, torch::Tensor fwd, torch::Tensor bwd) {
+  return staple_call("plaquette_staple", links, &grad, fwd, bwd, plaquette_run);
+}
+
 torch::Tensor polyakov_staples(torch::Tensor links, torch::Tensor fwd, torch::Tensor bwd) {
-  return polyakov_staples_call(links, nullptr, fwd, bwd);
+  return staple_call("polyakov_staples", links, nullptr, fwd, bwd, polyakov_run);
 }
 
 torch::Tensor polyakov_staples_vjp(torch::Tensor links, torch::Tensor grad, torch::Tensor fwd, torch::Tensor bwd) {
-  return polyakov_staples_call(links, &grad, fwd, bwd);
+  return staple_call("polyakov_staples", links, &grad, fwd, bwd, polyakov_run);
 }
 
 torch::Tensor gauge_force_rows(torch::Tensor links, torch::Tensor row_fwd, torch::Tensor row_bwd, double coef) {
