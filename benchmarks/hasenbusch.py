@@ -1,6 +1,7 @@
 """Tune Hasenbusch HMC against plain HMC at one light-quark point; prints one JSON document.
 
-SU(2) (or SU(3)) with staggered quarks, every setting from the same thermalised fields, the
+SU(2) (or SU(3)) with staggered quarks (``--fermion wilson``: two Wilson flavours, 4D), every
+setting from the same thermalised fields, the
 same chains, dtype (float64) and threads, one setting at a time. Per setting:
 
 - CG iterations per trajectory: molecular dynamics per level (``cg_md_k``, outermost first)
@@ -18,7 +19,7 @@ each outer step count of ``--outer-steps``; the inner fermion levels take ``--in
 steps per outer position update. The result names the cheapest of each family and their ratio.
 
 Usage: ``python benchmarks/hasenbusch.py [--lattice 4 4 4 4] [--mass 0.05] [--beta 2.0]
-[--chains 4] [--therm 20] [--trajectories 8] [--threads 2] [--quick]``
+[--fermion staggered|wilson] [--chains 4] [--therm 20] [--trajectories 8] [--threads 2] [--quick]``
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ import torch
 
 from lqcdml.lattice import SU, make_generators
 from lqcdml.samplers import HMC, Integrator, Level, hasenbusch_hmc
-from lqcdml.theories import StaggeredOperator, StaggeredPseudofermion, WilsonGaugeAction
+from lqcdml.theories import (
+    StaggeredOperator,
+    StaggeredPseudofermion,
+    WilsonGaugeAction,
+    WilsonOperator,
+    WilsonPseudofermion,
+)
 
 
 def measure(sampler: HMC, fields: torch.Tensor, n_traj: int, seed: int) -> tuple[torch.Tensor, dict]:
@@ -70,7 +77,8 @@ def main() -> None:
     ap.add_argument("--colors", type=int, default=2)
     ap.add_argument("--beta", type=float, default=2.0)
     ap.add_argument("--mass", type=float, default=0.05)
-    ap.add_argument("--n-flavours", type=int, default=4)
+    ap.add_argument("--fermion", choices=("staggered", "wilson"), default="staggered")
+    ap.add_argument("--n-flavours", type=int, default=4, help="staggered flavours (Wilson: 2)")
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--therm", type=int, default=20, help="plain HMC trajectories before the scan")
     ap.add_argument("--trajectories", type=int, default=8, help="trajectories per setting")
@@ -90,7 +98,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     group = SU(args.colors)
     gauge = WilsonGaugeAction(args.beta, group)
-    light = [StaggeredPseudofermion(StaggeredOperator(args.mass, group), args.n_flavours, tol=args.tol)]
+    if args.fermion == "wilson":
+        args.n_flavours = 2
+        light = [WilsonPseudofermion(WilsonOperator(args.mass, group), tol=args.tol)]
+    else:
+        light = [StaggeredPseudofermion(StaggeredOperator(args.mass, group), args.n_flavours, tol=args.tol)]
     shape = (len(args.lattice), *args.lattice)
 
     def plain(n_steps: int) -> HMC:
@@ -125,6 +137,7 @@ def main() -> None:
                 "group": f"SU({args.colors})",
                 "beta": args.beta,
                 "mass": args.mass,
+                "fermion": args.fermion,
                 "n_flavours": args.n_flavours,
                 "chains": args.chains,
                 "trajectory_length": 1.0,
