@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import kernels
 from ..lattice import SU, Manifold
 from ..nn.transform import PullbackForce
 from ..theories import Action
@@ -46,7 +45,7 @@ def force_cotangent(group: Manifold, fields: torch.Tensor, force: torch.Tensor) 
     """The cotangent ``G`` on ``fields`` with ``dS = Re sum conj(G) dfields``, from the algebra
     force of ``S`` at ``fields`` (see the module docstring); shape of ``fields``."""
     if isinstance(group, SU):
-        return 2j * kernels.matmul(force, fields)
+        return 2j * (force @ fields)
     return force
 
 
