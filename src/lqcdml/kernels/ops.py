@@ -162,6 +162,14 @@ def plaquette_staple(links: torch.Tensor) -> torch.Tensor:
     return _Staples.apply(links, "plaquette_staple")
 
 
+def polyakov_staples(links: torch.Tensor) -> torch.Tensor:
+    """The Polyakov-line staples ``S_mu(x) = U_mu(x + mu) ... U_mu(x + (L_mu - 1) mu)`` of every
+    direction (``nn.gauge_loops.polyakov_staples``; ``U_mu(x) S_mu(x)`` is the line through
+    ``x``), links ``[B, d, L..., N, N]``, with their vector-Jacobian product by the kernel (first
+    derivatives). Callers check ``enabled_differentiable`` first."""
+    return _Staples.apply(links, "polyakov_staples")
+
+
 class _StoutUpdate(torch.autograd.Function):
     """The SU(2) / SU(3) stout update by the kernel, its vector-Jacobian product by the kernel."""
 
@@ -220,14 +228,6 @@ def stout_rotation(links: torch.Tensor, staple: torch.Tensor, target: torch.Tens
     exponential and the vector-Jacobian product of ``su2_stout_update`` / ``su3_stout_update``
     (first derivatives). Callers check ``enabled_differentiable`` first."""
     return _StoutRotation.apply(links, staple, target)
-
-
-def polyakov_staples(links: torch.Tensor) -> torch.Tensor:
-    """The Polyakov-line staples ``S_mu(x) = U_mu(x + mu) ... U_mu(x + (L_mu - 1) mu)`` of every
-    direction (``nn.gauge_loops.polyakov_staples``; ``U_mu(x) S_mu(x)`` is the line through
-    ``x``), links ``[B, d, L..., N, N]``, with their vector-Jacobian product by the kernel (first
-    derivatives). Callers check ``enabled_differentiable`` first."""
-    return _Staples.apply(links, "polyakov_staples")
 
 
 class _SmallMatmul(torch.autograd.Function):

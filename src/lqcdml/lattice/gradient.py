@@ -21,6 +21,6 @@ def algebra_gradient(fn: Callable[[torch.Tensor], torch.Tensor], q: torch.Tensor
     """
     q = q.detach()
     with torch.enable_grad():
-        leaf = q.clone().requires_grad_()
+        leaf = q.detach().requires_grad_()  # shares the storage: no copy
         (grad,) = torch.autograd.grad(fn(leaf).sum(), leaf)
     return group.from_ambient_gradient(q, grad)

@@ -92,7 +92,7 @@ class PulledBackAction:
         if isinstance(self.transform, PullbackForce):
             return self.transform.pullback_force(fields, self.target.force)
         with torch.enable_grad():
-            leaf = fields.clone().requires_grad_()
+            leaf = fields.detach().requires_grad_()  # shares the storage: no copy
             y, log_det = self.transform(leaf)
             y_det = y.detach()
             outputs, cotangents = [y], [force_cotangent(group, y_det, self.target.force(y_det))]

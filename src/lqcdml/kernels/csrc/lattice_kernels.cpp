@@ -406,7 +406,9 @@ void polyakov_staple_vjp_impl(const T* links, const T* grad, T* out, const int64
       const T* cot = grad + offset;
       const int64_t* next = fwd + mu * volume;
       const int64_t* prev = bwd + mu * volume;
-      std::vector<Block<T, E, W>> f(static_cast<size_t>(length - 1));  // f[r] = F_r, r >= 1
+      // f[r] = F_r, r >= 1: one buffer per thread, grown to the longest line, not one per job
+      thread_local std::vector<Block<T, E, W>> f;
+      if (f.size() < static_cast<size_t>(length - 1)) f.resize(static_cast<size_t>(length - 1));
       int64_t idx[W];
       for (int w = 0; w < W; ++w) idx[w] = site[w];
       for (int64_t r = 1; r < length - 1; ++r) {
